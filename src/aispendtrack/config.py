@@ -1,0 +1,182 @@
+"""`mitm.toml`: listeners, tiers, keys, providers and prices, validated by pydantic.
+
+Every setting has the product's documented default, so a file sets only what it changes.
+A wrong type, an unknown key or a bad value raises `ConfigError` with one line naming the
+file and the field; nothing half-starts.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = REPO_ROOT / "mitm.toml"
+DEFAULT_DB = REPO_ROOT / "var" / "aispendtrack.db"
+
+TIERS = ("free", "pro", "enterprise")
+
+
+
+def _limit(value: object) -> int | str:
+    if value == "unlimited":
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f'must be a positive whole number or "unlimited", got {value!r}')
+    return value
+
+
+# A positive count, or "unlimited" (see `unlimited_to_none`).
+Limit = Annotated[int | str, BeforeValidator(_limit)]
+
+DEFAULT_PROVIDER_HOSTS = {
+    "api.openai.com": "openai",
+    "api.anthropic.com": "anthropic",
+    "generativelanguage.googleapis.com": "google",
+    "api.groq.com": "groq",
+    "api.mistral.ai": "mistral",
+    "openrouter.ai": "openrouter",
+    "api.deepseek.com": "deepseek",
+    "api.x.ai": "x-ai",
+}
+
+# Hosts known to accept `stream_options.include_usage` on chat streams.
+DEFAULT_INJECT_USAGE = {"openai": True, "groq": True, "openrouter": True, "deepseek": True, "x-ai": True, "mistral": False}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tier(_Strict):
+    max_keys: Limit
+    requests_per_hour: Limit
+    monthly_calls: Limit
+
+
+TIER_DEFAULTS = {
+    "free": {"max_keys": 1, "requests_per_hour": 1_000, "monthly_calls": 10_000},
+    "pro": {"max_keys": 5, "requests_per_hour": 10_000, "monthly_calls": "unlimited"},
+    "enterprise": {"max_keys": "unlimited", "requests_per_hour": "unlimited", "monthly_calls": "unlimited"},
+}
+
+
+class Tiers(_Strict):
+    free: Tier = Tier(**TIER_DEFAULTS["free"])
+    pro: Tier = Tier(**TIER_DEFAULTS["pro"])
+    enterprise: Tier = Tier(**TIER_DEFAULTS["enterprise"])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_defaults(cls, data: object) -> object:
+        # `[tiers.pro] requests_per_hour = 50` changes that one value only.
+        if isinstance(data, dict):
+            return {
+                name: {**TIER_DEFAULTS[name], **given} if name in TIER_DEFAULTS and isinstance(given, dict) else given
+                for name, given in data.items()
+            }
+        return data
+
+
+class Keys(_Strict):
+    rotation_grace_seconds: int = Field(86_400, ge=0)
+
+
+class Proxy(_Strict):
+    listen_host: str = "127.0.0.1"
+    modes: list[str] = [
+        "reverse:https://api.openai.com@8080",
+        "reverse:https://api.anthropic.com@8081",
+        "regular@8082",
+    ]
+    # Upstream connections only once a request was accepted: a rejected call never
+    # opens a connection to the provider.
+    connection_strategy: Literal["lazy", "eager"] = "lazy"
+
+
+class Metering(_Strict):
+    # Ask OpenAI-compatible hosts for usage on chat streams that did not request it, and
+    # hide the extra chunk from the client. Per provider id.
+    inject_stream_usage: dict[str, bool] = DEFAULT_INJECT_USAGE
+
+
+class Price(_Strict):
+    """Local price for a private or fine-tuned model, USD per million tokens."""
+
+    input_mtok: Decimal = Field(ge=0)
+    output_mtok: Decimal = Field(ge=0)
+    cache_read_mtok: Decimal | None = Field(None, ge=0)
+    cache_write_mtok: Decimal | None = Field(None, ge=0)
+
+
+class Config(_Strict):
+    proxy: Proxy = Proxy()
+    keys: Keys = Keys()
+    tiers: Tiers = Tiers()
+    # provider host (exact, lower case) → provider id
+    providers: dict[str, str] = DEFAULT_PROVIDER_HOSTS
+    # explicit provider for other upstreams: "host:port" or "host" → provider id
+    upstreams: dict[str, str] = {}
+    metering: Metering = Metering()
+    prices: dict[str, Price] = {}
+
+    @field_validator("providers", "upstreams")
+    @classmethod
+    def _lower_hosts(cls, v: dict[str, str]) -> dict[str, str]:
+        return {host.lower(): provider for host, provider in v.items()}
+
+    def tier(self, name: str) -> Tier:
+        return getattr(self.tiers, name)
+
+
+class ConfigError(Exception):
+    """One line: file, field, problem."""
+
+
+def unlimited_to_none(value: int | str) -> int | None:
+    return None if value == "unlimited" else int(value)
+
+
+def config_path(explicit: str | os.PathLike | None = None) -> Path:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("AISPENDTRACK_CONFIG")
+    return Path(env) if env else DEFAULT_CONFIG
+
+
+def db_path(explicit: str | os.PathLike | None = None) -> Path:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("AISPENDTRACK_DB")
+    return Path(env) if env else DEFAULT_DB
+
+
+def load_config(path: str | os.PathLike | None = None) -> Config:
+    """Read and validate the TOML file; a missing default `mitm.toml` means all defaults."""
+    path = config_path(path)
+    if not path.exists():
+        if path == DEFAULT_CONFIG:
+            return Config()
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read config file: {e}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    return parse_config(data, source=str(path))
+
+
+def parse_config(data: dict, *, source: str = "<config>") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        raise ConfigError(f"{source}: {field}: {err['msg']}{more}") from None

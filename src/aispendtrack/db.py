@@ -1,0 +1,57 @@
+"""One SQLite file holds the key store, the limit counters and the ledger.
+
+Every connection is opened the same way: WAL (readers never block the writer, several
+proxy processes share one file), a busy timeout instead of instant `database is locked`,
+and `synchronous=NORMAL`, which in WAL mode is still durable across a process crash
+(kill -9); only a power loss can drop the last commits.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlite_utils
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class DatabaseError(Exception):
+    """The database file cannot be opened or used (message names the file)."""
+
+
+def connect(path: str | Path, *, check_same_thread: bool = True) -> sqlite_utils.Database:
+    """Open (creating if needed) the database at `path`, configured for shared use."""
+    path = Path(path)
+    try:
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            str(path),
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            check_same_thread=check_same_thread,
+            isolation_level=None,  # autocommit; explicit BEGIN where atomicity matters
+        )
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+    except (sqlite3.Error, OSError) as e:
+        raise DatabaseError(f"cannot open database {path}: {e}") from e
+    return sqlite_utils.Database(conn)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(ts: datetime | float) -> str:
+    """ISO 8601 UTC with microseconds and a `Z`: sorts lexicographically in SQLite."""
+    if not isinstance(ts, datetime):
+        ts = datetime.fromtimestamp(ts, UTC)
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

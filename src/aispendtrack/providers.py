@@ -1,0 +1,115 @@
+"""Which provider and API a flow is bound for, and how that provider spells an error.
+
+Known hosts name the provider (`[providers]` in mitm.toml). Any other upstream — a
+self-hosted OpenAI-compatible server, a test double, a corporate egress — is named
+explicitly under `[upstreams]`, or else recognised by the API shape of its path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from mitmproxy import http
+from mitmproxy.proxy.mode_specs import ReverseMode
+
+from aispendtrack.config import Config
+
+# API shape → the provider that defines it; used when only the path can tell.
+SHAPE_PROVIDER = {
+    "chat": "openai",
+    "responses": "openai",
+    "embeddings": "openai",
+    "completions": "openai",
+    "messages": "anthropic",
+    "generate": "google",
+}
+
+_PATH_APIS = [
+    (re.compile(r"/chat/completions/?$"), "chat"),
+    (re.compile(r"/responses/?$"), "responses"),
+    (re.compile(r"/embeddings/?$"), "embeddings"),
+    (re.compile(r"/completions/?$"), "completions"),
+    (re.compile(r"/messages/?$"), "messages"),
+    (re.compile(r":(stream)?generateContent$", re.IGNORECASE), "generate"),
+]
+
+
+@dataclass(frozen=True)
+class Target:
+    provider: str  # genai-prices provider id
+    api: str  # chat | responses | embeddings | completions | messages | generate | other
+    shape: str  # openai | anthropic | google: error format and usage dialect
+
+
+def api_of(path: str) -> str:
+    path = path.split("?", 1)[0]
+    for pattern, api in _PATH_APIS:
+        if pattern.search(path):
+            return api
+    return "other"
+
+
+def shape_of(provider: str, api: str) -> str:
+    if api == "messages" or provider == "anthropic":
+        return "anthropic"
+    if api == "generate" or provider == "google":
+        return "google"
+    return "openai"
+
+
+def _configured(config: Config, host: str, port: int) -> str | None:
+    host = host.lower()
+    return (
+        config.upstreams.get(f"{host}:{port}")
+        or config.upstreams.get(host)
+        or config.providers.get(f"{host}:{port}")
+        or config.providers.get(host)
+    )
+
+
+def identify(flow: http.HTTPFlow, config: Config) -> Target | None:
+    """The provider target of a flow, or None when the flow is not provider-bound.
+
+    Every flow on a reverse listener is provider-bound; on other listeners only flows to
+    configured hosts are, and everything else passes through untouched.
+    """
+    req = flow.request
+    provider = _configured(config, req.host, req.port)
+    reverse = isinstance(flow.client_conn.proxy_mode, ReverseMode)
+    if provider is None and not reverse:
+        return None
+    api = api_of(req.path)
+    if provider is None:
+        provider = SHAPE_PROVIDER.get(api, "openai")
+    return Target(provider=provider, api=api, shape=shape_of(provider, api))
+
+
+_OPENAI_TYPES = {401: "invalid_request_error", 429: "rate_limit_error"}
+_ANTHROPIC_TYPES = {401: "authentication_error", 429: "rate_limit_error", 400: "invalid_request_error"}
+_GOOGLE_STATUS = {401: "UNAUTHENTICATED", 429: "RESOURCE_EXHAUSTED", 400: "INVALID_ARGUMENT"}
+
+
+def error_body(shape: str, status: int, message: str, code: str) -> bytes:
+    """An error body the provider's official SDK parses into its own exception."""
+    if shape == "anthropic":
+        body = {"type": "error", "error": {"type": _ANTHROPIC_TYPES.get(status, "api_error"), "message": message}}
+    elif shape == "google":
+        body = {"error": {"code": status, "message": message, "status": _GOOGLE_STATUS.get(status, "UNKNOWN")}}
+    else:
+        body = {
+            "error": {
+                "message": message,
+                "type": _OPENAI_TYPES.get(status, "invalid_request_error"),
+                "param": None,
+                "code": code,
+            }
+        }
+    return json.dumps(body).encode()
+
+
+def error_response(shape: str, status: int, message: str, code: str, headers: dict[str, str] | None = None) -> http.Response:
+    return http.Response.make(
+        status, error_body(shape, status, message, code), {"content-type": "application/json", **(headers or {})}
+    )

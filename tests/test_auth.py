@@ -1,0 +1,153 @@
+import pytest
+from mitmproxy.proxy.mode_specs import ProxyMode
+from mitmproxy.test import taddons, tflow
+
+from aispendtrack import keys
+from aispendtrack.auth import HEADER, Auth, parse_header
+from aispendtrack.keycache import KeyCache
+from aispendtrack.runtime import Runtime
+
+
+@pytest.fixture
+def rt(db_path, config):
+    cache = KeyCache(db_path, config)
+    cache.start()
+    yield Runtime(config=config, db_path=db_path, keycache=cache)
+    cache.stop()
+
+
+@pytest.fixture
+def key(database, config, rt):
+    keys.create_account(database, "acme", "pro")
+    new = keys.create_key(database, "acme", config)
+    rt.keycache.refresh()
+    return new
+
+
+def provider_flow(host="api.openai.com", path="/v1/chat/completions", mode="regular", headers=()):
+    f = tflow.tflow()
+    f.client_conn.proxy_mode = ProxyMode.parse(mode)
+    f.request.host, f.request.port, f.request.scheme = host, 443, "https"
+    f.request.path = path
+    for name, value in headers:
+        f.request.headers.add(name, value)
+    return f
+
+
+@pytest.mark.parametrize(
+    "values, fragment",
+    [
+        ([], "missing x-aispendtrack-key"),
+        (["ask_" + "a" * 32, "ask_" + "b" * 32], "2 x-aispendtrack-key headers"),
+        (["sk-proj-abc"], "does not start with 'ask_'"),
+        (["ask_short"], "followed by 32 letters and digits"),
+        (["ask_" + "a" * 31 + "é"], "followed by 32 letters and digits"),
+        (["ask_" + "a" * 5000], "5004 characters long"),
+        (["ask_" + "a" * 32 + "\udcff"], "letters and digits"),
+    ],
+)
+def test_parse_header_refusals(values, fragment):
+    key, reason = parse_header(values)
+    assert key is None and fragment in reason
+
+
+def test_parse_header_strips_surrounding_whitespace():
+    k = "ask_" + "A1" * 16
+    assert parse_header([f"  {k}\t"]) == (k, None)
+
+
+def test_valid_key_is_accepted_and_stripped(rt, key):
+    auth = Auth(rt)
+    f = provider_flow(headers=[(HEADER, key.key)])
+    with taddons.context():
+        auth.requestheaders(f)
+    assert f.response is None
+    assert HEADER not in f.request.headers
+    meta = f.metadata["aispendtrack"]
+    assert (meta["key_id"], meta["account"], meta["provider"], meta["api"]) == (key.id, "acme", "openai", "chat")
+    assert key.key not in repr(f.get_state())
+
+
+@pytest.mark.parametrize("shape_host, path, shape", [
+    ("api.openai.com", "/v1/chat/completions", "openai"),
+    ("api.anthropic.com", "/v1/messages", "anthropic"),
+    ("generativelanguage.googleapis.com", "/v1beta/models/gemini-2.5-flash:generateContent", "google"),
+])
+def test_missing_key_answers_401_in_provider_format(rt, shape_host, path, shape):
+    auth = Auth(rt)
+    f = provider_flow(host=shape_host, path=path)
+    with taddons.context():
+        auth.requestheaders(f)
+    assert f.response.status_code == 401
+    body = f.response.json()
+    if shape == "anthropic":
+        assert body["type"] == "error" and body["error"]["type"] == "authentication_error"
+    elif shape == "google":
+        assert body["error"]["status"] == "UNAUTHENTICATED"
+    else:
+        assert body["error"]["code"] == "invalid_api_key"
+    assert f.metadata["aispendtrack"]["outcome"] == "rejected"
+    assert f.marked
+
+
+def test_wrong_key_is_stripped_and_rejected(rt, key):
+    auth = Auth(rt)
+    wrong = keys.generate_key()
+    f = provider_flow(headers=[(HEADER, wrong)])
+    with taddons.context():
+        auth.requestheaders(f)
+    assert f.response.status_code == 401
+    assert HEADER not in f.request.headers
+    assert "unknown key" in f.response.json()["error"]["message"]
+    assert wrong not in repr(f.get_state())
+
+
+def test_non_provider_flow_passes_untouched_but_loses_the_key(rt, key):
+    auth = Auth(rt)
+    f = provider_flow(host="example.com", headers=[(HEADER, key.key)])
+    with taddons.context():
+        auth.requestheaders(f)
+    assert f.response is None and "aispendtrack" not in f.metadata
+    assert HEADER not in f.request.headers
+
+
+def test_reverse_listener_to_custom_upstream_is_provider_bound(rt):
+    auth = Auth(rt)
+    f = provider_flow(host="127.0.0.1", path="/v1/messages", mode="reverse:http://127.0.0.1:9999")
+    with taddons.context():
+        auth.requestheaders(f)
+    assert f.response.status_code == 401
+    assert f.metadata["aispendtrack"]["provider"] == "anthropic"
+
+
+def test_replay_is_reauthorised_from_the_recorded_key_id(rt, key, database):
+    auth = Auth(rt)
+    f = provider_flow(headers=[(HEADER, key.key)])
+    with taddons.context():
+        auth.requestheaders(f)
+        assert f.response is None
+        replay = f.copy()
+        replay.is_replay = "request"
+        replay.live = True
+        auth.requestheaders(replay)
+        assert replay.response is None
+        keys.revoke_key(database, key.id)
+        rt.keycache.refresh()
+        again = f.copy()
+        again.is_replay = "request"
+        again.live = True
+        auth.requestheaders(again)
+        assert again.response.status_code == 401
+
+
+def test_cli_changes_reach_the_cache_within_a_second(rt, database, config):
+    import time
+
+    keys.create_account(database, "late", "pro")
+    new = keys.create_key(database, "late", config)
+    deadline = time.time() + 1.0
+    while time.time() < deadline and rt.keycache.lookup(new.key, "2100-01-01").reason:
+        time.sleep(0.02)
+    from aispendtrack.db import iso, utcnow
+
+    assert rt.keycache.lookup(new.key, iso(utcnow())).reason is None
