@@ -63,17 +63,17 @@ def first_run(db_path: Path, config: configmod.Config, console: Console) -> None
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         config = configmod.load_config()
     except configmod.ConfigError as e:
-        console.print(f"[red]AiSpendTrack config error:[/] {e}")
+        print(f"AiSpendTrack config error: {e}", file=sys.stderr)
         return 2
     config_path, db_path = configmod.config_path(), configmod.db_path()
     try:
         first_run(db_path, config, console)
     except Exception as e:
-        console.print(f"[red]AiSpendTrack database error:[/] {db_path}: {e}")
+        print(f"AiSpendTrack database error: {db_path}: {e}", file=sys.stderr)
         return 2
     program = shutil.which("mitmdump", path=str(Path(sys.executable).parent)) or "mitmdump"
     argv = mitmdump_argv(config, config_path, db_path, args, program)

@@ -1,0 +1,95 @@
+"""Regular (HTTPS_PROXY) mode: HTTPS through the mitmproxy CA, only provider hosts touched."""
+
+import socket
+import ssl
+import threading
+
+import anthropic
+import httpx2
+import openai
+import pytest
+
+from aispendtrack.auth import HEADER
+
+from .harness import REPO
+
+
+@pytest.fixture
+def regular_proxy(make_proxy, fake):
+    return make_proxy(
+        {"regular": "regular@{port}"},
+        extra_args=["-s", str(REPO / "tests" / "e2e" / "redirect_upstream.py")],
+        env={"AISPENDTRACK_TEST_UPSTREAM": f"127.0.0.1:{fake.port}"},
+    )
+
+
+def client_via_proxy(proxy):
+    return httpx2.Client(proxy=proxy.url("regular"), verify=ssl.create_default_context(cafile=str(proxy.ca_cert)),
+                         timeout=20)
+
+
+def test_openai_sdk_over_https_proxy(regular_proxy, fake, account_key):
+    client = openai.OpenAI(api_key="sk-test", http_client=client_via_proxy(regular_proxy), max_retries=0,
+                           default_headers={HEADER: account_key.key})
+    r = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    assert r.usage.prompt_tokens > 0
+    (req,) = fake.received
+    assert req.header(HEADER) is None
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(api_key="sk-test", http_client=client_via_proxy(regular_proxy), max_retries=0).models.list()
+    assert len(fake.received) == 1
+
+
+def test_anthropic_sdk_over_https_proxy(regular_proxy, fake, account_key):
+    client = anthropic.Anthropic(api_key="sk-ant", http_client=client_via_proxy(regular_proxy), max_retries=0,
+                                 default_headers={HEADER: account_key.key})
+    msg = client.messages.create(model="claude-sonnet-4-6", max_tokens=20, messages=[{"role": "user", "content": "x"}])
+    assert msg.usage.output_tokens > 0
+    with pytest.raises(anthropic.AuthenticationError):
+        anthropic.Anthropic(api_key="sk-ant", http_client=client_via_proxy(regular_proxy), max_retries=0).messages.create(
+            model="claude-sonnet-4-6", max_tokens=20, messages=[{"role": "user", "content": "x"}])
+
+
+def test_non_provider_tls_is_not_intercepted(regular_proxy, tmp_path):
+    """Other HTTPS is tunnelled: the client sees the origin's own certificate, not the CA's."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "origin.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    pem = tmp_path / "origin.pem"
+    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM)
+                    + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()))
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(pem)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve():
+        conn, _ = listener.accept()
+        with server_ctx.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(1024)
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\norigin")
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    with socket.create_connection(("127.0.0.1", regular_proxy.ports["regular"]), timeout=10) as s:
+        s.sendall(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        assert b" 200 " in s.recv(1024)
+        client_ctx = ssl.create_default_context(cafile=str(pem))
+        client_ctx.check_hostname = False
+        with client_ctx.wrap_socket(s, server_hostname="origin.test") as tls:
+            # Verified against the origin's own self-signed certificate: no interception.
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: origin.test\r\n\r\n")
+            assert tls.recv(1024).endswith(b"origin")
+    t.join(5)
+    listener.close()

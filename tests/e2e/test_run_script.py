@@ -1,0 +1,80 @@
+"""`scripts/run`: first-run key, configured listeners, `--mode` replacing them."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import openai
+
+from aispendtrack.runner import has_mode
+
+from .harness import REPO, free_port, wait_port
+
+
+def test_has_mode_spellings():
+    assert has_mode(["--mode", "regular"]) and has_mode(["-m", "regular"]) and has_mode(["--mode=regular"])
+    assert has_mode(["--set", "mode=regular"])
+    assert not has_mode(["--set", "confdir=x", "-q"])
+
+
+def start_run(tmp_path, fake, port, *args):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f'[proxy]\nmodes = ["reverse:{fake.url}@{port}"]\n')
+    env = {**os.environ, "AISPENDTRACK_CONFIG": str(cfg), "AISPENDTRACK_DB": str(tmp_path / "run.db")}
+    log = open(tmp_path / f"run-{time.monotonic_ns()}.log", "w+")
+    proc = subprocess.Popen([str(REPO / "scripts" / "run"), "--set", f"confdir={tmp_path / 'conf'}", *args],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(tmp_path))
+    return proc, log
+
+
+def stop(proc, log):
+    proc.send_signal(signal.SIGINT)
+    proc.wait(20)
+    log.seek(0)
+    return log.read()
+
+
+def test_first_run_prints_a_working_key_once(tmp_path, fake):
+    port = free_port()
+    proc, log = start_run(tmp_path, fake, port)
+    try:
+        wait_port(port, timeout=120, proc=proc)
+        log.seek(0)
+        out = log.read()
+        (key,) = re.findall(r"^ask_[A-Za-z0-9]{32}$", out, re.M)
+        assert "default_headers" in out
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-x", max_retries=0,
+                               default_headers={"x-aispendtrack-key": key})
+        assert client.models.list()
+    finally:
+        stop(proc, log)
+    proc, log = start_run(tmp_path, fake, port)
+    try:
+        wait_port(port, timeout=60, proc=proc)
+    finally:
+        out = stop(proc, log)
+    assert not re.search(r"ask_[A-Za-z0-9]{32}", out), "the key is printed only on first run"
+
+
+def test_mode_on_the_command_line_replaces_configured_modes(tmp_path, fake):
+    configured, other = free_port(), free_port()
+    proc, log = start_run(tmp_path, fake, configured, "--mode", f"reverse:{fake.url}@{other}")
+    try:
+        wait_port(other, timeout=120, proc=proc)
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", configured)) != 0
+    finally:
+        stop(proc, log)
+
+
+def test_broken_config_stops_start_up_with_one_line(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[tiers.free]\nrequests_per_hour = -5\n")
+    env = {**os.environ, "AISPENDTRACK_CONFIG": str(cfg), "AISPENDTRACK_DB": str(tmp_path / "x.db")}
+    r = subprocess.run([str(REPO / "scripts" / "run")], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert f"{cfg}: tiers.free.requests_per_hour:" in r.stderr
+    assert "Traceback" not in r.stderr
