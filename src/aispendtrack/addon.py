@@ -161,4 +161,10 @@ def _optional_children(rt: Runtime) -> list:
         children.append(Metering(rt))
     except ImportError:  # pragma: no cover
         pass
+    try:
+        from aispendtrack.session import Summary
+
+        children.append(Summary(rt))
+    except ImportError:  # pragma: no cover
+        pass
     return children

@@ -1,0 +1,93 @@
+"""Pure: a `Decision` → response headers and the human message of a 429.
+
+Status headers (forwarded responses and 429s), our own prefix so the provider's
+``x-ratelimit-*`` / ``anthropic-ratelimit-*`` headers pass through untouched::
+
+    x-aispendtrack-ratelimit-limit-requests-hour      1000
+    x-aispendtrack-ratelimit-remaining-requests-hour  999   (after this request)
+    x-aispendtrack-ratelimit-reset-requests-hour      3600  (s until remaining goes up)
+    x-aispendtrack-ratelimit-limit-requests-month     10000
+    x-aispendtrack-ratelimit-remaining-requests-month 9999
+    x-aispendtrack-ratelimit-reset-requests-month     431999 (s until the next UTC month)
+
+All values are integers. An unlimited limit gets no headers at all (so integer parsers
+never see a word); a blocked limit (0) shows limit 0, remaining 0, reset 0. Reset
+seconds are ceil'd and 0 when there is nothing to reset.
+
+429 headers add ``retry-after`` (whole seconds, ceil, >= 1), ``retry-after-ms`` (exact
+ceil in ms; the OpenAI / Anthropic SDKs read it first; ``ceil(ms / 1000) ==
+retry-after`` always) and ``x-should-retry: true|false`` (false for the monthly limit
+and for a blocked key). A blocked key (limit 0) gets no ``retry-after``: no wait helps.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from aispendtrack.limits.store import Decision
+from aispendtrack.limits.window import millis_until, reset_seconds
+
+PREFIX = "x-aispendtrack-ratelimit-"
+
+
+def _status(prefix_suffix: str, limit: int | None, remaining: int | None, reset: int) -> dict:
+    if limit is None:
+        return {}
+    return {
+        f"{PREFIX}limit-requests-{prefix_suffix}": str(limit),
+        f"{PREFIX}remaining-requests-{prefix_suffix}": str(remaining),
+        f"{PREFIX}reset-requests-{prefix_suffix}": str(reset),
+    }
+
+
+def status_headers(d: Decision) -> dict[str, str]:
+    """Rate-limit status headers to add to a forwarded response (or a 429)."""
+    return {
+        **_status("hour", d.hourly_limit, d.hourly_remaining, reset_seconds(d.now, d.hourly_reset)),
+        **_status(
+            "month", d.monthly_limit, d.monthly_remaining, reset_seconds(d.now, d.monthly_reset)
+        ),
+    }
+
+
+def rejection_headers(d: Decision) -> dict[str, str]:
+    """Headers of the 429 answering a denied request: retry hints, then status."""
+    if d.admitted:
+        raise ValueError("rejection_headers() of an admitted request")
+    h: dict[str, str] = {}
+    if d.retry_after is not None:
+        h["retry-after"] = str(d.retry_after)
+        h["retry-after-ms"] = str(millis_until(d.now, d.retry_at))
+    h["x-should-retry"] = "true" if d.should_retry else "false"
+    h.update(status_headers(d))
+    return h
+
+
+def _iso_second(epoch: float) -> str:
+    return datetime.fromtimestamp(math.ceil(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rejection_message(d: Decision) -> str:
+    """One sentence for the error body: which limit, its size, when it resets."""
+    if d.admitted:
+        raise ValueError("rejection_message() of an admitted request")
+    if d.limit == "monthly":
+        what = (
+            f"AiSpendTrack monthly limit of {d.monthly_limit} calls per calendar month (UTC)"
+            f" for account {d.account_id} reached for {d.month}"
+        )
+        if d.monthly_limit == 0 or d.retry_at is None:
+            return f"{what}; calls are not admitted for this account"
+    else:
+        what = (
+            f"AiSpendTrack hourly rate limit of {d.hourly_limit} requests per hour"
+            f" for key {d.key_id} reached"
+        )
+        if d.hourly_limit == 0 or d.retry_at is None:
+            return f"{what}; requests are not admitted for this key"
+    # ceil: a request at the shown (whole) second is admitted, as is one after retry_after s
+    return (
+        f"{what}; next request admitted in {d.retry_after} s"
+        f" (at {_iso_second(d.retry_at)})"
+    )

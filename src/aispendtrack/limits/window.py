@@ -1,0 +1,140 @@
+"""Pure limit logic: the hourly sliding log and calendar-month helpers (no I/O).
+
+Times are float epoch seconds (UTC). Comparisons are exact (real-number arithmetic on
+the float values); see `window_cut`, `expiry` and `seconds_until`.
+
+Hourly window, the one definition used by `store.py` and the tests:
+
+* An admitted request at time ``t`` counts for every ``now`` with ``t <= now < t + 3600``:
+  the window at ``now`` is the half-open interval ``(now - 3600, now]``. At exactly
+  ``t + 3600`` the event no longer counts.
+* A request at ``now`` is admitted iff fewer than ``limit`` events are in the window.
+* Denied, with window events ``e[0] <= ... <= e[n-1]`` (``n >= limit``), the next request
+  is admitted at ``retry_at = e[n - limit] + 3600`` (the oldest event that keeps the
+  window full leaves it), and ``retry_after = max(1, ceil(retry_at - now))``: a request at
+  ``now + retry_after`` is admitted, one at ``now + retry_after - 1`` is not.
+* ``remaining`` counts the current request when admitted (``limit - n - 1``), else 0.
+* ``reset_at`` = the moment ``remaining`` next goes up: when admitted, the oldest counted
+  event's expiry; when denied, ``retry_at``. ``None`` for unlimited / a limit of 0.
+* A limit of 0 admits nothing, ever: denied with ``retry_after=None``.
+
+Months are calendar months in UTC: ``[month_start, next_month_start)``; the last
+microsecond of November is November, ``00:00:00`` on 1 December is December.
+"""
+
+from __future__ import annotations
+
+import bisect
+import calendar
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+
+WINDOW = 3600  # seconds
+
+# For now in [2**30 + WINDOW, 2**31) (2004-01-10 .. 2038-01-19) now, now - WINDOW and
+# t + WINDOW share one binade whose spacing (2**-22) divides 1: float math is exact.
+_EXACT_LO = 2.0**30 + WINDOW
+_EXACT_HI = 2.0**31 - WINDOW
+
+
+@dataclass(frozen=True, slots=True)
+class WindowDecision:
+    admitted: bool
+    retry_after: int | None  # whole seconds, >= 1; None when admitted or limit == 0
+    remaining: int | None  # None = unlimited
+    reset_at: float | None  # epoch when `remaining` next goes up
+    retry_at: float | None = None  # epoch when a request is next admitted (denied only)
+
+
+def window_cut(now: float) -> float:
+    """The largest float ``c <= now - WINDOW`` (exactly): event ``ts`` counts iff ``ts > c``."""
+    c = now - WINDOW
+    if _EXACT_LO <= now < _EXACT_HI:
+        return c
+    if Fraction(c) > Fraction(now) - WINDOW:
+        c = math.nextafter(c, -math.inf)
+    return c
+
+
+def in_window(ts: float, now: float) -> bool:
+    return ts > window_cut(now)
+
+
+def expiry(ts: float) -> float:
+    """The smallest float ``>= ts + WINDOW`` (exactly): when the event stops counting."""
+    e = ts + WINDOW
+    if _EXACT_LO <= e < _EXACT_HI:
+        return e
+    if Fraction(e) < Fraction(ts) + WINDOW:
+        e = math.nextafter(e, math.inf)
+    return e
+
+
+def seconds_until(now: float, at: float) -> int:
+    """Whole seconds (ceil, at least 1) from `now` until `at`, computed exactly."""
+    return max(1, math.ceil(Fraction(at) - Fraction(now)))
+
+
+def millis_until(now: float, at: float) -> int:
+    """Whole milliseconds (ceil, at least 1); ``ceil(millis_until / 1000) == seconds_until``."""
+    return max(1, math.ceil((Fraction(at) - Fraction(now)) * 1000))
+
+
+def reset_seconds(now: float, at: float | None) -> int:
+    """Seconds until a reset epoch for headers: 0 when already reset, else `seconds_until`."""
+    if at is None or at <= now:
+        return 0
+    return seconds_until(now, at)
+
+
+def decide(timestamps: Iterable[float], limit: int | None, now: float) -> WindowDecision:
+    """Sliding-log decision for one request at `now` given previously admitted times."""
+    cut = window_cut(now)
+    window = sorted(t for t in timestamps if t > cut)
+    n = len(window)
+    if limit is None:
+        return WindowDecision(True, None, None, None)
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0 or None (unlimited), got {limit}")
+    if n < limit:
+        bisect.insort(window, now)
+        return WindowDecision(True, None, limit - n - 1, expiry(window[0]))
+    if limit == 0:
+        return WindowDecision(False, None, 0, None)
+    retry_at = expiry(window[n - limit])
+    return WindowDecision(False, seconds_until(now, retry_at), 0, retry_at, retry_at)
+
+
+# -- calendar months (UTC) ------------------------------------------------------------
+
+_month_cache: tuple[int, int, str] = (0, 0, "")
+
+
+def month_bounds(now: float) -> tuple[str, int, int]:
+    """``("2026-11", start_epoch, next_month_start_epoch)`` for the UTC month of `now`."""
+    global _month_cache
+    start, end, key = _month_cache  # one tuple read: safe across threads
+    if start <= now < end:
+        return key, start, end
+    tm = time.gmtime(math.floor(now))  # floor: month edges are whole seconds
+    y, m = tm.tm_year, tm.tm_mon
+    start = calendar.timegm((y, m, 1, 0, 0, 0))
+    end = calendar.timegm((y + 1, 1, 1, 0, 0, 0) if m == 12 else (y, m + 1, 1, 0, 0, 0))
+    key = f"{y:04d}-{m:02d}"
+    _month_cache = (start, end, key)
+    return key, start, end
+
+
+def month_key(now: float) -> str:
+    return month_bounds(now)[0]
+
+
+def month_start(now: float) -> int:
+    return month_bounds(now)[1]
+
+
+def next_month_start(now: float) -> int:
+    return month_bounds(now)[2]

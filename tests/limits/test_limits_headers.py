@@ -1,0 +1,96 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from aispendtrack.db import connect
+from aispendtrack.limits.headers import rejection_headers, rejection_message, status_headers
+from aispendtrack.limits.store import check_and_count, ensure_schema
+
+
+def ep(*args) -> float:
+    return datetime(*args, tzinfo=UTC).timestamp()
+
+
+P = "x-aispendtrack-ratelimit-"
+
+
+@pytest.fixture()
+def db(tmp_path):
+    db = connect(tmp_path / "h.db")
+    ensure_schema(db)
+    return db
+
+
+def cc(db, h, m, now, key="key_ab12", acct=42):
+    return check_and_count(db, key_id=key, account_id=acct, hourly_limit=h,
+                           monthly_limit=m, now=now)
+
+
+def test_status_headers_forwarded(db):
+    t = ep(2026, 11, 30, 23, 0, 0) + 0.5
+    d = cc(db, 1000, 10_000, t)
+    assert status_headers(d) == {
+        f"{P}limit-requests-hour": "1000",
+        f"{P}remaining-requests-hour": "999",
+        f"{P}reset-requests-hour": "3600",
+        f"{P}limit-requests-month": "10000",
+        f"{P}remaining-requests-month": "9999",
+        f"{P}reset-requests-month": "3600",  # 59 min 59.5 s to December -> ceil
+    }
+
+
+def test_unlimited_is_omitted(db):
+    d = cc(db, None, None, ep(2026, 11, 26))
+    assert status_headers(d) == {}
+    d = cc(db, 10_000, None, ep(2026, 11, 26))
+    assert set(status_headers(d)) == {
+        f"{P}limit-requests-hour", f"{P}remaining-requests-hour", f"{P}reset-requests-hour"
+    }
+
+
+def test_hourly_429(db):
+    t = ep(2026, 11, 26, 9, 1, 37)
+    assert cc(db, 1, None, t).admitted
+    now = t + 3600 - 37 + 0.25  # 36.75 s before a slot frees
+    d = cc(db, 1, None, now)
+    h = rejection_headers(d)
+    assert h["retry-after"] == "37"
+    assert h["retry-after-ms"] == "36750"
+    assert h["x-should-retry"] == "true"
+    assert h[f"{P}remaining-requests-hour"] == "0"
+    assert h[f"{P}reset-requests-hour"] == "37"
+    assert rejection_message(d) == (
+        "AiSpendTrack hourly rate limit of 1 requests per hour for key key_ab12 reached;"
+        " next request admitted in 37 s (at 2026-11-26T10:01:37Z)"
+    )
+
+
+def test_monthly_429(db):
+    now = ep(2026, 11, 30, 23, 59, 0)
+    assert cc(db, 1000, 1, now - 5).admitted
+    d = cc(db, 1000, 1, now)
+    h = rejection_headers(d)
+    assert (h["retry-after"], h["retry-after-ms"], h["x-should-retry"]) == ("60", "60000", "false")
+    assert h[f"{P}remaining-requests-month"] == "0"
+    assert h[f"{P}remaining-requests-hour"] == "999"
+    assert rejection_message(d) == (
+        "AiSpendTrack monthly limit of 1 calls per calendar month (UTC) for account 42"
+        " reached for 2026-11; next request admitted in 60 s (at 2026-12-01T00:00:00Z)"
+    )
+
+
+def test_blocked_has_no_retry_after(db):
+    d = cc(db, 0, None, ep(2026, 11, 26))
+    h = rejection_headers(d)
+    assert "retry-after" not in h and "retry-after-ms" not in h
+    assert h["x-should-retry"] == "false"
+    assert h[f"{P}limit-requests-hour"] == "0"
+    assert "requests are not admitted for this key" in rejection_message(d)
+
+
+def test_admitted_has_no_rejection(db):
+    d = cc(db, 1, 1, ep(2026, 11, 26))
+    with pytest.raises(ValueError):
+        rejection_headers(d)
+    with pytest.raises(ValueError):
+        rejection_message(d)

@@ -1,0 +1,90 @@
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from aispendtrack.cli import cli
+from aispendtrack.db import connect
+
+
+@pytest.fixture
+def run(tmp_path):
+    db = tmp_path / "cli.db"
+    runner = CliRunner()
+
+    def invoke(*args, ok=True):
+        result = runner.invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    invoke.db = db
+    return invoke
+
+
+def test_key_lifecycle_with_json(run):
+    run("accounts", "create", "acme", "--tier", "pro")
+    created = json.loads(run("keys", "create", "acme", "--name", "laptop", "--json").output)
+    assert set(created) == {"id", "key", "account", "name"}
+    assert re.fullmatch(r"ask_[A-Za-z0-9]{32}", created["key"])
+    assert (created["account"], created["name"]) == ("acme", "laptop")
+    listed = json.loads(run("keys", "list", "acme", "--json").output)
+    assert [k["id"] for k in listed] == [created["id"]]
+    assert created["key"] not in run("keys", "list").output
+    rotated = json.loads(run("keys", "rotate", created["id"], "--json").output)
+    assert rotated["id"] == created["id"] and rotated["key"] != created["key"]
+    assert json.loads(run("keys", "list", "--json").output)[0]["in_grace"] is True
+    run("keys", "revoke", created["id"])
+    assert json.loads(run("keys", "list", "--json").output)[0]["state"] == "revoked"
+    # the plaintext keys are nowhere in the database file
+    raw = run.db.read_bytes() + (run.db.with_name(run.db.name + "-wal").read_bytes()
+                                 if run.db.with_name(run.db.name + "-wal").exists() else b"")
+    assert created["key"].encode() not in raw and rotated["key"].encode() not in raw
+
+
+def test_errors_are_clear_and_exit_non_zero(run):
+    r = run("keys", "create", "ghost", ok=False)
+    assert r.exit_code == 1 and "no account named 'ghost'" in r.output
+    run("accounts", "create", "solo")
+    run("keys", "create", "solo")
+    r = run("keys", "create", "solo", ok=False)
+    assert "maximum of 1 active key" in r.output
+    r = run("accounts", "create", "x", "--tier", "gold", ok=False)
+    assert r.exit_code == 2 and "gold" in r.output
+    assert "no key with id" in run("keys", "rotate", "key_nope", ok=False).output
+
+
+def test_accounts_list_and_enterprise_limits(run):
+    run("accounts", "create", "big", "--tier", "enterprise")
+    run("accounts", "limits", "big", "--requests-per-hour", "500")
+    (acct,) = json.loads(run("accounts", "list", "--json").output)
+    assert (acct["requests_per_hour"], acct["monthly_calls"], acct["monthly_used"]) == (500, None, 0)
+    run("accounts", "limits", "big", "--monthly-calls", "1000")
+    (acct,) = json.loads(run("accounts", "list", "--json").output)
+    assert (acct["requests_per_hour"], acct["monthly_calls"]) == (500, 1000)
+    run("accounts", "limits", "big", "--requests-per-hour", "tier")
+    (acct,) = json.loads(run("accounts", "list", "--json").output)
+    assert acct["requests_per_hour"] is None
+
+
+def test_usage_and_reset(run):
+    from aispendtrack.limits import store
+
+    run("accounts", "create", "acme", "--tier", "free")
+    key = json.loads(run("keys", "create", "acme", "--json").output)
+    import time
+
+    database = connect(run.db)
+    for _ in range(3):
+        store.check_and_count(database, key_id=key["id"], account_id="acme", hourly_limit=1000,
+                              monthly_limit=10000, now=time.time())
+    (k,) = json.loads(run("keys", "list", "--json").output)
+    assert (k["hourly_used"], k["hourly_remaining"]) == (3, 997)
+    assert 3590 < k["hourly_reset_seconds"] <= 3600
+    (a,) = json.loads(run("accounts", "list", "--json").output)
+    assert (a["monthly_used"], a["monthly_remaining"]) == (3, 9997)
+    run("keys", "reset", key["id"])
+    run("accounts", "reset", "acme")
+    assert json.loads(run("keys", "list", "--json").output)[0]["hourly_used"] == 0
+    assert json.loads(run("accounts", "list", "--json").output)[0]["monthly_used"] == 0

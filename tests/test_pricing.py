@@ -1,0 +1,155 @@
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from genai_prices import Usage, calc_price
+from genai_prices.data_snapshot import get_snapshot
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aispendtrack.meter import Metered, meter_body
+from aispendtrack.pricing import PriceOverride, Priced, Pricer
+
+WHEN = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def metered(**kw) -> Metered:
+    details = {k: v for k, v in kw.items() if v is not None}
+    return Metered(has_usage=True, details=details, **{k: v for k, v in kw.items() if k in (
+        "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")})
+
+
+def test_no_usage_is_unmetered():
+    assert Pricer().price(Metered(), "gpt-4o", "openai") == Priced(None, "unmetered", None)
+
+
+def test_unknown_model_is_unpriced_never_zero():
+    m = metered(input_tokens=10, output_tokens=5)
+    assert Pricer().price(m, "no-such-model-xyz", "openai") == Priced(None, "unpriced", None)
+    assert Pricer().price(m, "no-such-model-xyz", None).cost_usd is None
+    assert Pricer().price(m, None, "openai").pricing == "unpriced"
+
+
+def test_provider_cost_wins():
+    m = metered(input_tokens=10, output_tokens=5)
+    m.provider_cost = Decimal("0.0042")
+    p = Pricer({"gpt-4o": PriceOverride(Decimal(1), Decimal(1))}).price(m, "gpt-4o", "openrouter")
+    assert p == Priced(Decimal("0.0042"), "priced", "provider")
+
+
+def test_override():
+    ov = PriceOverride(input_mtok=Decimal("2"), output_mtok=Decimal("8"), cache_read_mtok=Decimal("0.5"))
+    pricer = Pricer({"My-Model": ov})
+    m = metered(input_tokens=1_000_000, output_tokens=500_000, cache_read_tokens=200_000, cache_write_tokens=100_000)
+    p = pricer.price(m, "my-model", "openai")
+    # uncached 700k * 2 + reads 200k * 0.5 + writes (no write price → input) 100k * 2 + 500k * 8
+    assert p == Priced(Decimal("1.4") + Decimal("0.1") + Decimal("0.2") + Decimal("4"), "priced", "override")
+    assert isinstance(p.cost_usd, Decimal)
+
+
+CASES = [
+    ("gpt-4o", "openai", dict(input_tokens=1200, output_tokens=300, cache_read_tokens=1024, output_reasoning_tokens=0)),
+    ("claude-sonnet-4-20250514", "anthropic",
+     dict(input_tokens=12025, output_tokens=150, cache_read_tokens=10000, cache_write_tokens=2000,
+          cache_write_5m_tokens=1500, cache_write_1h_tokens=500)),
+    ("gemini-2.5-pro", "google", dict(input_tokens=250_000, output_tokens=2000, cache_read_tokens=100_000,
+                                      output_reasoning_tokens=1500, input_text_tokens=250_000)),  # above the tier
+    ("gemini-2.5-flash", "google", dict(input_tokens=500, output_tokens=200, cache_read_tokens=256,
+                                        input_audio_tokens=100, cache_audio_read_tokens=50)),
+    ("deepseek-chat", "deepseek", dict(input_tokens=100, output_tokens=20, cache_read_tokens=64)),
+    ("llama-3.3-70b-versatile", "groq", dict(input_tokens=40, output_tokens=12)),
+    ("sonar", "perplexity", dict(input_tokens=40, output_tokens=12)),  # priced per request too
+    ("gpt-4o-audio-preview", "openai", dict(input_tokens=1000, output_tokens=500, input_audio_tokens=300,
+                                            output_audio_tokens=200)),
+]
+
+
+@pytest.mark.parametrize("model,provider,usage", CASES)
+def test_matches_genai_prices_own_calc(model, provider, usage):
+    expected = calc_price(Usage(**usage), model, provider_id=provider, genai_request_timestamp=WHEN).total_price
+    p = Pricer().price(metered(**usage), model, provider, when=WHEN)
+    assert p.pricing == "priced" and p.source == "genai-prices"
+    assert p.cost_usd == expected and isinstance(p.cost_usd, Decimal)
+    assert p.cost_usd > 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    case=st.sampled_from(CASES),
+    inp=st.integers(0, 2_000_000),
+    out=st.integers(0, 100_000),
+    read=st.integers(0, 2_000_000),
+    write=st.integers(0, 2_000_000),
+    hour=st.integers(0, 23),
+)
+def test_fast_path_equals_genai_prices(case, inp, out, read, write, hour):
+    model, provider, _ = case
+    usage = dict(input_tokens=inp + read + write, output_tokens=out, cache_read_tokens=read, cache_write_tokens=write)
+    when = WHEN.replace(hour=hour)  # deepseek-chat prices vary by time of day
+    try:
+        expected = calc_price(Usage(**usage), model, provider_id=provider, genai_request_timestamp=when).total_price
+    except ValueError:
+        expected = None
+    got = Pricer().price(metered(**usage), model, provider, when=when).cost_usd
+    if expected is not None:
+        assert got == expected
+
+
+def test_time_dependent_price_is_not_cached_wrongly():
+    pricer = Pricer()
+    m = metered(input_tokens=1_000_000, output_tokens=0)
+    day = pricer.price(m, "deepseek-chat", "deepseek", when=WHEN.replace(hour=10)).cost_usd
+    night = pricer.price(m, "deepseek-chat", "deepseek", when=WHEN.replace(hour=20)).cost_usd
+    assert day != night
+    for when in (WHEN.replace(hour=10), WHEN.replace(hour=20)):
+        assert pricer.price(m, "deepseek-chat", "deepseek", when=when).cost_usd == calc_price(
+            Usage(input_tokens=1_000_000), "deepseek-chat", provider_id="deepseek", genai_request_timestamp=when
+        ).total_price
+
+
+def test_anthropic_cache_reads_and_writes_priced_apart():
+    pricer = Pricer()
+    prov, info = pricer.lookup("claude-sonnet-4-20250514", "anthropic")
+    mp = info.get_prices(WHEN)
+    assert mp.cache_read_mtok < mp.input_mtok < mp.cache_write_mtok
+    body = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-20250514",
+            "content": [], "stop_reason": "end_turn",
+            "usage": {"input_tokens": 25, "cache_creation_input_tokens": 2000, "cache_read_input_tokens": 10000,
+                      "output_tokens": 150}}
+    m = meter_body("anthropic", "messages", json.dumps(body).encode())
+    p = pricer.price(m, m.model, "anthropic", when=WHEN)
+    expected = (25 * mp.input_mtok + 2000 * mp.cache_write_mtok + 10000 * mp.cache_read_mtok
+                + 150 * mp.output_mtok) / 1_000_000
+    assert p.cost_usd == expected
+    # the 1h writes use their own price when reported
+    m.details.update(cache_write_5m_tokens=1500, cache_write_1h_tokens=500)
+    with_ttl = pricer.price(m, m.model, "anthropic", when=WHEN).cost_usd
+    assert with_ttl == expected + 500 * (mp.cache_write_1h_mtok - mp.cache_write_mtok) / 1_000_000
+
+
+def test_provider_fallback_to_model_only_lookup():
+    m = metered(input_tokens=1000, output_tokens=100)
+    direct = Pricer().price(m, "gpt-4o", "openai", when=WHEN)
+    for provider in ("my-gateway", "openrouter-but-unknown", None):
+        p = Pricer().price(m, "gpt-4o", provider, when=WHEN)
+        assert p.cost_usd == direct.cost_usd and p.model_ref == "gpt-4o"
+    # a known provider that does not list the model: model-only lookup
+    p = Pricer().price(m, "claude-sonnet-4-20250514", "groq", when=WHEN)
+    assert p.pricing == "priced" and p.model_ref is not None
+
+
+def test_inconsistent_details_fall_back_to_core_fields():
+    m = metered(input_tokens=100, output_tokens=10, input_audio_tokens=500)  # audio > total input
+    p = Pricer().price(m, "gpt-4o", "openai", when=WHEN)
+    assert p.cost_usd == calc_price(Usage(input_tokens=100, output_tokens=10), "gpt-4o", provider_id="openai",
+                                    genai_request_timestamp=WHEN).total_price
+
+
+def test_naive_datetime_is_utc_and_lookup_cached():
+    pricer = Pricer()
+    m = metered(input_tokens=10, output_tokens=5)
+    assert pricer.price(m, "gpt-4o", "openai", when=datetime(2026, 1, 1)).pricing == "priced"
+    pricer.price(m, "nope-model", "openai")
+    assert ("nope-model", "openai") in pricer._models and pricer._models[("nope-model", "openai")] is None
+    assert get_snapshot().from_auto_update is False
