@@ -50,6 +50,7 @@ class AiSpendTrack:
         self.addons = [Auth(self.rt)] + _optional_children(self.rt)
         self._allow_hosts_set: list[str] | None = None
         self._running = False
+        self._updater = None
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -71,6 +72,12 @@ class AiSpendTrack:
             "Intercept TLS only for provider hosts and reverse targets (sets allow_hosts unless you set "
             "allow_hosts or ignore_hosts yourself).",
         )
+        loader.add_option(
+            "aispendtrack_price_updates",
+            bool,
+            False,
+            "Fetch fresh prices from the genai-prices project hourly (network). Off: the pinned, bundled prices.",
+        )
 
     def configure(self, updated: set[str]) -> None:
         if "aispendtrack_config" in updated or "aispendtrack_db" in updated:
@@ -82,6 +89,8 @@ class AiSpendTrack:
                 # At start-up one clear line; mitmdump exits on an ERROR logged before it runs.
                 log.error("%s", e)
                 return
+        if "aispendtrack_price_updates" in updated:
+            self._price_updates(ctx.options.aispendtrack_price_updates)
         if updated & {"mode", "aispendtrack_allow_hosts", "aispendtrack_config", "allow_hosts", "ignore_hosts"}:
             self._set_allow_hosts()
 
@@ -90,7 +99,19 @@ class AiSpendTrack:
         self._set_allow_hosts()
 
     def done(self) -> None:
+        self._price_updates(False)
         self._stop()
+
+    def _price_updates(self, on: bool) -> None:
+        if on and self._updater is None:
+            from genai_prices import UpdatePrices
+
+            self._updater = UpdatePrices()
+            self._updater.start()
+            log.info("AiSpendTrack: fetching price updates from genai-prices hourly")
+        elif not on and self._updater is not None:
+            self._updater.stop()
+            self._updater = None
 
     def _start(self, config_arg: str | None, db_arg: str | None) -> None:
         try:

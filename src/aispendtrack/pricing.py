@@ -137,6 +137,7 @@ class Pricer:
         self._lower = {k.lower(): v for k, v in self.overrides.items()}
         self._models: dict[tuple[str, str | None], tuple[gp_types.Provider, gp_types.ModelInfo] | None] = {}
         self._plans: dict[int, tuple[gp_types.ModelPrice, _Plan | None]] = {}
+        self._snapshot = get_snapshot()
 
     def price(self, m: Metered, model: str | None, provider: str | None, *, when: datetime | None = None) -> Priced:
         if not m.has_usage:
@@ -164,11 +165,16 @@ class Pricer:
 
     def lookup(self, model: str, provider: str | None) -> tuple[gp_types.Provider, gp_types.ModelInfo] | None:
         key = (model.lower(), provider.lower() if provider else None)
-        try:
-            return self._models[key]
-        except KeyError:
-            pass
+        if get_snapshot() is self._snapshot:
+            try:
+                return self._models[key]
+            except KeyError:
+                pass
         snap = get_snapshot()
+        if snap is not self._snapshot:
+            # `aispendtrack_price_updates` swapped in fresher prices: forget lookups of the old ones.
+            self._models.clear()
+            self._snapshot = snap
         found = None
         if provider:
             try:
