@@ -88,3 +88,15 @@ def test_usage_and_reset(run):
     run("accounts", "reset", "acme")
     assert json.loads(run("keys", "list", "--json").output)[0]["hourly_used"] == 0
     assert json.loads(run("accounts", "list", "--json").output)[0]["monthly_used"] == 0
+
+
+def test_key_expiry(run):
+    run("accounts", "create", "acme", "--tier", "pro")
+    key = json.loads(run("keys", "create", "acme", "--expires", "2h", "--json").output)
+    (k,) = json.loads(run("keys", "list", "--json").output)
+    assert k["id"] == key["id"] and k["expires"] > k["created"] and k["state"] == "active"
+    run("keys", "create", "acme", "--expires", "2020-01-01")
+    states = sorted(k["state"] for k in json.loads(run("keys", "list", "--json").output))
+    assert states == ["active", "expired"]
+    r = run("keys", "create", "acme", "--expires", "soon", ok=False)
+    assert r.exit_code == 2 and "--expires" in r.output

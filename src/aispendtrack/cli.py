@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -189,16 +190,31 @@ def _print_new_key(new: keys.NewKey, as_json: bool, verb: str) -> None:
     )
 
 
+def parse_expiry(value: str | None) -> datetime | None:
+    """`30d`, `12h`, `90m` from now, or an ISO 8601 date/datetime (UTC when no zone)."""
+    if value is None:
+        return None
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    if value[:-1].isdigit() and value[-1:] in units:
+        return utcnow() + timedelta(seconds=int(value[:-1]) * units[value[-1]])
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: use e.g. 30d, 12h, or 2026-12-31T00:00:00Z", param_hint="--expires")
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 @keys_group.command("create")
 @click.argument("account")
 @click.option("--name", help="A label for the key.")
+@click.option("--expires", help="Expiry: 30d, 12h, 90m from now, or an ISO 8601 date/datetime (UTC).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON with id, key, account, name.")
 @click.pass_context
-def keys_create(ctx: click.Context, account: str, name: str | None, as_json: bool) -> None:
+def keys_create(ctx: click.Context, account: str, name: str | None, expires: str | None, as_json: bool) -> None:
     """Create a key for ACCOUNT; the key is printed once and stored only as a digest."""
     database = open_db(ctx)
     try:
-        new = keys.create_key(database, account, load_config(ctx), name=name)
+        new = keys.create_key(database, account, load_config(ctx), name=name, expires=parse_expiry(expires))
     except keys.KeyStoreError as e:
         raise click.ClickException(str(e)) from None
     _print_new_key(new, as_json, "Created")
