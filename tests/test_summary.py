@@ -45,7 +45,7 @@ def test_summary_text():
     assert "cost: $1.50 (4 priced calls)" in text
     assert "1 unpriced call not in total" in text and "2 unmetered calls not in total" in text
     assert "claude: 1 call, $1.50" in text
-    assert "key_b (…_b): 1 call, $1.50" in text
+    assert "key_b (_b): 1 call, $1.50" in text
     lines = text.splitlines()
     assert lines.index("per model:") < lines.index("per key:")
 

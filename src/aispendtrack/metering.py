@@ -5,12 +5,22 @@ parses usage from the passing bytes. The ledger row is awaited in the `response`
 which mitmproxy runs before the end of the response reaches the client, so a call the
 client saw finish always has its committed row. A stream cut mid-way fires `error`
 instead; the row then records what was known, marked partial.
+
+SDKs stop reading a stream at its terminal event (`data: [DONE]`, `message_stop`), which
+mitmproxy forwards before the `response` hook. So once a stream's terminal event has been
+seen, `_Observer` holds back the remaining bytes until the upstream message ends, commits
+the row right there (a bounded wait on the ledger, once per stream), and only then lets
+them through: a client that saw the end of a stream has its committed row, even if the
+proxy is killed a moment later.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -25,6 +35,7 @@ from aispendtrack.runtime import Runtime, meta_of
 log = logging.getLogger(__name__)
 
 CLIENT_GONE = "Client disconnected."
+COMMIT_WAIT = 2.0  # seconds the end of a stream waits for its row's commit (event loop blocked)
 
 
 def request_model_from_path(path: str) -> str | None:
@@ -80,9 +91,10 @@ class Metering:
         self.rt.ledger.start()
 
     def stop(self) -> None:
+        # The closed writer stays in place: a flow still finishing during shutdown gets a
+        # clear "ledger writer is closed" warning rather than an AttributeError.
         if self.rt.ledger is not None:
             self.rt.ledger.close()
-            self.rt.ledger = None
 
     def request(self, flow: http.HTTPFlow) -> None:
         meta = meta_of(flow)
@@ -120,11 +132,19 @@ class Metering:
             strip_usage_chunk=bool(meta.get("strip_usage")) and resp.status_code == 200,
             sse=sse,
         )
-        resp.stream = _Observer(stream_meter)
+        resp.stream = _Observer(stream_meter, lambda: self._commit_at_end(flow))
 
     async def response(self, flow: http.HTTPFlow) -> None:
         meta = meta_of(flow)
         if not meta or flow.response is None:
+            return
+        if meta.get("recorded"):  # committed at the end of the stream; make sure it finished
+            pending = getattr(flow.response.stream, "pending", None)
+            if pending is not None and not pending.done():
+                try:
+                    await asyncio.wrap_future(pending)
+                except Exception as e:
+                    log.warning("aispendtrack: ledger row for flow %s not written: %s", flow.id, e)
             return
         status = flow.response.status_code
         if meta["outcome"] == "forwarded" and status >= 400:
@@ -136,6 +156,13 @@ class Metering:
         if not meta or meta.get("recorded"):
             return
         msg = flow.error.msg if flow.error else ""
+        observer = flow.response.stream if flow.response is not None else None
+        if isinstance(observer, _Observer) and meta["outcome"] == "forwarded" and _complete(observer.meter):
+            # The stream's terminal event already passed through: the client has the whole
+            # answer (SDKs hang up on `[DONE]` before the upstream's last empty chunk), so
+            # this is a normal, complete call.
+            await self._record(flow, meta, flow.response.status_code, partial=False)
+            return
         if meta["outcome"] == "forwarded":
             meta["outcome"] = "aborted" if msg.startswith(CLIENT_GONE) else "upstream_error"
         meta["error"] = msg
@@ -147,6 +174,34 @@ class Metering:
         await self._record(flow, meta, status, partial=True)
 
     async def _record(self, flow: http.HTTPFlow, meta: dict, status: int | None, *, partial: bool) -> None:
+        row = self._prepare(flow, meta, status, partial=partial)
+        try:
+            await self.rt.ledger.write(row)
+        except Exception as e:
+            log.warning("aispendtrack: ledger row for flow %s not written: %s", flow.id, e)
+
+    def _commit_at_end(self, flow: http.HTTPFlow) -> concurrent.futures.Future | None:
+        """Row of a stream whose terminal event was seen, committed before that event is sent.
+
+        Runs inside the stream callable (sync, on the event loop): never raises; waits at
+        most COMMIT_WAIT, after which the `response` hook keeps waiting asynchronously.
+        """
+        fut = None
+        try:
+            meta = meta_of(flow)
+            if not meta or meta.get("recorded") or flow.response is None or self.rt.ledger is None:
+                return None
+            status = flow.response.status_code
+            if meta["outcome"] == "forwarded" and status >= 400:
+                meta["outcome"] = "upstream_error"
+            fut = self.rt.ledger.submit(self._prepare(flow, meta, status, partial=False))
+            fut.result(COMMIT_WAIT)
+        except Exception as e:
+            log.warning("aispendtrack: ledger row for flow %s not committed at stream end: %r", flow.id, e)
+        return fut
+
+    def _prepare(self, flow: http.HTTPFlow, meta: dict, status: int | None, *, partial: bool) -> dict:
+        """The flow's row; marks it recorded and annotates the flow for mitmweb."""
         meta["recorded"] = True
         row = self.build_row(flow, meta, status, partial=partial)
         if self.rt.session is not None:
@@ -154,10 +209,7 @@ class Metering:
         flow.comment = comment_for(row)
         if row["pricing"] != "priced" and row["outcome"] == "forwarded" and not flow.marked:
             flow.marked = ":grey_question:"
-        try:
-            await self.rt.ledger.write(row)
-        except Exception as e:
-            log.warning("aispendtrack: ledger row for flow %s not written: %s", flow.id, e)
+        return row
 
     def build_row(self, flow: http.HTTPFlow, meta: dict, status: int | None, *, partial: bool) -> dict:
         now = time.time()
@@ -217,18 +269,43 @@ class Metering:
         return meter.meter_body(meta["provider"], meta["api"], body), False
 
 
+def _terminal(stream_meter: meter.StreamMeter) -> bool:
+    """The stream's terminal event ([DONE], message_stop, response.completed, …) was seen."""
+    acc = getattr(stream_meter, "_acc", None)  # TODO: a public StreamMeter.terminal
+    return bool(getattr(acc, "terminal", False))
+
+
+def _complete(stream_meter: meter.StreamMeter) -> bool:
+    m = stream_meter.result()
+    return m.has_usage and not m.partial
+
+
 class _Observer:
     """`flow.response.stream` callable: meters each chunk and forwards it.
 
-    mitmproxy turns an empty `bytes` chunk into an HTTP/1 chunked terminator, so held-back
-    bytes are returned as an empty list instead.
+    From the terminal event on, output is held back until the upstream message ends
+    (`b""`), where `commit` writes the row before the held bytes go out. mitmproxy turns
+    an empty `bytes` chunk into an HTTP/1 chunked terminator, so "nothing to send" is
+    returned as an empty list instead.
     """
 
-    __slots__ = ("meter",)
+    __slots__ = ("meter", "commit", "held", "pending")
 
-    def __init__(self, stream_meter: meter.StreamMeter):
+    def __init__(self, stream_meter: meter.StreamMeter, commit: Callable[[], concurrent.futures.Future | None] | None = None):
         self.meter = stream_meter
+        self.commit = commit
+        self.held: list[bytes] = []
+        self.pending: concurrent.futures.Future | None = None  # the row committed at the end
 
     def __call__(self, chunk: bytes):
         out = self.meter.feed(chunk)
+        if self.commit is not None:
+            if chunk:
+                if self.held or _terminal(self.meter):
+                    self.held.append(out)
+                    return []
+            elif self.held:
+                self.pending = self.commit()
+                out = b"".join(self.held) + out
+                self.held.clear()
         return out if out else []

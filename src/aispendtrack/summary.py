@@ -117,7 +117,7 @@ class SessionStats:
 
     def key_label(self, key: str | None) -> str:
         hint = self.key_hints.get(key)
-        return f"{render.label(key)} (…{hint})" if hint else render.label(key)
+        return f"{render.label(key)} ({hint})" if hint else render.label(key)
 
     def ranked(self, groups: dict) -> list:
         return sorted(groups.items(), key=lambda kv: (-kv[1].cost_usd, -kv[1].calls, str(kv[0])))
