@@ -6,6 +6,7 @@ Commands mirror the library one to one (`keys.create_key` ↔ `aispendtrack keys
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from datetime import UTC, datetime, timedelta
@@ -52,6 +53,15 @@ def load_config(ctx: click.Context) -> configmod.Config:
         raise click.ClickException(str(e)) from None
 
 
+@contextlib.contextmanager
+def store_errors():
+    """Operator mistakes (unknown account, tier cap, …) end the command with their message."""
+    try:
+        yield
+    except keys.KeyStoreError as e:
+        raise click.ClickException(str(e)) from None
+
+
 def emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
@@ -87,10 +97,8 @@ def accounts() -> None:
 def accounts_create(ctx: click.Context, name: str, tier: str, as_json: bool) -> None:
     """Create account NAME."""
     database = open_db(ctx)
-    try:
+    with store_errors():
         account = keys.create_account(database, name, tier)
-    except keys.KeyStoreError as e:
-        raise click.ClickException(str(e)) from None
     if as_json:
         emit_json({"id": account["id"], "name": account["name"], "tier": account["tier"]})
     else:
@@ -127,7 +135,7 @@ def accounts_list(ctx: click.Context, as_json: bool) -> None:
 def accounts_limits(ctx: click.Context, name: str, requests_per_hour: str | None, monthly_calls: str | None) -> None:
     """Set an account's own limits (for enterprise accounts)."""
     database = open_db(ctx)
-    try:
+    with store_errors():
         current = keys.get_account(database, name)
 
         def parse(value: str | None, column: str):
@@ -147,8 +155,6 @@ def accounts_limits(ctx: click.Context, name: str, requests_per_hour: str | None
             requests_per_hour=parse(requests_per_hour, "requests_per_hour"),
             monthly_calls=parse(monthly_calls, "monthly_calls"),
         )
-    except keys.KeyStoreError as e:
-        raise click.ClickException(str(e)) from None
     rph, monthly = keys.account_limits(account, load_config(ctx))
     console.print(f"{name}: {rph or 'unlimited'} requests/hour per key, {monthly or 'unlimited'} calls/month.")
 
@@ -161,10 +167,8 @@ def accounts_reset(ctx: click.Context, name: str) -> None:
     from aispendtrack.limits import store
 
     database = open_db(ctx)
-    try:
+    with store_errors():
         account = keys.get_account(database, name)
-    except keys.KeyStoreError as e:
-        raise click.ClickException(str(e)) from None
     store.reset_account(database, account["name"])
     console.print(f"Reset this month's call counter of account {name}.")
 
@@ -213,10 +217,8 @@ def parse_expiry(value: str | None) -> datetime | None:
 def keys_create(ctx: click.Context, account: str, name: str | None, expires: str | None, as_json: bool) -> None:
     """Create a key for ACCOUNT; the key is printed once and stored only as a digest."""
     database = open_db(ctx)
-    try:
+    with store_errors():
         new = keys.create_key(database, account, load_config(ctx), name=name, expires=parse_expiry(expires))
-    except keys.KeyStoreError as e:
-        raise click.ClickException(str(e)) from None
     _print_new_key(new, as_json, "Created")
 
 
@@ -230,10 +232,8 @@ def keys_list(ctx: click.Context, account: str | None, as_json: bool) -> None:
     config = load_config(ctx)
     from aispendtrack import usage
 
-    try:
+    with store_errors():
         rows = usage.key_usage(database, config, account)
-    except keys.KeyStoreError as e:
-        raise click.ClickException(str(e)) from None
     if as_json:
         emit_json(rows)
         return
@@ -256,10 +256,8 @@ def keys_rotate(ctx: click.Context, key_id: str, as_json: bool) -> None:
     """Issue a new secret for KEY_ID; the old one keeps working for the grace period."""
     database = open_db(ctx)
     config = load_config(ctx)
-    try:
+    with store_errors():
         new = keys.rotate_key(database, key_id, config)
-    except keys.KeyStoreError as e:
-        raise click.ClickException(str(e)) from None
     _print_new_key(new, as_json, "Rotated")
     if not as_json:
         err_console.print(f"The previous secret stays valid for {config.keys.rotation_grace_seconds} s.")
@@ -271,10 +269,8 @@ def keys_rotate(ctx: click.Context, key_id: str, as_json: bool) -> None:
 def keys_revoke(ctx: click.Context, key_id: str) -> None:
     """Revoke KEY_ID at once (all its secrets)."""
     database = open_db(ctx)
-    try:
+    with store_errors():
         key = keys.revoke_key(database, key_id)
-    except keys.KeyStoreError as e:
-        raise click.ClickException(str(e)) from None
     console.print(f"Revoked key {key_id} (account {key['account']}) at {key['revoked']}.")
 
 
@@ -286,10 +282,8 @@ def keys_reset(ctx: click.Context, key_id: str) -> None:
     from aispendtrack.limits import store
 
     database = open_db(ctx)
-    try:
+    with store_errors():
         keys._get_key(database, key_id)
-    except keys.KeyStoreError as e:
-        raise click.ClickException(str(e)) from None
     store.reset_key(database, key_id)
     console.print(f"Reset the hourly counter of key {key_id}.")
 
