@@ -15,9 +15,13 @@ from mitmproxy.proxy import mode_specs
 from aispendtrack import config as configmod
 from aispendtrack import db as dbmod
 from aispendtrack import keys, ledger_schema
+from aispendtrack.limits import store as limits_store
 from aispendtrack.auth import Auth
 from aispendtrack.keycache import KeyCache
+from aispendtrack.limiter import Limiter
+from aispendtrack.metering import Metering
 from aispendtrack.runtime import Runtime
+from aispendtrack.session import Summary
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +51,8 @@ class AiSpendTrack:
 
     def __init__(self) -> None:
         self.rt = Runtime()
-        self.addons = [Auth(self.rt)] + _optional_children(self.rt)
+        # The data path in hook order: each child is one step.
+        self.addons = [Auth(self.rt), Limiter(self.rt), Metering(self.rt), Summary(self.rt)]
         self._allow_hosts_set: list[str] | None = None
         self._running = False
         self._updater = None
@@ -123,9 +128,7 @@ class AiSpendTrack:
             database = dbmod.connect(db_path)
             keys.ensure_schema(database)
             ledger_schema.ensure_schema(database)
-            for child in self.addons:
-                if hasattr(child, "ensure_schema"):
-                    child.ensure_schema(database)
+            limits_store.ensure_schema(database)
             database.conn.close()
         except Exception as e:
             raise exceptions.OptionsError(f"AiSpendTrack database error: {db_path}: {e}") from None
@@ -165,27 +168,3 @@ class AiSpendTrack:
         if wanted != current:
             self._allow_hosts_set = wanted
             ctx.options.update(allow_hosts=wanted)
-
-
-def _optional_children(rt: Runtime) -> list:
-    """The later steps of the data path, in hook order."""
-    children = []
-    try:
-        from aispendtrack.limiter import Limiter
-
-        children.append(Limiter(rt))
-    except ImportError:  # pragma: no cover - while the limiter is being built
-        pass
-    try:
-        from aispendtrack.metering import Metering
-
-        children.append(Metering(rt))
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from aispendtrack.session import Summary
-
-        children.append(Summary(rt))
-    except ImportError:  # pragma: no cover
-        pass
-    return children

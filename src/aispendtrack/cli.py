@@ -18,8 +18,13 @@ from rich.table import Table
 
 from aispendtrack import config as configmod
 from aispendtrack import db as dbmod
-from aispendtrack import keys, ledger_schema
+from aispendtrack import keys, ledger_schema, usage
 from aispendtrack.db import iso, utcnow
+from aispendtrack.demo import demo_command
+from aispendtrack.export import export_command
+from aispendtrack.limits import store
+from aispendtrack.report import report_command
+from aispendtrack.top import top_command
 
 # In pipes rich would squeeze tables to 80 columns; give them room instead.
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -39,10 +44,6 @@ def open_db(ctx: click.Context):
 
 
 def _limits_schema(database) -> None:
-    try:
-        from aispendtrack.limits import store
-    except ImportError:  # pragma: no cover
-        return
     store.ensure_schema(database)
 
 
@@ -112,8 +113,6 @@ def accounts_list(ctx: click.Context, as_json: bool) -> None:
     """List accounts with their limits and usage this month."""
     database = open_db(ctx)
     config = load_config(ctx)
-    from aispendtrack import usage
-
     rows = usage.account_usage(database, config)
     if as_json:
         emit_json(rows)
@@ -164,8 +163,6 @@ def accounts_limits(ctx: click.Context, name: str, requests_per_hour: str | None
 @click.pass_context
 def accounts_reset(ctx: click.Context, name: str) -> None:
     """Reset an account's monthly counter for the current month."""
-    from aispendtrack.limits import store
-
     database = open_db(ctx)
     with store_errors():
         account = keys.get_account(database, name)
@@ -230,8 +227,6 @@ def keys_list(ctx: click.Context, account: str | None, as_json: bool) -> None:
     """List keys (all, or ACCOUNT's) with their state and usage against limits."""
     database = open_db(ctx)
     config = load_config(ctx)
-    from aispendtrack import usage
-
     with store_errors():
         rows = usage.key_usage(database, config, account)
     if as_json:
@@ -279,8 +274,6 @@ def keys_revoke(ctx: click.Context, key_id: str) -> None:
 @click.pass_context
 def keys_reset(ctx: click.Context, key_id: str) -> None:
     """Reset KEY_ID's hourly rate-limit counter."""
-    from aispendtrack.limits import store
-
     database = open_db(ctx)
     with store_errors():
         keys._get_key(database, key_id)
@@ -288,25 +281,8 @@ def keys_reset(ctx: click.Context, key_id: str) -> None:
     console.print(f"Reset the hourly counter of key {key_id}.")
 
 
-def _register_optional() -> None:
-    """Commands whose modules may be absent in a partial checkout stay out of the way."""
-    for module, name in [
-        ("aispendtrack.report", "report_command"),
-        ("aispendtrack.export", "export_command"),
-        ("aispendtrack.top", "top_command"),
-        ("aispendtrack.demo", "demo_command"),
-        ("aispendtrack.prices_cli", "prices_command"),
-    ]:
-        try:
-            mod = __import__(module, fromlist=[name])
-        except ImportError:
-            continue
-        command = getattr(mod, name, None)
-        if command is not None:
-            cli.add_command(command)
-
-
-_register_optional()
+for _command in (report_command, export_command, top_command, demo_command):
+    cli.add_command(_command)
 
 
 def main() -> None:
