@@ -4,12 +4,19 @@ Decided from the headers in `requestheaders`: a refused request is answered 429 
 exact `retry-after` and is never forwarded (its body is never parsed). Check-and-count is
 one SQLite transaction on a worker thread, so several proxies on one database enforce one
 limit together and mitmproxy's event loop never waits on SQLite.
+
+Test hook: if the environment variable ``AISPENDTRACK_TEST_CLOCK_FILE`` is set when the
+addon starts, the limiter's clock is ``time.time()`` plus the float offset (seconds) read
+from that file at each check (missing, empty or unreadable file: offset 0), so end-to-end
+tests can move a running proxy an hour ahead without sleeping. Without the variable the
+clock is plain ``time.time`` (no file access, no cost). Never set it in production.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +30,26 @@ from aispendtrack.runtime import Runtime, meta_of
 
 log = logging.getLogger(__name__)
 
+TEST_CLOCK_ENV = "AISPENDTRACK_TEST_CLOCK_FILE"
+
+
+def clock_from_env():
+    """`time.time`, or (test hook, see the module docstring) time.time() + the file's offset."""
+    path = os.environ.get(TEST_CLOCK_ENV)
+    if not path:
+        return time.time
+
+    def test_clock() -> float:
+        try:
+            with open(path, encoding="utf-8") as f:
+                offset = float(f.read().strip() or 0)
+        except (OSError, ValueError):
+            offset = 0.0
+        return time.time() + offset
+
+    log.warning("aispendtrack: limiter clock offset read from %s (%s test hook)", path, TEST_CLOCK_ENV)
+    return test_clock
+
 
 class Limiter:
     """Answers 429 for keys over their limits; tells forwarded calls where they stand."""
@@ -31,10 +58,7 @@ class Limiter:
         self.rt = rt
         self._executor: ThreadPoolExecutor | None = None
         self._local = threading.local()
-        self.clock = time.time  # injectable for tests
-
-    def ensure_schema(self, database) -> None:
-        store.ensure_schema(database)
+        self.clock = clock_from_env()  # injectable for tests (see the module docstring)
 
     def start(self) -> None:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="aispendtrack-limits")
@@ -48,9 +72,8 @@ class Limiter:
         meta = meta_of(flow)
         if flow.response or flow.error or not flow.live or not meta or "key_id" not in meta:
             return
+        # Unlimited keys are counted too, so `keys list` / `accounts list` show real usage.
         hourly, monthly = meta.get("requests_per_hour"), meta.get("monthly_calls")
-        if hourly is None and monthly is None:
-            return  # unlimited: nothing to count, no SQLite round trip
         now = self.clock()
         try:
             decision = await asyncio.get_running_loop().run_in_executor(

@@ -16,8 +16,9 @@ seconds are ceil'd and 0 when there is nothing to reset.
 
 429 headers add ``retry-after`` (whole seconds, ceil, >= 1), ``retry-after-ms`` (exact
 ceil in ms; the OpenAI / Anthropic SDKs read it first; ``ceil(ms / 1000) ==
-retry-after`` always) and ``x-should-retry: true|false`` (false for the monthly limit
-and for a blocked key). A blocked key (limit 0) gets no ``retry-after``: no wait helps.
+retry-after`` always) and ``x-should-retry: true|false``: true only for an hourly 429
+whose wait is at most `SDK_RETRY_WAIT_MAX` seconds; false for the monthly limit, a
+blocked key, and long hourly waits (the caller gets the error and its exact wait at once). A blocked key (limit 0) gets no ``retry-after``: no wait helps.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from aispendtrack.limits.store import Decision
 from aispendtrack.limits.window import millis_until, reset_seconds
 
 PREFIX = "x-aispendtrack-ratelimit-"
+# Longest wait we invite SDKs to retry after; tools built on the SDKs give up above 60 s.
+SDK_RETRY_WAIT_MAX = 60
 
 
 def _status(prefix_suffix: str, limit: int | None, remaining: int | None, reset: int) -> dict:
@@ -59,7 +62,10 @@ def rejection_headers(d: Decision) -> dict[str, str]:
     if d.retry_after is not None:
         h["retry-after"] = str(d.retry_after)
         h["retry-after-ms"] = str(millis_until(d.now, d.retry_at))
-    h["x-should-retry"] = "true" if d.should_retry else "false"
+    # Only a wait an SDK can sensibly sit out: anthropic 2.x sleeps any retry-after it is
+    # allowed to retry, so "true" on an hour-long wait would block the caller for hours.
+    short = d.retry_after is not None and d.retry_after <= SDK_RETRY_WAIT_MAX
+    h["x-should-retry"] = "true" if d.should_retry and short else "false"
     h.update(status_headers(d))
     return h
 
