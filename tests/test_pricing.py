@@ -153,3 +153,36 @@ def test_naive_datetime_is_utc_and_lookup_cached():
     pricer.price(m, "nope-model", "openai")
     assert ("nope-model", "openai") in pricer._models and pricer._models[("nope-model", "openai")] is None
     assert get_snapshot().from_auto_update is False
+
+
+def test_fast_path_agrees_with_genai_prices_across_the_snapshot():
+    """Every provider's models, usage with and without the detail units their tables price."""
+    import random
+    from datetime import UTC, datetime
+
+    from genai_prices import Usage
+    from genai_prices.data_snapshot import get_snapshot
+
+    from aispendtrack.meter import Metered
+    from aispendtrack.pricing import Pricer
+
+    pricer, rnd, compared = Pricer(), random.Random(7), 0
+    for prov in get_snapshot().providers:
+        for info in prov.models[:25]:
+            inp, out = rnd.randint(1, 300_000), rnd.randint(0, 5_000)
+            details = {"input_tokens": inp, "output_tokens": out}
+            if rnd.random() < 0.6:
+                details["cache_read_tokens"] = rnd.randint(1, inp // 2 + 1)
+            if rnd.random() < 0.6:
+                details["cache_write_tokens"] = rnd.randint(0, inp // 4)
+            if out and rnd.random() < 0.5:
+                details["output_reasoning_tokens"] = rnd.randint(0, out)
+            details = {k: v for k, v in details.items() if v}
+            m = Metered(model=info.id, input_tokens=inp, output_tokens=out or None,
+                        cache_read_tokens=details.get("cache_read_tokens"),
+                        cache_write_tokens=details.get("cache_write_tokens"), details=details, has_usage=True)
+            when = datetime(2026, 11, 26, rnd.randint(0, 23), tzinfo=UTC)
+            expected = info.calc_price(Usage(**details), prov, genai_request_timestamp=when).total_price
+            assert pricer._calc(m, prov, info, when) == expected, (prov.id, info.id, details)
+            compared += 1
+    assert compared > 500

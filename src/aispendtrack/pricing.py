@@ -71,6 +71,7 @@ class _Plan:
     """A validated price table: priced units in genai-prices' decomposition order."""
 
     keys: list[str]
+    key_set: frozenset[str]
     pers: list[int]
     prices: list[Any]  # Decimal | TieredPrices
     descendants: list[list[int]]
@@ -90,6 +91,7 @@ def _plan(model_price: gp_types.ModelPrice) -> _Plan:
     req = [(u, p) for u, p in resolved if u.usage_key == "requests"]
     return _Plan(
         keys=[u.usage_key for u, _ in units],
+        key_set=frozenset(u.usage_key for u, _ in units),
         pers=[u.per for u, _ in units],
         prices=[p for _, p in units],
         descendants=[
@@ -104,8 +106,10 @@ def _plan(model_price: gp_types.ModelPrice) -> _Plan:
 
 def _fast_cost(plan: _Plan, values: dict[str, int]) -> Decimal | None:
     """genai-prices' ModelPrice.calc_price on plain ints; None → let genai-prices decide."""
-    if not values.keys() <= set(plan.keys):
-        return None  # usage the table does not price: genai-prices' rules apply
+    if not values.keys() <= plan.key_set:
+        # A unit the table has no price for (cache writes, reasoning on most models) is
+        # charged within its parent total, as genai-prices does: drop the detail.
+        values = {k: v for k, v in values.items() if k in plan.key_set}
     leaves: list[int] = []
     for i, key in enumerate(plan.keys):
         leaf = values.get(key, 0) - sum(leaves[j] for j in plan.descendants[i])
