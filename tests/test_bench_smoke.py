@@ -1,0 +1,90 @@
+"""`python -m aispendtrack.bench --quick` works end to end (no speed assertions: those live in scripts/bench)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from aispendtrack.bench.load import percentile
+from aispendtrack.bench.run import WORKLOADS, summarise_collapsed
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "aispendtrack.bench", "--quick", "--json", str(out)],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(out.read_text()), proc.stdout
+
+
+def test_every_scenario_ran_without_errors(quick):
+    data, _ = quick
+    got = {(s["workload"], s["concurrency"], s["config"]) for s in data["scenarios"]}
+    want = {(w, c, cfg) for w, spec in WORKLOADS.items() for c in (1, 8) for cfg in spec["configs"]}
+    assert got == want
+    for s in data["scenarios"]:
+        assert s["ok"] > 0, s
+        assert s["errors"] == 0, s
+
+
+def test_addon_requests_went_through_auth_and_into_the_ledger(quick):
+    data, _ = quick
+    checks = data["checks"]
+    for config in ("addon", "addon+limits"):
+        c = checks[config]
+        assert c["requests_sent"] > 0
+        assert c["fake_received"] == c["requests_sent"]
+        assert c["fake_saw_key_header"] == 0  # the addon stripped x-aispendtrack-key
+        assert c["ledger_rows"] == c["requests_sent"]
+        assert c["ledger_forwarded"] == c["requests_sent"]
+        assert c["ledger_priced"] == c["requests_sent"]  # metered and priced, streams included
+        assert c["ledger_streamed"] == c["streamed_sent"] > 0
+    assert all(c["ok"] for c in checks.values())
+
+
+def test_streams_are_not_buffered_except_by_plain_mitmdump(quick):
+    data, _ = quick
+    for s in data["scenarios"]:
+        if s["workload"] != "sse":
+            continue
+        assert s["ttfb_p50_ms"] < s["p50_ms"]
+        if s["config"] == "bare":
+            continue  # plain mitmdump buffers SSE: the first byte comes with the last
+        assert s["first_event_before_end"] == 1.0, s
+        assert s["ttfb_p50_ms"] < 0.5 * s["p50_ms"], s
+
+
+def test_report_shows_targets_and_micro_costs(quick):
+    data, out = quick
+    assert {r["variant"] for r in data["ratios"]} == {"addon", "addon+limits"}
+    assert "throughput ≥ 0.95× bare" in out
+    micro = data["micro"]
+    assert micro["limiter_1proc"]["us"] > 0
+    assert micro["ledger_write"]["us"] > 0
+    for k in ("report",):
+        assert "ms" in micro[k] or micro[k]["skipped"].startswith("n/a")
+
+
+def test_percentile_nearest_rank():
+    assert percentile([], 50) is None
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert percentile(list(range(1, 101)), 99) == 99
+    assert percentile([5.0], 99) == 5.0
+
+
+def test_profile_summary_filters_idle_waits():
+    text = "\n".join([
+        "<module> (mitmdump:8);Handle._run (asyncio/events.py:84);Auth.requestheaders (aispendtrack/auth.py:60) 30",
+        "<module> (mitmdump:8);BaseEventLoop._run_once (asyncio/base_events.py:1971);"
+        "EpollSelector.select (selectors.py:468) 1000",
+        "Thread._bootstrap (threading.py:1030);Thread._bootstrap_inner (threading.py:1073);Thread.run (threading.py:1010);"
+        "LedgerWriter._run (aispendtrack/ledger.py:1);LedgerWriter._insert (aispendtrack/ledger.py:2) 10",
+    ])
+    s = summarise_collapsed(text, rate=100, requests=10)
+    assert s["busy_samples"] == 40 and s["idle_samples"] == 1000
+    assert s["event_loop_us_per_req"] == 30_000.0
+    assert s["top_aispendtrack_inclusive"][0]["function"] == "Auth.requestheaders (aispendtrack/auth.py)"
