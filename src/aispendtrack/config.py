@@ -83,8 +83,13 @@ class Tiers(_Strict):
         return data
 
 
+# Longest rotation grace: 100 years. Larger values overflow the retirement date (year
+# 9999) and made `aispendtrack keys rotate` crash with OverflowError.
+MAX_GRACE_SECONDS = 100 * 365 * 86_400
+
+
 class Keys(_Strict):
-    rotation_grace_seconds: int = Field(86_400, ge=0)
+    rotation_grace_seconds: int = Field(86_400, ge=0, le=MAX_GRACE_SECONDS)
 
 
 class Proxy(_Strict):
@@ -97,6 +102,19 @@ class Proxy(_Strict):
     # Upstream connections only once a request was accepted: a rejected call never
     # opens a connection to the provider.
     connection_strategy: Literal["lazy", "eager"] = "lazy"
+
+    @field_validator("modes")
+    @classmethod
+    def _valid_modes(cls, v: list[str]) -> list[str]:
+        # Checked here so a typo names mitm.toml, not a mitmdump start-up failure.
+        from mitmproxy.proxy.mode_specs import ProxyMode
+
+        for spec in v:
+            try:
+                ProxyMode.parse(spec)
+            except ValueError as e:
+                raise ValueError(f"invalid mitmproxy mode {spec!r}: {e}") from None
+        return v
 
 
 class Metering(_Strict):
@@ -177,6 +195,12 @@ def parse_config(data: dict, *, source: str = "<config>") -> Config:
         return Config.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
+        # A quoted TOML key may hold a newline or other control character: keep one line.
+        field = ".".join(_one_line(str(p)) for p in err["loc"])
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        raise ConfigError(f"{source}: {field}: {err['msg']}{more}") from None
+        where = f"{field}: " if field else ""
+        raise ConfigError(f"{source}: {where}{_one_line(err['msg'])}{more}") from None
+
+
+def _one_line(text: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

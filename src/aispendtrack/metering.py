@@ -6,12 +6,8 @@ which mitmproxy runs before the end of the response reaches the client, so a cal
 client saw finish always has its committed row. A stream cut mid-way fires `error`
 instead; the row then records what was known, marked partial.
 
-SDKs stop reading a stream at its terminal event (`data: [DONE]`, `message_stop`), which
-mitmproxy forwards before the `response` hook. So once a stream's terminal event has been
-seen, `_Observer` holds back the remaining bytes until the upstream message ends, commits
-the row right there (a bounded wait on the ledger, once per stream), and only then lets
-them through: a client that saw the end of a stream has its committed row, even if the
-proxy is killed a moment later.
+A streamed row is committed by `observer.StreamObserver` before the stream's end
+reaches the client (see there).
 """
 
 from __future__ import annotations
@@ -20,7 +16,6 @@ import asyncio
 import concurrent.futures
 import logging
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -29,13 +24,14 @@ from mitmproxy import http
 from aispendtrack import meter
 from aispendtrack.db import iso
 from aispendtrack.ledger import LedgerWriter
+from aispendtrack.observer import StreamObserver
 from aispendtrack.pricing import PriceOverride, Pricer
 from aispendtrack.runtime import Runtime, meta_of
 
 log = logging.getLogger(__name__)
 
 CLIENT_GONE = "Client disconnected."
-COMMIT_WAIT = 2.0  # seconds the end of a stream waits for its row's commit (event loop blocked)
+COMMIT_WAIT = 1.0  # seconds the end of a stream may wait for its row's commit (event loop blocked)
 
 
 def request_model_from_path(path: str) -> str | None:
@@ -132,7 +128,7 @@ class Metering:
             strip_usage_chunk=bool(meta.get("strip_usage")) and resp.status_code == 200,
             sse=sse,
         )
-        resp.stream = _Observer(stream_meter, lambda: self._commit_at_end(flow))
+        resp.stream = StreamObserver(stream_meter, lambda: self._commit_at_end(flow))
 
     async def response(self, flow: http.HTTPFlow) -> None:
         meta = meta_of(flow)
@@ -157,10 +153,10 @@ class Metering:
             return
         msg = flow.error.msg if flow.error else ""
         observer = flow.response.stream if flow.response is not None else None
-        if isinstance(observer, _Observer) and meta["outcome"] == "forwarded" and _complete(observer.meter):
-            # The stream's terminal event already passed through: the client has the whole
-            # answer (SDKs hang up on `[DONE]` before the upstream's last empty chunk), so
-            # this is a normal, complete call.
+        if isinstance(observer, StreamObserver) and meta["outcome"] == "forwarded" and observer.complete:
+            # The stream's terminal event already went out: the client has the whole answer
+            # (SDKs hang up on `[DONE]` before the upstream's last empty chunk), so this is a
+            # normal, complete call.
             await self._record(flow, meta, flow.response.status_code, partial=False)
             return
         if meta["outcome"] == "forwarded":
@@ -261,51 +257,9 @@ class Metering:
         resp = flow.response
         if resp is None or meta["outcome"] not in ("forwarded", "upstream_error", "aborted"):
             return None, bool(meta.get("stream"))
-        if isinstance(resp.stream, _Observer):
+        if isinstance(resp.stream, StreamObserver):
             return resp.stream.meter.result(), True
         if meta["outcome"] != "forwarded" or resp.status_code >= 400:
             return None, bool(meta.get("stream"))
         body = resp.get_content(strict=False) or b""
         return meter.meter_body(meta["provider"], meta["api"], body), False
-
-
-def _terminal(stream_meter: meter.StreamMeter) -> bool:
-    """The stream's terminal event ([DONE], message_stop, response.completed, …) was seen."""
-    acc = getattr(stream_meter, "_acc", None)  # TODO: a public StreamMeter.terminal
-    return bool(getattr(acc, "terminal", False))
-
-
-def _complete(stream_meter: meter.StreamMeter) -> bool:
-    m = stream_meter.result()
-    return m.has_usage and not m.partial
-
-
-class _Observer:
-    """`flow.response.stream` callable: meters each chunk and forwards it.
-
-    From the terminal event on, output is held back until the upstream message ends
-    (`b""`), where `commit` writes the row before the held bytes go out. mitmproxy turns
-    an empty `bytes` chunk into an HTTP/1 chunked terminator, so "nothing to send" is
-    returned as an empty list instead.
-    """
-
-    __slots__ = ("meter", "commit", "held", "pending")
-
-    def __init__(self, stream_meter: meter.StreamMeter, commit: Callable[[], concurrent.futures.Future | None] | None = None):
-        self.meter = stream_meter
-        self.commit = commit
-        self.held: list[bytes] = []
-        self.pending: concurrent.futures.Future | None = None  # the row committed at the end
-
-    def __call__(self, chunk: bytes):
-        out = self.meter.feed(chunk)
-        if self.commit is not None:
-            if chunk:
-                if self.held or _terminal(self.meter):
-                    self.held.append(out)
-                    return []
-            elif self.held:
-                self.pending = self.commit()
-                out = b"".join(self.held) + out
-                self.held.clear()
-        return out if out else []

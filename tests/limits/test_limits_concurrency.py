@@ -76,7 +76,7 @@ def test_two_os_processes_share_one_limit(path):
         p.join(timeout=60)
         assert p.exitcode == 0
     assert sum(admitted) == 500
-    assert min(admitted) > 0  # they did overlap
+    # No assertion on the split: SQLite's busy handler may let one process take every slot.
     db = connect(path)
     u = usage(db, key_id="key_shared", account_id=1, now=T0 + 1)
     assert (u.hourly_count, u.monthly_count) == (500, 500)

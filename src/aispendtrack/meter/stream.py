@@ -80,6 +80,11 @@ class StreamMeter:
             self._fail(f"internal error: {type(e).__name__}: {e}")
         return chunk
 
+    @property
+    def terminal(self) -> bool:
+        """The stream's terminal event ([DONE], message_stop, response.completed, …) was seen."""
+        return self._acc.terminal
+
     def result(self) -> Metered:
         try:
             m = self._acc.result(streamed=True)
