@@ -435,10 +435,6 @@ def test_hostile_requests_get_clear_answers_and_never_stall(env):
     assert rss_peak_mb(pid) < 600, f"mitmdump peaked at {rss_peak_mb(pid):.0f} MB"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG metering.py Metering.request: `flow.request.get_content(strict=False)` inflates a "
-    "content-encoded request body without limit (only to read model/stream): any key holder's 1 MB "
-    "gzip body costs the proxy >2 GB RSS and ~5 s of event-loop time"))
 def test_request_gzip_bomb_is_not_inflated_by_the_proxy(env):
     pid = env["proxy"].proc.pid
     reset_rss_peak(pid)
@@ -506,10 +502,6 @@ def reset_rss_peak(pid: int) -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG metering.py Metering._metered: `resp.get_content(strict=False)` makes mitmproxy inflate the "
-    "whole body (no limit) before meter_body, whose own decoder would stop at MAX_BODY (64 MB): "
-    "a 256 KB gzip response costs ~0.5 GB RSS (1 MB: >2 GB) and seconds of event-loop time"))
 def test_non_streamed_gzip_bomb_response_is_not_inflated_by_the_proxy(env):
     """A 1 MB gzip body inflating to 1 GB: the client gets the encoded bytes, the proxy
     meters within a bound instead of inflating it all."""

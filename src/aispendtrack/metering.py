@@ -24,6 +24,7 @@ from mitmproxy import http
 from aispendtrack import meter
 from aispendtrack.db import iso
 from aispendtrack.ledger import LedgerWriter
+from aispendtrack.meter.decode import Decoder, DecodeError
 from aispendtrack.observer import StreamObserver
 from aispendtrack.pricing import PriceOverride, Pricer
 from aispendtrack.runtime import Runtime, meta_of
@@ -31,6 +32,7 @@ from aispendtrack.runtime import Runtime, meta_of
 log = logging.getLogger(__name__)
 
 CLIENT_GONE = "Client disconnected."
+MAX_REQUEST_BODY = 64 * 1024 * 1024  # decoded; enough for the largest multimodal requests
 COMMIT_WAIT = 1.0  # seconds the end of a stream may wait for its row's commit (event loop blocked)
 
 
@@ -40,6 +42,23 @@ def request_model_from_path(path: str) -> str | None:
     if "/models/" in path and ":" in path:
         return path.rsplit("/models/", 1)[1].split(":", 1)[0] or None
     return None
+
+
+def request_body(req: http.Request) -> tuple[bytes, bool]:
+    """(body for reading the model and stream flag, whether it was content-encoded).
+
+    Decoded with a cap: mitmproxy's own decoding would inflate a request gzip bomb whole.
+    """
+    raw = req.raw_content or b""
+    encoding = req.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return raw, False
+    parts: list[bytes] = []
+    try:
+        Decoder(encoding, parts.append, MAX_REQUEST_BODY).feed(raw)
+    except DecodeError:
+        return b"", True
+    return b"".join(parts), True
 
 
 def fmt_cost(cost: Decimal | None, pricing: str) -> str:
@@ -96,12 +115,13 @@ class Metering:
         meta = meta_of(flow)
         if not meta or flow.response or flow.error or not flow.live:
             return
-        body = flow.request.get_content(strict=False) or b""
+        body, encoded = request_body(flow.request)
         info = meter.request_info(meta["api"], body)
         meta["request_model"] = info.model or request_model_from_path(flow.request.path)
         meta["stream"] = info.stream or "streamGenerateContent" in flow.request.path
         if (
             info.stream
+            and not encoded
             and meta["api"] in ("chat", "completions")
             and info.include_usage is not True
             and self.rt.config.metering.inject_stream_usage.get(meta["provider"], False)
@@ -162,8 +182,9 @@ class Metering:
         if meta["outcome"] == "forwarded":
             meta["outcome"] = "aborted" if msg.startswith(CLIENT_GONE) else "upstream_error"
         meta["error"] = msg
-        # Without a response the client got mitmproxy's own 502, unless it had left already.
-        if flow.response is not None:
+        # A streamed response's status line already went out; otherwise the client got
+        # mitmproxy's own 502, unless it had left already.
+        if isinstance(observer, StreamObserver):
             status = flow.response.status_code
         else:
             status = None if meta["outcome"] == "aborted" else 502
@@ -261,5 +282,7 @@ class Metering:
             return resp.stream.meter.result(), True
         if meta["outcome"] != "forwarded" or resp.status_code >= 400:
             return None, bool(meta.get("stream"))
-        body = resp.get_content(strict=False) or b""
-        return meter.meter_body(meta["provider"], meta["api"], body), False
+        # The raw body: meter_body decodes with a size cap; mitmproxy's decoding has none.
+        body = resp.raw_content or b""
+        return meter.meter_body(meta["provider"], meta["api"], body,
+                                content_encoding=resp.headers.get("content-encoding")), False

@@ -123,10 +123,6 @@ def test_reset_mid_stream_is_a_partial_upstream_error(env):
     quick_call(env, "m-after-reset-stream")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG metering.py Metering.error: takes flow.response.status_code (the upstream's 200 headers) "
-    "whenever flow.response is set, but a non-streamed response is buffered, so the client got "
-    "mitmproxy's own 502; the ledger says 200"))
 def test_reset_of_a_buffered_body_gives_the_client_502(env):
     r = post(env, "m-reset-body", fault="reset")
     assert r.status_code == 502  # mitmproxy's own answer: the body never fully arrived
