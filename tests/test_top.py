@@ -28,7 +28,7 @@ def test_render_top_without_terminal(database, config):
         row(NOW - timedelta(hours=2), key=k.id, cost="100"),  # outside the 15 minutes
     ])  # fmt: skip
     text = text_of(render_top(database, NOW, config=config))
-    assert "3 calls in the last minute" in text and "cannot see calls in flight" in text
+    assert "3 calls in the last minute" in text and "no proxy running on this database" in text
     assert "spend per minute, last 15 min: $2.50" in text
     assert "12:27" in text and "12:30" in text and "$0.000123" in text
     assert "latest calls" in text and "claude-haiku" in text and "unpriced" in text and "rate_limited" in text
@@ -36,12 +36,37 @@ def test_render_top_without_terminal(database, config):
     assert "10,000" in text  # free tier monthly limit
 
 
-def test_inflight_hook(database):
-    database["inflight"].insert({"flow_id": "f1"})
+def test_calls_in_flight_from_live_proxies_only(database):
+    from aispendtrack import presence
+
+    presence.ensure_schema(database)
+    t = NOW.timestamp()
+    database["proxies"].insert_all([
+        {"id": "a", "pid": 1, "host": "h", "started": t - 60, "heartbeat": t - 0.5, "inflight": 2},
+        {"id": "b", "pid": 2, "host": "h", "started": t - 60, "heartbeat": t - 1.5, "inflight": 1},
+        {"id": "gone", "pid": 3, "host": "h", "started": t - 600, "heartbeat": t - 60, "inflight": 5},
+    ])
     insert(database, [row(NOW - timedelta(seconds=1), cost="1")])
     text = text_of(render_top(database, NOW))
-    assert "1 in flight" in text and "cannot see" not in text
+    assert "3 in flight" in text and "no proxy running" not in text
     assert "limits: none set" in text
+
+
+def test_presence_publishes_and_withdraws(db_path, database):
+    import time
+
+    from aispendtrack.presence import Presence, inflight
+
+    assert inflight(database) is None
+    p = Presence(db_path)
+    p.count = 4
+    p.start()
+    deadline = time.time() + 3
+    while inflight(database) != 4 and time.time() < deadline:
+        time.sleep(0.05)
+    assert inflight(database) == 4
+    p.stop()
+    assert inflight(database) is None
 
 
 def test_top_once_command(db_path, database):

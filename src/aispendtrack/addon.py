@@ -14,12 +14,13 @@ from mitmproxy.proxy import mode_specs
 
 from aispendtrack import config as configmod
 from aispendtrack import db as dbmod
-from aispendtrack import keys, ledger_schema
+from aispendtrack import keys, ledger_schema, presence
 from aispendtrack.limits import store as limits_store
 from aispendtrack.auth import Auth
 from aispendtrack.keycache import KeyCache
 from aispendtrack.limiter import Limiter
 from aispendtrack.metering import Metering
+from aispendtrack.presence import Presence
 from aispendtrack.runtime import Runtime
 from aispendtrack.session import Summary
 
@@ -129,6 +130,7 @@ class AiSpendTrack:
             keys.ensure_schema(database)
             ledger_schema.ensure_schema(database)
             limits_store.ensure_schema(database)
+            presence.ensure_schema(database)
             database.conn.close()
         except Exception as e:
             raise exceptions.OptionsError(f"AiSpendTrack database error: {db_path}: {e}") from None
@@ -141,6 +143,8 @@ class AiSpendTrack:
         except Exception as e:
             raise exceptions.OptionsError(f"AiSpendTrack database error: {db_path}: {e}") from None
         rt.keycache = keycache
+        rt.presence = Presence(db_path)
+        rt.presence.start()
         for child in self.addons:
             if hasattr(child, "start"):
                 child.start()
@@ -150,6 +154,9 @@ class AiSpendTrack:
         for child in reversed(self.addons):
             if hasattr(child, "stop"):
                 child.stop()
+        if self.rt.presence is not None:
+            self.rt.presence.stop()
+            self.rt.presence = None
         if self.rt.keycache is not None:
             self.rt.keycache.stop()
             self.rt.keycache = None

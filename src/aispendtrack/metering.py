@@ -220,6 +220,8 @@ class Metering:
     def _prepare(self, flow: http.HTTPFlow, meta: dict, status: int | None, *, partial: bool) -> dict:
         """The flow's row; marks it recorded and annotates the flow for mitmweb."""
         meta["recorded"] = True
+        if self.rt.presence is not None:
+            self.rt.presence.count -= 1
         row = self.build_row(flow, meta, status, partial=partial)
         if self.rt.session is not None:
             self.rt.session.add(row)

@@ -29,6 +29,7 @@ class Runtime:
     limiter: object | None = None  # aispendtrack.limits.gate.LimitGate
     pricer: object | None = None  # aispendtrack.pricing.Pricer
     session: object | None = None  # aispendtrack.summary.SessionStats
+    presence: object | None = None  # aispendtrack.presence.Presence: calls in flight
     extras: dict = field(default_factory=dict)
 
     @property
@@ -41,6 +42,8 @@ class Runtime:
         kept = {k: meta[k] for k in ("key_id", "key_hint", "account", "account_id") if k in meta}
         meta.clear()
         meta.update(kept)
+        if self.presence is not None:
+            self.presence.count += 1  # until the flow's ledger row is built
         meta.update(
             provider=target.provider,
             api=target.api,

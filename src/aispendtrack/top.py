@@ -1,8 +1,7 @@
 """`aispendtrack top`: a live view of the ledger while the proxy runs in another terminal.
 
 One frame = spend per minute (last N minutes), calls in the last minute (the ledger only
-holds finished calls; if an `inflight` table exists, its row count is shown as calls in
-flight — see `inflight_count`), the latest calls, and the keys nearest to their limits.
+holds finished calls; running proxies publish their calls in flight, see `presence`), the latest calls, and the keys nearest to their limits.
 `render_top(db, now)` builds a frame without a terminal; the command refreshes it with
 `rich.live.Live`, quits on `q` or Ctrl-C, and prints a single frame when stdout is not a TTY.
 """
@@ -25,17 +24,14 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from aispendtrack import render
+from aispendtrack import presence, render
 from aispendtrack.db import connect, iso, utcnow
 from aispendtrack.report import limits_status, report
 
 
-def inflight_count(db) -> int | None:
-    """Hook: calls in flight, if the proxy keeps an `inflight` table (one row per open
-    flow); None otherwise — the ledger only sees finished calls."""
-    if not db["inflight"].exists():
-        return None
-    return db.execute("SELECT COUNT(*) FROM inflight").fetchone()[0]
+def inflight_count(db, now: datetime | None = None) -> int | None:
+    """Calls in flight across the proxies running on this database (None: none running)."""
+    return presence.inflight(db, now.timestamp() if now else None)
 
 
 def _minutes(db, now: datetime, minutes: int) -> list[tuple[str, Decimal]]:
@@ -99,11 +95,11 @@ def render_top(db, now: datetime | None = None, *, config=None, minutes: int = 1
     if not db["calls"].exists():
         return Text("aispendtrack top: the ledger is empty (no calls table yet)")
     (last_minute,) = db.execute("SELECT COUNT(*) FROM calls WHERE ts >= ? AND ts <= ?", [iso(now - timedelta(minutes=1)), iso(now)]).fetchone()
-    flying = inflight_count(db)
+    flying = inflight_count(db, now)
     head = Text.assemble(
         ("aispendtrack top", "bold"), f"  {now:%Y-%m-%d %H:%M:%S} UTC  ",
         (f"{flying:,} in flight  " if flying is not None else "", "bold"),
-        f"{last_minute:,} calls in the last minute" + ("" if flying is not None else " (finished; the ledger cannot see calls in flight)"),
+        f"{last_minute:,} calls in the last minute" + ("" if flying is not None else " (no proxy running on this database)"),
     )  # fmt: skip
     series = _minutes(db, now, minutes)
     total = sum((v for _, v in series), Decimal(0))
