@@ -27,18 +27,20 @@ _EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 
 def fmt_usd(value: Decimal | str | None, none: str = DASH) -> str:
-    """`$1,234.56`; below one cent three significant digits (`$0.000123`); None → `none`."""
+    """`$1,234.56` from a dollar up; below it three significant digits (`$0.000123`,
+    `$0.0142`, `$0.50`), so a small total is never shown 30% off; None → `none`."""
     if value is None:
         return none
     v = Decimal(value)
     sign, v = ("-" if v < 0 else ""), abs(v)
     if v == 0:
         return "$0.00"
-    if v < _CENT:
+    if v < 1:
         q = v.quantize(Decimal(1).scaleb(v.adjusted() - 2), rounding=ROUND_HALF_UP)
-        if q < _CENT:
-            text = format(q, "f")
-            return f"{sign}${text.rstrip('0') if '.' in text else text}"
+        if q < 1:
+            text = format(q, "f").rstrip("0")
+            decimals = len(text.split(".")[1])
+            return f"{sign}${text}" if decimals >= 2 else f"{sign}${q:.2f}"
     return f"{sign}${v.quantize(_CENT, rounding=ROUND_HALF_UP):,.2f}"
 
 
