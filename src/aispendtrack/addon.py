@@ -21,6 +21,7 @@ from aispendtrack.keycache import KeyCache
 from aispendtrack.limiter import Limiter
 from aispendtrack.metering import Metering
 from aispendtrack.presence import Presence
+from aispendtrack.redact import Redact
 from aispendtrack.runtime import Runtime
 from aispendtrack.session import Summary
 
@@ -53,7 +54,7 @@ class AiSpendTrack:
     def __init__(self) -> None:
         self.rt = Runtime()
         # The data path in hook order: each child is one step.
-        self.addons = [Auth(self.rt), Limiter(self.rt), Metering(self.rt), Summary(self.rt)]
+        self.addons = [Auth(self.rt), Limiter(self.rt), Metering(self.rt), Redact(), Summary(self.rt)]
         self._allow_hosts_set: list[str] | None = None
         self._running = False
         self._updater = None

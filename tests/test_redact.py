@@ -1,0 +1,39 @@
+from mitmproxy.test import taddons, tflow
+
+from aispendtrack.redact import Redact, hint, redact
+
+
+def test_hint_keeps_only_a_recognisable_stub():
+    assert hint("Bearer sk-proj-abcdefghijklmnop1234") == "Bearer sk-…1234 (redacted by AiSpendTrack)"
+    assert hint("short") == "… (redacted by AiSpendTrack)"
+
+
+def test_redact_headers_and_query_key():
+    f = tflow.tflow()
+    f.request.path = "/v1beta/models/gemini-2.5-flash:generateContent?key=AIzaSECRETSECRETSECRET&alt=sse"
+    f.request.headers["authorization"] = "Bearer sk-SECRETSECRETSECRET"
+    f.request.headers["x-api-key"] = "sk-ant-SECRETSECRETSECRET"
+    f.request.headers["x-goog-api-key"] = "AIzaSECRETSECRET2"
+    assert redact(f.request) == 4
+    state = repr(f.get_state())
+    assert "SECRETSECRET" not in state
+    assert f.request.query["alt"] == "sse"
+    assert f.request.headers["authorization"].startswith("Bearer sk-…")
+
+
+def test_only_provider_bound_flows_and_only_when_enabled():
+    r = Redact()
+    with taddons.context(r) as tctx:
+        plain = tflow.tflow(resp=True)
+        plain.request.headers["authorization"] = "Bearer mine-keep-it-please"
+        r.response(plain)
+        assert plain.request.headers["authorization"] == "Bearer mine-keep-it-please"
+        ours = tflow.tflow(resp=True)
+        ours.metadata["aispendtrack"] = {"provider": "openai"}
+        ours.request.headers["authorization"] = "Bearer sk-SECRETSECRETSECRET"
+        tctx.configure(r, aispendtrack_redact_provider_keys=False)
+        r.response(ours)
+        assert "SECRET" in ours.request.headers["authorization"]
+        tctx.configure(r, aispendtrack_redact_provider_keys=True)
+        r.error(ours)
+        assert "SECRET" not in ours.request.headers["authorization"]
