@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from aispendtrack.bench.load import percentile
-from aispendtrack.bench.run import WORKLOADS, summarise_collapsed
+from aispendtrack.bench.profiling import summarise_collapsed
+from aispendtrack.bench.scenarios import WORKLOADS
 
 
 @pytest.fixture(scope="module")
