@@ -44,13 +44,25 @@ def inject_stream_usage(body: bytes) -> bytes | None:
     (an explicit false is overridden too: metering needs it, and the proxy strips the
     extra chunk again). When `stream_options` is absent, the rest of the body is kept
     byte for byte.
+
+    Only a plain UTF-8 body whose first non-whitespace byte is `{` is rewritten:
+    `json.loads` also accepts a UTF-8 BOM and UTF-16/32, which neither the byte-level
+    insertion nor a UTF-8 re-serialisation would keep valid for the upstream. Such a
+    body is left alone (None): the stream is then metered only if the client asked for
+    usage itself, else recorded as unmetered.
     """
-    obj = _object(body)
-    if obj is None or obj.get("stream") is not True:
+    head = body.lstrip(b" \t\r\n")  # JSON whitespace only
+    if not head.startswith(b"{"):
+        return None  # BOM, UTF-16/32, or not an object
+    try:
+        # parsed as str: no BOM / UTF-16/32 sniffing (UTF-16 without BOM is valid UTF-8 with NULs)
+        obj = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(obj, dict) or obj is None or obj.get("stream") is not True:
         return None
     opts = obj.get("stream_options")
     if opts is None and "stream_options" not in obj:
-        head = body.lstrip()
         lead = body[: len(body) - len(head)]
         return lead + b'{"stream_options":{"include_usage":true},' + head[1:]
     if not isinstance(opts, dict) and opts is not None:
@@ -58,4 +70,8 @@ def inject_stream_usage(body: bytes) -> bytes | None:
     if isinstance(opts, dict) and opts.get("include_usage") is True:
         return None
     obj["stream_options"] = {**(opts or {}), "include_usage": True}
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate escape ("\ud800"): keep it escaped
+        return json.dumps(obj, separators=(",", ":")).encode()
