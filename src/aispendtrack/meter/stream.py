@@ -10,16 +10,8 @@ with an error and bytes pass untouched (non-strip mode stops decoding too).
 Blank lines, comments and bracket runs are skipped in C (see sse.py, jsonscan.py), and
 event types that carry no usage are skipped before any JSON parse.
 
-Strip mode (`strip_usage_chunk`) forwards complete events only, minus the usage chunk:
-- identity: held bytes are released unchanged on any problem, then raw bytes pass through;
-- content-encoded: the stream is decoded and re-encoded. Until the first encoded byte
-  goes out, the raw upstream chunks are kept, so any problem falls back to forwarding
-  them byte for byte (passthrough from then on). Once our encoding has started, the
-  client's stream is ours to the end: a parse problem (oversized event, budget) only
-  stops parsing and transcoding continues (decoded content unchanged); an upstream that
-  can no longer be decoded (corrupt, or over MAX_DECODED) cannot be re-encoded, so the
-  client's stream is ended cleanly (a valid encoding of everything decodable) and the
-  undecodable rest is not forwarded (recorded in `error`).
+Strip mode (`strip_usage_chunk`, see strip.py) forwards complete events only, minus the
+usage chunk, and is fail-safe: on any problem the bytes go out as they came.
 """
 
 from __future__ import annotations
@@ -27,12 +19,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from decimal import Decimal
 
-from aispendtrack.meter.decode import Decoder, DecodeError, Encoder
+from aispendtrack.meter.decode import Decoder, DecodeError
 from aispendtrack.meter.jsonscan import JSONScanner, ScanError
 from aispendtrack.meter.sse import Event, EventTooLarge, SSEParser
 from aispendtrack.meter.state import Accumulator
+from aispendtrack.meter.strip import Stop, StripMode
 from aispendtrack.meter.types import Metered
 
 log = logging.getLogger(__name__)
@@ -48,7 +42,6 @@ MAX_WORK = 1_000_000  # Python-level steps per stream, ~1 us each: SSE lines, JS
 OBJ_WORK = 4
 WORK_RATIO, WORK_SLACK = 2, 100_000  # ... and at most WORK_SLACK + WORK_RATIO per wire byte
 # (real gzip SSE: ~0.1 step per wire byte; a gzip bomb of tiny events gets ~0.3 s per 64 KB)
-_TRANSCODE_PIECE = 1024 * 1024  # strip mode: decoded bytes encoded at a time (bounded memory)
 _STRIP_APIS = frozenset({"chat", "completions"})
 _SKIP_ANTHROPIC = frozenset({"content_block_delta", "content_block_start", "content_block_stop", "ping"})
 # chat chunks worth a JSON parse once the model is known (usage object, or a finish_reason)
@@ -61,15 +54,11 @@ def loads(data: bytes) -> object:
     return json.loads(data, parse_float=Decimal)
 
 
-class _Stop(Exception):
-    """Raised from the decoder sink to stop decoding (parsing has stopped, nothing to transcode)."""
-
-
-class StreamMeter:
+class StreamMeter(StripMode):
     """Observer of one streamed response (SSE, or a JSON array when `sse=False`).
 
     `feed` never raises: on an internal problem it records `error`, stops parsing and
-    passes the bytes through unchanged (see the module docstring for strip mode).
+    passes the bytes through unchanged (strip mode: see strip.py).
     """
 
     def __init__(
@@ -92,19 +81,7 @@ class StreamMeter:
         self._wire = 0  # bytes fed
         self._parsed = 0  # decoded bytes handed to the parser
         self._objs = 0  # JSON parses
-        # strip mode state: decoded bytes since the last event boundary, at stream offset _base
-        self._hold = bytearray()
-        self._base = 0
-        self._out: list[bytes] = []  # decoded bytes to forward
-        self._out_size = 0
-        self._dropped_last = False
-        self._modified = False  # an event was dropped
-        self._passthrough = False  # strip mode gave up: raw bytes pass from now on
-        # encoded strip mode
-        self._encoder: Encoder | None = None
-        self._encoded: list[bytes] = []  # encoder output not yet returned
-        self._raw: list[bytes] | None = []  # raw chunks fed while nothing has been returned
-        self._cut = False  # our encoded stream was ended early (upstream undecodable)
+        self._init_strip()
         self._decoder: Decoder | None = None
         try:
             self._decoder = Decoder(content_encoding, self._on_decoded, MAX_DECODED)
@@ -118,13 +95,7 @@ class StreamMeter:
     def feed(self, chunk: bytes) -> bytes:
         """Meter `chunk` (b"" = end of stream); returns the bytes to forward."""
         if self._strip:
-            if self._passthrough:
-                return chunk
-            if self._cut:
-                return b""
-            if self._identity:
-                return self._feed_strip_identity(chunk)
-            return self._feed_strip_encoded(chunk)
+            return self._feed_strip(chunk)
         try:
             if self._parsing and not self._ended:
                 self._wire += len(chunk)
@@ -177,7 +148,7 @@ class StreamMeter:
                 return
             self._ended = True
             self._finish_events()
-        except _Stop:
+        except Stop:
             pass
         except DecodeError as e:
             self._fail(str(e))
@@ -195,28 +166,30 @@ class StreamMeter:
             self._on_decoded_strip(data)
             return
         if not self._parsing or not self._budget_ok(len(data)):
-            raise _Stop  # nothing more to do with decoded bytes: stop decoding
+            raise Stop  # nothing more to do with decoded bytes: stop decoding
         if self._sse is not None:
-            try:
-                events = self._sse.feed(data)
-            except EventTooLarge as e:
-                for ev in e.events:
-                    self._event(ev)
-                raise
-            for ev in events:
-                self._event(ev)
+            self._parse(data, self._event)
         else:
             assert self._json is not None
-            try:
-                elems = self._json.feed(data)
-            except ScanError as e:
-                for elem in e.elements:
-                    self._obj(elem)
-                raise
-            for elem in elems:
-                self._obj(elem)
+            self._parse(data, self._obj)
             if self._json.closed:
                 self._acc.terminal = True
+
+    def _parse(self, data: bytes, handle: Callable[[object], object]) -> None:
+        """Feed `data` to the parser and `handle` each event/element it completes, also
+        those completed before an oversized one (the parser's error is then re-raised)."""
+        parser = self._sse if self._sse is not None else self._json
+        error: Exception | None = None
+        try:
+            items = parser.feed(data)
+        except EventTooLarge as e:
+            items, error = e.events, e
+        except ScanError as e:
+            items, error = e.elements, e
+        for item in items:
+            handle(item)
+        if error is not None:
+            raise error
 
     def _event(self, ev: Event) -> bool:
         """Account one SSE event; True if it is the usage-only chunk to strip."""
@@ -244,165 +217,3 @@ class StreamMeter:
                 self._error = f"malformed JSON event skipped: {str(e)[:80]}"
             return False
         return self._acc.feed(obj) and self._strip
-
-    # -- strip_usage_chunk ----------------------------------------------------------
-
-    def _on_decoded_strip(self, data: bytes) -> None:
-        """Strip mode sink: hold `data` until its events are complete; never raises
-        except `_Stop` (give up before anything was sent: raw fallback)."""
-        if not self._parsing or self._passthrough:
-            self._out_add(data)  # transcoding continues without parsing
-            return
-        if not self._budget_ok(len(data)):
-            self._give_up(None)
-            self._out_add(data)
-            return
-        assert self._sse is not None
-        if self._sse.lf_pending and data[:1] == b"\n" and not self._hold:
-            # the "\n" of a "\r\n" that ended the previous event belongs to it
-            if not self._dropped_last:
-                self._out_add(b"\n")
-            self._hold += memoryview(data)[1:]
-            self._base += 1
-        else:
-            self._hold += data  # held before parsing: a parse failure releases it
-        try:
-            try:
-                events = self._sse.feed(data)
-            except EventTooLarge as e:
-                self._strip_events(e.events)
-                raise
-            self._strip_events(events)
-        except Exception as e:
-            self._give_up(f"{type(e).__name__}: {e}")
-
-    def _strip_events(self, events: list[Event]) -> None:
-        hold = self._hold
-        for ev in events:
-            drop = self._event(ev)
-            if drop:
-                keep = ev.start - self._base  # bytes before the event's first line stay
-                if keep > 0:
-                    self._out_add(bytes(hold[:keep]))
-                self._modified = True
-            else:
-                self._out_add(bytes(hold[: ev.end - self._base]))
-            del hold[: ev.end - self._base]
-            self._base = ev.end
-            self._dropped_last = drop
-
-    def _give_up(self, msg: str | None, *, fall_back: bool = True) -> None:
-        """Stop parsing; release what was held, unchanged. Encoded and nothing sent yet:
-        raise _Stop so that the raw upstream bytes are forwarded instead."""
-        if msg is not None:
-            self._fail(msg)
-        self._parsing = False
-        if self._hold:
-            self._out_add(bytes(self._hold))
-            self._hold.clear()
-        if fall_back and not self._identity and self._raw is not None:
-            raise _Stop  # nothing sent yet: forward the raw upstream bytes instead
-
-    def _out_add(self, data: bytes) -> None:
-        if not data:
-            return
-        self._out.append(data)
-        if not self._identity:
-            self._out_size += len(data)
-            if self._out_size > _TRANSCODE_PIECE:
-                self._compress_out()
-
-    def _feed_strip_identity(self, chunk: bytes) -> bytes:
-        try:
-            self._wire += len(chunk)
-            if chunk:
-                self._decoder.feed(chunk)  # identity: `chunk` arrives whole in _on_decoded_strip
-            else:
-                self._ended = True
-                if self._parsing:
-                    self._finish_events()
-                self._give_up(None)  # an unterminated last event goes out as it came
-        except Exception as e:
-            self._give_up(f"internal error: {type(e).__name__}: {e}")
-        if not self._parsing:
-            self._passthrough = True
-        out = self._out
-        if len(out) == 1 and out[0] == chunk:
-            out.clear()
-            return chunk  # nothing held, nothing dropped: zero copy
-        data = b"".join(out)
-        out.clear()
-        return data
-
-    def _feed_strip_encoded(self, chunk: bytes) -> bytes:
-        if self._raw is not None:
-            self._raw.append(chunk)
-        try:
-            self._wire += len(chunk)
-            if chunk:
-                self._decoder.feed(chunk)
-            else:
-                self._ended = True
-                if self._parsing:
-                    self._finish_events()
-                self._give_up(None, fall_back=False)
-                if self._raw is not None and not self._modified:
-                    return self._fall_back()  # nothing changed: the stream as it came
-            return self._emit_encoded()
-        except _Stop:
-            return self._fall_back()
-        except Exception as e:  # DecodeError (corrupt upstream, MAX_DECODED) or internal
-            msg = f"{e}" if isinstance(e, DecodeError) else f"internal error: {type(e).__name__}: {e}"
-            self._fail(msg)
-            try:
-                self._give_up(None)
-            except _Stop:
-                return self._fall_back()
-            # the client is inside our encoding: end it validly; the rest cannot be re-encoded
-            self._error = f"{msg[:120]}; client stream ended early after {self._wire} upstream bytes"
-            self._ended = True
-            self._cut = True
-            try:
-                return self._emit_encoded()
-            except Exception:
-                return b""
-
-    def _fall_back(self) -> bytes:
-        """Nothing was sent yet: forward the raw upstream bytes, passthrough from now on."""
-        raw = b"".join(self._raw or ())
-        self._raw = None
-        self._passthrough = True
-        self._parsing = False
-        self._out.clear()
-        self._encoded.clear()
-        self._hold.clear()
-        self._encoder = None
-        return raw
-
-    def _compress_out(self) -> None:
-        data = b"".join(self._out)
-        self._out.clear()
-        self._out_size = 0
-        if self._encoder is None:
-            assert self._decoder is not None
-            self._encoder = Encoder(self._decoder.encoding, self._decoder.zlib_raw)
-        if data:
-            self._encoded.append(self._encoder.compress(data))
-
-    def _emit_encoded(self) -> bytes:
-        if self._out or (self._ended and self._encoder is None):
-            self._compress_out()
-        enc = self._encoder
-        if enc is None:
-            return b""
-        parts = self._encoded
-        if self._ended:
-            parts.append(enc.finish())
-            self._encoder = None
-        elif parts:
-            parts.append(enc.flush())
-        res = b"".join(parts)
-        parts.clear()
-        if res:
-            self._raw = None  # the client now decodes our encoding
-        return res
