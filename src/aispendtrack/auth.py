@@ -23,6 +23,18 @@ log = logging.getLogger(__name__)
 
 HEADER = "x-aispendtrack-key"
 MAX_HEADER_LEN = 256
+_HEADER_BYTES = HEADER.encode()
+
+
+def take_header(headers: http.Headers) -> list[str]:
+    """The key header's values, removed from `headers`: `get_all` + `del` in one pass over
+    the raw fields (the same case-insensitive match and decoding, a fraction of the cost)."""
+    fields = headers.fields
+    values = [v for k, v in fields if k.lower() == _HEADER_BYTES]
+    if not values:
+        return []
+    headers.fields = tuple(f for f in fields if f[0].lower() != _HEADER_BYTES)
+    return [v.decode("utf-8", "surrogateescape") for v in values]
 
 
 def parse_header(values: list[str]) -> tuple[str | None, str | None]:
@@ -52,9 +64,7 @@ class Auth:
         self.rt = rt
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        values = flow.request.headers.get_all(HEADER)
-        if values:
-            del flow.request.headers[HEADER]
+        values = take_header(flow.request.headers)
         if flow.response or flow.error or not flow.live or not self.rt.ready:
             return
         target = providers.identify(flow, self.rt.config)
@@ -72,7 +82,7 @@ class Auth:
         key, reason = parse_header(values)
         if key is None:
             return reason
-        verdict = self.rt.keycache.lookup(key, iso(utcnow()))
+        verdict = self.rt.keycache.lookup(key)
         if verdict.record is not None:
             self.rt.identify_key(meta, verdict.record)
         return verdict.reason

@@ -8,7 +8,10 @@ and `synchronous=NORMAL`, which in WAL mode is still durable across a process cr
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import sqlite3
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,6 +43,43 @@ def connect(path: str | Path, *, check_same_thread: bool = True) -> sqlite_utils
     except (sqlite3.Error, OSError) as e:
         raise DatabaseError(f"cannot open database {path}: {e}") from e
     return sqlite_utils.Database(conn)
+
+
+def settle(outcomes: Iterable[tuple[object, object, BaseException | None]]) -> None:
+    """Resolve `(future, result, error)` triples from a worker thread that did SQLite work.
+
+    `concurrent.futures` futures are resolved at once; asyncio futures with one
+    `call_soon_threadsafe` per event loop for the whole batch: each wake-up of the loop
+    costs a self-pipe write, a context switch and a GIL hand-off, so one per batch, not
+    one per row or check.
+    """
+    loops: dict[asyncio.AbstractEventLoop, list] = {}
+    for fut, result, error in outcomes:
+        if isinstance(fut, asyncio.Future):
+            loops.setdefault(fut.get_loop(), []).append((fut, result, error))
+            continue
+        try:
+            if error is not None:
+                fut.set_exception(error)
+            else:
+                fut.set_result(result)
+        except concurrent.futures.InvalidStateError:
+            pass
+    for loop, items in loops.items():
+        try:
+            loop.call_soon_threadsafe(_settle_on_loop, items)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+
+def _settle_on_loop(items: list) -> None:
+    for fut, result, error in items:
+        if fut.done():  # its waiter was cancelled (the client went away)
+            continue
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(result)
 
 
 def utcnow() -> datetime:

@@ -70,15 +70,21 @@ def load_records(database, config: Config) -> dict[str, KeyRecord]:
     return records
 
 
-def check(records: dict[str, KeyRecord], presented: str, now_iso: str) -> Verdict:
+def check(records: dict[str, KeyRecord], presented: str, now_iso: str | None = None) -> Verdict:
     """Decide on a well-formed `ask_` key. Lookup is by SHA-256 digest, so the time it
-    takes says nothing about stored keys; the final compare is constant-time anyway."""
+    takes says nothing about stored keys; the final compare is constant-time anyway.
+
+    `now_iso` defaults to the current time, read only for a key that can expire or a
+    secret that is being rotated out.
+    """
     d = keys.digest(presented)
     record = records.get(d)
     if record is None or not hmac.compare_digest(record.digest, d):
         return Verdict(None, "unknown key: it was never issued, or was deleted")
     if record.revoked:
         return Verdict(record, f"key {record.key_id} was revoked")
+    if now_iso is None and (record.expires or record.retired):
+        now_iso = dbmod.iso(dbmod.utcnow())
     if record.expires and record.expires <= now_iso:
         return Verdict(record, f"key {record.key_id} expired at {record.expires}")
     if record.retired and record.retired <= now_iso:
@@ -113,7 +119,7 @@ class KeyCache:
             self._thread.join(timeout=2)
         self._flush_last_used()
 
-    def lookup(self, presented: str, now_iso: str) -> Verdict:
+    def lookup(self, presented: str, now_iso: str | None = None) -> Verdict:
         verdict = check(self.records, presented, now_iso)
         if verdict.reason is None:
             self._used.add(verdict.record.key_id)

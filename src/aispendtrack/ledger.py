@@ -9,8 +9,8 @@ saw finish always has its row.
 Writes never run on mitmproxy's event loop. `submit()` only puts the row on a queue; the
 writer thread drains the queue, inserts every pending row in one transaction, commits,
 then resolves every waiter (group commit: one fsync-free WAL append per batch, not per
-row). A bad row fails only its own future. A failed commit (database locked beyond the
-busy timeout, disk full) is retried with backoff, then fails that batch's futures with
+row; the event loop is woken once per batch, not once per row). A bad row fails only its
+own future. A failed commit (database locked beyond the busy timeout, disk full) is retried with backoff, then fails that batch's futures with
 the error; the thread keeps running. Nothing is dropped without the waiter being told,
 and problems are logged at WARNING (an ERROR during mitmdump start-up makes it exit).
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import functools
 import json
 import logging
 import math
@@ -99,24 +100,19 @@ def to_db_row(row: dict[str, Any]) -> dict[str, Any]:
     """
     if not isinstance(row, dict):
         raise TypeError(f"ledger row must be a dict, not {type(row).__name__}")
-    unknown = sorted(k for k in row if k not in CALLS_COLUMNS)
-    if unknown:
-        raise ValueError(f"unknown ledger column(s): {', '.join(map(str, unknown))}")
+    if not _COLUMN_SET.issuperset(row):
+        unknown = sorted(str(k) for k in row if k not in _COLUMN_SET)
+        raise ValueError(f"unknown ledger column(s): {', '.join(unknown)}")
     out: dict[str, Any] = {}
     for key, value in row.items():
-        if value is None:
-            pass
-        elif key == "ts":
-            value = _format_ts(value)
-        elif key == "cost_usd":
-            value = _format_decimal(value)
-        elif key == "usage_json":
-            if not isinstance(value, str):
-                value = json.dumps(value, separators=(",", ":"), default=_json_default)
-        elif isinstance(value, bool):
-            value = int(value)
-        elif isinstance(value, Decimal):
-            value = format(value, "f")
+        if value is not None:
+            convert = _CONVERT.get(key)
+            if convert is not None:
+                value = convert(value)
+            elif value.__class__ is bool:
+                value = int(value)
+            elif isinstance(value, Decimal):
+                value = format(value, "f")
         out[key] = value
     if out.get("ts") is None:
         raise ValueError("ledger row has no ts")
@@ -125,24 +121,22 @@ def to_db_row(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _usage_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), default=_json_default)
+
+
+_COLUMN_SET = frozenset(CALLS_COLUMNS)
+_CONVERT = {"ts": _format_ts, "cost_usd": _format_decimal, "usage_json": _usage_text}
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value, "f")
     raise TypeError(f"usage_json: {type(value).__name__} is not JSON serialisable")
 
 
-def _set_result(fut: concurrent.futures.Future, value: Any) -> None:
-    try:
-        fut.set_result(value)
-    except concurrent.futures.InvalidStateError:
-        pass
-
-
-def _set_exception(fut: concurrent.futures.Future, exc: BaseException) -> None:
-    try:
-        fut.set_exception(exc)
-    except concurrent.futures.InvalidStateError:
-        pass
 
 
 class LedgerWriter:
@@ -208,17 +202,26 @@ class LedgerWriter:
         """
         fut: concurrent.futures.Future[int] = concurrent.futures.Future()
         fut.set_running_or_notify_cancel()
-        with self._lock:
-            if not self._closed:
-                self._queue.put((row, fut))
-                return fut
-        logger.warning("ledger writer closed: row not written: %r", _describe(row))
-        fut.set_exception(LedgerClosedError("ledger writer is closed"))
+        self._put(row, fut)
         return fut
 
     async def write(self, row: dict) -> int:
-        """Await from the event loop: returns the row id once the row is committed."""
-        return await asyncio.wrap_future(self.submit(row))
+        """Await from the event loop: returns the row id once the row is committed.
+
+        The waiter is an asyncio future, resolved with the rest of its batch by one
+        callback on the loop (cheaper than a thread future wrapped per row).
+        """
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._put(row, fut)
+        return await fut
+
+    def _put(self, row: dict, fut) -> None:
+        with self._lock:
+            if not self._closed:
+                self._queue.put((row, fut))
+                return
+        logger.warning("ledger writer closed: row not written: %r", _describe(row))
+        fut.set_exception(LedgerClosedError("ledger writer is closed"))
 
     def write_sync(self, row: dict, timeout: float = 10) -> int:
         """Blocking write (never from the event loop thread)."""
@@ -261,8 +264,7 @@ class LedgerWriter:
             except BaseException as e:  # the thread must survive anything
                 logger.warning("ledger writer: unexpected %s: %s", type(e).__name__, e)
                 self._rollback()
-                for _, fut in batch:
-                    _set_exception(fut, e)
+                dbmod.settle((fut, None, e) for _, fut in batch)
         self._close_conn()
 
     def _next_batch(self) -> tuple[list, bool]:
@@ -281,12 +283,19 @@ class LedgerWriter:
         return batch, False
 
     def _write_batch(self, batch: list) -> None:
+        outcomes: list = []  # (fut, row id, error), settled together at the end
+        try:
+            self._write_rows(batch, outcomes)
+        finally:
+            dbmod.settle(outcomes)
+
+    def _write_rows(self, batch: list, outcomes: list) -> None:
         pending = []  # (db_row, fut)
         for row, fut in batch:
             try:
                 pending.append((to_db_row(row), fut))
             except Exception as e:
-                self._fail_row(row, fut, e)
+                self._fail_row(row, fut, e, outcomes)
         attempt = 0
         while pending:
             try:
@@ -300,7 +309,7 @@ class LedgerWriter:
                     )
                     for row, fut in pending:
                         self.stats.rows_failed += 1
-                        _set_exception(fut, e)
+                        outcomes.append((fut, None, e))
                     return
                 delay = self.retry_delay * (2**attempt)
                 attempt += 1
@@ -317,9 +326,8 @@ class LedgerWriter:
                 self.stats.rows_written += len(committed)
                 self.stats.max_batch = max(self.stats.max_batch, len(committed))
             for (row, fut), e in failed:
-                self._fail_row(row, fut, e)
-            for fut, rid in committed:
-                _set_result(fut, rid)
+                self._fail_row(row, fut, e, outcomes)
+            outcomes += [(fut, rid, None) for fut, rid in committed]
             return
 
     def _insert(self, pending: list) -> tuple[list, list]:
@@ -329,8 +337,7 @@ class LedgerWriter:
         failed = []
         conn.execute("BEGIN IMMEDIATE")
         for row, fut in pending:
-            cols = ", ".join(f"[{c}]" for c in row)
-            sql = f"INSERT INTO calls ({cols}) VALUES ({', '.join('?' * len(row))})"
+            sql = _insert_sql(tuple(row))
             try:
                 cur = conn.execute(sql, tuple(row.values()))
             except _ROW_ERRORS as e:
@@ -341,19 +348,21 @@ class LedgerWriter:
         conn.execute("COMMIT")
         return ids, failed
 
-    def _fail_row(self, row: Any, fut: concurrent.futures.Future, exc: BaseException) -> None:
+    def _fail_row(self, row: Any, fut, exc: BaseException, outcomes: list) -> None:
         self.stats.rows_failed += 1
         logger.warning("ledger: row rejected (%s): %r", exc, _describe(row))
-        _set_exception(fut, exc)
+        outcomes.append((fut, None, exc))
 
     def _fail_queued(self, exc: BaseException) -> None:
+        outcomes: list = []
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                return
+                break
             if item is not _STOP:
-                self._fail_row(item[0], item[1], exc)
+                self._fail_row(item[0], item[1], exc, outcomes)
+        dbmod.settle(outcomes)
 
     def _open(self) -> None:
         database = dbmod.connect(self.db_path)
@@ -386,6 +395,13 @@ class LedgerWriter:
                 conn.close()
             except sqlite3.Error as e:
                 logger.warning("ledger: closing the database failed: %s", e)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(columns: tuple[str, ...]) -> str:
+    """The INSERT for one set of columns (rows of one kind share it, and its prepared
+    statement in sqlite3's cache)."""
+    return f"INSERT INTO calls ({', '.join(f'[{c}]' for c in columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
 def _describe(row: Any) -> Any:

@@ -3,7 +3,8 @@
 Decided from the headers in `requestheaders`: a refused request is answered 429 with an
 exact `retry-after` and is never forwarded (its body is never parsed). Check-and-count is
 one SQLite transaction on a worker thread, so several proxies on one database enforce one
-limit together and mitmproxy's event loop never waits on SQLite.
+limit together and mitmproxy's event loop never waits on SQLite. The thread drains every
+check queued meanwhile (one transaction each) and wakes the loop once for all of them.
 
 Test hook: if the environment variable ``AISPENDTRACK_TEST_CLOCK_FILE`` is set when the
 addon starts, the limiter's clock is ``time.time()`` plus the float offset (seconds) read
@@ -17,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from mitmproxy import http
 
@@ -51,22 +52,37 @@ def clock_from_env():
     return test_clock
 
 
+def add_headers(headers: http.Headers, extra: dict[str, str]) -> None:
+    """`headers.update(extra)` for our status headers; appends the fields at once (a tenth of
+    the cost) unless the upstream already sent some of them, which are then replaced."""
+    prefix = limit_headers.PREFIX.encode()
+    if any(name.lower().startswith(prefix) for name, _ in headers.fields):
+        headers.update(extra)
+    else:
+        headers.fields += tuple((k.encode(), v.encode()) for k, v in extra.items())
+
+
 class Limiter:
     """Answers 429 for keys over their limits; tells forwarded calls where they stand."""
 
     def __init__(self, rt: Runtime):
         self.rt = rt
-        self._executor: ThreadPoolExecutor | None = None
-        self._local = threading.local()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
         self.clock = clock_from_env()  # injectable for tests (see the module docstring)
 
     def start(self) -> None:
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="aispendtrack-limits")
+        self._queue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, args=(self._queue,), name="aispendtrack-limits",
+                                        daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        """Answers the checks already queued, then ends the thread."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
 
     async def requestheaders(self, flow: http.HTTPFlow) -> None:
         meta = meta_of(flow)
@@ -76,10 +92,12 @@ class Limiter:
         hourly, monthly = meta.get("requests_per_hour"), meta.get("monthly_calls")
         now = self.clock()
         try:
-            decision = await asyncio.get_running_loop().run_in_executor(
-                # Accounts are counted by name: unique, and what the 429 message should say.
-                self._executor, self._check, meta["key_id"], meta["account"], hourly, monthly, now
-            )
+            if self._thread is None:
+                raise RuntimeError("the limiter is stopped")
+            fut = asyncio.get_running_loop().create_future()
+            # Accounts are counted by name: unique, and what the 429 message should say.
+            self._queue.put((fut, (meta["key_id"], meta["account"], hourly, monthly, now)))
+            decision = await fut
         except Exception as e:
             # Fail closed: a limit we cannot check is not a limit we may skip.
             log.warning("aispendtrack: limit check failed: %s", e)
@@ -96,12 +114,32 @@ class Limiter:
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         meta = meta_of(flow)
         if meta and flow.response and (extra := meta.get("limit_headers")):
-            flow.response.headers.update(extra)
+            add_headers(flow.response.headers, extra)
 
-    def _check(self, key_id: str, account_id: str, hourly: int | None, monthly: int | None, now: float):
-        database = getattr(self._local, "db", None)
-        if database is None:
-            database = self._local.db = dbmod.connect(self.rt.db_path)
-        return store.check_and_count(
-            database, key_id=key_id, account_id=account_id, hourly_limit=hourly, monthly_limit=monthly, now=now
-        )
+    def _run(self, jobs: queue.SimpleQueue) -> None:
+        database = None
+        stop = False
+        while not stop:
+            batch = [jobs.get()]
+            while True:  # checks queued meanwhile: answered with one wake-up of the loop
+                try:
+                    batch.append(jobs.get_nowait())
+                except queue.Empty:
+                    break
+            outcomes = []
+            for job in batch:
+                if job is None:
+                    stop = True
+                    continue
+                fut, (key_id, account_id, hourly, monthly, now) = job
+                try:
+                    if database is None:
+                        database = dbmod.connect(self.rt.db_path)
+                    decision = store.check_and_count(database, key_id=key_id, account_id=account_id,
+                                                     hourly_limit=hourly, monthly_limit=monthly, now=now)
+                    outcomes.append((fut, decision, None))
+                except Exception as e:
+                    outcomes.append((fut, None, e))
+            dbmod.settle(outcomes)
+        if database is not None:
+            database.conn.close()

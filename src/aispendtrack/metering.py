@@ -22,7 +22,6 @@ from decimal import Decimal
 from mitmproxy import http
 
 from aispendtrack import meter
-from aispendtrack.db import iso
 from aispendtrack.ledger import LedgerWriter
 from aispendtrack.meter.decode import Decoder, DecodeError
 from aispendtrack.observer import StreamObserver
@@ -246,7 +245,7 @@ class Metering:
         m = metered if metered is not None and metered.has_usage else meter.Metered()
         ttfb = meta.get("ttfb")
         return {
-            "ts": iso(meta["start"]),
+            "ts": meta["start"],  # epoch seconds: the ledger's writer thread formats it
             "flow_id": flow.id,
             "key_id": meta.get("key_id"),
             "key_hint": meta.get("key_hint"),
