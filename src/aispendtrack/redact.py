@@ -33,6 +33,8 @@ def redact(request: http.Request) -> int:
         if values:
             request.headers.set_all(name, [hint(v) for v in values])
             n += len(values)
+    if "key=" not in request.path:
+        return n  # parsing the query string costs more than everything else here
     query = request.query
     for name in QUERY_KEYS:
         values = query.get_all(name)
