@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gzip
 import json
 import re
-import resource
 import socket
 import struct
 import subprocess

@@ -19,7 +19,7 @@ from rich.table import Table
 from aispendtrack import config as configmod
 from aispendtrack import db as dbmod
 from aispendtrack import keys, ledger_schema, usage
-from aispendtrack.db import iso, utcnow
+from aispendtrack.db import utcnow
 from aispendtrack.demo import demo_command
 from aispendtrack.export import export_command
 from aispendtrack.limits import store

@@ -21,22 +21,18 @@ import asyncio
 import atexit
 import concurrent.futures
 import functools
-import json
 import logging
-import math
 import queue
 import sqlite3
 import threading
 import time
 import weakref
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from aispendtrack import db as dbmod
-from aispendtrack.ledger_schema import CALLS_COLUMNS, ensure_schema
+from aispendtrack.ledger_schema import ensure_schema, to_db_row  # noqa: F401  (to_db_row re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -60,83 +56,6 @@ class WriterStats:
     batches: int = 0  # committed transactions
     max_batch: int = 0
     retries: int = 0  # commit attempts that failed and were retried
-
-
-def _format_decimal(value: Any) -> str:
-    """Exact decimal text, never scientific notation (`Decimal("1.2E-7")` → "0.00000012")."""
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"cost_usd is not finite: {value!r}")
-        value = Decimal(repr(value))
-    elif not isinstance(value, Decimal):
-        try:
-            value = Decimal(str(value))
-        except InvalidOperation:
-            raise ValueError(f"cost_usd is not a decimal number: {value!r}") from None
-    if not value.is_finite():
-        raise ValueError(f"cost_usd is not finite: {value!r}")
-    return format(value, "f")
-
-
-def _format_ts(value: Any) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return dbmod.iso(value)
-    if isinstance(value, str):
-        value = dbmod.parse_iso(value)  # ValueError on garbage
-        if value.tzinfo is None:
-            raise ValueError(f"ts has no time zone: {value.isoformat()!r}")
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError(f"ts has no time zone: {value.isoformat()!r}")
-        return dbmod.iso(value)
-    raise TypeError(f"ts must be a datetime, ISO 8601 text or epoch seconds, not {value!r}")
-
-
-def to_db_row(row: dict[str, Any]) -> dict[str, Any]:
-    """Validate a `calls` row and convert Python values to what SQLite stores.
-
-    Decimal → decimal text, dict/list `usage_json` → JSON text, bools → 0/1, datetime
-    `ts` → ISO 8601 UTC with `Z`. Raises ValueError/TypeError for unknown keys or values.
-    """
-    if not isinstance(row, dict):
-        raise TypeError(f"ledger row must be a dict, not {type(row).__name__}")
-    if not _COLUMN_SET.issuperset(row):
-        unknown = sorted(str(k) for k in row if k not in _COLUMN_SET)
-        raise ValueError(f"unknown ledger column(s): {', '.join(unknown)}")
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if value is not None:
-            convert = _CONVERT.get(key)
-            if convert is not None:
-                value = convert(value)
-            elif value.__class__ is bool:
-                value = int(value)
-            elif isinstance(value, Decimal):
-                value = format(value, "f")
-        out[key] = value
-    if out.get("ts") is None:
-        raise ValueError("ledger row has no ts")
-    if out.get("outcome") is None:
-        raise ValueError("ledger row has no outcome")
-    return out
-
-
-def _usage_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"), default=_json_default)
-
-
-_COLUMN_SET = frozenset(CALLS_COLUMNS)
-_CONVERT = {"ts": _format_ts, "cost_usd": _format_decimal, "usage_json": _usage_text}
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    raise TypeError(f"usage_json: {type(value).__name__} is not JSON serialisable")
-
-
 
 
 class LedgerWriter:
