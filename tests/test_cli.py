@@ -100,3 +100,24 @@ def test_key_expiry(run):
     assert states == ["active", "expired"]
     r = run("keys", "create", "acme", "--expires", "soon", ok=False)
     assert r.exit_code == 2 and "--expires" in r.output
+
+
+def test_unlimited_usage_comes_from_the_ledger(run):
+    """Unlimited keys keep no limit counter; their usage is what the ledger metered."""
+    from aispendtrack.db import iso
+    import time
+
+    run("accounts", "create", "big", "--tier", "enterprise")
+    key = json.loads(run("keys", "create", "big", "--json").output)
+    database = connect(run.db)
+    now = time.time()
+    rows = [(now - 10, "forwarded"), (now - 20, "upstream_error"), (now - 30, "rate_limited"),
+            (now - 40, "rejected"), (now - 4000, "forwarded")]
+    for ts, outcome in rows:
+        database["calls"].insert({"ts": iso(ts), "key_id": key["id"], "account": "big", "outcome": outcome})
+    (k,) = json.loads(run("keys", "list", "--json").output)
+    assert (k["requests_per_hour"], k["hourly_used"]) == (None, 2)
+    (a,) = json.loads(run("accounts", "list", "--json").output)
+    in_month = sum(1 for ts, o in rows if o in ("forwarded", "upstream_error")
+                   and time.gmtime(ts).tm_mon == time.gmtime(now).tm_mon)
+    assert (a["monthly_calls"], a["monthly_used"]) == (None, in_month)

@@ -88,8 +88,9 @@ class Limiter:
         meta = meta_of(flow)
         if flow.response or flow.error or not flow.live or not meta or "key_id" not in meta:
             return
-        # Unlimited keys are counted too, so `keys list` / `accounts list` show real usage.
         hourly, monthly = meta.get("requests_per_hour"), meta.get("monthly_calls")
+        if hourly is None and monthly is None:
+            return  # unlimited: no counter to keep (usage views count these from the ledger)
         now = self.clock()
         try:
             if self._thread is None:

@@ -9,9 +9,21 @@ from aispendtrack import keys
 from aispendtrack.config import Config
 from aispendtrack.db import iso, utcnow
 from aispendtrack.limits import store
-from aispendtrack.limits.window import next_month_start, window_cut
+from aispendtrack.limits.window import month_start, next_month_start, window_cut
 
 HOUR = 3600
+# Ledger outcomes of calls that went upstream: what the limits count.
+COUNTED = "outcome IN ('forwarded', 'upstream_error', 'aborted')"
+
+
+def _ledger_count(database, column: str, value: str, since: float, now: float) -> int:
+    """Calls of a key or account since `since`, from the ledger: unlimited keys keep no
+    limit counter (the limiter skips them), so their usage is read from what was metered."""
+    rows = database.execute(
+        f"SELECT COUNT(*) FROM calls WHERE {column} = ? AND ts > ? AND ts <= ? AND {COUNTED}",
+        [value, iso(since), iso(now)],
+    ).fetchall()
+    return rows[0][0]
 
 
 def _hourly_reset(database, key_id: str, now: float) -> int | None:
@@ -29,7 +41,10 @@ def account_usage(database, config: Config, now: float | None = None) -> list[di
     out = []
     for account in keys.list_accounts(database):
         rph, monthly = keys.account_limits(account, config)
-        used = store.usage(database, account_id=account["name"], now=now).monthly_count
+        if rph is None and monthly is None:
+            used = _ledger_count(database, "account", account["name"], month_start(now) - 1e-6, now)
+        else:
+            used = store.usage(database, account_id=account["name"], now=now).monthly_count
         active = database.execute(
             "SELECT COUNT(*) FROM keys WHERE account_id = ? AND revoked IS NULL AND (expires IS NULL OR expires > ?)",
             [account["id"], now_iso],
@@ -54,7 +69,10 @@ def key_usage(database, config: Config, account: str | None = None, now: float |
     out = []
     for key in keys.list_keys(database, account):
         rph, monthly = keys.account_limits(accounts[key["account"]], config)
-        used = store.usage(database, key_id=key["id"], now=now).hourly_count
+        if rph is None and monthly is None:
+            used = _ledger_count(database, "key_id", key["id"], now - HOUR, now)
+        else:
+            used = store.usage(database, key_id=key["id"], now=now).hourly_count
         out.append({
             **key,
             "in_grace": bool(key["in_grace"]),
