@@ -2,11 +2,9 @@
 
 Decided from the headers in `requestheaders`: a refused request is answered 429 with an
 exact `retry-after` and is never forwarded (its body is never parsed). Check-and-count is
-one SQLite transaction, so several proxies on one database enforce one limit together.
-mitmproxy's event loop never waits on SQLite: the check runs in place only when the write
-lock is free that instant (tens of microseconds, `busy_timeout=0`); otherwise it goes to a
-worker thread, which drains every check queued meanwhile (one transaction each) and wakes
-the loop once for all of them.
+one SQLite transaction on a worker thread, so several proxies on one database enforce one
+limit together and mitmproxy's event loop never waits on SQLite. The thread drains every
+check queued meanwhile (one transaction each) and wakes the loop once for all of them.
 
 Test hook: if the environment variable ``AISPENDTRACK_TEST_CLOCK_FILE`` is set when the
 addon starts, the limiter's clock is ``time.time()`` plus the float offset (seconds) read
@@ -21,7 +19,6 @@ import asyncio
 import logging
 import os
 import queue
-import sqlite3
 import threading
 import time
 
@@ -72,7 +69,6 @@ class Limiter:
         self.rt = rt
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._loop_db = None  # the event loop's own connection (see `_inline`)
         self.clock = clock_from_env()  # injectable for tests (see the module docstring)
 
     def start(self) -> None:
@@ -87,9 +83,6 @@ class Limiter:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
-        if self._loop_db is not None:
-            self._loop_db.conn.close()
-            self._loop_db = None
 
     async def requestheaders(self, flow: http.HTTPFlow) -> None:
         meta = meta_of(flow)
@@ -99,16 +92,13 @@ class Limiter:
         if hourly is None and monthly is None:
             return  # unlimited: no counter to keep (usage views count these from the ledger)
         now = self.clock()
-        # Accounts are counted by name: unique, and what the 429 message should say.
-        job = (meta["key_id"], meta["account"], hourly, monthly, now)
         try:
             if self._thread is None:
                 raise RuntimeError("the limiter is stopped")
-            decision = self._inline(*job)
-            if decision is None:  # the database is busy right now: wait on the limiter thread
-                fut = asyncio.get_running_loop().create_future()
-                self._queue.put((fut, job))
-                decision = await fut
+            fut = asyncio.get_running_loop().create_future()
+            # Accounts are counted by name: unique, and what the 429 message should say.
+            self._queue.put((fut, (meta["key_id"], meta["account"], hourly, monthly, now)))
+            decision = await fut
         except Exception as e:
             # Fail closed: a limit we cannot check is not a limit we may skip.
             log.warning("aispendtrack: limit check failed: %s", e)
@@ -121,26 +111,6 @@ class Limiter:
         outcome = "quota_exceeded" if decision.limit == "monthly" else "rate_limited"
         self.rt.reject(flow, 429, limit_headers.rejection_message(decision), outcome, outcome=outcome,
                        marker=":stop_sign:", headers=limit_headers.rejection_headers(decision))
-
-    def _inline(self, key_id: str, account_id: str, hourly: int | None, monthly: int | None, now: float):
-        """Check-and-count right here when the database's write lock is free this instant.
-
-        The transaction takes tens of microseconds (WAL, no fsync at commit), less than
-        handing it to a thread and back. `busy_timeout=0`: the event loop never waits for
-        a lock; when another connection holds it, None sends the check to the limiter
-        thread. No auto-checkpoint on this connection: that stays with the ledger writer.
-        """
-        if self._loop_db is None:
-            self._loop_db = dbmod.connect(self.rt.db_path)
-            self._loop_db.execute("PRAGMA busy_timeout=0")
-            self._loop_db.execute("PRAGMA wal_autocheckpoint=0")
-        try:
-            return store.check_and_count(self._loop_db, key_id=key_id, account_id=account_id,
-                                         hourly_limit=hourly, monthly_limit=monthly, now=now)
-        except sqlite3.OperationalError as e:
-            if "locked" in str(e) or "busy" in str(e):
-                return None
-            raise
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         meta = meta_of(flow)
