@@ -43,7 +43,8 @@ class Proxy:
         return argv + self.extra_args
 
     def start(self) -> Proxy:
-        env = {**os.environ, **self.env}
+        # faulthandler: a crash of mitmdump leaves its Python stack in the log
+        env = {**os.environ, "PYTHONFAULTHANDLER": "1", **self.env}
         env.pop("HTTPS_PROXY", None)
         env.pop("HTTP_PROXY", None)
         self._log = open(self.log_path, "wb")
