@@ -1,0 +1,167 @@
+"""What the demo prints: one line per step, the proxy's session summary, the report, the verdict."""
+
+from __future__ import annotations
+
+import re
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from aispendtrack import keys, render
+from aispendtrack.demo.checks import StepFailed, api_message, redact
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from aispendtrack.demo.env import Demo
+
+_NOISE = re.compile(r"(Traceback \(most recent|Exception in callback|Task exception was never retrieved)")
+
+
+@dataclass
+class Result:
+    name: str
+    ok: bool
+    detail: str
+
+
+class Steps:
+    """The printed steps and their results; `skip_reason()` can veto a step before it runs."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.results: list[Result] = []
+
+    def skip_reason(self) -> str | None:
+        return None
+
+    def line(self, ok: bool, name: str, detail: str) -> None:
+        self.results.append(Result(name, ok, detail))
+        mark = "[green]✓[/]" if ok else "[bold red]✗[/]"
+        # one line per step in pipes and logs (grep-able); wrapped on a terminal
+        self.console.print(f"{mark} [bold]{escape(name)}[/] → {escape(redact(detail))}",
+                           soft_wrap=not self.console.is_terminal)
+
+    def step(self, name: str, fn: Callable[[], str]) -> None:
+        skip = self.skip_reason()
+        if skip is not None:
+            self.line(False, name, skip)
+            return
+        try:
+            detail = fn()
+        except StepFailed as e:
+            self.line(False, name, str(e))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as e:  # an unexpected SDK error is a failed step, not a crash
+            self.line(False, name, f"unexpected {type(e).__name__}: {api_message(e)}")
+        else:
+            self.line(True, name, detail)
+
+
+def make_console() -> Console:
+    console = render.make_console()
+    if not console.is_terminal:  # pipes and CI logs: no colour (rich), no narrow wrapping
+        console = Console(file=sys.stdout, width=120, no_color=True, highlight=False, emoji=False)
+    return console
+
+
+def session_summary(output: str) -> str:
+    """The session summary in mitmdump's output (rich panel or log lines), up to any traceback."""
+    lines = output.splitlines()
+    for i, ln in enumerate(lines):
+        if "aispendtrack: this session" in ln or re.search(r"(^|\]\s*|:\s)session: \d", ln):
+            start = i - 1 if "this session" in ln and i and lines[i - 1].lstrip().startswith("╭") else i
+            end = next((j for j in range(start, len(lines)) if _NOISE.match(lines[j])), len(lines))
+            return "\n".join(lines[start:end]).rstrip()
+    return ""
+
+
+def ledger_table(database) -> Table:
+    table = Table("id", "provider", "api", "model", "status", "outcome", "in", "out", "cost", "pricing")
+    for r in database.query("SELECT * FROM calls ORDER BY id"):
+        table.add_row(str(r["id"]), r["provider"] or "", r["api"] or "", r["model"] or "", str(r["status"]),
+                      r["outcome"], render.fmt_int(r["input_tokens"]), render.fmt_int(r["output_tokens"]),
+                      render.fmt_usd(r["cost_usd"]) if r["cost_usd"] is not None else (r["pricing"] or ""),
+                      r["pricing"] or "")  # fmt: skip
+    return table
+
+
+def stop_proxy(d: Demo) -> None:
+    d.clients.close()
+    code = d.proxy.stop()
+    d.proxy_output = redact(d.proxy.output())
+    summary = session_summary(d.proxy_output)
+    d.console.rule("proxy stopped (SIGINT): its session summary")
+    if summary:
+        d.console.print(escape(summary), soft_wrap=True)
+    else:
+        d.console.print("[dim](mitmdump printed no session summary)[/]")
+    if code not in (0, None, -signal.SIGINT, 130):
+        d.line(False, "proxy shutdown", f"mitmdump exited with {code}")
+
+
+def show_report(d: Demo) -> None:
+    console = d.console
+    console.rule("aispendtrack report (demo database)")
+    with d.database() as database:
+        try:
+            from aispendtrack import report as reportmod
+
+            rep = reportmod.report(database, by="model")
+        except Exception as e:  # the report module is being finished elsewhere
+            console.print(f"[yellow]report module unavailable ({escape(str(e))}); a plain ledger table:[/]")
+            console.print(ledger_table(database))
+            totals = None
+        else:
+            # the same rendering as `aispendtrack report`, by model and by key
+            renderer = getattr(render, "render_report", None) or getattr(reportmod, "render_report", None)
+            by_key = reportmod.report(database, by="key")
+            hints = {k["id"]: k["hint"] for k in keys.list_keys(database)}
+            key_rows = [(f"{render.label(g.key)} {hints.get(g.key, '')}".rstrip(), g.stats) for g in by_key.groups]
+            try:
+                if renderer is None:
+                    raise LookupError("no render_report")
+                console.print(renderer(rep))
+                console.print()
+                console.print(render.stats_table(key_rows, "key", title="by key"))
+            except Exception as e:  # rendering is being finished elsewhere
+                console.print(f"[yellow](report rendering unavailable: {escape(str(e))}; plain tables)[/]")
+                console.print(render.totals_panel(rep.totals, "all demo calls"))
+                rows = [(render.label(g.key), g.stats) for g in rep.groups]
+                console.print(render.stats_table(rows, "model", title="by model"))
+                console.print(render.stats_table(key_rows, "key", title="by key"))
+            totals = rep.totals
+    if totals is not None:
+        check_totals(d, totals)
+
+
+def check_totals(steps: Steps, t) -> None:
+    text = (f"{render.plural(t.calls, 'call')}, {render.fmt_cost(t)} for {render.plural(t.priced_calls, 'priced call')}, "
+            f"{t.unpriced_calls} unpriced, {t.rejected} rejected (401), {t.rate_limited} rate-limited (429)")  # fmt: skip
+    ok = t.cost_usd > 0 and t.unpriced_calls >= 1 and t.rejected >= 2 and t.rate_limited >= 1
+    steps.line(ok, "report totals", text)
+
+
+def verdict(d: Demo, workdir: Path, kept: bool) -> int:
+    """The closing line; 1 (with the proxy's last lines) if any step failed, else 0."""
+    console = d.console
+    failed = [r for r in d.results if not r.ok]
+    console.print()
+    if failed:
+        console.print(f"[bold red]{len(failed)} of {len(d.results)} steps did not behave as expected:[/] "
+                      + escape(", ".join(r.name for r in failed)))  # fmt: skip
+        if d.proxy_output:
+            tail = "\n".join(d.proxy_output.splitlines()[-25:])
+            console.rule("mitmdump output (last lines)")
+            console.print(escape(tail), soft_wrap=True)
+        return 1
+    console.print(f"[bold green]All {len(d.results)} steps behaved as expected.[/]"
+                  + (f" Database and config kept in {workdir}." if kept else ""))  # fmt: skip
+    return 0
