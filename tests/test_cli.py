@@ -121,3 +121,16 @@ def test_unlimited_usage_comes_from_the_ledger(run):
     in_month = sum(1 for ts, o in rows if o in ("forwarded", "upstream_error")
                    and time.gmtime(ts).tm_mon == time.gmtime(now).tm_mon)
     assert (a["monthly_calls"], a["monthly_used"]) == (None, in_month)
+
+
+def test_account_reset_clears_only_the_current_month(run):
+    from aispendtrack.limits.window import month_key
+
+    run("accounts", "create", "acme")
+    database = connect(run.db)
+    import time
+
+    this, last = month_key(time.time()), month_key(time.time() - 40 * 86400)
+    database.execute("INSERT INTO monthly_usage VALUES ('acme', ?, 7), ('acme', ?, 9)", [this, last])
+    run("accounts", "reset", "acme")
+    assert database.execute("SELECT month, calls FROM monthly_usage").fetchall() == [(last, 9)]

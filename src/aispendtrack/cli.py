@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from aispendtrack.db import utcnow
 from aispendtrack.demo import demo_command
 from aispendtrack.export import export_command
 from aispendtrack.limits import store
+from aispendtrack.limits.window import month_key
 from aispendtrack.report import report_command
 from aispendtrack.top import top_command
 
@@ -166,7 +168,7 @@ def accounts_reset(ctx: click.Context, name: str) -> None:
     database = open_db(ctx)
     with store_errors():
         account = keys.get_account(database, name)
-    store.reset_account(database, account["name"])
+    store.reset_account(database, account["name"], month=month_key(time.time()))
     console.print(f"Reset this month's call counter of account {name}.")
 
 

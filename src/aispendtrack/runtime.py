@@ -7,7 +7,7 @@ which is saved with the flow, so it holds no secret.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from mitmproxy import http
@@ -30,7 +30,6 @@ class Runtime:
     pricer: object | None = None  # aispendtrack.pricing.Pricer
     session: object | None = None  # aispendtrack.summary.SessionStats
     presence: object | None = None  # aispendtrack.presence.Presence: calls in flight
-    extras: dict = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:
