@@ -15,7 +15,7 @@ import logging
 from mitmproxy import http
 
 from aispendtrack import providers
-from aispendtrack.db import iso, utcnow
+from aispendtrack.keycache import refusal
 from aispendtrack.keys import KEY_BODY, KEY_RE, PREFIX
 from aispendtrack.runtime import Runtime
 
@@ -94,12 +94,8 @@ class Auth:
         record = self.rt.keycache.by_id.get(key_id) if key_id else None
         if record is None:
             return "replayed flow has no authorised AiSpendTrack key on record"
-        now = iso(utcnow())
-        if record.revoked:
-            return f"key {key_id} was revoked"
-        if record.expires and record.expires <= now:
-            return f"key {key_id} expired at {record.expires}"
-        if record.retired and record.retired <= now:
-            return f"key {key_id} has no active secret"
+        # `by_id` holds the key's newest secret: usable now if that one is.
+        if (reason := refusal(record)) is not None:
+            return reason
         self.rt.identify_key(meta, record)
         return None

@@ -278,7 +278,7 @@ def keys_reset(ctx: click.Context, key_id: str) -> None:
     """Reset KEY_ID's hourly rate-limit counter."""
     database = open_db(ctx)
     with store_errors():
-        keys._get_key(database, key_id)
+        keys.get_key(database, key_id)
     store.reset_key(database, key_id)
     console.print(f"Reset the hourly counter of key {key_id}.")
 

@@ -70,26 +70,31 @@ def load_records(database, config: Config) -> dict[str, KeyRecord]:
     return records
 
 
-def check(records: dict[str, KeyRecord], presented: str, now_iso: str | None = None) -> Verdict:
-    """Decide on a well-formed `ask_` key. Lookup is by SHA-256 digest, so the time it
-    takes says nothing about stored keys; the final compare is constant-time anyway.
+def refusal(record: KeyRecord, now_iso: str | None = None) -> str | None:
+    """Why `record` may not be used now (revoked, expired, rotated out), or None.
 
     `now_iso` defaults to the current time, read only for a key that can expire or a
     secret that is being rotated out.
     """
+    if record.revoked:
+        return f"key {record.key_id} was revoked"
+    if now_iso is None and (record.expires or record.retired):
+        now_iso = dbmod.iso(dbmod.utcnow())
+    if record.expires and record.expires <= now_iso:
+        return f"key {record.key_id} expired at {record.expires}"
+    if record.retired and record.retired <= now_iso:
+        return f"this secret of key {record.key_id} was rotated out at {record.retired}; use the new key"
+    return None
+
+
+def check(records: dict[str, KeyRecord], presented: str, now_iso: str | None = None) -> Verdict:
+    """Decide on a well-formed `ask_` key. Lookup is by SHA-256 digest, so the time it
+    takes says nothing about stored keys; the final compare is constant-time anyway."""
     d = keys.digest(presented)
     record = records.get(d)
     if record is None or not hmac.compare_digest(record.digest, d):
         return Verdict(None, "unknown key: it was never issued, or was deleted")
-    if record.revoked:
-        return Verdict(record, f"key {record.key_id} was revoked")
-    if now_iso is None and (record.expires or record.retired):
-        now_iso = dbmod.iso(dbmod.utcnow())
-    if record.expires and record.expires <= now_iso:
-        return Verdict(record, f"key {record.key_id} expired at {record.expires}")
-    if record.retired and record.retired <= now_iso:
-        return Verdict(record, f"this secret of key {record.key_id} was rotated out at {record.retired}; use the new key")
-    return Verdict(record, None)
+    return Verdict(record, refusal(record, now_iso))
 
 
 class KeyCache:

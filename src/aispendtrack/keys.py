@@ -188,7 +188,7 @@ def create_key(
     return NewKey(id=key_id, key=key, account=account, name=name, hint=hint(key))
 
 
-def _get_key(db: sqlite_utils.Database, key_id: str) -> dict:
+def get_key(db: sqlite_utils.Database, key_id: str) -> dict:
     rows = list(
         db.query(
             "SELECT keys.*, accounts.name AS account FROM keys JOIN accounts ON accounts.id = keys.account_id "
@@ -203,7 +203,7 @@ def _get_key(db: sqlite_utils.Database, key_id: str) -> dict:
 
 def rotate_key(db: sqlite_utils.Database, key_id: str, config: Config) -> NewKey:
     """New secret under the same id; the current secrets stay valid for the grace period."""
-    key = _get_key(db, key_id)
+    key = get_key(db, key_id)
     if key["revoked"]:
         raise KeyStoreError(f"key {key_id} is revoked; create a new key instead")
     now = utcnow()
@@ -222,12 +222,12 @@ def rotate_key(db: sqlite_utils.Database, key_id: str, config: Config) -> NewKey
 
 
 def revoke_key(db: sqlite_utils.Database, key_id: str) -> dict:
-    key = _get_key(db, key_id)
+    key = get_key(db, key_id)
     if key["revoked"]:
         return key
     with _Tx(db):
         db.execute("UPDATE keys SET revoked = ? WHERE id = ?", [iso(utcnow()), key_id])
-    return _get_key(db, key_id)
+    return get_key(db, key_id)
 
 
 def list_keys(db: sqlite_utils.Database, account: str | None = None) -> list[dict]:

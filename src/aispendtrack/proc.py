@@ -46,6 +46,18 @@ def wait_port(port: int, timeout: float = 20.0, proc: subprocess.Popen | None = 
     raise TimeoutError(f"nothing listening on {LOOPBACK}:{port} after {timeout:g} s")
 
 
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 15.0) -> int | None:
+    """Send `sig` (SIGINT lets the addon's `done` hook run), wait up to `timeout` s, then SIGKILL."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode
+
+
 class MitmdumpError(RuntimeError):
     """mitmdump did not start; the message ends with its output."""
 
@@ -124,13 +136,7 @@ class Mitmdump:
         if self.proc is None:
             return None
         try:
-            if self.proc.poll() is None:
-                self.proc.send_signal(sig)
-                try:
-                    self.proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(5)
+            stop_process(self.proc, sig, timeout)
         finally:
             if self._log is not None:
                 self._log.close()

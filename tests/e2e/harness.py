@@ -7,7 +7,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from aispendtrack.proc import ENTRY, MITMDUMP, REPO, free_port, wait_port  # noqa: F401  (re-exported for tests)
+from aispendtrack.proc import ENTRY, MITMDUMP, REPO, free_port, stop_process, wait_port  # noqa: F401  (re-exported)
 
 
 class Proxy:
@@ -64,13 +64,7 @@ class Proxy:
     def stop(self, sig: int = signal.SIGINT, timeout: float = 15) -> int | None:
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, sig, timeout)
         self._log.close()
         return self.proc.returncode
 
