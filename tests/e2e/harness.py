@@ -76,3 +76,19 @@ class Proxy:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def database_with_key(tmp: Path, label: str, tier: str = "enterprise") -> tuple[Path, str]:
+    """A fresh ledger database in `tmp` with account `acme` and one key: (db path, plaintext key)."""
+    from aispendtrack import db as dbmod
+    from aispendtrack import keys, ledger_schema
+    from aispendtrack.config import Config
+
+    db_path = tmp / "aispendtrack.db"
+    database = dbmod.connect(db_path)
+    keys.ensure_schema(database)
+    ledger_schema.ensure_schema(database)
+    keys.create_account(database, "acme", tier)
+    key = keys.create_key(database, "acme", Config(), name=label).key
+    database.conn.close()
+    return db_path, key

@@ -15,25 +15,16 @@ import time
 import httpx2
 import pytest
 
-from aispendtrack import keys, ledger_schema
-from aispendtrack import db as dbmod
 from aispendtrack.auth import HEADER
-from aispendtrack.config import Config
 from aispendtrack.fakeprovider import FakeProvider
 
-from .harness import MITMDUMP, Proxy, free_port, wait_port
+from .harness import MITMDUMP, Proxy, database_with_key, free_port, wait_port
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("faults")
-    db_path = tmp / "aispendtrack.db"
-    database = dbmod.connect(db_path)
-    keys.ensure_schema(database)
-    ledger_schema.ensure_schema(database)
-    keys.create_account(database, "acme", "enterprise")
-    key = keys.create_key(database, "acme", Config(), name="faults").key
-    database.conn.close()
+    db_path, key = database_with_key(tmp, "faults")
     closed = free_port()  # nothing listens there
     fake = FakeProvider().start()
     proxy = Proxy(tmp, db_path, modes={"openai": "reverse:" + fake.url + "@{port}",
