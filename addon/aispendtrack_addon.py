@@ -13,6 +13,6 @@ if _SRC not in sys.path:
 for _name in [m for m in sys.modules if m == "aispendtrack" or m.startswith("aispendtrack.")]:
     del sys.modules[_name]
 
-from aispendtrack.addon import AiSpendTrack  # noqa: E402
+from aispendtrack.proxy.addon import AiSpendTrack  # noqa: E402
 
 addons = [AiSpendTrack()]

@@ -1,7 +1,7 @@
 import pytest
 
-from aispendtrack import db as dbmod
-from aispendtrack import keys, ledger_schema
+from aispendtrack.store import db as dbmod
+from aispendtrack.store import keys, ledger_schema
 from aispendtrack.config import Config
 
 
@@ -12,7 +12,7 @@ def db_path(tmp_path):
     keys.ensure_schema(database)
     ledger_schema.ensure_schema(database)
     try:
-        from aispendtrack.limits import store
+        from aispendtrack.store import limits as store
 
         store.ensure_schema(database)
     except ImportError:

@@ -3,7 +3,7 @@ import re
 import pytest
 from mitmproxy.test import taddons
 
-from aispendtrack.addon import AiSpendTrack, intercept_patterns
+from aispendtrack.proxy.addon import AiSpendTrack, intercept_patterns
 from aispendtrack.config import Config, parse_config
 
 

@@ -2,10 +2,10 @@ import pytest
 from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import taddons, tflow
 
-from aispendtrack import keys
-from aispendtrack.auth import HEADER, Auth, parse_header
-from aispendtrack.keycache import KeyCache
-from aispendtrack.runtime import Runtime
+from aispendtrack.store import keys
+from aispendtrack.proxy.auth import HEADER, Auth, parse_header
+from aispendtrack.store.keycache import KeyCache
+from aispendtrack.proxy.state import Runtime
 
 
 @pytest.fixture
@@ -148,6 +148,6 @@ def test_cli_changes_reach_the_cache_within_a_second(rt, database, config):
     deadline = time.time() + 1.0
     while time.time() < deadline and rt.keycache.lookup(new.key, "2100-01-01").reason:
         time.sleep(0.02)
-    from aispendtrack.db import iso, utcnow
+    from aispendtrack.store.db import iso, utcnow
 
     assert rt.keycache.lookup(new.key, iso(utcnow())).reason is None

@@ -1,22 +1,28 @@
-"""`python -m aispendtrack.bench --quick` works end to end (no speed assertions: those live in scripts/bench)."""
+"""`python -m aispendtrack_dev.bench --quick` works end to end (no speed assertions: those live in scripts/bench)."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from aispendtrack.bench.load import percentile
-from aispendtrack.bench.profiling import summarise_collapsed
-from aispendtrack.bench.scenarios import WORKLOADS
+from aispendtrack_dev.bench.load import percentile
+from aispendtrack_dev.bench.profiling import summarise_collapsed
+from aispendtrack_dev.bench.scenarios import WORKLOADS
+
+
+# The benchmark harness lives outside the package, in tools/.
+TOOLS_ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "tools")}
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "bench.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "aispendtrack.bench", "--quick", "--json", str(out)],
-        capture_output=True, text=True, timeout=180,
+        [sys.executable, "-m", "aispendtrack_dev.bench", "--quick", "--json", str(out)],
+        capture_output=True, text=True, timeout=180, env=TOOLS_ENV,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads(out.read_text()), proc.stdout

@@ -4,8 +4,8 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from aispendtrack.cli import cli
-from aispendtrack.db import connect
+from aispendtrack.cli.main import cli
+from aispendtrack.store.db import connect
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_accounts_list_and_enterprise_limits(run):
 
 
 def test_usage_and_reset(run):
-    from aispendtrack.limits import store
+    from aispendtrack.store import limits as store
 
     run("accounts", "create", "acme", "--tier", "free")
     key = json.loads(run("keys", "create", "acme", "--json").output)
@@ -104,7 +104,7 @@ def test_key_expiry(run):
 
 def test_unlimited_usage_comes_from_the_ledger(run):
     """Unlimited keys keep no limit counter; their usage is what the ledger metered."""
-    from aispendtrack.db import iso
+    from aispendtrack.store.db import iso
     import time
 
     run("accounts", "create", "big", "--tier", "enterprise")

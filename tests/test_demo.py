@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from aispendtrack import keys
+from aispendtrack.store import keys
 from aispendtrack.demo import redact, session_summary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ def run_demo(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("AISPENDTRACK_DB", "AISPENDTRACK_CONFIG")}
     env["NO_COLOR"] = "1"
     return subprocess.run(
-        [sys.executable, "-m", "aispendtrack.cli", "demo", *args],
+        [sys.executable, "-m", "aispendtrack.cli.main", "demo", *args],
         capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
     )  # fmt: skip
 

@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 from click.testing import CliRunner
 
-from aispendtrack import db as dbmod
-from aispendtrack.export import EXPORT_FIELDS, export_command, export_rows, parse_bound, write_csv
-from aispendtrack.ledger import to_db_row
-from aispendtrack.ledger_schema import ensure_schema
+from aispendtrack.store import db as dbmod
+from aispendtrack.views.export import EXPORT_FIELDS, export_command, export_rows, parse_bound, write_csv
+from aispendtrack.store.ledger import to_db_row
+from aispendtrack.store.ledger_schema import ensure_schema
 
 CONTRACT = [
     "ts", "key_id", "account", "provider", "api", "model", "status", "outcome", "streamed",

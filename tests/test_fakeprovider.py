@@ -15,7 +15,7 @@ import httpx2
 import openai
 import pytest
 
-from aispendtrack.fakeprovider import FakeProvider, Fault, UsageSpec
+from aispendtrack.demo.fake.server import FakeProvider, Fault, UsageSpec
 
 USER = [{"role": "user", "content": "hello fake"}]
 U = UsageSpec()  # defaults: input 1200 (total), output 300, cache_read 400, cache_write 100, reasoning 50
@@ -394,7 +394,7 @@ def test_loopback_only():
 
 
 def test_cli_main():
-    proc = subprocess.Popen([sys.executable, "-m", "aispendtrack.fakeprovider", "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "aispendtrack.demo.fake.server", "--port", "0",
                              "--stream-delay", "0.01"], stdout=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().strip()

@@ -30,10 +30,11 @@ from hypothesis import strategies as st
 from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import tflow
 
-from aispendtrack import auth, meter, providers
+from aispendtrack.proxy import auth, providers
+from aispendtrack import meter
 from aispendtrack.config import Config, ConfigError, load_config, parse_config
-from aispendtrack.fakeprovider import FakeProvider
-from aispendtrack.keys import KEY_RE
+from aispendtrack.demo.fake.server import FakeProvider
+from aispendtrack.store.keys import KEY_RE
 from e2e.harness import Proxy, database_with_key
 
 HEADER = auth.HEADER
@@ -164,7 +165,7 @@ def test_parse_config_gives_config_or_one_line_error(data):
     # what was accepted is usable: grace fits a date, tiers resolve
     from datetime import timedelta
 
-    from aispendtrack.db import iso, utcnow
+    from aispendtrack.store.db import iso, utcnow
 
     iso(utcnow() + timedelta(seconds=c.keys.rotation_grace_seconds))
     for t in ("free", "pro", "enterprise"):

@@ -2,10 +2,10 @@ from datetime import timedelta
 
 import pytest
 
-from aispendtrack import keys
+from aispendtrack.store import keys
 from aispendtrack.config import parse_config
-from aispendtrack.db import iso, utcnow
-from aispendtrack.keycache import check, load_records
+from aispendtrack.store.db import iso, utcnow
+from aispendtrack.store.keycache import check, load_records
 
 
 def test_generated_keys_have_the_documented_shape():

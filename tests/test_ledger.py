@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from aispendtrack import db as dbmod
-from aispendtrack.ledger import LedgerClosedError, LedgerWriter, to_db_row
+from aispendtrack.store import db as dbmod
+from aispendtrack.store.ledger import LedgerClosedError, LedgerWriter, to_db_row
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -231,7 +231,7 @@ CHILD = textwrap.dedent(
     import sys, threading
     from datetime import UTC, datetime
     from decimal import Decimal
-    from aispendtrack.ledger import LedgerWriter
+    from aispendtrack.store.ledger import LedgerWriter
 
     w = LedgerWriter(sys.argv[1])
     w.start()

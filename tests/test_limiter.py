@@ -5,9 +5,9 @@ import time
 
 from mitmproxy.test import tflow
 
-from aispendtrack import db as dbmod
-from aispendtrack.limiter import Limiter
-from aispendtrack.runtime import META, Runtime
+from aispendtrack.store import db as dbmod
+from aispendtrack.proxy.limits import Limiter
+from aispendtrack.proxy.state import META, Runtime
 
 
 def limited_flow(key_id="key_1", account="acme", hourly=2):

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aispendtrack.meter import Metered, meter_body
-from aispendtrack.pricing import PriceOverride, Priced, Pricer
+from aispendtrack.meter.pricing import PriceOverride, Priced, Pricer
 
 WHEN = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -164,7 +164,7 @@ def test_fast_path_agrees_with_genai_prices_across_the_snapshot():
     from genai_prices.data_snapshot import get_snapshot
 
     from aispendtrack.meter import Metered
-    from aispendtrack.pricing import Pricer
+    from aispendtrack.meter.pricing import Pricer
 
     pricer, rnd, compared = Pricer(), random.Random(7), 0
     for prov in get_snapshot().providers:

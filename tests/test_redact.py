@@ -1,6 +1,6 @@
 from mitmproxy.test import taddons, tflow
 
-from aispendtrack.redact import Redact, hint, redact
+from aispendtrack.proxy.redact import Redact, hint, redact
 
 
 def test_hint_keeps_only_a_recognisable_stub():

@@ -6,11 +6,12 @@ from decimal import Decimal
 import pytest
 from click.testing import CliRunner
 
-from aispendtrack import keys, report as rpt
-from aispendtrack.db import iso
-from aispendtrack.render import fmt_usd, render_report
-from aispendtrack.report import limits_status, parse_when, report, report_command, resolve_period
-from aispendtrack.synth import make_ledger
+from aispendtrack.store import keys
+from aispendtrack.views import report as rpt
+from aispendtrack.store.db import iso
+from aispendtrack.views.render import fmt_usd, render_report
+from aispendtrack.views.report import limits_status, parse_when, report, report_command, resolve_period
+from aispendtrack_dev.synth import make_ledger
 from rich.console import Console
 from io import StringIO
 
@@ -169,7 +170,7 @@ def test_filters(database):
 
 def test_many_chunks_match_brute_force(tmp_path):
     """Threaded, chunked aggregation over 90 days equals a plain Python sum of the rows."""
-    from aispendtrack.db import connect
+    from aispendtrack.store.db import connect
 
     database = connect(tmp_path / "big.db")
     make_ledger(database, 4000, seed=7, days=90, start=datetime(2026, 8, 1, tzinfo=UTC))
@@ -256,7 +257,7 @@ def test_fmt_usd_none_label():
 
 
 def test_limits_status_from_limits_store(database, config):
-    from aispendtrack.limits import store
+    from aispendtrack.store import limits as store
 
     keys.create_account(database, "acme", "free")
     k = keys.create_key(database, "acme", config, name="ci")
@@ -274,8 +275,8 @@ def test_limits_status_from_limits_store(database, config):
 
 
 def test_limits_status_ledger_fallback(tmp_path, config):
-    from aispendtrack.db import connect
-    from aispendtrack.ledger_schema import ensure_schema
+    from aispendtrack.store.db import connect
+    from aispendtrack.store.ledger_schema import ensure_schema
 
     database = connect(tmp_path / "x.db")
     keys.ensure_schema(database)

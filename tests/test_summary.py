@@ -3,8 +3,8 @@ from io import StringIO
 
 from rich.console import Console
 
-from aispendtrack.report import report
-from aispendtrack.summary import SessionStats, Stats, build_summary, render_summary, summary_text
+from aispendtrack.views.report import report
+from aispendtrack.views.stats import SessionStats, Stats, build_summary, render_summary, summary_text
 from tests.test_report import MIXED, insert
 
 

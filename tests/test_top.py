@@ -4,8 +4,8 @@ from io import StringIO
 from click.testing import CliRunner
 from rich.console import Console
 
-from aispendtrack import keys
-from aispendtrack.top import render_top, top_command
+from aispendtrack.store import keys
+from aispendtrack.views.top import render_top, top_command
 from tests.test_report import insert, row
 
 NOW = datetime(2026, 11, 10, 12, 30, 20, tzinfo=UTC)
@@ -37,7 +37,7 @@ def test_render_top_without_terminal(database, config):
 
 
 def test_calls_in_flight_from_live_proxies_only(database):
-    from aispendtrack import presence
+    from aispendtrack.store import presence
 
     presence.ensure_schema(database)
     t = NOW.timestamp()
@@ -55,7 +55,7 @@ def test_calls_in_flight_from_live_proxies_only(database):
 def test_presence_publishes_and_withdraws(db_path, database):
     import time
 
-    from aispendtrack.presence import Presence, inflight
+    from aispendtrack.store.presence import Presence, inflight
 
     assert inflight(database) is None
     p = Presence(db_path)

@@ -1,7 +1,7 @@
 import pytest
 
-from aispendtrack import keys
-from aispendtrack.fakeprovider import FakeProvider
+from aispendtrack.store import keys
+from aispendtrack.demo.fake.server import FakeProvider
 
 from .harness import Proxy
 

@@ -7,7 +7,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from aispendtrack.proc import ENTRY, MITMDUMP, REPO, free_port, stop_process, wait_port  # noqa: F401  (re-exported)
+from aispendtrack.launch import ENTRY, MITMDUMP, REPO, free_port, stop_process, wait_port  # noqa: F401  (re-exported)
 
 
 class Proxy:
@@ -80,8 +80,8 @@ class Proxy:
 
 def database_with_key(tmp: Path, label: str, tier: str = "enterprise") -> tuple[Path, str]:
     """A fresh ledger database in `tmp` with account `acme` and one key: (db path, plaintext key)."""
-    from aispendtrack import db as dbmod
-    from aispendtrack import keys, ledger_schema
+    from aispendtrack.store import db as dbmod
+    from aispendtrack.store import keys, ledger_schema
     from aispendtrack.config import Config
 
     db_path = tmp / "aispendtrack.db"

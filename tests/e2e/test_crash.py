@@ -18,7 +18,7 @@ import anthropic
 import httpx2
 import openai
 
-from aispendtrack.auth import HEADER
+from aispendtrack.proxy.auth import HEADER
 
 from .harness import Proxy
 

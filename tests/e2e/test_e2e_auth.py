@@ -4,8 +4,8 @@ import anthropic
 import openai
 import pytest
 
-from aispendtrack import keys
-from aispendtrack.auth import HEADER
+from aispendtrack.store import keys
+from aispendtrack.proxy.auth import HEADER
 
 
 def oa(proxy, key=None, **kw):

@@ -17,10 +17,10 @@ import httpx2
 import openai
 import pytest
 
-from aispendtrack import keys
-from aispendtrack.auth import HEADER
-from aispendtrack.fakeprovider import Fault
-from aispendtrack.limiter import TEST_CLOCK_ENV
+from aispendtrack.store import keys
+from aispendtrack.proxy.auth import HEADER
+from aispendtrack.demo.fake.server import Fault
+from aispendtrack.proxy.limits import TEST_CLOCK_ENV
 
 H = "x-aispendtrack-ratelimit-"
 MSG = [{"role": "user", "content": "hi"}]

@@ -24,12 +24,13 @@ import pytest
 from genai_prices import Usage, calc_price
 from mitmproxy import io as mio
 
-from aispendtrack import db as dbmod
-from aispendtrack import fakeprovider, keys, ledger_schema
-from aispendtrack.auth import HEADER
+from aispendtrack.store import db as dbmod
+from aispendtrack.demo.fake import server as fakeprovider
+from aispendtrack.store import keys, ledger_schema
+from aispendtrack.proxy.auth import HEADER
 from aispendtrack.config import Config
-from aispendtrack.fakeprovider import FakeProvider, UsageSpec
-from aispendtrack.limits import store
+from aispendtrack.demo.fake.server import FakeProvider, UsageSpec
+from aispendtrack.store import limits as store
 
 from .harness import Proxy, free_port
 

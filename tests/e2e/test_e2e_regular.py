@@ -9,7 +9,7 @@ import httpx2
 import openai
 import pytest
 
-from aispendtrack.auth import HEADER
+from aispendtrack.proxy.auth import HEADER
 
 from .harness import REPO
 

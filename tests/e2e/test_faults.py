@@ -15,8 +15,8 @@ import time
 import httpx2
 import pytest
 
-from aispendtrack.auth import HEADER
-from aispendtrack.fakeprovider import FakeProvider
+from aispendtrack.proxy.auth import HEADER
+from aispendtrack.demo.fake.server import FakeProvider
 
 from .harness import MITMDUMP, Proxy, database_with_key, free_port, wait_port
 

@@ -6,7 +6,7 @@ import time
 import httpx2
 import openai
 
-from aispendtrack.auth import HEADER
+from aispendtrack.proxy.auth import HEADER
 
 from .harness import ENTRY, MITMDUMP, free_port, wait_port
 

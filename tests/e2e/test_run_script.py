@@ -9,7 +9,7 @@ import time
 
 import openai
 
-from aispendtrack.runner import has_mode
+from aispendtrack.cli.run import has_mode
 
 from .harness import REPO, free_port, wait_port
 

@@ -17,8 +17,8 @@ import httpx2
 import openai
 import pytest
 
-from aispendtrack import keys
-from aispendtrack.auth import HEADER
+from aispendtrack.store import keys
+from aispendtrack.proxy.auth import HEADER
 from aispendtrack.config import Config
 
 OPENAI_KEY = "sk-proj-SECRETopenaiPROVIDERkey0123456789"

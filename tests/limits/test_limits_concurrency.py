@@ -5,9 +5,9 @@ import threading
 
 import pytest
 
-from aispendtrack.db import connect
-from aispendtrack.limits.bench import _worker
-from aispendtrack.limits.store import check_and_count, ensure_schema, usage
+from aispendtrack.store.db import connect
+from aispendtrack_dev.limits_bench import _worker
+from aispendtrack.store.limits import check_and_count, ensure_schema, usage
 
 T0 = 1_795_683_600.0  # 2026-11-26T09:00:00Z
 

@@ -2,9 +2,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aispendtrack.db import connect
+from aispendtrack.store.db import connect
 from aispendtrack.limits.headers import rejection_headers, rejection_message, status_headers
-from aispendtrack.limits.store import check_and_count, ensure_schema
+from aispendtrack.store.limits import check_and_count, ensure_schema
 
 
 def ep(*args) -> float:

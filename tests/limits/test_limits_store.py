@@ -7,9 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from limits_reference import Model
 
-from aispendtrack.db import connect
-from aispendtrack.limits import store
-from aispendtrack.limits.store import (
+from aispendtrack.store.db import connect
+from aispendtrack.store import limits as store
+from aispendtrack.limits.window import Usage
+from aispendtrack.store.limits import (
     check_and_count,
     ensure_schema,
     reset_account,
@@ -193,7 +194,7 @@ def test_blocked_limits(db):
     assert (d.admitted, d.limit, d.retry_after, d.should_retry) == (False, "monthly", None, False)
     with pytest.raises(ValueError):
         cc(db, "key_z", 5, -1, None, T0)
-    assert usage(db, key_id="key_z", account_id=5, now=T0) == store.Usage(
+    assert usage(db, key_id="key_z", account_id=5, now=T0) == Usage(
         "key_z", 0, 5, "2026-11", 0
     )
 

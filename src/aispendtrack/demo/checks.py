@@ -7,8 +7,9 @@ import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from aispendtrack import db as dbmod
-from aispendtrack import keys, render
+from aispendtrack.store import db as dbmod
+from aispendtrack.store import keys
+from aispendtrack.views import render
 
 ROW_WAIT = 5.0  # a ledger row is committed before the client sees the end of the response
 

@@ -13,13 +13,13 @@ import click
 from rich.console import Console
 
 from aispendtrack import config as configmod
-from aispendtrack import db as dbmod
-from aispendtrack import keys, ledger_schema
-from aispendtrack.auth import HEADER
+from aispendtrack.store import db as dbmod
+from aispendtrack.store import keys, ledger_schema
+from aispendtrack.proxy.auth import HEADER
 from aispendtrack.demo.checks import Ledger
 from aispendtrack.demo.show import Steps
-from aispendtrack.fakeprovider import FakeProvider
-from aispendtrack.proc import Mitmdump
+from aispendtrack.demo.fake.server import FakeProvider
+from aispendtrack.launch import Mitmdump
 
 FREE_LIMIT = 3  # requests per hour for the free tier in the demo config
 GRACE = 60  # rotation grace, seconds
@@ -94,7 +94,7 @@ class Demo(Steps):
         with self.database() as database:
             keys.ensure_schema(database)
             ledger_schema.ensure_schema(database)
-            from aispendtrack.limits import store
+            from aispendtrack.store import limits as store
 
             store.ensure_schema(database)
             keys.create_account(database, "demo-team", "pro")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aispendtrack import keys
+from aispendtrack.store import keys
 from aispendtrack.demo.checks import StepFailed, api_message, check_metered, check_refused, describe
 from aispendtrack.demo.env import FREE_LIMIT, GRACE, Demo
 

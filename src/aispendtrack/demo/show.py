@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from aispendtrack import keys, render
+from aispendtrack.store import keys
+from aispendtrack.views import render
 from aispendtrack.demo.checks import StepFailed, api_message, redact
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ def show_report(d: Demo) -> None:
     console.rule("aispendtrack report (demo database)")
     with d.database() as database:
         try:
-            from aispendtrack import report as reportmod
+            from aispendtrack.views import report as reportmod
 
             rep = reportmod.report(database, by="model")
         except Exception as e:  # the report module is being finished elsewhere

@@ -26,8 +26,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from aispendtrack.limits.store import Decision
-from aispendtrack.limits.window import millis_until, reset_seconds
+from aispendtrack.limits.window import Decision, millis_until, reset_seconds
 
 PREFIX = "x-aispendtrack-ratelimit-"
 # Longest wait we invite SDKs to retry after; tools built on the SDKs give up above 60 s.

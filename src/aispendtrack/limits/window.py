@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Literal
 
 WINDOW = 3600  # seconds
 
@@ -138,3 +139,39 @@ def month_start(now: float) -> int:
 
 def next_month_start(now: float) -> int:
     return month_bounds(now)[2]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Outcome of one check-and-count, with the status needed for response headers.
+
+    ``*_remaining`` include this request when admitted. ``hourly_reset``: epoch when
+    ``hourly_remaining`` next goes up (oldest counted event leaves the window; on an
+    hourly 429 = when a request is admitted again; ``now`` if nothing is counted).
+    ``monthly_reset``: epoch of the next UTC month start. All ``None`` when unlimited.
+    """
+
+    admitted: bool
+    limit: Literal["hourly", "monthly"] | None  # which limit denied
+    retry_after: int | None  # whole seconds, >= 1; None if admitted or blocked (limit 0)
+    should_retry: bool | None  # None if admitted
+    now: float
+    retry_at: float | None  # epoch from which a request is admitted again (denied only)
+    key_id: str
+    account_id: int | str
+    month: str  # "2026-11"
+    hourly_limit: int | None
+    hourly_remaining: int | None
+    hourly_reset: float | None
+    monthly_limit: int | None
+    monthly_remaining: int | None
+    monthly_reset: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    key_id: str | None
+    hourly_count: int | None  # requests of the key in the window (now - 3600, now]
+    account_id: int | str | None
+    month: str
+    monthly_count: int | None  # calls of the account in the UTC month of now

@@ -1,5 +1,0 @@
-import sys
-
-from aispendtrack.bench.run import main
-
-sys.exit(main())

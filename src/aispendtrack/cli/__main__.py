@@ -1,0 +1,5 @@
+import sys
+
+from aispendtrack.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,299 @@
+"""`aispendtrack`: accounts, keys, limits, reports and export over the same database the proxy uses.
+
+Commands mirror the library one to one (`keys.create_key` ↔ `aispendtrack keys create`);
+`--json` output carries no decoration, so scripts can parse it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from aispendtrack import config as configmod
+from aispendtrack.store import db as dbmod
+from aispendtrack.store import keys, ledger_schema
+from aispendtrack.views import usage
+from aispendtrack.store.db import utcnow
+from aispendtrack.demo import demo_command
+from aispendtrack.views.export import export_command
+from aispendtrack.store import limits as store
+from aispendtrack.limits.window import month_key
+from aispendtrack.views.report import report_command
+from aispendtrack.views.top import top_command
+
+# In pipes rich would squeeze tables to 80 columns; give them room instead.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def open_db(ctx: click.Context):
+    path = Path(ctx.obj["db_path"])
+    try:
+        database = dbmod.connect(path)
+        keys.ensure_schema(database)
+        ledger_schema.ensure_schema(database)
+        _limits_schema(database)
+    except Exception as e:
+        raise click.ClickException(f"database {path}: {e}") from None
+    return database
+
+
+def _limits_schema(database) -> None:
+    store.ensure_schema(database)
+
+
+def load_config(ctx: click.Context) -> configmod.Config:
+    try:
+        return configmod.load_config(ctx.obj["config_path"])
+    except configmod.ConfigError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@contextlib.contextmanager
+def store_errors():
+    """Operator mistakes (unknown account, tier cap, …) end the command with their message."""
+    try:
+        yield
+    except keys.KeyStoreError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def emit_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@click.group()
+@click.option("--config", "config_path", envvar="AISPENDTRACK_CONFIG", type=click.Path(dir_okay=False),
+              help="Config file (TOML). Default: $AISPENDTRACK_CONFIG, else mitm.toml.")
+@click.option("--db", "db_path", envvar="AISPENDTRACK_DB", type=click.Path(dir_okay=False),
+              help="Database file. Default: $AISPENDTRACK_DB, else var/aispendtrack.db.")
+@click.version_option(package_name="aispendtrack")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, db_path: str | None) -> None:
+    """AiSpendTrack: keys, limits and the spend ledger of your local LLM gateway."""
+    ctx.obj = {
+        "config_path": str(configmod.config_path(config_path)),
+        "db_path": str(configmod.db_path(db_path)),
+    }
+
+
+# ---- accounts -------------------------------------------------------------------------
+
+
+@cli.group()
+def accounts() -> None:
+    """Create and list accounts (each has a tier: free, pro or enterprise)."""
+
+
+@accounts.command("create")
+@click.argument("name")
+@click.option("--tier", type=click.Choice(configmod.TIERS), default="free", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def accounts_create(ctx: click.Context, name: str, tier: str, as_json: bool) -> None:
+    """Create account NAME."""
+    database = open_db(ctx)
+    with store_errors():
+        account = keys.create_account(database, name, tier)
+    if as_json:
+        emit_json({"id": account["id"], "name": account["name"], "tier": account["tier"]})
+    else:
+        console.print(f"Created account [bold]{name}[/] ({tier} tier).")
+
+
+@accounts.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def accounts_list(ctx: click.Context, as_json: bool) -> None:
+    """List accounts with their limits and usage this month."""
+    database = open_db(ctx)
+    config = load_config(ctx)
+    rows = usage.account_usage(database, config)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("account", "tier", "keys", "requests/hour per key", "calls this month", "month resets")
+    for r in rows:
+        table.add_row(
+            r["name"], r["tier"], str(r["active_keys"]), usage.fmt_limit(r["requests_per_hour"]),
+            usage.fmt_used(r["monthly_used"], r["monthly_calls"]), usage.fmt_reset(r["monthly_reset_seconds"]),
+        )
+    console.print(table)
+
+
+@accounts.command("limits")
+@click.argument("name")
+@click.option("--requests-per-hour", help='Per-key hourly limit: a number, "unlimited", or "tier" for the tier default.')
+@click.option("--monthly-calls", help='Monthly calls: a number, "unlimited", or "tier" for the tier default.')
+@click.pass_context
+def accounts_limits(ctx: click.Context, name: str, requests_per_hour: str | None, monthly_calls: str | None) -> None:
+    """Set an account's own limits (for enterprise accounts)."""
+    database = open_db(ctx)
+    with store_errors():
+        current = keys.get_account(database, name)
+
+        def parse(value: str | None, column: str):
+            if value is None:
+                stored = current[column]
+                return None if stored is None else ("unlimited" if stored < 0 else stored)
+            if value == "tier":
+                return None
+            if value == "unlimited":
+                return value
+            if not value.isdigit() or int(value) <= 0:
+                raise click.BadParameter(f'{value!r}: use a positive number, "unlimited" or "tier"')
+            return int(value)
+
+        account = keys.set_account_limits(
+            database, name,
+            requests_per_hour=parse(requests_per_hour, "requests_per_hour"),
+            monthly_calls=parse(monthly_calls, "monthly_calls"),
+        )
+    rph, monthly = keys.account_limits(account, load_config(ctx))
+    console.print(f"{name}: {rph or 'unlimited'} requests/hour per key, {monthly or 'unlimited'} calls/month.")
+
+
+@accounts.command("reset")
+@click.argument("name")
+@click.pass_context
+def accounts_reset(ctx: click.Context, name: str) -> None:
+    """Reset an account's monthly counter for the current month."""
+    database = open_db(ctx)
+    with store_errors():
+        account = keys.get_account(database, name)
+    store.reset_account(database, account["name"], month=month_key(time.time()))
+    console.print(f"Reset this month's call counter of account {name}.")
+
+
+# ---- keys -----------------------------------------------------------------------------
+
+
+@cli.group("keys")
+def keys_group() -> None:
+    """Create, list, rotate and revoke AiSpendTrack keys."""
+
+
+def _print_new_key(new: keys.NewKey, as_json: bool, verb: str) -> None:
+    if as_json:
+        emit_json({"id": new.id, "key": new.key, "account": new.account, "name": new.name})
+        return
+    console.print(f"{verb} key [bold]{new.id}[/] for account {new.account}. It is shown only this once:\n")
+    click.echo(new.key)
+    console.print(
+        "\nUse it as the x-aispendtrack-key header, e.g.\n"
+        '  OpenAI(base_url="http://localhost:8080/v1", '
+        'default_headers={"x-aispendtrack-key": os.environ["AISPENDTRACK_API_KEY"]})'
+    )
+
+
+def parse_expiry(value: str | None) -> datetime | None:
+    """`30d`, `12h`, `90m` from now, or an ISO 8601 date/datetime (UTC when no zone)."""
+    if value is None:
+        return None
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    if value[:-1].isdigit() and value[-1:] in units:
+        return utcnow() + timedelta(seconds=int(value[:-1]) * units[value[-1]])
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: use e.g. 30d, 12h, or 2026-12-31T00:00:00Z", param_hint="--expires")
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@keys_group.command("create")
+@click.argument("account")
+@click.option("--name", help="A label for the key.")
+@click.option("--expires", help="Expiry: 30d, 12h, 90m from now, or an ISO 8601 date/datetime (UTC).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON with id, key, account, name.")
+@click.pass_context
+def keys_create(ctx: click.Context, account: str, name: str | None, expires: str | None, as_json: bool) -> None:
+    """Create a key for ACCOUNT; the key is printed once and stored only as a digest."""
+    database = open_db(ctx)
+    with store_errors():
+        new = keys.create_key(database, account, load_config(ctx), name=name, expires=parse_expiry(expires))
+    _print_new_key(new, as_json, "Created")
+
+
+@keys_group.command("list")
+@click.argument("account", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def keys_list(ctx: click.Context, account: str | None, as_json: bool) -> None:
+    """List keys (all, or ACCOUNT's) with their state and usage against limits."""
+    database = open_db(ctx)
+    config = load_config(ctx)
+    with store_errors():
+        rows = usage.key_usage(database, config, account)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("id", "account", "name", "key", "state", "requests this hour", "resets in", "last used")
+    for r in rows:
+        state = r["state"] + (" (old secret in grace)" if r["in_grace"] else "")
+        table.add_row(
+            r["id"], r["account"], r["name"] or "", r["hint"], state,
+            usage.fmt_used(r["hourly_used"], r["requests_per_hour"]), usage.fmt_reset(r["hourly_reset_seconds"]),
+            r["last_used"] or "never",
+        )
+    console.print(table)
+
+
+@keys_group.command("rotate")
+@click.argument("key_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON with id, key, account, name.")
+@click.pass_context
+def keys_rotate(ctx: click.Context, key_id: str, as_json: bool) -> None:
+    """Issue a new secret for KEY_ID; the old one keeps working for the grace period."""
+    database = open_db(ctx)
+    config = load_config(ctx)
+    with store_errors():
+        new = keys.rotate_key(database, key_id, config)
+    _print_new_key(new, as_json, "Rotated")
+    if not as_json:
+        err_console.print(f"The previous secret stays valid for {config.keys.rotation_grace_seconds} s.")
+
+
+@keys_group.command("revoke")
+@click.argument("key_id")
+@click.pass_context
+def keys_revoke(ctx: click.Context, key_id: str) -> None:
+    """Revoke KEY_ID at once (all its secrets)."""
+    database = open_db(ctx)
+    with store_errors():
+        key = keys.revoke_key(database, key_id)
+    console.print(f"Revoked key {key_id} (account {key['account']}) at {key['revoked']}.")
+
+
+@keys_group.command("reset")
+@click.argument("key_id")
+@click.pass_context
+def keys_reset(ctx: click.Context, key_id: str) -> None:
+    """Reset KEY_ID's hourly rate-limit counter."""
+    database = open_db(ctx)
+    with store_errors():
+        keys.get_key(database, key_id)
+    store.reset_key(database, key_id)
+    console.print(f"Reset the hourly counter of key {key_id}.")
+
+
+for _command in (report_command, export_command, top_command, demo_command):
+    cli.add_command(_command)
+
+
+def main() -> None:
+    try:
+        cli(prog_name="aispendtrack")
+    except BrokenPipeError:
+        sys.stderr.close()
+
+
+if __name__ == "__main__":
+    main()

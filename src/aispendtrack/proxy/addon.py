@@ -1,0 +1,178 @@
+"""The AiSpendTrack addon: options, start-up and shutdown; the data path lives in children.
+
+request → auth (`auth.Auth`) → limits (`limiter.Limiter`) → upstream → meter and ledger
+(`metering.Metering`) → summary on exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from mitmproxy import ctx, exceptions
+from mitmproxy.proxy import mode_specs
+
+from aispendtrack import config as configmod
+from aispendtrack.store import db as dbmod
+from aispendtrack.store import keys, ledger_schema, presence
+from aispendtrack.store import limits as limits_store
+from aispendtrack.proxy.auth import Auth
+from aispendtrack.store.keycache import KeyCache
+from aispendtrack.proxy.limits import Limiter
+from aispendtrack.proxy.metering import Metering
+from aispendtrack.store.presence import Presence
+from aispendtrack.proxy.redact import Redact
+from aispendtrack.proxy.state import Runtime
+from aispendtrack.proxy.summary import Summary
+
+log = logging.getLogger(__name__)
+
+
+def intercept_patterns(config: configmod.Config, modes: list[str]) -> list[str]:
+    """`allow_hosts` regexes: provider hosts and reverse targets are intercepted, every
+    other TLS connection is tunnelled untouched (no CA needed for the user's other HTTPS)."""
+    hosts = {h for h in config.providers} | {h for h in config.upstreams}
+    for spec in modes:
+        try:
+            mode = mode_specs.ProxyMode.parse(spec)
+        except ValueError:
+            continue
+        if isinstance(mode, mode_specs.ReverseMode):
+            hosts.add(f"{mode.address[0]}:{mode.address[1]}")
+    patterns = []
+    for host in sorted(hosts):
+        if re.search(r":\d+$", host):
+            patterns.append(f"^{re.escape(host)}$")
+        else:
+            patterns.append(f"^{re.escape(host)}:\\d+$")
+    return patterns
+
+
+class AiSpendTrack:
+    """Loads the config and database named by the options and runs the data path."""
+
+    def __init__(self) -> None:
+        self.rt = Runtime()
+        # The data path in hook order: each child is one step.
+        self.addons = [Auth(self.rt), Limiter(self.rt), Metering(self.rt), Redact(), Summary(self.rt)]
+        self._allow_hosts_set: list[str] | None = None
+        self._running = False
+        self._updater = None
+
+    def load(self, loader) -> None:
+        loader.add_option(
+            "aispendtrack_config",
+            str,
+            "",
+            "AiSpendTrack config file (TOML). Default: $AISPENDTRACK_CONFIG, else mitm.toml in the repository.",
+        )
+        loader.add_option(
+            "aispendtrack_db",
+            str,
+            "",
+            "AiSpendTrack database file (key store, limits, ledger). Default: $AISPENDTRACK_DB, else var/aispendtrack.db.",
+        )
+        loader.add_option(
+            "aispendtrack_allow_hosts",
+            bool,
+            True,
+            "Intercept TLS only for provider hosts and reverse targets (sets allow_hosts unless you set "
+            "allow_hosts or ignore_hosts yourself).",
+        )
+        loader.add_option(
+            "aispendtrack_price_updates",
+            bool,
+            False,
+            "Fetch fresh prices from the genai-prices project hourly (network). Off: the pinned, bundled prices.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "aispendtrack_config" in updated or "aispendtrack_db" in updated:
+            try:
+                self._start(ctx.options.aispendtrack_config or None, ctx.options.aispendtrack_db or None)
+            except exceptions.OptionsError as e:
+                if self._running:
+                    raise  # a live change (mitmweb options): mitmproxy rolls the option back
+                # At start-up one clear line; mitmdump exits on an ERROR logged before it runs.
+                log.error("%s", e)
+                return
+        if "aispendtrack_price_updates" in updated:
+            self._price_updates(ctx.options.aispendtrack_price_updates)
+        if updated & {"mode", "aispendtrack_allow_hosts", "aispendtrack_config", "allow_hosts", "ignore_hosts"}:
+            self._set_allow_hosts()
+
+    def running(self) -> None:
+        self._running = True
+        self._set_allow_hosts()
+
+    def done(self) -> None:
+        self._price_updates(False)
+        self._stop()
+
+    def _price_updates(self, on: bool) -> None:
+        if on and self._updater is None:
+            from genai_prices import UpdatePrices
+
+            self._updater = UpdatePrices()
+            self._updater.start()
+            log.info("AiSpendTrack: fetching price updates from genai-prices hourly")
+        elif not on and self._updater is not None:
+            self._updater.stop()
+            self._updater = None
+
+    def _start(self, config_arg: str | None, db_arg: str | None) -> None:
+        try:
+            config = configmod.load_config(config_arg)
+        except configmod.ConfigError as e:
+            raise exceptions.OptionsError(f"AiSpendTrack config error: {e}") from None
+        db_path = configmod.db_path(db_arg)
+        try:
+            database = dbmod.connect(db_path)
+            keys.ensure_schema(database)
+            ledger_schema.ensure_schema(database)
+            limits_store.ensure_schema(database)
+            presence.ensure_schema(database)
+            database.conn.close()
+        except Exception as e:
+            raise exceptions.OptionsError(f"AiSpendTrack database error: {db_path}: {e}") from None
+        self._stop()
+        rt = self.rt
+        rt.config, rt.config_path, rt.db_path = config, configmod.config_path(config_arg), db_path
+        keycache = KeyCache(db_path, config)
+        try:
+            keycache.start()
+        except Exception as e:
+            raise exceptions.OptionsError(f"AiSpendTrack database error: {db_path}: {e}") from None
+        rt.keycache = keycache
+        rt.presence = Presence(db_path)
+        rt.presence.start()
+        for child in self.addons:
+            if hasattr(child, "start"):
+                child.start()
+        log.info("AiSpendTrack: config %s, database %s", rt.config_path, db_path)
+
+    def _stop(self) -> None:
+        for child in reversed(self.addons):
+            if hasattr(child, "stop"):
+                child.stop()
+        if self.rt.presence is not None:
+            self.rt.presence.stop()
+            self.rt.presence = None
+        if self.rt.keycache is not None:
+            self.rt.keycache.stop()
+            self.rt.keycache = None
+
+    def _set_allow_hosts(self) -> None:
+        if not self.rt.ready or not ctx.options.aispendtrack_allow_hosts:
+            return
+        current = list(ctx.options.allow_hosts)
+        if ctx.options.ignore_hosts or (current and current != self._allow_hosts_set):
+            return  # the user chose their own interception rules
+        modes = list(ctx.options.mode)
+        if not any(mode_specs.ProxyMode.parse(m).type_name != "reverse" for m in modes):
+            wanted: list[str] = []  # reverse listeners only: nothing else can arrive
+        else:
+            wanted = intercept_patterns(self.rt.config, modes)
+        if wanted != current:
+            self._allow_hosts_set = wanted
+            ctx.options.update(allow_hosts=wanted)

@@ -1,0 +1,101 @@
+"""Authentication: every provider-bound request carries a valid AiSpendTrack key.
+
+Decided in `requestheaders`, so a rejected request's body is never parsed and, with lazy
+upstream connections, no connection to the provider is opened for it. The key header is
+removed from every request — valid or not, provider-bound or not — before mitmweb, a
+saved flow or any upstream sees it. Cases answered with 401 in the provider's own error
+format: header missing, several key headers, not `ask_` + 32 characters, unknown key,
+revoked key, expired key, rotated-out secret.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from mitmproxy import http
+
+from aispendtrack.proxy import providers
+from aispendtrack.store.keycache import refusal
+from aispendtrack.store.keys import KEY_BODY, KEY_RE, PREFIX
+from aispendtrack.proxy.state import Runtime
+
+log = logging.getLogger(__name__)
+
+HEADER = "x-aispendtrack-key"
+MAX_HEADER_LEN = 256
+_HEADER_BYTES = HEADER.encode()
+
+
+def take_header(headers: http.Headers) -> list[str]:
+    """The key header's values, removed from `headers`: `get_all` + `del` in one pass over
+    the raw fields (the same case-insensitive match and decoding, a fraction of the cost)."""
+    fields = headers.fields
+    values = [v for k, v in fields if k.lower() == _HEADER_BYTES]
+    if not values:
+        return []
+    headers.fields = tuple(f for f in fields if f[0].lower() != _HEADER_BYTES)
+    return [v.decode("utf-8", "surrogateescape") for v in values]
+
+
+def parse_header(values: list[str]) -> tuple[str | None, str | None]:
+    """(key, None) for one well-formed key, else (None, why it is refused)."""
+    if not values:
+        return None, (
+            f"missing {HEADER} header: send your AiSpendTrack key (ask_…) in the {HEADER} "
+            "header, e.g. OpenAI(default_headers={'" + HEADER + "': key})"
+        )
+    if len(values) > 1:
+        return None, f"{len(values)} {HEADER} headers: send exactly one"
+    # Surrounding whitespace is not part of an HTTP field value (RFC 9110 §5.5).
+    value = values[0].strip()
+    if len(value) > MAX_HEADER_LEN:
+        return None, f"{HEADER} header is {len(value)} characters long; an AiSpendTrack key has {len(PREFIX) + KEY_BODY}"
+    if not value.startswith(PREFIX):
+        return None, f"{HEADER} header does not start with {PREFIX!r}: is this a provider key instead of an AiSpendTrack key?"
+    if not KEY_RE.fullmatch(value):
+        return None, f"{HEADER} header is not {PREFIX!r} followed by {KEY_BODY} letters and digits"
+    return value, None
+
+
+class Auth:
+    """Authenticates provider-bound flows and records who made them in `flow.metadata`."""
+
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        values = take_header(flow.request.headers)
+        if flow.response or flow.error or not flow.live or not self.rt.ready:
+            return
+        target = providers.identify(flow, self.rt.config)
+        if target is None:
+            return
+        meta = self.rt.start_flow(flow, target)
+        if flow.is_replay == "request":
+            reason = self._reauthorise(meta)
+        else:
+            reason = self._authorise(values, meta)
+        if reason is not None:
+            self.rt.reject(flow, 401, f"AiSpendTrack: {reason}", "invalid_api_key", outcome="rejected", marker=":no_entry:")
+
+    def _authorise(self, values: list[str], meta: dict) -> str | None:
+        key, reason = parse_header(values)
+        if key is None:
+            return reason
+        verdict = self.rt.keycache.lookup(key)
+        if verdict.record is not None:
+            self.rt.identify_key(meta, verdict.record)
+        return verdict.reason
+
+    def _reauthorise(self, meta: dict) -> str | None:
+        # A replayed flow no longer carries the key: trust the key id recorded when the
+        # original was authorised, if that key is still usable now.
+        key_id = meta.get("key_id")
+        record = self.rt.keycache.by_id.get(key_id) if key_id else None
+        if record is None:
+            return "replayed flow has no authorised AiSpendTrack key on record"
+        # `by_id` holds the key's newest secret: usable now if that one is.
+        if (reason := refusal(record)) is not None:
+            return reason
+        self.rt.identify_key(meta, record)
+        return None

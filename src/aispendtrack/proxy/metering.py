@@ -1,0 +1,289 @@
+"""Metering: usage and cost of every provider-bound flow, committed to the ledger.
+
+Streams are never buffered: `responseheaders` hands each chunk to a `StreamMeter` that
+parses usage from the passing bytes. The ledger row is awaited in the `response` hook,
+which mitmproxy runs before the end of the response reaches the client, so a call the
+client saw finish always has its committed row. A stream cut mid-way fires `error`
+instead; the row then records what was known, marked partial.
+
+A streamed row is committed by `observer.StreamObserver` before the stream's end
+reaches the client (see there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from mitmproxy import http
+
+from aispendtrack import meter
+from aispendtrack.store.ledger import LedgerWriter
+from aispendtrack.meter.decode import Decoder, DecodeError
+from aispendtrack.proxy.observer import StreamObserver
+from aispendtrack.meter.pricing import PriceOverride, Pricer
+from aispendtrack.proxy.state import Runtime, meta_of
+
+log = logging.getLogger(__name__)
+
+CLIENT_GONE = "Client disconnected."
+MAX_REQUEST_BODY = 64 * 1024 * 1024  # decoded; enough for the largest multimodal requests
+COMMIT_WAIT = 1.0  # seconds the end of a stream may wait for its row's commit (event loop blocked)
+
+
+def request_model_from_path(path: str) -> str | None:
+    """Gemini names the model in the path: /v1beta/models/{model}:generateContent."""
+    path = path.split("?", 1)[0]
+    if "/models/" in path and ":" in path:
+        return path.rsplit("/models/", 1)[1].split(":", 1)[0] or None
+    return None
+
+
+def request_body(req: http.Request) -> tuple[bytes, bool]:
+    """(body for reading the model and stream flag, whether it was content-encoded).
+
+    Decoded with a cap: mitmproxy's own decoding would inflate a request gzip bomb whole.
+    """
+    raw = req.raw_content or b""
+    encoding = req.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return raw, False
+    parts: list[bytes] = []
+    try:
+        Decoder(encoding, parts.append, MAX_REQUEST_BODY).feed(raw)
+    except DecodeError:
+        return b"", True
+    return b"".join(parts), True
+
+
+def fmt_cost(cost: Decimal | None, pricing: str) -> str:
+    if cost is None:
+        return pricing
+    return f"${cost:.6f}" if cost < 1 else f"${cost:,.2f}"
+
+
+def comment_for(row: dict) -> str:
+    """One line for mitmweb's flow list: cost, tokens, model."""
+    if row["outcome"] not in ("forwarded", "upstream_error", "aborted"):
+        return row.get("error") or row["outcome"]
+    parts = [fmt_cost(row["cost_usd"], row["pricing"])]
+    if row["input_tokens"] is not None:
+        cached = f" ({row['cache_read_tokens']:,} cached)" if row["cache_read_tokens"] else ""
+        parts.append(f"{row['input_tokens']:,} in{cached}")
+    if row["output_tokens"] is not None:
+        reasoning = f" ({row['reasoning_tokens']:,} reasoning)" if row["reasoning_tokens"] else ""
+        parts.append(f"{row['output_tokens']:,} out{reasoning}")
+    if row["model"]:
+        parts.append(row["model"])
+    if row["partial"]:
+        parts.append("partial")
+    if row["outcome"] != "forwarded":
+        parts.append(row["outcome"])
+    return " · ".join(parts)
+
+
+class Metering:
+    """Meters flows into the ledger and annotates them for mitmweb."""
+
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+
+    def start(self) -> None:
+        overrides = {
+            model: PriceOverride(
+                input_mtok=p.input_mtok, output_mtok=p.output_mtok,
+                cache_read_mtok=p.cache_read_mtok, cache_write_mtok=p.cache_write_mtok,
+            )
+            for model, p in self.rt.config.prices.items()
+        }
+        self.rt.pricer = Pricer(overrides)
+        self.rt.ledger = LedgerWriter(self.rt.db_path)
+        self.rt.ledger.start()
+
+    def stop(self) -> None:
+        # The closed writer stays in place: a flow still finishing during shutdown gets a
+        # clear "ledger writer is closed" warning rather than an AttributeError.
+        if self.rt.ledger is not None:
+            self.rt.ledger.close()
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        meta = meta_of(flow)
+        if not meta or flow.response or flow.error or not flow.live:
+            return
+        body, encoded = request_body(flow.request)
+        info = meter.request_info(meta["api"], body)
+        meta["request_model"] = info.model or request_model_from_path(flow.request.path)
+        meta["stream"] = info.stream or "streamGenerateContent" in flow.request.path
+        if (
+            info.stream
+            and not encoded
+            and meta["api"] in ("chat", "completions")
+            and info.include_usage is not True
+            and self.rt.config.metering.inject_stream_usage.get(meta["provider"], False)
+        ):
+            injected = meter.inject_stream_usage(body)
+            if injected is not None:
+                flow.request.content = injected
+                meta["strip_usage"] = True
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        meta = meta_of(flow)
+        if not meta or meta["outcome"] != "forwarded" or flow.response is None:
+            return
+        meta["ttfb"] = time.time()
+        resp = flow.response
+        sse = "text/event-stream" in resp.headers.get("content-type", "").lower()
+        gemini_array = meta["api"] == "generate" and "streamGenerateContent" in flow.request.path and not sse
+        if not (sse or gemini_array):
+            return
+        stream_meter = meter.StreamMeter(
+            meta["provider"],
+            meta["api"],
+            content_encoding=resp.headers.get("content-encoding"),
+            strip_usage_chunk=bool(meta.get("strip_usage")) and resp.status_code == 200,
+            sse=sse,
+        )
+        resp.stream = StreamObserver(stream_meter, lambda: self._commit_at_end(flow))
+
+    async def response(self, flow: http.HTTPFlow) -> None:
+        meta = meta_of(flow)
+        if not meta or flow.response is None:
+            return
+        if meta.get("recorded"):  # committed at the end of the stream; make sure it finished
+            pending = getattr(flow.response.stream, "pending", None)
+            if pending is not None and not pending.done():
+                try:
+                    await asyncio.wrap_future(pending)
+                except Exception as e:
+                    log.warning("aispendtrack: ledger row for flow %s not written: %s", flow.id, e)
+            return
+        status = flow.response.status_code
+        if meta["outcome"] == "forwarded" and status >= 400:
+            meta["outcome"] = "upstream_error"
+        await self._record(flow, meta, status, partial=False)
+
+    async def error(self, flow: http.HTTPFlow) -> None:
+        meta = meta_of(flow)
+        if not meta or meta.get("recorded"):
+            return
+        msg = flow.error.msg if flow.error else ""
+        observer = flow.response.stream if flow.response is not None else None
+        if isinstance(observer, StreamObserver) and meta["outcome"] == "forwarded" and observer.complete:
+            # The stream's terminal event already went out: the client has the whole answer
+            # (SDKs hang up on `[DONE]` before the upstream's last empty chunk), so this is a
+            # normal, complete call.
+            await self._record(flow, meta, flow.response.status_code, partial=False)
+            return
+        if meta["outcome"] == "forwarded":
+            meta["outcome"] = "aborted" if msg.startswith(CLIENT_GONE) else "upstream_error"
+        meta["error"] = msg
+        # A streamed response's status line already went out; otherwise the client got
+        # mitmproxy's own 502, unless it had left already.
+        if isinstance(observer, StreamObserver):
+            status = flow.response.status_code
+        else:
+            status = None if meta["outcome"] == "aborted" else 502
+        await self._record(flow, meta, status, partial=True)
+
+    async def _record(self, flow: http.HTTPFlow, meta: dict, status: int | None, *, partial: bool) -> None:
+        row = self._prepare(flow, meta, status, partial=partial)
+        try:
+            await self.rt.ledger.write(row)
+        except Exception as e:
+            log.warning("aispendtrack: ledger row for flow %s not written: %s", flow.id, e)
+
+    def _commit_at_end(self, flow: http.HTTPFlow) -> concurrent.futures.Future | None:
+        """Row of a stream whose terminal event was seen, committed before that event is sent.
+
+        Runs inside the stream callable (sync, on the event loop): never raises; waits at
+        most COMMIT_WAIT, after which the `response` hook keeps waiting asynchronously.
+        """
+        fut = None
+        try:
+            meta = meta_of(flow)
+            if not meta or meta.get("recorded") or flow.response is None or self.rt.ledger is None:
+                return None
+            status = flow.response.status_code
+            if meta["outcome"] == "forwarded" and status >= 400:
+                meta["outcome"] = "upstream_error"
+            fut = self.rt.ledger.submit(self._prepare(flow, meta, status, partial=False))
+            fut.result(COMMIT_WAIT)
+        except Exception as e:
+            log.warning("aispendtrack: ledger row for flow %s not committed at stream end: %r", flow.id, e)
+        return fut
+
+    def _prepare(self, flow: http.HTTPFlow, meta: dict, status: int | None, *, partial: bool) -> dict:
+        """The flow's row; marks it recorded and annotates the flow for mitmweb."""
+        meta["recorded"] = True
+        if self.rt.presence is not None:
+            self.rt.presence.count -= 1
+        row = self.build_row(flow, meta, status, partial=partial)
+        if self.rt.session is not None:
+            self.rt.session.add(row)
+        flow.comment = comment_for(row)
+        if row["pricing"] != "priced" and row["outcome"] == "forwarded" and not flow.marked:
+            flow.marked = ":grey_question:"
+        return row
+
+    def build_row(self, flow: http.HTTPFlow, meta: dict, status: int | None, *, partial: bool) -> dict:
+        now = time.time()
+        metered, streamed = self._metered(flow, meta)
+        if metered is not None and partial and metered.has_usage:
+            metered.partial = True
+        model = (metered.model if metered else None) or meta.get("request_model")
+        if metered is not None and metered.has_usage:
+            priced = self.rt.pricer.price(
+                metered, model, meta["provider"], when=datetime.fromtimestamp(meta["start"], UTC)
+            )
+            cost, pricing, source = priced.cost_usd, priced.pricing, priced.source
+        else:
+            cost, pricing, source = None, "unmetered", None
+        m = metered if metered is not None and metered.has_usage else meter.Metered()
+        ttfb = meta.get("ttfb")
+        return {
+            "ts": meta["start"],  # epoch seconds: the ledger's writer thread formats it
+            "flow_id": flow.id,
+            "key_id": meta.get("key_id"),
+            "key_hint": meta.get("key_hint"),
+            "account": meta.get("account"),
+            "provider": meta["provider"],
+            "api": meta["api"],
+            "model": model,
+            "request_model": meta.get("request_model"),
+            "method": flow.request.method,
+            "path": flow.request.path.split("?", 1)[0],
+            "status": status,
+            "outcome": meta["outcome"],
+            "streamed": bool(streamed),
+            "partial": bool(m.partial or (partial and streamed)),
+            "input_tokens": m.input_tokens,
+            "output_tokens": m.output_tokens,
+            "cache_read_tokens": m.cache_read_tokens,
+            "cache_write_tokens": m.cache_write_tokens,
+            "reasoning_tokens": m.reasoning_tokens,
+            "usage_json": m.details or None,
+            "cost_usd": cost,
+            "pricing": pricing,
+            "cost_source": source,
+            "latency_ms": round((now - meta["start"]) * 1000, 3),
+            "ttfb_ms": round((ttfb - meta["start"]) * 1000, 3) if ttfb else None,
+            "error": meta.get("error") or (metered.error if metered else None),
+        }
+
+    @staticmethod
+    def _metered(flow: http.HTTPFlow, meta: dict) -> tuple[meter.Metered | None, bool]:
+        resp = flow.response
+        if resp is None or meta["outcome"] not in ("forwarded", "upstream_error", "aborted"):
+            return None, bool(meta.get("stream"))
+        if isinstance(resp.stream, StreamObserver):
+            return resp.stream.meter.result(), True
+        if meta["outcome"] != "forwarded" or resp.status_code >= 400:
+            return None, bool(meta.get("stream"))
+        # The raw body: meter_body decodes with a size cap; mitmproxy's decoding has none.
+        body = resp.raw_content or b""
+        return meter.meter_body(meta["provider"], meta["api"], body,
+                                content_encoding=resp.headers.get("content-encoding")), False

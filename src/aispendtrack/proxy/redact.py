@@ -1,0 +1,68 @@
+"""Provider API keys stay out of logs and saved flows.
+
+Once a provider-bound request has gone upstream (its `response` or `error` hook), the
+provider's credentials on the flow are replaced by a hint: `Authorization`, `x-api-key`,
+`api-key`, `x-goog-api-key` headers and a `key` query parameter. Script addons run before
+mitmproxy's flow dump (`flow_detail`), mitmweb's view and the `-w` saver, so none of them
+sees the secret. The price: a replay from mitmweb carries no provider key, so the
+provider answers 401; set `aispendtrack_redact_provider_keys=false` to keep them.
+"""
+
+from __future__ import annotations
+
+from mitmproxy import ctx, http
+
+from aispendtrack.proxy.state import meta_of
+
+CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
+QUERY_KEYS = ("key",)
+
+
+def hint(secret: str) -> str:
+    """`Bearer sk-…abcd`: enough to tell keys apart, never enough to use one."""
+    scheme, _, token = secret.rpartition(" ")
+    shown = f"{token[:3]}…{token[-4:]}" if len(token) > 12 else "…"
+    return f"{scheme + ' ' if scheme else ''}{shown} (redacted by AiSpendTrack)"
+
+
+def redact(request: http.Request) -> int:
+    """Replace credentials in place; returns how many were replaced."""
+    n = 0
+    for name in CREDENTIAL_HEADERS:
+        values = request.headers.get_all(name)
+        if values:
+            request.headers.set_all(name, [hint(v) for v in values])
+            n += len(values)
+    if "key=" not in request.path:
+        return n  # parsing the query string costs more than everything else here
+    query = request.query
+    for name in QUERY_KEYS:
+        values = query.get_all(name)
+        if values:
+            query.set_all(name, [hint(v) for v in values])
+            n += len(values)
+    return n
+
+
+class Redact:
+    """Runs after metering: the request has been sent, only its record remains."""
+
+    def load(self, loader) -> None:
+        loader.add_option(
+            "aispendtrack_redact_provider_keys",
+            bool,
+            True,
+            "Replace provider API keys on provider-bound flows once sent, so they reach no log or saved "
+            "flow (replays then lack the provider key).",
+        )
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._redact(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._redact(flow)
+
+    @staticmethod
+    def _redact(flow: http.HTTPFlow) -> None:
+        if meta_of(flow) is not None and ctx.options.aispendtrack_redact_provider_keys:
+            redact(flow.request)

@@ -1,0 +1,47 @@
+"""The session summary: what this mitmdump run metered, on exit and on demand.
+
+`aispendtrack.summary` is a mitmproxy command (console, mitmweb's command bar,
+`mitmdump` scripts); the same text goes to the event log. On exit the summary is printed
+to the terminal with rich.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from mitmproxy import command
+from rich.console import Console
+
+from aispendtrack.proxy.state import Runtime
+from aispendtrack.views.stats import SessionStats, render_summary, summary_text
+
+log = logging.getLogger(__name__)
+
+
+class Summary:
+    """Keeps O(1)-per-flow session totals and shows them."""
+
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+        rt.session = SessionStats()
+
+    def start(self) -> None:
+        if self.rt.session is None:
+            self.rt.session = SessionStats()
+
+    def done(self) -> None:
+        stats = self.rt.session
+        if stats is None:
+            return
+        # stderr: mitmdump's own flow output owns stdout, and pipes stay parseable.
+        console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)
+        console.print(render_summary(stats))
+        sys.stderr.flush()
+
+    @command.command("aispendtrack.summary")
+    def summary(self) -> str:
+        """Calls, tokens and cost metered in this session, per model and per key."""
+        text = summary_text(self.rt.session or SessionStats())
+        log.info("%s", text)
+        return text

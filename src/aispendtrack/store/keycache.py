@@ -1,0 +1,166 @@
+"""The proxy's view of the key store: digest → key record, in memory.
+
+Authentication runs on mitmproxy's event loop, so it must not touch SQLite. A background
+thread polls the store's `keys_version` (bumped by every CLI change) a few times a second
+and swaps in a fresh map; CLI changes reach every proxy on the database within a second.
+Times of validity (expiry, rotation grace) are compared at lookup, so they need no reload.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from aispendtrack.store import db as dbmod
+from aispendtrack.store import keys
+from aispendtrack.config import Config
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    digest: str
+    key_id: str
+    hint: str
+    retired: str | None  # ISO time this secret stops being accepted (rotation grace)
+    revoked: str | None
+    expires: str | None
+    account_id: int
+    account: str
+    tier: str
+    requests_per_hour: int | None  # None = unlimited
+    monthly_calls: int | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    record: KeyRecord | None
+    reason: str | None  # why the key was refused; None when accepted
+
+
+def load_records(database, config: Config) -> dict[str, KeyRecord]:
+    rows = database.query(
+        """SELECT s.digest, s.key_id, s.hint, s.retired, k.revoked, k.expires,
+                  a.id AS account_id, a.name AS account, a.tier,
+                  a.requests_per_hour, a.monthly_calls
+           FROM key_secrets s JOIN keys k ON k.id = s.key_id JOIN accounts a ON a.id = k.account_id"""
+    )
+    records = {}
+    for row in rows:
+        rph, monthly = keys.account_limits(row, config)
+        records[row["digest"]] = KeyRecord(
+            digest=row["digest"],
+            key_id=row["key_id"],
+            hint=row["hint"],
+            retired=row["retired"],
+            revoked=row["revoked"],
+            expires=row["expires"],
+            account_id=row["account_id"],
+            account=row["account"],
+            tier=row["tier"],
+            requests_per_hour=rph,
+            monthly_calls=monthly,
+        )
+    return records
+
+
+def refusal(record: KeyRecord, now_iso: str | None = None) -> str | None:
+    """Why `record` may not be used now (revoked, expired, rotated out), or None.
+
+    `now_iso` defaults to the current time, read only for a key that can expire or a
+    secret that is being rotated out.
+    """
+    if record.revoked:
+        return f"key {record.key_id} was revoked"
+    if now_iso is None and (record.expires or record.retired):
+        now_iso = dbmod.iso(dbmod.utcnow())
+    if record.expires and record.expires <= now_iso:
+        return f"key {record.key_id} expired at {record.expires}"
+    if record.retired and record.retired <= now_iso:
+        return f"this secret of key {record.key_id} was rotated out at {record.retired}; use the new key"
+    return None
+
+
+def check(records: dict[str, KeyRecord], presented: str, now_iso: str | None = None) -> Verdict:
+    """Decide on a well-formed `ask_` key. Lookup is by SHA-256 digest, so the time it
+    takes says nothing about stored keys; the final compare is constant-time anyway."""
+    d = keys.digest(presented)
+    record = records.get(d)
+    if record is None or not hmac.compare_digest(record.digest, d):
+        return Verdict(None, "unknown key: it was never issued, or was deleted")
+    return Verdict(record, refusal(record, now_iso))
+
+
+class KeyCache:
+    """Holds the current records and refreshes them from a background thread."""
+
+    def __init__(self, db_path: str | Path, config: Config):
+        self.db_path = str(db_path)
+        self.config = config
+        self.records: dict[str, KeyRecord] = {}
+        self.by_id: dict[str, KeyRecord] = {}
+        self._version: str | None = None
+        self._used: set[str] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._db = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self._db = dbmod.connect(self.db_path, check_same_thread=False)
+        self.refresh()
+        self._thread = threading.Thread(target=self._run, name="aispendtrack-keycache", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=2)
+        self._flush_last_used()
+
+    def lookup(self, presented: str, now_iso: str | None = None) -> Verdict:
+        verdict = check(self.records, presented, now_iso)
+        if verdict.reason is None:
+            self._used.add(verdict.record.key_id)
+        return verdict
+
+    def refresh(self) -> None:
+        with self._lock:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        # fetchall, not fetchone: an unfinished statement would pin an old WAL snapshot.
+        rows = self._db.execute("SELECT value FROM meta WHERE name = 'keys_version'").fetchall()
+        version = rows[0][0] if rows else "0"
+        if version != self._version:
+            records = load_records(self._db, self.config)
+            by_id = {}
+            for r in records.values():
+                if r.key_id not in by_id or (by_id[r.key_id].retired or "~") < (r.retired or "~"):
+                    by_id[r.key_id] = r
+            # Swapping whole dicts is atomic for readers on the event loop.
+            self.records, self.by_id, self._version = records, by_id, version
+
+    def _flush_last_used(self) -> None:
+        used, self._used = self._used, set()
+        if used and self._db is not None:
+            now = dbmod.iso(dbmod.utcnow())
+            try:
+                self._db.conn.executemany("UPDATE keys SET last_used = ? WHERE id = ?", [(now, k) for k in used])
+            except Exception as e:  # last_used is informational; never fail a proxy for it
+                log.warning("aispendtrack: could not record key last use: %s", e)
+
+    def _run(self) -> None:
+        while not self._stop.wait(POLL_SECONDS):
+            try:
+                self.refresh()
+                with self._lock:
+                    self._flush_last_used()
+            except Exception as e:
+                log.warning("aispendtrack: key store refresh failed (will retry): %s", e)

@@ -1,0 +1,258 @@
+"""Key store: accounts and AiSpendTrack keys in SQLite.
+
+A key is `ask_` + 32 characters from `secrets`; it is shown once and stored only as a
+SHA-256 digest plus a display hint (`ask_…last4`). A key's id (`key_` + 12 hex) is stable
+across rotations, so usage and limits continue on one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlite_utils
+
+from aispendtrack.config import TIERS, Config, unlimited_to_none
+from aispendtrack.store.db import iso, utcnow
+
+PREFIX = "ask_"
+KEY_BODY = 32
+ALPHABET = string.ascii_letters + string.digits
+KEY_RE = re.compile(r"ask_[A-Za-z0-9]{32}")
+
+
+class KeyStoreError(Exception):
+    """An operator error with a message fit for the terminal (unknown account, tier cap, …)."""
+
+
+@dataclass(frozen=True)
+class NewKey:
+    id: str
+    key: str  # plaintext: print once, never store
+    account: str
+    name: str | None
+    hint: str
+
+
+def generate_key() -> str:
+    return PREFIX + "".join(secrets.choice(ALPHABET) for _ in range(KEY_BODY))
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode("ascii")).hexdigest()
+
+
+def hint(key: str) -> str:
+    return f"{PREFIX}…{key[-4:]}"
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS accounts (
+            id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, tier TEXT NOT NULL,
+            created TEXT NOT NULL, requests_per_hour INTEGER, monthly_calls INTEGER)"""
+    )
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS keys (
+            id TEXT PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES accounts(id),
+            name TEXT, created TEXT NOT NULL, last_used TEXT, revoked TEXT, expires TEXT)"""
+    )
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS key_secrets (
+            digest TEXT PRIMARY KEY, key_id TEXT NOT NULL REFERENCES keys(id),
+            hint TEXT NOT NULL, created TEXT NOT NULL, retired TEXT)"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS key_secrets_key_id ON key_secrets(key_id)")
+    db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
+
+
+def _bump_version(db: sqlite_utils.Database) -> None:
+    db.execute(
+        "INSERT INTO meta(name, value) VALUES ('keys_version', '1') "
+        "ON CONFLICT(name) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+    )
+
+
+class _Tx:
+    """BEGIN IMMEDIATE … COMMIT: cap checks and inserts are one step across processes."""
+
+    def __init__(self, db: sqlite_utils.Database):
+        self.db = db
+
+    def __enter__(self) -> sqlite_utils.Database:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, *_) -> None:
+        if exc_type is None:
+            _bump_version(self.db)
+            self.db.execute("COMMIT")
+        else:
+            self.db.execute("ROLLBACK")
+
+
+def create_account(db: sqlite_utils.Database, name: str, tier: str = "free") -> dict:
+    if tier not in TIERS:
+        raise KeyStoreError(f"unknown tier {tier!r}: choose one of {', '.join(TIERS)}")
+    if not name.strip():
+        raise KeyStoreError("account name must not be empty")
+    with _Tx(db):
+        if db.execute("SELECT 1 FROM accounts WHERE name = ?", [name]).fetchone():
+            raise KeyStoreError(f"account {name!r} already exists")
+        db.execute(
+            "INSERT INTO accounts(name, tier, created) VALUES (?, ?, ?)", [name, tier, iso(utcnow())]
+        )
+    return get_account(db, name)
+
+
+def get_account(db: sqlite_utils.Database, name: str) -> dict:
+    row = db.execute("SELECT * FROM accounts WHERE name = ?", [name]).fetchone()
+    if row is None:
+        raise KeyStoreError(f"no account named {name!r} (create it with: aispendtrack accounts create {name})")
+    return dict(zip([c[0] for c in db.execute("SELECT * FROM accounts LIMIT 0").description], row))
+
+
+def list_accounts(db: sqlite_utils.Database) -> list[dict]:
+    return list(db.query("SELECT * FROM accounts ORDER BY name"))
+
+
+def set_account_limits(
+    db: sqlite_utils.Database, name: str, *, requests_per_hour: int | str | None, monthly_calls: int | str | None
+) -> dict:
+    """Per-account overrides (enterprise): None keeps the tier default, "unlimited" → -1."""
+    account = get_account(db, name)
+
+    def enc(v):
+        return None if v is None else (-1 if v == "unlimited" else int(v))
+
+    with _Tx(db):
+        db.execute(
+            "UPDATE accounts SET requests_per_hour = ?, monthly_calls = ? WHERE id = ?",
+            [enc(requests_per_hour), enc(monthly_calls), account["id"]],
+        )
+    return get_account(db, name)
+
+
+def account_limits(account: dict, config: Config) -> tuple[int | None, int | None]:
+    """(requests per hour per key, monthly calls per account); None = unlimited."""
+    tier = config.tier(account["tier"])
+    values = []
+    for column in ("requests_per_hour", "monthly_calls"):
+        override = account.get(column)
+        if override is None:
+            values.append(unlimited_to_none(getattr(tier, column)))
+        else:
+            values.append(None if override < 0 else override)
+    return values[0], values[1]
+
+
+def _active_key_count(db: sqlite_utils.Database, account_id: int, now: str) -> int:
+    # Keys in rotation grace keep one row in `keys`, so grace never counts twice.
+    return db.execute(
+        "SELECT COUNT(*) FROM keys WHERE account_id = ? AND revoked IS NULL AND (expires IS NULL OR expires > ?)",
+        [account_id, now],
+    ).fetchone()[0]
+
+
+def create_key(
+    db: sqlite_utils.Database,
+    account: str,
+    config: Config,
+    *,
+    name: str | None = None,
+    expires: datetime | None = None,
+) -> NewKey:
+    acct = get_account(db, account)
+    cap = unlimited_to_none(config.tier(acct["tier"]).max_keys)
+    now = iso(utcnow())
+    key = generate_key()
+    key_id = "key_" + secrets.token_hex(6)
+    with _Tx(db):
+        if cap is not None and _active_key_count(db, acct["id"], now) >= cap:
+            raise KeyStoreError(
+                f"account {account!r} ({acct['tier']} tier) already has its maximum of {cap} active "
+                f"key{'s' if cap != 1 else ''}; revoke one, or move the account to a higher tier"
+            )
+        db.execute(
+            "INSERT INTO keys(id, account_id, name, created, expires) VALUES (?, ?, ?, ?, ?)",
+            [key_id, acct["id"], name, now, iso(expires) if expires else None],
+        )
+        db.execute(
+            "INSERT INTO key_secrets(digest, key_id, hint, created) VALUES (?, ?, ?, ?)",
+            [digest(key), key_id, hint(key), now],
+        )
+    return NewKey(id=key_id, key=key, account=account, name=name, hint=hint(key))
+
+
+def get_key(db: sqlite_utils.Database, key_id: str) -> dict:
+    rows = list(
+        db.query(
+            "SELECT keys.*, accounts.name AS account FROM keys JOIN accounts ON accounts.id = keys.account_id "
+            "WHERE keys.id = ?",
+            [key_id],
+        )
+    )
+    if not rows:
+        raise KeyStoreError(f"no key with id {key_id!r} (see: aispendtrack keys list)")
+    return rows[0]
+
+
+def rotate_key(db: sqlite_utils.Database, key_id: str, config: Config) -> NewKey:
+    """New secret under the same id; the current secrets stay valid for the grace period."""
+    key = get_key(db, key_id)
+    if key["revoked"]:
+        raise KeyStoreError(f"key {key_id} is revoked; create a new key instead")
+    now = utcnow()
+    grace_end = iso(now + timedelta(seconds=config.keys.rotation_grace_seconds))
+    new = generate_key()
+    with _Tx(db):
+        db.execute(
+            "UPDATE key_secrets SET retired = ? WHERE key_id = ? AND (retired IS NULL OR retired > ?)",
+            [grace_end, key_id, grace_end],
+        )
+        db.execute(
+            "INSERT INTO key_secrets(digest, key_id, hint, created) VALUES (?, ?, ?, ?)",
+            [digest(new), key_id, hint(new), iso(now)],
+        )
+    return NewKey(id=key_id, key=new, account=key["account"], name=key["name"], hint=hint(new))
+
+
+def revoke_key(db: sqlite_utils.Database, key_id: str) -> dict:
+    key = get_key(db, key_id)
+    if key["revoked"]:
+        return key
+    with _Tx(db):
+        db.execute("UPDATE keys SET revoked = ? WHERE id = ?", [iso(utcnow()), key_id])
+    return get_key(db, key_id)
+
+
+def list_keys(db: sqlite_utils.Database, account: str | None = None) -> list[dict]:
+    """Keys with their current hint and state; never anything a key could be rebuilt from."""
+    now = iso(utcnow())
+    where, params = ("WHERE accounts.name = ?", [now, account]) if account else ("", [now])
+    if account:
+        get_account(db, account)
+    return list(
+        db.query(
+            f"""SELECT keys.id, accounts.name AS account, keys.name, keys.created, keys.last_used,
+                       keys.revoked, keys.expires,
+                       (SELECT hint FROM key_secrets s WHERE s.key_id = keys.id ORDER BY s.created DESC LIMIT 1) AS hint,
+                       (SELECT COUNT(*) FROM key_secrets s WHERE s.key_id = keys.id AND s.retired IS NOT NULL
+                            AND s.retired > ?) AS in_grace
+                FROM keys JOIN accounts ON accounts.id = keys.account_id {where}
+                ORDER BY accounts.name, keys.created""",
+            params,
+        )
+    )
+
+
+def key_state(key: dict, now: str) -> str:
+    if key["revoked"]:
+        return "revoked"
+    if key["expires"] and key["expires"] <= now:
+        return "expired"
+    return "active"

@@ -1,0 +1,153 @@
+"""The ledger table: one row per provider-bound flow. Documented in README ("Ledger schema").
+
+Kept apart from the writer so the CLI, reports and tests share one definition, with
+`to_db_row`, which turns a row of Python values into what the table stores.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import sqlite_utils
+
+from aispendtrack.store import db as dbmod
+
+CALLS_COLUMNS: dict[str, type] = {
+    "id": int,
+    "ts": str,  # ISO 8601 UTC, request start
+    "flow_id": str,
+    "key_id": str,
+    "key_hint": str,
+    "account": str,
+    "provider": str,
+    "api": str,
+    "model": str,  # served model, else the requested one
+    "request_model": str,
+    "method": str,
+    "path": str,  # never the query string: Gemini puts API keys there
+    "status": int,  # HTTP status sent to the client
+    "outcome": str,
+    "streamed": int,
+    "partial": int,
+    "input_tokens": int,  # total input, cache reads and writes included
+    "output_tokens": int,  # reasoning included
+    "cache_read_tokens": int,
+    "cache_write_tokens": int,
+    "reasoning_tokens": int,
+    "usage_json": str,
+    "cost_usd": str,  # decimal text; NULL unless priced
+    "pricing": str,  # priced | unpriced | unmetered
+    "cost_source": str,  # genai-prices | provider | override
+    "latency_ms": float,
+    "ttfb_ms": float,
+    "error": str,
+}
+
+OUTCOMES = ("forwarded", "rejected", "rate_limited", "quota_exceeded", "upstream_error", "aborted")
+PRICING = ("priced", "unpriced", "unmetered")
+
+# Indexes match the report/export queries: time ranges, optionally per key/account/model.
+INDEXES = [
+    ["ts"],
+    ["key_id", "ts"],
+    ["account", "ts"],
+    ["model", "ts"],
+]
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    """Create the `calls` table and its indexes if missing (idempotent, safe across processes)."""
+    calls = db["calls"]
+    if not calls.exists():
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if not db["calls"].exists():
+                db["calls"].create(CALLS_COLUMNS, pk="id", not_null={"ts", "outcome"})
+                for cols in INDEXES:
+                    db["calls"].create_index(cols, if_not_exists=True)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+# -- rows: Python values → what SQLite stores ------------------------------------------
+
+
+def _format_decimal(value: Any) -> str:
+    """Exact decimal text, never scientific notation (`Decimal("1.2E-7")` → "0.00000012")."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"cost_usd is not finite: {value!r}")
+        value = Decimal(repr(value))
+    elif not isinstance(value, Decimal):
+        try:
+            value = Decimal(str(value))
+        except InvalidOperation:
+            raise ValueError(f"cost_usd is not a decimal number: {value!r}") from None
+    if not value.is_finite():
+        raise ValueError(f"cost_usd is not finite: {value!r}")
+    return format(value, "f")
+
+
+def _format_ts(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return dbmod.iso(value)
+    if isinstance(value, str):
+        value = dbmod.parse_iso(value)  # ValueError on garbage
+        if value.tzinfo is None:
+            raise ValueError(f"ts has no time zone: {value.isoformat()!r}")
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"ts has no time zone: {value.isoformat()!r}")
+        return dbmod.iso(value)
+    raise TypeError(f"ts must be a datetime, ISO 8601 text or epoch seconds, not {value!r}")
+
+
+def to_db_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Validate a `calls` row and convert Python values to what SQLite stores.
+
+    Decimal → decimal text, dict/list `usage_json` → JSON text, bools → 0/1, datetime
+    `ts` → ISO 8601 UTC with `Z`. Raises ValueError/TypeError for unknown keys or values.
+    """
+    if not isinstance(row, dict):
+        raise TypeError(f"ledger row must be a dict, not {type(row).__name__}")
+    if not _COLUMN_SET.issuperset(row):
+        unknown = sorted(str(k) for k in row if k not in _COLUMN_SET)
+        raise ValueError(f"unknown ledger column(s): {', '.join(unknown)}")
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if value is not None:
+            convert = _CONVERT.get(key)
+            if convert is not None:
+                value = convert(value)
+            elif value.__class__ is bool:
+                value = int(value)
+            elif isinstance(value, Decimal):
+                value = format(value, "f")
+        out[key] = value
+    if out.get("ts") is None:
+        raise ValueError("ledger row has no ts")
+    if out.get("outcome") is None:
+        raise ValueError("ledger row has no outcome")
+    return out
+
+
+def _usage_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), default=_json_default)
+
+
+_COLUMN_SET = frozenset(CALLS_COLUMNS)
+_CONVERT = {"ts": _format_ts, "cost_usd": _format_decimal, "usage_json": _usage_text}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    raise TypeError(f"usage_json: {type(value).__name__} is not JSON serialisable")

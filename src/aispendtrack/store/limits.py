@@ -1,0 +1,235 @@
+"""Limit counters in the shared SQLite file; one atomic check-and-count per request.
+
+Tables (created by `ensure_schema`):
+
+* ``rate_events(key_id, seq, ts)`` — the hourly sliding log: one row per admitted request,
+  ``seq`` = 1, 2, 3… per key, ``ts`` = float epoch. PK (key_id, seq), index (key_id, ts).
+  Invariant: ``ts`` never decreases with ``seq`` for a key, so the window count is
+  ``last.seq - first_in_window.seq + 1`` — two index seeks, whatever the limit.
+* ``monthly_usage(account_id, month, calls)`` — calls admitted per account per UTC
+  calendar month (``month`` = ``"2026-11"``). PK (account_id, month). ``account_id`` has
+  no type affinity: an int id or a name is stored as given (``"007"`` never becomes 7).
+
+`check_and_count` runs in one ``BEGIN IMMEDIATE`` transaction: every process sharing the
+file serialises on SQLite's write lock, so N processes enforce one limit together and
+no two requests slip past a limit between check and count. Both counters move together
+or not at all: a request denied by either limit consumes neither. Admitted requests are
+always counted (even against an unlimited limit) so `usage` is right and a limit set
+later applies at once.
+
+Clocks: if a caller's ``now`` is behind the newest event of the key (two processes
+racing for the lock), the window is evaluated and the event recorded at that newest
+time, keeping the log ordered; no window ever holds more than the limit.
+
+Both limits deny → reported as ``limit="monthly"`` (``should_retry=False``) with
+``retry_after`` = the later of the two waits, so a request at ``now + retry_after``
+is admitted (absent other traffic). A limit of 0 blocks: ``retry_after=None``,
+``should_retry=False``.
+
+Pruning: rows more than an hour (plus `PRUNE_MARGIN`) old are deleted for the key every
+`PRUNE_KEY_EVERY` admissions, and for all keys every `PRUNE_ALL_EVERY`; stale rows are
+never read (the window query seeks on ts), the margin keeps a lagging clock exact.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from aispendtrack.limits.window import (
+    Decision,
+    Usage,
+    expiry,
+    month_bounds,
+    seconds_until,
+    window_cut,
+)
+
+PRUNE_MARGIN = 300.0  # seconds kept beyond the window
+PRUNE_KEY_EVERY = 32
+PRUNE_ALL_EVERY = 4096
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS rate_events (
+        key_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        ts REAL NOT NULL,
+        PRIMARY KEY (key_id, seq)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS rate_events_key_ts ON rate_events (key_id, ts)",
+    """CREATE TABLE IF NOT EXISTS monthly_usage (
+        account_id NOT NULL,  -- no type: accounts.id or a name, stored as given
+        month TEXT NOT NULL,
+        calls INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (account_id, month)
+    ) WITHOUT ROWID""",
+)
+
+
+def _conn(db) -> sqlite3.Connection:
+    """Accept a `sqlite_utils.Database` (from `aispendtrack.store.db.connect`) or a connection."""
+    return getattr(db, "conn", db)
+
+
+def ensure_schema(db) -> None:
+    conn = _conn(db)
+    for sql in SCHEMA:
+        conn.execute(sql)
+
+
+def _check_limit(value: int | None, name: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f"{name} must be an int >= 0 or None (unlimited), got {value!r}")
+
+
+def check_and_count(
+    db,
+    *,
+    key_id: str,
+    account_id: int | str,
+    hourly_limit: int | None,
+    monthly_limit: int | None,
+    now: float,
+) -> Decision:
+    """Admit and count the request at `now`, or deny it without counting anything."""
+    _check_limit(hourly_limit, "hourly_limit")
+    _check_limit(monthly_limit, "monthly_limit")
+    conn = _conn(db)
+    if conn.in_transaction:
+        raise RuntimeError("check_and_count needs a connection outside a transaction")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        decision = _check_and_count(
+            conn, key_id, account_id, hourly_limit, monthly_limit, float(now)
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return decision
+
+
+def _check_and_count(conn, key_id, account_id, hourly_limit, monthly_limit, now) -> Decision:
+    month, _, month_end = month_bounds(now)
+    row = conn.execute(
+        "SELECT calls FROM monthly_usage WHERE account_id = ? AND month = ?",
+        (account_id, month),
+    ).fetchone()
+    used = row[0] if row else 0
+
+    last = conn.execute(
+        "SELECT seq, ts FROM rate_events WHERE key_id = ? ORDER BY seq DESC LIMIT 1",
+        (key_id,),
+    ).fetchone()
+    last_seq, eff = (last[0], max(now, last[1])) if last else (0, now)
+    cut = window_cut(eff)
+    count, oldest_ts = 0, None
+    if last and last[1] > cut:
+        first_seq, oldest_ts = conn.execute(
+            "SELECT seq, ts FROM rate_events WHERE key_id = ? AND ts > ?"
+            " ORDER BY ts, seq LIMIT 1",
+            (key_id, cut),
+        ).fetchone()
+        count = last_seq - first_seq + 1
+
+    h_ok = hourly_limit is None or count < hourly_limit
+    m_ok = monthly_limit is None or used < monthly_limit
+
+    if h_ok and m_ok:
+        seq = last_seq + 1
+        conn.execute(
+            "INSERT INTO rate_events (key_id, seq, ts) VALUES (?, ?, ?)", (key_id, seq, eff)
+        )
+        conn.execute(
+            "INSERT INTO monthly_usage (account_id, month, calls) VALUES (?, ?, 1)"
+            " ON CONFLICT (account_id, month) DO UPDATE SET calls = calls + 1",
+            (account_id, month),
+        )
+        if seq % PRUNE_KEY_EVERY == 0:
+            conn.execute(
+                "DELETE FROM rate_events WHERE key_id = ? AND ts <= ?",
+                (key_id, cut - PRUNE_MARGIN),
+            )
+        if seq % PRUNE_ALL_EVERY == 0:
+            conn.execute("DELETE FROM rate_events WHERE ts <= ?", (cut - PRUNE_MARGIN,))
+        return Decision(
+            admitted=True, limit=None, retry_after=None, should_retry=None, now=now,
+            retry_at=None, key_id=key_id, account_id=account_id, month=month,
+            hourly_limit=hourly_limit,
+            hourly_remaining=None if hourly_limit is None else hourly_limit - count - 1,
+            hourly_reset=None if hourly_limit is None else expiry(oldest_ts if count else eff),
+            monthly_limit=monthly_limit,
+            monthly_remaining=None if monthly_limit is None else monthly_limit - used - 1,
+            monthly_reset=None if monthly_limit is None else month_end,
+        )
+
+    # Denied: nothing is written.
+    h_retry_at = None
+    if not h_ok and hourly_limit > 0:
+        (blocking_ts,) = conn.execute(
+            "SELECT ts FROM rate_events WHERE key_id = ? AND seq = ?",
+            (key_id, last_seq - hourly_limit + 1),
+        ).fetchone()
+        h_retry_at = expiry(blocking_ts)
+    if not m_ok:
+        which = "monthly"
+        blocked = monthly_limit == 0 or (not h_ok and hourly_limit == 0)
+        retry_at = None if blocked else max(month_end, h_retry_at or month_end)
+    else:
+        which, retry_at = "hourly", h_retry_at
+    if hourly_limit is None:
+        h_reset = None
+    elif not h_ok:
+        h_reset = h_retry_at
+    else:
+        h_reset = expiry(oldest_ts) if count else now
+    return Decision(
+        admitted=False, limit=which,
+        retry_after=None if retry_at is None else seconds_until(now, retry_at),
+        should_retry=which == "hourly" and retry_at is not None,
+        now=now, retry_at=retry_at, key_id=key_id, account_id=account_id, month=month,
+        hourly_limit=hourly_limit,
+        hourly_remaining=None if hourly_limit is None else max(0, hourly_limit - count),
+        hourly_reset=h_reset,
+        monthly_limit=monthly_limit,
+        monthly_remaining=None if monthly_limit is None else max(0, monthly_limit - used),
+        monthly_reset=None if monthly_limit is None else month_end,
+    )
+
+
+def usage(
+    db, *, key_id: str | None = None, account_id: int | str | None = None, now: float
+) -> Usage:
+    """Current hourly count of a key and monthly count of an account (for the CLI)."""
+    conn = _conn(db)
+    month = month_bounds(now)[0]
+    hourly = monthly = None
+    if key_id is not None:
+        (hourly,) = conn.execute(
+            "SELECT count(*) FROM rate_events WHERE key_id = ? AND ts > ?",
+            (key_id, window_cut(now)),
+        ).fetchone()
+    if account_id is not None:
+        row = conn.execute(
+            "SELECT calls FROM monthly_usage WHERE account_id = ? AND month = ?",
+            (account_id, month),
+        ).fetchone()
+        monthly = row[0] if row else 0
+    return Usage(key_id, hourly, account_id, month, monthly)
+
+
+def reset_key(db, key_id: str) -> int:
+    """Forget a key's hourly log (all its ids' requests); returns rows deleted."""
+    return _conn(db).execute("DELETE FROM rate_events WHERE key_id = ?", (key_id,)).rowcount
+
+
+def reset_account(db, account_id: int | str, month: str | None = None) -> int:
+    """Zero an account's monthly counter for `month` ("2026-11"), or every month if None."""
+    conn = _conn(db)
+    if month is None:
+        cur = conn.execute("DELETE FROM monthly_usage WHERE account_id = ?", (account_id,))
+    else:
+        cur = conn.execute(
+            "DELETE FROM monthly_usage WHERE account_id = ? AND month = ?", (account_id, month)
+        )
+    return cur.rowcount

@@ -1,0 +1,215 @@
+"""Streaming export of the ledger (`calls`) as CSV or JSON lines.
+
+Rows are read with one cursor, ordered by (ts, id), and written as they come: memory stays
+flat whatever the size of the ledger. Unknown values stay null (an empty CSV cell), never
+0; `cost_usd` is exact decimal text.
+
+    aispendtrack export --since 2026-11-01 --until 2026-12-01 --format csv -o nov.csv
+    aispendtrack export --account acme | head
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import IO, Any
+
+import click
+import sqlite_utils
+
+from aispendtrack.store import db as dbmod
+
+# Output fields, in order. The first block is the contract for spreadsheets and scripts;
+# the rest follow. `usage_json` (full provider usage detail) comes last.
+EXPORT_FIELDS = (
+    "ts", "key_id", "account", "provider", "api", "model", "status", "outcome", "streamed",
+    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+    "reasoning_tokens", "cost_usd", "pricing", "latency_ms",
+    "id", "flow_id", "key_hint", "request_model", "partial", "cost_source", "ttfb_ms",
+    "error", "path", "method", "usage_json",
+)  # fmt: skip
+_BOOL_FIELDS = frozenset({"streamed", "partial"})
+
+
+def parse_bound(text: str) -> datetime:
+    """ISO date or datetime → aware UTC datetime. A date is midnight UTC; naive is UTC."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 date or datetime (e.g. 2026-11-01 or 2026-11-01T09:30:00Z)"
+        ) from None
+    return _utc(value)
+
+
+def _utc(value: datetime | date) -> datetime:
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _cost_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return format(Decimal(str(value)), "f")
+    except InvalidOperation:
+        return str(value)
+
+
+def _convert(row: dict[str, Any]) -> dict[str, Any]:
+    for name in _BOOL_FIELDS:
+        if row[name] is not None:
+            row[name] = bool(row[name])
+    row["cost_usd"] = _cost_text(row["cost_usd"])
+    usage = row["usage_json"]
+    if isinstance(usage, str):
+        try:
+            row["usage_json"] = json.loads(usage)
+        except ValueError:
+            pass  # keep the text as stored
+    return row
+
+
+def export_rows(
+    db: sqlite_utils.Database,
+    *,
+    since: datetime | date | None = None,
+    until: datetime | date | None = None,
+    account: str | None = None,
+    key: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield ledger rows (dicts keyed by EXPORT_FIELDS, in that order), oldest first.
+
+    `since` is inclusive, `until` exclusive; naive datetimes and dates are UTC. `key` is a
+    key id (`key_…`). Lazy: rows are fetched from one cursor as the caller iterates.
+    An absent `calls` table is an empty ledger.
+    """
+    if not db["calls"].exists():
+        return
+    where, params = [], []
+    if since is not None:
+        where.append("ts >= ?")
+        params.append(dbmod.iso(_utc(since)))
+    if until is not None:
+        where.append("ts < ?")
+        params.append(dbmod.iso(_utc(until)))
+    if account is not None:
+        where.append("account = ?")
+        params.append(account)
+    if key is not None:
+        where.append("key_id = ?")
+        params.append(key)
+    present = set(db["calls"].columns_dict)
+    cols = ", ".join(f"[{f}]" if f in present else f"NULL AS [{f}]" for f in EXPORT_FIELDS)
+    sql = f"SELECT {cols} FROM calls"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY ts, id"
+    cursor = db.conn.execute(sql, params)
+    try:
+        for values in cursor:
+            yield _convert(dict(zip(EXPORT_FIELDS, values)))
+    finally:
+        cursor.close()
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return value
+
+
+def write_csv(rows: Iterable[dict[str, Any]], fp: IO[str], fields: tuple[str, ...] = EXPORT_FIELDS) -> int:
+    """CSV with a header (always, even with no rows), `\\n` line ends; returns the row count."""
+    writer = csv.writer(fp, lineterminator="\n")
+    writer.writerow(fields)
+    n = 0
+    for row in rows:
+        writer.writerow([_csv_cell(row.get(f)) for f in fields])
+        n += 1
+    return n
+
+
+def write_jsonl(rows: Iterable[dict[str, Any]], fp: IO[str]) -> int:
+    """One JSON object per line; returns the row count."""
+    n = 0
+    for row in rows:
+        fp.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
+        fp.write("\n")
+        n += 1
+    return n
+
+
+def _bound_option(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_bound(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+
+
+@click.command("export")
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True,
+    help="jsonl: one JSON object per line (streamed as true/false, nulls as null); "
+    "csv: header row, empty cell for unknown values.",
+)
+@click.option("--since", callback=_bound_option, metavar="DATE|DATETIME",
+              help="Include calls from this moment (inclusive). A date is midnight UTC; no zone = UTC.")
+@click.option("--until", callback=_bound_option, metavar="DATE|DATETIME",
+              help="Include calls before this moment (exclusive).")
+@click.option("--account", help="Only calls of this account (name).")
+@click.option("--key", help="Only calls made with this key id (key_…).")
+@click.option("--output", "-o", default="-", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write to FILE instead of standard output.")
+def export_command(
+    fmt: str, since: datetime | None, until: datetime | None, account: str | None,
+    key: str | None, output: str,
+) -> None:
+    """Export ledger rows (one per call), oldest first, streamed."""
+    ctx = click.get_current_context()
+    if since is not None and until is not None and until <= since:
+        raise click.BadParameter("must be later than --since", ctx=ctx, param_hint="'--until'")
+    db_path = Path((ctx.obj or {})["db_path"])
+    if not db_path.is_file():
+        raise click.ClickException(f"database {db_path} does not exist")
+    try:
+        database = dbmod.connect(db_path)
+    except dbmod.DatabaseError as e:
+        raise click.ClickException(str(e)) from None
+    write = write_csv if fmt == "csv" else write_jsonl
+    rows = export_rows(database, since=since, until=until, account=account, key=key)
+    try:
+        with click.open_file(output, "w", encoding="utf-8") as fp:
+            try:
+                write(rows, fp)
+                fp.flush()
+            except BrokenPipeError:
+                _silence_stdout()
+                ctx.exit(1)
+    finally:
+        rows.close()
+        database.conn.close()
+
+
+def _silence_stdout() -> None:
+    """After `| head` closed the pipe: point stdout at devnull so the exit flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass

@@ -1,0 +1,45 @@
+"""The reporting period: `parse_when` for ISO bounds, `resolve_period` for the command-line
+shortcuts (`--today`, `--month`, `--days`, `--since`/`--until`). All times are UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from aispendtrack.store.db import parse_iso, utcnow
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def parse_when(text: str, *, end: bool = False) -> datetime:
+    """ISO date or datetime, UTC unless it says otherwise. A bare date as an `end` bound
+    means the end of that day (`--until 2026-11-30` includes the 30th)."""
+    try:
+        if len(text) == 10:
+            d = datetime.combine(date.fromisoformat(text), time(), UTC)
+            return d + timedelta(days=1) if end else d
+        return _utc(parse_iso(text))
+    except ValueError:
+        raise ValueError(f"not an ISO date or datetime: {text!r}") from None
+
+
+def resolve_period(
+    *, since: str | None = None, until: str | None = None, today: bool = False,
+    month: bool = False, days: int | None = None, now: datetime | None = None,
+) -> tuple[datetime | None, datetime | None]:  # fmt: skip
+    """The [since, until) window chosen by the command-line options (at most one shortcut)."""
+    now = _utc(now or utcnow())
+    chosen = [n for n, v in (("--today", today), ("--month", month), ("--days", days is not None)) if v]
+    if len(chosen) > 1 or (chosen and (since or until)):
+        raise ValueError(f"choose one period: {', '.join(chosen + [o for o, v in (('--since', since), ('--until', until)) if v])}")
+    midnight = datetime.combine(now.date(), time(), UTC)
+    if today:
+        return midnight, None
+    if month:
+        return midnight.replace(day=1), None
+    if days is not None:
+        if days < 1:
+            raise ValueError("--days must be at least 1")
+        return now - timedelta(days=days), None
+    return (parse_when(since) if since else None), (parse_when(until, end=True) if until else None)

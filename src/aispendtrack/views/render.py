@@ -1,0 +1,193 @@
+"""Rich rendering helpers shared by `report`, `top` and the session summary.
+
+Formatting rules: unknown numbers print as "—" (never 0), money as `$1,234.56`, or with
+three significant digits below one cent (`$0.000123`); calls without a price are named
+("3 unpriced calls not in total"), never folded into $0.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Any, TextIO
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from aispendtrack.views.stats import Stats
+
+DASH = "—"
+_CENT = Decimal("0.01")
+_EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+
+def fmt_usd(value: Decimal | str | None, none: str = DASH) -> str:
+    """`$1,234.56` from a dollar up; below it three significant digits (`$0.000123`,
+    `$0.0142`, `$0.50`), so a small total is never shown 30% off; None → `none`."""
+    if value is None:
+        return none
+    v = Decimal(value)
+    sign, v = ("-" if v < 0 else ""), abs(v)
+    if v == 0:
+        return "$0.00"
+    if v < 1:
+        q = v.quantize(Decimal(1).scaleb(v.adjusted() - 2), rounding=ROUND_HALF_UP)
+        if q < 1:
+            text = format(q, "f").rstrip("0")
+            decimals = len(text.split(".")[1])
+            return f"{sign}${text}" if decimals >= 2 else f"{sign}${q:.2f}"
+    return f"{sign}${v.quantize(_CENT, rounding=ROUND_HALF_UP):,.2f}"
+
+
+def fmt_int(value: int | None) -> str:
+    return DASH if value is None else f"{value:,}"
+
+
+def fmt_cost(stats: Stats) -> str:
+    """A group's cost cell: "unpriced" if none of its calls had a price, "—" if no cost applies."""
+    if stats.priced_calls == 0:
+        return "unpriced" if stats.unpriced_calls else DASH
+    return fmt_usd(stats.cost_usd)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def not_in_total(stats: Stats) -> list[str]:
+    """Explicit notes about calls whose cost is not in the total."""
+    notes = []
+    if stats.unpriced_calls:
+        notes.append(f"{plural(stats.unpriced_calls, 'unpriced call')} not in total (model not in the price list)")
+    if stats.unmetered_calls:
+        notes.append(f"{plural(stats.unmetered_calls, 'unmetered call')} not in total (no usage reported)")
+    return notes
+
+
+def make_console(file: TextIO | None = None, width: int | None = None) -> Console:
+    """Colour only on a terminal and without NO_COLOR; rich decides TTY-ness itself."""
+    no_color = bool(os.environ.get("NO_COLOR"))
+    return Console(file=file or sys.stdout, width=width, no_color=no_color, highlight=False)
+
+
+def totals_panel(stats: Stats, title: str, subtitle: str | None = None) -> Panel:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(justify="right")
+    grid.add_column(style="bold")
+    grid.add_column(justify="right")
+    fails = stats.rate_limited + stats.quota_exceeded
+    grid.add_row("cost", fmt_cost(stats), "calls", fmt_int(stats.calls))
+    grid.add_row("input tokens", fmt_int(stats.input_tokens), "forwarded", fmt_int(stats.forwarded))
+    grid.add_row("  cached (read)", fmt_int(stats.cache_read_tokens), "errors", fmt_int(stats.errors))
+    grid.add_row("  cache write", fmt_int(stats.cache_write_tokens), "429s", f"{fails:,} ({stats.rate_limited:,} rate, {stats.quota_exceeded:,} quota)")
+    grid.add_row("output tokens", fmt_int(stats.output_tokens), "rejected (401)", fmt_int(stats.rejected))
+    grid.add_row("  reasoning", fmt_int(stats.reasoning_tokens), "priced", fmt_int(stats.priced_calls))
+    parts: list[RenderableType] = [grid]
+    for note in not_in_total(stats):
+        parts.append(Text(f"! {note}", style="yellow"))
+    return Panel(Group(*parts), title=title, subtitle=subtitle, title_align="left", box=box.ROUNDED, expand=False)
+
+
+def fmt_tokens(value: int | None) -> str:
+    """Exact below 100,000, else compact (`271.9M`): tables stay narrow, JSON stays exact."""
+    if value is None:
+        return DASH
+    if abs(value) < 100_000:
+        return f"{value:,}"
+    for unit, div in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
+        if abs(value) >= div:
+            return f"{value / div:.1f}{unit}"
+    return str(value)
+
+
+def stats_table(rows: list[tuple[str, Stats]], dimension: str, *, title: str | None = None) -> Table:
+    """One line per group. Token columns whose every value is unknown, and the unpriced /
+    unmetered columns when nothing is missing, are left out to fit 80 columns."""
+    cols: list[tuple[str, Any]] = [
+        ("calls", lambda s: fmt_int(s.calls)),
+        ("input", lambda s: fmt_tokens(s.input_tokens)),
+        ("cache\nread", lambda s: fmt_tokens(s.cache_read_tokens)),
+        ("output", lambda s: fmt_tokens(s.output_tokens)),
+        ("reason-\ning", lambda s: fmt_tokens(s.reasoning_tokens)),
+        ("cost", fmt_cost),
+        ("err", lambda s: fmt_int(s.errors)),
+        ("429", lambda s: fmt_int(s.rate_limited + s.quota_exceeded)),
+        ("un-\npriced", lambda s: fmt_int(s.unpriced_calls) if s.unpriced_calls else ""),
+        ("un-\nmetered", lambda s: fmt_int(s.unmetered_calls) if s.unmetered_calls else ""),
+    ]
+    optional = {"cache\nread", "reason-\ning", "un-\npriced", "un-\nmetered"}
+    cells = [[fn(s) for _, fn in cols] for _, s in rows]
+    keep = [i for i, (name, _) in enumerate(cols) if name not in optional or any(c[i] not in ("", DASH) for c in cells)]
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", padding=0, pad_edge=False, show_edge=False)
+    table.add_column(dimension, overflow="fold", min_width=10)
+    for i in keep:
+        name = cols[i][0]
+        table.add_column(name, justify="right", no_wrap=True, style="yellow" if name.startswith("un-") else None)
+    for (label, _), row in zip(rows, cells):
+        table.add_row(label, *(row[i] for i in keep))
+    return table
+
+
+def bar(value: float, maximum: float, width: int) -> str:
+    """A horizontal bar of block characters, eighth-cell precision."""
+    if maximum <= 0 or value <= 0:
+        return ""
+    eighths = max(1, round(value / maximum * width * 8))
+    return "█" * (eighths // 8) + (_EIGHTHS[eighths % 8] if eighths % 8 else "")
+
+
+def spend_bars(series: list[tuple[str, Decimal]], *, width: int = 40, title: str = "spend per day") -> Table:
+    """Label | bar | amount, one line per point (labels as given, e.g. days or minutes)."""
+    table = Table(title=title, box=None, title_justify="left", show_header=False, padding=(0, 1))
+    table.add_column("when", style="dim")
+    table.add_column("bar", style="cyan", min_width=width, no_wrap=True)
+    table.add_column("usd", justify="right")
+    top = max((float(v) for _, v in series), default=0.0)
+    for label, value in series:
+        table.add_row(label, bar(float(value), top, width), fmt_usd(value))
+    return table
+
+
+def label(value: Any) -> str:
+    return "(none)" if value is None or value == "" else str(value)
+
+
+def _period(since, until) -> str:
+    def f(t):
+        return t.strftime("%Y-%m-%d %H:%M") if (t.hour, t.minute) != (0, 0) else t.strftime("%Y-%m-%d")
+
+    if since is None and until is None:
+        return "all time"
+    return f"{f(since) if since else 'start'} → {f(until) if until else 'now'} UTC"
+
+
+def _group_label(by: str, key: Any) -> str:
+    if by == "hour" and key:
+        return f"{key[:10]} {key[11:13]}:00"
+    return label(key)
+
+
+def render_report(rep: Any, *, bar_days: int = 62) -> RenderableType:
+    """Totals panel, the per-dimension table and the daily spend bars of a `Report`."""
+    filters = ", ".join(f"{k}={v}" for k, v in rep.filters.items())
+    title = f"aispendtrack: {_period(rep.since, rep.until)}" + (f" ({filters})" if filters else "")
+    parts: list[RenderableType] = [totals_panel(rep.totals, title)]
+    if rep.totals.calls == 0:
+        parts.append(Text("no calls in this period", style="dim"))
+        return Group(*parts)
+    rows = [(_group_label(rep.by, g.key), g.stats) for g in rep.groups]
+    if rep.other is not None:
+        rows.append((f"({rep.other.key} more)", rep.other.stats))
+    parts += [Text(""), stats_table(rows, rep.by, title=f"by {rep.by}")]
+    days = rep.daily[-bar_days:]
+    if len(days) > 1:
+        skipped = len(rep.daily) - len(days)
+        title = "spend per day (UTC)" + (f", last {len(days)} days" if skipped else "")
+        parts += [Text(""), spend_bars([(d, s.cost_usd) for d, s in days], title=title)]
+    return Group(*parts)

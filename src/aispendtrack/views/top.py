@@ -1,0 +1,158 @@
+"""`aispendtrack top`: a live view of the ledger while the proxy runs in another terminal.
+
+One frame = spend per minute (last N minutes), calls in the last minute (the ledger only
+holds finished calls; running proxies publish their calls in flight, see `presence`), the latest calls, and the keys nearest to their limits.
+`render_top(db, now)` builds a frame without a terminal; the command refreshes it with
+`rich.live.Live`, quits on `q` or Ctrl-C, and prints a single frame when stdout is not a TTY.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import sys
+import time as _time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import click
+from rich.console import Group, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from aispendtrack.store import presence
+from aispendtrack.views import render
+from aispendtrack.store.db import connect, iso, utcnow
+from aispendtrack.views.report import limits_status, report
+
+
+def inflight_count(db, now: datetime | None = None) -> int | None:
+    """Calls in flight across the proxies running on this database (None: none running)."""
+    return presence.inflight(db, now.timestamp() if now else None)
+
+
+def _minutes(db, now: datetime, minutes: int) -> list[tuple[str, Decimal]]:
+    start = now.replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
+    rep = report(db, since=start, until=now + timedelta(seconds=1), by="minute")
+    cost = {g.key: g.stats.cost_usd for g in rep.groups}
+    labels = [start + timedelta(minutes=i) for i in range(minutes)]
+    return [(t.strftime("%H:%M"), cost.get(t.strftime("%Y-%m-%dT%H:%M"), Decimal(0))) for t in labels]
+
+
+def _latest(db, n: int) -> Table:
+    table = Table(title="latest calls", title_justify="left", box=None, padding=(0, 1, 0, 0), pad_edge=False)
+    for name, justify in (("time", "left"), ("key", "left"), ("model", "left"), ("in", "right"),
+                          ("out", "right"), ("cost", "right"), ("status", "right"), ("outcome", "left")):  # fmt: skip
+        table.add_column(name, justify=justify, no_wrap=name != "model", overflow="ellipsis")
+    rows = db.execute(
+        "SELECT ts, key_id, key_hint, model, input_tokens, output_tokens, cost_usd, pricing, status, outcome "
+        "FROM calls ORDER BY id DESC LIMIT ?",
+        [n],
+    ).fetchall()
+    for ts, key_id, hint, model, inp, out, cost, pricing, status, outcome in rows:
+        cost_text = render.fmt_usd(cost, none=pricing if pricing in ("unpriced", "unmetered") else render.DASH)
+        style = None if outcome == "forwarded" else "red" if outcome in ("upstream_error", "aborted") else "yellow"
+        key = key_id or (f"…{hint}" if hint else render.DASH)
+        table.add_row(
+            ts[11:19], key, render.label(model), render.fmt_tokens(inp), render.fmt_tokens(out),
+            cost_text, render.label(status), Text(outcome or "", style=style or ""),
+        )  # fmt: skip
+    return table
+
+
+def _limits(db, config, now: datetime, n: int) -> RenderableType:
+    statuses = [s for s in limits_status(db, config, now) if s.limit is not None][:n]
+    if not statuses:
+        return Text("limits: none set (or no keys yet)", style="dim")
+    table = Table(title="nearest to their limits", title_justify="left", box=None, padding=(0, 1, 0, 0), pad_edge=False)
+    for name in ("who", "window", "used", "limit", "", "resets in"):
+        table.add_column(name, justify="right" if name in ("used", "limit", "resets in") else "left", no_wrap=True)
+    for s in statuses:
+        frac = s.fraction or 0.0
+        style = "red" if frac >= 0.9 else "yellow" if frac >= 0.7 else "green"
+        who = f"{s.scope} {s.name or s.id}" + (f" ({s.id})" if s.scope == "key" and s.name else "")
+        left = _ago(s.resets_at - now) if s.resets_at else render.DASH
+        table.add_row(who, s.window, f"{s.used:,}", f"{s.limit:,}", Text(render.bar(frac, 1, 20).ljust(20, "·"), style=style), left)
+    if statuses[0].source == "ledger":
+        table.caption = "estimated from the ledger (no limit counters in this database)"
+    return table
+
+
+def _ago(delta: timedelta) -> str:
+    s = max(0, int(delta.total_seconds()))
+    d, s = divmod(s, 86_400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    return f"{d}d {h}h" if d else f"{h}h {m:02d}m" if h else f"{m}m {s:02d}s"
+
+
+def render_top(db, now: datetime | None = None, *, config=None, minutes: int = 15, latest: int = 10) -> RenderableType:
+    """One frame of `aispendtrack top` for the ledger in `db` at `now` (UTC)."""
+    now = (now or utcnow()).astimezone(UTC)
+    if not db["calls"].exists():
+        return Text("aispendtrack top: the ledger is empty (no calls table yet)")
+    (last_minute,) = db.execute("SELECT COUNT(*) FROM calls WHERE ts >= ? AND ts <= ?", [iso(now - timedelta(minutes=1)), iso(now)]).fetchone()
+    flying = inflight_count(db, now)
+    head = Text.assemble(
+        ("aispendtrack top", "bold"), f"  {now:%Y-%m-%d %H:%M:%S} UTC  ",
+        (f"{flying:,} in flight  " if flying is not None else "", "bold"),
+        f"{last_minute:,} calls in the last minute" + ("" if flying is not None else " (no proxy running on this database)"),
+    )  # fmt: skip
+    series = _minutes(db, now, minutes)
+    total = sum((v for _, v in series), Decimal(0))
+    bars = render.spend_bars(series, width=30, title=f"spend per minute, last {minutes} min: {render.fmt_usd(total)}")
+    return Group(head, Text(""), bars, Text(""), _latest(db, latest), Text(""), _limits(db, config, now, 5))
+
+
+@contextlib.contextmanager
+def _keys() -> Iterator:
+    """Yields wait(timeout) -> key pressed or None. cbreak mode on a TTY stdin, restored after."""
+    if not sys.stdin.isatty():
+        yield lambda timeout: _time.sleep(timeout)
+        return
+    import termios
+    import tty
+
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd)
+
+        def wait(timeout: float) -> str | None:
+            ready, _, _ = select.select([fd], [], [], timeout)
+            return os.read(fd, 1).decode(errors="ignore") if ready else None
+
+        yield wait
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+@click.command("top")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True, help="Seconds between refreshes.")
+@click.option("--once", is_flag=True, help="Print one frame and exit (automatic when stdout is not a terminal).")
+def top_command(interval: float, once: bool) -> None:
+    """Live spend, latest calls and keys near their limits; q or Ctrl-C quits."""
+    obj = click.get_current_context().obj or {}
+    path = Path(obj["db_path"])
+    if not path.exists():
+        raise click.ClickException(f"database not found: {path} (run the proxy first, or pass --db)")
+    config = None
+    with contextlib.suppress(Exception):
+        from aispendtrack.config import load_config
+
+        config = load_config(obj.get("config_path"))
+    db = connect(path)
+    console = render.make_console()
+    if once or not console.is_terminal:
+        console.print(render_top(db, config=config))
+        return
+    try:
+        with _keys() as wait, Live(render_top(db, config=config), console=console, screen=True, auto_refresh=False) as live:
+            while wait(interval) not in ("q", "Q"):
+                live.update(render_top(db, config=config), refresh=True)
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,1 @@
+"""Development tooling: benchmark harness and synthetic ledgers (not shipped)."""

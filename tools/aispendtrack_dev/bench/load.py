@@ -1,0 +1,186 @@
+"""A lean load generator: asyncio raw-socket HTTP/1.1 keep-alive client.
+
+Runs as its own process so it does not share the proxy's interpreter (on a 2-core box
+it still shares the CPUs: the orchestrator reports that). ``serve()`` reads one JSON
+command per stdin line and answers one JSON result per stdout line:
+
+    {"port": 8080, "config": "addon", "stream": true, "concurrency": 8,
+     "duration": 3.0, "warmup": 0.5, "key": "ask_…", "stream_delay": 0.02, "chunks": 2}
+
+``concurrency`` keep-alive connections each send requests back to back (closed loop).
+Per request it records the latency (request written → last byte of the response) and,
+the TTFB (request written → first body byte; for SSE, the first event's bytes). A
+request counts as ok only with status 200 and a complete, well-framed body (for streams:
+ending in ``data: [DONE]``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+
+from aispendtrack_dev.bench.conn import Conn, ProtocolError
+
+perf = time.perf_counter
+REQUEST_TIMEOUT = 15.0
+
+
+def build_request(port: int, *, config: str, stream: bool, key: str | None = None,
+                  stream_delay: float = 0.02, chunks: int = 2, model: str = "gpt-4o-mini") -> bytes:
+    """The bytes of one small chat completion (streamed: SSE with include_usage)."""
+    body: dict = {"model": model, "messages": [{"role": "user", "content": "Say hi to the benchmark"}]}
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    data = json.dumps(body, separators=(",", ":")).encode()
+    headers = [
+        f"Host: 127.0.0.1:{port}",
+        "User-Agent: aispendtrack-bench/1",
+        "Accept: application/json" if not stream else "Accept: text/event-stream",
+        "Content-Type: application/json",
+        "Authorization: Bearer sk-bench-provider-key",
+        f"x-bench-config: {config}",
+    ]
+    if stream:
+        headers += [f"x-fake-stream-delay: {stream_delay}", f"x-fake-chunks: {chunks}"]
+    if key:
+        headers.append(f"x-aispendtrack-key: {key}")
+    headers.append(f"Content-Length: {len(data)}")
+    return ("POST /v1/chat/completions HTTP/1.1\r\n" + "\r\n".join(headers) + "\r\n\r\n").encode() + data
+
+
+@dataclass
+class Tally:
+    ok: int = 0
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # seconds
+    ttfbs: list[float] = field(default_factory=list)
+    last_done: float = 0.0
+
+    def error(self, msg: str) -> None:
+        self.errors += 1
+        if len(self.error_samples) < 5:
+            self.error_samples.append(msg)
+
+
+async def _connect(port: int) -> Conn:
+    loop = asyncio.get_running_loop()
+    _, proto = await asyncio.wait_for(loop.create_connection(Conn, "127.0.0.1", port), 5)
+    return proto
+
+
+async def _worker(port: int, conn: Conn | None, data: bytes, stream: bool, phases: list[tuple[float, Tally]],
+                  reconnects: list[int]) -> None:
+    """Closed loop until the last phase ends; each result lands in the phase its request started in."""
+    end = phases[-1][0]
+    while True:
+        t0 = perf()
+        if t0 >= end:
+            break
+        tally = next(t for until, t in phases if t0 < until)
+        try:
+            if conn is None or conn.closed:
+                if conn is not None:
+                    reconnects[0] += 1
+                conn = await _connect(port)
+                t0 = perf()
+            status, t_first, tail, close_after = await asyncio.wait_for(conn.request(data), REQUEST_TIMEOUT)
+        except (OSError, ProtocolError, asyncio.TimeoutError, ValueError) as e:
+            tally.error(f"{type(e).__name__}: {e}")
+            if conn is not None and conn.transport is not None:
+                conn.transport.close()
+            conn = None
+            await asyncio.sleep(0.01)  # no hot loop against a dead server
+            continue
+        t1 = perf()
+        if close_after:
+            conn.transport.close()  # type: ignore[union-attr]
+            conn = None
+        if status != 200:
+            tally.error(f"HTTP {status}: {tail[-60:]!r}")
+            continue
+        if stream and not tail.rstrip().endswith(b"data: [DONE]"):
+            tally.error(f"stream did not end with [DONE]: {tail[-60:]!r}")
+            continue
+        tally.ok += 1
+        tally.latencies.append(t1 - t0)
+        tally.ttfbs.append((t_first or t1) - t0)
+        tally.last_done = max(tally.last_done, t1)
+    if conn is not None and conn.transport is not None:
+        conn.transport.close()
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100)."""
+    if not values:
+        return None
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, math.ceil(q / 100 * len(s)) - 1))
+    return s[k]
+
+
+async def run_load(port: int, *, config: str, stream: bool, concurrency: int, duration: float, warmup: float,
+                   key: str | None = None, stream_delay: float = 0.02, chunks: int = 2) -> dict:
+    data = build_request(port, config=config, stream=stream, key=key, stream_delay=stream_delay, chunks=chunks)
+    conns = await asyncio.gather(*(_connect(port) for _ in range(concurrency)))
+    warm, measured = Tally(), Tally()
+    t_start = perf()
+    t_measure = t_start + warmup
+    phases = [(t_measure, warm), (t_measure + duration, measured)]
+    reconnects = [0]
+    await asyncio.wait_for(
+        asyncio.gather(*(_worker(port, c, data, stream, phases, reconnects) for c in conns)),
+        warmup + duration + REQUEST_TIMEOUT + 10,
+    )
+    elapsed = max(measured.last_done - t_measure, 1e-9) if measured.ok else duration
+    lat, ttfb = measured.latencies, measured.ttfbs
+    streamed_first = sum(1 for a, b in zip(ttfb, lat) if a < 0.5 * b)
+    ms = 1000.0
+
+    def p(values, q):
+        v = percentile(values, q)
+        return None if v is None else v * ms
+
+    return {
+        "config": config, "stream": stream, "concurrency": concurrency, "duration": duration,
+        "ok": measured.ok, "errors": measured.errors + warm.errors,
+        "error_samples": (warm.error_samples + measured.error_samples)[:5],
+        "sent_total": warm.ok + warm.errors + measured.ok + measured.errors,
+        "ok_total": warm.ok + measured.ok, "reconnects": reconnects[0],
+        "rps": measured.ok / elapsed,
+        "p50_ms": p(lat, 50), "p99_ms": p(lat, 99), "ttfb_p50_ms": p(ttfb, 50), "ttfb_p99_ms": p(ttfb, 99),
+        "first_event_before_end": (streamed_first / len(lat)) if lat else None,
+    }
+
+
+def serve() -> int:
+    """JSON lines in, JSON lines out, until stdin closes (or SIGINT/SIGTERM from the bench)."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return _serve()
+    except KeyboardInterrupt:
+        return 0
+
+
+def _serve() -> int:
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        cmd = json.loads(line)
+        try:
+            result = asyncio.run(run_load(**cmd))
+        except Exception as e:
+            result = {"fatal": f"{type(e).__name__}: {e}"}
+        sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve())

@@ -1,0 +1,87 @@
+"""Micro-benchmark of `check_and_count` on one SQLite file, from 1 or 2 OS processes.
+
+    python -m aispendtrack_dev.limits_bench [n] [processes]
+
+Each process makes `n` calls for its own key (pro-sized hourly limit, so the log holds
+thousands of events and is pruned as it slides) on one shared free-tier account; the
+clock advances 0.25 s per call. `bench` returns the mean wall time of one call as seen
+by a caller (lock waits for the other process included).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from aispendtrack.store.db import connect
+from aispendtrack.store.limits import check_and_count, ensure_schema
+
+T0 = 1_795_000_000.0  # 2026-11-18
+
+
+def run_checks(
+    path: str,
+    key_id: str,
+    account_id: int,
+    n: int,
+    hourly_limit: int | None,
+    monthly_limit: int | None,
+    t0: float = T0,
+    dt: float = 0.25,
+    start=None,
+) -> tuple[int, float]:
+    """`n` check-and-counts at t0, t0 + dt, …; returns (admitted, elapsed seconds).
+
+    `start` (a multiprocessing Event or Barrier) lines up processes before timing.
+    """
+    db = connect(path)
+    if start is not None:
+        start.wait()
+    admitted = 0
+    began = time.perf_counter()
+    for i in range(n):
+        d = check_and_count(
+            db, key_id=key_id, account_id=account_id, hourly_limit=hourly_limit,
+            monthly_limit=monthly_limit, now=t0 + i * dt,
+        )
+        admitted += d.admitted
+    elapsed = time.perf_counter() - began
+    db.conn.close()
+    return admitted, elapsed
+
+
+def _worker(args, start, out) -> None:
+    out.put(run_checks(*args, start=start))
+
+
+def bench(n: int = 20_000, processes: int = 1, path: str | Path | None = None) -> float:
+    """Mean seconds per `check_and_count` call with `processes` (1 or 2) on one file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(path or Path(tmp) / "bench.db")
+        db = connect(path)
+        ensure_schema(db)
+        db.conn.close()
+        jobs = [(path, f"key_bench{p:07d}", 1, n, 10_000, 10**9) for p in range(processes)]
+        if processes == 1:
+            _, elapsed = run_checks(*jobs[0])
+            return elapsed / n
+        ctx = multiprocessing.get_context("spawn")
+        start, out = ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=_worker, args=(job, start, out)) for job in jobs]
+        for p in procs:
+            p.start()
+        time.sleep(0.5)  # let the children import and connect
+        start.set()
+        results = [out.get() for _ in procs]
+        for p in procs:
+            p.join()
+        return sum(elapsed for _, elapsed in results) / (n * processes)
+
+
+if __name__ == "__main__":
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    for procs in [int(sys.argv[2])] if len(sys.argv) > 2 else [1, 2]:
+        print(f"{procs} process(es): {bench(n, procs) * 1e3:.4f} ms per check-and-count")
