@@ -1,18 +1,17 @@
-"""AiSpendTrack entry file for `mitmdump -s` / `mitmproxy -s` / `mitmweb -s`.
+"""AiSpendTrack entry file of the checkout for `mitmdump -s` / `mitmproxy -s` / `mitmweb -s`.
 
-mitmproxy's `-s` takes a file, not a package, and hot-reloads only this file; so this
-file only makes the package importable, drops stale copies of it, and hands over.
+Loads the checked-out package (`src/`) through the package's own entry file, with the
+checkout's config and database wherever mitmproxy is started from (see `aispendtrack.paths`).
 """
 
+import os
+import runpy
 import sys
 from pathlib import Path
 
-_SRC = str(Path(__file__).resolve().parents[1] / "src")
-if _SRC not in sys.path:
-    sys.path.insert(0, _SRC)
-for _name in [m for m in sys.modules if m == "aispendtrack" or m.startswith("aispendtrack.")]:
-    del sys.modules[_name]
+_CHECKOUT = Path(__file__).resolve().parents[1]
+if str(_CHECKOUT / "src") not in sys.path:
+    sys.path.insert(0, str(_CHECKOUT / "src"))
+os.environ.setdefault("AISPENDTRACK_CHECKOUT", str(_CHECKOUT))
 
-from aispendtrack.proxy.addon import AiSpendTrack  # noqa: E402
-
-addons = [AiSpendTrack()]
+addons = runpy.run_path(str(_CHECKOUT / "src" / "aispendtrack" / "entry" / "aispendtrack_addon.py"))["addons"]

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from aispendtrack.config import Config, ConfigError, load_config, parse_config, unlimited_to_none
@@ -13,7 +15,7 @@ def test_defaults_are_the_documented_product_values():
 
 
 def test_repository_mitm_toml_matches_defaults():
-    assert load_config() == Config()
+    assert load_config(Path(__file__).resolve().parents[1] / "mitm.toml") == Config()
 
 
 def test_partial_tier_keeps_other_defaults():

@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from aispendtrack.cli.main import cli
 from aispendtrack.store import keys
 from aispendtrack.demo import redact, session_summary
 
@@ -104,3 +106,13 @@ def test_session_summary_is_cut_before_tracebacks():
     assert session_summary(out) == "╭─ aispendtrack: this session ─╮\n│ cost $1 │\n╰──╯"
     assert session_summary("[10:00:00.000] session: 3 calls (3 forwarded)\ncost: $1").startswith("[10:00")
     assert session_summary("nothing here") == ""
+
+
+@pytest.mark.parametrize("absent", [["openai"], ["anthropic"], ["openai", "anthropic"]])
+def test_demo_without_the_sdks_says_how_to_install_them(monkeypatch, tmp_path, absent):
+    for name in absent:
+        monkeypatch.setitem(sys.modules, name, None)  # import and find_spec both see it as absent
+    result = CliRunner().invoke(cli, ["demo", "--keep", str(tmp_path / "demo")])
+    assert result.exit_code == 1
+    assert "pip install 'aispendtrack[demo]'" in result.output and ", ".join(absent) in result.output
+    assert not (tmp_path / "demo").exists(), "nothing started"

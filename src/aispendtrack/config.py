@@ -10,17 +10,13 @@ from __future__ import annotations
 import os
 import tomllib
 from decimal import Decimal
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CONFIG = REPO_ROOT / "mitm.toml"
-DEFAULT_DB = REPO_ROOT / "var" / "aispendtrack.db"
+from aispendtrack.paths import config_path, db_path, describe_config  # noqa: F401  (where they are: see paths.py)
 
 TIERS = ("free", "pro", "enterprise")
-
 
 
 def _limit(value: object) -> int | str:
@@ -160,26 +156,12 @@ def unlimited_to_none(value: int | str) -> int | None:
     return None if value == "unlimited" else int(value)
 
 
-def config_path(explicit: str | os.PathLike | None = None) -> Path:
-    if explicit:
-        return Path(explicit)
-    env = os.environ.get("AISPENDTRACK_CONFIG")
-    return Path(env) if env else DEFAULT_CONFIG
-
-
-def db_path(explicit: str | os.PathLike | None = None) -> Path:
-    if explicit:
-        return Path(explicit)
-    env = os.environ.get("AISPENDTRACK_DB")
-    return Path(env) if env else DEFAULT_DB
-
-
 def load_config(path: str | os.PathLike | None = None) -> Config:
-    """Read and validate the TOML file; a missing default `mitm.toml` means all defaults."""
+    """Read and validate the TOML file (`paths.config_path`); no file at all means all defaults."""
     path = config_path(path)
+    if path is None:
+        return Config()
     if not path.exists():
-        if path == DEFAULT_CONFIG:
-            return Config()
         raise ConfigError(f"{path}: config file not found")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -18,7 +18,7 @@ import pytest
 from aispendtrack.proxy.auth import HEADER
 from aispendtrack.demo.fake.server import FakeProvider
 
-from .harness import MITMDUMP, Proxy, database_with_key, free_port, wait_port
+from .harness import Proxy, database_with_key, free_port, mitmdump_argv, wait_port
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +75,9 @@ def test_connection_refused_is_502_like_bare_mitmdump(env, tmp_path):
     # bare mitmdump (no addon, same lazy strategy as the product) answers the same status;
     # with mitmproxy's default eager strategy it would drop the client without a response
     port = free_port()
-    proc = subprocess.Popen([str(MITMDUMP), "--listen-host", "127.0.0.1", "--set", f"confdir={tmp_path}",
-                             "--set", "connection_strategy=lazy",
-                             "--mode", f"reverse:http://127.0.0.1:{env['closed']}@{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    argv = mitmdump_argv([f"reverse:http://127.0.0.1:{env['closed']}@{port}"], entry=None,
+                         options={"listen_host": "127.0.0.1", "confdir": tmp_path, "connection_strategy": "lazy"})
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port, proc=proc)
         bare = httpx2.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={"model": "x"}, timeout=10)

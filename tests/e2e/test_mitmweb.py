@@ -1,4 +1,4 @@
-"""mitmweb loads the same entry file; rejected flows are marked, metered flows carry cost."""
+"""mitmweb loads the checkout's entry file; rejected flows are marked, metered flows carry cost."""
 
 import subprocess
 import time
@@ -8,17 +8,19 @@ import openai
 
 from aispendtrack.proxy.auth import HEADER
 
-from .harness import ENTRY, MITMDUMP, free_port, wait_port
+from .harness import MITMDUMP, REPO, free_port, mitmdump_argv, wait_port
 
 TOKEN = "aispendtrack-test-token"
 
 
 def test_mitmweb_shows_cost_and_rejections(tmp_path, db_path, fake, account_key):
     port, web = free_port(), free_port()
-    argv = [str(MITMDUMP.with_name("mitmweb")), "-s", str(ENTRY), "--mode", f"reverse:{fake.url}@{port}",
-            "--listen-host", "127.0.0.1", "--set", f"confdir={tmp_path}", "--set", "web_open_browser=false",
-            "--set", f"web_port={web}", "--set", "web_host=127.0.0.1", "--set", f"web_password={TOKEN}",
-            "--set", f"aispendtrack_db={db_path}", "--set", "connection_strategy=lazy"]
+    # the checkout's entry file, as the README shows it
+    argv = mitmdump_argv(
+        [f"reverse:{fake.url}@{port}"], program=MITMDUMP.with_name("mitmweb"), entry=REPO / "addon" / "aispendtrack_addon.py",
+        options={"listen_host": "127.0.0.1", "confdir": tmp_path, "web_open_browser": "false", "web_port": web,
+                 "web_host": "127.0.0.1", "web_password": TOKEN, "aispendtrack_db": db_path, "connection_strategy": "lazy"},
+    )  # fmt: skip
     log = open(tmp_path / "mitmweb.log", "wb")
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -1,4 +1,5 @@
-"""`scripts/run`: first-run key, configured listeners, `--mode` replacing them."""
+"""`scripts/run` (= `aispendtrack run`): first-run key, configured listeners, `--mode`
+replacing them, a `--set` overriding the same option from the config."""
 
 import os
 import re
@@ -7,22 +8,16 @@ import socket
 import subprocess
 import time
 
+import httpx2
 import openai
-
-from aispendtrack.cli.run import has_mode
+import pytest
 
 from .harness import REPO, free_port, wait_port
 
 
-def test_has_mode_spellings():
-    assert has_mode(["--mode", "regular"]) and has_mode(["-m", "regular"]) and has_mode(["--mode=regular"])
-    assert has_mode(["--set", "mode=regular"])
-    assert not has_mode(["--set", "confdir=x", "-q"])
-
-
-def start_run(tmp_path, fake, port, *args):
+def start_run(tmp_path, fake, port, *args, upstream=None):
     cfg = tmp_path / "run.toml"
-    cfg.write_text(f'[proxy]\nmodes = ["reverse:{fake.url}@{port}"]\n')
+    cfg.write_text(f'[proxy]\nmodes = ["reverse:{upstream or fake.url}@{port}"]\n')
     env = {**os.environ, "AISPENDTRACK_CONFIG": str(cfg), "AISPENDTRACK_DB": str(tmp_path / "run.db")}
     log = open(tmp_path / f"run-{time.monotonic_ns()}.log", "w+")
     proc = subprocess.Popen([str(REPO / "scripts" / "run"), "--set", f"confdir={tmp_path / 'conf'}", *args],
@@ -78,3 +73,39 @@ def test_broken_config_stops_start_up_with_one_line(tmp_path):
     assert r.returncode == 2
     assert f"{cfg}: tiers.free.requests_per_hour:" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args, eager", [([], False), (["--set", "connection_strategy=eager"], True)])
+def test_set_on_the_command_line_overrides_the_config(tmp_path, args, eager):
+    """The config says lazy (no upstream connection for a refused call); `--set` makes it eager."""
+    with socket.socket() as upstream:
+        upstream.bind(("127.0.0.1", 0))
+        upstream.listen()
+        upstream.settimeout(3)
+        port = free_port()
+        proc, log = start_run(tmp_path, None, port, *args, upstream=f"http://127.0.0.1:{upstream.getsockname()[1]}")
+        try:
+            wait_port(port, timeout=120, proc=proc)
+            r = httpx2.get(f"http://127.0.0.1:{port}/v1/models", timeout=10)
+            try:
+                upstream.accept()[0].close()
+                connected = True
+            except TimeoutError:
+                connected = False
+        finally:
+            out = stop(proc, log)
+    assert r.status_code == 401, out
+    assert connected == eager, out
+    assert "multiple values" not in out
+
+
+def test_set_database_beats_the_environment(tmp_path, fake):
+    port, db = free_port(), tmp_path / "chosen.db"
+    proc, log = start_run(tmp_path, fake, port, "--set", f"aispendtrack_db={db}")
+    try:
+        wait_port(port, timeout=120, proc=proc)
+    finally:
+        out = stop(proc, log)
+    assert db.exists() and not (tmp_path / "run.db").exists()
+    assert re.search(r"^ask_[A-Za-z0-9]{32}$", out, re.M), "first run created the key in the chosen database"
+    assert f"database {db}" in out

@@ -22,6 +22,7 @@ from aispendtrack.store import db as dbmod
 from aispendtrack.store import keys, ledger_schema
 from aispendtrack.views import usage
 from aispendtrack.store.db import utcnow
+from aispendtrack.cli.run import addon_path_command, run_command
 from aispendtrack.demo import demo_command
 from aispendtrack.views.export import export_command
 from aispendtrack.store import limits as store
@@ -72,15 +73,15 @@ def emit_json(data) -> None:
 
 @click.group()
 @click.option("--config", "config_path", envvar="AISPENDTRACK_CONFIG", type=click.Path(dir_okay=False),
-              help="Config file (TOML). Default: $AISPENDTRACK_CONFIG, else mitm.toml.")
+              help="Config file (TOML). Default: $AISPENDTRACK_CONFIG, else ./mitm.toml, else the checkout's, else built-in defaults.")
 @click.option("--db", "db_path", envvar="AISPENDTRACK_DB", type=click.Path(dir_okay=False),
-              help="Database file. Default: $AISPENDTRACK_DB, else var/aispendtrack.db.")
+              help="Database file. Default: $AISPENDTRACK_DB, else the checkout's var/aispendtrack.db, else the user data directory.")
 @click.version_option(package_name="aispendtrack")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, db_path: str | None) -> None:
     """AiSpendTrack: keys, limits and the spend ledger of your local LLM gateway."""
     ctx.obj = {
-        "config_path": str(configmod.config_path(config_path)),
+        "config_path": configmod.config_path(config_path),
         "db_path": str(configmod.db_path(db_path)),
     }
 
@@ -284,7 +285,7 @@ def keys_reset(ctx: click.Context, key_id: str) -> None:
     console.print(f"Reset the hourly counter of key {key_id}.")
 
 
-for _command in (report_command, export_command, top_command, demo_command):
+for _command in (report_command, export_command, top_command, demo_command, run_command, addon_path_command):
     cli.add_command(_command)
 
 

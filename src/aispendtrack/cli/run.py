@@ -1,38 +1,27 @@
-"""`scripts/run`: validate the config, prepare the database, then become mitmdump.
+"""`aispendtrack run` (what `scripts/run` execs) and `aispendtrack addon-path`.
 
-On first use (no key in the database) it creates a local account and key and prints the
-key once with a copy-paste SDK snippet. Extra arguments go to mitmdump; a `--mode` among
-them replaces the configured listeners.
+`run` validates the config, prepares the database, then becomes mitmdump with the addon
+and the listeners from the config. On first use (no key in the database) it creates a
+local account and key and prints the key once with a copy-paste SDK snippet. Extra
+arguments go to mitmdump: a `--mode` among them replaces the configured listeners, a
+`--set` the same option from the config.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
+import click
 from rich.console import Console
 
 from aispendtrack import config as configmod
+from aispendtrack import launch
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import keys, ledger_schema
 
-ENTRY = configmod.REPO_ROOT / "addon" / "aispendtrack_addon.py"
 LOCAL_ACCOUNT = "local"
-
-
-def has_mode(args: list[str]) -> bool:
-    return any(a in ("--mode", "-m") or a.startswith("--mode=") or a.startswith("mode=") for a in args)
-
-
-def mitmdump_argv(config: configmod.Config, config_path: Path, db_path: Path, args: list[str], program: str = "mitmdump") -> list[str]:
-    argv = [program, "-s", str(ENTRY), "--set", f"aispendtrack_config={config_path}", "--set", f"aispendtrack_db={db_path}"]
-    argv += ["--listen-host", config.proxy.listen_host, "--set", f"connection_strategy={config.proxy.connection_strategy}"]
-    if not has_mode(args):
-        for mode in config.proxy.modes:
-            argv += ["--mode", mode]
-    return argv + args
 
 
 def first_run(db_path: Path, config: configmod.Config, console: Console) -> None:
@@ -61,26 +50,50 @@ def first_run(db_path: Path, config: configmod.Config, console: Console) -> None
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+def run(args: list[str], config_arg: str | os.PathLike | None = None, db_arg: str | os.PathLike | None = None) -> int:
+    """Prepare, then exec mitmdump (returns only on an error: the exit code)."""
+    given = launch.options_in(args)  # `--set aispendtrack_config=…` beats --config and the environment
+    config_path = configmod.config_path(given.get("aispendtrack_config") or config_arg)
+    db_path = configmod.db_path(given.get("aispendtrack_db") or db_arg)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        config = configmod.load_config()
+        config = configmod.load_config(config_path)
     except configmod.ConfigError as e:
         print(f"AiSpendTrack config error: {e}", file=sys.stderr)
         return 2
-    config_path, db_path = configmod.config_path(), configmod.db_path()
     try:
         first_run(db_path, config, console)
     except Exception as e:
         print(f"AiSpendTrack database error: {db_path}: {e}", file=sys.stderr)
         return 2
-    program = shutil.which("mitmdump", path=str(Path(sys.executable).parent)) or "mitmdump"
-    argv = mitmdump_argv(config, config_path, db_path, args, program)
+    program = launch.find_mitmdump()
+    if program is None:
+        print("AiSpendTrack: mitmdump not found (it comes with mitmproxy: pip install aispendtrack)", file=sys.stderr)
+        return 2
+    options = {
+        "aispendtrack_config": config_path, "aispendtrack_db": db_path,
+        "listen_host": config.proxy.listen_host, "connection_strategy": config.proxy.connection_strategy,
+    }  # fmt: skip
+    argv = launch.mitmdump_argv(config.proxy.modes, options=options, args=args, program=program)
     sys.stdout.flush()
     os.execv(program, argv)
     return 0  # pragma: no cover
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+@click.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("mitmdump_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def run_command(ctx: click.Context, mitmdump_args: tuple[str, ...]) -> None:
+    """Start mitmdump with the addon and the listeners from the config.
+
+    MITMDUMP_ARGS go to mitmdump (see `mitmdump --help`): a --mode replaces the configured
+    listeners, a --set overrides the same option from the config. On first use it creates
+    the database, a local account and a key, and prints the key once.
+    """
+    sys.exit(run(list(mitmdump_args), ctx.obj["config_path"], ctx.obj["db_path"]))
+
+
+@click.command("addon-path")
+def addon_path_command() -> None:
+    """Print the addon's entry file, for `mitmdump -s "$(aispendtrack addon-path)"` (also mitmweb, mitmproxy)."""
+    click.echo(str(launch.ENTRY))

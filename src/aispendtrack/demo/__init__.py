@@ -16,6 +16,7 @@ Modules: `env` (working directory, config, keys, fake provider, proxy, clients),
 
 from __future__ import annotations
 
+import importlib.util
 import signal
 import sys
 import threading
@@ -30,6 +31,13 @@ from aispendtrack.demo.scenarios import run_scenarios
 from aispendtrack.demo.show import make_console, session_summary, show_report, stop_proxy, verdict
 
 __all__ = ["demo_command", "redact", "run_demo", "session_summary"]
+
+SDKS = ("openai", "anthropic")
+
+
+def missing_sdks() -> list[str]:
+    """The official SDKs the demo drives the proxy with that are not installed (the `demo` extra)."""
+    return [name for name in SDKS if importlib.util.find_spec(name) is None]
 
 
 def run_demo(keep: Path | None, console: Console) -> int:
@@ -71,6 +79,11 @@ def demo_command(keep: Path | None) -> None:
 
     Uses its own temporary database and config; exits 1 if any step misbehaves.
     """
+    if missing := missing_sdks():
+        raise click.ClickException(
+            f"the demo drives the proxy with the official {' and '.join(SDKS)} SDKs; not installed: "
+            f"{', '.join(missing)}. Install them with: pip install 'aispendtrack[demo]'"
+        )
     console = make_console()
     previous = None
     if threading.current_thread() is threading.main_thread():

@@ -64,13 +64,15 @@ class AiSpendTrack:
             "aispendtrack_config",
             str,
             "",
-            "AiSpendTrack config file (TOML). Default: $AISPENDTRACK_CONFIG, else mitm.toml in the repository.",
+            "AiSpendTrack config file (TOML). Default: $AISPENDTRACK_CONFIG, else ./mitm.toml, else the "
+            "checkout's mitm.toml, else built-in defaults.",
         )
         loader.add_option(
             "aispendtrack_db",
             str,
             "",
-            "AiSpendTrack database file (key store, limits, ledger). Default: $AISPENDTRACK_DB, else var/aispendtrack.db.",
+            "AiSpendTrack database file (key store, limits, ledger). Default: $AISPENDTRACK_DB, else the "
+            "checkout's var/aispendtrack.db, else aispendtrack.db in the user data directory.",
         )
         loader.add_option(
             "aispendtrack_allow_hosts",
@@ -149,7 +151,7 @@ class AiSpendTrack:
         for child in self.addons:
             if hasattr(child, "start"):
                 child.start()
-        log.info("AiSpendTrack: config %s, database %s", rt.config_path, db_path)
+        log.info("AiSpendTrack: config %s, database %s", configmod.describe_config(rt.config_path), db_path)
 
     def _stop(self) -> None:
         for child in reversed(self.addons):

@@ -19,12 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aispendtrack
+from aispendtrack import launch
 
-REPO = Path(aispendtrack.__file__).resolve().parents[2]
-ENTRY = REPO / "addon" / "aispendtrack_addon.py"
+REPO = Path(__file__).resolve().parents[3]  # the checkout: the bench is development tooling
 BIN = Path(sys.executable).parent
-MITMDUMP = BIN / "mitmdump"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -141,10 +139,9 @@ def read_line(child: Child, timeout: float) -> str:
 
 def mitmdump_argv(name: str, upstream: str, port: int, confdir: Path, *, addon: dict | None = None,
                   extra: list[str] | None = None) -> list[str]:
-    argv = [str(MITMDUMP), "--listen-host", "127.0.0.1", "--mode", f"reverse:{upstream}@{port}",
-            "--set", f"confdir={confdir}", "--set", "connection_strategy=lazy",
-            "--set", "flow_detail=0", "--set", "termlog_verbosity=warn"]
+    options = {"listen_host": "127.0.0.1", "confdir": confdir, "connection_strategy": "lazy",
+               "flow_detail": 0, "termlog_verbosity": "warn"}
     if addon:
-        argv += ["-s", str(ENTRY), "--set", f"aispendtrack_config={addon['config']}",
-                 "--set", f"aispendtrack_db={addon['db']}"]
-    return argv + (extra or [])
+        options |= {"aispendtrack_config": addon["config"], "aispendtrack_db": addon["db"]}
+    return launch.mitmdump_argv([f"reverse:{upstream}@{port}"], options=options, args=extra or [],
+                                entry=launch.ENTRY if addon else None)
