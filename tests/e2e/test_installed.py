@@ -27,8 +27,9 @@ from .harness import REPO, free_port, wait_port
 def venv(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("installed")
     source = tmp / "source"  # a copy: building in the checkout would leave build/ behind
-    shutil.copy(REPO / "pyproject.toml", source.mkdir() or source)
-    shutil.copy(REPO / "README.md", source)
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source)
     shutil.copytree(REPO / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
