@@ -5,7 +5,7 @@ from mitmproxy.test import taddons, tflow
 from aispendtrack.store import keys
 from aispendtrack.proxy.auth import HEADER, Auth, parse_header
 from aispendtrack.store.keycache import KeyCache
-from aispendtrack.proxy.state import Runtime
+from aispendtrack.proxy.state import Runtime, state_of
 
 
 @pytest.fixture
@@ -59,12 +59,12 @@ def test_parse_header_strips_surrounding_whitespace():
 def test_valid_key_is_accepted_and_stripped(rt, key):
     auth = Auth(rt)
     f = provider_flow(headers=[(HEADER, key.key)])
-    with taddons.context():
+    with taddons.context(auth):
         auth.requestheaders(f)
     assert f.response is None
     assert HEADER not in f.request.headers
-    meta = f.metadata["aispendtrack"]
-    assert (meta["key_id"], meta["account"], meta["provider"], meta["api"]) == (key.id, "acme", "openai", "chat")
+    state = state_of(f)
+    assert (state.key_id, state.account, state.provider, state.api) == (key.id, "acme", "openai", "chat")
     assert key.key not in repr(f.get_state())
 
 
@@ -76,7 +76,7 @@ def test_valid_key_is_accepted_and_stripped(rt, key):
 def test_missing_key_answers_401_in_provider_format(rt, shape_host, path, shape):
     auth = Auth(rt)
     f = provider_flow(host=shape_host, path=path)
-    with taddons.context():
+    with taddons.context(auth):
         auth.requestheaders(f)
     assert f.response.status_code == 401
     body = f.response.json()
@@ -86,7 +86,7 @@ def test_missing_key_answers_401_in_provider_format(rt, shape_host, path, shape)
         assert body["error"]["status"] == "UNAUTHENTICATED"
     else:
         assert body["error"]["code"] == "invalid_api_key"
-    assert f.metadata["aispendtrack"]["outcome"] == "rejected"
+    assert state_of(f).outcome == "rejected"
     assert f.marked
 
 
@@ -94,7 +94,7 @@ def test_wrong_key_is_stripped_and_rejected(rt, key):
     auth = Auth(rt)
     wrong = keys.generate_key()
     f = provider_flow(headers=[(HEADER, wrong)])
-    with taddons.context():
+    with taddons.context(auth):
         auth.requestheaders(f)
     assert f.response.status_code == 401
     assert HEADER not in f.request.headers
@@ -105,25 +105,25 @@ def test_wrong_key_is_stripped_and_rejected(rt, key):
 def test_non_provider_flow_passes_untouched_but_loses_the_key(rt, key):
     auth = Auth(rt)
     f = provider_flow(host="example.com", headers=[(HEADER, key.key)])
-    with taddons.context():
+    with taddons.context(auth):
         auth.requestheaders(f)
-    assert f.response is None and "aispendtrack" not in f.metadata
+    assert f.response is None and state_of(f) is None
     assert HEADER not in f.request.headers
 
 
 def test_reverse_listener_to_custom_upstream_is_provider_bound(rt):
     auth = Auth(rt)
     f = provider_flow(host="127.0.0.1", path="/v1/messages", mode="reverse:http://127.0.0.1:9999")
-    with taddons.context():
+    with taddons.context(auth):
         auth.requestheaders(f)
     assert f.response.status_code == 401
-    assert f.metadata["aispendtrack"]["provider"] == "anthropic"
+    assert state_of(f).provider == "anthropic"
 
 
 def test_replay_is_reauthorised_from_the_recorded_key_id(rt, key, database):
     auth = Auth(rt)
     f = provider_flow(headers=[(HEADER, key.key)])
-    with taddons.context():
+    with taddons.context(auth):
         auth.requestheaders(f)
         assert f.response is None
         replay = f.copy()
@@ -131,6 +131,7 @@ def test_replay_is_reauthorised_from_the_recorded_key_id(rt, key, database):
         replay.live = True
         auth.requestheaders(replay)
         assert replay.response is None
+        assert (state_of(replay).key_id, state_of(replay).account) == (key.id, "acme")
         keys.revoke_key(database, key.id)
         rt.keycache.refresh()
         again = f.copy()

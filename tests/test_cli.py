@@ -77,7 +77,7 @@ def test_usage_and_reset(run):
 
     database = connect(run.db)
     for _ in range(3):
-        store.check_and_count(database, key_id=key["id"], account_id="acme", hourly_limit=1000,
+        store.check_and_count(database, key_id=key["id"], account="acme", hourly_limit=1000,
                               monthly_limit=10000, now=time.time())
     (k,) = json.loads(run("keys", "list", "--json").output)
     assert (k["hourly_used"], k["hourly_remaining"]) == (3, 997)

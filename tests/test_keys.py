@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 
 from aispendtrack.store import keys
-from aispendtrack.config import parse_config
+from aispendtrack.config import Config, parse_config
 from aispendtrack.store.db import iso, utcnow
 from aispendtrack.store.keycache import check, load_records
 
@@ -109,3 +109,25 @@ def test_every_change_bumps_the_version(database, config):
     v3 = version()
     keys.revoke_key(database, k.id)
     assert int(v1) < int(v2) < int(v3) < int(version())
+
+
+@pytest.mark.parametrize(
+    "tier, rph, monthly, expected",
+    [
+        ("free", None, None, (1000, 10_000)),
+        ("pro", None, None, (10_000, None)),
+        ("enterprise", None, None, (None, None)),
+        ("enterprise", 50_000, 2_000_000, (50_000, 2_000_000)),
+        ("enterprise", -1, 5, (None, 5)),
+        ("free", -1, -1, (None, None)),
+        ("pro", 0, None, (0, None)),
+    ],
+)
+def test_account_limits_tier_defaults_and_overrides(tier, rph, monthly, expected):
+    account = {"tier": tier, "requests_per_hour": rph, "monthly_calls": monthly}
+    assert keys.account_limits(account, Config()) == expected
+
+
+def test_account_limits_unknown_tier():
+    with pytest.raises(ValueError, match="unknown tier 'gold'"):
+        keys.account_limits({"tier": "gold", "requests_per_hour": None, "monthly_calls": None}, Config())

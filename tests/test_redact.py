@@ -1,6 +1,7 @@
 from mitmproxy.test import taddons, tflow
 
 from aispendtrack.proxy.redact import Redact, hint, redact
+from aispendtrack.proxy.state import META, FlowState
 
 
 def test_hint_keeps_only_a_recognisable_stub():
@@ -29,7 +30,7 @@ def test_only_provider_bound_flows_and_only_when_enabled():
         r.response(plain)
         assert plain.request.headers["authorization"] == "Bearer mine-keep-it-please"
         ours = tflow.tflow(resp=True)
-        ours.metadata["aispendtrack"] = {"provider": "openai"}
+        ours.metadata[META] = FlowState("openai", "chat", "openai", 0.0)
         ours.request.headers["authorization"] = "Bearer sk-SECRETSECRETSECRET"
         tctx.configure(r, aispendtrack_redact_provider_keys=False)
         r.response(ours)

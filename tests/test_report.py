@@ -263,7 +263,7 @@ def test_limits_status_from_limits_store(database, config):
     k = keys.create_key(database, "acme", config, name="ci")
     now = datetime(2026, 11, 10, 12, tzinfo=UTC)
     for i in range(3):
-        store.check_and_count(database, key_id=k.id, account_id="acme", hourly_limit=1000, monthly_limit=10_000,
+        store.check_and_count(database, key_id=k.id, account="acme", hourly_limit=1000, monthly_limit=10_000,
                               now=now.timestamp() - 600 + i)  # fmt: skip
     st = {(s.scope, s.window): s for s in limits_status(database, config, now)}
     hour, month = st["key", "hour"], st["account", "month"]

@@ -1,7 +1,7 @@
 """Real mitmdump, real SDKs, local fake provider: request limits end to end.
 
 Limits come from a test config (small tier limits); time is moved with the limiter's
-`AISPENDTRACK_TEST_CLOCK_FILE` hook (an offset in seconds added to the proxy's clock).
+`aispendtrack_clock_offset_file` option (a file holding seconds added to its clock).
 """
 
 from __future__ import annotations
@@ -20,10 +20,13 @@ import pytest
 from aispendtrack.store import keys
 from aispendtrack.proxy.auth import HEADER
 from aispendtrack.demo.fake.server import Fault
-from aispendtrack.proxy.limits import TEST_CLOCK_ENV
 
 H = "x-aispendtrack-ratelimit-"
 MSG = [{"role": "user", "content": "hi"}]
+
+
+def clock_option(path) -> list[str]:
+    return ["--set", f"aispendtrack_clock_offset_file={path}"]
 
 
 def tiers(hourly, monthly) -> str:
@@ -125,7 +128,7 @@ def rate_events(database, key_id) -> list[float]:
 
 
 def monthly_calls(database, account) -> int:
-    row = database.execute("SELECT sum(calls) FROM monthly_usage WHERE account_id = ?", [account]).fetchone()
+    row = database.execute("SELECT sum(calls) FROM monthly_usage WHERE account = ?", [account]).fetchone()
     return row[0] or 0
 
 
@@ -251,7 +254,7 @@ def test_hourly_429_exact_retry_after_and_sdk_retry_succeeds(make_proxy, fake, d
     clock.write_text("0")
     a = free_key(database, config, "hourly")
     proxy = make_proxy(modes(fake, anthropic_too=True), config_text=tiers(2, "unlimited"),
-                       env={TEST_CLOCK_ENV: str(clock)})
+                       extra_args=clock_option(clock))
     assert embed(proxy, a.key).status_code == 200
     assert embed(proxy, a.key).status_code == 200
     t1, t2 = rate_events(database, a.id)
@@ -307,7 +310,7 @@ def test_refused_requests_consume_nothing(make_proxy, fake, database, config, tm
     clock = tmp_path / "clock"
     clock.write_text("0")
     a = free_key(database, config, "closed")
-    proxy = make_proxy(modes(fake), config_text=tiers(3, 1000), env={TEST_CLOCK_ENV: str(clock)})
+    proxy = make_proxy(modes(fake), config_text=tiers(3, 1000), extra_args=clock_option(clock))
     url = proxy.url("openai")
     assert [embed(proxy, a.key).status_code for _ in range(3)] == [200] * 3
     # 50 on the closed limit (429) and 20 with unknown keys (401), all at once.

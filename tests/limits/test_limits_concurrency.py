@@ -29,7 +29,7 @@ def _race(path, n_threads, **limits):
         try:
             db = connect(path, check_same_thread=False)
             barrier.wait()
-            d = check_and_count(db, key_id="key_shared", account_id=1, now=T0 + i * 1e-3,
+            d = check_and_count(db, key_id="key_shared", account=1, now=T0 + i * 1e-3,
                                 **limits)
             results.append(d.admitted)
             db.conn.close()
@@ -48,11 +48,11 @@ def _race(path, n_threads, **limits):
 def test_200_threads_hourly_100_remaining(path):
     db = connect(path)
     for i in range(50):  # 150 limit, 50 used -> 100 remaining
-        assert check_and_count(db, key_id="key_shared", account_id=1, hourly_limit=150,
+        assert check_and_count(db, key_id="key_shared", account=1, hourly_limit=150,
                                monthly_limit=None, now=T0 - 100 + i).admitted
     results = _race(path, 200, hourly_limit=150, monthly_limit=None)
     assert sum(results) == 100
-    assert usage(db, key_id="key_shared", account_id=1, now=T0 + 1).hourly_count == 150
+    assert usage(db, key_id="key_shared", account=1, now=T0 + 1).hourly_count == 150
 
 
 def test_200_threads_monthly_100_remaining(path):
@@ -60,7 +60,7 @@ def test_200_threads_monthly_100_remaining(path):
     db.conn.execute("INSERT INTO monthly_usage VALUES (1, '2026-11', 9900)")
     results = _race(path, 200, hourly_limit=None, monthly_limit=10_000)
     assert sum(results) == 100
-    assert usage(db, account_id=1, now=T0).monthly_count == 10_000
+    assert usage(db, account=1, now=T0).monthly_count == 10_000
 
 
 def test_two_os_processes_share_one_limit(path):
@@ -78,5 +78,5 @@ def test_two_os_processes_share_one_limit(path):
     assert sum(admitted) == 500
     # No assertion on the split: SQLite's busy handler may let one process take every slot.
     db = connect(path)
-    u = usage(db, key_id="key_shared", account_id=1, now=T0 + 1)
+    u = usage(db, key_id="key_shared", account=1, now=T0 + 1)
     assert (u.hourly_count, u.monthly_count) == (500, 500)

@@ -22,7 +22,7 @@ def db(tmp_path):
 
 
 def cc(db, h, m, now, key="key_ab12", acct=42):
-    return check_and_count(db, key_id=key, account_id=acct, hourly_limit=h,
+    return check_and_count(db, key_id=key, account=acct, hourly_limit=h,
                            monthly_limit=m, now=now)
 
 

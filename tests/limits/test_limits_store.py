@@ -1,5 +1,6 @@
 import itertools
 import math
+import sqlite3
 from datetime import UTC, datetime
 
 import pytest
@@ -55,7 +56,7 @@ def fresh():
 
 def cc(db, key, acct, h, m, now):
     return check_and_count(
-        db, key_id=key, account_id=acct, hourly_limit=h, monthly_limit=m, now=now
+        db, key_id=key, account=acct, hourly_limit=h, monthly_limit=m, now=now
     )
 
 
@@ -87,7 +88,7 @@ def test_store_matches_reference(mdb, start, deltas, hourly, monthly):
         assert (d.admitted, d.limit, d.retry_after, d.should_retry) == (
             admitted, which, retry_after, should_retry,
         )
-        u = usage(mdb, key_id=key, account_id=acct, now=now)
+        u = usage(mdb, key_id=key, account=acct, now=now)
         assert u.hourly_count == model.in_hour(now)
         assert u.monthly_count == model.months.get(u.month, 0)
         if hourly is not None:
@@ -138,7 +139,7 @@ def test_denied_requests_consume_nothing(db):
     assert cc(db, key, acct, 1, 5, T0).admitted
     for i in range(50):
         assert not cc(db, key, acct, 1, 5, T0 + i).admitted
-    u = usage(db, key_id=key, account_id=acct, now=T0 + 100)
+    u = usage(db, key_id=key, account=acct, now=T0 + 100)
     assert (u.hourly_count, u.monthly_count) == (1, 1)
     assert cc(db, key, acct, 1, 5, T0 + 3600).admitted  # window unaffected by denials
 
@@ -159,7 +160,7 @@ def test_hourly_exhausted_does_not_consume_monthly(db):
     assert cc(db, "key_h", acct, 1, 100, T0).admitted
     d = cc(db, "key_h", acct, 1, 100, T0 + 5)
     assert (d.limit, d.monthly_remaining) == ("hourly", 99)
-    assert usage(db, account_id=acct, now=T0 + 5).monthly_count == 1
+    assert usage(db, account=acct, now=T0 + 5).monthly_count == 1
 
 
 def test_both_deny_reports_monthly_with_the_later_wait(db):
@@ -194,7 +195,7 @@ def test_blocked_limits(db):
     assert (d.admitted, d.limit, d.retry_after, d.should_retry) == (False, "monthly", None, False)
     with pytest.raises(ValueError):
         cc(db, "key_z", 5, -1, None, T0)
-    assert usage(db, key_id="key_z", account_id=5, now=T0) == Usage(
+    assert usage(db, key_id="key_z", account=5, now=T0) == Usage(
         "key_z", 0, 5, "2026-11", 0
     )
 
@@ -203,7 +204,7 @@ def test_unlimited_still_counts(db):
     for i in range(5):
         d = cc(db, "key_u", 6, None, None, T0 + i)
         assert d.admitted and d.hourly_remaining is None and d.monthly_remaining is None
-    u = usage(db, key_id="key_u", account_id=6, now=T0 + 10)
+    u = usage(db, key_id="key_u", account=6, now=T0 + 10)
     assert (u.hourly_count, u.monthly_count) == (5, 5)
 
 
@@ -251,3 +252,16 @@ def test_account_names_are_not_coerced(db):
     assert cc(db, "key_n1", "007", None, 1, T0).admitted
     assert cc(db, "key_n2", "7", None, 1, T0).admitted  # a different account
     assert not cc(db, "key_n1", "007", None, 1, T0).admitted
+
+
+def test_a_monthly_usage_column_named_account_id_is_renamed_keeping_its_rows(tmp_path):
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    conn.execute("CREATE TABLE monthly_usage (account_id NOT NULL, month TEXT NOT NULL, "
+                 "calls INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (account_id, month)) WITHOUT ROWID")
+    conn.execute("INSERT INTO monthly_usage VALUES ('acme', '2026-11', 4)")
+    ensure_schema(conn)
+    ensure_schema(conn)  # idempotent
+    assert usage(conn, account="acme", now=T0).monthly_count == 4
+    assert cc(conn, "key_old", "acme", None, 5, T0).admitted
+    assert not cc(conn, "key_old", "acme", None, 5, T0).admitted
+    conn.close()

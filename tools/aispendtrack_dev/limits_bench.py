@@ -25,7 +25,7 @@ T0 = 1_795_000_000.0  # 2026-11-18
 def run_checks(
     path: str,
     key_id: str,
-    account_id: int,
+    account: int,
     n: int,
     hourly_limit: int | None,
     monthly_limit: int | None,
@@ -44,7 +44,7 @@ def run_checks(
     began = time.perf_counter()
     for i in range(n):
         d = check_and_count(
-            db, key_id=key_id, account_id=account_id, hourly_limit=hourly_limit,
+            db, key_id=key_id, account=account, hourly_limit=hourly_limit,
             monthly_limit=monthly_limit, now=t0 + i * dt,
         )
         admitted += d.admitted

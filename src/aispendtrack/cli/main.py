@@ -19,7 +19,7 @@ from rich.table import Table
 
 from aispendtrack import config as configmod
 from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys, ledger_schema
+from aispendtrack.store import keys, schema
 from aispendtrack.views import usage
 from aispendtrack.store.db import utcnow
 from aispendtrack.cli.run import addon_path_command, run_command
@@ -39,16 +39,10 @@ def open_db(ctx: click.Context):
     path = Path(ctx.obj["db_path"])
     try:
         database = dbmod.connect(path)
-        keys.ensure_schema(database)
-        ledger_schema.ensure_schema(database)
-        _limits_schema(database)
+        schema.ensure_schema(database)
     except Exception as e:
         raise click.ClickException(f"database {path}: {e}") from None
     return database
-
-
-def _limits_schema(database) -> None:
-    store.ensure_schema(database)
 
 
 def load_config(ctx: click.Context) -> configmod.Config:

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from aispendtrack import config as configmod
 from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys, ledger_schema
+from aispendtrack.store import keys, schema
 from aispendtrack.proxy.auth import HEADER
 from aispendtrack.demo.checks import Ledger
 from aispendtrack.demo.show import Steps
@@ -92,11 +92,7 @@ class Demo(Steps):
         self.config_path.write_text(CONFIG_TOML, encoding="utf-8")
         self.config = configmod.load_config(self.config_path)
         with self.database() as database:
-            keys.ensure_schema(database)
-            ledger_schema.ensure_schema(database)
-            from aispendtrack.store import limits as store
-
-            store.ensure_schema(database)
+            schema.ensure_schema(database)
             keys.create_account(database, "demo-team", "pro")
             keys.create_account(database, "demo-free", "free")
             self.key_main = keys.create_key(database, "demo-team", self.config, name="main")

@@ -1,2 +1,3 @@
-"""Limit rules, pure: the hourly window and UTC month (`window`), tier defaults
-(`tiers`) and the status headers (`headers`). Counting lives in `aispendtrack.store.limits`."""
+"""Limit rules, pure: the hourly window and UTC month (`window`) and the status headers
+(`headers`). Tier defaults and their resolution are `config.TIER_DEFAULTS` and
+`store.keys.account_limits`; counting lives in `aispendtrack.store.limits`."""

@@ -80,7 +80,7 @@ def rejection_message(d: Decision) -> str:
     if d.limit == "monthly":
         what = (
             f"AiSpendTrack monthly limit of {d.monthly_limit} calls per calendar month (UTC)"
-            f" for account {d.account_id} reached for {d.month}"
+            f" for account {d.account} reached for {d.month}"
         )
         if d.monthly_limit == 0 or d.retry_at is None:
             return f"{what}; calls are not admitted for this account"

@@ -158,7 +158,7 @@ class Decision:
     now: float
     retry_at: float | None  # epoch from which a request is admitted again (denied only)
     key_id: str
-    account_id: int | str
+    account: str  # accounts.name
     month: str  # "2026-11"
     hourly_limit: int | None
     hourly_remaining: int | None
@@ -172,6 +172,6 @@ class Decision:
 class Usage:
     key_id: str | None
     hourly_count: int | None  # requests of the key in the window (now - 3600, now]
-    account_id: int | str | None
+    account: str | None
     month: str
     monthly_count: int | None  # calls of the account in the UTC month of now

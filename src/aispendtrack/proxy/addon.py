@@ -1,7 +1,9 @@
 """The AiSpendTrack addon: options, start-up and shutdown; the data path lives in children.
 
-request → auth (`auth.Auth`) → limits (`limiter.Limiter`) → upstream → meter and ledger
-(`metering.Metering`) → summary on exit.
+request → auth (`auth.Auth`) → limits (`limits.Limiter`) → upstream → meter and ledger
+(`metering.Metering`) → provider keys redacted (`redact.Redact`) → summary on exit
+(`summary.Summary`). The parent opens the shared services (`state.Runtime`) when its
+options name a config and database; each child owns the rest of what it needs.
 """
 
 from __future__ import annotations
@@ -13,17 +15,16 @@ from mitmproxy import ctx, exceptions
 from mitmproxy.proxy import mode_specs
 
 from aispendtrack import config as configmod
-from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys, ledger_schema, presence
-from aispendtrack.store import limits as limits_store
 from aispendtrack.proxy.auth import Auth
-from aispendtrack.store.keycache import KeyCache
 from aispendtrack.proxy.limits import Limiter
 from aispendtrack.proxy.metering import Metering
-from aispendtrack.store.presence import Presence
 from aispendtrack.proxy.redact import Redact
 from aispendtrack.proxy.state import Runtime
 from aispendtrack.proxy.summary import Summary
+from aispendtrack.store import db as dbmod
+from aispendtrack.store import schema
+from aispendtrack.store.keycache import KeyCache
+from aispendtrack.store.presence import Presence
 
 log = logging.getLogger(__name__)
 
@@ -130,10 +131,7 @@ class AiSpendTrack:
         db_path = configmod.db_path(db_arg)
         try:
             database = dbmod.connect(db_path)
-            keys.ensure_schema(database)
-            ledger_schema.ensure_schema(database)
-            limits_store.ensure_schema(database)
-            presence.ensure_schema(database)
+            schema.ensure_schema(database)
             database.conn.close()
         except Exception as e:
             raise exceptions.OptionsError(f"AiSpendTrack database error: {db_path}: {e}") from None

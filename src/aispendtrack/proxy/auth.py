@@ -15,9 +15,10 @@ import logging
 from mitmproxy import http
 
 from aispendtrack.proxy import providers
+from aispendtrack.proxy.state import FlowState, Runtime, reject
 from aispendtrack.store.keycache import refusal
 from aispendtrack.store.keys import KEY_BODY, KEY_RE, PREFIX
-from aispendtrack.proxy.state import Runtime
+from aispendtrack.store.ledger_schema import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,10 @@ def parse_header(values: list[str]) -> tuple[str | None, str | None]:
 
 
 class Auth:
-    """Authenticates provider-bound flows and records who made them in `flow.metadata`."""
+    """Authenticates provider-bound flows and records who made them in their `FlowState`.
+
+    Needs a ready `Runtime` (config and key cache); without one it only strips the header.
+    """
 
     def __init__(self, rt: Runtime):
         self.rt = rt
@@ -70,32 +74,33 @@ class Auth:
         target = providers.identify(flow, self.rt.config)
         if target is None:
             return
-        meta = self.rt.start_flow(flow, target)
+        state = self.rt.start_flow(flow, target)
         if flow.is_replay == "request":
-            reason = self._reauthorise(meta)
+            reason = self._reauthorise(state)
         else:
-            reason = self._authorise(values, meta)
+            reason = self._authorise(values, state)
         if reason is not None:
-            self.rt.reject(flow, 401, f"AiSpendTrack: {reason}", "invalid_api_key", outcome="rejected", marker=":no_entry:")
+            reject(flow, 401, f"AiSpendTrack: {reason}", "invalid_api_key", outcome=Outcome.REJECTED,
+                   marker=":no_entry:")
 
-    def _authorise(self, values: list[str], meta: dict) -> str | None:
+    def _authorise(self, values: list[str], state: FlowState) -> str | None:
         key, reason = parse_header(values)
         if key is None:
             return reason
         verdict = self.rt.keycache.lookup(key)
         if verdict.record is not None:
-            self.rt.identify_key(meta, verdict.record)
+            state.identify(verdict.record)
         return verdict.reason
 
-    def _reauthorise(self, meta: dict) -> str | None:
+    def _reauthorise(self, state: FlowState) -> str | None:
         # A replayed flow no longer carries the key: trust the key id recorded when the
         # original was authorised, if that key is still usable now.
-        key_id = meta.get("key_id")
+        key_id = state.key_id
         record = self.rt.keycache.by_id.get(key_id) if key_id else None
         if record is None:
             return "replayed flow has no authorised AiSpendTrack key on record"
         # `by_id` holds the key's newest secret: usable now if that one is.
         if (reason := refusal(record)) is not None:
             return reason
-        self.rt.identify_key(meta, record)
+        state.identify(record)
         return None

@@ -5,42 +5,34 @@ exact `retry-after` and is never forwarded (its body is never parsed). Check-and
 one SQLite transaction on a worker thread, so several proxies on one database enforce one
 limit together and mitmproxy's event loop never waits on SQLite. The thread drains every
 check queued meanwhile (one transaction each) and wakes the loop once for all of them.
-
-Test hook: if the environment variable ``AISPENDTRACK_TEST_CLOCK_FILE`` is set when the
-addon starts, the limiter's clock is ``time.time()`` plus the float offset (seconds) read
-from that file at each check (missing, empty or unreadable file: offset 0), so end-to-end
-tests can move a running proxy an hour ahead without sleeping. Without the variable the
-clock is plain ``time.time`` (no file access, no cost). Never set it in production.
+Accounts are counted by name (`FlowState.account`), as the ledger names them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 
-from mitmproxy import http
+from mitmproxy import ctx, http
 
-from aispendtrack.store import db as dbmod
 from aispendtrack.limits import headers as limit_headers
+from aispendtrack.proxy.state import Runtime, reject, state_of
+from aispendtrack.store import db as dbmod
 from aispendtrack.store import limits as store
-from aispendtrack.proxy.state import Runtime, meta_of
+from aispendtrack.store.ledger_schema import Outcome
 
 log = logging.getLogger(__name__)
 
-TEST_CLOCK_ENV = "AISPENDTRACK_TEST_CLOCK_FILE"
 
+def offset_clock(path: str) -> Callable[[], float]:
+    """`time.time()` plus the offset in seconds read from `path` at each call (missing,
+    empty or unreadable file: 0). Lets a test move a running proxy an hour ahead."""
 
-def clock_from_env():
-    """`time.time`, or (test hook, see the module docstring) time.time() + the file's offset."""
-    path = os.environ.get(TEST_CLOCK_ENV)
-    if not path:
-        return time.time
-
-    def test_clock() -> float:
+    def clock() -> float:
         try:
             with open(path, encoding="utf-8") as f:
                 offset = float(f.read().strip() or 0)
@@ -48,8 +40,7 @@ def clock_from_env():
             offset = 0.0
         return time.time() + offset
 
-    log.warning("aispendtrack: limiter clock offset read from %s (%s test hook)", path, TEST_CLOCK_ENV)
-    return test_clock
+    return clock
 
 
 def add_headers(headers: http.Headers, extra: dict[str, str]) -> None:
@@ -69,7 +60,24 @@ class Limiter:
         self.rt = rt
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self.clock = clock_from_env()  # injectable for tests (see the module docstring)
+        self.clock: Callable[[], float] = time.time
+
+    def load(self, loader) -> None:
+        loader.add_option(
+            "aispendtrack_clock_offset_file",
+            str,
+            "",
+            "Testing only: a file holding seconds (float) that the limiter adds to the current time, "
+            "read at each check, so a test can move a running proxy ahead without waiting. Empty: the "
+            "real clock.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "aispendtrack_clock_offset_file" in updated:
+            path = ctx.options.aispendtrack_clock_offset_file
+            self.clock = offset_clock(path) if path else time.time
+            if path:
+                log.warning("AiSpendTrack: limiter clock offset read from %s (testing option)", path)
 
     def start(self) -> None:
         self._queue = queue.SimpleQueue()
@@ -85,37 +93,35 @@ class Limiter:
             self._thread = None
 
     async def requestheaders(self, flow: http.HTTPFlow) -> None:
-        meta = meta_of(flow)
-        if flow.response or flow.error or not flow.live or not meta or "key_id" not in meta:
+        state = state_of(flow)
+        if flow.response or flow.error or not flow.live or state is None or not state.identified:
             return
-        hourly, monthly = meta.get("requests_per_hour"), meta.get("monthly_calls")
-        if hourly is None and monthly is None:
+        if not state.limited:
             return  # unlimited: no counter to keep (usage views count these from the ledger)
         now = self.clock()
         try:
             if self._thread is None:
                 raise RuntimeError("the limiter is stopped")
             fut = asyncio.get_running_loop().create_future()
-            # Accounts are counted by name: unique, and what the 429 message should say.
-            self._queue.put((fut, (meta["key_id"], meta["account"], hourly, monthly, now)))
+            self._queue.put((fut, (state.key_id, state.account, state.requests_per_hour, state.monthly_calls, now)))
             decision = await fut
         except Exception as e:
             # Fail closed: a limit we cannot check is not a limit we may skip.
             log.warning("aispendtrack: limit check failed: %s", e)
-            self.rt.reject(flow, 503, f"AiSpendTrack could not check limits: {e}", "limits_unavailable",
-                           outcome="rejected", marker=":warning:", headers={"retry-after": "1"})
+            reject(flow, 503, f"AiSpendTrack could not check limits: {e}", "limits_unavailable",
+                   outcome=Outcome.REJECTED, marker=":warning:", headers={"retry-after": "1"})
             return
         if decision.admitted:
-            meta["limit_headers"] = limit_headers.status_headers(decision)
+            state.limit_headers = limit_headers.status_headers(decision)
             return
-        outcome = "quota_exceeded" if decision.limit == "monthly" else "rate_limited"
-        self.rt.reject(flow, 429, limit_headers.rejection_message(decision), outcome, outcome=outcome,
-                       marker=":stop_sign:", headers=limit_headers.rejection_headers(decision))
+        outcome = Outcome.QUOTA_EXCEEDED if decision.limit == "monthly" else Outcome.RATE_LIMITED
+        reject(flow, 429, limit_headers.rejection_message(decision), outcome, outcome=outcome,
+               marker=":stop_sign:", headers=limit_headers.rejection_headers(decision))
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        meta = meta_of(flow)
-        if meta and flow.response and (extra := meta.get("limit_headers")):
-            add_headers(flow.response.headers, extra)
+        state = state_of(flow)
+        if state is not None and flow.response and state.limit_headers:
+            add_headers(flow.response.headers, state.limit_headers)
 
     def _run(self, jobs: queue.SimpleQueue) -> None:
         database = None
@@ -132,11 +138,11 @@ class Limiter:
                 if job is None:
                     stop = True
                     continue
-                fut, (key_id, account_id, hourly, monthly, now) = job
+                fut, (key_id, account, hourly, monthly, now) = job
                 try:
                     if database is None:
                         database = dbmod.connect(self.rt.db_path)
-                    decision = store.check_and_count(database, key_id=key_id, account_id=account_id,
+                    decision = store.check_and_count(database, key_id=key_id, account=account,
                                                      hourly_limit=hourly, monthly_limit=monthly, now=now)
                     outcomes.append((fut, decision, None))
                 except Exception as e:

@@ -26,7 +26,8 @@ from aispendtrack.store.ledger import LedgerWriter
 from aispendtrack.meter.decode import Decoder, DecodeError
 from aispendtrack.proxy.observer import StreamObserver
 from aispendtrack.meter.pricing import PriceOverride, Pricer
-from aispendtrack.proxy.state import Runtime, meta_of
+from aispendtrack.proxy.state import FlowState, Runtime, state_of
+from aispendtrack.store.ledger_schema import UPSTREAM, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def fmt_cost(cost: Decimal | None, pricing: str) -> str:
 
 def comment_for(row: dict) -> str:
     """One line for mitmweb's flow list: cost, tokens, model."""
-    if row["outcome"] not in ("forwarded", "upstream_error", "aborted"):
+    if row["outcome"] not in UPSTREAM:
         return row.get("error") or row["outcome"]
     parts = [fmt_cost(row["cost_usd"], row["pricing"])]
     if row["input_tokens"] is not None:
@@ -81,16 +82,22 @@ def comment_for(row: dict) -> str:
         parts.append(row["model"])
     if row["partial"]:
         parts.append("partial")
-    if row["outcome"] != "forwarded":
+    if row["outcome"] != Outcome.FORWARDED:
         parts.append(row["outcome"])
     return " · ".join(parts)
 
 
 class Metering:
-    """Meters flows into the ledger and annotates them for mitmweb."""
+    """Meters flows into the ledger and annotates them for mitmweb.
+
+    Owns its ledger writer and pricer, opened by `start()` on the runtime's database and
+    config; adds each row to the runtime's session totals and presence count.
+    """
 
     def __init__(self, rt: Runtime):
         self.rt = rt
+        self.ledger: LedgerWriter | None = None
+        self.pricer: Pricer | None = None
 
     def start(self) -> None:
         overrides = {
@@ -100,60 +107,60 @@ class Metering:
             )
             for model, p in self.rt.config.prices.items()
         }
-        self.rt.pricer = Pricer(overrides)
-        self.rt.ledger = LedgerWriter(self.rt.db_path)
-        self.rt.ledger.start()
+        self.pricer = Pricer(overrides)
+        self.ledger = LedgerWriter(self.rt.db_path)
+        self.ledger.start()
 
     def stop(self) -> None:
         # The closed writer stays in place: a flow still finishing during shutdown gets a
         # clear "ledger writer is closed" warning rather than an AttributeError.
-        if self.rt.ledger is not None:
-            self.rt.ledger.close()
+        if self.ledger is not None:
+            self.ledger.close()
 
     def request(self, flow: http.HTTPFlow) -> None:
-        meta = meta_of(flow)
-        if not meta or flow.response or flow.error or not flow.live:
+        state = state_of(flow)
+        if state is None or flow.response or flow.error or not flow.live:
             return
         body, encoded = request_body(flow.request)
-        info = meter.request_info(meta["api"], body)
-        meta["request_model"] = info.model or request_model_from_path(flow.request.path)
-        meta["stream"] = info.stream or "streamGenerateContent" in flow.request.path
+        info = meter.request_info(state.api, body)
+        state.request_model = info.model or request_model_from_path(flow.request.path)
+        state.stream = info.stream or "streamGenerateContent" in flow.request.path
         if (
             info.stream
             and not encoded
-            and meta["api"] in ("chat", "completions")
+            and state.api in ("chat", "completions")
             and info.include_usage is not True
-            and self.rt.config.metering.inject_stream_usage.get(meta["provider"], False)
+            and self.rt.config.metering.inject_stream_usage.get(state.provider, False)
         ):
             injected = meter.inject_stream_usage(body)
             if injected is not None:
                 flow.request.content = injected
-                meta["strip_usage"] = True
+                state.strip_usage = True
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        meta = meta_of(flow)
-        if not meta or meta["outcome"] != "forwarded" or flow.response is None:
+        state = state_of(flow)
+        if state is None or state.outcome != Outcome.FORWARDED or flow.response is None:
             return
-        meta["ttfb"] = time.time()
+        state.ttfb = time.time()
         resp = flow.response
         sse = "text/event-stream" in resp.headers.get("content-type", "").lower()
-        gemini_array = meta["api"] == "generate" and "streamGenerateContent" in flow.request.path and not sse
+        gemini_array = state.api == "generate" and "streamGenerateContent" in flow.request.path and not sse
         if not (sse or gemini_array):
             return
         stream_meter = meter.StreamMeter(
-            meta["provider"],
-            meta["api"],
+            state.provider,
+            state.api,
             content_encoding=resp.headers.get("content-encoding"),
-            strip_usage_chunk=bool(meta.get("strip_usage")) and resp.status_code == 200,
+            strip_usage_chunk=state.strip_usage and resp.status_code == 200,
             sse=sse,
         )
         resp.stream = StreamObserver(stream_meter, lambda: self._commit_at_end(flow))
 
     async def response(self, flow: http.HTTPFlow) -> None:
-        meta = meta_of(flow)
-        if not meta or flow.response is None:
+        state = state_of(flow)
+        if state is None or flow.response is None:
             return
-        if meta.get("recorded"):  # committed at the end of the stream; make sure it finished
+        if state.recorded:  # committed at the end of the stream; make sure it finished
             pending = getattr(flow.response.stream, "pending", None)
             if pending is not None and not pending.done():
                 try:
@@ -162,37 +169,37 @@ class Metering:
                     log.warning("aispendtrack: ledger row for flow %s not written: %s", flow.id, e)
             return
         status = flow.response.status_code
-        if meta["outcome"] == "forwarded" and status >= 400:
-            meta["outcome"] = "upstream_error"
-        await self._record(flow, meta, status, partial=False)
+        if state.outcome == Outcome.FORWARDED and status >= 400:
+            state.outcome = Outcome.UPSTREAM_ERROR
+        await self._record(flow, state, status, partial=False)
 
     async def error(self, flow: http.HTTPFlow) -> None:
-        meta = meta_of(flow)
-        if not meta or meta.get("recorded"):
+        state = state_of(flow)
+        if state is None or state.recorded:
             return
         msg = flow.error.msg if flow.error else ""
         observer = flow.response.stream if flow.response is not None else None
-        if isinstance(observer, StreamObserver) and meta["outcome"] == "forwarded" and observer.complete:
+        if isinstance(observer, StreamObserver) and state.outcome == Outcome.FORWARDED and observer.complete:
             # The stream's terminal event already went out: the client has the whole answer
             # (SDKs hang up on `[DONE]` before the upstream's last empty chunk), so this is a
             # normal, complete call.
-            await self._record(flow, meta, flow.response.status_code, partial=False)
+            await self._record(flow, state, flow.response.status_code, partial=False)
             return
-        if meta["outcome"] == "forwarded":
-            meta["outcome"] = "aborted" if msg.startswith(CLIENT_GONE) else "upstream_error"
-        meta["error"] = msg
+        if state.outcome == Outcome.FORWARDED:
+            state.outcome = Outcome.ABORTED if msg.startswith(CLIENT_GONE) else Outcome.UPSTREAM_ERROR
+        state.error = msg
         # A streamed response's status line already went out; otherwise the client got
         # mitmproxy's own 502, unless it had left already.
         if isinstance(observer, StreamObserver):
             status = flow.response.status_code
         else:
-            status = None if meta["outcome"] == "aborted" else 502
-        await self._record(flow, meta, status, partial=True)
+            status = None if state.outcome == Outcome.ABORTED else 502
+        await self._record(flow, state, status, partial=True)
 
-    async def _record(self, flow: http.HTTPFlow, meta: dict, status: int | None, *, partial: bool) -> None:
-        row = self._prepare(flow, meta, status, partial=partial)
+    async def _record(self, flow: http.HTTPFlow, state: FlowState, status: int | None, *, partial: bool) -> None:
+        row = self._prepare(flow, state, status, partial=partial)
         try:
-            await self.rt.ledger.write(row)
+            await self.ledger.write(row)
         except Exception as e:
             log.warning("aispendtrack: ledger row for flow %s not written: %s", flow.id, e)
 
@@ -204,60 +211,59 @@ class Metering:
         """
         fut = None
         try:
-            meta = meta_of(flow)
-            if not meta or meta.get("recorded") or flow.response is None or self.rt.ledger is None:
+            state = state_of(flow)
+            if state is None or state.recorded or flow.response is None or self.ledger is None:
                 return None
             status = flow.response.status_code
-            if meta["outcome"] == "forwarded" and status >= 400:
-                meta["outcome"] = "upstream_error"
-            fut = self.rt.ledger.submit(self._prepare(flow, meta, status, partial=False))
+            if state.outcome == Outcome.FORWARDED and status >= 400:
+                state.outcome = Outcome.UPSTREAM_ERROR
+            fut = self.ledger.submit(self._prepare(flow, state, status, partial=False))
             fut.result(COMMIT_WAIT)
         except Exception as e:
             log.warning("aispendtrack: ledger row for flow %s not committed at stream end: %r", flow.id, e)
         return fut
 
-    def _prepare(self, flow: http.HTTPFlow, meta: dict, status: int | None, *, partial: bool) -> dict:
+    def _prepare(self, flow: http.HTTPFlow, state: FlowState, status: int | None, *, partial: bool) -> dict:
         """The flow's row; marks it recorded and annotates the flow for mitmweb."""
-        meta["recorded"] = True
+        state.recorded = True
         if self.rt.presence is not None:
             self.rt.presence.count -= 1
-        row = self.build_row(flow, meta, status, partial=partial)
-        if self.rt.session is not None:
-            self.rt.session.add(row)
+        row = self.build_row(flow, state, status, partial=partial)
+        self.rt.session.add(row)
         flow.comment = comment_for(row)
-        if row["pricing"] != "priced" and row["outcome"] == "forwarded" and not flow.marked:
+        if row["pricing"] != "priced" and row["outcome"] == Outcome.FORWARDED and not flow.marked:
             flow.marked = ":grey_question:"
         return row
 
-    def build_row(self, flow: http.HTTPFlow, meta: dict, status: int | None, *, partial: bool) -> dict:
+    def build_row(self, flow: http.HTTPFlow, state: FlowState, status: int | None, *, partial: bool) -> dict:
         now = time.time()
-        metered, streamed = self._metered(flow, meta)
+        metered, streamed = self._metered(flow, state)
         if metered is not None and partial and metered.has_usage:
             metered.partial = True
-        model = (metered.model if metered else None) or meta.get("request_model")
+        model = (metered.model if metered else None) or state.request_model
         if metered is not None and metered.has_usage:
-            priced = self.rt.pricer.price(
-                metered, model, meta["provider"], when=datetime.fromtimestamp(meta["start"], UTC)
+            priced = self.pricer.price(
+                metered, model, state.provider, when=datetime.fromtimestamp(state.start, UTC)
             )
             cost, pricing, source = priced.cost_usd, priced.pricing, priced.source
         else:
             cost, pricing, source = None, "unmetered", None
         m = metered if metered is not None and metered.has_usage else meter.Metered()
-        ttfb = meta.get("ttfb")
+        ttfb = state.ttfb
         return {
-            "ts": meta["start"],  # epoch seconds: the ledger's writer thread formats it
+            "ts": state.start,  # epoch seconds: the ledger's writer thread formats it
             "flow_id": flow.id,
-            "key_id": meta.get("key_id"),
-            "key_hint": meta.get("key_hint"),
-            "account": meta.get("account"),
-            "provider": meta["provider"],
-            "api": meta["api"],
+            "key_id": state.key_id,
+            "key_hint": state.key_hint,
+            "account": state.account,
+            "provider": state.provider,
+            "api": state.api,
             "model": model,
-            "request_model": meta.get("request_model"),
+            "request_model": state.request_model,
             "method": flow.request.method,
             "path": flow.request.path.split("?", 1)[0],
             "status": status,
-            "outcome": meta["outcome"],
+            "outcome": state.outcome,
             "streamed": bool(streamed),
             "partial": bool(m.partial or (partial and streamed)),
             "input_tokens": m.input_tokens,
@@ -269,21 +275,21 @@ class Metering:
             "cost_usd": cost,
             "pricing": pricing,
             "cost_source": source,
-            "latency_ms": round((now - meta["start"]) * 1000, 3),
-            "ttfb_ms": round((ttfb - meta["start"]) * 1000, 3) if ttfb else None,
-            "error": meta.get("error") or (metered.error if metered else None),
+            "latency_ms": round((now - state.start) * 1000, 3),
+            "ttfb_ms": round((ttfb - state.start) * 1000, 3) if ttfb else None,
+            "error": state.error or (metered.error if metered else None),
         }
 
     @staticmethod
-    def _metered(flow: http.HTTPFlow, meta: dict) -> tuple[meter.Metered | None, bool]:
+    def _metered(flow: http.HTTPFlow, state: FlowState) -> tuple[meter.Metered | None, bool]:
         resp = flow.response
-        if resp is None or meta["outcome"] not in ("forwarded", "upstream_error", "aborted"):
-            return None, bool(meta.get("stream"))
+        if resp is None or state.outcome not in UPSTREAM:
+            return None, state.stream
         if isinstance(resp.stream, StreamObserver):
             return resp.stream.meter.result(), True
-        if meta["outcome"] != "forwarded" or resp.status_code >= 400:
-            return None, bool(meta.get("stream"))
+        if state.outcome != Outcome.FORWARDED or resp.status_code >= 400:
+            return None, state.stream
         # The raw body: meter_body decodes with a size cap; mitmproxy's decoding has none.
         body = resp.raw_content or b""
-        return meter.meter_body(meta["provider"], meta["api"], body,
+        return meter.meter_body(state.provider, state.api, body,
                                 content_encoding=resp.headers.get("content-encoding")), False

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from mitmproxy import ctx, http
 
-from aispendtrack.proxy.state import meta_of
+from aispendtrack.proxy.state import state_of
 
 CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
 QUERY_KEYS = ("key",)
@@ -64,5 +64,5 @@ class Redact:
 
     @staticmethod
     def _redact(flow: http.HTTPFlow) -> None:
-        if meta_of(flow) is not None and ctx.options.aispendtrack_redact_provider_keys:
+        if state_of(flow) is not None and ctx.options.aispendtrack_redact_provider_keys:
             redact(flow.request)

@@ -1,87 +1,153 @@
-"""What the addons share while mitmdump runs: config, key cache, ledger writer, pricer.
+"""What the addons share while mitmdump runs, and what each provider-bound flow carries.
 
-Per-flow state never lives here; it lives on the flow (`flow.metadata["aispendtrack"]`),
-which is saved with the flow, so it holds no secret.
+`Runtime` holds the services the parent addon opens for its children (config, key
+cache, presence, session totals); a child's own resources (limiter thread, ledger
+writer, pricer) stay on the child. `FlowState` is the per-flow record: created once, by
+`Runtime.start_flow` in auth's `requestheaders`, and read by every other step through
+`state_of(flow)`. It lives in `flow.metadata`, which is saved with the flow, so it holds
+no secret.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mitmproxy import http
 
-from aispendtrack.proxy import providers
 from aispendtrack.config import Config
+from aispendtrack.proxy import providers
 from aispendtrack.store.keycache import KeyCache, KeyRecord
+from aispendtrack.store.ledger_schema import Outcome
+from aispendtrack.store.presence import Presence
+from aispendtrack.views.stats import SessionStats
 
 META = "aispendtrack"
+
+# Kept by a replay: the identity authorised the first time (see `Auth._reauthorise`).
+IDENTITY = ("key_id", "key_hint", "account", "account_id")
+
+
+@dataclass(slots=True)
+class FlowState:
+    """One provider-bound flow on its way through auth → limits → upstream → meter.
+
+    Every field is plain data (str, int, float, bool, None, dict of str), so a flow saved
+    with `-w` or from mitmweb keeps it: mitmproxy deep-copies `flow.metadata` to save or
+    copy a flow, and `__deepcopy__` hands it the `asdict` form. `state_of` turns such a
+    dict back into a `FlowState`.
+    """
+
+    provider: str
+    api: str
+    shape: str  # whose error format our own answers use (see `providers.error_response`)
+    start: float  # epoch seconds at requestheaders
+    outcome: Outcome = Outcome.FORWARDED
+    # who: set by auth from the key record
+    key_id: str | None = None
+    key_hint: str | None = None
+    account: str | None = None  # the account's name: the ledger's and the limiter's account
+    account_id: int | None = None  # accounts.id
+    requests_per_hour: int | None = None  # None = unlimited
+    monthly_calls: int | None = None
+    # limits
+    limit_headers: dict[str, str] | None = None  # status headers for the forwarded response
+    # request and response, as metering sees them
+    request_model: str | None = None
+    stream: bool = False
+    strip_usage: bool = False  # we asked for stream usage: hide that chunk from the client
+    ttfb: float | None = None  # epoch seconds at responseheaders
+    error: str | None = None
+    recorded: bool = False  # the ledger row is built (exactly one per flow)
+
+    @property
+    def identified(self) -> bool:
+        return self.key_id is not None
+
+    @property
+    def limited(self) -> bool:
+        return self.requests_per_hour is not None or self.monthly_calls is not None
+
+    def identify(self, record: KeyRecord) -> None:
+        self.key_id = record.key_id
+        self.key_hint = record.hint
+        self.account = record.account
+        self.account_id = record.account_id
+        self.requests_per_hour = record.requests_per_hour
+        self.monthly_calls = record.monthly_calls
+
+    def __deepcopy__(self, memo) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FlowState | None:
+        """A saved or copied flow's state; None if it is not one of ours."""
+        known = {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data}
+        try:
+            state = cls(**known)
+            state.outcome = Outcome(state.outcome)
+        except (TypeError, ValueError):
+            return None
+        return state
+
+
+def state_of(flow: http.HTTPFlow) -> FlowState | None:
+    """The flow's `FlowState`; None for a flow that is not provider-bound."""
+    state = flow.metadata.get(META)
+    if state is None or type(state) is FlowState:
+        return state
+    if isinstance(state, dict):  # loaded from a file, copied or reverted by mitmproxy
+        state = FlowState.from_dict(state)
+        if state is not None:
+            flow.metadata[META] = state
+        return state
+    return None
 
 
 @dataclass
 class Runtime:
+    """The services the parent addon opens (`AiSpendTrack._start`) for its children."""
+
     config: Config | None = None
     config_path: Path | None = None
     db_path: Path | None = None
     keycache: KeyCache | None = None
-    ledger: object | None = None  # aispendtrack.store.ledger.LedgerWriter
-    limiter: object | None = None  # aispendtrack.limits.gate.LimitGate
-    pricer: object | None = None  # aispendtrack.meter.pricing.Pricer
-    session: object | None = None  # aispendtrack.views.stats.SessionStats
-    presence: object | None = None  # aispendtrack.store.presence.Presence: calls in flight
+    presence: Presence | None = None  # this proxy's calls in flight, published once a second
+    session: SessionStats = field(default_factory=SessionStats)
 
     @property
     def ready(self) -> bool:
         return self.config is not None and self.keycache is not None
 
-    def start_flow(self, flow: http.HTTPFlow, target: providers.Target) -> dict:
-        meta = flow.metadata.setdefault(META, {})
-        # A replay keeps the identity recorded the first time; everything else starts afresh.
-        kept = {k: meta[k] for k in ("key_id", "key_hint", "account", "account_id") if k in meta}
-        meta.clear()
-        meta.update(kept)
+    def start_flow(self, flow: http.HTTPFlow, target: providers.Target) -> FlowState:
+        """The one place a flow's state is created. A replay keeps the identity recorded
+        the first time; everything else starts afresh."""
+        state = FlowState(target.provider, target.api, target.shape, time.time())
+        if (old := state_of(flow)) is not None:
+            for name in IDENTITY:
+                setattr(state, name, getattr(old, name))
+        flow.metadata[META] = state
         if self.presence is not None:
             self.presence.count += 1  # until the flow's ledger row is built
-        meta.update(
-            provider=target.provider,
-            api=target.api,
-            shape=target.shape,
-            start=time.time(),
-            outcome="forwarded",
-        )
-        return meta
-
-    @staticmethod
-    def identify_key(meta: dict, record: KeyRecord) -> None:
-        meta.update(
-            key_id=record.key_id,
-            key_hint=record.hint,
-            account=record.account,
-            account_id=record.account_id,
-            requests_per_hour=record.requests_per_hour,
-            monthly_calls=record.monthly_calls,
-        )
-
-    @staticmethod
-    def reject(
-        flow: http.HTTPFlow,
-        status: int,
-        message: str,
-        code: str,
-        *,
-        outcome: str,
-        marker: str,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        """Answer the flow ourselves; it is never forwarded. Visible in mitmweb."""
-        meta = flow.metadata[META]
-        meta["outcome"] = outcome
-        meta["error"] = message
-        flow.response = providers.error_response(meta["shape"], status, message, code, headers)
-        flow.marked = marker
-        flow.comment = message
+        return state
 
 
-def meta_of(flow: http.HTTPFlow) -> dict | None:
-    return flow.metadata.get(META)
+def reject(
+    flow: http.HTTPFlow,
+    status: int,
+    message: str,
+    code: str,
+    *,
+    outcome: Outcome,
+    marker: str,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Answer a provider-bound flow ourselves; it is never forwarded. Visible in mitmweb."""
+    state = state_of(flow)
+    state.outcome = outcome
+    state.error = message
+    flow.response = providers.error_response(state.shape, status, message, code, headers)
+    flow.marked = marker
+    flow.comment = message

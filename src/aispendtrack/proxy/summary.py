@@ -14,26 +14,19 @@ from mitmproxy import command
 from rich.console import Console
 
 from aispendtrack.proxy.state import Runtime
-from aispendtrack.views.stats import SessionStats, render_summary, summary_text
+from aispendtrack.views.stats import render_summary, summary_text
 
 log = logging.getLogger(__name__)
 
 
 class Summary:
-    """Keeps O(1)-per-flow session totals and shows them."""
+    """Shows the runtime's session totals (kept O(1) per flow by metering)."""
 
     def __init__(self, rt: Runtime):
         self.rt = rt
-        rt.session = SessionStats()
-
-    def start(self) -> None:
-        if self.rt.session is None:
-            self.rt.session = SessionStats()
 
     def done(self) -> None:
         stats = self.rt.session
-        if stats is None:
-            return
         # stderr: mitmdump's own flow output owns stdout, and pipes stay parseable.
         console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)
         console.print(render_summary(stats))
@@ -42,6 +35,6 @@ class Summary:
     @command.command("aispendtrack.summary")
     def summary(self) -> str:
         """Calls, tokens and cost metered in this session, per model and per key."""
-        text = summary_text(self.rt.session or SessionStats())
+        text = summary_text(self.rt.session)
         log.info("%s", text)
         return text

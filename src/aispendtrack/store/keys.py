@@ -138,7 +138,14 @@ def set_account_limits(
 
 
 def account_limits(account: dict, config: Config) -> tuple[int | None, int | None]:
-    """(requests per hour per key, monthly calls per account); None = unlimited."""
+    """(requests per hour per key, monthly calls per account); None = unlimited.
+
+    The one place limits are resolved: the account's overrides (`accounts.requests_per_hour`
+    / `monthly_calls`: NULL = the tier's value from the config, negative = unlimited,
+    n >= 0 = n, 0 blocks) over its tier's. Raises `ValueError` for an unknown tier.
+    """
+    if account["tier"] not in TIERS:
+        raise ValueError(f"unknown tier {account['tier']!r} (expected one of {', '.join(TIERS)})")
     tier = config.tier(account["tier"])
     values = []
     for column in ("requests_per_hour", "monthly_calls"):

@@ -10,6 +10,7 @@ import json
 import math
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from typing import Any
 
 import sqlite_utils
@@ -47,7 +48,29 @@ CALLS_COLUMNS: dict[str, type] = {
     "error": str,
 }
 
-OUTCOMES = ("forwarded", "rejected", "rate_limited", "quota_exceeded", "upstream_error", "aborted")
+
+
+class Outcome(StrEnum):
+    """What happened to a provider-bound call: the ledger's `outcome` column, as stored."""
+
+    FORWARDED = "forwarded"
+    REJECTED = "rejected"  # 401 (or 503 when limits could not be checked)
+    RATE_LIMITED = "rate_limited"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    UPSTREAM_ERROR = "upstream_error"
+    ABORTED = "aborted"
+
+
+# Calls that reached the provider: metered, and counted against limits.
+UPSTREAM = frozenset({Outcome.FORWARDED, Outcome.UPSTREAM_ERROR, Outcome.ABORTED})
+# Calls we answered ourselves.
+REFUSED = frozenset(Outcome) - UPSTREAM
+
+
+def sql_in(outcomes) -> str:
+    """`('a', 'b')`, for `outcome IN …` in a query (the values are our own constants)."""
+    return "(" + ", ".join(f"'{o.value}'" for o in sorted(outcomes)) + ")"
+
 PRICING = ("priced", "unpriced", "unmetered")
 
 # Indexes match the report/export queries: time ranges, optionally per key/account/model.

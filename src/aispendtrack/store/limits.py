@@ -6,9 +6,11 @@ Tables (created by `ensure_schema`):
   ``seq`` = 1, 2, 3… per key, ``ts`` = float epoch. PK (key_id, seq), index (key_id, ts).
   Invariant: ``ts`` never decreases with ``seq`` for a key, so the window count is
   ``last.seq - first_in_window.seq + 1`` — two index seeks, whatever the limit.
-* ``monthly_usage(account_id, month, calls)`` — calls admitted per account per UTC
-  calendar month (``month`` = ``"2026-11"``). PK (account_id, month). ``account_id`` has
-  no type affinity: an int id or a name is stored as given (``"007"`` never becomes 7).
+* ``monthly_usage(account, month, calls)`` — calls admitted per account per UTC
+  calendar month (``month`` = ``"2026-11"``). PK (account, month). Accounts are counted
+  by name, as the ledger's ``account`` column names them. ``account`` has no type
+  affinity: a value is stored as given (``"007"`` never becomes 7). Databases whose
+  column is still called ``account_id`` (it always held names) are renamed in place.
 
 `check_and_count` runs in one ``BEGIN IMMEDIATE`` transaction: every process sharing the
 file serialises on SQLite's write lock, so N processes enforce one limit together and
@@ -57,10 +59,10 @@ SCHEMA = (
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS rate_events_key_ts ON rate_events (key_id, ts)",
     """CREATE TABLE IF NOT EXISTS monthly_usage (
-        account_id NOT NULL,  -- no type: accounts.id or a name, stored as given
+        account NOT NULL,  -- accounts.name; no type affinity: stored as given
         month TEXT NOT NULL,
         calls INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (account_id, month)
+        PRIMARY KEY (account, month)
     ) WITHOUT ROWID""",
 )
 
@@ -74,6 +76,19 @@ def ensure_schema(db) -> None:
     conn = _conn(db)
     for sql in SCHEMA:
         conn.execute(sql)
+    if "account_id" in _columns(conn, "monthly_usage"):
+        conn.execute("BEGIN IMMEDIATE")  # another process may be renaming it too
+        try:
+            if "account_id" in _columns(conn, "monthly_usage"):
+                conn.execute("ALTER TABLE monthly_usage RENAME COLUMN account_id TO account")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
 
 
 def _check_limit(value: int | None, name: str) -> None:
@@ -85,7 +100,7 @@ def check_and_count(
     db,
     *,
     key_id: str,
-    account_id: int | str,
+    account: str,
     hourly_limit: int | None,
     monthly_limit: int | None,
     now: float,
@@ -99,7 +114,7 @@ def check_and_count(
     conn.execute("BEGIN IMMEDIATE")
     try:
         decision = _check_and_count(
-            conn, key_id, account_id, hourly_limit, monthly_limit, float(now)
+            conn, key_id, account, hourly_limit, monthly_limit, float(now)
         )
         conn.execute("COMMIT")
     except BaseException:
@@ -109,11 +124,11 @@ def check_and_count(
     return decision
 
 
-def _check_and_count(conn, key_id, account_id, hourly_limit, monthly_limit, now) -> Decision:
+def _check_and_count(conn, key_id, account, hourly_limit, monthly_limit, now) -> Decision:
     month, _, month_end = month_bounds(now)
     row = conn.execute(
-        "SELECT calls FROM monthly_usage WHERE account_id = ? AND month = ?",
-        (account_id, month),
+        "SELECT calls FROM monthly_usage WHERE account = ? AND month = ?",
+        (account, month),
     ).fetchone()
     used = row[0] if row else 0
 
@@ -141,9 +156,9 @@ def _check_and_count(conn, key_id, account_id, hourly_limit, monthly_limit, now)
             "INSERT INTO rate_events (key_id, seq, ts) VALUES (?, ?, ?)", (key_id, seq, eff)
         )
         conn.execute(
-            "INSERT INTO monthly_usage (account_id, month, calls) VALUES (?, ?, 1)"
-            " ON CONFLICT (account_id, month) DO UPDATE SET calls = calls + 1",
-            (account_id, month),
+            "INSERT INTO monthly_usage (account, month, calls) VALUES (?, ?, 1)"
+            " ON CONFLICT (account, month) DO UPDATE SET calls = calls + 1",
+            (account, month),
         )
         if seq % PRUNE_KEY_EVERY == 0:
             conn.execute(
@@ -154,7 +169,7 @@ def _check_and_count(conn, key_id, account_id, hourly_limit, monthly_limit, now)
             conn.execute("DELETE FROM rate_events WHERE ts <= ?", (cut - PRUNE_MARGIN,))
         return Decision(
             admitted=True, limit=None, retry_after=None, should_retry=None, now=now,
-            retry_at=None, key_id=key_id, account_id=account_id, month=month,
+            retry_at=None, key_id=key_id, account=account, month=month,
             hourly_limit=hourly_limit,
             hourly_remaining=None if hourly_limit is None else hourly_limit - count - 1,
             hourly_reset=None if hourly_limit is None else expiry(oldest_ts if count else eff),
@@ -187,7 +202,7 @@ def _check_and_count(conn, key_id, account_id, hourly_limit, monthly_limit, now)
         admitted=False, limit=which,
         retry_after=None if retry_at is None else seconds_until(now, retry_at),
         should_retry=which == "hourly" and retry_at is not None,
-        now=now, retry_at=retry_at, key_id=key_id, account_id=account_id, month=month,
+        now=now, retry_at=retry_at, key_id=key_id, account=account, month=month,
         hourly_limit=hourly_limit,
         hourly_remaining=None if hourly_limit is None else max(0, hourly_limit - count),
         hourly_reset=h_reset,
@@ -198,7 +213,7 @@ def _check_and_count(conn, key_id, account_id, hourly_limit, monthly_limit, now)
 
 
 def usage(
-    db, *, key_id: str | None = None, account_id: int | str | None = None, now: float
+    db, *, key_id: str | None = None, account: str | None = None, now: float
 ) -> Usage:
     """Current hourly count of a key and monthly count of an account (for the CLI)."""
     conn = _conn(db)
@@ -209,13 +224,13 @@ def usage(
             "SELECT count(*) FROM rate_events WHERE key_id = ? AND ts > ?",
             (key_id, window_cut(now)),
         ).fetchone()
-    if account_id is not None:
+    if account is not None:
         row = conn.execute(
-            "SELECT calls FROM monthly_usage WHERE account_id = ? AND month = ?",
-            (account_id, month),
+            "SELECT calls FROM monthly_usage WHERE account = ? AND month = ?",
+            (account, month),
         ).fetchone()
         monthly = row[0] if row else 0
-    return Usage(key_id, hourly, account_id, month, monthly)
+    return Usage(key_id, hourly, account, month, monthly)
 
 
 def reset_key(db, key_id: str) -> int:
@@ -223,13 +238,13 @@ def reset_key(db, key_id: str) -> int:
     return _conn(db).execute("DELETE FROM rate_events WHERE key_id = ?", (key_id,)).rowcount
 
 
-def reset_account(db, account_id: int | str, month: str | None = None) -> int:
+def reset_account(db, account: str, month: str | None = None) -> int:
     """Zero an account's monthly counter for `month` ("2026-11"), or every month if None."""
     conn = _conn(db)
     if month is None:
-        cur = conn.execute("DELETE FROM monthly_usage WHERE account_id = ?", (account_id,))
+        cur = conn.execute("DELETE FROM monthly_usage WHERE account = ?", (account,))
     else:
         cur = conn.execute(
-            "DELETE FROM monthly_usage WHERE account_id = ? AND month = ?", (account_id, month)
+            "DELETE FROM monthly_usage WHERE account = ? AND month = ?", (account, month)
         )
     return cur.rowcount

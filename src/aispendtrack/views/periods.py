@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
+from aispendtrack.limits.window import month_start
 from aispendtrack.store.db import parse_iso, utcnow
 
 
@@ -37,7 +38,7 @@ def resolve_period(
     if today:
         return midnight, None
     if month:
-        return midnight.replace(day=1), None
+        return datetime.fromtimestamp(month_start(now.timestamp()), UTC), None
     if days is not None:
         if days < 1:
             raise ValueError("--days must be at least 1")

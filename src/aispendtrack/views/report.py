@@ -31,7 +31,7 @@ from typing import Any
 import click
 
 from aispendtrack.store.db import connect, iso, parse_iso
-from aispendtrack.views.standing import NOT_UPSTREAM as _NOT_UPSTREAM
+from aispendtrack.store.ledger_schema import REFUSED, Outcome, sql_in
 from aispendtrack.views.standing import LimitStatus, limits_status
 from aispendtrack.views.periods import _utc, parse_when, resolve_period
 from aispendtrack.views.stats import CTX, Stats, canon
@@ -51,12 +51,14 @@ DIMENSIONS = {
     "outcome": "outcome",
     "minute": "substr(ts, 1, 16)",  # for `top`; not offered on the command line
 }
-_AGG = f"""COUNT(*), SUM(outcome = 'forwarded'), SUM(outcome IN ('upstream_error', 'aborted')),
-  SUM(outcome = 'rejected'), SUM(outcome = 'rate_limited'), SUM(outcome = 'quota_exceeded'),
+_AGG = f"""COUNT(*), SUM(outcome = '{Outcome.FORWARDED}'),
+  SUM(outcome IN {sql_in({Outcome.UPSTREAM_ERROR, Outcome.ABORTED})}),
+  SUM(outcome = '{Outcome.REJECTED}'), SUM(outcome = '{Outcome.RATE_LIMITED}'),
+  SUM(outcome = '{Outcome.QUOTA_EXCEEDED}'),
   SUM(input_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(output_tokens),
   SUM(reasoning_tokens), COUNT(cost_usd),
   SUM(cost_usd IS NULL AND pricing IN ('priced', 'unpriced')),
-  SUM(cost_usd IS NULL AND pricing = 'unmetered' AND outcome NOT IN {_NOT_UPSTREAM}),
+  SUM(cost_usd IS NULL AND pricing = 'unmetered' AND outcome NOT IN {sql_in(REFUSED)}),
   SUM(CAST(ROUND(cost_usd * 1e12) AS INTEGER)),
   MAX(length(cost_usd) - instr(cost_usd, '.') + 99 * (instr(cost_usd, 'E') + instr(cost_usd, 'e'))),
   MAX(abs(cost_usd * 1.0))"""

@@ -1,16 +1,16 @@
 """Where each key and account stands against its limits: `limits_status(db, config)`.
 
-Counts come from `limits.store` when its tables exist, else an estimate from the ledger."""
+The counts and resets come from `views.usage` (the one usage-against-limits rule)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime
 
-from aispendtrack.store.db import iso, parse_iso, utcnow
+from aispendtrack.store.db import iso, utcnow
+from aispendtrack.store.keys import account_limits
 from aispendtrack.views.periods import _utc
-
-NOT_UPSTREAM = "('rejected', 'rate_limited', 'quota_exceeded')"  # outcomes that never reached upstream
+from aispendtrack.views.usage import account_month, active_keys, key_hour
 
 
 @dataclass
@@ -24,7 +24,7 @@ class LimitStatus:
     used: int
     limit: int | None  # None = unlimited
     resets_at: datetime | None  # when `used` next goes down (None: nothing counted)
-    source: str = "limits"  # "limits" (limits.store) | "ledger" (fallback estimate)
+    source: str = "limits"  # "limits" (the limiter's counters) | "ledger" (what was metered)
 
     @property
     def fraction(self) -> float | None:
@@ -33,59 +33,38 @@ class LimitStatus:
         return 1.0 if self.limit == 0 else self.used / self.limit
 
 
-def _account_limits(row: dict, config) -> tuple[int | None, int | None]:
+def _limits(row: dict, config) -> tuple[int | None, int | None]:
     try:
-        from aispendtrack.store.keys import account_limits
-
         return account_limits(row, config)
-    except Exception:  # no config, unknown tier, partial checkout: use the account's overrides
+    except Exception:  # no config or an unknown tier: the account's own overrides only
         return tuple(None if row[c] is None or row[c] < 0 else row[c] for c in ("requests_per_hour", "monthly_calls"))
 
 
-def _limits_usage(db, key_id, account, now: datetime) -> tuple[int, datetime | None, int]:
-    """(hourly count of the key, when it next drops, monthly count of the account)."""
-    try:
-        from aispendtrack.store import limits as store
-    except ImportError:
-        store = None
-    t = now.timestamp()
-    if store is not None and db["rate_events"].exists():
-        u = store.usage(db, key_id=key_id, account_id=account, now=t)
-        # the oldest counted event leaves the window first
-        (oldest,) = db.execute("SELECT MIN(ts) FROM rate_events WHERE key_id = ? AND ts > ?", [key_id, t - 3600]).fetchone()
-        reset = datetime.fromtimestamp(oldest + 3600, UTC) if oldest is not None else None
-        return u.hourly_count or 0, reset, u.monthly_count or 0
-    # fallback (no limits tables yet): calls that passed the limiter, from the ledger
-    passed = f"outcome NOT IN {NOT_UPSTREAM}"
-    n_h, oldest = db.execute(
-        f"SELECT COUNT(*), MIN(ts) FROM calls WHERE key_id = ? AND {passed} AND ts > ?", [key_id, iso(now - timedelta(hours=1))]
-    ).fetchone()
-    month0 = datetime.combine(now.date().replace(day=1), time(), UTC)
-    (n_m,) = db.execute(f"SELECT COUNT(*) FROM calls WHERE account = ? AND {passed} AND ts >= ?", [account, iso(month0)]).fetchone()
-    return n_h, (parse_iso(oldest) + timedelta(hours=1) if oldest else None), n_m
+def _when(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
 
 def limits_status(db, config, now: datetime | None = None) -> list[LimitStatus]:
     """Every active key's hourly window and every account's monthly window, nearest to
-    its limit first. Counts come from `limits.store.usage` (accounts are counted by name,
-    as the limiter does); without the limits tables, from the ledger (`source="ledger"`)."""
+    its limit first."""
     now = _utc(now or utcnow())
     if not (db["accounts"].exists() and db["keys"].exists()):
         return []
-    source = "limits" if db["rate_events"].exists() else "ledger"
-    if source == "ledger" and not db["calls"].exists():
+    if not (db["rate_events"].exists() or db["calls"].exists()):
         return []
+    t = now.timestamp()
     accounts = {r["id"]: r for r in db.query("SELECT id, name, tier, requests_per_hour, monthly_calls FROM accounts")}
-    keys = db.execute("SELECT id, account_id, name FROM keys WHERE revoked IS NULL AND (expires IS NULL OR expires > ?) ORDER BY id", [iso(now)]).fetchall()
-    next_month = (datetime.combine(now.date().replace(day=1), time(), UTC) + timedelta(days=32)).replace(day=1)
     out, monthly = [], {}
-    for key_id, account_id, name in keys:
+    for key_id, account_id, name in active_keys(db, iso(now)):
         acct = accounts.get(account_id)
         if acct is None:
             continue
-        hourly_limit, monthly_limit = _account_limits(acct, config)
-        used_h, reset_h, used_m = _limits_usage(db, key_id, acct["name"], now)
-        out.append(LimitStatus("key", key_id, name, "hour", used_h, hourly_limit, reset_h, source))
-        monthly[account_id] = LimitStatus("account", str(account_id), acct["name"], "month", used_m, monthly_limit, next_month, source)
+        limits = _limits(acct, config)
+        hour = key_hour(db, key_id, *limits, t)
+        out.append(LimitStatus("key", key_id, name, "hour", hour.used, hour.limit, _when(hour.resets_at), hour.source))
+        if account_id not in monthly:
+            m = account_month(db, acct["name"], *limits, t)
+            monthly[account_id] = LimitStatus("account", str(account_id), acct["name"], "month", m.used, m.limit,
+                                              _when(m.resets_at), m.source)
     out += monthly.values()
     return sorted(out, key=lambda s: (-(s.fraction or 0), s.scope, s.id))

@@ -14,11 +14,11 @@ from decimal import Context, Decimal, InvalidOperation
 
 from rich.console import Group, RenderableType
 
+from aispendtrack.store.ledger_schema import REFUSED, UPSTREAM, Outcome
 from aispendtrack.views import render
 
 # Exact money arithmetic regardless of the thread's decimal context.
 CTX = Context(prec=100)
-_NOT_UPSTREAM = frozenset({"rejected", "rate_limited", "quota_exceeded"})
 _TOKENS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
 
 
@@ -54,15 +54,15 @@ class Stats:
     def add_row(self, row: Mapping) -> None:
         self.calls += 1
         outcome = row.get("outcome")
-        if outcome == "forwarded":
+        if outcome == Outcome.FORWARDED:
             self.forwarded += 1
-        elif outcome in ("upstream_error", "aborted"):
+        elif outcome in UPSTREAM:
             self.errors += 1
-        elif outcome == "rejected":
+        elif outcome == Outcome.REJECTED:
             self.rejected += 1
-        elif outcome == "rate_limited":
+        elif outcome == Outcome.RATE_LIMITED:
             self.rate_limited += 1
-        elif outcome == "quota_exceeded":
+        elif outcome == Outcome.QUOTA_EXCEEDED:
             self.quota_exceeded += 1
         for name in _TOKENS:
             v = row.get(name)
@@ -81,7 +81,7 @@ class Stats:
             self.cost_usd = CTX.add(self.cost_usd, value)
         elif pricing in ("priced", "unpriced"):
             self.unpriced_calls += 1
-        elif pricing == "unmetered" and outcome not in _NOT_UPSTREAM:
+        elif pricing == "unmetered" and outcome not in REFUSED:
             self.unmetered_calls += 1
 
     def merge(self, other: Stats) -> None:

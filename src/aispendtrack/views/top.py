@@ -27,6 +27,7 @@ from rich.text import Text
 from aispendtrack.store import presence
 from aispendtrack.views import render
 from aispendtrack.store.db import connect, iso, utcnow
+from aispendtrack.store.ledger_schema import UPSTREAM, Outcome
 from aispendtrack.views.report import limits_status, report
 
 
@@ -55,7 +56,7 @@ def _latest(db, n: int) -> Table:
     ).fetchall()
     for ts, key_id, hint, model, inp, out, cost, pricing, status, outcome in rows:
         cost_text = render.fmt_usd(cost, none=pricing if pricing in ("unpriced", "unmetered") else render.DASH)
-        style = None if outcome == "forwarded" else "red" if outcome in ("upstream_error", "aborted") else "yellow"
+        style = None if outcome == Outcome.FORWARDED else "red" if outcome in UPSTREAM else "yellow"
         key = key_id or (f"…{hint}" if hint else render.DASH)
         table.add_row(
             ts[11:19], key, render.label(model), render.fmt_tokens(inp), render.fmt_tokens(out),

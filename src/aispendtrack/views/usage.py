@@ -1,63 +1,102 @@
-"""Usage against limits, per key (hourly) and per account (monthly), for the CLI and views."""
+"""Usage against limits — the one rule for every view (CLI lists, report, top).
+
+A key's hourly window and an account's calendar month (UTC), each with its limit and
+when its count next goes down. Counts come from the limiter's own counters
+(`store.limits.usage`) when the limiter keeps them: for accounts with any limit, and
+once its tables exist. Unlimited accounts keep no counter (the limiter skips them), so
+their usage is what the ledger metered: calls that reached the provider.
+"""
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
-from aispendtrack.store import keys
 from aispendtrack.config import Config
-from aispendtrack.store.db import iso, utcnow
+from aispendtrack.limits.window import WINDOW, expiry, month_start, next_month_start, window_cut
+from aispendtrack.store import keys
 from aispendtrack.store import limits as store
-from aispendtrack.limits.window import month_start, next_month_start, window_cut
+from aispendtrack.store.db import iso, parse_iso, utcnow
+from aispendtrack.store.ledger_schema import UPSTREAM, sql_in
 
-HOUR = 3600
-# Ledger outcomes of calls that went upstream: what the limits count.
-COUNTED = "outcome IN ('forwarded', 'upstream_error', 'aborted')"
+HOUR = WINDOW
+COUNTED = f"outcome IN {sql_in(UPSTREAM)}"
 
 
-def _ledger_count(database, column: str, value: str, since: float, now: float) -> int:
-    """Calls of a key or account since `since`, from the ledger: unlimited keys keep no
-    limit counter (the limiter skips them), so their usage is read from what was metered."""
-    rows = database.execute(
-        f"SELECT COUNT(*) FROM calls WHERE {column} = ? AND ts > ? AND ts <= ? AND {COUNTED}",
-        [value, iso(since), iso(now)],
+@dataclass(frozen=True)
+class Window:
+    """One limit window: how much of it is used, and when that count next goes down."""
+
+    used: int
+    limit: int | None  # None = unlimited
+    resets_at: float | None  # epoch; None: nothing counted (hourly)
+    source: str  # "limits" (the limiter's counters) | "ledger" (what was metered)
+
+
+def _counted_by_limiter(database, hourly: int | None, monthly: int | None) -> bool:
+    return (hourly is not None or monthly is not None) and database["rate_events"].exists()
+
+
+def key_hour(database, key_id: str, hourly: int | None, monthly: int | None, now: float) -> Window:
+    """The key's requests in the sliding hour `(now - 3600, now]`."""
+    if _counted_by_limiter(database, hourly, monthly):
+        used = store.usage(database, key_id=key_id, now=now).hourly_count
+        (oldest,) = database.execute(
+            "SELECT MIN(ts) FROM rate_events WHERE key_id = ? AND ts > ?", [key_id, window_cut(now)]
+        ).fetchone()
+        return Window(used, hourly, None if oldest is None else expiry(oldest), "limits")
+    used, oldest = database.execute(
+        f"SELECT COUNT(*), MIN(ts) FROM calls WHERE key_id = ? AND ts > ? AND ts <= ? AND {COUNTED}",
+        [key_id, iso(now - HOUR), iso(now)],
+    ).fetchone()
+    return Window(used, hourly, None if oldest is None else parse_iso(oldest).timestamp() + HOUR, "ledger")
+
+
+def account_month(database, account: str, hourly: int | None, monthly: int | None, now: float) -> Window:
+    """The account's calls in the UTC calendar month of `now` (accounts are counted by name)."""
+    if _counted_by_limiter(database, hourly, monthly):
+        used = store.usage(database, account=account, now=now).monthly_count
+        source = "limits"
+    else:
+        (used,) = database.execute(
+            f"SELECT COUNT(*) FROM calls WHERE account = ? AND ts >= ? AND ts <= ? AND {COUNTED}",
+            [account, iso(month_start(now)), iso(now)],
+        ).fetchone()
+        source = "ledger"
+    return Window(used, monthly, next_month_start(now), source)
+
+
+def active_keys(database, now_iso: str) -> list[tuple[str, int, str | None]]:
+    """(key id, account id, name) of every key neither revoked nor expired."""
+    return database.execute(
+        "SELECT id, account_id, name FROM keys WHERE revoked IS NULL AND (expires IS NULL OR expires > ?) "
+        "ORDER BY id",
+        [now_iso],
     ).fetchall()
-    return rows[0][0]
 
 
-def _hourly_reset(database, key_id: str, now: float) -> int | None:
-    """Seconds until the key's oldest counted request leaves the window (None: none counted)."""
-    rows = database.execute(
-        "SELECT MIN(ts) FROM rate_events WHERE key_id = ? AND ts > ?", [key_id, window_cut(now)]
-    ).fetchall()
-    oldest = rows[0][0] if rows else None
-    return None if oldest is None else max(1, math.ceil(oldest + HOUR - now))
+def _reset_seconds(at: float | None, now: float) -> int | None:
+    return None if at is None else max(1, math.ceil(at - now))
 
 
 def account_usage(database, config: Config, now: float | None = None) -> list[dict]:
     now = time.time() if now is None else now
     now_iso = iso(utcnow())
+    live = active_keys(database, now_iso)
     out = []
     for account in keys.list_accounts(database):
         rph, monthly = keys.account_limits(account, config)
-        if rph is None and monthly is None:
-            used = _ledger_count(database, "account", account["name"], month_start(now) - 1e-6, now)
-        else:
-            used = store.usage(database, account_id=account["name"], now=now).monthly_count
-        active = database.execute(
-            "SELECT COUNT(*) FROM keys WHERE account_id = ? AND revoked IS NULL AND (expires IS NULL OR expires > ?)",
-            [account["id"], now_iso],
-        ).fetchall()[0][0]
+        month = account_month(database, account["name"], rph, monthly, now)
         out.append({
             "name": account["name"],
             "tier": account["tier"],
-            "active_keys": active,
+            "active_keys": sum(1 for _, account_id, _ in live if account_id == account["id"]),
             "requests_per_hour": rph,
             "monthly_calls": monthly,
-            "monthly_used": used,
-            "monthly_remaining": None if monthly is None else max(0, monthly - used),
-            "monthly_reset_seconds": math.ceil(next_month_start(now) - now),
+            "monthly_used": month.used,
+            "monthly_remaining": None if monthly is None else max(0, monthly - month.used),
+            "monthly_reset_seconds": math.ceil(month.resets_at - now),
         })
     return out
 
@@ -69,18 +108,15 @@ def key_usage(database, config: Config, account: str | None = None, now: float |
     out = []
     for key in keys.list_keys(database, account):
         rph, monthly = keys.account_limits(accounts[key["account"]], config)
-        if rph is None and monthly is None:
-            used = _ledger_count(database, "key_id", key["id"], now - HOUR, now)
-        else:
-            used = store.usage(database, key_id=key["id"], now=now).hourly_count
+        hour = key_hour(database, key["id"], rph, monthly, now)
         out.append({
             **key,
             "in_grace": bool(key["in_grace"]),
             "state": keys.key_state(key, now_iso),
             "requests_per_hour": rph,
-            "hourly_used": used,
-            "hourly_remaining": None if rph is None else max(0, rph - used),
-            "hourly_reset_seconds": _hourly_reset(database, key["id"], now),
+            "hourly_used": hour.used,
+            "hourly_remaining": None if rph is None else max(0, rph - hour.used),
+            "hourly_reset_seconds": _reset_seconds(hour.resets_at, now) if hour.source == "limits" else None,
         })
     return out
 

@@ -69,12 +69,11 @@ class Setup:
 def make_keys(db_path: Path, config_path: Path) -> dict:
     from aispendtrack import config as configmod
     from aispendtrack.store import db as dbmod
-    from aispendtrack.store import keys, ledger_schema
+    from aispendtrack.store import keys, schema
 
     cfg = configmod.load_config(config_path)
     database = dbmod.connect(db_path)
-    keys.ensure_schema(database)
-    ledger_schema.ensure_schema(database)
+    schema.ensure_schema(database)
     keys.create_account(database, "bench-enterprise", "enterprise")
     keys.create_account(database, "bench-free", "free")
     out = {
