@@ -1,22 +1,15 @@
 import pytest
 
-from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys, ledger_schema
 from aispendtrack.config import Config
+from aispendtrack.store import db as dbmod
+from aispendtrack.store import schema
 
 
 @pytest.fixture
 def db_path(tmp_path):
     path = tmp_path / "aispendtrack.db"
     database = dbmod.connect(path)
-    keys.ensure_schema(database)
-    ledger_schema.ensure_schema(database)
-    try:
-        from aispendtrack.store import limits as store
-
-        store.ensure_schema(database)
-    except ImportError:
-        pass
+    schema.ensure_schema(database)
     database.conn.close()
     return path
 

@@ -4,7 +4,8 @@ from io import StringIO
 from rich.console import Console
 
 from aispendtrack.views.report import report
-from aispendtrack.views.stats import SessionStats, Stats, build_summary, render_summary, summary_text
+from aispendtrack.store.totals import SessionStats, Stats
+from aispendtrack.views.stats import build_summary, render_summary, summary_text
 from tests.test_report import MIXED, insert
 
 
@@ -63,3 +64,17 @@ def test_render_summary():
     text = out.getvalue()
     for needle in ("this session", "per model", "per key", "claude", "$1.50", "unpriced", "1,360"):
         assert needle in text
+
+
+def test_summary_addon_alone_answers_its_command_from_the_runtime_totals():
+    from mitmproxy.test import taddons
+
+    from aispendtrack.proxy.state import Runtime
+    from aispendtrack.proxy.summary import Summary
+
+    rt = Runtime()
+    addon = Summary(rt)
+    with taddons.context(addon) as tctx:
+        assert "session: 0 calls" in tctx.master.commands.call("aispendtrack.summary")
+        rt.session.add(rows_with_decimals()[0])
+        assert "session: 1 call" in tctx.master.commands.call("aispendtrack.summary")

@@ -22,7 +22,7 @@ from aispendtrack.proxy import providers
 from aispendtrack.store.keycache import KeyCache, KeyRecord
 from aispendtrack.store.ledger_schema import Outcome
 from aispendtrack.store.presence import Presence
-from aispendtrack.views.stats import SessionStats
+from aispendtrack.store.totals import SessionStats
 
 META = "aispendtrack"
 

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from aispendtrack.views.stats import Stats
+    from aispendtrack.store.totals import Stats
 
 DASH = "—"
 _CENT = Decimal("0.01")

@@ -34,7 +34,7 @@ from aispendtrack.store.db import connect, iso, parse_iso
 from aispendtrack.store.ledger_schema import REFUSED, Outcome, sql_in
 from aispendtrack.views.standing import LimitStatus, limits_status
 from aispendtrack.views.periods import _utc, parse_when, resolve_period
-from aispendtrack.views.stats import CTX, Stats, canon
+from aispendtrack.store.totals import CTX, Stats, canon
 
 __all__ = ["DIMENSIONS", "Group", "LimitStatus", "Report", "limits_status", "parse_when", "report", "report_command", "resolve_period"]
 
