@@ -24,6 +24,8 @@ def test_addon_starts_on_configured_db_and_stops_cleanly(tmp_path):
     with taddons.context(addon) as tctx:
         tctx.configure(addon, aispendtrack_db=str(db), aispendtrack_config="")
         assert addon.rt.ready and addon.rt.db_path == db
+        # the children's options come with the parent
+        assert {"aispendtrack_redact_provider_keys", "aispendtrack_clock_offset_file"} <= set(tctx.options.keys())
         assert addon.rt.config == Config()
         assert db.exists()
         tables = set(addon.rt.keycache._db.table_names())
