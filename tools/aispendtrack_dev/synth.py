@@ -15,7 +15,7 @@ from decimal import Decimal
 import sqlite_utils
 
 from aispendtrack.store.db import iso
-from aispendtrack.store.ledger_schema import CALLS_COLUMNS, ensure_schema
+from aispendtrack.store.ledger_schema import CALLS_COLUMNS, Outcome, ensure_schema
 
 # model -> (provider, api, $ per input token, $ per output token); None = not in the price list
 MODELS: dict[str, tuple[str, str, Decimal | None, Decimal | None]] = {
@@ -30,12 +30,12 @@ MODELS: dict[str, tuple[str, str, Decimal | None, Decimal | None]] = {
     "my-finetune-v7": ("openai", "chat", None, None),  # unpriced
 }
 OUTCOMES = [  # (outcome, status, weight)
-    ("forwarded", 200, 900),
-    ("rejected", 401, 15),
-    ("rate_limited", 429, 40),
-    ("quota_exceeded", 429, 5),
-    ("upstream_error", 500, 25),
-    ("aborted", 499, 15),
+    (Outcome.FORWARDED, 200, 900),
+    (Outcome.REJECTED, 401, 15),
+    (Outcome.RATE_LIMITED, 429, 40),
+    (Outcome.QUOTA_EXCEEDED, 429, 5),
+    (Outcome.UPSTREAM_ERROR, 500, 25),
+    (Outcome.ABORTED, 499, 15),
 ]
 _INSERT_COLS = [c for c in CALLS_COLUMNS if c not in ("id", "usage_json", "error")]
 

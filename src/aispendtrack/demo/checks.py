@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import keys
+from aispendtrack.store.ledger_schema import Outcome
 from aispendtrack.views import render
 
 ROW_WAIT = 5.0  # a ledger row is committed before the client sees the end of the response
@@ -86,7 +87,7 @@ def check_metered(row: dict, *, provider: str, api: str, streamed: bool, output:
                   cache_write: bool = False) -> None:  # fmt: skip
     """A forwarded call: the documented ledger row with tokens and a cost."""
     problems = []
-    expect = {"status": 200, "outcome": "forwarded", "provider": provider, "api": api, "streamed": int(streamed)}
+    expect = {"status": 200, "outcome": Outcome.FORWARDED.value, "provider": provider, "api": api, "streamed": int(streamed)}
     for col, want in expect.items():
         if row.get(col) != want:
             problems.append(f"{col} {row.get(col)!r}, expected {want!r}")
@@ -103,7 +104,7 @@ def check_metered(row: dict, *, provider: str, api: str, streamed: bool, output:
         raise StepFailed("ledger row: " + "; ".join(problems))
 
 
-def check_refused(row: dict, status: int, outcome: str) -> None:
+def check_refused(row: dict, status: int, outcome: Outcome) -> None:
     if row.get("status") != status or row.get("outcome") != outcome:
         raise StepFailed(f"ledger row: status {row.get('status')!r} outcome {row.get('outcome')!r}, "
                          f"expected {status} {outcome}")  # fmt: skip

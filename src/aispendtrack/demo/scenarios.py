@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from aispendtrack.store import keys
+from aispendtrack.store.ledger_schema import Outcome
 from aispendtrack.demo.checks import StepFailed, api_message, check_metered, check_refused, describe
 from aispendtrack.demo.env import FREE_LIMIT, GRACE, Demo
 
@@ -87,7 +88,7 @@ def missing_key(d: Demo) -> str:
     else:
         raise StepFailed("the call without a key succeeded; expected AuthenticationError (401)")
     row = d.ledger.one()
-    check_refused(row, 401, "rejected")
+    check_refused(row, 401, Outcome.REJECTED)
     if d.received() != before:
         raise StepFailed(REACHED_PROVIDER)
     return f"{status} AuthenticationError: {msg}"
@@ -146,7 +147,7 @@ def revoked_key(d: Demo) -> str:
         if time.monotonic() >= deadline:
             raise StepFailed(f"key {k.hint} still accepted {KEYCACHE_WAIT + KEYCACHE_DEADLINE:g} s after revocation")
         time.sleep(0.25)
-    check_refused(d.ledger.one(), 401, "rejected")
+    check_refused(d.ledger.one(), 401, Outcome.REJECTED)
     if d.received() != before:
         raise StepFailed(REACHED_PROVIDER)
     return f"{k.hint} worked, then revoked: {status} AuthenticationError: {msg}"
@@ -167,7 +168,7 @@ def rate_limit(d: Demo) -> str:
         d.ledger.one()
     else:
         raise StepFailed(f"no 429 after {admitted} requests (limit {FREE_LIMIT}/hour)")
-    check_refused(d.ledger.one(), 429, "rate_limited")
+    check_refused(d.ledger.one(), 429, Outcome.RATE_LIMITED)
     problems = []
     if admitted != FREE_LIMIT:
         problems.append(f"{admitted} requests admitted before the 429, expected {FREE_LIMIT}")
@@ -186,7 +187,7 @@ def unknown_model(d: Demo) -> str:
         raise StepFailed("empty reply")
     row = d.ledger.one()
     problems = []
-    if row.get("status") != 200 or row.get("outcome") != "forwarded":
+    if row.get("status") != 200 or row.get("outcome") != Outcome.FORWARDED:
         problems.append(f"status {row.get('status')!r} outcome {row.get('outcome')!r}")
     if row.get("pricing") != "unpriced" or row.get("cost_usd") is not None:
         problems.append(f"pricing {row.get('pricing')!r} cost {row.get('cost_usd')!r}, expected unpriced, NULL")
