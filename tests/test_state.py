@@ -70,3 +70,14 @@ def test_presence_counts_flows_in_flight():
     rt = Runtime(presence=Count())
     rt.start_flow(tflow.tflow(), Target("openai", "chat", "openai"))
     assert rt.presence.count == 1
+
+
+def test_flows_saved_by_the_dict_era_still_load():
+    f = tflow.tflow()
+    f.metadata[META] = {"provider": "anthropic", "api": "messages", "shape": "anthropic", "start": 5.0,
+                        "outcome": "forwarded", "key_id": "key_2", "key_hint": "ask_…wxyz", "account": "beta",
+                        "account_id": 3, "requests_per_hour": 10, "monthly_calls": None, "recorded": True,
+                        "limit_headers": {"x-aispendtrack-ratelimit-limit-requests-hour": "10"}}
+    state = state_of(f)
+    assert (state.api, state.key_id, state.account, state.recorded) == ("messages", "key_2", "beta", True)
+    assert state_of(f) is state  # converted once, in place
