@@ -19,15 +19,14 @@ from rich.console import Console
 from aispendtrack import config as configmod
 from aispendtrack import launch
 from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys, ledger_schema
+from aispendtrack.store import keys, schema
 
 LOCAL_ACCOUNT = "local"
 
 
 def first_run(db_path: Path, config: configmod.Config, console: Console) -> None:
     database = dbmod.connect(db_path)
-    keys.ensure_schema(database)
-    ledger_schema.ensure_schema(database)
+    schema.ensure_schema(database)
     if database.execute("SELECT COUNT(*) FROM keys").fetchone()[0]:
         return
     try:
