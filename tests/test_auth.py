@@ -1,3 +1,5 @@
+import asyncio
+
 import pytest
 from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import taddons, tflow
@@ -60,7 +62,7 @@ def test_valid_key_is_accepted_and_stripped(rt, key):
     auth = Auth(rt)
     f = provider_flow(headers=[(HEADER, key.key)])
     with taddons.context(auth):
-        auth.requestheaders(f)
+        asyncio.run(auth.requestheaders(f))
     assert f.response is None
     assert HEADER not in f.request.headers
     state = state_of(f)
@@ -77,7 +79,7 @@ def test_missing_key_answers_401_in_provider_format(rt, shape_host, path, shape)
     auth = Auth(rt)
     f = provider_flow(host=shape_host, path=path)
     with taddons.context(auth):
-        auth.requestheaders(f)
+        asyncio.run(auth.requestheaders(f))
     assert f.response.status_code == 401
     body = f.response.json()
     if shape == "anthropic":
@@ -95,7 +97,7 @@ def test_wrong_key_is_stripped_and_rejected(rt, key):
     wrong = keys.generate_key()
     f = provider_flow(headers=[(HEADER, wrong)])
     with taddons.context(auth):
-        auth.requestheaders(f)
+        asyncio.run(auth.requestheaders(f))
     assert f.response.status_code == 401
     assert HEADER not in f.request.headers
     assert "unknown key" in f.response.json()["error"]["message"]
@@ -106,7 +108,7 @@ def test_non_provider_flow_passes_untouched_but_loses_the_key(rt, key):
     auth = Auth(rt)
     f = provider_flow(host="example.com", headers=[(HEADER, key.key)])
     with taddons.context(auth):
-        auth.requestheaders(f)
+        asyncio.run(auth.requestheaders(f))
     assert f.response is None and state_of(f) is None
     assert HEADER not in f.request.headers
 
@@ -115,7 +117,7 @@ def test_reverse_listener_to_custom_upstream_is_provider_bound(rt):
     auth = Auth(rt)
     f = provider_flow(host="127.0.0.1", path="/v1/messages", mode="reverse:http://127.0.0.1:9999")
     with taddons.context(auth):
-        auth.requestheaders(f)
+        asyncio.run(auth.requestheaders(f))
     assert f.response.status_code == 401
     assert state_of(f).provider == "anthropic"
 
@@ -124,12 +126,12 @@ def test_replay_is_reauthorised_from_the_recorded_key_id(rt, key, database):
     auth = Auth(rt)
     f = provider_flow(headers=[(HEADER, key.key)])
     with taddons.context(auth):
-        auth.requestheaders(f)
+        asyncio.run(auth.requestheaders(f))
         assert f.response is None
         replay = f.copy()
         replay.is_replay = "request"
         replay.live = True
-        auth.requestheaders(replay)
+        asyncio.run(auth.requestheaders(replay))
         assert replay.response is None
         assert (state_of(replay).key_id, state_of(replay).account) == (key.id, "acme")
         keys.revoke_key(database, key.id)
@@ -137,7 +139,7 @@ def test_replay_is_reauthorised_from_the_recorded_key_id(rt, key, database):
         again = f.copy()
         again.is_replay = "request"
         again.live = True
-        auth.requestheaders(again)
+        asyncio.run(auth.requestheaders(again))
         assert again.response.status_code == 401
 
 

@@ -12,6 +12,7 @@ import tomllib
 from decimal import Decimal
 from typing import Annotated, Literal
 
+from aispendtrack.limits import permissions
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aispendtrack.paths import config_path, db_path, describe_config  # noqa: F401  (where they are: see paths.py)
@@ -53,6 +54,14 @@ class Tier(_Strict):
     max_keys: Limit
     requests_per_hour: Limit
     monthly_calls: Limit
+    permissions: tuple[str, ...]
+
+    @field_validator("permissions", mode="before")
+    @classmethod
+    def _known_permissions(cls, v: object) -> object:
+        if isinstance(v, (list, tuple)) and all(isinstance(p, str) for p in v):
+            return permissions.parse_permissions(v)
+        return v
 
 
 TIER_DEFAULTS = {
@@ -60,6 +69,8 @@ TIER_DEFAULTS = {
     "pro": {"max_keys": 5, "requests_per_hour": 10_000, "monthly_calls": "unlimited"},
     "enterprise": {"max_keys": "unlimited", "requests_per_hour": "unlimited", "monthly_calls": "unlimited"},
 }
+for _name, _perms in permissions.TIER_PERMISSIONS.items():
+    TIER_DEFAULTS[_name]["permissions"] = list(_perms)
 
 
 class Tiers(_Strict):
@@ -113,6 +124,30 @@ class Proxy(_Strict):
         return v
 
 
+class Serve(_Strict):
+    """`aispendtrack serve`: the account plane (HTTP API) on the proxy's database."""
+
+    listen: str = "127.0.0.1:8090"
+    enabled: bool = True
+    session_hours: int = Field(12, ge=1, le=24 * 365)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f'expected "host:port", e.g. "127.0.0.1:8090", got {v!r}')
+        return v
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
 class Metering(_Strict):
     # Ask OpenAI-compatible hosts for usage on chat streams that did not request it, and
     # hide the extra chunk from the client. Per provider id.
@@ -138,6 +173,7 @@ class Config(_Strict):
     upstreams: dict[str, str] = {}
     metering: Metering = Metering()
     prices: dict[str, Price] = {}
+    serve: Serve = Serve()
 
     @field_validator("providers", "upstreams")
     @classmethod
@@ -146,6 +182,9 @@ class Config(_Strict):
 
     def tier(self, name: str) -> Tier:
         return getattr(self.tiers, name)
+
+    def tier_permissions(self) -> dict[str, tuple[str, ...]]:
+        return {name: self.tier(name).permissions for name in TIERS}
 
 
 class ConfigError(Exception):

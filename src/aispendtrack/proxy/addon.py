@@ -1,6 +1,7 @@
 """The AiSpendTrack addon: options, start-up and shutdown; the data path lives in children.
 
-request → auth (`auth.Auth`) → limits (`limits.Limiter`) → upstream → meter and ledger
+request → auth (`auth.Auth`) → limits (`limits.Limiter`) → model allow-list
+(`access.Access`, once the body is read) → upstream → meter and ledger
 (`metering.Metering`) → provider keys redacted (`redact.Redact`) → summary on exit
 (`summary.Summary`). The parent opens the shared services (`state.Runtime`) when its
 options name a config and database; each child owns the rest of what it needs.
@@ -15,6 +16,7 @@ from mitmproxy import ctx, exceptions
 from mitmproxy.proxy import mode_specs
 
 from aispendtrack import config as configmod
+from aispendtrack.proxy.access import Access
 from aispendtrack.proxy.auth import Auth
 from aispendtrack.proxy.limits import Limiter
 from aispendtrack.proxy.metering import Metering
@@ -55,7 +57,7 @@ class AiSpendTrack:
     def __init__(self) -> None:
         self.rt = Runtime()
         # The data path in hook order: each child is one step.
-        self.addons = [Auth(self.rt), Limiter(self.rt), Metering(self.rt), Redact(), Summary(self.rt)]
+        self.addons = [Auth(self.rt), Limiter(self.rt), Metering(self.rt), Access(self.rt), Redact(), Summary(self.rt)]
         self._allow_hosts_set: list[str] | None = None
         self._running = False
         self._updater = None

@@ -5,7 +5,9 @@ upstream connections, no connection to the provider is opened for it. The key he
 removed from every request — valid or not, provider-bound or not — before mitmweb, a
 saved flow or any upstream sees it. Cases answered with 401 in the provider's own error
 format: header missing, several key headers, not `ask_` + 32 characters, unknown key,
-revoked key, expired key, rotated-out secret.
+revoked key, expired key, rotated-out secret. A valid key without the `calls` permission
+is answered 403 (outcome `forbidden`). A key created, rotated or revoked is in force on
+the very next request (`KeyCache.fresh`).
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ class Auth:
     def __init__(self, rt: Runtime):
         self.rt = rt
 
-    def requestheaders(self, flow: http.HTTPFlow) -> None:
+    async def requestheaders(self, flow: http.HTTPFlow) -> None:
         values = take_header(flow.request.headers)
         if flow.response or flow.error or not flow.live or not self.rt.ready:
             return
@@ -75,19 +77,29 @@ class Auth:
         if target is None:
             return
         state = self.rt.start_flow(flow, target)
-        if flow.is_replay == "request":
-            reason = self._reauthorise(state)
-        else:
-            reason = self._authorise(values, state)
+        try:
+            if flow.is_replay == "request":
+                await self.rt.keycache.fresh()
+                reason = self._reauthorise(state)
+            else:
+                reason = await self._authorise(values, state)
+        except Exception as e:
+            log.warning("aispendtrack: key store unavailable: %s", e)
+            reject(flow, 503, "AiSpendTrack could not read its key store; try again", "keys_unavailable",
+                   outcome=Outcome.REJECTED, marker=":warning:", headers={"retry-after": "1"})
+            return
         if reason is not None:
             reject(flow, 401, f"AiSpendTrack: {reason}", "invalid_api_key", outcome=Outcome.REJECTED,
                    marker=":no_entry:")
+        elif "calls" not in state.permissions:
+            message = f"AiSpendTrack: key {state.key_id} may not make API calls (it has no calls permission)"
+            reject(flow, 403, message, "permission_denied", outcome=Outcome.FORBIDDEN, marker=":no_entry:")
 
-    def _authorise(self, values: list[str], state: FlowState) -> str | None:
+    async def _authorise(self, values: list[str], state: FlowState) -> str | None:
         key, reason = parse_header(values)
         if key is None:
             return reason
-        verdict = self.rt.keycache.lookup(key)
+        verdict = await self.rt.keycache.lookup_fresh(key)
         if verdict.record is not None:
             state.identify(verdict.record)
         return verdict.reason

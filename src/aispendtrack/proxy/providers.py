@@ -87,8 +87,9 @@ def identify(flow: http.HTTPFlow, config: Config) -> Target | None:
 
 
 _OPENAI_TYPES = {401: "invalid_request_error", 429: "rate_limit_error"}
-_ANTHROPIC_TYPES = {401: "authentication_error", 429: "rate_limit_error", 400: "invalid_request_error"}
-_GOOGLE_STATUS = {401: "UNAUTHENTICATED", 429: "RESOURCE_EXHAUSTED", 400: "INVALID_ARGUMENT"}
+_ANTHROPIC_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error",
+                    400: "invalid_request_error"}
+_GOOGLE_STATUS = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 429: "RESOURCE_EXHAUSTED", 400: "INVALID_ARGUMENT"}
 
 
 def error_body(shape: str, status: int, message: str, code: str) -> bytes:

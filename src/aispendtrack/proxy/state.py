@@ -52,6 +52,8 @@ class FlowState:
     account_id: int | None = None  # accounts.id
     requests_per_hour: int | None = None  # None = unlimited
     monthly_calls: int | None = None
+    permissions: list[str] | None = None  # effective: the tier's ∩ the key's own
+    models: list[str] | None = None  # model globs the key may call; None = any
     # limits
     limit_headers: dict[str, str] | None = None  # status headers for the forwarded response
     # request and response, as metering sees them
@@ -77,6 +79,8 @@ class FlowState:
         self.account_id = record.account_id
         self.requests_per_hour = record.requests_per_hour
         self.monthly_calls = record.monthly_calls
+        self.permissions = list(record.permissions)
+        self.models = list(record.models) if record.models is not None else None
 
     def __deepcopy__(self, memo) -> dict:
         return dataclasses.asdict(self)

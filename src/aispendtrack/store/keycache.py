@@ -1,22 +1,27 @@
 """The proxy's view of the key store: digest → key record, in memory.
 
-Authentication runs on mitmproxy's event loop, so it must not touch SQLite. A background
-thread polls the store's `keys_version` (bumped by every CLI change) a few times a second
-and swaps in a fresh map; CLI changes reach every proxy on the database within a second.
+Authentication runs on mitmproxy's event loop, so it must not touch SQLite. Every key
+change announces itself (`keychange`); `fresh()` checks that signal per request (a memory
+read) and, after a change, re-reads the store off the loop before any key is decided, so
+a key created, rotated or revoked is in force on the very next request. An unknown key
+triggers the same re-read (cheap: only `keys_version` when nothing changed) before its
+401. A background thread still polls `keys_version` a few times a second as a fallback.
 Times of validity (expiry, rotation grace) are compared at lookup, so they need no reload.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys
 from aispendtrack.config import Config
+from aispendtrack.limits import permissions as perms
+from aispendtrack.store import db as dbmod
+from aispendtrack.store import keychange, keys
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,9 @@ class KeyRecord:
     tier: str
     requests_per_hour: int | None  # None = unlimited
     monthly_calls: int | None
+    name: str | None = None
+    permissions: tuple[str, ...] = perms.PERMISSIONS  # effective: tier's ∩ the key's own
+    models: tuple[str, ...] | None = None  # model globs; None = any model
 
 
 @dataclass(frozen=True)
@@ -44,30 +52,40 @@ class Verdict:
     reason: str | None  # why the key was refused; None when accepted
 
 
-def load_records(database, config: Config) -> dict[str, KeyRecord]:
-    rows = database.query(
-        """SELECT s.digest, s.key_id, s.hint, s.retired, k.revoked, k.expires,
-                  a.id AS account_id, a.name AS account, a.tier,
+_RECORDS_SQL = """SELECT s.digest, s.key_id, s.hint, s.retired, k.revoked, k.expires, k.name,
+                  k.permissions, k.models, a.id AS account_id, a.name AS account, a.tier,
                   a.requests_per_hour, a.monthly_calls
            FROM key_secrets s JOIN keys k ON k.id = s.key_id JOIN accounts a ON a.id = k.account_id"""
+
+
+def _record(row: dict, config: Config) -> KeyRecord:
+    rph, monthly = keys.account_limits(row, config)
+    return KeyRecord(
+        digest=row["digest"],
+        key_id=row["key_id"],
+        hint=row["hint"],
+        retired=row["retired"],
+        revoked=row["revoked"],
+        expires=row["expires"],
+        account_id=row["account_id"],
+        account=row["account"],
+        tier=row["tier"],
+        requests_per_hour=rph,
+        monthly_calls=monthly,
+        name=row["name"],
+        permissions=perms.effective(config.tier(row["tier"]).permissions, keys.decode(row["permissions"])),
+        models=keys.decode(row["models"]),
     )
-    records = {}
-    for row in rows:
-        rph, monthly = keys.account_limits(row, config)
-        records[row["digest"]] = KeyRecord(
-            digest=row["digest"],
-            key_id=row["key_id"],
-            hint=row["hint"],
-            retired=row["retired"],
-            revoked=row["revoked"],
-            expires=row["expires"],
-            account_id=row["account_id"],
-            account=row["account"],
-            tier=row["tier"],
-            requests_per_hour=rph,
-            monthly_calls=monthly,
-        )
-    return records
+
+
+def load_records(database, config: Config) -> dict[str, KeyRecord]:
+    return {row["digest"]: _record(row, config) for row in database.query(_RECORDS_SQL)}
+
+
+def lookup_one(database, config: Config, presented: str) -> Verdict:
+    """`check` straight from SQLite for one presented key (the account plane: always current)."""
+    rows = list(database.query(_RECORDS_SQL + " WHERE s.digest = ?", [keys.digest(presented)]))
+    return check({r["digest"]: _record(r, config) for r in rows}, presented)
 
 
 def refusal(record: KeyRecord, now_iso: str | None = None) -> str | None:
@@ -111,9 +129,12 @@ class KeyCache:
         self._thread: threading.Thread | None = None
         self._db = None
         self._lock = threading.Lock()
+        self._watch = keychange.Watch(self.db_path)
+        self._pending: asyncio.Future | None = None
 
     def start(self) -> None:
         self._db = dbmod.connect(self.db_path, check_same_thread=False)
+        self._watch.open()
         self.refresh()
         self._thread = threading.Thread(target=self._run, name="aispendtrack-keycache", daemon=True)
         self._thread.start()
@@ -123,6 +144,33 @@ class KeyCache:
         if self._thread:
             self._thread.join(timeout=2)
         self._flush_last_used()
+        self._watch.close()
+
+    async def fresh(self) -> None:
+        """Return once the records include every key change announced before this call.
+
+        Without a change, no await at all. After one, every caller waits for the same
+        re-read (run off the loop); a change during that re-read starts another."""
+        if self._watch.changed():
+            self._pending = asyncio.ensure_future(asyncio.to_thread(self.refresh))
+        pending = self._pending
+        if pending is not None:
+            if not pending.done():
+                await asyncio.shield(pending)
+            if pending is self._pending:
+                self._pending = None
+            if pending.exception() is not None:
+                self._watch.forget()  # the next request tries again
+                raise pending.exception()  # fails the request: closed, never stale
+
+    async def lookup_fresh(self, presented: str) -> Verdict:
+        """`lookup`, re-reading the store first for a key it does not know yet."""
+        await self.fresh()
+        verdict = self.lookup(presented)
+        if verdict.record is None:
+            await asyncio.to_thread(self.refresh)
+            verdict = self.lookup(presented)
+        return verdict
 
     def lookup(self, presented: str, now_iso: str | None = None) -> Verdict:
         verdict = check(self.records, presented, now_iso)

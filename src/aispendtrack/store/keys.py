@@ -8,6 +8,7 @@ across rotations, so usage and limits continue on one line.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 import string
@@ -17,6 +18,8 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from aispendtrack.config import TIERS, Config, unlimited_to_none
+from aispendtrack.limits import permissions as perms
+from aispendtrack.store import keychange
 from aispendtrack.store.db import iso, utcnow
 
 PREFIX = "ask_"
@@ -66,6 +69,11 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             digest TEXT PRIMARY KEY, key_id TEXT NOT NULL REFERENCES keys(id),
             hint TEXT NOT NULL, created TEXT NOT NULL, retired TEXT)"""
     )
+    # A key's own permissions and model globs (JSON lists); NULL = all its tier allows / any model.
+    have = {row[1] for row in db.execute("PRAGMA table_info(keys)").fetchall()}
+    for column in ("permissions", "models"):
+        if column not in have:
+            db.execute(f"ALTER TABLE keys ADD COLUMN {column} TEXT")
     db.execute("CREATE INDEX IF NOT EXISTS key_secrets_key_id ON key_secrets(key_id)")
     db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
 
@@ -91,6 +99,7 @@ class _Tx:
         if exc_type is None:
             _bump_version(self.db)
             self.db.execute("COMMIT")
+            keychange.announce(self.db)
         else:
             self.db.execute("ROLLBACK")
 
@@ -165,6 +174,15 @@ def _active_key_count(db: sqlite_utils.Database, account_id: int, now: str) -> i
     ).fetchone()[0]
 
 
+def _encode(values: tuple[str, ...] | None) -> str | None:
+    return None if values is None else json.dumps(list(values))
+
+
+def decode(text: str | None) -> tuple[str, ...] | None:
+    """A stored `permissions`/`models` column → tuple, None = not narrowed."""
+    return None if text is None else tuple(json.loads(text))
+
+
 def create_key(
     db: sqlite_utils.Database,
     account: str,
@@ -172,9 +190,18 @@ def create_key(
     *,
     name: str | None = None,
     expires: datetime | None = None,
+    permissions: tuple[str, ...] | None = None,
+    models: tuple[str, ...] | None = None,
 ) -> NewKey:
+    """A new key; `permissions`/`models` narrow it (None: all the tier allows / any model)."""
     acct = get_account(db, account)
-    cap = unlimited_to_none(config.tier(acct["tier"]).max_keys)
+    tier = config.tier(acct["tier"])
+    if permissions is not None and (extra := [p for p in permissions if p not in tier.permissions]):
+        raise KeyStoreError(
+            f"the {acct['tier']} tier has no {', '.join(extra)} permission; "
+            f"it allows {', '.join(tier.permissions) or 'nothing'}"
+        )
+    cap = unlimited_to_none(tier.max_keys)
     now = iso(utcnow())
     key = generate_key()
     key_id = "key_" + secrets.token_hex(6)
@@ -185,14 +212,38 @@ def create_key(
                 f"key{'s' if cap != 1 else ''}; revoke one, or move the account to a higher tier"
             )
         db.execute(
-            "INSERT INTO keys(id, account_id, name, created, expires) VALUES (?, ?, ?, ?, ?)",
-            [key_id, acct["id"], name, now, iso(expires) if expires else None],
+            "INSERT INTO keys(id, account_id, name, created, expires, permissions, models) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [key_id, acct["id"], name, now, iso(expires) if expires else None, _encode(permissions), _encode(models)],
         )
         db.execute(
             "INSERT INTO key_secrets(digest, key_id, hint, created) VALUES (?, ?, ?, ?)",
             [digest(key), key_id, hint(key), now],
         )
     return NewKey(id=key_id, key=key, account=account, name=name, hint=hint(key))
+
+
+def set_tier(db: sqlite_utils.Database, name: str, tier: str, config: Config) -> dict:
+    """Move account `name` to `tier`; a downgrade that would leave more active keys than
+    the new cap is refused, naming the newest keys to revoke."""
+    if tier not in TIERS:
+        raise KeyStoreError(f"unknown tier {tier!r}: choose one of {', '.join(TIERS)}")
+    acct = get_account(db, name)
+    cap = unlimited_to_none(config.tier(tier).max_keys)
+    with _Tx(db):
+        now = iso(utcnow())
+        active = db.execute(
+            "SELECT id, name FROM keys WHERE account_id = ? AND revoked IS NULL AND (expires IS NULL OR expires > ?) "
+            "ORDER BY created, id", [acct["id"], now],
+        ).fetchall()
+        if cap is not None and len(active) > cap:
+            extra = active[cap:]
+            listed = ", ".join(f"{k}" + (f" ({n})" if n else "") for k, n in extra)
+            raise KeyStoreError(
+                f"account {name!r} has {len(active)} active keys and the {tier} tier allows {cap}: "
+                f"revoke {len(extra)} first ({listed}), e.g. aispendtrack keys revoke {extra[0][0]}"
+            )
+        db.execute("UPDATE accounts SET tier = ? WHERE id = ?", [tier, acct["id"]])
+    return get_account(db, name)
 
 
 def get_key(db: sqlite_utils.Database, key_id: str) -> dict:
@@ -246,7 +297,7 @@ def list_keys(db: sqlite_utils.Database, account: str | None = None) -> list[dic
     return list(
         db.query(
             f"""SELECT keys.id, accounts.name AS account, keys.name, keys.created, keys.last_used,
-                       keys.revoked, keys.expires,
+                       keys.revoked, keys.expires, keys.permissions, keys.models,
                        (SELECT hint FROM key_secrets s WHERE s.key_id = keys.id ORDER BY s.created DESC LIMIT 1) AS hint,
                        (SELECT COUNT(*) FROM key_secrets s WHERE s.key_id = keys.id AND s.retired IS NOT NULL
                             AND s.retired > ?) AS in_grace

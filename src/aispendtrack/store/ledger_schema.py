@@ -57,6 +57,7 @@ class Outcome(StrEnum):
     REJECTED = "rejected"  # 401 (or 503 when limits could not be checked)
     RATE_LIMITED = "rate_limited"
     QUOTA_EXCEEDED = "quota_exceeded"
+    FORBIDDEN = "forbidden"  # 403: the key lacks `calls`, or the model is outside its list
     UPSTREAM_ERROR = "upstream_error"
     ABORTED = "aborted"
 
