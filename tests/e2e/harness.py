@@ -47,3 +47,62 @@ def database_with_key(tmp: Path, label: str, tier: str = "enterprise") -> tuple[
     key = keys.create_key(database, "acme", Config(), name=label).key
     database.conn.close()
     return db_path, key
+
+
+class Serve:
+    """A real `aispendtrack serve` subprocess on a free loopback port."""
+
+    def __init__(self, tmp: Path, db_path: Path, config_path: Path):
+        self.port = free_port()
+        self.argv = [str(MITMDUMP.parent / "aispendtrack"), "--config", str(config_path), "--db", str(db_path),
+                     "serve", "--port", str(self.port)]
+        self.log_path = tmp / f"serve-{self.port}.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Serve:
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT)
+        try:
+            wait_port(self.port, proc=self.proc)
+        except Exception:
+            self.stop()
+            raise RuntimeError(f"serve did not start:\n{self.output()}")
+        return self
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc, signal.SIGTERM)
+            self._log.close()
+            self.proc = None
+
+    def __enter__(self) -> Serve:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def http(method: str, url: str, key: str | None = None, body: dict | None = None) -> tuple[int, bytes]:
+    """(status, body) of one request; never raises for an HTTP error status."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    if key is not None:
+        req.add_header("x-aispendtrack-key", key)
+    if data is not None:
+        req.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=20) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()

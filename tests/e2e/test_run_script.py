@@ -15,9 +15,10 @@ import pytest
 from .harness import REPO, free_port, wait_port
 
 
-def start_run(tmp_path, fake, port, *args, upstream=None):
+def start_run(tmp_path, fake, port, *args, upstream=None, serve_port=None):
     cfg = tmp_path / "run.toml"
-    cfg.write_text(f'[proxy]\nmodes = ["reverse:{upstream or fake.url}@{port}"]\n')
+    cfg.write_text(f'[proxy]\nmodes = ["reverse:{upstream or fake.url}@{port}"]\n'
+                   f'[serve]\nlisten = "127.0.0.1:{serve_port or free_port()}"\n')
     env = {**os.environ, "AISPENDTRACK_CONFIG": str(cfg), "AISPENDTRACK_DB": str(tmp_path / "run.db")}
     log = open(tmp_path / f"run-{time.monotonic_ns()}.log", "w+")
     proc = subprocess.Popen([str(REPO / "scripts" / "run"), "--set", f"confdir={tmp_path / 'conf'}", *args],
@@ -109,3 +110,25 @@ def test_set_database_beats_the_environment(tmp_path, fake):
     assert db.exists() and not (tmp_path / "run.db").exists()
     assert re.search(r"^ask_[A-Za-z0-9]{32}$", out, re.M), "first run created the key in the chosen database"
     assert f"database {db}" in out
+
+
+def test_run_starts_serve_and_stops_it_with_the_proxy(tmp_path, fake):
+    port, serve_port = free_port(), free_port()
+    proc, log = start_run(tmp_path, fake, port, serve_port=serve_port)
+    try:
+        wait_port(port, timeout=120, proc=proc)
+        wait_port(serve_port, timeout=60)
+        with socket.create_connection(("127.0.0.1", serve_port)) as s:
+            s.sendall(b"GET /openapi.json HTTP/1.0\r\n\r\n")
+            assert s.recv(64).startswith(b"HTTP/1.1 200")
+    finally:
+        out = stop(proc, log)
+    assert f"http://127.0.0.1:{serve_port}" in out
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", serve_port), timeout=0.2).close()
+            time.sleep(0.2)
+        except OSError:
+            return
+    raise AssertionError("serve kept running after the proxy stopped")

@@ -10,7 +10,6 @@ import contextlib
 import json
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -21,7 +20,6 @@ from aispendtrack import config as configmod
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import keys, schema
 from aispendtrack.views import usage
-from aispendtrack.store.db import utcnow
 from aispendtrack.cli.run import addon_path_command, run_command
 from aispendtrack.demo import demo_command
 from aispendtrack.views.export import export_command
@@ -29,6 +27,8 @@ from aispendtrack.store import limits as store
 from aispendtrack.limits.window import month_key
 from aispendtrack.views.report import report_command
 from aispendtrack.views.top import top_command
+from aispendtrack.cli import newkey
+from aispendtrack.serve.command import serve_command
 
 # In pipes rich would squeeze tables to 80 columns; give them room instead.
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -124,6 +124,21 @@ def accounts_list(ctx: click.Context, as_json: bool) -> None:
     console.print(table)
 
 
+@accounts.command("set-tier")
+@click.argument("name")
+@click.argument("tier", type=click.Choice(configmod.TIERS))
+@click.pass_context
+def accounts_set_tier(ctx: click.Context, name: str, tier: str) -> None:
+    """Move account NAME to TIER (upgrade or downgrade); in force on the next request."""
+    database = open_db(ctx)
+    config = load_config(ctx)
+    with store_errors():
+        before = keys.get_account(database, name)["tier"]
+        keys.set_tier(database, name, tier, config)
+    perms = ", ".join(config.tier(tier).permissions)
+    console.print(f"Account {name}: {before} → [bold]{tier}[/] tier (permissions: {perms}).")
+
+
 @accounts.command("limits")
 @click.argument("name")
 @click.option("--requests-per-hour", help='Per-key hourly limit: a number, "unlimited", or "tier" for the tier default.')
@@ -176,45 +191,24 @@ def keys_group() -> None:
     """Create, list, rotate and revoke AiSpendTrack keys."""
 
 
-def _print_new_key(new: keys.NewKey, as_json: bool, verb: str) -> None:
-    if as_json:
-        emit_json({"id": new.id, "key": new.key, "account": new.account, "name": new.name})
-        return
-    console.print(f"{verb} key [bold]{new.id}[/] for account {new.account}. It is shown only this once:\n")
-    click.echo(new.key)
-    console.print(
-        "\nUse it as the x-aispendtrack-key header, e.g.\n"
-        '  OpenAI(base_url="http://localhost:8080/v1", '
-        'default_headers={"x-aispendtrack-key": os.environ["AISPENDTRACK_API_KEY"]})'
-    )
-
-
-def parse_expiry(value: str | None) -> datetime | None:
-    """`30d`, `12h`, `90m` from now, or an ISO 8601 date/datetime (UTC when no zone)."""
-    if value is None:
-        return None
-    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-    if value[:-1].isdigit() and value[-1:] in units:
-        return utcnow() + timedelta(seconds=int(value[:-1]) * units[value[-1]])
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: use e.g. 30d, 12h, or 2026-12-31T00:00:00Z", param_hint="--expires")
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 @keys_group.command("create")
 @click.argument("account")
 @click.option("--name", help="A label for the key.")
 @click.option("--expires", help="Expiry: 30d, 12h, 90m from now, or an ISO 8601 date/datetime (UTC).")
+@click.option("--permissions", help="Only these (comma-separated): calls, dashboard, export, team, webhooks, api. "
+              "Default: all the tier allows.")
+@click.option("--models", help="Only these models (comma-separated globs, e.g. 'gpt-4o-mini,claude-*'). Default: any.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON with id, key, account, name.")
 @click.pass_context
-def keys_create(ctx: click.Context, account: str, name: str | None, expires: str | None, as_json: bool) -> None:
+def keys_create(ctx: click.Context, account: str, name: str | None, expires: str | None, permissions: str | None,
+                models: str | None, as_json: bool) -> None:
     """Create a key for ACCOUNT; the key is printed once and stored only as a digest."""
     database = open_db(ctx)
+    scope_perms, scope_models = newkey.parse_scope(permissions, models)
     with store_errors():
-        new = keys.create_key(database, account, load_config(ctx), name=name, expires=parse_expiry(expires))
-    _print_new_key(new, as_json, "Created")
+        new = keys.create_key(database, account, load_config(ctx), name=name, expires=newkey.parse_expiry(expires),
+                              permissions=scope_perms, models=scope_models)
+    newkey.print_new_key(new, as_json, "Created", console)
 
 
 @keys_group.command("list")
@@ -230,11 +224,13 @@ def keys_list(ctx: click.Context, account: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "account", "name", "key", "state", "requests this hour", "resets in", "last used")
+    table = Table("id", "account", "name", "key", "state", "permissions", "models", "requests this hour",
+                  "resets in", "last used")
     for r in rows:
         state = r["state"] + (" (old secret in grace)" if r["in_grace"] else "")
         table.add_row(
-            r["id"], r["account"], r["name"] or "", r["hint"], state,
+            r["id"], r["account"], r["name"] or "", r["hint"], state, ",".join(r["permissions"]),
+            ",".join(r["models"]) if r["models"] is not None else "any",
             usage.fmt_used(r["hourly_used"], r["requests_per_hour"]), usage.fmt_reset(r["hourly_reset_seconds"]),
             r["last_used"] or "never",
         )
@@ -251,7 +247,7 @@ def keys_rotate(ctx: click.Context, key_id: str, as_json: bool) -> None:
     config = load_config(ctx)
     with store_errors():
         new = keys.rotate_key(database, key_id, config)
-    _print_new_key(new, as_json, "Rotated")
+    newkey.print_new_key(new, as_json, "Rotated", console)
     if not as_json:
         err_console.print(f"The previous secret stays valid for {config.keys.rotation_grace_seconds} s.")
 
@@ -279,7 +275,8 @@ def keys_reset(ctx: click.Context, key_id: str) -> None:
     console.print(f"Reset the hourly counter of key {key_id}.")
 
 
-for _command in (report_command, export_command, top_command, demo_command, run_command, addon_path_command):
+for _command in (report_command, export_command, top_command, demo_command, run_command, addon_path_command,
+                 serve_command):
     cli.add_command(_command)
 
 

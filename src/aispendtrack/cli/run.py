@@ -1,6 +1,7 @@
 """`aispendtrack run` (what `scripts/run` execs) and `aispendtrack addon-path`.
 
-`run` validates the config, prepares the database, then becomes mitmdump with the addon
+`run` validates the config, prepares the database, starts `aispendtrack serve` (unless
+`[serve] enabled = false`; it exits with the proxy), then becomes mitmdump with the addon
 and the listeners from the config. On first use (no key in the database) it creates a
 local account and key and prints the key once with a copy-paste SDK snippet. Extra
 arguments go to mitmdump: a `--mode` among them replaces the configured listeners, a
@@ -10,6 +11,7 @@ arguments go to mitmdump: a `--mode` among them replaces the configured listener
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -49,6 +51,15 @@ def first_run(db_path: Path, config: configmod.Config, console: Console) -> None
     )
 
 
+def start_serve(config: configmod.Config, config_path: Path, db_path: Path) -> subprocess.Popen | None:
+    """`aispendtrack serve` as a child that exits when its parent (mitmdump, after exec) does."""
+    if not config.serve.enabled:
+        return None
+    argv = [sys.executable, "-m", "aispendtrack.cli", "--config", str(config_path), "--db", str(db_path),
+            "serve", "--exit-with-parent"]
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+
+
 def run(args: list[str], config_arg: str | os.PathLike | None = None, db_arg: str | os.PathLike | None = None) -> int:
     """Prepare, then exec mitmdump (returns only on an error: the exit code)."""
     given = launch.options_in(args)  # `--set aispendtrack_config=…` beats --config and the environment
@@ -75,6 +86,7 @@ def run(args: list[str], config_arg: str | os.PathLike | None = None, db_arg: st
     }  # fmt: skip
     argv = launch.mitmdump_argv(config.proxy.modes, options=options, args=args, program=program)
     sys.stdout.flush()
+    start_serve(config, config_path, db_path)
     os.execv(program, argv)
     return 0  # pragma: no cover
 

@@ -73,8 +73,9 @@ def _iso_second(epoch: float) -> str:
     return datetime.fromtimestamp(math.ceil(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def rejection_message(d: Decision) -> str:
-    """One sentence for the error body: which limit, its size, when it resets."""
+def rejection_message(d: Decision, tier: str | None = None) -> str:
+    """One sentence for the error body: which limit, its size, when it resets (and, on
+    the free tier's monthly limit, that upgrading lifts it)."""
     if d.admitted:
         raise ValueError("rejection_message() of an admitted request")
     if d.limit == "monthly":
@@ -92,7 +93,8 @@ def rejection_message(d: Decision) -> str:
         if d.hourly_limit == 0 or d.retry_at is None:
             return f"{what}; requests are not admitted for this key"
     # ceil: a request at the shown (whole) second is admitted, as is one after retry_after s
-    return (
-        f"{what}; next request admitted in {d.retry_after} s"
-        f" (at {_iso_second(d.retry_at)})"
-    )
+    message = f"{what}; next request admitted in {d.retry_after} s (at {_iso_second(d.retry_at)})"
+    if d.limit == "monthly" and tier == "free":
+        message += (f": the month resets at {_iso_second(d.monthly_reset)}; wait until then, or upgrade the account's"
+                    " tier to lift this limit")
+    return message

@@ -115,7 +115,8 @@ class Limiter:
             state.limit_headers = limit_headers.status_headers(decision)
             return
         outcome = Outcome.QUOTA_EXCEEDED if decision.limit == "monthly" else Outcome.RATE_LIMITED
-        reject(flow, 429, limit_headers.rejection_message(decision), outcome, outcome=outcome,
+        message = limit_headers.rejection_message(decision, tier=state.tier)
+        reject(flow, 429, message, outcome, outcome=outcome,
                marker=":stop_sign:", headers=limit_headers.rejection_headers(decision))
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:

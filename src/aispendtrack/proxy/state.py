@@ -52,6 +52,7 @@ class FlowState:
     account_id: int | None = None  # accounts.id
     requests_per_hour: int | None = None  # None = unlimited
     monthly_calls: int | None = None
+    tier: str | None = None
     permissions: list[str] | None = None  # effective: the tier's ∩ the key's own
     models: list[str] | None = None  # model globs the key may call; None = any
     # limits
@@ -79,6 +80,7 @@ class FlowState:
         self.account_id = record.account_id
         self.requests_per_hour = record.requests_per_hour
         self.monthly_calls = record.monthly_calls
+        self.tier = record.tier
         self.permissions = list(record.permissions)
         self.models = list(record.models) if record.models is not None else None
 

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from aispendtrack.config import TIERS, Config, unlimited_to_none
-from aispendtrack.limits import permissions as perms
 from aispendtrack.store import keychange
 from aispendtrack.store.db import iso, utcnow
 

@@ -134,8 +134,13 @@ def _csv_cell(value: Any) -> Any:
 
 def write_csv(rows: Iterable[dict[str, Any]], fp: IO[str], fields: tuple[str, ...] = EXPORT_FIELDS) -> int:
     """CSV with a header (always, even with no rows), `\\n` line ends; returns the row count."""
+    csv.writer(fp, lineterminator="\n").writerow(fields)
+    return write_csv_rows(rows, fp, fields)
+
+
+def write_csv_rows(rows: Iterable[dict[str, Any]], fp: IO[str], fields: tuple[str, ...] = EXPORT_FIELDS) -> int:
+    """CSV rows without the header (to continue a streamed file)."""
     writer = csv.writer(fp, lineterminator="\n")
-    writer.writerow(fields)
     n = 0
     for row in rows:
         writer.writerow([_csv_cell(row.get(f)) for f in fields])

@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from aispendtrack.limits import permissions as perms
 from aispendtrack.config import Config
 from aispendtrack.limits.window import WINDOW, expiry, month_start, next_month_start, window_cut
 from aispendtrack.store import keys
@@ -109,8 +111,11 @@ def key_usage(database, config: Config, account: str | None = None, now: float |
     for key in keys.list_keys(database, account):
         rph, monthly = keys.account_limits(accounts[key["account"]], config)
         hour = key_hour(database, key["id"], rph, monthly, now)
+        tier = accounts[key["account"]]["tier"]
         out.append({
             **key,
+            "permissions": list(perms.effective(config.tier(tier).permissions, keys.decode(key["permissions"]))),
+            "models": keys.decode(key["models"]),
             "in_grace": bool(key["in_grace"]),
             "state": keys.key_state(key, now_iso),
             "requests_per_hour": rph,
@@ -119,6 +124,26 @@ def key_usage(database, config: Config, account: str | None = None, now: float |
             "hourly_reset_seconds": _reset_seconds(hour.resets_at, now) if hour.source == "limits" else None,
         })
     return out
+
+
+def key_standing(database, config: Config, key_id: str, now: float | None = None) -> dict:
+    """One key's `hour` and its account's `month` windows ({limit, used, remaining,
+    reset_seconds}) and the account's spend this month (exact decimal text)."""
+    from aispendtrack.views.report import report
+
+    now = time.time() if now is None else now
+    account = keys.get_key(database, key_id)["account"]
+    k = next(r for r in key_usage(database, config, account, now) if r["id"] == key_id)
+    a = next(r for r in account_usage(database, config, now) if r["name"] == account)
+    since = datetime.fromtimestamp(month_start(now), UTC)
+    spend = report(database, since=since, account=account, by="day").totals.to_dict()["cost_usd"]
+    return {
+        "hour": {"limit": k["requests_per_hour"], "used": k["hourly_used"], "remaining": k["hourly_remaining"],
+                 "reset_seconds": k["hourly_reset_seconds"]},
+        "month": {"limit": a["monthly_calls"], "used": a["monthly_used"], "remaining": a["monthly_remaining"],
+                  "reset_seconds": a["monthly_reset_seconds"]},
+        "spend_month_usd": spend,
+    }
 
 
 def fmt_limit(limit: int | None) -> str:

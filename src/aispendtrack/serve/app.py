@@ -1,0 +1,39 @@
+"""`create_app(config, db_path)`: the FastAPI application of `aispendtrack serve`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from aispendtrack.config import Config
+from aispendtrack.serve import errors
+from aispendtrack.serve.routers import keys, me, usage
+from aispendtrack.store import db as dbmod
+from aispendtrack.store import keys as keystore
+from aispendtrack.store import ledger_schema
+from aispendtrack.store import limits as limits_store
+
+
+def create_app(config: Config, db_path: str | Path) -> FastAPI:
+    database = dbmod.connect(db_path)
+    try:
+        keystore.ensure_schema(database)
+        ledger_schema.ensure_schema(database)
+        limits_store.ensure_schema(database)
+    finally:
+        database.conn.close()
+    app = FastAPI(
+        title="AiSpendTrack",
+        summary="Key holders help themselves: usage, calls and keys of their own account.",
+        version="1",
+    )
+    app.state.config, app.state.db_path = config, Path(db_path)
+    app.add_exception_handler(StarletteHTTPException, errors.http_error)
+    app.add_exception_handler(HTTPException, errors.http_error)
+    app.add_exception_handler(RequestValidationError, errors.validation_error)
+    for router in (me.router, usage.router, keys.router):
+        app.include_router(router)
+    return app

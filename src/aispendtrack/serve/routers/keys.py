@@ -1,0 +1,102 @@
+"""`/v1/keys`: list, create, rotate and revoke keys of the caller's account.
+
+No escalation: a key acts only on keys it could have made itself — every permission and
+model of the target (or of the new key) must be the caller's own. A new key inherits the
+caller's permissions and models unless it asks for fewer.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+
+from aispendtrack.config import Config
+from aispendtrack.limits import permissions as perms
+from aispendtrack.serve import deps
+from aispendtrack.serve.errors import fail
+from aispendtrack.serve.models import Key, NewKey, NewKeyRequest
+from aispendtrack.store import keys as keystore
+from aispendtrack.store.db import iso, utcnow
+from aispendtrack.store.keycache import KeyRecord
+
+router = APIRouter(prefix="/v1/keys", tags=["keys"])
+
+
+def _scope(row: dict, tier: str, cfg: Config) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
+    return perms.effective(cfg.tier(tier).permissions, keystore.decode(row["permissions"])), keystore.decode(row["models"])
+
+
+def _within(caller: KeyRecord, permissions: tuple[str, ...], models: tuple[str, ...] | None) -> None:
+    """403 unless `permissions` and `models` are all the caller's own."""
+    for p in permissions:
+        if p not in caller.permissions:
+            raise fail(403, "permission_denied", f"this key has no {p} permission, so it cannot give one",
+                       permission=p, tier=caller.tier)
+    if not perms.models_within(models, caller.models):
+        raise fail(403, "permission_denied", "this key may call only " + ", ".join(caller.models or ())
+                   + "; it cannot give access to other models", permission="models", tier=caller.tier)
+
+
+def _target(db, caller: KeyRecord, key_id: str, cfg: Config) -> dict:
+    """The key `key_id` of the caller's account, which the caller may act on (else 404/403)."""
+    rows = [r for r in keystore.list_keys(db, caller.account) if r["id"] == key_id]
+    if not rows:  # other accounts' keys are not even acknowledged
+        raise fail(404, "not_found", f"no key {key_id!r} in account {caller.account}")
+    _within(caller, *_scope(rows[0], caller.tier, cfg))
+    return rows[0]
+
+
+def _key(row: dict, tier: str, cfg: Config, now: str) -> Key:
+    permissions, models = _scope(row, tier, cfg)
+    return Key(id=row["id"], name=row["name"], hint=row["hint"], state=keystore.key_state(row, now),
+               created=row["created"], expires=row["expires"], revoked=row["revoked"], last_used=row["last_used"],
+               permissions=list(permissions), models=None if models is None else list(models))
+
+
+def _new(new: keystore.NewKey, permissions, models) -> NewKey:
+    return NewKey(id=new.id, key=new.key, account=new.account, name=new.name, permissions=list(permissions),
+                  models=None if models is None else list(models))
+
+
+@router.get("", response_model=list[Key])
+def list_keys(caller: KeyRecord = Depends(deps.require("api")), db=Depends(deps.database),
+              cfg: Config = Depends(deps.config)) -> list[Key]:
+    now = iso(utcnow())
+    return [_key(r, caller.tier, cfg, now) for r in keystore.list_keys(db, caller.account)]
+
+
+@router.post("", response_model=NewKey, status_code=201)
+def create_key(body: NewKeyRequest, caller: KeyRecord = Depends(deps.require("api")), db=Depends(deps.database),
+               cfg: Config = Depends(deps.config)) -> NewKey:
+    try:
+        permissions = perms.parse_permissions(body.permissions) if body.permissions is not None else caller.permissions
+        models = perms.parse_models(body.models) if body.models is not None else caller.models
+    except ValueError as e:
+        raise fail(400, "invalid_request", str(e)) from None
+    _within(caller, permissions, models)
+    if body.expires is not None and body.expires.tzinfo is None:
+        raise fail(400, "invalid_request", "expires needs a time zone, e.g. 2026-12-31T00:00:00Z")
+    try:
+        new = keystore.create_key(db, caller.account, cfg, name=body.name, expires=body.expires,
+                                  permissions=permissions, models=models)
+    except keystore.KeyStoreError as e:
+        raise fail(409, "conflict", str(e)) from None
+    return _new(new, permissions, models)
+
+
+@router.post("/{key_id}/rotate", response_model=NewKey)
+def rotate_key(key_id: str, caller: KeyRecord = Depends(deps.require("api")), db=Depends(deps.database),
+               cfg: Config = Depends(deps.config)) -> NewKey:
+    row = _target(db, caller, key_id, cfg)
+    try:
+        new = keystore.rotate_key(db, key_id, cfg)
+    except keystore.KeyStoreError as e:
+        raise fail(409, "conflict", str(e)) from None
+    return _new(new, *_scope(row, caller.tier, cfg))
+
+
+@router.delete("/{key_id}", status_code=204)
+def revoke_key(key_id: str, caller: KeyRecord = Depends(deps.require("api")), db=Depends(deps.database),
+               cfg: Config = Depends(deps.config)) -> Response:
+    _target(db, caller, key_id, cfg)
+    keystore.revoke_key(db, key_id)
+    return Response(status_code=204)

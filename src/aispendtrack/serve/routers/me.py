@@ -1,0 +1,24 @@
+"""`GET /v1/me`: who this key is, what it may do, and where it stands now."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from aispendtrack.config import Config
+from aispendtrack.serve import deps
+from aispendtrack.serve.models import Me
+from aispendtrack.store.keycache import KeyRecord
+from aispendtrack.views import usage
+
+router = APIRouter(prefix="/v1", tags=["me"])
+
+
+@router.get("/me", response_model=Me)
+def me(key: KeyRecord = Depends(deps.require("api")), db=Depends(deps.database),
+       cfg: Config = Depends(deps.config)) -> Me:
+    s = usage.key_standing(db, cfg, key.key_id)
+    return Me(
+        key_id=key.key_id, name=key.name, account=key.account, tier=key.tier,
+        permissions=list(key.permissions), models=None if key.models is None else list(key.models),
+        hour=s["hour"], month=s["month"], spend_month_usd=s["spend_month_usd"],
+    )

@@ -1,0 +1,80 @@
+"""`GET /v1/usage` (what `aispendtrack report --json` says for the account) and
+`GET /v1/calls` (the account's ledger rows, streamed, as `aispendtrack export` writes them)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from aispendtrack.serve import deps
+from aispendtrack.serve.errors import fail
+from aispendtrack.store import db as dbmod
+from aispendtrack.store.keycache import KeyRecord
+from aispendtrack.views import export
+from aispendtrack.views.periods import resolve_period
+from aispendtrack.views.report import report
+
+router = APIRouter(prefix="/v1", tags=["usage"])
+
+
+def _period(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    try:
+        period = resolve_period(since=since, until=until)
+    except ValueError as e:
+        raise fail(400, "invalid_request", str(e)) from None
+    if period[0] and period[1] and period[1] <= period[0]:
+        raise fail(400, "invalid_request", "until must be later than since")
+    return period
+
+
+@router.get("/usage")
+def usage(since: str | None = None, until: str | None = None, by: Literal["day", "model", "key"] = "model",
+          key: KeyRecord = Depends(deps.require("api")), db=Depends(deps.database)) -> dict:
+    """Totals and groups for [since, until) (ISO dates or datetimes, UTC), money as decimal strings."""
+    since_t, until_t = _period(since, until)
+    return report(db, since=since_t, until=until_t, by=by, account=key.account).to_dict()
+
+
+CHUNK_ROWS = 500
+
+
+def _rows(db_path, fmt: str, since, until, account: str) -> Iterator[str]:
+    """The export, a chunk of rows at a time, from its own connection (the request's is
+    closed by the time the body streams)."""
+    database = dbmod.connect(db_path, check_same_thread=False)
+    rows = export.export_rows(database, since=since, until=until, account=account)
+    write = export.write_csv_rows if fmt == "csv" else export.write_jsonl
+    try:
+        buf = io.StringIO()
+        if fmt == "csv":
+            export.write_csv((), buf)  # the header, even for no rows
+        batch = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) == CHUNK_ROWS:
+                write(batch, buf)
+                batch.clear()
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+        write(batch, buf)
+        yield buf.getvalue()
+    finally:
+        rows.close()
+        database.conn.close()
+
+
+@router.get("/calls")
+def calls(request: Request, since: str | None = None, until: str | None = None,
+          format: Literal["jsonl", "csv"] = "jsonl",
+          key: KeyRecord = Depends(deps.require("export"))) -> StreamingResponse:
+    """The account's ledger rows, oldest first, streamed (fields as `aispendtrack export`)."""
+    since_t, until_t = _period(since, until)
+    media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
+    return StreamingResponse(_rows(request.app.state.db_path, format, since_t, until_t, key.account),
+                             media_type=media)
