@@ -12,17 +12,13 @@ from aispendtrack.config import Config
 from aispendtrack.serve import errors
 from aispendtrack.serve.routers import keys, me, usage
 from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys as keystore
-from aispendtrack.store import ledger_schema
-from aispendtrack.store import limits as limits_store
+from aispendtrack.store import schema
 
 
 def create_app(config: Config, db_path: str | Path) -> FastAPI:
     database = dbmod.connect(db_path)
     try:
-        keystore.ensure_schema(database)
-        ledger_schema.ensure_schema(database)
-        limits_store.ensure_schema(database)
+        schema.ensure_schema(database)
     finally:
         database.conn.close()
     app = FastAPI(
