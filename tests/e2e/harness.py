@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 from pathlib import Path
 
 from aispendtrack.launch import ENTRY, MITMDUMP, Mitmdump, free_port, mitmdump_argv, stop_process, wait_port  # noqa: F401  (re-exported)
