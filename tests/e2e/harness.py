@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 from pathlib import Path
@@ -107,3 +108,20 @@ def http(method: str, url: str, key: str | None = None, body: dict | None = None
             return resp.status, resp.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+@contextlib.contextmanager
+def proxy_and_serve(tmp: Path, db_path: Path, config_text: str):
+    """The fake provider, mitmdump reverse-proxying OpenAI-style to it, and `serve`, on one
+    database and one config (`tmp/mitm.toml`): yields (fake, proxy, serve)."""
+    from aispendtrack.demo.fake.server import FakeProvider
+
+    (tmp / "mitm.toml").write_text(config_text)
+    with FakeProvider().start() as fake:
+        proxy = Proxy(tmp, db_path, modes={"openai": "reverse:" + fake.url + "@{port}"},
+                      config_text=config_text).start()
+        try:
+            with Serve(tmp, db_path, tmp / "mitm.toml") as serve:
+                yield fake, proxy, serve
+        finally:
+            proxy.stop()

@@ -17,7 +17,7 @@ from aispendtrack.store import db as dbmod
 from aispendtrack.store import keys, ledger_schema
 from aispendtrack.store import limits as limits_store
 
-from .harness import MITMDUMP, Proxy, Serve, http
+from .harness import MITMDUMP, http, proxy_and_serve
 
 # Enough keys per tier for the matrix; the rest of each tier is its documented default.
 CONFIG = "".join(f"[tiers.{t}]\nmax_keys = 50\n" for t in ("free", "pro"))
@@ -45,24 +45,15 @@ TIER_PERMS = {"free": {"calls", "dashboard"}, "pro": set(PERMISSIONS), "enterpri
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory):
     """One database, one proxy, one serve process, one fake provider for the module."""
-    from aispendtrack.demo.fake.server import FakeProvider
-
     tmp = tmp_path_factory.mktemp("serve")
     db_path = tmp / "aispendtrack.db"
     database = dbmod.connect(db_path)
     for schema in (keys, ledger_schema, limits_store):
         schema.ensure_schema(database)
     database.conn.close()
-    (tmp / "mitm.toml").write_text(CONFIG)
-    with FakeProvider().start() as fake:
-        proxy = Proxy(tmp, db_path, modes={"openai": "reverse:" + fake.url + "@{port}"}, config_text=CONFIG).start()
-        serve = Serve(tmp, db_path, tmp / "mitm.toml").start()
-        try:
-            yield {"db_path": db_path, "config_path": tmp / "mitm.toml", "proxy": proxy, "serve": serve,
-                   "fake": fake, "config": parse_config({"tiers": {"free": {"max_keys": 50}, "pro": {"max_keys": 50}}})}
-        finally:
-            serve.stop()
-            proxy.stop()
+    with proxy_and_serve(tmp, db_path, CONFIG) as (fake, proxy, serve):
+        yield {"db_path": db_path, "config_path": tmp / "mitm.toml", "proxy": proxy, "serve": serve,
+               "fake": fake, "config": parse_config({"tiers": {"free": {"max_keys": 50}, "pro": {"max_keys": 50}}})}
 
 
 def new_key(plane, account, tier, *, permissions=None, models=None, name=None) -> keys.NewKey:

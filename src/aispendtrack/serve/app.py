@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aispendtrack.config import Config
-from aispendtrack.serve import errors
+from aispendtrack.serve import dashboard, errors
 from aispendtrack.serve.routers import keys, me, usage
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import schema
@@ -19,6 +19,7 @@ def create_app(config: Config, db_path: str | Path) -> FastAPI:
     database = dbmod.connect(db_path)
     try:
         schema.ensure_schema(database)
+        dashboard.ensure_schema(database)
     finally:
         database.conn.close()
     app = FastAPI(
@@ -32,4 +33,5 @@ def create_app(config: Config, db_path: str | Path) -> FastAPI:
     app.add_exception_handler(RequestValidationError, errors.validation_error)
     for router in (me.router, usage.router, keys.router):
         app.include_router(router)
+    dashboard.install(app)
     return app

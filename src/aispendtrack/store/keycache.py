@@ -84,8 +84,20 @@ def load_records(database, config: Config) -> dict[str, KeyRecord]:
 
 def lookup_one(database, config: Config, presented: str) -> Verdict:
     """`check` straight from SQLite for one presented key (the account plane: always current)."""
-    rows = list(database.query(_RECORDS_SQL + " WHERE s.digest = ?", [keys.digest(presented)]))
-    return check({r["digest"]: _record(r, config) for r in rows}, presented)
+    return check(_records_with(database, config, keys.digest(presented)), presented)
+
+
+def lookup_digest(database, config: Config, digest: str) -> Verdict:
+    """The same decision for the secret with this digest (a dashboard session's key)."""
+    record = _records_with(database, config, digest).get(digest)
+    if record is None:
+        return Verdict(None, "unknown key: it was never issued, or was deleted")
+    return Verdict(record, refusal(record))
+
+
+def _records_with(database, config: Config, digest: str) -> dict[str, KeyRecord]:
+    rows = database.query(_RECORDS_SQL + " WHERE s.digest = ?", [digest])
+    return {r["digest"]: _record(r, config) for r in rows}
 
 
 def refusal(record: KeyRecord, now_iso: str | None = None) -> str | None:

@@ -1,15 +1,15 @@
 """Every table of the database, created in one call: `ensure_schema(database)`.
 
 Each table's DDL stays with the module that owns the table (`keys`, `ledger_schema`,
-`limits`, `presence`); this is the one place that knows the full set, so the proxy, the
-CLI, the demo and the benchmark all open the same database.
+`limits`, `presence`, `sessions`); this is the one place that knows the full set, so the
+proxy, the CLI, the demo and the benchmark all open the same database.
 """
 
 from __future__ import annotations
 
 import sqlite_utils
 
-from aispendtrack.store import keys, ledger_schema, limits, presence
+from aispendtrack.store import keys, ledger_schema, limits, presence, sessions
 
 
 def ensure_schema(database: sqlite_utils.Database) -> None:
@@ -18,3 +18,4 @@ def ensure_schema(database: sqlite_utils.Database) -> None:
     ledger_schema.ensure_schema(database)
     limits.ensure_schema(database)
     presence.ensure_schema(database)
+    sessions.ensure_schema(database)

@@ -81,17 +81,17 @@ class Stats:
             self.unmetered_calls += 1
 
     def merge(self, other: Stats) -> None:
-        for f in fields(self):
-            a, b = getattr(self, f.name), getattr(other, f.name)
-            if f.name == "cost_usd":
-                setattr(self, f.name, CTX.add(a, b))
-            else:
-                setattr(self, f.name, _add_opt(a, b))
+        for name in _COUNT_FIELDS:
+            setattr(self, name, _add_opt(getattr(self, name), getattr(other, name)))
+        self.cost_usd = CTX.add(self.cost_usd, other.cost_usd)
 
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["cost_usd"] = canon(self.cost_usd)
         return d
+
+
+_COUNT_FIELDS = tuple(f.name for f in fields(Stats) if f.name != "cost_usd")
 
 
 class SessionStats:

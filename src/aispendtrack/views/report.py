@@ -194,6 +194,14 @@ def report(
                 conn.close()
     else:
         results = [r for c in chunks for r in run(c)]
+    return assemble(results, since=since, until=until, by=by, top=top, account=account, key=key)
+
+
+def assemble(
+    results: list[tuple[Any, str, Stats]], *, since: datetime | None, until: datetime | None, by: str,
+    top: int | None = None, account: str | None = None, key: str | None = None,
+) -> Report:  # fmt: skip
+    """A `Report` from (group, day, stats) parts: the one place groups are merged and ordered."""
     by_group: dict[Any, Stats] = {}
     by_day: dict[str, Stats] = {}
     totals = Stats()

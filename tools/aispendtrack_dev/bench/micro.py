@@ -218,6 +218,14 @@ def report(cache_dir: Path, n_rows: int, seed: int = 0, runs: int = 3) -> dict:
     }
 
 
+def dashboard(cache_dir: Path, n_rows: int, seed: int = 0) -> dict:
+    """The dashboard's first render (`aispendtrack serve`, `GET /`) over a generated ledger."""
+    from aispendtrack_dev.bench.dashboard import dashboard as measure
+
+    path, _ = cached_ledger(cache_dir, n_rows, seed)
+    return measure(path, n_rows)
+
+
 def run_all(*, quick: bool, cache_dir: Path, ledger_rows: int, log=print) -> dict:
     n_lim = 2_000 if quick else 20_000
     n_ledger = 2_000 if quick else 20_000
@@ -229,6 +237,7 @@ def run_all(*, quick: bool, cache_dir: Path, ledger_rows: int, log=print) -> dic
         ("ledger_write", lambda: ledger(n_ledger)),
         ("metering", lambda: metering(n_meter)),
         ("report", lambda: report(cache_dir, ledger_rows)),
+        ("dashboard", lambda: dashboard(cache_dir, ledger_rows)),
     ]
     for name, fn in steps:
         log(f"micro: {name} …")

@@ -135,6 +135,8 @@ def _micro_table(con: Console, micro: dict) -> None:
             _micro_row(t, label, met[key])
     if "report" in micro:
         _micro_row(t, "report(db) over generated ledger", micro["report"], "ms")
+    if "dashboard" in micro:
+        _micro_row(t, "dashboard first render (serve, GET /)", micro["dashboard"], "ms")
     con.print(t)
 
 

@@ -1,0 +1,204 @@
+"""The dashboard's pages: `/` (login form, or the account's spend), login and logout, the
+JSON the open page polls, the export download and the key actions.
+
+Key actions call the `/v1/keys` route functions themselves, so the dashboard follows the
+API's rules (no escalation, tier caps) without a copy of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from aispendtrack.config import Config
+from aispendtrack.limits.permissions import PERMISSIONS
+from aispendtrack.serve import deps
+from aispendtrack.serve.dashboard import session as sess
+from aispendtrack.serve.dashboard import view
+from aispendtrack.serve.models import NewKeyRequest
+from aispendtrack.serve.routers import keys as keys_api
+from aispendtrack.serve.routers.usage import _rows
+from aispendtrack.store import db as dbmod
+from aispendtrack.store import sessions
+from aispendtrack.store.keycache import lookup_one
+from aispendtrack.store.keys import KEY_RE, PREFIX
+from aispendtrack.views.periods import resolve_period
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+
+
+def _html(request: Request, name: str, context: dict, status: int = 200) -> Response:
+    return templates.TemplateResponse(request, name, context, status_code=status, headers=HEADERS)
+
+
+def _login(request: Request, error: str | None = None, status: int = 200) -> Response:
+    return _html(request, "login.html", {"error": error}, status)
+
+
+def _needs(viewer: sess.Viewer, permission: str, cfg: Config) -> str | None:
+    """Why this viewer cannot use `permission` (None: it can), worded for the page."""
+    if viewer.can(permission):
+        return None
+    if permission not in cfg.tier(viewer.record.tier).permissions:
+        return "needs Pro"
+    return f"needs a key with the {permission} permission"
+
+
+def _dashboard(request: Request, db, cfg: Config, viewer: sess.Viewer, status: int = 200, **extra) -> Response:
+    data = view.page(db, cfg, viewer.record)
+    can_keys = viewer.can("api")
+    context = {
+        **data, "viewer": viewer.record, "csrf": viewer.csrf, "permissions": PERMISSIONS,
+        "export_needs": _needs(viewer, "export", cfg), "keys_needs": _needs(viewer, "api", cfg),
+        "keys": keys_api.list_keys(caller=viewer.record, db=db, cfg=cfg) if can_keys else [],
+        "notice": None, "error": None, "new_key": None, **extra,
+    }
+    return _html(request, "dashboard.html", context, status)
+
+
+@router.get("/")
+def index(request: Request, db=Depends(deps.database), cfg: Config = Depends(deps.config)) -> Response:
+    if PREFIX in request.url.query:
+        return _login(request, "Keys are never accepted in a URL: paste the key into the form (and replace "
+                      "that key: URLs end up in logs).", 400)
+    viewer = sess.viewer(request, db, cfg)
+    return _login(request) if viewer is None else _dashboard(request, db, cfg, viewer)
+
+
+def _open(request: Request):
+    return dbmod.connect(request.app.state.db_path, check_same_thread=False)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    if not sess.same_origin(request):
+        return _login(request, "Log in from this page (the request came from another site).", 403)
+    fields = await sess.form(request)
+    key = sess.first(fields or {}, "key").strip()
+    if not KEY_RE.fullmatch(key):
+        return _login(request, f"That is not an AiSpendTrack key: paste a key that starts with {PREFIX}.", 401)
+
+    def check() -> Response:
+        cfg, db = request.app.state.config, _open(request)
+        try:
+            verdict = lookup_one(db, cfg, key)
+            if verdict.reason is not None:
+                return _login(request, f"This key cannot log in: {verdict.reason}.", 401)
+            if sess.NEEDED not in verdict.record.permissions:
+                return _login(request, "This key has no dashboard permission.", 403)
+            hours = cfg.serve.session_hours
+            new = sessions.create(db, verdict.record.digest, hours)
+        finally:
+            db.conn.close()
+        response = RedirectResponse("/", status_code=303, headers=HEADERS)
+        sess.set_cookie(response, request, new, hours)
+        return response
+
+    return await run_in_threadpool(check)
+
+
+def _post(handler):
+    """A session POST: same origin, a live session and its CSRF token, then `handler(db, cfg, viewer, fields)`."""
+
+    async def route(request: Request) -> Response:
+        fields = await sess.form(request)
+
+        def run() -> Response:
+            cfg, db = request.app.state.config, _open(request)
+            try:
+                viewer = sess.viewer(request, db, cfg)
+                if viewer is None:
+                    return _login(request, "Your session ended: log in again.", 401)
+                if not sess.same_origin(request) or fields is None or not sessions.csrf_ok(
+                        viewer.session.id, sess.first(fields, "csrf")):
+                    return _dashboard(request, db, cfg, viewer, 403, error="That form was not sent from this page.")
+                return handler(request, db, cfg, viewer, fields)
+            finally:
+                db.conn.close()
+
+        return await run_in_threadpool(run)
+
+    return route
+
+
+def _logout(request, db, cfg, viewer, fields) -> Response:
+    sessions.end(db, viewer.session.id)
+    response = RedirectResponse("/", status_code=303, headers=HEADERS)
+    sess.clear_cookie(response)
+    return response
+
+
+def _key_action(request, db, cfg, viewer, fields, action: str, key_id: str | None = None) -> Response:
+    if (why := _needs(viewer, "api", cfg)) is not None:
+        return _dashboard(request, db, cfg, viewer, 403, error=f"Managing keys {why}.")
+    try:
+        if action == "create":
+            models = [m for m in sess.first(fields, "models").split(",") if m.strip()] or None
+            body = NewKeyRequest(name=sess.first(fields, "name").strip()[:200] or None,
+                                 permissions=fields.get("permissions", []), models=models)
+            new = keys_api.create_key(body, caller=viewer.record, db=db, cfg=cfg)
+            return _dashboard(request, db, cfg, viewer, new_key=new, notice=f"Key {new.id} created.")
+        if action == "rotate":
+            new = keys_api.rotate_key(key_id, caller=viewer.record, db=db, cfg=cfg)
+            return _dashboard(request, db, cfg, viewer, new_key=new, notice=f"Key {new.id} rotated.")
+        keys_api.revoke_key(key_id, caller=viewer.record, db=db, cfg=cfg)
+    except HTTPException as e:
+        message = e.detail["message"] if isinstance(e.detail, dict) else str(e.detail)
+        return _dashboard(request, db, cfg, viewer, e.status_code, error=message)
+    if key_id == viewer.record.key_id:
+        return _logout(request, db, cfg, viewer, fields)
+    return _dashboard(request, db, cfg, viewer, notice=f"Key {key_id} revoked.")
+
+
+router.add_api_route("/logout", _post(_logout), methods=["POST"])
+router.add_api_route("/dashboard/keys", _post(lambda *a: _key_action(*a, action="create")), methods=["POST"])
+
+
+@router.post("/dashboard/keys/{key_id}/{action}")
+async def key_action(request: Request, key_id: str, action: str) -> Response:
+    if action not in ("rotate", "revoke"):
+        return Response(status_code=404)
+    return await _post(lambda *a: _key_action(*a, action=action, key_id=key_id))(request)
+
+
+def _viewer_or_401(request: Request, db, cfg: Config) -> sess.Viewer | JSONResponse:
+    viewer = sess.viewer(request, db, cfg)
+    if viewer is None:
+        return JSONResponse({"error": {"type": "session_ended", "message": "log in again"}}, 401, headers=HEADERS)
+    return viewer
+
+
+@router.get("/dashboard/live.json")
+def live(request: Request, db=Depends(deps.database), cfg: Config = Depends(deps.config)) -> Response:
+    viewer = _viewer_or_401(request, db, cfg)
+    if isinstance(viewer, Response):
+        return viewer
+    return JSONResponse(view.public(view.live(db, cfg, viewer.record)), headers=HEADERS)
+
+
+@router.get("/dashboard/export.{fmt}")
+def export(request: Request, fmt: str, db=Depends(deps.database), cfg: Config = Depends(deps.config)) -> Response:
+    viewer = _viewer_or_401(request, db, cfg)
+    if isinstance(viewer, Response):
+        return viewer
+    if fmt not in ("csv", "jsonl"):
+        return Response(status_code=404)
+    if (why := _needs(viewer, "export", cfg)) is not None:
+        return _dashboard(request, db, cfg, viewer, 403, error=f"Export {why}.")
+    since, _ = resolve_period(month=True)
+    name = f"aispendtrack-{viewer.record.account}-{since:%Y-%m}.{fmt}"
+    media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
+    return StreamingResponse(_rows(request.app.state.db_path, fmt, since, None, viewer.record.account),
+                             media_type=media, headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})

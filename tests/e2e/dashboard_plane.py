@@ -1,0 +1,103 @@
+"""One database, proxy, `serve` and fake provider with two accounts and their calls, for
+the dashboard's tests: acme (pro, 30 days of synthetic history plus real calls) and penny
+(free, over its hourly limit)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import openai
+import pytest
+
+from aispendtrack.config import parse_config
+from aispendtrack.store import db as dbmod
+from aispendtrack.store import keys, ledger_schema
+
+from .harness import MITMDUMP, proxy_and_serve
+
+CONFIG = '[tiers.free]\nrequests_per_hour = 3\n[tiers.pro]\nmax_keys = 20\n'
+CLI = str(MITMDUMP.parent / "aispendtrack")
+
+
+def _seed_history(database, key_ids: list[str]) -> None:
+    """30 days of synthetic calls for account acme (a chart worth looking at)."""
+    from aispendtrack_dev.synth import make_ledger
+
+    make_ledger(database, 3000, seed=7, days=30, n_keys=4)
+    database.execute("DELETE FROM calls WHERE account NOT IN ('acct-0', 'acct-1')")
+    database.execute("UPDATE calls SET account = 'acme', key_id = CASE WHEN id % 3 THEN ? ELSE ? END, "
+                     "key_hint = NULL", key_ids)
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dashboard")
+    db_path, config = tmp / "aispendtrack.db", parse_config({"tiers": {"pro": {"max_keys": 20}}})
+    database = dbmod.connect(db_path)
+    keys.ensure_schema(database)
+    ledger_schema.ensure_schema(database)
+    keys.create_account(database, "acme", "pro")
+    keys.create_account(database, "penny", "free")
+    made = {name: keys.create_key(database, "acme", config, name=name) for name in ("owner", "ci")}
+    made["penny"] = keys.create_key(database, "penny", config, name="penny")
+    _seed_history(database, [made["owner"].id, made["ci"].id])
+    database.conn.close()
+    with proxy_and_serve(tmp, db_path, CONFIG) as (_, proxy, serve):
+        plane = {"db_path": db_path, "config_path": tmp / "mitm.toml", "proxy": proxy, "serve": serve,
+                 "keys": {n: k.key for n, k in made.items()}, "ids": {n: k.id for n, k in made.items()},
+                 "downloads": tmp / "downloads"}
+        for model in ("gpt-4o-mini", "gpt-4o-mini", "gpt-4o", "my-private-model"):
+            chat(plane, plane["keys"]["owner"], model)
+        chat(plane, plane["keys"]["ci"], stream=True)
+        for _ in range(3):
+            chat(plane, plane["keys"]["penny"])
+        with pytest.raises(openai.RateLimitError):
+            chat(plane, plane["keys"]["penny"])
+        settle(plane)
+        yield plane
+    logs = serve.output() + proxy.output()
+    stored = b"".join(p.read_bytes() for p in (db_path, Path(f"{db_path}-wal")) if p.exists())
+    for key in plane["keys"].values():
+        assert key.encode() not in stored, "a key landed in the database"
+        assert key not in logs, "a key landed in a log"
+
+
+def chat(plane, key: str, model: str = "gpt-4o-mini", stream: bool = False):
+    client = openai.OpenAI(base_url=plane["proxy"].url("openai") + "/v1", api_key="sk-test", max_retries=0,
+                           default_headers={"x-aispendtrack-key": key})
+    if stream:
+        return list(client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}],
+                                                   stream=True, stream_options={"include_usage": True}))
+    return client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+
+
+def settle(plane, before: int | None = None) -> int:
+    """Wait until the proxy's ledger writer committed every call made so far; the row count."""
+    database = dbmod.connect(plane["db_path"])
+    try:
+        last, same = -1, 0
+        while same < 5:
+            n = database.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+            same = same + 1 if n == last and (before is None or n > before) else 0
+            last = n
+            time.sleep(0.05)
+        return last
+    finally:
+        database.conn.close()
+
+
+def cli(plane, *args) -> str:
+    return subprocess.run([CLI, "--config", str(plane["config_path"]), "--db", str(plane["db_path"]), *args],
+                          check=True, capture_output=True, text=True).stdout
+
+
+def month_report(plane, account: str, by: str = "model") -> dict:
+    today = datetime.now(UTC).date()
+    return json.loads(cli(plane, "report", "--json", "--account", account, "--by", by,
+                          "--since", today.replace(day=1).isoformat(), "--until", today.isoformat()))
+
+

@@ -1,0 +1,178 @@
+"""The dashboard in a real browser (headless chromium), on a real `serve`, a real proxy and
+the fake provider: numbers equal to `report --json`, live refresh, export, key actions in
+force on the proxy's next call, and the key never in a page, a cookie or storage."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import openai
+import pytest
+from selenium.webdriver.common.by import By
+
+from aispendtrack.store import keys
+
+from .browser import chrome, wait_for
+from .dashboard_plane import chat, cli, month_report, plane, settle  # noqa: F401  (plane: fixture)
+from .harness import REPO
+
+SCREENSHOTS = Path(os.environ.get("AISPENDTRACK_SCREENSHOTS", REPO / "var" / "screenshots"))
+
+
+@pytest.fixture
+def browser(plane):
+    plane["downloads"].mkdir(exist_ok=True)
+    driver = chrome(plane["downloads"])
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def login(driver, plane, name: str) -> None:
+    driver.get(plane["serve"].url + "/")
+    driver.find_element(By.CSS_SELECTOR, "[data-testid=key-input]").send_keys(plane["keys"][name])
+    driver.find_element(By.CSS_SELECTOR, "[data-testid=login]").click()
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "[data-testid=spend-month]"), what="the dashboard")
+
+
+def text(driver, testid: str) -> str:
+    return driver.find_element(By.CSS_SELECTOR, f"[data-testid={testid}]").text
+
+
+def table(driver, testid: str) -> list[list[str]]:
+    """The table's cells, read in one script run (the page may replace the rows meanwhile)."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll(`[data-testid=${arguments[0]}] tbody tr`)]"
+        ".map(r => [...r.cells].map(c => c.textContent.trim()))", testid)
+
+
+def assert_no_key(driver, *keys_: str) -> None:
+    storage = driver.execute_script("return JSON.stringify(localStorage) + JSON.stringify(sessionStorage)")
+    cookies = driver.get_cookies()
+    for key in keys_:
+        assert key not in driver.page_source and key[4:] not in driver.page_source
+        assert key not in storage
+        assert all(key not in c["value"] for c in cookies)
+    [cookie] = cookies
+    assert (cookie["name"], cookie["httpOnly"], cookie["sameSite"]) == ("aispendtrack_session", True, "Strict")
+
+
+def spend(group: dict) -> str:
+    """How the page shows a report group's spend: a set with no priced call is "not priced", not $0."""
+    if not group["priced_calls"] and (group["unpriced_calls"] or group["unmetered_calls"]):
+        return "not priced"
+    return "$" + group["cost_usd"]
+
+
+def test_numbers_equal_report_and_no_key_anywhere(plane, browser):
+    login(browser, plane, "owner")
+    assert_no_key(browser, plane["keys"]["owner"])
+    rep = month_report(plane, "acme")
+    today = json.loads(cli(plane, "report", "--json", "--today", "--account", "acme"))
+    assert text(browser, "spend-month") == "$" + rep["totals"]["cost_usd"]
+    assert text(browser, "spend-today") == "$" + today["totals"]["cost_usd"]
+    t = rep["totals"]
+    for testid, value in (("calls", t["calls"]), ("unpriced", t["unpriced_calls"]), ("rejected", t["rejected"]),
+                          ("unmetered", t["unmetered_calls"]), ("limited", t["rate_limited"] + t["quota_exceeded"])):
+        assert text(browser, f"count-{testid}") == f"{value:,}", testid
+    assert t["unpriced_calls"] >= 1  # my-private-model: counted, not folded into $0
+    shown = [(r[0], r[1], r[2]) for r in table(browser, "by-model")]
+    assert shown == [(g["key"] or "(unknown model)", spend(g), f"{g['calls']:,}") for g in rep["groups"]]
+    assert ("my-private-model", "not priced") in [(r[0], r[1]) for r in shown]
+    assert text(browser, "spend-note") == f"+ {t['unpriced_calls']} unpriced call not in this sum"
+    by_key = month_report(plane, "acme", "key")
+    costs = [r[1] for r in table(browser, "by-key")]
+    assert costs == [spend(g) for g in by_key["groups"]]
+    assert any(r[0].startswith("owner (ask_…") for r in table(browser, "by-key"))
+    first = (datetime.now(UTC).date() - timedelta(days=29)).isoformat()
+    last30 = json.loads(cli(plane, "report", "--json", "--account", "acme", "--since", first, "--by", "day"))
+    assert text(browser, "spend-30d") == "$" + last30["totals"]["cost_usd"]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.set_window_size(1280, 1500)
+    browser.save_screenshot(str(SCREENSHOTS / "dashboard.png"))
+
+
+def test_latest_calls_refresh_without_reload(plane, browser):
+    login(browser, plane, "owner")
+    browser.execute_script("window.__stay = 42")
+    before = settle(plane)
+    chat(plane, plane["keys"]["owner"], "gpt-4.1-nano")
+    settle(plane, before)
+    wait_for(lambda: (table(browser, "latest") or [[""] * 3])[0][2] == "gpt-4.1-nano", timeout=20,
+             what="the new call in the latest calls")
+    assert browser.execute_script("return window.__stay") == 42  # the page was not reloaded
+    rep = month_report(plane, "acme")
+    wait_for(lambda: text(browser, "spend-month") == "$" + rep["totals"]["cost_usd"], what="the month's spend")
+
+
+def test_export_download_equals_cli_export(plane, browser):
+    login(browser, plane, "owner")
+    for old in plane["downloads"].glob("*"):
+        old.unlink()
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=export-csv]").click()
+    done = wait_for(lambda: [p for p in plane["downloads"].glob("*.csv")], what="the CSV download")
+    since = datetime.now(UTC).date().replace(day=1).isoformat()
+    expected = cli(plane, "export", "--format", "csv", "--account", "acme", "--since", since)
+    assert done[0].name.startswith("aispendtrack-acme-")
+    assert done[0].read_text().splitlines() == expected.splitlines()
+    assert len(expected.splitlines()) > 5
+
+
+def test_revoke_in_ui_and_the_proxy_refuses_the_next_call(plane, browser):
+    chat(plane, plane["keys"]["ci"])
+    login(browser, plane, "owner")
+    key_id = plane["ids"]["ci"]
+    browser.find_element(By.CSS_SELECTOR, f"[data-testid=revoke-{key_id}]").click()
+    browser.switch_to.alert.accept()
+    wait_for(lambda: "revoked" in (browser.find_elements(By.CSS_SELECTOR, "[data-testid=notice]") or [None])[0].text
+             if browser.find_elements(By.CSS_SELECTOR, "[data-testid=notice]") else False, what="the notice")
+    with pytest.raises(openai.AuthenticationError):
+        chat(plane, plane["keys"]["ci"])
+    row = [r for r in table(browser, "keys") if r[0].startswith(key_id)][0]
+    assert row[2] == "revoked"
+
+
+def test_create_key_shown_once_then_usable(plane, browser):
+    login(browser, plane, "owner")
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=new-key-name]").send_keys("from the dashboard")
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=create]").click()
+    box = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "[data-testid=new-key]"), what="the new key")
+    new = box[0].get_attribute("value")
+    assert keys.KEY_RE.fullmatch(new)
+    assert chat(plane, new).choices
+    browser.get(plane["serve"].url + "/")
+    assert new not in browser.page_source and new[-4:] in browser.page_source  # its hint only
+
+
+def test_free_account_sees_needs_pro_and_its_hit_limit(plane, browser):
+    login(browser, plane, "penny")
+    assert "needs Pro" in text(browser, "export-unavailable")
+    assert "needs Pro" in text(browser, "keys-unavailable")
+    assert text(browser, "count-limited") == "1"
+    hit = [r for r in table(browser, "limits") if r[4].startswith("limit reached")]
+    assert hit and "penny" in hit[0][0] and hit[0][1] == "3" and hit[0][2] == "3"
+    browser.set_window_size(390, 844)
+    browser.get(plane["serve"].url + "/")
+    overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, "the page scrolls sideways at phone width"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "dashboard-phone.png"))
+
+
+def test_logout_ends_the_session(plane, browser):
+    import urllib.error
+    import urllib.request
+
+    login(browser, plane, "owner")
+    cookie = browser.get_cookie("aispendtrack_session")["value"]
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=logout]").click()
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "[data-testid=key-input]"), what="the login form")
+    req = urllib.request.Request(plane["serve"].url + "/dashboard/live.json",
+                                 headers={"cookie": f"aispendtrack_session={cookie}"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=10)
+    assert e.value.code == 401

@@ -1,0 +1,101 @@
+"""The dashboard's server without a browser: what a hostile page or client could try
+(cross-site POSTs, keys in URLs, wrong keys) and how sessions are kept."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aispendtrack.store import db as dbmod
+
+from .dashboard_plane import cli, plane  # noqa: F401  (plane: fixture)
+
+
+def _post(url: str, fields: dict, origin: str | None, cookie: str | None = None) -> tuple[int, str, dict]:
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **kw):
+            return None
+
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    if origin:
+        headers["origin"] = origin
+    if cookie:
+        headers["cookie"] = f"aispendtrack_session={cookie}"
+    req = urllib.request.Request(url, data=urllib.parse.urlencode(fields, doseq=True).encode(), headers=headers)
+    try:
+        with urllib.request.build_opener(NoRedirect).open(req, timeout=20) as resp:
+            return resp.status, resp.read().decode(), dict(resp.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), dict(e.headers)
+
+
+def _session(plane, name: str) -> tuple[str, str]:
+    """Log in over HTTP: (session cookie value, the page's CSRF token)."""
+    import re
+    import urllib.request
+
+    base = plane["serve"].url
+    status, _, headers = _post(base + "/login", {"key": plane["keys"][name]}, base)
+    assert status == 303
+    set_cookie = headers["set-cookie"]
+    assert "HttpOnly" in set_cookie and "SameSite=strict" in set_cookie and "Max-Age=43200" in set_cookie
+    cookie = re.search(r"aispendtrack_session=([^;]+)", set_cookie).group(1)
+    req = urllib.request.Request(base + "/", headers={"cookie": f"aispendtrack_session={cookie}"})
+    page = urllib.request.urlopen(req, timeout=20).read().decode()
+    return cookie, re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+
+
+def _state(plane, key_id: str) -> str:
+    return next(k["state"] for k in json.loads(cli(plane, "keys", "list", "acme", "--json")) if k["id"] == key_id)
+
+
+def test_cross_site_posts_are_refused(plane):
+    base = plane["serve"].url
+    victim = json.loads(cli(plane, "keys", "create", "acme", "--name", "victim", "--json"))["id"]
+    cookie, csrf = _session(plane, "owner")
+    url = f"{base}/dashboard/keys/{victim}/revoke"
+    for fields, origin in (({"csrf": csrf}, "http://evil.example"), ({"csrf": csrf}, None), ({}, base),
+                           ({"csrf": "0" * 64}, base)):
+        status, body, _ = _post(url, fields, origin, cookie)
+        assert status == 403 and "not sent from this page" in body, (fields, origin)
+        assert _state(plane, victim) == "active"
+    status, body, headers = _post(base + "/login", {"key": plane["keys"]["owner"]}, "http://evil.example")
+    assert status == 403 and "set-cookie" not in {h.lower() for h in headers}
+    assert _post(url, {"csrf": csrf}, base, cookie)[0] == 200
+    assert _state(plane, victim) == "revoked"
+
+
+def test_login_refusals_never_echo_the_key(plane):
+    import urllib.error
+    import urllib.request
+
+    base, key = plane["serve"].url, plane["keys"]["owner"]
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(f"{base}/?key={key}", timeout=20)
+    assert e.value.code == 400 and key not in e.value.read().decode()
+    wrong = "ask_" + "x" * 32
+    status, body, _ = _post(base + "/login", {"key": wrong}, base)
+    assert status == 401 and wrong not in body and wrong[4:] not in body
+    status, body, _ = _post(base + "/login", {"key": "sk-not-ours"}, base)
+    assert status == 401 and "sk-not-ours" not in body
+    calls_only = json.loads(cli(plane, "keys", "create", "acme", "--permissions", "calls", "--json"))["key"]
+    status, body, headers = _post(base + "/login", {"key": calls_only}, base)
+    assert status == 403 and "no dashboard permission" in body and calls_only not in body
+
+
+def test_sessions_are_stored_as_digests_only(plane):
+    import hashlib
+
+    cookie, _ = _session(plane, "owner")
+    database = dbmod.connect(plane["db_path"])
+    try:
+        digests = {r[0] for r in database.execute("SELECT digest FROM dashboard_sessions")}
+    finally:
+        database.conn.close()
+    assert hashlib.sha256(cookie.encode()).hexdigest() in digests
+    assert cookie not in digests

@@ -1,0 +1,80 @@
+"""The daily sums say what `report` says for the same day-aligned period, however the
+ledger grew between catch-ups (incremental folding, exact money, unknown tokens)."""
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aispendtrack.store import db as dbmod
+from aispendtrack.store.db import iso
+from aispendtrack.views import rollup
+from aispendtrack.views.report import report
+from aispendtrack_dev.synth import make_ledger
+
+START = datetime(2026, 10, 20, tzinfo=UTC)
+
+
+def _report(database, account, first: date, last: date, by):
+    since = datetime.combine(first, time(), UTC)
+    return report(database, since=since, until=since + timedelta(days=(last - first).days + 1), by=by,
+                  account=account).to_dict()
+
+
+@pytest.mark.parametrize("by", ["model", "key", "day"])
+def test_equals_report_after_incremental_catch_ups(database, by):
+    rollup.ensure_schema(database)
+    make_ledger(database, 1500, seed=3, start=START, days=30)
+    assert rollup.catch_up(database) == 1500
+    make_ledger(database, 700, seed=4, start=START + timedelta(days=10), days=25)  # late rows for old days too
+    assert rollup.catch_up(database) == 700
+    assert rollup.catch_up(database) == 0
+    for account in ("acct-0", "acct-3"):
+        for first, last in ((date(2026, 10, 20), date(2026, 11, 18)), (date(2026, 11, 1), date(2026, 11, 10))):
+            assert rollup.report_from_days(database, account, first, last, by).to_dict() == \
+                _report(database, account, first, last, by)
+
+
+def _row(day: int, cost, model="m", key="k1", tokens=None, outcome="forwarded"):
+    ts = START + timedelta(days=day, seconds=5)
+    return {"ts": iso(ts), "key_id": key, "account": "acme", "model": model, "outcome": outcome, "status": 200,
+            "input_tokens": tokens, "output_tokens": tokens, "cost_usd": cost,
+            "pricing": "priced" if cost is not None else "unpriced"}
+
+
+COSTS = st.one_of(st.none(), st.decimals(min_value=0, max_value=5000, places=15).map(str),
+                  st.sampled_from(["0.1", "1E-7", "999.999999999999"]))
+
+
+@settings(max_examples=25, deadline=None)
+@given(batches=st.lists(st.lists(st.tuples(st.integers(0, 3), COSTS, st.sampled_from(["m", "n", None]),
+                                           st.sampled_from(["k1", "k2"]), st.one_of(st.none(), st.integers(0, 9))),
+                                 max_size=8), min_size=1, max_size=4))
+def test_exact_money_and_unknown_tokens(tmp_path_factory, batches):
+    database = dbmod.connect(tmp_path_factory.mktemp("rollup") / "l.db")
+    from aispendtrack.store import ledger_schema
+
+    ledger_schema.ensure_schema(database)
+    rollup.ensure_schema(database)
+    for batch in batches:
+        if batch:
+            database["calls"].insert_all([_row(*b) for b in batch])
+        rollup.catch_up(database)
+    first, last = START.date(), START.date() + timedelta(days=3)
+    for by in ("model", "key", "day"):
+        assert rollup.report_from_days(database, "acme", first, last, by).to_dict() == \
+            _report(database, "acme", first, last, by)
+    database.conn.close()
+
+
+def test_the_mark_is_shared_by_every_connection(database):
+    rollup.ensure_schema(database)
+    make_ledger(database, 200, seed=1, start=START, days=5)
+    other = dbmod.connect(database.conn.execute("PRAGMA database_list").fetchone()[2])
+    assert rollup.catch_up(other) == 200
+    assert rollup.catch_up(database) == 0
+    got = rollup.report_from_days(database, "acct-1", START.date(), START.date() + timedelta(days=5), "day")
+    assert got.totals.calls == _report(database, "acct-1", START.date(), START.date() + timedelta(days=5),
+                                       "day")["totals"]["calls"]
+    other.conn.close()
