@@ -99,3 +99,34 @@ def test_sessions_are_stored_as_digests_only(plane):
         database.conn.close()
     assert hashlib.sha256(cookie.encode()).hexdigest() in digests
     assert cookie not in digests
+
+
+def _get(plane, path: str, cookie: str) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(plane["serve"].url + path, headers={"cookie": f"aispendtrack_session={cookie}"})
+    try:
+        with urllib.request.urlopen(req, timeout=20) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_revoking_the_key_ends_its_sessions_at_once(plane):
+    new = json.loads(cli(plane, "keys", "create", "acme", "--name", "short-lived", "--json"))
+    plane["keys"]["short-lived"] = new["key"]
+    cookie, _ = _session(plane, "short-lived")
+    assert _get(plane, "/dashboard/live.json", cookie)[0] == 200
+    cli(plane, "keys", "revoke", new["id"])
+    assert _get(plane, "/dashboard/live.json", cookie)[0] == 401
+    status, page = _get(plane, "/", cookie)
+    assert 'data-testid="key-input"' in page and new["key"] not in page
+
+
+def test_names_are_shown_as_text_never_markup(plane):
+    cli(plane, "keys", "create", "acme", "--name", "<img src=x onerror=alert(1)>")
+    cookie, _ = _session(plane, "owner")
+    status, page = _get(plane, "/", cookie)
+    assert status == 200
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page

@@ -1,5 +1,6 @@
 """The dashboard's first render over a generated ledger: a real `aispendtrack serve` on a
-copy of the cached 1,000,000-row ledger, one login, then `GET /` timed over HTTP."""
+copy of the cached 1,000,000-row ledger, a person's steps (the login form, the login),
+then the first `GET /` with the session timed over HTTP."""
 
 from __future__ import annotations
 
@@ -78,6 +79,7 @@ def dashboard(ledger: Path, n_rows: int, runs: int = 5) -> dict:
             wait_port(port, proc=proc, timeout=600)
             startup = perf() - t0
             base = f"http://127.0.0.1:{port}"
+            urllib.request.urlopen(base + "/", timeout=60).read()  # what a person sees first: the login form
             cookie = _login(base, key)
             first, page = _get(base + "/", cookie)
             if 'data-testid="spend-month"' not in page:
