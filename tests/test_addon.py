@@ -93,3 +93,12 @@ def test_summary_command_reports_the_session(tmp_path):
         text = tctx.master.commands.call("aispendtrack.summary")
         assert "gpt-4o-mini" in text and "0.000123" in text
         addon.done()
+
+
+@pytest.mark.parametrize("hostport", ["api.openai.com.:443", "API.OpenAI.com:443", "API.OPENAI.COM.:8443",
+                                      "10.1.2.3.:8000"])
+def test_intercept_patterns_match_any_spelling_of_a_provider_host(hostport):
+    config = parse_config({"upstreams": {"10.1.2.3:8000": "openai"}})
+    pats = intercept_patterns(config, ["regular@8082"])
+    assert any(re.search(p, hostport, re.IGNORECASE) for p in pats)
+    assert not any(re.search(p, "10.1.2.3:8001", re.IGNORECASE) for p in pats)

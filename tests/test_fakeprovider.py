@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import gzip
 import json
 import subprocess
@@ -16,6 +15,7 @@ import openai
 import pytest
 
 from aispendtrack.demo.fake.server import FakeProvider, Fault, UsageSpec
+from e2e.harness import self_signed
 
 USER = [{"role": "user", "content": "hello fake"}]
 U = UsageSpec()  # defaults: input 1200 (total), output 300, cache_read 400, cache_write 100, reasoning 50
@@ -355,26 +355,7 @@ def test_keep_alive_and_chunked_request(fake):
 
 
 def test_tls(tmp_path):
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-    import ipaddress
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
-    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
+    certfile = keyfile = self_signed(tmp_path / "cert.pem")
     import ssl
 
     with FakeProvider(tls=True, certfile=str(certfile), keyfile=str(keyfile)) as fake:

@@ -84,6 +84,51 @@ def test_identify_and_api_of_never_raise(path, host, port, reverse):
         assert json.loads(body)
 
 
+# (request.host = CONNECT target or URL host, port, TLS SNI, Host header) of regular-mode flows
+# that name a provider one way or another: each must be provider-bound.
+DODGES = [
+    ("api.openai.com.", 443, None, None),  # trailing dot (DNS root)
+    ("API.OpenAI.COM", 443, None, None),
+    ("api.openai.com.", 443, "api.openai.com", "api.openai.com."),
+    ("93.184.216.34", 443, "api.openai.com", "api.openai.com"),  # curl --connect-to: CONNECT <ip>:443
+    ("93.184.216.34", 443, "API.OPENAI.COM.", None),
+    ("93.184.216.34", 443, None, "api.openai.com:443"),  # plain HTTP with the provider's Host
+    ("93.184.216.34", 443, None, "api.openai.com.:443"),
+    ("::1", 443, "api.anthropic.com", None),
+]
+
+
+@pytest.mark.parametrize("host, port, sni, host_header", DODGES)
+def test_a_provider_named_by_target_sni_or_host_header_is_provider_bound(host, port, sni, host_header):
+    f = tflow.tflow()
+    f.request.host, f.request.port = host, port
+    f.request.headers.pop("Host", None)
+    if host_header:
+        f.request.headers["Host"] = host_header
+    f.client_conn.sni = sni
+    t = providers.identify(f, Config())
+    assert t is not None and t.provider in ("openai", "anthropic")
+
+
+@pytest.mark.parametrize("host, sni, host_header", [("93.184.216.34", "example.com", "example.com"),
+                                                    ("api.openai.com.evil.com", None, None),
+                                                    ("example.com", "openai.com", "[::1")])
+def test_other_hosts_stay_untouched(host, sni, host_header):
+    f = tflow.tflow()
+    f.request.host = host
+    f.request.headers.pop("Host", None)
+    if host_header:
+        f.request.headers["Host"] = host_header
+    f.client_conn.sni = sni
+    assert providers.identify(f, Config()) is None
+
+
+def test_configured_hosts_are_canonical():
+    config = parse_config({"upstreams": {"LLM.Internal.:8000": "openai"}, "providers": {"API.X.AI.": "x-ai"}})
+    assert config.upstreams == {"llm.internal:8000": "openai"}
+    assert "api.x.ai" in config.providers
+
+
 @PROPS
 @given(st.sampled_from(sorted(APIS)), st.binary(max_size=300))
 def test_request_info_and_inject_never_raise_on_bytes(api, body):

@@ -178,13 +178,23 @@ class Config(_Strict):
     @field_validator("providers", "upstreams")
     @classmethod
     def _lower_hosts(cls, v: dict[str, str]) -> dict[str, str]:
-        return {host.lower(): provider for host, provider in v.items()}
+        return {canonical_host(host): provider for host, provider in v.items()}
 
     def tier(self, name: str) -> Tier:
         return getattr(self.tiers, name)
 
     def tier_permissions(self) -> dict[str, tuple[str, ...]]:
         return {name: self.tier(name).permissions for name in TIERS}
+
+
+def canonical_host(host: str) -> str:
+    """A host name as configured hosts are keyed: lower case, no trailing dot (DNS root).
+    A `host:port` keeps its port; `[::1]:443` style literals are left alone."""
+    host = host.strip().lower()
+    name, sep, port = host.rpartition(":")
+    if sep and port.isdigit() and not name.endswith("]") and ":" not in name:
+        return f"{name.rstrip('.')}:{port}"
+    return host.rstrip(".")
 
 
 class ConfigError(Exception):

@@ -11,7 +11,7 @@ import pytest
 
 from aispendtrack.proxy.auth import HEADER
 
-from .harness import REPO
+from .harness import REPO, self_signed
 
 
 @pytest.fixture
@@ -52,23 +52,7 @@ def test_anthropic_sdk_over_https_proxy(regular_proxy, fake, account_key):
 
 def test_non_provider_tls_is_not_intercepted(regular_proxy, tmp_path):
     """Other HTTPS is tunnelled: the client sees the origin's own certificate, not the CA's."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "origin.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
-    pem = tmp_path / "origin.pem"
-    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM)
-                    + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption()))
+    pem = self_signed(tmp_path / "origin.pem", "origin.test")
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(pem)
     listener = socket.create_server(("127.0.0.1", 0))

@@ -44,10 +44,9 @@ def intercept_patterns(config: configmod.Config, modes: list[str]) -> list[str]:
             hosts.add(f"{mode.address[0]}:{mode.address[1]}")
     patterns = []
     for host in sorted(hosts):
-        if re.search(r":\d+$", host):
-            patterns.append(f"^{re.escape(host)}$")
-        else:
-            patterns.append(f"^{re.escape(host)}:\\d+$")
+        # mitmproxy matches these case-insensitively; a trailing dot names the same host
+        name, port = host.rsplit(":", 1) if re.search(r":\d+$", host) else (host, r"\d+")
+        patterns.append(f"^{re.escape(name)}\\.?:{port}$")
     return patterns
 
 

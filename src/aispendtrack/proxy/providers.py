@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from mitmproxy import http
+from mitmproxy.net.http import url
 from mitmproxy.proxy.mode_specs import ReverseMode
 
 from aispendtrack.config import Config
@@ -61,6 +62,8 @@ def shape_of(provider: str, api: str) -> str:
 
 def _configured(config: Config, host: str, port: int) -> str | None:
     host = host.lower()
+    if host.endswith("."):
+        host = host.rstrip(".")
     return (
         config.upstreams.get(f"{host}:{port}")
         or config.upstreams.get(host)
@@ -69,17 +72,38 @@ def _configured(config: Config, host: str, port: int) -> str | None:
     )
 
 
+def _named_elsewhere(flow: http.HTTPFlow, config: Config) -> str | None:
+    """The provider named by the TLS SNI or the Host header when the connection target is
+    something else: `CONNECT 1.2.3.4:443` with SNI api.openai.com must not slip past."""
+    req = flow.request
+    sni = flow.client_conn.sni
+    if sni and (provider := _configured(config, sni, req.port)):
+        return provider
+    authority = req.host_header
+    if authority:
+        try:
+            host, port = url.parse_authority(authority, check=False)
+        except ValueError:
+            return None
+        return _configured(config, host, port or req.port)
+    return None
+
+
 def identify(flow: http.HTTPFlow, config: Config) -> Target | None:
     """The provider target of a flow, or None when the flow is not provider-bound.
 
-    Every flow on a reverse listener is provider-bound; on other listeners only flows to
-    configured hosts are, and everything else passes through untouched.
+    Every flow on a reverse listener is provider-bound; on other listeners a flow is
+    provider-bound if its target host, its TLS SNI or its Host header names a configured
+    host (case, trailing dot and default port do not matter), and everything else passes
+    through untouched.
     """
     req = flow.request
     provider = _configured(config, req.host, req.port)
     reverse = isinstance(flow.client_conn.proxy_mode, ReverseMode)
     if provider is None and not reverse:
-        return None
+        provider = _named_elsewhere(flow, config)
+        if provider is None:
+            return None
     api = api_of(req.path)
     if provider is None:
         provider = SHAPE_PROVIDER.get(api, "openai")
