@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from aispendtrack.store import db as dbmod
-from aispendtrack.store.ledger import LedgerClosedError, LedgerWriter, to_db_row
+from aispendtrack.store.ledger import LedgerClosedError, LedgerUnavailable, LedgerWriter, to_db_row
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -210,17 +210,19 @@ def test_locked_database_is_retried_then_written(db_path):
         w.close()
 
 
-def test_lock_beyond_retries_fails_futures_and_thread_survives(db_path, caplog):
+def test_lock_beyond_retries_fails_futures_keeps_the_row_and_thread_survives(db_path, caplog):
     w = LedgerWriter(db_path, busy_timeout=0.01, retries=1, retry_delay=0.01)
     w.start()
     try:
         t = hold_write_lock(db_path, 0.5)
-        fut = w.submit(make_row(flow_id="lost"))
-        with pytest.raises(sqlite3.OperationalError, match="locked"):
+        fut = w.submit(make_row(flow_id="late"))
+        with pytest.raises(LedgerUnavailable, match="locked.*kept"):
             fut.result(5)
+        assert w.health.problem == "database is locked"
         t.join()
         assert w.write_sync(make_row(flow_id="after")) > 0
-        assert read(db_path, "SELECT flow_id FROM calls WHERE flow_id IS NOT NULL") == [("after",)]
+        assert w.health.problem is None
+        assert read(db_path, "SELECT flow_id FROM calls WHERE flow_id IS NOT NULL") == [("late",), ("after",)]
         assert caplog.records and all(r.levelname == "WARNING" for r in caplog.records)
     finally:
         w.close()

@@ -1,6 +1,6 @@
 """The AiSpendTrack addon: options, start-up and shutdown; the data path lives in children.
 
-request → auth (`auth.Auth`) → limits (`limits.Limiter`) → model allow-list
+request → auth (`auth.Auth`) → ledger health (`guard.LedgerGuard`) → limits (`limits.Limiter`) → model allow-list
 (`access.Access`, once the body is read) → upstream → meter and ledger
 (`metering.Metering`) → provider keys redacted (`redact.Redact`) → summary on exit
 (`summary.Summary`). The parent opens the shared services (`state.Runtime`) when its
@@ -18,6 +18,7 @@ from mitmproxy.proxy import mode_specs
 from aispendtrack import config as configmod
 from aispendtrack.proxy.access import Access
 from aispendtrack.proxy.auth import Auth
+from aispendtrack.proxy.guard import LedgerGuard
 from aispendtrack.proxy.limits import Limiter
 from aispendtrack.proxy.metering import Metering
 from aispendtrack.proxy.redact import Redact
@@ -25,6 +26,7 @@ from aispendtrack.proxy.state import Runtime
 from aispendtrack.proxy.summary import Summary
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import schema
+from aispendtrack.store.health import Health
 from aispendtrack.store.keycache import KeyCache
 from aispendtrack.store.presence import Presence
 
@@ -56,7 +58,8 @@ class AiSpendTrack:
     def __init__(self) -> None:
         self.rt = Runtime()
         # The data path in hook order: each child is one step.
-        self.addons = [Auth(self.rt), Limiter(self.rt), Metering(self.rt), Access(self.rt), Redact(), Summary(self.rt)]
+        self.addons = [Auth(self.rt), LedgerGuard(self.rt), Limiter(self.rt), Metering(self.rt), Access(self.rt),
+                       Redact(), Summary(self.rt)]
         self._allow_hosts_set: list[str] | None = None
         self._running = False
         self._updater = None
@@ -139,7 +142,8 @@ class AiSpendTrack:
         self._stop()
         rt = self.rt
         rt.config, rt.config_path, rt.db_path = config, configmod.config_path(config_arg), db_path
-        keycache = KeyCache(db_path, config)
+        rt.health = Health(db_path)
+        keycache = KeyCache(db_path, config, rt.health)
         try:
             keycache.start()
         except Exception as e:

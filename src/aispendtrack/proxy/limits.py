@@ -23,6 +23,8 @@ from aispendtrack.limits import headers as limit_headers
 from aispendtrack.proxy.state import Runtime, reject, state_of
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import limits as store
+from aispendtrack.store import schema
+from aispendtrack.store.health import Follower
 from aispendtrack.store.ledger_schema import Outcome
 
 log = logging.getLogger(__name__)
@@ -125,7 +127,7 @@ class Limiter:
             add_headers(flow.response.headers, state.limit_headers)
 
     def _run(self, jobs: queue.SimpleQueue) -> None:
-        database = None
+        database = Follower(self.rt.db_path, self._open, lambda d: d.conn.close())
         stop = False
         while not stop:
             batch = [jobs.get()]
@@ -141,13 +143,15 @@ class Limiter:
                     continue
                 fut, (key_id, account, hourly, monthly, now) = job
                 try:
-                    if database is None:
-                        database = dbmod.connect(self.rt.db_path)
-                    decision = store.check_and_count(database, key_id=key_id, account=account,
+                    decision = store.check_and_count(database.get(), key_id=key_id, account=account,
                                                      hourly_limit=hourly, monthly_limit=monthly, now=now)
                     outcomes.append((fut, decision, None))
                 except Exception as e:
                     outcomes.append((fut, None, e))
             dbmod.settle(outcomes)
-        if database is not None:
-            database.conn.close()
+        database.close()
+
+    def _open(self):
+        database = dbmod.connect(self.rt.db_path)
+        schema.ensure_schema(database)
+        return database

@@ -108,7 +108,7 @@ class Metering:
             for model, p in self.rt.config.prices.items()
         }
         self.pricer = Pricer(overrides)
-        self.ledger = LedgerWriter(self.rt.db_path)
+        self.ledger = LedgerWriter(self.rt.db_path, health=self.rt.health)
         self.ledger.start()
 
     def stop(self) -> None:

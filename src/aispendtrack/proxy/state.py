@@ -19,6 +19,7 @@ from mitmproxy import http
 
 from aispendtrack.config import Config
 from aispendtrack.proxy import providers
+from aispendtrack.store.health import Health
 from aispendtrack.store.keycache import KeyCache, KeyRecord
 from aispendtrack.store.ledger_schema import Outcome
 from aispendtrack.store.presence import Presence
@@ -122,6 +123,7 @@ class Runtime:
     keycache: KeyCache | None = None
     presence: Presence | None = None  # this proxy's calls in flight, published once a second
     session: SessionStats = field(default_factory=SessionStats)
+    health: Health = field(default_factory=Health)  # whether the ledger can be kept (fail closed)
 
     @property
     def ready(self) -> bool:

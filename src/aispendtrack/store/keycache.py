@@ -7,6 +7,8 @@ a key created, rotated or revoked is in force on the very next request. An unkno
 triggers the same re-read (cheap: only `keys_version` when nothing changed) before its
 401. A background thread still polls `keys_version` a few times a second as a fallback.
 Times of validity (expiry, rotation grace) are compared at lookup, so they need no reload.
+The same thread watches the database file: deleted → `health` is told (the proxy answers
+503), replaced by another file → reopened and reloaded from it (see health.py).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from pathlib import Path
 from aispendtrack.config import Config
 from aispendtrack.limits import permissions as perms
 from aispendtrack.store import db as dbmod
-from aispendtrack.store import keychange, keys
+from aispendtrack.store import keychange, keys, schema
+from aispendtrack.store.health import DatabaseGone, Health, Pin
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +133,10 @@ def check(records: dict[str, KeyRecord], presented: str, now_iso: str | None = N
 class KeyCache:
     """Holds the current records and refreshes them from a background thread."""
 
-    def __init__(self, db_path: str | Path, config: Config):
+    def __init__(self, db_path: str | Path, config: Config, health: Health | None = None):
         self.db_path = str(db_path)
         self.config = config
+        self.health = health if health is not None else Health(db_path)
         self.records: dict[str, KeyRecord] = {}
         self.by_id: dict[str, KeyRecord] = {}
         self._version: str | None = None
@@ -140,6 +144,7 @@ class KeyCache:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._db = None
+        self._pin: Pin | None = None
         self._lock = threading.Lock()
         self._watch = keychange.Watch(self.db_path)
         self._pending: asyncio.Future | None = None
@@ -147,6 +152,7 @@ class KeyCache:
     def start(self) -> None:
         self._db = dbmod.connect(self.db_path, check_same_thread=False)
         self._watch.open()
+        self._pin = Pin(self.db_path)
         self.refresh()
         self._thread = threading.Thread(target=self._run, name="aispendtrack-keycache", daemon=True)
         self._thread.start()
@@ -192,7 +198,20 @@ class KeyCache:
 
     def refresh(self) -> None:
         with self._lock:
+            self._follow()
             self._refresh()
+
+    def _follow(self) -> None:
+        """Read the file the path names now (see health.py), whichever path asked: the
+        poll thread or `fresh()` after a key change made on a recreated database."""
+        try:
+            same = self._pin.same()
+        except DatabaseGone as e:
+            self.health.report("keystore", str(e))
+            raise
+        if not same:
+            self._reopen()
+        self.health.report("keystore", None)
 
     def _refresh(self) -> None:
         # fetchall, not fetchone: an unfinished statement would pin an old WAL snapshot.
@@ -216,11 +235,23 @@ class KeyCache:
             except Exception as e:  # last_used is informational; never fail a proxy for it
                 log.warning("aispendtrack: could not record key last use: %s", e)
 
+    def _reopen(self) -> None:
+        """The path names another file now (a recreated database): read keys from it.
+        Called with the lock held."""
+        database = dbmod.connect(self.db_path, check_same_thread=False)
+        schema.ensure_schema(database)
+        old, self._db, self._pin, self._version = self._db, database, Pin(self.db_path), None
+        self._used.clear()  # key ids of the old file
+        old.conn.close()
+        log.warning("aispendtrack: database %s was replaced by another file: keys reloaded from it", self.db_path)
+
     def _run(self) -> None:
         while not self._stop.wait(POLL_SECONDS):
             try:
                 self.refresh()
                 with self._lock:
                     self._flush_last_used()
+            except DatabaseGone:
+                pass  # `_follow` told health: the proxy answers 503 until the file is back
             except Exception as e:
                 log.warning("aispendtrack: key store refresh failed (will retry): %s", e)

@@ -10,9 +10,11 @@ Writes never run on mitmproxy's event loop. `submit()` only puts the row on a qu
 writer thread drains the queue, inserts every pending row in one transaction, commits,
 then resolves every waiter (group commit: one fsync-free WAL append per batch, not per
 row; the event loop is woken once per batch, not once per row). A bad row fails only its
-own future. A failed commit (database locked beyond the busy timeout, disk full) is retried with backoff, then fails that batch's futures with
-the error; the thread keeps running. Nothing is dropped without the waiter being told,
-and problems are logged at WARNING (an ERROR during mitmdump start-up makes it exit).
+own future. A failed commit (database locked beyond the busy timeout, disk full, file
+gone) is retried with backoff, then fails that batch's futures with the error and reports
+the problem to `health` (the proxy then refuses provider calls); the rows are kept in
+memory and written, oldest first, as soon as a retry (every RETRY_SECONDS) commits.
+Problems are logged at WARNING (an ERROR during mitmdump start-up makes it exit).
 """
 
 from __future__ import annotations
@@ -32,11 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from aispendtrack.store import db as dbmod
+from aispendtrack.store.health import Follower, Health
 from aispendtrack.store.ledger_schema import ensure_schema, to_db_row  # noqa: F401  (to_db_row re-exported)
 
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 2000  # rows per transaction; keeps one commit's latency bounded
+MAX_BACKLOG = 100_000  # rows kept in memory while the database cannot be written
+RETRY_SECONDS = 1.0  # how often the backlog is retried while the database cannot be written
 _STOP = object()
 
 # Errors that belong to one row (bad value, constraint): the INSERT statement is rolled
@@ -47,6 +52,10 @@ _ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.Programmi
 
 class LedgerClosedError(RuntimeError):
     """A row was submitted after `close()`."""
+
+
+class LedgerUnavailable(RuntimeError):
+    """The row could not be committed now; it is kept and written when the database is back."""
 
 
 @dataclass
@@ -72,17 +81,20 @@ class LedgerWriter:
         busy_timeout: float = dbmod.BUSY_TIMEOUT_MS / 1000,
         retries: int = 5,
         retry_delay: float = 0.1,
+        health: Health | None = None,
     ):
         self.db_path = Path(db_path)
         self.busy_timeout = busy_timeout
         self.retries = retries
         self.retry_delay = retry_delay
+        self.health = health if health is not None else Health(db_path)
+        self.backlog: list[dict] = []  # db rows whose commit failed, oldest first (writer thread only)
         self.stats = WriterStats()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()  # orders submit() against close()
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._conn: sqlite3.Connection | None = None
+        self._db = Follower(self.db_path, self._open, self._close)  # bound to the file (see health.py)
 
     def start(self) -> None:
         """Start the writer thread; returns once its connection is open and the schema exists.
@@ -168,7 +180,7 @@ class LedgerWriter:
 
     def _run(self, ready: concurrent.futures.Future) -> None:
         try:
-            self._open()
+            self._db.get()
         except BaseException as e:
             ready.set_exception(e)
             return
@@ -178,16 +190,22 @@ class LedgerWriter:
             batch: list = []
             try:
                 batch, stop = self._next_batch()
-                if batch:
+                if batch or self.backlog:
                     self._write_batch(batch)
             except BaseException as e:  # the thread must survive anything
                 logger.warning("ledger writer: unexpected %s: %s", type(e).__name__, e)
                 self._rollback()
                 dbmod.settle((fut, None, e) for _, fut in batch)
-        self._close_conn()
+        if self.backlog:
+            logger.warning("ledger: %d row(s) could not be written before shutdown: %s", len(self.backlog),
+                           self.health.problem)
+        self._db.close()
 
     def _next_batch(self) -> tuple[list, bool]:
-        item = self._queue.get()
+        try:
+            item = self._queue.get(timeout=RETRY_SECONDS if self.backlog else None)
+        except queue.Empty:
+            return [], False
         if item is _STOP:
             return [], True
         batch = [item]
@@ -209,26 +227,22 @@ class LedgerWriter:
             dbmod.settle(outcomes)
 
     def _write_rows(self, batch: list, outcomes: list) -> None:
-        pending = []  # (db_row, fut)
+        pending = [(row, None) for row in self.backlog]  # (db_row, fut)
+        self.backlog = []
         for row, fut in batch:
             try:
                 pending.append((to_db_row(row), fut))
             except Exception as e:
                 self._fail_row(row, fut, e, outcomes)
         attempt = 0
+        retries = 0 if self.health.problem else self.retries  # no 3 s stalls while it is down
         while pending:
             try:
                 ids, failed = self._insert(pending)
-            except sqlite3.Error as e:
+            except (sqlite3.Error, dbmod.DatabaseError) as e:
                 self._rollback()
-                if attempt >= self.retries:
-                    logger.warning(
-                        "ledger: commit of %d row(s) failed after %d attempts: %s",
-                        len(pending), attempt + 1, e,
-                    )
-                    for row, fut in pending:
-                        self.stats.rows_failed += 1
-                        outcomes.append((fut, None, e))
+                if attempt >= retries:
+                    self._keep(pending, e, attempt, outcomes)
                     return
                 delay = self.retry_delay * (2**attempt)
                 attempt += 1
@@ -239,6 +253,7 @@ class LedgerWriter:
                 )
                 time.sleep(delay)
                 continue
+            self.health.report("ledger", None)
             committed = [(fut, rid) for (_, fut), rid in zip(pending, ids) if rid is not None]
             if committed:
                 self.stats.batches += 1
@@ -246,12 +261,26 @@ class LedgerWriter:
                 self.stats.max_batch = max(self.stats.max_batch, len(committed))
             for (row, fut), e in failed:
                 self._fail_row(row, fut, e, outcomes)
-            outcomes += [(fut, rid, None) for fut, rid in committed]
+            outcomes += [(fut, rid, None) for fut, rid in committed if fut is not None]
             return
+
+    def _keep(self, pending: list, exc: Exception, attempt: int, outcomes: list) -> None:
+        """Rows whose commit failed: kept for the next retry, their waiters told."""
+        if not self.health.problem or attempt:
+            logger.warning("ledger: commit of %d row(s) failed after %d attempt(s): %s", len(pending), attempt + 1, exc)
+        self.health.report("ledger", str(exc))
+        self.backlog = [row for row, _ in pending]
+        if len(self.backlog) > MAX_BACKLOG:
+            dropped = len(self.backlog) - MAX_BACKLOG
+            self.stats.rows_failed += dropped
+            logger.warning("ledger: %d oldest unwritten row(s) dropped (more than %d kept)", dropped, MAX_BACKLOG)
+            del self.backlog[:dropped]
+        error = LedgerUnavailable(f"{exc}; the row is kept and written when the database is back")
+        outcomes += [(fut, None, error) for _, fut in pending if fut is not None]
 
     def _insert(self, pending: list) -> tuple[list, list]:
         """One transaction: returns ids (None where the row failed) and the row failures."""
-        conn = self._connection()
+        conn = self._db.get()
         ids: list[int | None] = []
         failed = []
         conn.execute("BEGIN IMMEDIATE")
@@ -270,7 +299,8 @@ class LedgerWriter:
     def _fail_row(self, row: Any, fut, exc: BaseException, outcomes: list) -> None:
         self.stats.rows_failed += 1
         logger.warning("ledger: row rejected (%s): %r", exc, _describe(row))
-        outcomes.append((fut, None, exc))
+        if fut is not None:
+            outcomes.append((fut, None, exc))
 
     def _fail_queued(self, exc: BaseException) -> None:
         outcomes: list = []
@@ -283,21 +313,15 @@ class LedgerWriter:
                 self._fail_row(item[0], item[1], exc, outcomes)
         dbmod.settle(outcomes)
 
-    def _open(self) -> None:
+    def _open(self) -> sqlite3.Connection:
         database = dbmod.connect(self.db_path)
         conn = database.conn
         conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
         ensure_schema(database)
-        self._conn = conn
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._open()
-        assert self._conn is not None
-        return self._conn
+        return conn
 
     def _rollback(self) -> None:
-        conn = self._conn
+        conn = self._db.value
         if conn is None:
             return
         try:
@@ -305,15 +329,14 @@ class LedgerWriter:
                 conn.execute("ROLLBACK")
         except sqlite3.Error as e:
             logger.warning("ledger: rollback failed (%s), reopening the database", e)
-            self._close_conn()
+            self._db.close()
 
-    def _close_conn(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except sqlite3.Error as e:
-                logger.warning("ledger: closing the database failed: %s", e)
+    @staticmethod
+    def _close(conn: sqlite3.Connection) -> None:
+        try:
+            conn.close()
+        except sqlite3.Error as e:
+            logger.warning("ledger: closing the database failed: %s", e)
 
 
 @functools.lru_cache(maxsize=64)

@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 from aispendtrack.store import db as dbmod
+from aispendtrack.store.health import Follower
 
 log = logging.getLogger(__name__)
 
@@ -63,22 +64,32 @@ class Presence:
             self._thread = None
 
     def _run(self) -> None:
-        database = None
+        # follows the file: a deleted database is not written to, a recreated one is
+        database = Follower(self.db_path, self._open, lambda d: d.conn.close())
         started = time.time()
-        try:
-            database = dbmod.connect(self.db_path)
-            ensure_schema(database)
-            while True:
-                database.execute(
+        warned = False
+        while True:
+            try:
+                database.get().execute(
                     "INSERT INTO proxies(id, pid, host, started, heartbeat, inflight) VALUES (?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT(id) DO UPDATE SET heartbeat = excluded.heartbeat, inflight = excluded.inflight",
                     [self.id, os.getpid(), socket.gethostname(), started, time.time(), self.count],
                 )
-                if self._stop.wait(INTERVAL):
-                    break
-            database.execute("DELETE FROM proxies WHERE id = ? OR heartbeat < ?", [self.id, time.time() - 3600])
-        except Exception as e:  # informational only: never disturb the proxy
+                warned = False
+            except Exception as e:  # informational only: never disturb the proxy
+                if not warned:
+                    log.warning("aispendtrack: could not publish calls in flight: %s", e)
+                warned = True
+            if self._stop.wait(INTERVAL):
+                break
+        try:
+            database.get().execute("DELETE FROM proxies WHERE id = ? OR heartbeat < ?", [self.id, time.time() - 3600])
+        except Exception as e:
             log.warning("aispendtrack: could not publish calls in flight: %s", e)
         finally:
-            if database is not None:
-                database.conn.close()
+            database.close()
+
+    def _open(self):
+        database = dbmod.connect(self.db_path)
+        ensure_schema(database)
+        return database

@@ -1,0 +1,206 @@
+"""Fail closed: the database file is followed, problems reach `Health`, the guard answers 503."""
+
+import asyncio
+import logging
+import os
+import sqlite3
+import time
+
+import pytest
+from mitmproxy.test import tflow
+
+from aispendtrack.proxy.guard import LedgerGuard
+from aispendtrack.proxy.state import META, FlowState, Runtime, state_of
+from aispendtrack.store import db as dbmod
+from aispendtrack.store import keycache, keys, schema
+from aispendtrack.store.health import DatabaseGone, Follower, Health, advice
+from aispendtrack.store.keycache import KeyCache
+from aispendtrack.store.ledger import LedgerUnavailable, LedgerWriter
+from aispendtrack.store.ledger_schema import Outcome
+
+from test_ledger import make_row, read
+
+
+def wait_for(cond, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+def backup(path, dest):
+    """A consistent copy (WAL included), as an operator's backup would be."""
+    with sqlite3.connect(path) as src, sqlite3.connect(dest) as dst:
+        src.backup(dst)
+    dst.close()
+    src.close()
+
+
+def remove_db(path):
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(f"{path}{suffix}"):
+            os.remove(f"{path}{suffix}")
+
+
+def test_health_reports_first_problem_logs_advice_and_recovery(caplog):
+    caplog.set_level(logging.WARNING)
+    h = Health("x.db")
+    h.report("ledger", "database or disk is full")
+    h.report("keystore", "database file x.db is gone (deleted or moved)")
+    assert h.problem == "database or disk is full"
+    assert "free disk space" in caplog.text and "503" in caplog.text
+    h.report("ledger", None)
+    assert h.problem.startswith("database file x.db is gone")
+    h.report("keystore", None)
+    assert h.problem is None and "writable again" in caplog.text
+    assert [r.levelname for r in caplog.records] == ["WARNING", "WARNING"]
+
+
+@pytest.mark.parametrize("problem, hint", [
+    ("database or disk is full", "free disk space"),
+    ("attempt to write a readonly database", "writable"),
+    ("database file a.db is gone (deleted or moved)", "restore"),
+    ("disk I/O error", "check the database file"),
+])
+def test_advice(problem, hint):
+    assert hint in advice(problem)
+
+
+def test_follower_refuses_a_deleted_file_never_creates_one_and_follows_a_new_one(db_path):
+    opened = []
+
+    def opener():
+        opened.append(dbmod.connect(db_path))
+        return opened[-1]
+
+    f = Follower(db_path, opener, lambda d: d.conn.close())
+    first = f.get()
+    assert f.get() is first
+    backup(db_path, f"{db_path}.bak")
+    remove_db(db_path)
+    with pytest.raises(DatabaseGone, match="gone"):
+        f.get()
+    assert not db_path.exists()  # nothing created in its place
+    os.replace(f"{db_path}.bak", db_path)
+    assert f.get() is not first and len(opened) == 2
+
+
+def test_writer_keeps_rows_while_the_file_is_gone_and_writes_them_into_the_restored_one(db_path):
+    w = LedgerWriter(db_path, retries=0)
+    w.start()
+    try:
+        w.write_sync(make_row(flow_id="before"))
+        backup(db_path, f"{db_path}.bak")
+        remove_db(db_path)
+        with pytest.raises(LedgerUnavailable):
+            w.write_sync(make_row(flow_id="while-gone"))
+        assert "gone" in w.health.problem and not db_path.exists()
+        os.replace(f"{db_path}.bak", db_path)
+        wait_for(lambda: w.health.problem is None)  # retried by itself, no new row needed
+        assert read(db_path, "SELECT flow_id FROM calls") == [("before",), ("while-gone",)]
+    finally:
+        w.close()
+
+
+def test_writer_with_failing_commits_fails_fast_keeps_rows_and_recovers(db_path, monkeypatch):
+    w = LedgerWriter(db_path, retries=3, retry_delay=0.05)
+    w.start()
+    real_insert = w._insert
+    full = [True]
+
+    def insert(pending):
+        if full[0]:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_insert(pending)
+
+    monkeypatch.setattr(w, "_insert", insert)
+    try:
+        with pytest.raises(LedgerUnavailable, match="full"):
+            w.write_sync(make_row(flow_id="a"))
+        assert w.health.problem == "database or disk is full"
+        t0 = time.monotonic()
+        with pytest.raises(LedgerUnavailable):
+            w.write_sync(make_row(flow_id="b"))
+        assert time.monotonic() - t0 < 0.3  # no retry backoff while known to be down
+        full[0] = False
+        wait_for(lambda: w.health.problem is None)
+        assert read(db_path, "SELECT flow_id FROM calls") == [("a",), ("b",)]
+    finally:
+        w.close()
+
+
+def test_keycache_reports_a_deleted_file_and_reloads_a_recreated_one(db_path, config):
+    database = dbmod.connect(db_path)
+    keys.create_account(database, "acme", "pro")
+    old = keys.create_key(database, "acme", config)
+    database.conn.close()
+    health = Health(db_path)
+    cache = KeyCache(db_path, config, health)
+    cache.start()
+    try:
+        assert cache.lookup(old.key).reason is None
+        remove_db(db_path)
+        wait_for(lambda: health.problem is not None)
+        assert "gone" in health.problem
+        fresh = dbmod.connect(db_path)  # e.g. `aispendtrack accounts create` on a new file
+        schema.ensure_schema(fresh)
+        keys.create_account(fresh, "newco", "pro")
+        new = keys.create_key(fresh, "newco", config)
+        fresh.conn.close()
+        wait_for(lambda: health.problem is None)
+        wait_for(lambda: cache.lookup(new.key).reason is None)
+        assert cache.lookup(old.key).reason.startswith("unknown key")
+    finally:
+        cache.stop()
+
+
+def test_keycache_fresh_follows_the_file_without_waiting_for_the_poll(db_path, config, monkeypatch):
+    monkeypatch.setattr(keycache, "POLL_SECONDS", 60)  # only the per-request path may notice
+    database = dbmod.connect(db_path)
+    keys.create_account(database, "acme", "pro")
+    keys.create_key(database, "acme", config)
+    database.conn.close()
+    health = Health(db_path)
+    cache = KeyCache(db_path, config, health)
+    cache.start()
+    try:
+        remove_db(db_path)
+        with pytest.raises(DatabaseGone):  # an unknown key re-reads the store: refused, not 401
+            asyncio.run(cache.lookup_fresh("ask_" + "x" * 32))
+        assert "gone" in health.problem
+        fresh = dbmod.connect(db_path)
+        schema.ensure_schema(fresh)
+        keys.create_account(fresh, "newco", "pro")
+        new = keys.create_key(fresh, "newco", config)  # announced: the next request re-reads
+        fresh.conn.close()
+        assert asyncio.run(cache.lookup_fresh(new.key)).reason is None
+        assert health.problem is None
+    finally:
+        cache.stop()
+
+
+def authenticated_flow():
+    f = tflow.tflow()
+    state = FlowState("anthropic", "messages", "anthropic", time.time())
+    state.key_id, state.account = "key_1", "acme"
+    f.metadata[META] = state
+    return f
+
+
+def test_guard_answers_503_in_the_provider_format_only_while_there_is_a_problem():
+    rt = Runtime()
+    guard = LedgerGuard(rt)
+    ok = authenticated_flow()
+    guard.requestheaders(ok)
+    assert ok.response is None
+    rt.health.report("ledger", "database or disk is full")
+    refused = authenticated_flow()
+    guard.requestheaders(refused)
+    assert refused.response.status_code == 503 and refused.response.headers["retry-after"]
+    body = refused.response.json()
+    assert body["type"] == "error" and "database or disk is full" in body["error"]["message"]
+    assert state_of(refused).outcome is Outcome.REJECTED
+    other = tflow.tflow()  # not provider-bound: untouched
+    guard.requestheaders(other)
+    assert other.response is None
