@@ -16,6 +16,7 @@ import functools
 import json
 import re
 import socket
+import sqlite3
 import struct
 import subprocess
 import threading
@@ -331,6 +332,9 @@ def http_response(headers: dict[str, str], body: bytes, chunked: bool = False) -
 
 
 GIB = 1 << 30
+# prompt_tokens values that are no token count: each once made the row fail or priced it on output only
+BAD_COUNTS = {"1e30": b"1000000000000000000000000000000", "2p63": b"9223372036854775808", "1e308": b"1e308",
+              "negative": b"-5", "string": b'"12"', "fraction": b"1.5", "null": b"null", "true": b"true"}
 
 
 @functools.cache
@@ -349,6 +353,10 @@ def cases() -> dict[str, bytes]:
         "json-bad-gzip": http_response({"Content-Type": "application/json", "Content-Encoding": "gzip"}, b"\x1f\x8b\x08garbage"),
         "json-deep": http_response({"Content-Type": "application/json"}, b"[" * 200000 + b"]" * 200000),
         "json-invalid-utf8": http_response({"Content-Type": "application/json; charset=utf-8"}, b'{"model": "\xff\xfe", "usage": {"prompt_tokens": "\xc3"}}'),
+        **{f"usage-{name}": http_response({"Content-Type": "application/json"},
+                                          b'{"model": "gpt-4o-mini", "usage": {"prompt_tokens": %s, "completion_tokens": 7}}'
+                                          % value)
+           for name, value in BAD_COUNTS.items()},
     }
 
 
@@ -547,6 +555,23 @@ def test_non_streamed_gzip_bomb_response_is_not_inflated_by_the_proxy(env):
     pid = env["proxy"].proc.pid
     peak = rss_peak_mb(pid)
     assert peak < 250, f"mitmdump RSS peaked at {peak:.0f} MB metering a 256 KB gzip body ({took:.1f} s)"
+
+
+def last_row(env) -> dict:
+    with sqlite3.connect(env["db"]) as c:
+        c.row_factory = sqlite3.Row
+        return dict(c.execute("SELECT * FROM calls ORDER BY id DESC LIMIT 1").fetchone())
+
+
+@pytest.mark.parametrize("name", sorted(BAD_COUNTS))
+def test_garbage_token_counts_keep_the_row_unpriced_with_the_reason(env, name):
+    r = httpx2.post(env["proxy"].url("crafted") + f"/v1/chat/completions?case=usage-{name}", timeout=20,
+                    json={"model": "gpt-4o-mini", "messages": []}, headers={HEADER: env["key"]})
+    assert r.status_code == 200  # the client gets its answer untouched...
+    row = last_row(env)  # ...and the ledger its row, honest about what it could not count
+    assert row["outcome"] == "forwarded" and row["input_tokens"] is None and row["output_tokens"] == 7
+    assert row["pricing"] == "unpriced" and row["cost_usd"] is None
+    assert "prompt_tokens=" in row["error"]
 
 
 def test_mitmdump_log_has_no_aispendtrack_traceback(env):

@@ -282,3 +282,14 @@ def test_sigkill_loses_no_acknowledged_row(tmp_path, db_path):
     assert not missing, f"{len(missing)} acknowledged rows lost"
     assert read(db_path, "SELECT cost_usd, usage_json FROM calls WHERE id=?", (printed[0],))[0][0] == "0.000123"
     assert json.loads(read(db_path, "SELECT usage_json FROM calls WHERE id=?", (printed[0],))[0][0]).keys() == {"n"}
+
+
+def test_an_integer_sqlite_cannot_hold_is_stored_null_and_named_not_the_row_lost(db_path):
+    w = LedgerWriter(db_path)
+    w.start()
+    try:
+        w.write_sync(make_row(flow_id="huge", input_tokens=10**30, output_tokens=2**63, error="x"))
+    finally:
+        w.close()
+    ((inp, out, error),) = read(db_path, "SELECT input_tokens, output_tokens, error FROM calls WHERE flow_id = 'huge'")
+    assert inp is None and out is None and error == "x; out of range, stored as null: input_tokens, output_tokens"

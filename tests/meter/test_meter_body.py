@@ -121,7 +121,9 @@ def test_body_errors_never_raise():
     m = meter_body("openai", "chat", json.dumps({**CHAT_BODY, "usage": None}).encode())
     assert not m.has_usage and m.input_tokens is None and m.output_tokens is None and m.model == "gpt-4o-2024-08-06"
     assert meter_body("openai", "chat", b"[1, 2]").has_usage is False
-    assert meter_body("openai", "chat", b'{"usage": {"prompt_tokens": -1, "completion_tokens": true}}').has_usage is False
+    garbage = meter_body("openai", "chat", b'{"usage": {"prompt_tokens": -1, "completion_tokens": true}}')
+    assert garbage.input_tokens is None and garbage.output_tokens is None
+    assert "prompt_tokens=-1" in garbage.invalid and "completion_tokens=True" in garbage.invalid
 
 
 def test_body_decompression_bomb(monkeypatch):
@@ -197,3 +199,30 @@ def test_gemini_output_without_candidates_count():
     body["usageMetadata"] = {"promptTokenCount": 10, "totalTokenCount": 10}
     m = meter_body("google", "generate", json.dumps(body).encode())
     assert (m.input_tokens, m.output_tokens) == (10, 0)
+
+
+@pytest.mark.parametrize("api, usage, field", [
+    ("chat", {"prompt_tokens": 10**30, "completion_tokens": 3}, "prompt_tokens"),
+    ("chat", {"prompt_tokens": 4, "completion_tokens": None}, "completion_tokens"),
+    ("chat", {"prompt_tokens": 4, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": -1}},
+     "prompt_tokens_details.cached_tokens"),
+    ("responses", {"input_tokens": "12", "output_tokens": 3}, "input_tokens"),
+    ("messages", {"input_tokens": 1.5, "output_tokens": 3}, "input_tokens"),
+    ("embeddings", {"prompt_tokens": True}, "prompt_tokens"),
+    ("generate", {"promptTokenCount": 1e308, "candidatesTokenCount": 3}, "promptTokenCount"),
+])
+def test_garbage_counts_are_unknown_and_named(api, usage, field):
+    from aispendtrack.meter.pricing import Pricer
+
+    body = {"model": "gpt-4o-mini", "usage": usage} if api != "generate" else {"usageMetadata": usage}
+    if api == "messages":
+        body["type"] = "message"
+    m = meter_body("openai", api, json.dumps(body).encode())
+    assert m.has_usage and m.invalid and f"{field}=" in m.invalid
+    assert Pricer().price(m, "gpt-4o-mini", "openai").pricing == "unpriced"
+
+
+def test_valid_counts_are_not_flagged():
+    m = meter_body("openai", "chat", json.dumps({"model": "gpt-4o-mini", "usage": {
+        "prompt_tokens": 10.0, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": None}}}).encode())
+    assert m.invalid is None and m.input_tokens == 10

@@ -146,6 +146,8 @@ class Pricer:
     def price(self, m: Metered, model: str | None, provider: str | None, *, when: datetime | None = None) -> Priced:
         if not m.has_usage:
             return Priced(None, "unmetered", None)
+        if m.invalid:
+            return Priced(None, "unpriced", None)  # never a cost from partial, garbage usage
         if m.provider_cost is not None:
             return Priced(m.provider_cost, "priced", "provider")
         if not model:

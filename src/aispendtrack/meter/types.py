@@ -21,6 +21,7 @@ class Metered:
     provider_cost: Decimal | None = None  # billed cost reported by the provider (OpenRouter)
     has_usage: bool = False
     partial: bool = False  # stream ended before its terminal event / usage
+    invalid: str | None = None  # which token counts were garbage (then never priced)
     error: str | None = None  # short description of the first parse problem
 
 

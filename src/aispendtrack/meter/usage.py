@@ -2,6 +2,11 @@
 
 Field names in `Metered.details` are genai-prices `Usage` keys, mapped the way its own
 extractors map them (see `genai_prices/data.py`), so pricing can pass them through.
+
+A token count is an integer from 0 to MAX_TOKENS (a float like 12.0 is accepted). Anything
+else that is present — negative, too large, a string, a fraction, a boolean, or null for
+an input/output total — is garbage: the count is stored as unknown and `Metered.invalid`
+says which field held what, so the call is never priced on partial usage.
 """
 
 from __future__ import annotations
@@ -13,21 +18,55 @@ from aispendtrack.meter.types import Metered
 
 # Gemini modality names → genai-prices modality (genai-prices prices DOCUMENT as image)
 _MODALITIES = {"TEXT": "text", "AUDIO": "audio", "IMAGE": "image", "DOCUMENT": "image", "VIDEO": "video"}
+MAX_TOKENS = 10**12  # per call and field; real calls stay below 10**7, SQLite holds below 2**63
+MAX_COST_USD = Decimal(10**6)  # a provider-reported cost above this per call is garbage
 
 
 def num(v: Any) -> int | None:
-    """A token count, or None for anything that is not a non-negative integer."""
+    """A token count, or None for anything that is not an integer in 0..MAX_TOKENS."""
     if isinstance(v, bool):
         return None
     if isinstance(v, int):
-        return v if v >= 0 else None
+        return v if 0 <= v <= MAX_TOKENS else None
     if isinstance(v, (float, Decimal)):
         try:
-            if v >= 0 and v == int(v):
+            if 0 <= v <= MAX_TOKENS and v == int(v):
                 return int(v)
         except (ValueError, OverflowError, InvalidOperation):
             return None
     return None
+
+
+class Counts:
+    """Reads token counts from one usage object and remembers the garbage it met."""
+
+    __slots__ = ("bad",)
+
+    def __init__(self) -> None:
+        self.bad: list[str] = []
+
+    def __call__(self, u: Any, *path: str, total: bool = False) -> int | None:
+        """The count at `path`; a null there is garbage too when `total` (an input/output total)."""
+        parent = dig(u, *path[:-1])
+        if not isinstance(parent, dict) or path[-1] not in parent:
+            return None
+        v = parent[path[-1]]
+        n = num(v)
+        if n is None and (v is not None or total):
+            self.bad.append(f"{'.'.join(path)}={_show(v)}")
+        return n
+
+    def apply(self, m: Metered) -> Metered:
+        if self.bad:
+            m.invalid = "invalid token counts (stored as unknown): " + ", ".join(self.bad[:4])
+            m.has_usage = True  # usage was reported, garbage or not: the row says so
+        return m
+
+
+def _show(v: Any) -> str:
+    text = repr(v) if isinstance(v, str) else str(v) if isinstance(v, (int, float, Decimal, bool)) or v is None \
+        else type(v).__name__
+    return text if len(text) <= 24 else text[:21] + "..."
 
 
 def dig(d: Any, *path: str) -> Any:
@@ -86,14 +125,15 @@ def _reasoning_excluded(u: dict, prompt: int | None, completion: int, reasoning:
 
 def openai_chat(u: dict, provider: str) -> Metered:
     """Chat Completions / legacy Completions `usage` (also Groq, Mistral, DeepSeek, OpenRouter, xAI)."""
-    prompt = num(u.get("prompt_tokens"))
-    completion = num(u.get("completion_tokens"))
-    cached = num(dig(u, "prompt_tokens_details", "cached_tokens"))
+    c = Counts()
+    prompt = c(u, "prompt_tokens", total=True)
+    completion = c(u, "completion_tokens", total=True)
+    cached = c(u, "prompt_tokens_details", "cached_tokens")
     if cached is None:
-        cached = num(u.get("prompt_cache_hit_tokens"))  # DeepSeek's native field
-    reasoning = num(dig(u, "completion_tokens_details", "reasoning_tokens"))
+        cached = c(u, "prompt_cache_hit_tokens")  # DeepSeek's native field
+    reasoning = c(u, "completion_tokens_details", "reasoning_tokens")
     if reasoning is None:
-        reasoning = num(u.get("reasoning_tokens"))  # older xAI responses
+        reasoning = c(u, "reasoning_tokens")  # older xAI responses
     output = completion
     if completion is not None and reasoning and _reasoning_excluded(u, prompt, completion, reasoning, provider):
         output = completion + reasoning
@@ -101,68 +141,71 @@ def openai_chat(u: dict, provider: str) -> Metered:
         prompt,
         output,
         cached,
-        num(dig(u, "prompt_tokens_details", "cache_write_tokens")),
+        c(u, "prompt_tokens_details", "cache_write_tokens"),
         reasoning,
         {
-            "input_audio_tokens": num(dig(u, "prompt_tokens_details", "audio_tokens")),
-            "output_audio_tokens": num(dig(u, "completion_tokens_details", "audio_tokens")),
+            "input_audio_tokens": c(u, "prompt_tokens_details", "audio_tokens"),
+            "output_audio_tokens": c(u, "completion_tokens_details", "audio_tokens"),
         },
     )
     if provider == "openrouter":
         m.provider_cost = money(u.get("cost"))
-    return m
+    return c.apply(m)
 
 
 def embeddings(u: dict, provider: str) -> Metered:
     # no output tokens exist; the provider reports none, so output stays unknown (None)
-    inp = num(u.get("prompt_tokens"))
-    if inp is None:
-        inp = num(u.get("input_tokens"))
+    c = Counts()
+    inp = c(u, "prompt_tokens", total=True)
+    if inp is None and "prompt_tokens" not in u:
+        inp = c(u, "input_tokens", total=True)
     m = build(inp, None)
     if provider == "openrouter":
         m.provider_cost = money(u.get("cost"))
-    return m
+    return c.apply(m)
 
 
 def responses(u: dict, provider: str) -> Metered:
     """OpenAI Responses API `usage` (top level, or `response.usage` of a terminal event)."""
+    c = Counts()
     m = build(
-        num(u.get("input_tokens")),
-        num(u.get("output_tokens")),
-        num(dig(u, "input_tokens_details", "cached_tokens")),
-        num(dig(u, "input_tokens_details", "cache_write_tokens")),
-        num(dig(u, "output_tokens_details", "reasoning_tokens")),
+        c(u, "input_tokens", total=True),
+        c(u, "output_tokens", total=True),
+        c(u, "input_tokens_details", "cached_tokens"),
+        c(u, "input_tokens_details", "cache_write_tokens"),
+        c(u, "output_tokens_details", "reasoning_tokens"),
     )
     if provider == "openrouter":
         m.provider_cost = money(u.get("cost"))
-    return m
+    return c.apply(m)
 
 
 def anthropic(u: dict) -> Metered:
     """Anthropic Messages `usage`: its input_tokens excludes cache reads and writes."""
-    base = num(u.get("input_tokens"))
-    write = num(u.get("cache_creation_input_tokens"))
-    read = num(u.get("cache_read_input_tokens"))
+    c = Counts()
+    base = c(u, "input_tokens", total=True)
+    write = c(u, "cache_creation_input_tokens")
+    read = c(u, "cache_read_input_tokens")
     total_in = _add(base, write, read) if base is not None else None
-    return build(
+    return c.apply(build(
         total_in,
-        num(u.get("output_tokens")),
+        c(u, "output_tokens", total=True),
         read,
         write,
         None,  # thinking tokens are inside output_tokens and not reported apart
         {
-            "cache_write_5m_tokens": num(dig(u, "cache_creation", "ephemeral_5m_input_tokens")),
-            "cache_write_1h_tokens": num(dig(u, "cache_creation", "ephemeral_1h_input_tokens")),
+            "cache_write_5m_tokens": c(u, "cache_creation", "ephemeral_5m_input_tokens"),
+            "cache_write_1h_tokens": c(u, "cache_creation", "ephemeral_1h_input_tokens"),
         },
-    )
+    ))
 
 
-def _modalities(items: Any, template: str, extra: dict[str, int | None]) -> None:
+def _modalities(c: Counts, items: Any, template: str, extra: dict[str, int | None]) -> None:
     if not isinstance(items, list):
         return
     for item in items:
         mod = _MODALITIES.get(str(dig(item, "modality")))
-        count = num(dig(item, "tokenCount"))
+        count = c(item, "tokenCount")
         if mod and count is not None:
             key = template.format(mod)
             extra[key] = (extra.get(key) or 0) + count
@@ -170,21 +213,22 @@ def _modalities(items: Any, template: str, extra: dict[str, int | None]) -> None
 
 def gemini(u: dict) -> Metered:
     """Gemini `usageMetadata`: thoughts are NOT inside candidates; cached is inside prompt."""
-    prompt = num(u.get("promptTokenCount"))
-    tool = num(u.get("toolUsePromptTokenCount"))  # genai-prices adds it to input
+    c = Counts()
+    prompt = c(u, "promptTokenCount", total=True)
+    tool = c(u, "toolUsePromptTokenCount")  # genai-prices adds it to input
     total_in = _add(prompt, tool) if prompt is not None else None
-    thoughts = num(u.get("thoughtsTokenCount"))
-    output = _add(num(u.get("candidatesTokenCount")), thoughts)
-    total = num(u.get("totalTokenCount"))
+    thoughts = c(u, "thoughtsTokenCount")
+    output = _add(c(u, "candidatesTokenCount"), thoughts)
+    total = c(u, "totalTokenCount")
     if output is None and total is not None and total_in is not None and total >= total_in:
         output = total - total_in  # e.g. an empty answer reports no candidatesTokenCount
     extra: dict[str, int | None] = {"input_tool_tokens": tool}
-    _modalities(u.get("promptTokensDetails"), "input_{}_tokens", extra)
-    _modalities(u.get("toolUsePromptTokensDetails"), "input_{}_tokens", extra)
-    _modalities(u.get("toolUsePromptTokensDetails"), "input_{}_tool_tokens", extra)
-    _modalities(u.get("cacheTokensDetails"), "cache_{}_read_tokens", extra)
-    _modalities(u.get("candidatesTokensDetails"), "output_{}_tokens", extra)
-    return build(total_in, output, num(u.get("cachedContentTokenCount")), None, thoughts, extra)
+    _modalities(c, u.get("promptTokensDetails"), "input_{}_tokens", extra)
+    _modalities(c, u.get("toolUsePromptTokensDetails"), "input_{}_tokens", extra)
+    _modalities(c, u.get("toolUsePromptTokensDetails"), "input_{}_tool_tokens", extra)
+    _modalities(c, u.get("cacheTokensDetails"), "cache_{}_read_tokens", extra)
+    _modalities(c, u.get("candidatesTokensDetails"), "output_{}_tokens", extra)
+    return c.apply(build(total_in, output, c(u, "cachedContentTokenCount"), None, thoughts, extra))
 
 
 def money(v: Any) -> Decimal | None:
@@ -194,4 +238,4 @@ def money(v: Any) -> Decimal | None:
         d = Decimal(str(v))
     except (InvalidOperation, ValueError):
         return None
-    return d if d.is_finite() and d >= 0 else None
+    return d if d.is_finite() and 0 <= d <= MAX_COST_USD else None

@@ -277,7 +277,7 @@ class Metering:
             "cost_source": source,
             "latency_ms": round((now - state.start) * 1000, 3),
             "ttfb_ms": round((ttfb - state.start) * 1000, 3) if ttfb else None,
-            "error": state.error or (metered.error if metered else None),
+            "error": state.error or (metered.invalid or metered.error if metered else None),
         }
 
     @staticmethod

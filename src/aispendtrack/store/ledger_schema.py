@@ -144,6 +144,7 @@ def to_db_row(row: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(str(k) for k in row if k not in _COLUMN_SET)
         raise ValueError(f"unknown ledger column(s): {', '.join(unknown)}")
     out: dict[str, Any] = {}
+    too_big = []
     for key, value in row.items():
         if value is not None:
             convert = _CONVERT.get(key)
@@ -153,7 +154,12 @@ def to_db_row(row: dict[str, Any]) -> dict[str, Any]:
                 value = int(value)
             elif isinstance(value, Decimal):
                 value = format(value, "f")
+            elif value.__class__ is int and not _INT_MIN <= value <= _INT_MAX:
+                too_big.append(key)  # SQLite would refuse the whole row
+                value = None
         out[key] = value
+    if too_big:
+        out["error"] = "; ".join(filter(None, [out.get("error"), f"out of range, stored as null: {', '.join(too_big)}"]))
     if out.get("ts") is None:
         raise ValueError("ledger row has no ts")
     if out.get("outcome") is None:
@@ -168,6 +174,7 @@ def _usage_text(value: Any) -> str:
 
 
 _COLUMN_SET = frozenset(CALLS_COLUMNS)
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _CONVERT = {"ts": _format_ts, "cost_usd": _format_decimal, "usage_json": _usage_text}
 
 
