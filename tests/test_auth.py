@@ -154,3 +154,17 @@ def test_cli_changes_reach_the_cache_within_a_second(rt, database, config):
     from aispendtrack.store.db import iso, utcnow
 
     assert rt.keycache.lookup(new.key, iso(utcnow())).reason is None
+
+
+@pytest.mark.parametrize("query", ["?x-aispendtrack-key=ask_{k}", "?a=1&X-AiSpendTrack-Key=ask_{k}&b=2",
+                                   "?x%2Daispendtrack%2Dkey=ask_{k}"])
+def test_key_in_query_string_is_removed_and_never_forwarded(query):
+    from aispendtrack.proxy.auth import take_query_key
+
+    f = tflow.tflow()
+    f.request.path = "/v1/chat/completions" + query.format(k="A" * 32)
+    assert take_query_key(f.request)
+    assert "ask_" not in f.request.path and "ask_" not in f.request.url
+    assert ("a=1" in f.request.path) == ("a=1" in query)
+    f.request.path = "/v1/chat/completions?aispendtrack=1&x=2"
+    assert not take_query_key(f.request) and f.request.path.endswith("?aispendtrack=1&x=2")

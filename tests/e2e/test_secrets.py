@@ -73,6 +73,12 @@ def test_no_plaintext_key_anywhere_after_a_full_run(tmp_path, db_path, database,
     r = httpx2.post(proxy.url("openai") + "/v1/embeddings", json={"model": "m", "input": "x"},
                     headers={HEADER: good.key + "X"})
     assert r.status_code == 401 and good.key not in r.text
+    # our key sent by mistake in the query string: removed before anything sees or logs it
+    r = httpx2.post(proxy.url("openai") + f"/v1/embeddings?{HEADER}={good.key}&user=1",
+                    json={"model": "m", "input": "x"}, headers={HEADER: good.key})
+    assert r.status_code == 200 and fake.received[-1].path == "/v1/embeddings?user=1"
+    r = httpx2.post(proxy.url("openai") + f"/v1/embeddings?{HEADER.upper()}={good.key}", json={"model": "m", "input": "x"})
+    assert r.status_code == 401 and "query string" in r.text and good.key not in r.text
     # Gemini: provider key in the query string and in x-goog-api-key
     gem = proxy.url("gemini") + "/v1beta/models/gemini-2.5-flash"
     body = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}

@@ -3,11 +3,12 @@
 Decided in `requestheaders`, so a rejected request's body is never parsed and, with lazy
 upstream connections, no connection to the provider is opened for it. The key header is
 removed from every request — valid or not, provider-bound or not — before mitmweb, a
-saved flow or any upstream sees it. Cases answered with 401 in the provider's own error
-format: header missing, several key headers, not `ask_` + 32 characters, unknown key,
-revoked key, expired key, rotated-out secret. A valid key without the `calls` permission
-is answered 403 (outcome `forbidden`). A key created, rotated or revoked is in force on
-the very next request (`KeyCache.fresh`).
+saved flow or any upstream sees it, and so is a key sent by mistake as a query parameter
+of that name (it would otherwise reach the provider and every URL log). Cases answered
+with 401 in the provider's own error format: header missing, several key headers, not
+`ask_` + 32 characters, unknown key, revoked key, expired key, rotated-out secret. A
+valid key without the `calls` permission is answered 403 (outcome `forbidden`). A key
+created, rotated or revoked is in force on the very next request (`KeyCache.fresh`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,17 @@ def take_header(headers: http.Headers) -> list[str]:
         return []
     headers.fields = tuple(f for f in fields if f[0].lower() != _HEADER_BYTES)
     return [v.decode("utf-8", "surrogateescape") for v in values]
+
+
+def take_query_key(req: http.Request) -> bool:
+    """Remove `x-aispendtrack-key` query parameters (any case); True if there were any."""
+    if "aispendtrack" not in req.path.lower():
+        return False  # parsing the query string costs more than this whole check
+    query = req.query
+    names = {name for name in query.keys() if name.strip().lower() == HEADER}
+    for name in names:
+        del query[name]
+    return bool(names)
 
 
 def parse_header(values: list[str]) -> tuple[str | None, str | None]:
@@ -71,6 +83,7 @@ class Auth:
 
     async def requestheaders(self, flow: http.HTTPFlow) -> None:
         values = take_header(flow.request.headers)
+        in_query = take_query_key(flow.request)
         if flow.response or flow.error or not flow.live or not self.rt.ready:
             return
         target = providers.identify(flow, self.rt.config)
@@ -89,6 +102,8 @@ class Auth:
                    outcome=Outcome.REJECTED, marker=":warning:", headers={"retry-after": "1"})
             return
         if reason is not None:
+            if in_query and not values:
+                reason = f"{HEADER} was sent in the query string (removed, not used): send it as a header"
             reject(flow, 401, f"AiSpendTrack: {reason}", "invalid_api_key", outcome=Outcome.REJECTED,
                    marker=":no_entry:")
         elif "calls" not in state.permissions:
