@@ -95,11 +95,38 @@ def test_key_expiry(run):
     key = json.loads(run("keys", "create", "acme", "--expires", "2h", "--json").output)
     (k,) = json.loads(run("keys", "list", "--json").output)
     assert k["id"] == key["id"] and k["expires"] > k["created"] and k["state"] == "active"
-    run("keys", "create", "acme", "--expires", "2020-01-01")
-    states = sorted(k["state"] for k in json.loads(run("keys", "list", "--json").output))
-    assert states == ["active", "expired"]
     r = run("keys", "create", "acme", "--expires", "soon", ok=False)
     assert r.exit_code == 2 and "--expires" in r.output
+
+
+@pytest.mark.parametrize("value, why", [("1999-01-01", "in the past"), ("2020-01-01T00:00:00Z", "in the past"),
+                                        ("99999999d", "at most 100 years"), ("0d", "above zero"),
+                                        ("9999-12-31", "more than 100 years"), ("-5d", "use e.g.")])
+def test_key_expiry_out_of_range_is_refused_without_a_traceback(run, value, why):
+    run("accounts", "create", "acme", "--tier", "pro")
+    r = run("keys", "create", "acme", "--expires", value, ok=False)
+    assert r.exit_code == 2 and why in r.output and "Traceback" not in r.output
+    assert json.loads(run("keys", "list", "--json").output) == []  # nothing created
+
+
+def test_expired_keys_are_listed_as_expired(run):
+    from datetime import UTC, datetime
+
+    from aispendtrack.config import Config
+    from aispendtrack.store import keys
+
+    run("accounts", "create", "acme", "--tier", "pro")
+    keys.create_key(connect(run.db), "acme", Config(), expires=datetime(2020, 1, 1, tzinfo=UTC))
+    assert [k["state"] for k in json.loads(run("keys", "list", "--json").output)] == ["expired"]
+
+
+@pytest.mark.parametrize("args", [("accounts", "create", "evil\x1b[31m"), ("accounts", "create", "a\u202eb"),
+                                  ("accounts", "create", "x" * 65), ("keys", "create", "acme", "--name", "l\x1b]0;t\x07")])
+def test_names_with_control_characters_are_refused(run, args):
+    run("accounts", "create", "acme")
+    r = run(*args, ok=False)
+    assert r.exit_code == 1 and "\x1b" not in r.output and "\u202e" not in r.output
+    assert "printable" in r.output or "at most 64" in r.output
 
 
 def test_unlimited_usage_comes_from_the_ledger(run):

@@ -595,3 +595,42 @@ def test_invalid_config_stops_mitmdump_with_one_line(tmp_path, db_path):
         lines = [ln for ln in out.splitlines() if "AiSpendTrack config error" in ln]
         assert len(lines) == 1 and str(p.config_path) in lines[0] and field in lines[0], out
         assert "Traceback" not in out, out
+
+
+# ------------------------------------------------------------------- names printed to terminals
+
+HOSTILE_NAMES = ["evil\x1b[31mred\x1b[0m", "\x1b]0;pwned\x07title", "[bold red]markup[/]", "rtl\u202etxt.exe",
+                 "m" * (1 << 20), "cr\rover\bwrite"]
+
+
+def test_report_and_top_print_no_control_characters_and_bounded_names(database, config, monkeypatch):
+    from click.testing import CliRunner
+
+    from aispendtrack.cli.main import cli
+    from aispendtrack.store.db import iso
+
+    now = time.time()
+    database["calls"].insert_all([
+        {"ts": iso(now - 60 * i), "key_id": f"key_{name[:40]}", "account": name, "provider": "openai", "api": "chat",
+         "model": name, "status": 200, "outcome": "forwarded", "input_tokens": 10, "output_tokens": 5,
+         "cost_usd": "0.01", "pricing": "priced"}
+        for i, name in enumerate(HOSTILE_NAMES)
+    ])
+    database_path = database.conn.execute("PRAGMA database_list").fetchone()[2]
+    runner = CliRunner()
+    for args in (["report"], ["report", "--by", "account"], ["report", "--by", "key"], ["top", "--once"]):
+        r = runner.invoke(cli, ["--db", database_path, *args], catch_exceptions=False)
+        assert r.exit_code == 0, r.output[:2000]
+        out = r.output
+        assert all(ch.isprintable() or ch == "\n" for ch in out), sorted({repr(c) for c in out if not c.isprintable()})
+        assert len(out) < 20_000  # a 1 MB model name does not make the report megabytes long
+        assert "m" * 200 not in out
+        assert "[bold red]markup[/]" in out  # shown as it is, not interpreted
+
+
+@pytest.mark.parametrize("name", [n for n in HOSTILE_NAMES if not n.startswith("[")])
+def test_hostile_account_names_are_refused_on_input(database, name):
+    from aispendtrack.store.keys import KeyStoreError, create_account
+
+    with pytest.raises(KeyStoreError):
+        create_account(database, name)

@@ -20,6 +20,7 @@ from aispendtrack import config as configmod
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import keys, schema
 from aispendtrack.views import usage
+from aispendtrack.views.render import safe
 from aispendtrack.cli.run import addon_path_command, run_command
 from aispendtrack.demo import demo_command
 from aispendtrack.views.export import export_command
@@ -101,7 +102,7 @@ def accounts_create(ctx: click.Context, name: str, tier: str, as_json: bool) -> 
     if as_json:
         emit_json({"id": account["id"], "name": account["name"], "tier": account["tier"]})
     else:
-        console.print(f"Created account [bold]{name}[/] ({tier} tier).")
+        console.print(f"Created account [bold]{safe(name)}[/] ({tier} tier).")
 
 
 @accounts.command("list")
@@ -118,7 +119,7 @@ def accounts_list(ctx: click.Context, as_json: bool) -> None:
     table = Table("account", "tier", "keys", "requests/hour per key", "calls this month", "month resets")
     for r in rows:
         table.add_row(
-            r["name"], r["tier"], str(r["active_keys"]), usage.fmt_limit(r["requests_per_hour"]),
+            safe(r["name"]), r["tier"], str(r["active_keys"]), usage.fmt_limit(r["requests_per_hour"]),
             usage.fmt_used(r["monthly_used"], r["monthly_calls"]), usage.fmt_reset(r["monthly_reset_seconds"]),
         )
     console.print(table)
@@ -136,7 +137,7 @@ def accounts_set_tier(ctx: click.Context, name: str, tier: str) -> None:
         before = keys.get_account(database, name)["tier"]
         keys.set_tier(database, name, tier, config)
     perms = ", ".join(config.tier(tier).permissions)
-    console.print(f"Account {name}: {before} → [bold]{tier}[/] tier (permissions: {perms}).")
+    console.print(f"Account {safe(name)}: {before} → [bold]{tier}[/] tier (permissions: {perms}).")
 
 
 @accounts.command("limits")
@@ -168,7 +169,7 @@ def accounts_limits(ctx: click.Context, name: str, requests_per_hour: str | None
             monthly_calls=parse(monthly_calls, "monthly_calls"),
         )
     rph, monthly = keys.account_limits(account, load_config(ctx))
-    console.print(f"{name}: {rph or 'unlimited'} requests/hour per key, {monthly or 'unlimited'} calls/month.")
+    console.print(f"{safe(name)}: {rph or 'unlimited'} requests/hour per key, {monthly or 'unlimited'} calls/month.")
 
 
 @accounts.command("reset")
@@ -180,7 +181,7 @@ def accounts_reset(ctx: click.Context, name: str) -> None:
     with store_errors():
         account = keys.get_account(database, name)
     store.reset_account(database, account["name"], month=month_key(time.time()))
-    console.print(f"Reset this month's call counter of account {name}.")
+    console.print(f"Reset this month's call counter of account {safe(name)}.")
 
 
 # ---- keys -----------------------------------------------------------------------------
@@ -229,7 +230,7 @@ def keys_list(ctx: click.Context, account: str | None, as_json: bool) -> None:
     for r in rows:
         state = r["state"] + (" (old secret in grace)" if r["in_grace"] else "")
         table.add_row(
-            r["id"], r["account"], r["name"] or "", r["hint"], state, ",".join(r["permissions"]),
+            r["id"], safe(r["account"]), safe(r["name"] or ""), r["hint"], state, ",".join(r["permissions"]),
             ",".join(r["models"]) if r["models"] is not None else "any",
             usage.fmt_used(r["hourly_used"], r["requests_per_hour"]), usage.fmt_reset(r["hourly_reset_seconds"]),
             r["last_used"] or "never",
@@ -260,7 +261,7 @@ def keys_revoke(ctx: click.Context, key_id: str) -> None:
     database = open_db(ctx)
     with store_errors():
         key = keys.revoke_key(database, key_id)
-    console.print(f"Revoked key {key_id} (account {key['account']}) at {key['revoked']}.")
+    console.print(f"Revoked key {safe(key_id)} (account {safe(key['account'])}) at {key['revoked']}.")
 
 
 @keys_group.command("reset")
@@ -272,7 +273,7 @@ def keys_reset(ctx: click.Context, key_id: str) -> None:
     with store_errors():
         keys.get_key(database, key_id)
     store.reset_key(database, key_id)
-    console.print(f"Reset the hourly counter of key {key_id}.")
+    console.print(f"Reset the hourly counter of key {safe(key_id)}.")
 
 
 for _command in (report_command, export_command, top_command, demo_command, run_command, addon_path_command,

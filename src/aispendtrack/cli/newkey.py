@@ -11,13 +11,14 @@ from rich.console import Console
 from aispendtrack.limits import permissions as perms
 from aispendtrack.store import keys
 from aispendtrack.store.db import utcnow
+from aispendtrack.views.render import safe
 
 
 def print_new_key(new: keys.NewKey, as_json: bool, verb: str, console: Console) -> None:
     if as_json:
         click.echo(json.dumps({"id": new.id, "key": new.key, "account": new.account, "name": new.name}, indent=2))
         return
-    console.print(f"{verb} key [bold]{new.id}[/] for account {new.account}. It is shown only this once:\n")
+    console.print(f"{verb} key [bold]{new.id}[/] for account {safe(new.account)}. It is shown only this once:\n")
     click.echo(new.key)
     console.print(
         "\nUse it as the x-aispendtrack-key header, e.g.\n"
@@ -38,17 +39,32 @@ def parse_scope(permissions: str | None, models: str | None) -> tuple[tuple[str,
     return p, m
 
 
-def parse_expiry(value: str | None) -> datetime | None:
-    """`30d`, `12h`, `90m` from now, or an ISO 8601 date/datetime (UTC when no zone)."""
+MAX_EXPIRY = timedelta(days=100 * 366)
+
+
+def parse_expiry(value: str | None, now: datetime | None = None) -> datetime | None:
+    """`30d`, `12h`, `90m` from now, or an ISO 8601 date/datetime (UTC when no zone); in
+    the future and at most 100 years ahead."""
     if value is None:
         return None
+    now = now or utcnow()
     units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+    def bad(why: str) -> click.BadParameter:
+        return click.BadParameter(f"{value!r}: {why}", param_hint="--expires")
+
     if value[:-1].isdigit() and value[-1:] in units:
-        return utcnow() + timedelta(seconds=int(value[:-1]) * units[value[-1]])
+        seconds = int(value[:-1]) * units[value[-1]]
+        if not 0 < seconds <= MAX_EXPIRY.total_seconds():
+            raise bad("give a duration above zero and at most 100 years (36600d)")
+        return now + timedelta(seconds=seconds)
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise click.BadParameter(f"{value!r}: use e.g. 30d, 12h, or 2026-12-31T00:00:00Z", param_hint="--expires")
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
+        raise bad("use e.g. 30d, 12h, or 2026-12-31T00:00:00Z") from None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    if when <= now:
+        raise bad(f"that is in the past (now is {now:%Y-%m-%dT%H:%M:%SZ}): the key would be expired at once")
+    if when - now > MAX_EXPIRY:
+        raise bad("more than 100 years ahead")
+    return when

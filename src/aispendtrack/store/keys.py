@@ -103,11 +103,23 @@ class _Tx:
             self.db.execute("ROLLBACK")
 
 
+MAX_NAME = 64
+
+
+def check_name(what: str, name: str) -> None:
+    """Account names and key labels are shown in terminals and pages: printable text only."""
+    if not name.strip():
+        raise KeyStoreError(f"{what} must not be empty")
+    if len(name) > MAX_NAME:
+        raise KeyStoreError(f"{what} is {len(name)} characters long; at most {MAX_NAME} are allowed")
+    if not name.isprintable():
+        raise KeyStoreError(f"{what} {name!r} contains control or invisible characters; use printable text")
+
+
 def create_account(db: sqlite_utils.Database, name: str, tier: str = "free") -> dict:
     if tier not in TIERS:
         raise KeyStoreError(f"unknown tier {tier!r}: choose one of {', '.join(TIERS)}")
-    if not name.strip():
-        raise KeyStoreError("account name must not be empty")
+    check_name("account name", name)
     with _Tx(db):
         if db.execute("SELECT 1 FROM accounts WHERE name = ?", [name]).fetchone():
             raise KeyStoreError(f"account {name!r} already exists")
@@ -193,6 +205,8 @@ def create_key(
     models: tuple[str, ...] | None = None,
 ) -> NewKey:
     """A new key; `permissions`/`models` narrow it (None: all the tier allows / any model)."""
+    if name is not None:
+        check_name("key name", name)
     acct = get_account(db, account)
     tier = config.tier(acct["tier"])
     if permissions is not None and (extra := [p for p in permissions if p not in tier.permissions]):

@@ -3,6 +3,10 @@
 Formatting rules: unknown numbers print as "—" (never 0), money as `$1,234.56`, or with
 three significant digits below one cent (`$0.000123`); calls without a price are named
 ("3 unpriced calls not in total"), never folded into $0.
+
+Names come from upstream responses and operators (models, accounts, keys): every one goes
+through `safe()` before it reaches a terminal — no control character (an escape sequence
+could recolour or rewrite the screen), no rich markup, at most MAX_CELL characters.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from rich import box
 from rich.console import Console, Group, RenderableType
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -22,6 +27,7 @@ if TYPE_CHECKING:
     from aispendtrack.store.totals import Stats
 
 DASH = "—"
+MAX_CELL = 64  # characters of one name in a table cell or a message
 _CENT = Decimal("0.01")
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
 
@@ -154,8 +160,24 @@ def spend_bars(series: list[tuple[str, Decimal]], *, width: int = 40, title: str
     return table
 
 
+def clean(value: Any, width: int = MAX_CELL) -> str:
+    """`value` as text without control or format characters (each becomes "?"), cut to
+    `width` characters with "…"."""
+    text = str(value)
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text
+
+
+def safe(value: Any, width: int = MAX_CELL) -> str:
+    """`clean(value)` escaped for rich markup: for table cells and f-strings printed by rich."""
+    return escape(clean(value, width))
+
+
 def label(value: Any) -> str:
-    return "(none)" if value is None or value == "" else str(value)
+    return "(none)" if value is None or value == "" else safe(value)
 
 
 def _period(since, until) -> str:

@@ -57,10 +57,10 @@ def _latest(db, n: int) -> Table:
     for ts, key_id, hint, model, inp, out, cost, pricing, status, outcome in rows:
         cost_text = render.fmt_usd(cost, none=pricing if pricing in ("unpriced", "unmetered") else render.DASH)
         style = None if outcome == Outcome.FORWARDED else "red" if outcome in UPSTREAM else "yellow"
-        key = key_id or (f"…{hint}" if hint else render.DASH)
+        key = render.safe(key_id) if key_id else (f"…{render.safe(hint)}" if hint else render.DASH)
         table.add_row(
             ts[11:19], key, render.label(model), render.fmt_tokens(inp), render.fmt_tokens(out),
-            cost_text, render.label(status), Text(outcome or "", style=style or ""),
+            cost_text, render.label(status), Text(render.clean(outcome or ""), style=style or ""),
         )  # fmt: skip
     return table
 
@@ -75,7 +75,7 @@ def _limits(db, config, now: datetime, n: int) -> RenderableType:
     for s in statuses:
         frac = s.fraction or 0.0
         style = "red" if frac >= 0.9 else "yellow" if frac >= 0.7 else "green"
-        who = f"{s.scope} {s.name or s.id}" + (f" ({s.id})" if s.scope == "key" and s.name else "")
+        who = f"{s.scope} {render.safe(s.name or s.id)}" + (f" ({render.safe(s.id)})" if s.scope == "key" and s.name else "")
         left = _ago(s.resets_at - now) if s.resets_at else render.DASH
         table.add_row(who, s.window, f"{s.used:,}", f"{s.limit:,}", Text(render.bar(frac, 1, 20).ljust(20, "·"), style=style), left)
     if statuses[0].source == "ledger":
