@@ -332,6 +332,15 @@ def http_response(headers: dict[str, str], body: bytes, chunked: bool = False) -
 
 
 GIB = 1 << 30
+
+
+def huge_completed(size: int) -> bytes:
+    """A Responses stream whose `response.completed` event carries a `size`-byte answer."""
+    event = {"type": "response.completed", "response": {
+        "model": "gpt-4.1-2025-04-14", "output": [{"type": "message", "content": [{"type": "output_text",
+                                                                                    "text": "w" * size}]}],
+        "usage": {"input_tokens": 11, "output_tokens": 6_000_000, "total_tokens": 6_000_011}}}
+    return b"event: response.completed\ndata: " + json.dumps(event).encode() + b"\n\n"
 # prompt_tokens values that are no token count: each once made the row fail or priced it on output only
 BAD_COUNTS = {"1e30": b"1000000000000000000000000000000", "2p63": b"9223372036854775808", "1e308": b"1e308",
               "negative": b"-5", "string": b'"12"', "fraction": b"1.5", "null": b"null", "true": b"true"}
@@ -353,6 +362,7 @@ def cases() -> dict[str, bytes]:
         "json-bad-gzip": http_response({"Content-Type": "application/json", "Content-Encoding": "gzip"}, b"\x1f\x8b\x08garbage"),
         "json-deep": http_response({"Content-Type": "application/json"}, b"[" * 200000 + b"]" * 200000),
         "json-invalid-utf8": http_response({"Content-Type": "application/json; charset=utf-8"}, b'{"model": "\xff\xfe", "usage": {"prompt_tokens": "\xc3"}}'),
+        "sse-huge-completed": http_response({"Content-Type": "text/event-stream"}, huge_completed(24 << 20), chunked=True),
         **{f"usage-{name}": http_response({"Content-Type": "application/json"},
                                           b'{"model": "gpt-4o-mini", "usage": {"prompt_tokens": %s, "completion_tokens": 7}}'
                                           % value)
@@ -572,6 +582,19 @@ def test_garbage_token_counts_keep_the_row_unpriced_with_the_reason(env, name):
     assert row["outcome"] == "forwarded" and row["input_tokens"] is None and row["output_tokens"] == 7
     assert row["pricing"] == "unpriced" and row["cost_usd"] is None
     assert "prompt_tokens=" in row["error"]
+
+
+def test_usage_of_a_24_mb_terminal_event_is_metered_with_flat_memory(env):
+    pid = env["proxy"].proc.pid
+    reset_rss_peak(pid)
+    with httpx2.stream("POST", env["proxy"].url("crafted") + "/v1/responses?case=sse-huge-completed", timeout=60,
+                       json={"model": "gpt-4.1", "stream": True, "input": "x"}, headers={HEADER: env["key"]}) as r:
+        data = b"".join(r.iter_raw())
+    assert r.status_code == 200 and data == expected_body("sse-huge-completed")
+    row = last_row(env)
+    assert (row["input_tokens"], row["output_tokens"], row["pricing"]) == (11, 6_000_000, "priced")
+    assert row["error"] is None and not row["partial"]
+    assert rss_peak_mb(pid) < 250, f"RSS peak {rss_peak_mb(pid):.0f} MB"
 
 
 def test_mitmdump_log_has_no_aispendtrack_traceback(env):

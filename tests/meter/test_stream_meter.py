@@ -135,7 +135,7 @@ def test_corrupt_compressed_stream_passes_through():
     assert "gzip" in sm.result().error
 
 
-def test_event_size_cap(monkeypatch):
+def test_an_event_over_the_bound_is_kept_as_head_and_tail(monkeypatch):
     monkeypatch.setattr(stream_mod, "MAX_EVENT", 64 * 1024)
     big = b"data: " + b"x" * (200 * 1024)
     sm = StreamMeter("openai", "chat", content_encoding="gzip")
@@ -145,7 +145,66 @@ def test_event_size_cap(monkeypatch):
         assert sm.feed(piece) is piece
     sm.feed(b"")
     m = sm.result()
-    assert "exceeds" in m.error and not m.has_usage and m.partial
+    assert not m.has_usage and m.partial and m.error is None
+    assert sm._sse.dropped > 100 * 1024
+
+
+def responses_completed(output_bytes: int) -> bytes:
+    text = "word " * (output_bytes // 5)
+    event = {"type": "response.completed", "sequence_number": 9, "response": {
+        "id": "resp_1", "object": "response", "status": "completed", "model": "gpt-4.1-2025-04-14",
+        "output": [{"type": "message", "content": [{"type": "output_text", "text": text,
+                                                    "annotations": [{"usage": {"input_tokens": -1}}]}]}],
+        "tools": [], "usage": {"input_tokens": 1500, "input_tokens_details": {"cached_tokens": 1000},
+                               "output_tokens": 900000, "output_tokens_details": {"reasoning_tokens": 0},
+                               "total_tokens": 901500}}}
+    return (b'event: response.created\ndata: {"type":"response.created","response":{"model":"gpt-4.1"}}\n\n'
+            b"event: response.completed\ndata: " + json.dumps(event).encode() + b"\n\n")
+
+
+def meter_traced(data: bytes):
+    """(result, peak bytes allocated while metering `data` in 64 KB chunks)."""
+    import tracemalloc
+
+    chunks = [data[i:i + 65536] for i in range(0, len(data), 65536)]
+    sm = StreamMeter("openai", "responses")
+    tracemalloc.start()
+    try:
+        for c in chunks:
+            assert sm.feed(c) is c
+        sm.feed(b"")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return sm.result(), peak
+
+
+def test_usage_of_a_huge_terminal_event_is_found_with_flat_memory():
+    small, small_peak = meter_traced(responses_completed(8 << 20))  # twice the bound
+    m, peak = meter_traced(responses_completed(48 << 20))  # twelve times
+    for r in (small, m):
+        assert (r.input_tokens, r.cache_read_tokens, r.output_tokens) == (1500, 1000, 900000)
+        assert r.model == "gpt-4.1" and not r.partial and r.error is None
+    # memory does not grow with the event: the pending line up to the bound, one copy of it
+    # and the kept tail, for 8 MB and 48 MB alike
+    assert max(small_peak, peak) < 3.5 * stream_mod.MAX_EVENT, (small_peak, peak)
+
+
+@pytest.mark.parametrize("name, tail, expect", [
+    (None, b'"candidates":[{"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":9},'
+           b'"modelVersion":"gemini-2.5-flash"}', (7, 9)),
+    ("message_delta", b'"delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":9}}', (None, 9)),
+    (None, b'"choices":[{"finish_reason":"stop"}],"usage":{"prompt_tokens":7,"completion_tokens":9}}', (7, 9)),
+])
+def test_cut_summary_per_shape(name, tail, expect):
+    from aispendtrack.meter import cut
+
+    head = b'{"type":"x","model":"m","text":"' + b"y" * 100
+    obj = cut.summary(name, head + b"\n" + b"z" * 50 + tail, len(head))
+    u = obj.get("usage") or obj.get("usageMetadata")
+    got = (u.get("prompt_tokens", u.get("promptTokenCount")), u.get("completion_tokens", u.get("candidatesTokenCount",
+                                                                                           u.get("output_tokens"))))
+    assert got == expect
 
 
 def test_decoded_total_cap(monkeypatch):

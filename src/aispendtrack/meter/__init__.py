@@ -2,7 +2,7 @@
 
 from aispendtrack.meter.body import meter_body
 from aispendtrack.meter.request import inject_stream_usage, request_info
-from aispendtrack.meter.stream import StreamMeter
+from aispendtrack.meter.stream import MAX_EVENT, StreamMeter
 from aispendtrack.meter.types import Metered, RequestInfo
 
-__all__ = ["Metered", "RequestInfo", "StreamMeter", "inject_stream_usage", "meter_body", "request_info"]
+__all__ = ["MAX_EVENT", "Metered", "RequestInfo", "StreamMeter", "inject_stream_usage", "meter_body", "request_info"]

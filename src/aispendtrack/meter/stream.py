@@ -24,6 +24,7 @@ from decimal import Decimal
 
 from aispendtrack.meter.decode import Decoder, DecodeError
 from aispendtrack.meter.jsonscan import JSONScanner, ScanError
+from aispendtrack.meter import cut
 from aispendtrack.meter.sse import Event, EventTooLarge, SSEParser
 from aispendtrack.meter.state import Accumulator
 from aispendtrack.meter.strip import Stop, StripMode
@@ -31,7 +32,8 @@ from aispendtrack.meter.types import Metered
 
 log = logging.getLogger(__name__)
 
-MAX_EVENT = 4 * 1024 * 1024  # one SSE event / array element; real ones are a few KB
+MAX_EVENT = 4 * 1024 * 1024  # memory per SSE event / array element (larger SSE events are kept as
+# head and tail, see sse.py); real ones are a few KB, a long answer's terminal event several MB
 MAX_DECODED = 512 * 1024 * 1024  # whole stream after content decoding (bomb guard, strip-mode transcoding)
 PARSE_BUDGET = 32 * 1024 * 1024  # decoded bytes parsed per stream; real streams: tens of KB to a few MB
 PARSE_RATIO = 200  # ... and at most this many times the wire bytes received so far
@@ -69,14 +71,17 @@ class StreamMeter(StripMode):
         content_encoding: str | None = None,
         strip_usage_chunk: bool = False,
         sse: bool = True,
+        max_event: int | None = None,
     ) -> None:
         self._acc = Accumulator(provider, api)
         self._error: str | None = None
         self._parsing = True
         self._ended = False
-        self._sse = SSEParser(MAX_EVENT) if sse else None
-        self._json = None if sse else JSONScanner(MAX_EVENT)
+        max_event = max_event or MAX_EVENT
         self._strip = strip_usage_chunk and sse and api in _STRIP_APIS
+        # strip mode holds a pending event's bytes, so it keeps the hard limit (and fails safe)
+        self._sse = SSEParser(max_event, cut=not self._strip) if sse else None
+        self._json = None if sse else JSONScanner(max_event)
         self._chat = api in _STRIP_APIS
         self._wire = 0  # bytes fed
         self._parsed = 0  # decoded bytes handed to the parser
@@ -127,10 +132,14 @@ class StreamMeter(StripMode):
     def _budget_ok(self, n: int) -> bool:
         """Account `n` decoded bytes about to be parsed; False (and parsing stops) when
         the per-stream CPU budget is spent."""
-        limit = min(PARSE_BUDGET, PARSE_SLACK + PARSE_RATIO * self._wire)
         parser = self._sse if self._sse is not None else self._json
         work = parser.items + OBJ_WORK * self._objs
-        if self._parsed + n > limit or work > min(MAX_WORK, WORK_SLACK + WORK_RATIO * self._wire):
+        dropped = getattr(parser, "dropped", 0)  # skipped in C, never parsed: not in the budget
+        if (
+            self._parsed + n > PARSE_SLACK + PARSE_RATIO * self._wire
+            or self._parsed - dropped + n > PARSE_BUDGET
+            or work > min(MAX_WORK, WORK_SLACK + WORK_RATIO * self._wire)
+        ):
             self._fail(
                 f"parse budget exceeded after {self._parsed} decoded bytes ({self._wire} on the wire, "
                 f"{work} steps): metering stopped, bytes pass untouched"
@@ -198,6 +207,12 @@ class StreamMeter(StripMode):
             return False
         if ev.name in _SKIP_ANTHROPIC or (ev.name or "").startswith(_SKIP_RESPONSES_PREFIX):
             return False  # the bulk of the stream carries no usage: skip the JSON parse
+        if ev.cut:
+            self._objs += 1
+            obj = cut.summary(ev.name, data, self._sse.head)
+            if obj is not None:
+                self._acc.feed(obj)
+            return False
         stripped = data.strip()
         if not stripped:
             return False

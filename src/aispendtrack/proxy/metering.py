@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from mitmproxy import http
+from mitmproxy import ctx, exceptions, http
 
 from aispendtrack import meter
 from aispendtrack.store.ledger import LedgerWriter
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 CLIENT_GONE = "Client disconnected."
 MAX_REQUEST_BODY = 64 * 1024 * 1024  # decoded; enough for the largest multimodal requests
 COMMIT_WAIT = 1.0  # seconds the end of a stream may wait for its row's commit (event loop blocked)
+MIN_EVENT_MAX = 64 * 1024  # the kept tail must hold a usage object with room to spare
 
 
 def request_model_from_path(path: str) -> str | None:
@@ -98,6 +99,24 @@ class Metering:
         self.rt = rt
         self.ledger: LedgerWriter | None = None
         self.pricer: Pricer | None = None
+        self.max_event = meter.MAX_EVENT
+
+    def load(self, loader) -> None:
+        loader.add_option(
+            "aispendtrack_sse_event_max",
+            int,
+            meter.MAX_EVENT,
+            "Bytes of one streamed event held in memory while metering. A larger event (the final event of "
+            "a very long answer) is metered from its first 4 KB and its last quarter of this, so memory "
+            "stays flat; usage sits at the end of it.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "aispendtrack_sse_event_max" in updated:
+            value = ctx.options.aispendtrack_sse_event_max
+            if value < MIN_EVENT_MAX:
+                raise exceptions.OptionsError(f"aispendtrack_sse_event_max must be at least {MIN_EVENT_MAX} bytes")
+            self.max_event = value
 
     def start(self) -> None:
         overrides = {
@@ -153,6 +172,7 @@ class Metering:
             content_encoding=resp.headers.get("content-encoding"),
             strip_usage_chunk=state.strip_usage and resp.status_code == 200,
             sse=sse,
+            max_event=self.max_event,
         )
         resp.stream = StreamObserver(stream_meter, lambda: self._commit_at_end(flow))
 
