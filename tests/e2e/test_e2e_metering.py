@@ -437,6 +437,25 @@ def test_client_disconnect_mid_stream_is_recorded_aborted(e):
     assert row["model"] == "claude-sonnet-4-5" and "Client disconnected" in row["error"]
 
 
+@pytest.mark.parametrize("client_asked", [False, True])
+def test_client_hanging_up_at_finish_reason_still_gets_its_usage_metered(e, client_asked):
+    """A naive client stops reading at finish_reason; the usage chunk (asked for by the proxy
+    or by the client) comes 0.3 s later. The proxy held finish_reason back until it came."""
+    m = e.mark()
+    body = {"model": "gpt-4o-mini", "messages": msgs(), "stream": True}
+    if client_asked:
+        body["stream_options"] = {"include_usage": True}
+    got = b""
+    with raw(e) as c, c.stream("POST", "/v1/chat/completions", json=body, headers={"x-fake-stream-delay": "0.3"}) as r:
+        for chunk in r.iter_raw():
+            got += chunk
+            if b'"finish_reason":"' in got.replace(b" ", b""):
+                break  # hang up
+    (row,) = e.rows(m)
+    assert row["streamed"] and row["input_tokens"] == U.input and row["output_tokens"] and row["pricing"] == "priced"
+    assert (b'"usage":{' in got.replace(b" ", b"")) == client_asked  # the injected chunk stays hidden
+
+
 def test_upstream_reset_mid_stream_is_partial_upstream_error(e):
     m = e.mark()
     with raw(e) as c:

@@ -110,6 +110,12 @@ class StreamMeter(StripMode):
         return chunk
 
     @property
+    def awaiting_usage(self) -> bool:
+        """A chat stream's choices finished; its usage chunk has not come yet."""
+        acc = self._acc
+        return acc._finished and acc.usage is None and not acc.terminal and self._parsing
+
+    @property
     def terminal(self) -> bool:
         """The stream's terminal event ([DONE], message_stop, response.completed, …) was seen."""
         return self._acc.terminal

@@ -24,7 +24,7 @@ from mitmproxy import ctx, exceptions, http
 from aispendtrack import meter
 from aispendtrack.store.ledger import LedgerWriter
 from aispendtrack.meter.decode import Decoder, DecodeError
-from aispendtrack.proxy.observer import StreamObserver
+from aispendtrack.proxy.observer import HOLD_SECONDS, StreamObserver
 from aispendtrack.meter.pricing import PriceOverride, Pricer
 from aispendtrack.proxy.state import FlowState, Runtime, state_of
 from aispendtrack.store.ledger_schema import UPSTREAM, Outcome
@@ -144,6 +144,8 @@ class Metering:
         info = meter.request_info(state.api, body)
         state.request_model = info.model or request_model_from_path(flow.request.path)
         state.stream = info.stream or "streamGenerateContent" in flow.request.path
+        if info.include_usage is True:
+            state.expect_usage = True
         if (
             info.stream
             and not encoded
@@ -154,7 +156,7 @@ class Metering:
             injected = meter.inject_stream_usage(body)
             if injected is not None:
                 flow.request.content = injected
-                state.strip_usage = True
+                state.strip_usage = state.expect_usage = True
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
@@ -174,7 +176,8 @@ class Metering:
             sse=sse,
             max_event=self.max_event,
         )
-        resp.stream = StreamObserver(stream_meter, lambda: self._commit_at_end(flow))
+        resp.stream = StreamObserver(stream_meter, lambda: self._commit_at_end(flow),
+                                     expect_usage=state.expect_usage and resp.status_code == 200)
 
     async def response(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
@@ -207,6 +210,8 @@ class Metering:
             return
         if state.outcome == Outcome.FORWARDED:
             state.outcome = Outcome.ABORTED if msg.startswith(CLIENT_GONE) else Outcome.UPSTREAM_ERROR
+        if isinstance(observer, StreamObserver) and observer.gave_up:
+            msg += f" The usage chunk had not come {HOLD_SECONDS:g} s after finish_reason."
         state.error = msg
         # A streamed response's status line already went out; otherwise the client got
         # mitmproxy's own 502, unless it had left already.

@@ -62,6 +62,7 @@ class FlowState:
     request_model: str | None = None
     stream: bool = False
     strip_usage: bool = False  # we asked for stream usage: hide that chunk from the client
+    expect_usage: bool = False  # a usage chunk was asked for (by us or the client): wait for it
     ttfb: float | None = None  # epoch seconds at responseheaders
     error: str | None = None
     recorded: bool = False  # the ledger row is built (exactly one per flow)
