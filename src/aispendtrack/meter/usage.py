@@ -37,6 +37,9 @@ def num(v: Any) -> int | None:
     return None
 
 
+_MISSING = object()
+
+
 class Counts:
     """Reads token counts from one usage object and remembers the garbage it met."""
 
@@ -47,10 +50,16 @@ class Counts:
 
     def __call__(self, u: Any, *path: str, total: bool = False) -> int | None:
         """The count at `path`; a null there is garbage too when `total` (an input/output total)."""
-        parent = dig(u, *path[:-1])
-        if not isinstance(parent, dict) or path[-1] not in parent:
+        parent = u
+        for p in path[:-1]:
+            parent = parent.get(p) if isinstance(parent, dict) else None
+        if not isinstance(parent, dict):
             return None
-        v = parent[path[-1]]
+        v = parent.get(path[-1], _MISSING)
+        if v.__class__ is int and 0 <= v <= MAX_TOKENS:
+            return v  # the common case, first
+        if v is _MISSING:
+            return None
         n = num(v)
         if n is None and (v is not None or total):
             self.bad.append(f"{'.'.join(path)}={_show(v)}")
