@@ -10,7 +10,7 @@ import pytest
 from mitmproxy.test import tflow
 
 from aispendtrack.proxy.guard import LedgerGuard
-from aispendtrack.proxy.state import META, FlowState, Runtime, state_of
+from aispendtrack.proxy.state import Runtime, state_of
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import keycache, keys, schema
 from aispendtrack.store.health import DatabaseGone, Follower, Health, advice
@@ -19,6 +19,7 @@ from aispendtrack.store.ledger import LedgerUnavailable, LedgerWriter
 from aispendtrack.store.ledger_schema import Outcome
 
 from test_ledger import make_row, read
+from test_limiter import limited_flow
 
 
 def wait_for(cond, timeout=5.0):
@@ -180,27 +181,39 @@ def test_keycache_fresh_follows_the_file_without_waiting_for_the_poll(db_path, c
         cache.stop()
 
 
-def authenticated_flow():
-    f = tflow.tflow()
-    state = FlowState("anthropic", "messages", "anthropic", time.time())
-    state.key_id, state.account = "key_1", "acme"
-    f.metadata[META] = state
-    return f
-
-
 def test_guard_answers_503_in_the_provider_format_only_while_there_is_a_problem():
     rt = Runtime()
     guard = LedgerGuard(rt)
-    ok = authenticated_flow()
+    ok = limited_flow(hourly=None)  # authenticated, unlimited: no limiter to stop it
     guard.requestheaders(ok)
     assert ok.response is None
     rt.health.report("ledger", "database or disk is full")
-    refused = authenticated_flow()
+    refused = limited_flow(hourly=None)
     guard.requestheaders(refused)
     assert refused.response.status_code == 503 and refused.response.headers["retry-after"]
-    body = refused.response.json()
-    assert body["type"] == "error" and "database or disk is full" in body["error"]["message"]
+    error = refused.response.json()["error"]
+    assert error["type"] == "server_error" and "database or disk is full" in error["message"]
     assert state_of(refused).outcome is Outcome.REJECTED
     other = tflow.tflow()  # not provider-bound: untouched
     guard.requestheaders(other)
     assert other.response is None
+
+
+def test_serve_refuses_a_vanished_database_and_never_creates_one(db_path):
+    from types import SimpleNamespace
+
+    from fastapi import HTTPException
+
+    from aispendtrack.serve import deps
+    from aispendtrack.serve.dashboard import routes
+
+    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(db_path=db_path)))
+    opened = deps.database(request)
+    assert next(opened).execute("SELECT count(*) FROM accounts").fetchone() == (0,)
+    opened.close()
+    remove_db(db_path)
+    for open_one in (lambda: next(deps.database(request)), lambda: routes._open(request)):  # API, dashboard
+        with pytest.raises(HTTPException) as refused:
+            open_one()
+        assert refused.value.status_code == 503 and refused.value.detail["type"] == "database_unavailable"
+    assert not db_path.exists()

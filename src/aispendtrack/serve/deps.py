@@ -8,8 +8,10 @@ force at once. A key is never accepted in a URL.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 
+import sqlite_utils
 from fastapi import Depends, Request
 
 from aispendtrack.config import Config
@@ -17,17 +19,29 @@ from aispendtrack.limits import permissions as perms
 from aispendtrack.proxy.auth import HEADER, parse_header
 from aispendtrack.serve.errors import fail
 from aispendtrack.store import db as dbmod
+from aispendtrack.store.health import file_id
 from aispendtrack.store.keycache import KeyRecord, lookup_one
 from aispendtrack.store.keys import KEY_RE, PREFIX
+
+log = logging.getLogger(__name__)
 
 
 def config(request: Request) -> Config:
     return request.app.state.config
 
 
-def database(request: Request) -> Iterator:
+def connect(path) -> sqlite_utils.Database:
+    """A connection for one request; 503 while the file is deleted or moved, never an empty
+    one created in its place (the proxy's threads would follow it: see health.py)."""
+    if file_id(path) is None:
+        log.warning("aispendtrack serve: database %s is gone (deleted or moved): answering 503 until it is back", path)
+        raise fail(503, "database_unavailable", "AiSpendTrack cannot read its database right now; try again later")
     # Sync dependencies and routes may run on different worker threads.
-    conn = dbmod.connect(request.app.state.db_path, check_same_thread=False)
+    return dbmod.connect(path, check_same_thread=False)
+
+
+def database(request: Request) -> Iterator:
+    conn = connect(request.app.state.db_path)
     try:
         yield conn
     finally:

@@ -22,7 +22,6 @@ from aispendtrack.serve.dashboard import view
 from aispendtrack.serve.models import NewKeyRequest
 from aispendtrack.serve.routers import keys as keys_api
 from aispendtrack.serve.routers.usage import _rows
-from aispendtrack.store import db as dbmod
 from aispendtrack.store import sessions
 from aispendtrack.store.keycache import lookup_one
 from aispendtrack.store.keys import KEY_RE, PREFIX
@@ -78,7 +77,7 @@ def index(request: Request, db=Depends(deps.database), cfg: Config = Depends(dep
 
 
 def _open(request: Request):
-    return dbmod.connect(request.app.state.db_path, check_same_thread=False)
+    return deps.connect(request.app.state.db_path)
 
 
 @router.post("/login")
