@@ -148,6 +148,12 @@ class Serve(_Strict):
         return int(self.listen.rpartition(":")[2])
 
 
+class Webhooks(_Strict):
+    # Host globs that webhooks registered through the API may point to; empty = any host.
+    # The CLI (the operator) is not restricted.
+    allow_hosts: list[str] = []
+
+
 class Metering(_Strict):
     # Ask OpenAI-compatible hosts for usage on chat streams that did not request it, and
     # hide the extra chunk from the client. Per provider id.
@@ -174,6 +180,7 @@ class Config(_Strict):
     metering: Metering = Metering()
     prices: dict[str, Price] = {}
     serve: Serve = Serve()
+    webhooks: Webhooks = Webhooks()
 
     @field_validator("providers", "upstreams")
     @classmethod

@@ -30,6 +30,7 @@ from aispendtrack.views.report import report_command
 from aispendtrack.views.top import top_command
 from aispendtrack.cli import newkey
 from aispendtrack.serve.command import serve_command
+from aispendtrack.cli.team import members_group, webhooks_group
 
 # In pipes rich would squeeze tables to 80 columns; give them room instead.
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -92,13 +93,14 @@ def accounts() -> None:
 @accounts.command("create")
 @click.argument("name")
 @click.option("--tier", type=click.Choice(configmod.TIERS), default="free", show_default=True)
+@click.option("--owner", default="owner", show_default=True, help="Name of the account's owner (a member).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def accounts_create(ctx: click.Context, name: str, tier: str, as_json: bool) -> None:
-    """Create account NAME."""
+def accounts_create(ctx: click.Context, name: str, tier: str, owner: str, as_json: bool) -> None:
+    """Create account NAME and its owner."""
     database = open_db(ctx)
     with store_errors():
-        account = keys.create_account(database, name, tier)
+        account = keys.create_account(database, name, tier, owner)
     if as_json:
         emit_json({"id": account["id"], "name": account["name"], "tier": account["tier"]})
     else:
@@ -195,20 +197,21 @@ def keys_group() -> None:
 @keys_group.command("create")
 @click.argument("account")
 @click.option("--name", help="A label for the key.")
+@click.option("--member", help="The member (person) it is for. Default: the account's owner.")
 @click.option("--expires", help="Expiry: 30d, 12h, 90m from now, or an ISO 8601 date/datetime (UTC).")
 @click.option("--permissions", help="Only these (comma-separated): calls, dashboard, export, team, webhooks, api. "
               "Default: all the tier allows.")
 @click.option("--models", help="Only these models (comma-separated globs, e.g. 'gpt-4o-mini,claude-*'). Default: any.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON with id, key, account, name.")
 @click.pass_context
-def keys_create(ctx: click.Context, account: str, name: str | None, expires: str | None, permissions: str | None,
-                models: str | None, as_json: bool) -> None:
+def keys_create(ctx: click.Context, account: str, name: str | None, member: str | None, expires: str | None,
+                permissions: str | None, models: str | None, as_json: bool) -> None:
     """Create a key for ACCOUNT; the key is printed once and stored only as a digest."""
     database = open_db(ctx)
     scope_perms, scope_models = newkey.parse_scope(permissions, models)
     with store_errors():
         new = keys.create_key(database, account, load_config(ctx), name=name, expires=newkey.parse_expiry(expires),
-                              permissions=scope_perms, models=scope_models)
+                              permissions=scope_perms, models=scope_models, member=member)
     newkey.print_new_key(new, as_json, "Created", console)
 
 
@@ -277,7 +280,7 @@ def keys_reset(ctx: click.Context, key_id: str) -> None:
 
 
 for _command in (report_command, export_command, top_command, demo_command, run_command, addon_path_command,
-                 serve_command):
+                 serve_command, members_group, webhooks_group):
     cli.add_command(_command)
 
 

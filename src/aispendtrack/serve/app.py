@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException
@@ -10,19 +11,34 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aispendtrack.config import Config
 from aispendtrack.serve import dashboard, errors
-from aispendtrack.serve.routers import keys, me, usage
+from aispendtrack.serve.delivery import Deliverer
+from aispendtrack.serve.routers import keys, me, members, usage, webhooks
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import schema
 
 
-def create_app(config: Config, db_path: str | Path) -> FastAPI:
+def create_app(config: Config, db_path: str | Path, *, deliver: bool = True) -> FastAPI:
+    """The app; with `deliver`, it runs the webhook delivery worker while it serves."""
     database = dbmod.connect(db_path)
     try:
         schema.ensure_schema(database)
         dashboard.ensure_schema(database)
     finally:
         database.conn.close()
+    deliverer = Deliverer(db_path) if deliver else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if deliverer is not None:
+            deliverer.start()
+        try:
+            yield
+        finally:
+            if deliverer is not None:
+                deliverer.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="AiSpendTrack",
         summary="Key holders help themselves: usage, calls and keys of their own account.",
         version="1",
@@ -31,7 +47,7 @@ def create_app(config: Config, db_path: str | Path) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, errors.http_error)
     app.add_exception_handler(HTTPException, errors.http_error)
     app.add_exception_handler(RequestValidationError, errors.validation_error)
-    for router in (me.router, usage.router, keys.router):
+    for router in (me.router, usage.router, keys.router, members.router, webhooks.router):
         app.include_router(router)
     dashboard.install(app)
     return app

@@ -21,6 +21,8 @@ class Me(BaseModel):
     tier: str
     permissions: list[str]
     models: list[str] | None = Field(description="model globs this key may call; null = any model")
+    member: str | None = None
+    role: str | None = None
     hour: Window
     month: Window
     spend_month_usd: str = Field(description="exact decimal, USD, this calendar month (UTC)")
@@ -29,6 +31,7 @@ class Me(BaseModel):
 class Key(BaseModel):
     id: str
     name: str | None
+    member: str | None = Field(description="the member (person) holding the key")
     hint: str
     state: str
     created: str
@@ -46,6 +49,8 @@ class NewKeyRequest(BaseModel):
     permissions: list[str] | None = Field(None, description="default: the calling key's own permissions")
     models: list[str] | None = Field(None, description="model globs; default: the calling key's own")
     expires: datetime | None = None
+    member: str | None = Field(None, description="whose key; default the caller's own member (owner/admin: "
+                                                 "any member up to their own role)")
 
 
 class NewKey(BaseModel):

@@ -18,17 +18,14 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from aispendtrack.config import TIERS, Config, unlimited_to_none
-from aispendtrack.store import keychange
+from aispendtrack.store import members, outbox
+from aispendtrack.store.tx import KeyStoreError, Tx
 from aispendtrack.store.db import iso, utcnow
 
 PREFIX = "ask_"
 KEY_BODY = 32
 ALPHABET = string.ascii_letters + string.digits
 KEY_RE = re.compile(r"ask_[A-Za-z0-9]{32}")
-
-
-class KeyStoreError(Exception):
-    """An operator error with a message fit for the terminal (unknown account, tier cap, …)."""
 
 
 @dataclass(frozen=True)
@@ -75,32 +72,8 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             db.execute(f"ALTER TABLE keys ADD COLUMN {column} TEXT")
     db.execute("CREATE INDEX IF NOT EXISTS key_secrets_key_id ON key_secrets(key_id)")
     db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
-
-
-def _bump_version(db: sqlite_utils.Database) -> None:
-    db.execute(
-        "INSERT INTO meta(name, value) VALUES ('keys_version', '1') "
-        "ON CONFLICT(name) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
-    )
-
-
-class _Tx:
-    """BEGIN IMMEDIATE … COMMIT: cap checks and inserts are one step across processes."""
-
-    def __init__(self, db: sqlite_utils.Database):
-        self.db = db
-
-    def __enter__(self) -> sqlite_utils.Database:
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, exc_type, *_) -> None:
-        if exc_type is None:
-            _bump_version(self.db)
-            self.db.execute("COMMIT")
-            keychange.announce(self.db)
-        else:
-            self.db.execute("ROLLBACK")
+    members.ensure_schema(db)
+    outbox.ensure_schema(db)
 
 
 MAX_NAME = 64
@@ -116,16 +89,18 @@ def check_name(what: str, name: str) -> None:
         raise KeyStoreError(f"{what} {name!r} contains control or invisible characters; use printable text")
 
 
-def create_account(db: sqlite_utils.Database, name: str, tier: str = "free") -> dict:
+def create_account(db: sqlite_utils.Database, name: str, tier: str = "free", owner: str = members.OWNER_NAME) -> dict:
     if tier not in TIERS:
         raise KeyStoreError(f"unknown tier {tier!r}: choose one of {', '.join(TIERS)}")
     check_name("account name", name)
-    with _Tx(db):
+    check_name("owner name", owner)
+    with Tx(db):
         if db.execute("SELECT 1 FROM accounts WHERE name = ?", [name]).fetchone():
             raise KeyStoreError(f"account {name!r} already exists")
-        db.execute(
+        cur = db.execute(
             "INSERT INTO accounts(name, tier, created) VALUES (?, ?, ?)", [name, tier, iso(utcnow())]
         )
+        members.insert_owner(db, cur.lastrowid, owner)
     return get_account(db, name)
 
 
@@ -149,7 +124,7 @@ def set_account_limits(
     def enc(v):
         return None if v is None else (-1 if v == "unlimited" else int(v))
 
-    with _Tx(db):
+    with Tx(db):
         db.execute(
             "UPDATE accounts SET requests_per_hour = ?, monthly_calls = ? WHERE id = ?",
             [enc(requests_per_hour), enc(monthly_calls), account["id"]],
@@ -203,11 +178,14 @@ def create_key(
     expires: datetime | None = None,
     permissions: tuple[str, ...] | None = None,
     models: tuple[str, ...] | None = None,
+    member: str | None = None,
 ) -> NewKey:
-    """A new key; `permissions`/`models` narrow it (None: all the tier allows / any model)."""
+    """A new key of `member` (None: the owner); `permissions`/`models` narrow it (None: all
+    the tier allows / any model)."""
     if name is not None:
         check_name("key name", name)
     acct = get_account(db, account)
+    holder = members.get_member(db, account, member)
     tier = config.tier(acct["tier"])
     if permissions is not None and (extra := [p for p in permissions if p not in tier.permissions]):
         raise KeyStoreError(
@@ -218,20 +196,25 @@ def create_key(
     now = iso(utcnow())
     key = generate_key()
     key_id = "key_" + secrets.token_hex(6)
-    with _Tx(db):
+    with Tx(db):
         if cap is not None and _active_key_count(db, acct["id"], now) >= cap:
             raise KeyStoreError(
                 f"account {account!r} ({acct['tier']} tier) already has its maximum of {cap} active "
                 f"key{'s' if cap != 1 else ''}; revoke one, or move the account to a higher tier"
             )
         db.execute(
-            "INSERT INTO keys(id, account_id, name, created, expires, permissions, models) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [key_id, acct["id"], name, now, iso(expires) if expires else None, _encode(permissions), _encode(models)],
+            "INSERT INTO keys(id, account_id, name, created, expires, permissions, models, member_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [key_id, acct["id"], name, now, iso(expires) if expires else None, _encode(permissions), _encode(models),
+             holder["id"]],
         )
         db.execute(
             "INSERT INTO key_secrets(digest, key_id, hint, created) VALUES (?, ?, ?, ?)",
             [digest(key), key_id, hint(key), now],
         )
+        outbox.emit(db, account, "key.created", {"account": account, "key_id": key_id, "name": name,
+                                                 "member": holder["name"], "hint": hint(key),
+                                                 "expires": iso(expires) if expires else None})
     return NewKey(id=key_id, key=key, account=account, name=name, hint=hint(key))
 
 
@@ -242,7 +225,7 @@ def set_tier(db: sqlite_utils.Database, name: str, tier: str, config: Config) ->
         raise KeyStoreError(f"unknown tier {tier!r}: choose one of {', '.join(TIERS)}")
     acct = get_account(db, name)
     cap = unlimited_to_none(config.tier(tier).max_keys)
-    with _Tx(db):
+    with Tx(db):
         now = iso(utcnow())
         active = db.execute(
             "SELECT id, name FROM keys WHERE account_id = ? AND revoked IS NULL AND (expires IS NULL OR expires > ?) "
@@ -280,7 +263,7 @@ def rotate_key(db: sqlite_utils.Database, key_id: str, config: Config) -> NewKey
     now = utcnow()
     grace_end = iso(now + timedelta(seconds=config.keys.rotation_grace_seconds))
     new = generate_key()
-    with _Tx(db):
+    with Tx(db):
         db.execute(
             "UPDATE key_secrets SET retired = ? WHERE key_id = ? AND (retired IS NULL OR retired > ?)",
             [grace_end, key_id, grace_end],
@@ -289,6 +272,9 @@ def rotate_key(db: sqlite_utils.Database, key_id: str, config: Config) -> NewKey
             "INSERT INTO key_secrets(digest, key_id, hint, created) VALUES (?, ?, ?, ?)",
             [digest(new), key_id, hint(new), iso(now)],
         )
+        outbox.emit(db, key["account"], "key.rotated", {"account": key["account"], "key_id": key_id,
+                                                        "name": key["name"], "hint": hint(new),
+                                                        "previous_valid_until": grace_end})
     return NewKey(id=key_id, key=new, account=key["account"], name=key["name"], hint=hint(new))
 
 
@@ -296,8 +282,11 @@ def revoke_key(db: sqlite_utils.Database, key_id: str) -> dict:
     key = get_key(db, key_id)
     if key["revoked"]:
         return key
-    with _Tx(db):
-        db.execute("UPDATE keys SET revoked = ? WHERE id = ?", [iso(utcnow()), key_id])
+    with Tx(db):
+        now = iso(utcnow())
+        db.execute("UPDATE keys SET revoked = ? WHERE id = ?", [now, key_id])
+        outbox.emit(db, key["account"], "key.revoked", {"account": key["account"], "key_id": key_id,
+                                                        "name": key["name"], "revoked": now})
     return get_key(db, key_id)
 
 
@@ -311,6 +300,7 @@ def list_keys(db: sqlite_utils.Database, account: str | None = None) -> list[dic
         db.query(
             f"""SELECT keys.id, accounts.name AS account, keys.name, keys.created, keys.last_used,
                        keys.revoked, keys.expires, keys.permissions, keys.models,
+                       (SELECT m.name FROM members m WHERE m.id = keys.member_id) AS member,
                        (SELECT hint FROM key_secrets s WHERE s.key_id = keys.id ORDER BY s.created DESC LIMIT 1) AS hint,
                        (SELECT COUNT(*) FROM key_secrets s WHERE s.key_id = keys.id AND s.retired IS NOT NULL
                             AND s.retired > ?) AS in_grace

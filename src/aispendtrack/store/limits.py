@@ -28,6 +28,11 @@ Both limits deny → reported as ``limit="monthly"`` (``should_retry=False``) wi
 is admitted (absent other traffic). A limit of 0 blocks: ``retry_after=None``,
 ``should_retry=False``.
 
+Webhook events go to the outbox in the same transaction: ``limit.hourly_reached`` on a
+key's first refusal in an hour, ``quota.monthly_threshold`` when an admission reaches 80 %
+or 100 % of the monthly quota (once each per month). Calls that cross no threshold pay
+nothing for them; a refused call pays one indexed read.
+
 Pruning: rows more than an hour (plus `PRUNE_MARGIN`) old are deleted for the key every
 `PRUNE_KEY_EVERY` admissions, and for all keys every `PRUNE_ALL_EVERY`; stale rows are
 never read (the window query seeks on ts), the margin keeps a lagging clock exact.
@@ -35,8 +40,10 @@ never read (the window query seeks on ts), the margin keeps a lagging clock exac
 
 from __future__ import annotations
 
+import math
 import sqlite3
 
+from aispendtrack.store import outbox
 from aispendtrack.limits.window import (
     Decision,
     Usage,
@@ -85,6 +92,7 @@ def ensure_schema(db) -> None:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+    outbox.ensure_schema(conn)
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
@@ -167,6 +175,8 @@ def _check_and_count(conn, key_id, account, hourly_limit, monthly_limit, now) ->
             )
         if seq % PRUNE_ALL_EVERY == 0:
             conn.execute("DELETE FROM rate_events WHERE ts <= ?", (cut - PRUNE_MARGIN,))
+        if monthly_limit and used + 1 in _thresholds(monthly_limit):
+            _quota_event(conn, account, month, monthly_limit, used + 1, now)
         return Decision(
             admitted=True, limit=None, retry_after=None, should_retry=None, now=now,
             retry_at=None, key_id=key_id, account=account, month=month,
@@ -178,7 +188,7 @@ def _check_and_count(conn, key_id, account, hourly_limit, monthly_limit, now) ->
             monthly_reset=None if monthly_limit is None else month_end,
         )
 
-    # Denied: nothing is written.
+    # Denied: no counter moves (a webhook alert may be queued, once per key and hour).
     h_retry_at = None
     if not h_ok and hourly_limit > 0:
         (blocking_ts,) = conn.execute(
@@ -192,6 +202,12 @@ def _check_and_count(conn, key_id, account, hourly_limit, monthly_limit, now) ->
         retry_at = None if blocked else max(month_end, h_retry_at or month_end)
     else:
         which, retry_at = "hourly", h_retry_at
+    if not h_ok and outbox.once(conn, key_id, "limit.hourly_reached", "", now, every=3600.0):
+        outbox.emit(conn, account, "limit.hourly_reached", {
+            "account": account, "key_id": key_id, "limit": hourly_limit,
+            "retry_after_seconds": None if h_retry_at is None else seconds_until(now, h_retry_at)}, now=now)
+    if not m_ok and monthly_limit:
+        _quota_event(conn, account, month, monthly_limit, used, now)
     if hourly_limit is None:
         h_reset = None
     elif not h_ok:
@@ -210,6 +226,20 @@ def _check_and_count(conn, key_id, account, hourly_limit, monthly_limit, now) ->
         monthly_remaining=None if monthly_limit is None else max(0, monthly_limit - used),
         monthly_reset=None if monthly_limit is None else month_end,
     )
+
+
+def _thresholds(limit: int) -> dict[int, int]:
+    """Calls used → the percentage of the monthly quota they reach (80 and 100)."""
+    return {math.ceil(limit * 0.8): 80, limit: 100}
+
+
+def _quota_event(conn, account: str, month: str, limit: int, used: int, now: float) -> None:
+    """`quota.monthly_threshold` once per account, month and threshold; a refusal implies 100 %."""
+    percent = _thresholds(limit).get(used, 100)
+    if outbox.once(conn, account, f"quota.monthly_threshold.{percent}", month, now):
+        outbox.emit(conn, account, "quota.monthly_threshold", {
+            "account": account, "month": month, "threshold_percent": percent, "limit": limit, "used": used},
+            now=now)
 
 
 def usage(

@@ -86,6 +86,7 @@ def export_rows(
     until: datetime | date | None = None,
     account: str | None = None,
     key: str | None = None,
+    member_id: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield ledger rows (dicts keyed by EXPORT_FIELDS, in that order), oldest first.
 
@@ -108,6 +109,9 @@ def export_rows(
     if key is not None:
         where.append("key_id = ?")
         params.append(key)
+    if member_id is not None:
+        where.append("key_id IN (SELECT id FROM keys WHERE member_id = ?)")
+        params.append(member_id)
     present = set(db["calls"].columns_dict)
     cols = ", ".join(f"[{f}]" if f in present else f"NULL AS [{f}]" for f in EXPORT_FIELDS)
     sql = f"SELECT {cols} FROM calls"

@@ -49,6 +49,7 @@ DIMENSIONS = {
     "hour": "substr(ts, 1, 13)",
     "status": "status",
     "outcome": "outcome",
+    "member": "(SELECT m.name FROM keys k JOIN members m ON m.id = k.member_id WHERE k.id = key_id)",
     "minute": "substr(ts, 1, 16)",  # for `top`; not offered on the command line
 }
 _AGG = f"""COUNT(*), SUM(outcome = '{Outcome.FORWARDED}'),
@@ -151,7 +152,7 @@ def _chunks(db, since: datetime | None, until: datetime | None) -> list[tuple[st
 
 def report(
     db, *, since: datetime | None = None, until: datetime | None = None, by: str = "model",
-    top: int | None = None, account: str | None = None, key: str | None = None,
+    top: int | None = None, account: str | None = None, key: str | None = None, member_id: int | None = None,
 ) -> Report:  # fmt: skip
     """Totals, per-`by` groups (cost desc, then calls) and a daily series for [since, until)."""
     if by not in DIMENSIONS:
@@ -163,6 +164,8 @@ def report(
         conds.append("account = ?"), params.append(account)
     if key is not None:
         conds.append("(key_id = ? OR key_hint = ?)"), params.extend([key, key])
+    if member_id is not None:
+        conds.append("key_id IN (SELECT id FROM keys WHERE member_id = ?)"), params.append(member_id)
     filt = "".join(f" AND {c}" for c in conds)
     sql = f"SELECT {gexpr}, substr(ts, 1, 10), {_AGG} FROM calls WHERE ts >= ? AND ts < ?{filt} GROUP BY 1, 2"
     chunks = _chunks(db, since, until) if db["calls"].exists() else []

@@ -16,12 +16,12 @@ from starlette.concurrency import run_in_threadpool
 
 from aispendtrack.config import Config
 from aispendtrack.limits.permissions import PERMISSIONS
-from aispendtrack.serve import deps
+from aispendtrack.serve import deps, roles
 from aispendtrack.serve.dashboard import session as sess
 from aispendtrack.serve.dashboard import view
 from aispendtrack.serve.models import NewKeyRequest
 from aispendtrack.serve.routers import keys as keys_api
-from aispendtrack.serve.routers.usage import _rows
+from aispendtrack.serve.routers.usage import _rows, own
 from aispendtrack.store import sessions
 from aispendtrack.store.keycache import lookup_one
 from aispendtrack.store.keys import KEY_RE, PREFIX
@@ -61,7 +61,7 @@ def _dashboard(request: Request, db, cfg: Config, viewer: sess.Viewer, status: i
     context = {
         **data, "viewer": viewer.record, "csrf": viewer.csrf, "permissions": PERMISSIONS,
         "export_needs": _needs(viewer, "export", cfg), "keys_needs": _needs(viewer, "api", cfg),
-        "keys": keys_api.list_keys(caller=viewer.record, db=db, cfg=cfg) if can_keys else [],
+        "keys": keys_api.list_keys(who=roles.of(db, viewer.record), db=db, cfg=cfg) if can_keys else [],
         "notice": None, "error": None, "new_key": None, **extra,
     }
     return _html(request, "dashboard.html", context, status)
@@ -147,12 +147,12 @@ def _key_action(request, db, cfg, viewer, fields, action: str, key_id: str | Non
             models = [m for m in sess.first(fields, "models").split(",") if m.strip()] or None
             body = NewKeyRequest(name=sess.first(fields, "name").strip()[:200] or None,
                                  permissions=fields.get("permissions", []), models=models)
-            new = keys_api.create_key(body, caller=viewer.record, db=db, cfg=cfg)
+            new = keys_api.create_key(body, who=roles.of(db, viewer.record), db=db, cfg=cfg)
             return _dashboard(request, db, cfg, viewer, new_key=new, notice=f"Key {new.id} created.")
         if action == "rotate":
-            new = keys_api.rotate_key(key_id, caller=viewer.record, db=db, cfg=cfg)
+            new = keys_api.rotate_key(key_id, who=roles.of(db, viewer.record), db=db, cfg=cfg)
             return _dashboard(request, db, cfg, viewer, new_key=new, notice=f"Key {new.id} rotated.")
-        keys_api.revoke_key(key_id, caller=viewer.record, db=db, cfg=cfg)
+        keys_api.revoke_key(key_id, who=roles.of(db, viewer.record), db=db, cfg=cfg)
     except HTTPException as e:
         message = e.detail["message"] if isinstance(e.detail, dict) else str(e.detail)
         return _dashboard(request, db, cfg, viewer, e.status_code, error=message)
@@ -199,5 +199,7 @@ def export(request: Request, fmt: str, db=Depends(deps.database), cfg: Config = 
     since, _ = resolve_period(month=True)
     name = f"aispendtrack-{viewer.record.account}-{since:%Y-%m}.{fmt}"
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
-    return StreamingResponse(_rows(request.app.state.db_path, fmt, since, None, viewer.record.account),
+    # members and viewers export their own calls, as through /v1/calls
+    mine = own(roles.of(db, viewer.record))
+    return StreamingResponse(_rows(request.app.state.db_path, fmt, since, None, viewer.record.account, mine),
                              media_type=media, headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})

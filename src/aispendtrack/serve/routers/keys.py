@@ -2,7 +2,9 @@
 
 No escalation: a key acts only on keys it could have made itself — every permission and
 model of the target (or of the new key) must be the caller's own. A new key inherits the
-caller's permissions and models unless it asks for fewer.
+caller's permissions and models unless it asks for fewer. Roles (`serve.roles`) compose:
+owner/admin act on keys of members up to their own role, a member only on their own keys,
+a viewer on none.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from aispendtrack.limits import permissions as perms
 from aispendtrack.serve import deps
 from aispendtrack.serve.errors import fail
 from aispendtrack.serve.models import Key, NewKey, NewKeyRequest
+from aispendtrack.serve.roles import Caller, caller, deny
 from aispendtrack.store import keys as keystore
+from aispendtrack.store import members
 from aispendtrack.store.db import iso, utcnow
 from aispendtrack.store.keycache import KeyRecord
 
@@ -36,18 +40,38 @@ def _within(caller: KeyRecord, permissions: tuple[str, ...], models: tuple[str, 
                    + "; it cannot give access to other models", permission="models", tier=caller.tier)
 
 
-def _target(db, caller: KeyRecord, key_id: str, cfg: Config) -> dict:
+def _may_change(who: Caller, db, member: str | None) -> None:
+    """403 unless `who` may create or change keys of `member` (None: their own)."""
+    if who.role == "viewer":
+        raise deny(who, "viewers make no key changes")
+    if member is None or member == who.member:
+        return
+    if not who.whole_account:
+        raise deny(who, "it acts only on its own member's keys")
+    try:
+        target = members.get_member(db, who.key.account, member)
+    except keystore.KeyStoreError:
+        raise fail(404, "not_found", f"no member {member!r} in account {who.key.account}") from None
+    if members.RANK[target["role"]] > who.rank:
+        raise deny(who, f"it cannot act on keys of an {target['role']}")
+
+
+def _target(db, who: Caller, key_id: str, cfg: Config) -> dict:
     """The key `key_id` of the caller's account, which the caller may act on (else 404/403)."""
+    caller = who.key
     rows = [r for r in keystore.list_keys(db, caller.account) if r["id"] == key_id]
-    if not rows:  # other accounts' keys are not even acknowledged
+    if not rows or not (who.whole_account or rows[0]["member"] == who.member):
+        # other accounts' (and, for members, other members') keys are not even acknowledged
         raise fail(404, "not_found", f"no key {key_id!r} in account {caller.account}")
+    _may_change(who, db, rows[0]["member"])
     _within(caller, *_scope(rows[0], caller.tier, cfg))
     return rows[0]
 
 
 def _key(row: dict, tier: str, cfg: Config, now: str) -> Key:
     permissions, models = _scope(row, tier, cfg)
-    return Key(id=row["id"], name=row["name"], hint=row["hint"], state=keystore.key_state(row, now),
+    return Key(id=row["id"], name=row["name"], member=row["member"], hint=row["hint"],
+               state=keystore.key_state(row, now),
                created=row["created"], expires=row["expires"], revoked=row["revoked"], last_used=row["last_used"],
                permissions=list(permissions), models=None if models is None else list(models))
 
@@ -58,15 +82,18 @@ def _new(new: keystore.NewKey, permissions, models) -> NewKey:
 
 
 @router.get("", response_model=list[Key])
-def list_keys(caller: KeyRecord = Depends(deps.require("api")), db=Depends(deps.database),
+def list_keys(who: Caller = Depends(caller("api")), db=Depends(deps.database),
               cfg: Config = Depends(deps.config)) -> list[Key]:
-    now = iso(utcnow())
-    return [_key(r, caller.tier, cfg, now) for r in keystore.list_keys(db, caller.account)]
+    now, tier = iso(utcnow()), who.key.tier
+    return [_key(r, tier, cfg, now) for r in keystore.list_keys(db, who.key.account)
+            if who.whole_account or r["member"] == who.member]
 
 
 @router.post("", response_model=NewKey, status_code=201)
-def create_key(body: NewKeyRequest, caller: KeyRecord = Depends(deps.require("api")), db=Depends(deps.database),
+def create_key(body: NewKeyRequest, who: Caller = Depends(caller("api")), db=Depends(deps.database),
                cfg: Config = Depends(deps.config)) -> NewKey:
+    caller = who.key
+    _may_change(who, db, body.member)
     try:
         permissions = perms.parse_permissions(body.permissions) if body.permissions is not None else caller.permissions
         models = perms.parse_models(body.models) if body.models is not None else caller.models
@@ -77,26 +104,26 @@ def create_key(body: NewKeyRequest, caller: KeyRecord = Depends(deps.require("ap
         raise fail(400, "invalid_request", "expires needs a time zone, e.g. 2026-12-31T00:00:00Z")
     try:
         new = keystore.create_key(db, caller.account, cfg, name=body.name, expires=body.expires,
-                                  permissions=permissions, models=models)
+                                  permissions=permissions, models=models, member=body.member or who.member)
     except keystore.KeyStoreError as e:
         raise fail(409, "conflict", str(e)) from None
     return _new(new, permissions, models)
 
 
 @router.post("/{key_id}/rotate", response_model=NewKey)
-def rotate_key(key_id: str, caller: KeyRecord = Depends(deps.require("api")), db=Depends(deps.database),
+def rotate_key(key_id: str, who: Caller = Depends(caller("api")), db=Depends(deps.database),
                cfg: Config = Depends(deps.config)) -> NewKey:
-    row = _target(db, caller, key_id, cfg)
+    row = _target(db, who, key_id, cfg)
     try:
         new = keystore.rotate_key(db, key_id, cfg)
     except keystore.KeyStoreError as e:
         raise fail(409, "conflict", str(e)) from None
-    return _new(new, *_scope(row, caller.tier, cfg))
+    return _new(new, *_scope(row, who.key.tier, cfg))
 
 
 @router.delete("/{key_id}", status_code=204)
-def revoke_key(key_id: str, caller: KeyRecord = Depends(deps.require("api")), db=Depends(deps.database),
+def revoke_key(key_id: str, who: Caller = Depends(caller("api")), db=Depends(deps.database),
                cfg: Config = Depends(deps.config)) -> Response:
-    _target(db, caller, key_id, cfg)
+    _target(db, who, key_id, cfg)
     keystore.revoke_key(db, key_id)
     return Response(status_code=204)

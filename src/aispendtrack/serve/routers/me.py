@@ -7,18 +7,19 @@ from fastapi import APIRouter, Depends
 from aispendtrack.config import Config
 from aispendtrack.serve import deps
 from aispendtrack.serve.models import Me
-from aispendtrack.store.keycache import KeyRecord
+from aispendtrack.serve.roles import Caller, caller
 from aispendtrack.views import usage
 
 router = APIRouter(prefix="/v1", tags=["me"])
 
 
 @router.get("/me", response_model=Me)
-def me(key: KeyRecord = Depends(deps.require("api")), db=Depends(deps.database),
+def me(who: Caller = Depends(caller("api")), db=Depends(deps.database),
        cfg: Config = Depends(deps.config)) -> Me:
+    key = who.key
     s = usage.key_standing(db, cfg, key.key_id)
     return Me(
         key_id=key.key_id, name=key.name, account=key.account, tier=key.tier,
         permissions=list(key.permissions), models=None if key.models is None else list(key.models),
-        hour=s["hour"], month=s["month"], spend_month_usd=s["spend_month_usd"],
+        member=who.member, role=who.role, hour=s["hour"], month=s["month"], spend_month_usd=s["spend_month_usd"],
     )

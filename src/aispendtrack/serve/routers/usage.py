@@ -13,8 +13,8 @@ from fastapi.responses import StreamingResponse
 
 from aispendtrack.serve import deps
 from aispendtrack.serve.errors import fail
+from aispendtrack.serve.roles import Caller, caller
 from aispendtrack.store import db as dbmod
-from aispendtrack.store.keycache import KeyRecord
 from aispendtrack.views import export
 from aispendtrack.views.periods import resolve_period
 from aispendtrack.views.report import report
@@ -33,21 +33,29 @@ def _period(since: str | None, until: str | None) -> tuple[datetime | None, date
 
 
 @router.get("/usage")
-def usage(since: str | None = None, until: str | None = None, by: Literal["day", "model", "key"] = "model",
-          key: KeyRecord = Depends(deps.require("api")), db=Depends(deps.database)) -> dict:
-    """Totals and groups for [since, until) (ISO dates or datetimes, UTC), money as decimal strings."""
+def usage(since: str | None = None, until: str | None = None,
+          by: Literal["day", "model", "key", "member"] = "model",
+          who: Caller = Depends(caller("api")), db=Depends(deps.database)) -> dict:
+    """Totals and groups for [since, until) (ISO dates or datetimes, UTC), money as decimal strings;
+    the whole account for owner/admin keys, the member's own keys otherwise."""
     since_t, until_t = _period(since, until)
-    return report(db, since=since_t, until=until_t, by=by, account=key.account).to_dict()
+    return report(db, since=since_t, until=until_t, by=by, account=who.key.account,
+                  member_id=own(who)).to_dict()
+
+
+def own(who: Caller) -> int | None:
+    """Whose calls a key may read: None = the whole account."""
+    return None if who.whole_account else who.member_id
 
 
 CHUNK_ROWS = 500
 
 
-def _rows(db_path, fmt: str, since, until, account: str) -> Iterator[str]:
+def _rows(db_path, fmt: str, since, until, account: str, member_id: int | None = None) -> Iterator[str]:
     """The export, a chunk of rows at a time, from its own connection (the request's is
     closed by the time the body streams)."""
     database = dbmod.connect(db_path, check_same_thread=False)
-    rows = export.export_rows(database, since=since, until=until, account=account)
+    rows = export.export_rows(database, since=since, until=until, account=account, member_id=member_id)
     write = export.write_csv_rows if fmt == "csv" else export.write_jsonl
     try:
         buf = io.StringIO()
@@ -72,9 +80,9 @@ def _rows(db_path, fmt: str, since, until, account: str) -> Iterator[str]:
 @router.get("/calls")
 def calls(request: Request, since: str | None = None, until: str | None = None,
           format: Literal["jsonl", "csv"] = "jsonl",
-          key: KeyRecord = Depends(deps.require("export"))) -> StreamingResponse:
+          who: Caller = Depends(caller("export"))) -> StreamingResponse:
     """The account's ledger rows, oldest first, streamed (fields as `aispendtrack export`)."""
     since_t, until_t = _period(since, until)
     media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
-    return StreamingResponse(_rows(request.app.state.db_path, format, since_t, until_t, key.account),
+    return StreamingResponse(_rows(request.app.state.db_path, format, since_t, until_t, who.key.account, own(who)),
                              media_type=media)

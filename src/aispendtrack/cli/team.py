@@ -1,0 +1,155 @@
+"""`aispendtrack members …` and `aispendtrack webhooks …`: team access and webhook endpoints."""
+
+from __future__ import annotations
+
+import importlib
+import time
+
+import click
+from rich.table import Table
+
+from aispendtrack.store import members as memberstore
+from aispendtrack.store import outbox
+from aispendtrack.store.tx import Tx
+
+
+def _main():
+    # The shared helpers (open_db, console, store_errors, …); `cli.main` imports this module.
+    return importlib.import_module("aispendtrack.cli.main")
+
+
+@click.group("members")
+def members_group() -> None:
+    """Members (people) of an account and their roles: owner, admin, member, viewer."""
+
+
+@members_group.command("add")
+@click.argument("account")
+@click.argument("name")
+@click.option("--role", type=click.Choice(memberstore.ROLES), default="member", show_default=True)
+@click.pass_context
+def members_add(ctx: click.Context, account: str, name: str, role: str) -> None:
+    """Add member NAME to ACCOUNT (pro and enterprise tiers)."""
+    m = _main()
+    database = m.open_db(ctx)
+    with m.store_errors():
+        memberstore.add_member(database, account, name, role, m.load_config(ctx))
+    m.console.print(f"Added [bold]{name}[/] to {account} as {role}. Create their key with: "
+                    f"aispendtrack keys create {account} --member {name}")
+
+
+@members_group.command("list")
+@click.argument("account", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def members_list(ctx: click.Context, account: str | None, as_json: bool) -> None:
+    """List members (all, or ACCOUNT's) with their role and active keys."""
+    m = _main()
+    with m.store_errors():
+        rows = memberstore.list_members(m.open_db(ctx), account)
+    if as_json:
+        m.emit_json(rows)
+        return
+    table = Table("account", "member", "role", "active keys", "since")
+    for r in rows:
+        table.add_row(r["account"], r["name"], r["role"], str(r["keys"]), r["created"][:10])
+    m.console.print(table)
+
+
+@members_group.command("remove")
+@click.argument("account")
+@click.argument("name")
+@click.pass_context
+def members_remove(ctx: click.Context, account: str, name: str) -> None:
+    """Remove member NAME from ACCOUNT and revoke their keys at once."""
+    m = _main()
+    with m.store_errors():
+        revoked = memberstore.remove_member(m.open_db(ctx), account, name)
+    m.console.print(f"Removed {name} from {account}; revoked {len(revoked)} key(s)"
+                    + (f": {', '.join(revoked)}" if revoked else "") + ".")
+
+
+@click.group("webhooks")
+def webhooks_group() -> None:
+    """Signed webhooks (Standard Webhooks) for key, member, limit and quota events."""
+
+
+@webhooks_group.command("add")
+@click.argument("account")
+@click.argument("url")
+@click.option("--events", help=f"Only these (comma-separated): {', '.join(outbox.EVENTS)}. Default: all.")
+@click.pass_context
+def webhooks_add(ctx: click.Context, account: str, url: str, events: str | None) -> None:
+    """Send ACCOUNT's events to URL; prints the signing secret once."""
+    m = _main()
+    database = m.open_db(ctx)
+    with m.store_errors():
+        row, secret = outbox.add_endpoint(database, account, outbox.check_url(url), outbox.parse_events(events))
+    m.console.print(f"Added webhook [bold]{row['id']}[/] for {account}. Its signing secret is shown only this once:\n")
+    click.echo(secret)
+    m.err_console.print("\nVerify each delivery with it (Standard Webhooks); see the README.")
+
+
+@webhooks_group.command("list")
+@click.argument("account", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def webhooks_list(ctx: click.Context, account: str | None, as_json: bool) -> None:
+    """List webhook endpoints (never their secrets)."""
+    m = _main()
+    rows = outbox.list_endpoints(m.open_db(ctx), account)
+    if as_json:
+        m.emit_json(rows)
+        return
+    table = Table("id", "account", "url", "events", "state")
+    for r in rows:
+        state = f"disabled: {r['disabled_reason']}" if r["disabled"] else "enabled"
+        table.add_row(r["id"], r["account"], r["url"], ",".join(r["events"]) if r["events"] else "all", state)
+    m.console.print(table)
+
+
+@webhooks_group.command("remove")
+@click.argument("endpoint_id")
+@click.pass_context
+def webhooks_remove(ctx: click.Context, endpoint_id: str) -> None:
+    """Remove endpoint ENDPOINT_ID and its undelivered messages."""
+    m = _main()
+    with m.store_errors():
+        row = outbox.remove_endpoint(m.open_db(ctx), endpoint_id)
+    m.console.print(f"Removed webhook {endpoint_id} ({row['url']}).")
+
+
+@webhooks_group.command("test")
+@click.argument("endpoint_id")
+@click.pass_context
+def webhooks_test(ctx: click.Context, endpoint_id: str) -> None:
+    """Queue a `webhook.test` event for ENDPOINT_ID (sent by `aispendtrack serve`)."""
+    m = _main()
+    database = m.open_db(ctx)
+    with m.store_errors():
+        row = outbox.get_endpoint(database, endpoint_id)
+        with Tx(database):
+            outbox.emit(database, row["account"], "webhook.test", {"account": row["account"], "endpoint_id": endpoint_id},
+                        endpoint_id=endpoint_id, now=time.time())
+    m.console.print(f"Queued a webhook.test event for {endpoint_id}; see: aispendtrack webhooks deliveries {endpoint_id}")
+
+
+@webhooks_group.command("deliveries")
+@click.argument("endpoint_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def webhooks_deliveries(ctx: click.Context, endpoint_id: str, as_json: bool) -> None:
+    """Every delivery attempt to ENDPOINT_ID, newest first."""
+    m = _main()
+    database = m.open_db(ctx)
+    with m.store_errors():
+        outbox.get_endpoint(database, endpoint_id)
+    rows = outbox.deliveries(database, endpoint_id)
+    if as_json:
+        m.emit_json(rows)
+        return
+    table = Table("time", "message", "event", "status", "error", "ms", "message state")
+    for r in rows:
+        table.add_row(r["ts"], r["message_id"], r["type"] or "", str(r["status"] or ""), r["error"] or "",
+                      str(r["duration_ms"]), f"{r['state']} after {r['attempts']}")
+    m.console.print(table)

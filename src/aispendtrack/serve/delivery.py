@@ -1,0 +1,137 @@
+"""The webhook delivery worker run by `aispendtrack serve`: outbox → signed HTTP POSTs.
+
+At least once: a message is marked delivered only after a 2xx answer; anything else is
+retried on the Standard Webhooks schedule (`outbox.SCHEDULE`), every attempt recorded. A
+410 Gone disables the endpoint. Messages are leased in one transaction before sending, so
+two workers (two `serve` processes) never send one message at the same time, and a
+worker killed mid-send leaves a lease that simply expires. Signatures are made with the
+official `standardwebhooks` package.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from standardwebhooks import Webhook
+
+from aispendtrack.store import db as dbmod
+from aispendtrack.store import outbox
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_SECONDS = 15.0
+POLL_SECONDS = 0.5
+EXPIRING_SCAN_SECONDS = 60.0
+BATCH = 8
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a redirect is an answer (a failed attempt), not a new destination
+
+
+# No proxies from the environment: HTTPS_PROXY often points at the AiSpendTrack proxy itself.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
+
+
+def signed_headers(message_id: str, secret: str, payload: str, when: datetime) -> dict[str, str]:
+    return {
+        "content-type": "application/json",
+        "user-agent": "AiSpendTrack-Webhooks/1",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(when.timestamp())),
+        "webhook-signature": Webhook(secret).sign(message_id, when, payload),
+    }
+
+
+def post(url: str, headers: dict[str, str], payload: str) -> tuple[int | None, str | None]:
+    """(HTTP status, None) or (None, why it failed); never raises."""
+    req = urllib.request.Request(url, data=payload.encode(), headers=headers, method="POST")
+    try:
+        with _opener.open(req, timeout=TIMEOUT_SECONDS) as resp:
+            resp.read(65536)
+            return resp.status, None
+    except urllib.error.HTTPError as e:
+        return e.code, None
+    except Exception as e:  # connection refused, timeout, TLS, …: retried on the schedule
+        return None, f"{type(e).__name__}: {getattr(e, 'reason', e)}"[:300]
+
+
+class Deliverer:
+    """Sends due outbox messages; `run_once()` is one pass, `start()` a polling thread."""
+
+    def __init__(self, db_path: str | Path, *, clock: Callable[[], float] = time.time,
+                 send: Callable[[str, dict[str, str], str], tuple[int | None, str | None]] = post):
+        self.db_path = db_path
+        self.clock = clock
+        self.send = send
+        self.owner = "worker_" + secrets.token_hex(6)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(BATCH, thread_name_prefix="aispendtrack-webhook")
+        self._next_scan = 0.0
+
+    def run_once(self, database=None) -> dict[str, int]:
+        """Deliver every message due now (one batch after another); outcome counts."""
+        own = database is None
+        database = database or dbmod.connect(self.db_path)
+        counts: dict[str, int] = {}
+        try:
+            now = self.clock()
+            if now >= self._next_scan:
+                outbox.expiring_keys(database, now)
+                self._next_scan = now + EXPIRING_SCAN_SECONDS
+            while batch := outbox.claim(database, self.owner, now, BATCH):
+                for outcome in self._pool.map(lambda m: self._attempt(m), batch):
+                    counts[outcome] = counts.get(outcome, 0) + 1
+                now = self.clock()
+        finally:
+            if own:
+                database.conn.close()
+        return counts
+
+    def _attempt(self, message: dict) -> str:
+        now = self.clock()
+        headers = signed_headers(message["id"], message["secret"], message["payload"], datetime.fromtimestamp(now, UTC))
+        started = time.monotonic()
+        status, error = self.send(message["url"], headers, message["payload"])
+        database = dbmod.connect(self.db_path)
+        try:
+            outcome = outbox.record(database, message, self.owner, self.clock(), status, error,
+                                    int((time.monotonic() - started) * 1000))
+        finally:
+            database.conn.close()
+        if outcome == "disabled":
+            log.warning("aispendtrack: webhook endpoint %s answered 410 Gone; disabled", message["endpoint_id"])
+        return outcome
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="aispendtrack-webhooks", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(TIMEOUT_SECONDS + 5)
+        self._pool.shutdown(wait=False)
+
+    def _run(self) -> None:
+        database = None
+        while not self._stop.is_set():
+            try:
+                database = database or dbmod.connect(self.db_path)
+                self.run_once(database)
+            except Exception as e:  # the database is busy or gone: try again shortly
+                log.warning("aispendtrack: webhook delivery pass failed: %s", e)
+            self._stop.wait(POLL_SECONDS)
+        if database is not None:
+            database.conn.close()

@@ -1,0 +1,87 @@
+"""store.members: owners, roles, the free-tier single member, removal revoking keys."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aispendtrack.store import db as dbmod
+from aispendtrack.store import keys, members, outbox
+
+
+def messages(database, type_=None) -> list[dict]:
+    rows = database.execute("SELECT type, payload FROM webhook_messages ORDER BY rowid").fetchall()
+    return [json.loads(p) for t, p in rows if type_ is None or t == type_]
+
+
+def test_account_has_its_owner_and_keys_default_to_it(database, config):
+    keys.create_account(database, "acme", "pro", owner="ann")
+    new = keys.create_key(database, "acme", config)
+    assert [(m["name"], m["role"], m["keys"]) for m in members.list_members(database, "acme")] == [("ann", "owner", 1)]
+    assert members.of_key(database, new.id)["name"] == "ann"
+
+
+def test_free_account_has_exactly_one_member(database, config):
+    keys.create_account(database, "solo", "free")
+    with pytest.raises(keys.KeyStoreError, match="team access needs the pro or enterprise tier"):
+        members.add_member(database, "solo", "bob", "member", config)
+    assert len(members.list_members(database, "solo")) == 1
+
+
+@pytest.mark.parametrize("bad", ["", "boss", "Owner"])
+def test_unknown_role_is_refused(database, config, bad):
+    keys.create_account(database, "acme", "pro")
+    with pytest.raises(keys.KeyStoreError, match="unknown role"):
+        members.add_member(database, "acme", "bob", bad, config)
+
+
+def test_duplicate_member_and_unknown_member(database, config):
+    keys.create_account(database, "acme", "pro")
+    members.add_member(database, "acme", "bob", "viewer", config)
+    with pytest.raises(keys.KeyStoreError, match="already has a member"):
+        members.add_member(database, "acme", "bob", "admin", config)
+    with pytest.raises(keys.KeyStoreError, match="no member 'carl'"):
+        keys.create_key(database, "acme", config, member="carl")
+
+
+def test_remove_member_revokes_their_keys_only_and_emits_events(database, config):
+    keys.create_account(database, "acme", "pro")
+    row, _ = outbox.add_endpoint(database, "acme", "http://127.0.0.1:9/h", None)
+    members.add_member(database, "acme", "bob", "member", config)
+    mine = keys.create_key(database, "acme", config)
+    bobs = [keys.create_key(database, "acme", config, member="bob").id for _ in range(2)]
+    assert sorted(members.remove_member(database, "acme", "bob")) == sorted(bobs)
+    states = {k["id"]: keys.key_state(k, dbmod.iso(dbmod.utcnow())) for k in keys.list_keys(database, "acme")}
+    assert states == {mine.id: "active", bobs[0]: "revoked", bobs[1]: "revoked"}
+    assert [m["name"] for m in members.list_members(database, "acme")] == ["owner"]
+    types = [m["type"] for m in messages(database)]
+    assert types == ["member.added", "key.created", "key.created", "key.created", "key.revoked", "key.revoked",
+                     "member.removed"]
+    removed = messages(database, "member.removed")[0]["data"]
+    assert removed == {"account": "acme", "member": "bob", "role": "member", "revoked_keys": bobs}
+    # the name is free again
+    members.add_member(database, "acme", "bob", "viewer", config)
+
+
+def test_last_owner_stays(database, config):
+    keys.create_account(database, "acme", "enterprise")
+    with pytest.raises(keys.KeyStoreError, match="only owner"):
+        members.remove_member(database, "acme", "owner")
+    members.add_member(database, "acme", "zoe", "owner", config)
+    members.remove_member(database, "acme", "owner")
+    assert [m["name"] for m in members.list_members(database, "acme")] == ["zoe"]
+
+
+def test_database_from_before_members_gets_owners(tmp_path, config):
+    database = dbmod.connect(tmp_path / "old.db")
+    database.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, tier TEXT NOT NULL, "
+                     "created TEXT NOT NULL, requests_per_hour INTEGER, monthly_calls INTEGER)")
+    database.execute("CREATE TABLE keys (id TEXT PRIMARY KEY, account_id INTEGER NOT NULL, name TEXT, created TEXT "
+                     "NOT NULL, last_used TEXT, revoked TEXT, expires TEXT)")
+    database.execute("INSERT INTO accounts (name, tier, created) VALUES ('old', 'pro', '2026-01-01T00:00:00Z')")
+    database.execute("INSERT INTO keys (id, account_id, created) VALUES ('key_000000000001', 1, '2026-01-01T00:00:00Z')")
+    keys.ensure_schema(database)
+    keys.ensure_schema(database)  # idempotent
+    assert [(m["name"], m["role"], m["keys"]) for m in members.list_members(database, "old")] == [("owner", "owner", 1)]
+    assert members.of_key(database, "key_000000000001")["role"] == "owner"

@@ -1,0 +1,220 @@
+"""store.outbox and serve.delivery: events in the change's transaction, the retry schedule
+on a test clock, 410 disabling, leases, and limit/quota/expiry events sent once."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from standardwebhooks import Webhook
+
+from aispendtrack.serve.delivery import Deliverer
+from aispendtrack.store import db as dbmod
+from aispendtrack.store import keys, outbox
+from aispendtrack.store import limits as limits_store
+
+
+class Clock:
+    def __init__(self, t: float = 1_800_000_000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Receiver:
+    """A fake `send`: answers `status` and keeps (time, headers, payload) of each attempt."""
+
+    def __init__(self, clock, status: int | None = 200):
+        self.clock, self.status, self.got = clock, status, []
+
+    def __call__(self, url, headers, payload):
+        self.got.append((self.clock(), headers, payload))
+        return (self.status, None) if self.status else (None, "ConnectionRefusedError: refused")
+
+
+def payloads(database, type_=None) -> list[dict]:
+    return [json.loads(p) for t, p in database.execute("SELECT type, payload FROM webhook_messages ORDER BY rowid")
+            if type_ is None or t == type_]
+
+
+@pytest.fixture
+def acme(database):
+    keys.create_account(database, "acme", "pro")
+    row, secret = outbox.add_endpoint(database, "acme", "http://127.0.0.1:9/hook", None)
+    return row["id"], secret
+
+
+def test_key_changes_queue_their_events(database, config, acme):
+    new = keys.create_key(database, "acme", config, name="ci")
+    keys.rotate_key(database, new.id, config)
+    keys.revoke_key(database, new.id)
+    got = payloads(database)
+    assert [p["type"] for p in got] == ["key.created", "key.rotated", "key.revoked"]
+    assert got[0]["data"] == {"account": "acme", "key_id": new.id, "name": "ci", "member": "owner",
+                              "hint": new.hint, "expires": None}
+    assert all(set(p) == {"type", "timestamp", "data"} for p in got)
+    assert new.key not in json.dumps(got)
+
+
+def test_events_only_for_subscribed_enabled_endpoints_of_the_account(database, config, acme):
+    keys.create_account(database, "other", "pro")
+    outbox.add_endpoint(database, "acme", "https://example.com/x", ("key.revoked",))
+    keys.create_key(database, "other", config)
+    keys.create_key(database, "acme", config)
+    assert database.execute("SELECT COUNT(*) FROM webhook_messages").fetchone()[0] == 1
+
+
+def test_a_failed_change_queues_nothing(database, config, acme):
+    keys.create_account(database, "solo", "free")
+    keys.create_key(database, "solo", config)
+    outbox.add_endpoint(database, "solo", "http://127.0.0.1:9/hook", None)
+    with pytest.raises(keys.KeyStoreError):
+        keys.create_key(database, "solo", config)  # over the free tier's one key
+    assert payloads(database, "key.created") == []
+
+
+@pytest.mark.parametrize("url, allow, error", [
+    ("http://127.0.0.1:8000/h", None, None),
+    ("https://hooks.example.com/h", ["*.example.com"], None),
+    ("https://evil.test/h", ["*.example.com"], "may point only to"),
+    ("ftp://example.com/h", None, "http:// or https://"),
+    ("javascript:alert(1)", None, "http:// or https://"),
+    ("https://user:pw@example.com/h", None, "credentials"),
+    ("https://example.com/\nx", None, "control characters"),
+])
+def test_check_url(url, allow, error):
+    if error is None:
+        assert outbox.check_url(url, allow) == url
+    else:
+        with pytest.raises(outbox.WebhookError, match=error):
+            outbox.check_url(url, allow)
+
+
+def test_retry_schedule_on_a_test_clock_then_failed(db_path, database, config, acme):
+    clock = Clock()
+    receiver = Receiver(clock, status=500)
+    worker = Deliverer(db_path, clock=clock, send=receiver)
+    keys.create_key(database, "acme", config)
+    database.execute("UPDATE webhook_messages SET next_at = ?", [clock.t])
+    start = clock.t
+    while (row := database.execute("SELECT state, next_at FROM webhook_messages").fetchone())[0] == "pending":
+        clock.t = row[1] - 1  # a second early: nothing goes out
+        sent = len(receiver.got)
+        worker.run_once()
+        assert len(receiver.got) == sent
+        clock.t = row[1]
+        worker.run_once()
+        assert len(receiver.got) == sent + 1
+    times = [t - start for t, _, _ in receiver.got]
+    assert [b - a for a, b in zip([0, *times], times)] == list(outbox.SCHEDULE)
+    assert database.execute("SELECT state, attempts FROM webhook_messages").fetchone() == ("failed", 10)
+    assert len(outbox.deliveries(database, acme[0])) == 10
+    # the same message id and body on every attempt, signed each time
+    ids = {h["webhook-id"] for _, h, _ in receiver.got}
+    assert len(ids) == 1 and len({p for _, _, p in receiver.got}) == 1
+
+
+def test_signatures_verify_with_standardwebhooks(db_path, database, config, acme):
+    receiver = Receiver(time.time)
+    keys.create_key(database, "acme", config)
+    Deliverer(db_path, send=receiver).run_once()
+    (_, headers, payload), = receiver.got
+    assert Webhook(acme[1]).verify(payload, headers)["type"] == "key.created"
+    with pytest.raises(Exception):
+        Webhook(outbox.new_secret()).verify(payload, headers)
+    assert headers["webhook-signature"].startswith("v1,")
+
+
+def test_410_disables_the_endpoint(db_path, database, config, acme):
+    clock = Clock()
+    receiver = Receiver(clock, status=410)
+    keys.create_key(database, "acme", config)
+    keys.create_key(database, "acme", config)
+    database.execute("UPDATE webhook_messages SET next_at = ?", [clock.t])
+    Deliverer(db_path, clock=clock, send=receiver).run_once()
+    assert len(receiver.got) in (1, 2)  # one batch may hold both
+    row = outbox.get_endpoint(database, acme[0])
+    assert row["disabled"] and "410" in row["disabled_reason"]
+    clock.t += 10**6
+    keys.create_key(database, "acme", config)  # a disabled endpoint gets no new events
+    Deliverer(db_path, clock=clock, send=receiver).run_once()
+    assert len(receiver.got) in (1, 2)
+    assert payloads(database, "key.created")[2:] == []
+
+
+def test_a_leased_message_is_not_claimed_twice(database, config, acme):
+    keys.create_key(database, "acme", config)
+    now = time.time() + 1
+    first = outbox.claim(database, "a", now)
+    assert len(first) == 1
+    assert outbox.claim(database, "b", now) == []
+    assert outbox.claim(database, "b", now + outbox.LEASE_SECONDS) != []  # its worker died: the lease runs out
+
+
+def test_two_workers_deliver_each_message_once(db_path, database, config, acme):
+    for _ in range(40):
+        outbox.emit(database, "acme", "key.created", {"n": 1})
+    got, lock = [], threading.Lock()
+
+    def send(url, headers, payload):
+        with lock:
+            got.append(headers["webhook-id"])
+        time.sleep(0.01)
+        return 200, None
+
+    workers = [Deliverer(db_path, send=send) for _ in range(2)]
+    threads = [threading.Thread(target=w.run_once) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 40 and len(set(got)) == 40
+
+
+def _count(database, type_):
+    return database.execute("SELECT COUNT(*) FROM webhook_messages WHERE type = ?", [type_]).fetchone()[0]
+
+
+def test_500_refusals_give_one_hourly_reached_per_hour(database, acme):
+    now = 1_800_000_000.0
+    for i in range(3):
+        assert limits_store.check_and_count(database, key_id="key_x", account="acme", hourly_limit=3,
+                                            monthly_limit=None, now=now + i).admitted
+    for i in range(500):
+        assert not limits_store.check_and_count(database, key_id="key_x", account="acme", hourly_limit=3,
+                                                monthly_limit=None, now=now + 3 + i * 0.001).admitted
+    assert _count(database, "limit.hourly_reached") == 1
+    data = payloads(database, "limit.hourly_reached")[0]["data"]
+    assert data == {"account": "acme", "key_id": "key_x", "limit": 3, "retry_after_seconds": 3597}
+    # an hour later the key fills up again: one more
+    for i in range(10):
+        limits_store.check_and_count(database, key_id="key_x", account="acme", hourly_limit=3,
+                                     monthly_limit=None, now=now + 3700 + i)
+    assert _count(database, "limit.hourly_reached") == 2
+
+
+def test_monthly_thresholds_once_each(database, acme):
+    now = 1_800_000_000.0
+    for i in range(12):
+        limits_store.check_and_count(database, key_id="key_y", account="acme", hourly_limit=None,
+                                     monthly_limit=10, now=now + i)
+    got = [p["data"] for p in payloads(database, "quota.monthly_threshold")]
+    assert [(d["threshold_percent"], d["used"]) for d in got] == [(80, 8), (100, 10)]
+    limits_store.reset_account(database, "acme")
+    for i in range(12):
+        limits_store.check_and_count(database, key_id="key_y", account="acme", hourly_limit=None,
+                                     monthly_limit=10, now=now + 100 + i)
+    assert _count(database, "quota.monthly_threshold") == 2  # once each per month, even after a reset
+
+
+def test_key_expiring_once_seven_days_before(database, config, acme):
+    soon = keys.create_key(database, "acme", config, expires=dbmod.utcnow() + timedelta(days=3))
+    keys.create_key(database, "acme", config, expires=dbmod.utcnow() + timedelta(days=30))
+    assert outbox.expiring_keys(database, time.time()) == 1
+    assert outbox.expiring_keys(database, time.time()) == 0
+    (got,) = payloads(database, "key.expiring")
+    assert got["data"]["key_id"] == soon.id
