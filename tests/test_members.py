@@ -85,3 +85,24 @@ def test_database_from_before_members_gets_owners(tmp_path, config):
     keys.ensure_schema(database)  # idempotent
     assert [(m["name"], m["role"], m["keys"]) for m in members.list_members(database, "old")] == [("owner", "owner", 1)]
     assert members.of_key(database, "key_000000000001")["role"] == "owner"
+
+
+def test_member_spend_and_report_by_member(database, config):
+    from aispendtrack.views.members import member_spend
+    from aispendtrack.views.report import report
+
+    keys.create_account(database, "acme", "pro")
+    members.add_member(database, "acme", "bob", "member", config)
+    mine = keys.create_key(database, "acme", config)
+    bobs = keys.create_key(database, "acme", config, member="bob")
+    cols = "ts, key_id, account, provider, api, model, status, outcome, streamed, pricing, cost_usd"
+    for key_id, cost in ((mine.id, "0.5"), (bobs.id, "1.25"), (bobs.id, "0.25")):
+        database.execute(f"INSERT INTO calls ({cols}) VALUES (?, ?, 'acme', 'openai', 'chat', 'gpt-4o', 200, "
+                         "'forwarded', 0, 'priced', ?)", [dbmod.iso(dbmod.utcnow()), key_id, cost])
+    groups = {g.key: (g.stats.calls, str(g.stats.cost_usd)) for g in report(database, by="member").groups}
+    assert groups == {"bob": (2, "1.5"), "owner": (1, "0.5")}
+    rows = member_spend(database, "acme")
+    assert [(r["member"], r["role"], r["calls"], r["cost_usd"]) for r in rows] == [
+        ("bob", "member", 2, "1.5"), ("owner", "owner", 1, "0.5")]
+    bob_id = members.get_member(database, "acme", "bob")["id"]
+    assert [r["member"] for r in member_spend(database, "acme", member_id=bob_id)] == ["bob"]

@@ -78,11 +78,14 @@ class Serve:
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None:
-            stop_process(self.proc, signal.SIGTERM)
+            stop_process(self.proc, sig)
             self._log.close()
             self.proc = None
+
+    def kill9(self) -> None:
+        self.stop(signal.SIGKILL)
 
     def __enter__(self) -> Serve:
         return self.start()

@@ -285,8 +285,10 @@ def revoke_key(db: sqlite_utils.Database, key_id: str) -> dict:
     with Tx(db):
         now = iso(utcnow())
         db.execute("UPDATE keys SET revoked = ? WHERE id = ?", [now, key_id])
+        holder = members.of_key(db, key_id)
         outbox.emit(db, key["account"], "key.revoked", {"account": key["account"], "key_id": key_id,
-                                                        "name": key["name"], "revoked": now})
+                                                        "name": key["name"], "member": holder and holder["name"],
+                                                        "revoked": now})
     return get_key(db, key_id)
 
 

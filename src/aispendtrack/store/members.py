@@ -77,7 +77,7 @@ def list_members(db, account: str | None = None) -> list[dict]:
     if account:
         _account(db, account)
     return list(db.query(
-        f"""SELECT a.name AS account, m.name, m.role, m.created,
+        f"""SELECT a.name AS account, m.id, m.name, m.role, m.created,
                    (SELECT COUNT(*) FROM keys k WHERE k.member_id = m.id AND k.revoked IS NULL) AS keys
             FROM members m JOIN accounts a ON a.id = m.account_id WHERE m.removed IS NULL {where}
             ORDER BY a.name, m.id""", params))
@@ -118,13 +118,13 @@ def remove_member(db: sqlite_utils.Database, account: str, name: str) -> list[st
         ).fetchone()[0] <= 1:
             raise KeyStoreError(f"{name!r} is the only owner of {account!r}; add another owner first")
         now = iso(utcnow())
-        revoked = [r[0] for r in db.execute(
-            "SELECT id FROM keys WHERE member_id = ? AND revoked IS NULL ORDER BY created", [member["id"]]).fetchall()]
+        revoked = db.execute("SELECT id, name FROM keys WHERE member_id = ? AND revoked IS NULL ORDER BY created",
+                             [member["id"]]).fetchall()
         db.execute("UPDATE keys SET revoked = ? WHERE member_id = ? AND revoked IS NULL", [now, member["id"]])
         db.execute("UPDATE members SET removed = ? WHERE id = ?", [now, member["id"]])
-        for key_id in revoked:
-            outbox.emit(db, account, "key.revoked", {"account": account, "key_id": key_id, "member": name,
-                                                      "revoked": now})
-        outbox.emit(db, account, "member.removed",
-                    {"account": account, "member": name, "role": member["role"], "revoked_keys": revoked})
-    return revoked
+        for key_id, key_name in revoked:
+            outbox.emit(db, account, "key.revoked", {"account": account, "key_id": key_id, "name": key_name,
+                                                      "member": name, "revoked": now})
+        outbox.emit(db, account, "member.removed", {"account": account, "member": name, "role": member["role"],
+                                                     "revoked_keys": [k for k, _ in revoked]})
+    return [k for k, _ in revoked]

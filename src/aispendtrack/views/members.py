@@ -1,0 +1,25 @@
+"""Spend per member of an account: the data of the dashboard's per-member view."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aispendtrack.store import members
+from aispendtrack.views.report import report
+from aispendtrack.views.stats import Stats
+
+
+def member_spend(db, account: str, *, since: datetime | None = None, until: datetime | None = None,
+                 member_id: int | None = None) -> list[dict]:
+    """Each current member of `account` (or only `member_id`, for a member's own view) with
+    role, active keys and the stats of their keys' calls in [since, until) (`Stats.to_dict`:
+    `calls`, `cost_usd` as a decimal string, tokens, …); highest cost first. Calls of
+    removed members' keys stay in the account's totals, not here."""
+    groups = {g.key: g.stats for g in report(db, since=since, until=until, by="member", account=account,
+                                             member_id=member_id).groups}
+    rows = [{"member": m["name"], "role": m["role"], "active_keys": m["keys"],
+             **groups.get(m["name"], Stats()).to_dict()}
+            for m in members.list_members(db, account)
+            if member_id is None or m["id"] == member_id]
+    return sorted(rows, key=lambda r: (-float(r["cost_usd"]), -r["calls"], r["member"]))
+
