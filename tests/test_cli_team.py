@@ -50,6 +50,8 @@ def test_webhooks_secret_printed_once(run):
     assert "http:// or https://" in run("webhooks", "add", "acme", "file:///etc/passwd", ok=False).output
     assert "unknown event" in run("webhooks", "add", "acme", "http://x/", "--events", "nope", ok=False).output
     assert "no account" in run("webhooks", "add", "ghost", "http://x/", ok=False).output
+    run("accounts", "create", "solo")
+    assert "webhooks need the pro or enterprise tier" in run("webhooks", "add", "solo", "http://x/", ok=False).output
     run("webhooks", "remove", endpoint)
     assert json.loads(run("webhooks", "list", "--json").output) == []
     assert "no webhook endpoint" in run("webhooks", "remove", endpoint, ok=False).output

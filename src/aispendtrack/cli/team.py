@@ -84,7 +84,8 @@ def webhooks_add(ctx: click.Context, account: str, url: str, events: str | None)
     m = _main()
     database = m.open_db(ctx)
     with m.store_errors():
-        row, secret = outbox.add_endpoint(database, account, outbox.check_url(url), outbox.parse_events(events))
+        row, secret = outbox.add_endpoint(database, account, outbox.check_url(url), outbox.parse_events(events),
+                                          m.load_config(ctx).tier_permissions())
     m.console.print(f"Added webhook [bold]{row['id']}[/] for {account}. Its signing secret is shown only this once:\n")
     click.echo(secret)
     m.err_console.print("\nVerify each delivery with it (Standard Webhooks); see the README.")

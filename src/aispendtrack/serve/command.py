@@ -17,7 +17,8 @@ import click
 @click.option("--exit-with-parent", is_flag=True, hidden=True, help="Stop when the parent process exits (scripts/run).")
 @click.pass_context
 def serve_command(ctx: click.Context, host: str | None, port: int | None, exit_with_parent: bool) -> None:
-    """Serve the HTTP API for key holders (/v1/me, /v1/usage, /v1/calls, /v1/keys; docs at /docs)."""
+    """Serve the HTTP API for key holders (/v1/me, /v1/usage, /v1/calls, /v1/keys, /v1/members,
+    /v1/webhooks; docs at /docs) and deliver webhooks from the outbox."""
     import uvicorn
 
     from aispendtrack import config as configmod

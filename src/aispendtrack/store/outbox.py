@@ -102,12 +102,18 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
-def add_endpoint(db, account: str, url: str, events: tuple[str, ...] | None) -> tuple[dict, str]:
-    """A new endpoint of `account`: (its row, without the secret; the secret, to show once)."""
+def add_endpoint(db, account: str, url: str, events: tuple[str, ...] | None,
+                 tier_permissions: dict[str, tuple[str, ...]] | None = None) -> tuple[dict, str]:
+    """A new endpoint of `account`: (its row, without the secret; the secret, to show once).
+    With `tier_permissions` (`Config.tier_permissions()`), the account's tier must have `webhooks`."""
     secret, endpoint_id = new_secret(), "wh_" + secrets.token_hex(6)
     with Tx(db):
-        if not _conn(db).execute("SELECT 1 FROM accounts WHERE name = ?", [account]).fetchone():
+        row = _conn(db).execute("SELECT tier FROM accounts WHERE name = ?", [account]).fetchone()
+        if row is None:
             raise WebhookError(f"no account named {account!r}")
+        if tier_permissions is not None and "webhooks" not in tier_permissions.get(row[0], ()):
+            raise WebhookError(f"account {account!r} is on the {row[0]} tier: webhooks need the pro or "
+                               "enterprise tier")
         _conn(db).execute(
             "INSERT INTO webhook_endpoints (id, account, url, events, secret, created) VALUES (?, ?, ?, ?, ?, ?)",
             [endpoint_id, account, url, None if events is None else json.dumps(list(events)), secret,

@@ -71,7 +71,7 @@ def add_endpoint(body: NewEndpointRequest, who: Caller = Depends(admin), db=Depe
         events = outbox.parse_events(body.events)
     except outbox.WebhookError as e:
         raise fail(400, "invalid_request", str(e)) from None
-    row, secret = outbox.add_endpoint(db, who.key.account, url, events)
+    row, secret = outbox.add_endpoint(db, who.key.account, url, events, cfg.tier_permissions())
     return NewEndpoint(**_endpoint(row), secret=secret)
 
 
