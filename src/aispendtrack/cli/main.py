@@ -228,12 +228,13 @@ def keys_list(ctx: click.Context, account: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "account", "name", "key", "state", "permissions", "models", "requests this hour",
+    table = Table("id", "account", "member", "name", "key", "state", "permissions", "models", "requests this hour",
                   "resets in", "last used")
     for r in rows:
         state = r["state"] + (" (old secret in grace)" if r["in_grace"] else "")
         table.add_row(
-            r["id"], safe(r["account"]), safe(r["name"] or ""), r["hint"], state, ",".join(r["permissions"]),
+            r["id"], safe(r["account"]), safe(r["member"] or ""), safe(r["name"] or ""), r["hint"], state,
+            ",".join(r["permissions"]),
             ",".join(r["models"]) if r["models"] is not None else "any",
             usage.fmt_used(r["hourly_used"], r["requests_per_hour"]), usage.fmt_reset(r["hourly_reset_seconds"]),
             r["last_used"] or "never",

@@ -91,7 +91,7 @@ class Deliverer:
                 outbox.expiring_keys(database, now)
                 self._next_scan = now + EXPIRING_SCAN_SECONDS
             while batch := outbox.claim(database, self.owner, now, BATCH):
-                for outcome in self._pool.map(lambda m: self._attempt(m), batch):
+                for outcome in self._pool.map(self._attempt, batch):
                     counts[outcome] = counts.get(outcome, 0) + 1
                 now = self.clock()
         finally:
