@@ -185,7 +185,6 @@ def create_key(
     if name is not None:
         check_name("key name", name)
     acct = get_account(db, account)
-    holder = members.get_member(db, account, member)
     tier = config.tier(acct["tier"])
     if permissions is not None and (extra := [p for p in permissions if p not in tier.permissions]):
         raise KeyStoreError(
@@ -197,6 +196,7 @@ def create_key(
     key = generate_key()
     key_id = "key_" + secrets.token_hex(6)
     with Tx(db):
+        holder = members.get_member(db, account, member)  # in the transaction: not removed meanwhile
         if cap is not None and _active_key_count(db, acct["id"], now) >= cap:
             raise KeyStoreError(
                 f"account {account!r} ({acct['tier']} tier) already has its maximum of {cap} active "
