@@ -56,7 +56,7 @@ def at_least(role: str, permission: str = "api") -> Callable[..., Caller]:
 
     def check(who: Caller = Depends(caller(permission))) -> Caller:
         if who.rank < members.RANK[role]:
-            raise deny(who, f"needs an {role} key or higher" if role[0] in "ao" else f"needs a {role} key or higher")
+            raise deny(who, f"this needs the {role} role or higher")
         return who
 
     return check
