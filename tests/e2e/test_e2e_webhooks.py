@@ -91,7 +91,7 @@ def setup(tmp_path):
     for schema in (keys, ledger_schema, limits_store):
         schema.ensure_schema(database)
     config_path = tmp_path / "mitm.toml"
-    config_path.write_text("[tiers.pro]\nrequests_per_hour = 1\n")
+    config_path.write_text('[tiers.pro]\nrequests_per_hour = 1\n[webhooks]\nallow_hosts = ["127.0.0.1"]\n')
     config = parse_config({"tiers": {"pro": {"requests_per_hour": 1}}})
     yield tmp_path, db_path, config_path, database, config
     database.conn.close()
@@ -197,6 +197,10 @@ def test_roles_compose_with_key_permissions_and_tiers(setup):
         status, body = http("POST", serve.url + "/v1/keys", no_team, {"permissions": ["api", "team"]})
         assert status == 403  # an owner key still gives no permission it lacks
         assert http("GET", serve.url + "/v1/webhooks", no_team)[0] == 200
+        for url, why in (("http://hooks.example.com/x", "allow_hosts"), ("ftp://127.0.0.1/x", "http://"),
+                         ("http://u:p@127.0.0.1/x", "credentials")):
+            status, body = http("POST", serve.url + "/v1/webhooks", no_team, {"url": url})
+            assert status == 400 and why in json.loads(body)["error"]["message"]
     result = cli(db_path, config_path, "members", "add", "solo", "bob", "--role", "member")
     assert result.returncode != 0 and "team access needs the pro or enterprise tier" in result.stderr
 
