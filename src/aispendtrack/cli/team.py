@@ -11,6 +11,7 @@ from rich.table import Table
 from aispendtrack.store import members as memberstore
 from aispendtrack.store import outbox
 from aispendtrack.store.tx import Tx
+from aispendtrack.views.render import safe
 
 
 def _main():
@@ -34,8 +35,8 @@ def members_add(ctx: click.Context, account: str, name: str, role: str) -> None:
     database = m.open_db(ctx)
     with m.store_errors():
         memberstore.add_member(database, account, name, role, m.load_config(ctx))
-    m.console.print(f"Added [bold]{name}[/] to {account} as {role}. Create their key with: "
-                    f"aispendtrack keys create {account} --member {name}")
+    m.console.print(f"Added [bold]{safe(name)}[/] to {safe(account)} as {role}. Create their key with: "
+                    f"aispendtrack keys create {safe(account)} --member {safe(name)}")
 
 
 @members_group.command("list")
@@ -52,7 +53,7 @@ def members_list(ctx: click.Context, account: str | None, as_json: bool) -> None
         return
     table = Table("account", "member", "role", "active keys", "since")
     for r in rows:
-        table.add_row(r["account"], r["name"], r["role"], str(r["keys"]), r["created"][:10])
+        table.add_row(safe(r["account"]), safe(r["name"]), r["role"], str(r["keys"]), r["created"][:10])
     m.console.print(table)
 
 
@@ -65,7 +66,7 @@ def members_remove(ctx: click.Context, account: str, name: str) -> None:
     m = _main()
     with m.store_errors():
         revoked = memberstore.remove_member(m.open_db(ctx), account, name)
-    m.console.print(f"Removed {name} from {account}; revoked {len(revoked)} key(s)"
+    m.console.print(f"Removed {safe(name)} from {safe(account)}; revoked {len(revoked)} key(s)"
                     + (f": {', '.join(revoked)}" if revoked else "") + ".")
 
 
@@ -86,7 +87,7 @@ def webhooks_add(ctx: click.Context, account: str, url: str, events: str | None)
     with m.store_errors():
         row, secret = outbox.add_endpoint(database, account, outbox.check_url(url), outbox.parse_events(events),
                                           m.load_config(ctx).tier_permissions())
-    m.console.print(f"Added webhook [bold]{row['id']}[/] for {account}. Its signing secret is shown only this once:\n")
+    m.console.print(f"Added webhook [bold]{row['id']}[/] for {safe(account)}. Its signing secret is shown only this once:\n")
     click.echo(secret)
     m.err_console.print("\nVerify each delivery with it (Standard Webhooks); see the README.")
 
@@ -105,7 +106,8 @@ def webhooks_list(ctx: click.Context, account: str | None, as_json: bool) -> Non
     table = Table("id", "account", "url", "events", "state")
     for r in rows:
         state = f"disabled: {r['disabled_reason']}" if r["disabled"] else "enabled"
-        table.add_row(r["id"], r["account"], r["url"], ",".join(r["events"]) if r["events"] else "all", state)
+        table.add_row(r["id"], safe(r["account"]), safe(r["url"]), ",".join(r["events"]) if r["events"] else "all",
+                      state)
     m.console.print(table)
 
 
@@ -117,7 +119,7 @@ def webhooks_remove(ctx: click.Context, endpoint_id: str) -> None:
     m = _main()
     with m.store_errors():
         row = outbox.remove_endpoint(m.open_db(ctx), endpoint_id)
-    m.console.print(f"Removed webhook {endpoint_id} ({row['url']}).")
+    m.console.print(f"Removed webhook {endpoint_id} ({safe(row['url'])}).")
 
 
 @webhooks_group.command("test")

@@ -25,6 +25,7 @@ from standardwebhooks import Webhook
 
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import outbox
+from aispendtrack.store.health import file_id
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class Deliverer:
     def run_once(self, database=None) -> dict[str, int]:
         """Deliver every message due now (one batch after another); outcome counts."""
         own = database is None
-        database = database or dbmod.connect(self.db_path)
+        database = database or self._connect()
         counts: dict[str, int] = {}
         try:
             now = self.clock()
@@ -104,7 +105,7 @@ class Deliverer:
         headers = signed_headers(message["id"], message["secret"], message["payload"], datetime.fromtimestamp(now, UTC))
         started = time.monotonic()
         status, error = self.send(message["url"], headers, message["payload"])
-        database = dbmod.connect(self.db_path)
+        database = self._connect()
         try:
             outcome = outbox.record(database, message, self.owner, self.clock(), status, error,
                                     int((time.monotonic() - started) * 1000))
@@ -113,6 +114,12 @@ class Deliverer:
         if outcome == "disabled":
             log.warning("aispendtrack: webhook endpoint %s answered 410 Gone; disabled", message["endpoint_id"])
         return outcome
+
+    def _connect(self):
+        # Never an empty database created in place of a deleted one (see store/health.py).
+        if file_id(self.db_path) is None:
+            raise RuntimeError(f"database {self.db_path} is gone (deleted or moved)")
+        return dbmod.connect(self.db_path)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="aispendtrack-webhooks", daemon=True)
@@ -128,7 +135,7 @@ class Deliverer:
         database = None
         while not self._stop.is_set():
             try:
-                database = database or dbmod.connect(self.db_path)
+                database = database or self._connect()
                 self.run_once(database)
             except Exception as e:  # the database is busy or gone: try again shortly
                 log.warning("aispendtrack: webhook delivery pass failed: %s", e)
