@@ -1,7 +1,7 @@
 """Upstream faults through a real mitmdump: refused, reset, slow, 5xx, hang.
 
-The client gets what mitmproxy normally answers (502 for an unreachable upstream, the
-provider's own 5xx), the ledger records the outcome, and the proxy keeps serving other
+The client gets a 502 in the provider's JSON error format for an unreachable upstream (not
+mitmproxy's HTML page) and the provider's own 5xx, the ledger records the outcome, and the proxy keeps serving other
 connections while one upstream misbehaves.
 """
 
@@ -13,6 +13,7 @@ import threading
 import time
 
 import httpx2
+import openai
 import pytest
 
 from aispendtrack.proxy.auth import HEADER
@@ -66,13 +67,27 @@ def quick_call(env, model: str, limit: float = 1.0) -> None:
     assert r.status_code == 200 and time.monotonic() - t < limit, (r.status_code, time.monotonic() - t)
 
 
-def test_connection_refused_is_502_like_bare_mitmdump(env, tmp_path):
+def test_connection_refused_is_a_provider_shaped_502(env):
     r = post(env, "m-refused", listener="refused")
     assert r.status_code == 502
+    assert r.headers["content-type"] == "application/json"
+    assert r.json()["error"]["message"] == f"AiSpendTrack: upstream 127.0.0.1:{env['closed']}: connection refused"
     rec = row(env, "m-refused")
     assert (rec["outcome"], rec["status"], rec["streamed"]) == ("upstream_error", 502, 0)
     assert rec["error"]
-    # bare mitmdump (no addon, same lazy strategy as the product) answers the same status;
+    quick_call(env, "m-after-refused")
+
+
+def test_sdk_reads_the_upstream_failure(env):
+    client = openai.OpenAI(base_url=env["proxy"].url("refused") + "/v1", api_key="sk-x", max_retries=0,
+                           default_headers={HEADER: env["key"]})
+    with pytest.raises(openai.InternalServerError) as err:
+        client.chat.completions.create(model="m-sdk-refused", messages=[{"role": "user", "content": "hi"}])
+    assert err.value.status_code == 502
+    assert "upstream 127.0.0.1" in err.value.message and "connection refused" in err.value.message
+
+
+def test_bare_mitmdump_answers_the_same_status(env, tmp_path):
     # with mitmproxy's default eager strategy it would drop the client without a response
     port = free_port()
     argv = mitmdump_argv([f"reverse:http://127.0.0.1:{env['closed']}@{port}"], entry=None,
@@ -84,8 +99,7 @@ def test_connection_refused_is_502_like_bare_mitmdump(env, tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
-    assert bare.status_code == r.status_code == 502
-    quick_call(env, "m-after-refused")
+    assert bare.status_code == 502 and "text/html" in bare.headers["content-type"]
 
 
 @pytest.mark.parametrize("status, stream", [(500, False), (503, True), (529, False)])
@@ -115,7 +129,8 @@ def test_reset_mid_stream_is_a_partial_upstream_error(env):
 
 def test_reset_of_a_buffered_body_gives_the_client_502(env):
     r = post(env, "m-reset-body", fault="reset")
-    assert r.status_code == 502  # mitmproxy's own answer: the body never fully arrived
+    assert r.status_code == 502  # the body never fully arrived
+    assert r.json()["error"]["message"].startswith("AiSpendTrack: upstream 127.0.0.1:")
     rec = row(env, "m-reset-body")
     assert rec["outcome"] == "upstream_error" and rec["error"]
     # the ledger's status is "the HTTP status sent to the client"

@@ -110,11 +110,11 @@ def identify(flow: http.HTTPFlow, config: Config) -> Target | None:
     return Target(provider=provider, api=api, shape=shape_of(provider, api))
 
 
-_OPENAI_TYPES = {401: "invalid_request_error", 429: "rate_limit_error", 503: "server_error"}
+_OPENAI_TYPES = {401: "invalid_request_error", 429: "rate_limit_error", 502: "server_error", 503: "server_error"}
 _ANTHROPIC_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error",
                     400: "invalid_request_error"}
 _GOOGLE_STATUS = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 429: "RESOURCE_EXHAUSTED", 400: "INVALID_ARGUMENT",
-                  503: "UNAVAILABLE"}
+                  502: "UNAVAILABLE", 503: "UNAVAILABLE"}
 
 
 def error_body(shape: str, status: int, message: str, code: str) -> bytes:
