@@ -77,3 +77,32 @@ def test_non_provider_tls_is_not_intercepted(regular_proxy, tmp_path):
             assert tls.recv(1024).endswith(b"origin")
     t.join(5)
     listener.close()
+
+
+def test_ca_bundle_lets_the_sdk_trust_the_proxy(regular_proxy, account_key, tmp_path):
+    from click.testing import CliRunner
+
+    from aispendtrack.cli.main import cli
+
+    bundle = tmp_path / "bundle.pem"
+    result = CliRunner().invoke(cli, ["ca-bundle", str(bundle), "--confdir", str(regular_proxy.confdir)])
+    assert result.exit_code == 0, result.output
+    assert f"export SSL_CERT_FILE={bundle}" in result.output
+    http = httpx2.Client(proxy=regular_proxy.url("regular"), verify=ssl.create_default_context(cafile=str(bundle)))
+    client = openai.OpenAI(api_key="sk-test", http_client=http, max_retries=0, default_headers={HEADER: account_key.key})
+    r = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    assert r.usage.prompt_tokens > 0
+
+
+def test_untrusted_certificate_log_line_says_what_to_do(regular_proxy, account_key):
+    import time
+
+    client = openai.OpenAI(api_key="sk-test", max_retries=0, default_headers={HEADER: account_key.key},
+                           http_client=httpx2.Client(proxy=regular_proxy.url("regular"), timeout=10))
+    with pytest.raises(openai.APIConnectionError):
+        client.models.list()
+    deadline = time.monotonic() + 5
+    while "aispendtrack ca-bundle" not in regular_proxy.output() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    out = regular_proxy.output()
+    assert "rejected the proxy's certificate for api.openai.com" in out and "SSL_CERT_FILE" in out, out[-2000:]

@@ -20,6 +20,7 @@ from aispendtrack import config as configmod
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import keys, schema
 from aispendtrack.views import usage
+from aispendtrack.cli.cabundle import ca_bundle_command
 from aispendtrack.views.render import safe
 from aispendtrack.cli.run import addon_path_command, run_command
 from aispendtrack.demo import demo_command
@@ -281,7 +282,8 @@ def keys_reset(ctx: click.Context, key_id: str) -> None:
 
 
 for _command in (report_command, export_command, top_command, demo_command, run_command, addon_path_command,
-                 serve_command, members_group, webhooks_group):
+                 serve_command, members_group, webhooks_group,
+                 ca_bundle_command):
     cli.add_command(_command)
 
 
