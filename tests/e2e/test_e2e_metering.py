@@ -508,10 +508,10 @@ def test_saved_flows_are_annotated_and_hold_no_key(make_proxy, fake, account_key
         flows = list(mio.FlowReader(f).stream())
     assert len(flows) == 4
     for fl in flows[:2]:
-        assert fl.comment.startswith("$") and "1,200 in (400 cached)" in fl.comment
+        assert fl.comment.startswith("$0.00033 · gpt-4o-mini · ") and "1,200 in (400 cached)" in fl.comment
         assert "300 out (50 reasoning)" in fl.comment and "gpt-4o-mini" in fl.comment
-    assert flows[2].comment.startswith("unpriced") and flows[2].marked
-    assert flows[3].response.status_code == 401 and flows[3].marked == ":no_entry:"
+    assert flows[2].comment.startswith("unpriced · my-private-model-y") and flows[2].marked == ":interrobang:"
+    assert flows[3].response.status_code == 401 and flows[3].marked == ":heavy_multiplication_x:"
     assert "unknown key" in flows[3].comment
     for fl in flows:
         assert HEADER not in fl.request.headers

@@ -12,6 +12,7 @@ from mitmproxy import http
 from aispendtrack.limits.permissions import model_allowed
 from aispendtrack.proxy.state import Runtime, reject, state_of
 from aispendtrack.store.ledger_schema import Outcome
+from aispendtrack.proxy.webview import MARK_REJECTED
 
 
 class Access:
@@ -30,4 +31,4 @@ class Access:
         allowed = ", ".join(state.models)
         what = f"model {model!r}" if model else "a request that names no model"
         message = f"AiSpendTrack: key {state.key_id} may not call {what}; it is limited to: {allowed}"
-        reject(flow, 403, message, "model_not_allowed", outcome=Outcome.FORBIDDEN, marker=":no_entry:")
+        reject(flow, 403, message, "model_not_allowed", outcome=Outcome.FORBIDDEN, marker=MARK_REJECTED)

@@ -26,6 +26,7 @@ from aispendtrack.proxy.state import Runtime
 from aispendtrack.proxy.summary import Summary
 from aispendtrack.proxy.tlshint import TlsHint
 from aispendtrack.proxy.upstream_errors import UpstreamErrors
+from aispendtrack.proxy.webview import WebColumns
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import schema
 from aispendtrack.store.health import Health
@@ -61,7 +62,7 @@ class AiSpendTrack:
         self.rt = Runtime()
         # The data path in hook order: each child is one step.
         self.addons = [Auth(self.rt), LedgerGuard(self.rt), Limiter(self.rt), Metering(self.rt), Access(self.rt),
-                       UpstreamErrors(), Redact(), Summary(self.rt), TlsHint()]
+                       UpstreamErrors(), Redact(), Summary(self.rt), TlsHint(), WebColumns()]
         self._allow_hosts_set: list[str] | None = None
         self._running = False
         self._updater = None

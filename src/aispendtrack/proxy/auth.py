@@ -21,6 +21,7 @@ from aispendtrack.proxy import providers
 from aispendtrack.proxy.state import FlowState, Runtime, reject
 from aispendtrack.store.keycache import refusal
 from aispendtrack.store.keys import KEY_BODY, KEY_RE, PREFIX
+from aispendtrack.proxy.webview import MARK_REJECTED, MARK_UNAVAILABLE
 from aispendtrack.store.ledger_schema import Outcome
 
 log = logging.getLogger(__name__)
@@ -99,16 +100,16 @@ class Auth:
         except Exception as e:
             log.warning("aispendtrack: key store unavailable: %s", e)
             reject(flow, 503, "AiSpendTrack could not read its key store; try again", "keys_unavailable",
-                   outcome=Outcome.REJECTED, marker=":warning:", headers={"retry-after": "1"})
+                   outcome=Outcome.REJECTED, marker=MARK_UNAVAILABLE, headers={"retry-after": "1"})
             return
         if reason is not None:
             if in_query and not values:
                 reason = f"{HEADER} was sent in the query string (removed, not used): send it as a header"
             reject(flow, 401, f"AiSpendTrack: {reason}", "invalid_api_key", outcome=Outcome.REJECTED,
-                   marker=":no_entry:")
+                   marker=MARK_REJECTED)
         elif "calls" not in state.permissions:
             message = f"AiSpendTrack: key {state.key_id} may not make API calls (it has no calls permission)"
-            reject(flow, 403, message, "permission_denied", outcome=Outcome.FORBIDDEN, marker=":no_entry:")
+            reject(flow, 403, message, "permission_denied", outcome=Outcome.FORBIDDEN, marker=MARK_REJECTED)
 
     async def _authorise(self, values: list[str], state: FlowState) -> str | None:
         key, reason = parse_header(values)

@@ -13,6 +13,7 @@ from mitmproxy import http
 
 from aispendtrack.proxy.state import Runtime, reject, state_of
 from aispendtrack.store.ledger_schema import Outcome
+from aispendtrack.proxy.webview import MARK_UNAVAILABLE
 
 RETRY_AFTER = "5"
 
@@ -28,6 +29,6 @@ class LedgerGuard:
         reject(
             flow, 503,
             f"AiSpendTrack cannot record calls right now, so this one was not sent: {problem}",
-            "ledger_unavailable", outcome=Outcome.REJECTED, marker=":warning:",
+            "ledger_unavailable", outcome=Outcome.REJECTED, marker=MARK_UNAVAILABLE,
             headers={"retry-after": RETRY_AFTER},
         )

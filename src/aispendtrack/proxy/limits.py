@@ -23,6 +23,7 @@ from aispendtrack.limits import headers as limit_headers
 from aispendtrack.proxy.state import Runtime, reject, state_of
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import limits as store
+from aispendtrack.proxy.webview import MARK_LIMITED, MARK_UNAVAILABLE
 from aispendtrack.store import schema
 from aispendtrack.store.health import Follower
 from aispendtrack.store.ledger_schema import Outcome
@@ -111,7 +112,7 @@ class Limiter:
             # Fail closed: a limit we cannot check is not a limit we may skip.
             log.warning("aispendtrack: limit check failed: %s", e)
             reject(flow, 503, f"AiSpendTrack could not check limits: {e}", "limits_unavailable",
-                   outcome=Outcome.REJECTED, marker=":warning:", headers={"retry-after": "1"})
+                   outcome=Outcome.REJECTED, marker=MARK_UNAVAILABLE, headers={"retry-after": "1"})
             return
         if decision.admitted:
             state.limit_headers = limit_headers.status_headers(decision)
@@ -119,7 +120,7 @@ class Limiter:
         outcome = Outcome.QUOTA_EXCEEDED if decision.limit == "monthly" else Outcome.RATE_LIMITED
         message = limit_headers.rejection_message(decision, tier=state.tier)
         reject(flow, 429, message, outcome, outcome=outcome,
-               marker=":stop_sign:", headers=limit_headers.rejection_headers(decision))
+               marker=MARK_LIMITED, headers=limit_headers.rejection_headers(decision))
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)

@@ -17,7 +17,6 @@ import concurrent.futures
 import logging
 import time
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from mitmproxy import ctx, exceptions, http
 
@@ -28,6 +27,7 @@ from aispendtrack.proxy.observer import HOLD_SECONDS, StreamObserver
 from aispendtrack.meter.pricing import PriceOverride, Pricer
 from aispendtrack.proxy.state import FlowState, Runtime, state_of
 from aispendtrack.store.ledger_schema import UPSTREAM, Outcome
+from aispendtrack.proxy.webview import MARK_UNPRICED, comment_for
 
 log = logging.getLogger(__name__)
 
@@ -60,32 +60,6 @@ def request_body(req: http.Request) -> tuple[bytes, bool]:
     except DecodeError:
         return b"", True
     return b"".join(parts), True
-
-
-def fmt_cost(cost: Decimal | None, pricing: str) -> str:
-    if cost is None:
-        return pricing
-    return f"${cost:.6f}" if cost < 1 else f"${cost:,.2f}"
-
-
-def comment_for(row: dict) -> str:
-    """One line for mitmweb's flow list: cost, tokens, model."""
-    if row["outcome"] not in UPSTREAM:
-        return row.get("error") or row["outcome"]
-    parts = [fmt_cost(row["cost_usd"], row["pricing"])]
-    if row["input_tokens"] is not None:
-        cached = f" ({row['cache_read_tokens']:,} cached)" if row["cache_read_tokens"] else ""
-        parts.append(f"{row['input_tokens']:,} in{cached}")
-    if row["output_tokens"] is not None:
-        reasoning = f" ({row['reasoning_tokens']:,} reasoning)" if row["reasoning_tokens"] else ""
-        parts.append(f"{row['output_tokens']:,} out{reasoning}")
-    if row["model"]:
-        parts.append(row["model"])
-    if row["partial"]:
-        parts.append("partial")
-    if row["outcome"] != Outcome.FORWARDED:
-        parts.append(row["outcome"])
-    return " · ".join(parts)
 
 
 class Metering:
@@ -257,7 +231,7 @@ class Metering:
         self.rt.session.add(row)
         flow.comment = comment_for(row)
         if row["pricing"] != "priced" and row["outcome"] == Outcome.FORWARDED and not flow.marked:
-            flow.marked = ":grey_question:"
+            flow.marked = MARK_UNPRICED
         return row
 
     def build_row(self, flow: http.HTTPFlow, state: FlowState, status: int | None, *, partial: bool) -> dict:
