@@ -97,8 +97,10 @@ def test_nulls_stay_null_never_zero(ledger):
     [
         ((), ["10-31", "11-01", "11-15", "11-30", "12-01"]),
         (("--since", "2026-11-01"), ["11-01", "11-15", "11-30", "12-01"]),
-        (("--until", "2026-12-01"), ["10-31", "11-01", "11-15", "11-30"]),
-        (("--since", "2026-11-01", "--until", "2026-12-01"), ["11-01", "11-15", "11-30"]),
+        (("--until", "2026-11-30"), ["10-31", "11-01", "11-15", "11-30"]),
+        (("--until", "2026-12-01T00:00:00Z"), ["10-31", "11-01", "11-15", "11-30"]),
+        (("--since", "2026-11-01", "--until", "2026-11-30"), ["11-01", "11-15", "11-30"]),
+        (("--since", "2026-11-15", "--until", "2026-11-15"), ["11-15"]),
         (("--since", "2026-11-01T01:00:00+01:00"), ["11-01", "11-15", "11-30", "12-01"]),
         (("--since", "2026-11-01T00:00:00.000001"), ["11-15", "11-30", "12-01"]),
         (("--until", "2026-11-30T23:59:59.999999Z"), ["10-31", "11-01", "11-15"]),
@@ -113,7 +115,7 @@ def test_filters(ledger, args, expected):
 
 
 def test_csv(ledger):
-    result = run(ledger, "--format", "csv", "--since", "2026-11-01", "--until", "2026-12-01")
+    result = run(ledger, "--format", "csv", "--since", "2026-11-01", "--until", "2026-11-30")
     assert result.exit_code == 0, result.output
     table = list(csv.reader(io.StringIO(result.output)))
     assert table[0] == list(EXPORT_FIELDS)
@@ -174,6 +176,17 @@ def test_db_without_calls_table_is_empty_ledger(tmp_path):
 )
 def test_parse_bound(text, expected):
     assert parse_bound(text) == expected
+
+
+def test_until_means_the_same_in_report_and_export(ledger):
+    from aispendtrack.store.db import connect
+    from aispendtrack.views.periods import resolve_period
+    from aispendtrack.views.report import report
+
+    exported = jsonl(ledger, "--since", "2026-11-01", "--until", "2026-11-30")
+    since, until = resolve_period(since="2026-11-01", until="2026-11-30")
+    assert report(connect(ledger), since=since, until=until).totals.calls == len(exported) == 3
+    assert parse_bound("2026-11-30", end=True) == until == datetime(2026, 12, 1, tzinfo=UTC)
 
 
 def test_export_rows_accepts_date_and_is_lazy(ledger):

@@ -305,3 +305,27 @@ def test_empty_ledger(database):
 
 def test_module_has_no_float_money():
     assert "float(" not in rpt.__loader__.get_source(rpt.__name__).split("def report(")[1].split("def _fill_days")[0]
+
+
+def test_grouped_table_counts_401s_next_to_errors_and_429s(database):
+    insert(database, MIXED)
+    out = StringIO()
+    Console(file=out, width=120).print(render_report(report(database, by="account")))
+    lines = out.getvalue().splitlines()
+    assert any(" err 401 429 " in f"{line} " for line in lines), out.getvalue()
+    acme = next(line.split() for line in lines if line.startswith("acme"))
+    assert acme[-5:] == ["2", "1", "2", "1", "2"]  # err, 401, 429, unpriced, unmetered
+
+
+def test_by_key_rows_name_the_key_and_its_hint(database, config):
+    keys.create_account(database, "acme", "pro")
+    k = keys.create_key(database, "acme", config, name="laptop")
+    insert(database, [row(key=k.id, cost="0.25", inp=10, out=1), row(key="key_gone", cost="0.01")])
+    rep = report(database, by="key")
+    out = StringIO()
+    Console(file=out, width=120).print(render_report(rep))
+    assert f"{k.id} laptop {k.hint}" in out.getvalue()
+    assert "key_gone" in out.getvalue()
+    groups = {g["key"]: g for g in rep.to_dict()["groups"]}
+    assert (groups[k.id]["name"], groups[k.id]["hint"]) == ("laptop", k.hint)
+    assert "name" not in groups["key_gone"]

@@ -1,5 +1,7 @@
 """Real mitmdump, real SDKs, local fake provider: authentication end to end."""
 
+import sqlite3
+
 import anthropic
 import openai
 import pytest
@@ -45,6 +47,11 @@ def test_openai_sdk_without_key_raises_authentication_error(reverse_proxy, fake)
         oa(reverse_proxy).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
     assert "missing x-aispendtrack-key" in str(e.value)
     assert fake.received == []
+    # the refused call's row keeps the model the client asked for (committed before the 401 went out)
+    conn = sqlite3.connect(reverse_proxy.db_path)
+    rows = conn.execute("SELECT outcome, status, model, request_model FROM calls").fetchall()
+    conn.close()
+    assert rows == [("rejected", 401, "gpt-4o-mini", "gpt-4o-mini")]
 
 
 def test_openai_sdk_with_provider_key_in_our_header_is_told_so(reverse_proxy, fake):

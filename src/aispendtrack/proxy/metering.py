@@ -112,12 +112,14 @@ class Metering:
 
     def request(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
-        if state is None or flow.response or flow.error or not flow.live:
+        if state is None or flow.error or not flow.live:
             return
         body, encoded = request_body(flow.request)
         info = meter.request_info(state.api, body)
         state.request_model = info.model or request_model_from_path(flow.request.path)
         state.stream = info.stream or "streamGenerateContent" in flow.request.path
+        if flow.response:  # refused (401, 403, 429): the row keeps what the client asked for
+            return
         if info.include_usage is True:
             state.expect_usage = True
         if (

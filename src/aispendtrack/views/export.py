@@ -4,7 +4,7 @@ Rows are read with one cursor, ordered by (ts, id), and written as they come: me
 flat whatever the size of the ledger. Unknown values stay null (an empty CSV cell), never
 0; `cost_usd` is exact decimal text.
 
-    aispendtrack export --since 2026-11-01 --until 2026-12-01 --format csv -o nov.csv
+    aispendtrack export --since 2026-11-01 --until 2026-11-30 --format csv -o nov.csv
     aispendtrack export --account acme | head
 """
 
@@ -24,6 +24,7 @@ import click
 import sqlite_utils
 
 from aispendtrack.store import db as dbmod
+from aispendtrack.views.periods import parse_when
 
 # Output fields, in order. The first block is the contract for spreadsheets and scripts;
 # the rest follow. `usage_json` (full provider usage detail) comes last.
@@ -37,15 +38,10 @@ EXPORT_FIELDS = (
 _BOOL_FIELDS = frozenset({"streamed", "partial"})
 
 
-def parse_bound(text: str) -> datetime:
-    """ISO date or datetime → aware UTC datetime. A date is midnight UTC; naive is UTC."""
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is not an ISO 8601 date or datetime (e.g. 2026-11-01 or 2026-11-01T09:30:00Z)"
-        ) from None
-    return _utc(value)
+def parse_bound(text: str, *, end: bool = False) -> datetime:
+    """ISO date or datetime → aware UTC datetime; naive is UTC. A date is midnight UTC, or
+    as an `end` bound the end of that day (the same rule as `report`)."""
+    return parse_when(text, end=end)
 
 
 def _utc(value: datetime | date) -> datetime:
@@ -166,7 +162,7 @@ def _bound_option(ctx: click.Context, param: click.Parameter, value: str | None)
     if value is None:
         return None
     try:
-        return parse_bound(value)
+        return parse_bound(value, end=param.name == "until")
     except ValueError as e:
         raise click.BadParameter(str(e), ctx=ctx, param=param) from None
 
@@ -180,7 +176,7 @@ def _bound_option(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option("--since", callback=_bound_option, metavar="DATE|DATETIME",
               help="Include calls from this moment (inclusive). A date is midnight UTC; no zone = UTC.")
 @click.option("--until", callback=_bound_option, metavar="DATE|DATETIME",
-              help="Include calls before this moment (exclusive).")
+              help="Include calls before this moment (exclusive); a date includes that whole day.")
 @click.option("--account", help="Only calls of this account (name).")
 @click.option("--key", help="Only calls made with this key id (key_…).")
 @click.option("--output", "-o", default="-", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True),

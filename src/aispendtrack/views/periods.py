@@ -15,14 +15,18 @@ def _utc(t: datetime) -> datetime:
 
 def parse_when(text: str, *, end: bool = False) -> datetime:
     """ISO date or datetime, UTC unless it says otherwise. A bare date as an `end` bound
-    means the end of that day (`--until 2026-11-30` includes the 30th)."""
+    means the end of that day (`--until 2026-11-30` includes the 30th): the one rule of
+    `report` and `export`."""
+    text = text.strip()
     try:
         if len(text) == 10:
             d = datetime.combine(date.fromisoformat(text), time(), UTC)
             return d + timedelta(days=1) if end else d
         return _utc(parse_iso(text))
     except ValueError:
-        raise ValueError(f"not an ISO date or datetime: {text!r}") from None
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 date or datetime (e.g. 2026-11-01 or 2026-11-01T09:30:00Z)"
+        ) from None
 
 
 def resolve_period(

@@ -123,6 +123,7 @@ def stats_table(rows: list[tuple[str, Stats]], dimension: str, *, title: str | N
         ("reason-\ning", lambda s: fmt_tokens(s.reasoning_tokens)),
         ("cost", fmt_cost),
         ("err", lambda s: fmt_int(s.errors)),
+        ("401", lambda s: fmt_int(s.rejected)),
         ("429", lambda s: fmt_int(s.rate_limited + s.quota_exceeded)),
         ("un-\npriced", lambda s: fmt_int(s.unpriced_calls) if s.unpriced_calls else ""),
         ("un-\nmetered", lambda s: fmt_int(s.unmetered_calls) if s.unmetered_calls else ""),
@@ -189,9 +190,12 @@ def _period(since, until) -> str:
     return f"{f(since) if since else 'start'} → {f(until) if until else 'now'} UTC"
 
 
-def _group_label(by: str, key: Any) -> str:
+def _group_label(by: str, key: Any, labels: dict | None = None) -> str:
     if by == "hour" and key:
         return f"{key[:10]} {key[11:13]}:00"
+    if by == "key" and labels and key in labels:
+        known = labels[key]
+        return " ".join(str(v) for v in (key, known.get("name"), known.get("hint")) if v)
     return label(key)
 
 
@@ -203,7 +207,7 @@ def render_report(rep: Any, *, bar_days: int = 62) -> RenderableType:
     if rep.totals.calls == 0:
         parts.append(Text("no calls in this period", style="dim"))
         return Group(*parts)
-    rows = [(_group_label(rep.by, g.key), g.stats) for g in rep.groups]
+    rows = [(_group_label(rep.by, g.key, rep.labels), g.stats) for g in rep.groups]
     if rep.other is not None:
         rows.append((f"({rep.other.key} more)", rep.other.stats))
     parts += [Text(""), stats_table(rows, rep.by, title=f"by {rep.by}")]

@@ -30,6 +30,7 @@ from typing import Any
 
 import click
 
+from aispendtrack.store import keys
 from aispendtrack.store.db import connect, iso, parse_iso
 from aispendtrack.store.ledger_schema import REFUSED, Outcome, sql_in
 from aispendtrack.views.standing import LimitStatus, limits_status
@@ -86,6 +87,7 @@ class Report:
     other: Group | None = None  # groups cut by `top`, merged (key = number of groups)
     daily: list[tuple[str, Stats]] = field(default_factory=list)
     filters: dict = field(default_factory=dict)
+    labels: dict = field(default_factory=dict)  # by key: key id → {"name", "hint"}
 
     def to_dict(self) -> dict:
         return {
@@ -94,7 +96,7 @@ class Report:
             "by": self.by,
             "filters": self.filters,
             "totals": self.totals.to_dict(),
-            "groups": [g.to_dict() for g in self.groups],
+            "groups": [{**g.to_dict(), **self.labels.get(g.key, {})} for g in self.groups],
             "other": self.other.to_dict() if self.other else None,
             "daily": [{"day": d, **s.to_dict()} for d, s in self.daily],
         }
@@ -197,7 +199,10 @@ def report(
                 conn.close()
     else:
         results = [r for c in chunks for r in run(c)]
-    return assemble(results, since=since, until=until, by=by, top=top, account=account, key=key)
+    rep = assemble(results, since=since, until=until, by=by, top=top, account=account, key=key)
+    if by == "key":
+        rep.labels = key_labels(db)
+    return rep
 
 
 def assemble(
@@ -223,6 +228,13 @@ def assemble(
     for st in (totals, *by_group.values(), *by_day.values(), *([other.stats] if other else [])):
         st.cost_usd = Decimal(canon(st.cost_usd))
     return Report(since, until, by, totals, groups, other, _fill_days(by_day, since, until), filters)
+
+
+def key_labels(db) -> dict[str, dict]:
+    """Key id → its name and current hint, so a report names keys rather than only ids."""
+    if not db["keys"].exists():
+        return {}
+    return {k["id"]: {"name": k["name"], "hint": k["hint"]} for k in keys.list_keys(db)}
 
 
 def _fill_days(by_day: dict[str, Stats], since, until) -> list[tuple[str, Stats]]:
