@@ -36,11 +36,27 @@ def test_key_lifecycle_with_json(run):
     assert rotated["id"] == created["id"] and rotated["key"] != created["key"]
     assert json.loads(run("keys", "list", "--json").output)[0]["in_grace"] is True
     run("keys", "revoke", created["id"])
-    assert json.loads(run("keys", "list", "--json").output)[0]["state"] == "revoked"
+    listed = json.loads(run("keys", "list", "--json").output)[0]
+    assert listed["state"] == "revoked" and listed["in_grace"] is False  # nothing of it works any more
+    shown = run("keys", "list", "--all").output
+    assert "revoked" in shown and "grace" not in shown
     # the plaintext keys are nowhere in the database file
     raw = run.db.read_bytes() + (run.db.with_name(run.db.name + "-wal").read_bytes()
                                  if run.db.with_name(run.db.name + "-wal").exists() else b"")
     assert created["key"].encode() not in raw and rotated["key"].encode() not in raw
+
+
+def test_keys_list_shows_active_keys_first_and_the_rest_with_all(run):
+    run("accounts", "create", "acme", "--tier", "pro")
+    old = json.loads(run("keys", "create", "acme", "--name", "old-one", "--json").output)
+    json.loads(run("keys", "create", "acme", "--name", "current", "--json").output)
+    run("keys", "revoke", old["id"])
+    default = run("keys", "list").output
+    assert "current" in default and "old-one" not in default
+    assert "1 revoked or expired key not shown (--all shows them)" in default
+    every = run("keys", "list", "--all").output
+    assert every.index("current") < every.index("old-one")
+    assert len(json.loads(run("keys", "list", "--json").output)) == 2
 
 
 def test_errors_are_clear_and_exit_non_zero(run):

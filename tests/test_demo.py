@@ -116,3 +116,22 @@ def test_demo_without_the_sdks_says_how_to_install_them(monkeypatch, tmp_path, a
     assert result.exit_code == 1
     assert "pip install 'aispendtrack[demo]'" in result.output and ", ".join(absent) in result.output
     assert not (tmp_path / "demo").exists(), "nothing started"
+
+
+def _normalised(line: str) -> str:
+    for pattern, repl in ((r"ask_…[A-Za-z0-9]{4}", "ask_…HINT"), (r"key_[0-9a-f]{12}", "key_ID"),
+                          (r"127\.0\.0\.1:\d+", "127.0.0.1:PORT"), (r"\d{4}-\d\d-\d\dT[\d:]+Z", "TIME"),
+                          (r"Working directory: .*", "Working directory: DIR"),
+                          (r" Database and config kept in .*", "")):  # this run used --keep
+        line = re.sub(pattern, repl, line)
+    return line.rstrip()
+
+
+def test_readme_shows_what_the_demo_really_prints(demo_run):
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("What `aispendtrack demo` printed", 1)[1].split("```\n", 2)[1]
+    shown = [_normalised(line) for line in block.splitlines() if line.strip() and not line.startswith("…")]
+    real = [_normalised(line) for line in demo_run[0].stdout.splitlines()]
+    missing = [line for line in shown if line not in real]
+    assert not missing, missing
+    assert [real.index(line) for line in shown] == sorted(real.index(line) for line in shown)

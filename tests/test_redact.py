@@ -5,8 +5,18 @@ from aispendtrack.proxy.state import META, FlowState
 
 
 def test_hint_keeps_only_a_recognisable_stub():
-    assert hint("Bearer sk-proj-abcdefghijklmnop1234") == "Bearer sk-…1234 (redacted by AiSpendTrack)"
-    assert hint("short") == "… (redacted by AiSpendTrack)"
+    assert hint("Bearer sk-proj-abcdefghijklmnop1234") == "Bearer sk-...1234 (redacted by AiSpendTrack)"
+    assert hint("short") == "... (redacted by AiSpendTrack)"
+
+
+def test_hint_reads_as_text_in_the_console():
+    from mitmproxy.utils import strutils
+
+    f = tflow.tflow()
+    f.request.headers["authorization"] = "Bearer sk-proj-abcdefghijklmnop1234"
+    redact(f.request)
+    raw = f.request.headers.fields[-1][1]
+    assert strutils.bytes_to_escaped_str(raw) == "Bearer sk-...1234 (redacted by AiSpendTrack)"
 
 
 def test_redact_headers_and_query_key():
@@ -19,7 +29,7 @@ def test_redact_headers_and_query_key():
     state = repr(f.get_state())
     assert "SECRETSECRET" not in state
     assert f.request.query["alt"] == "sse"
-    assert f.request.headers["authorization"].startswith("Bearer sk-…")
+    assert f.request.headers["authorization"].startswith("Bearer sk-...")
 
 
 def test_only_provider_bound_flows_and_only_when_enabled():

@@ -218,10 +218,11 @@ def keys_create(ctx: click.Context, account: str, name: str | None, member: str 
 
 @keys_group.command("list")
 @click.argument("account", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--all", "show_all", is_flag=True, help="Include revoked and expired keys (listed after active ones).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (every key, whatever its state).")
 @click.pass_context
-def keys_list(ctx: click.Context, account: str | None, as_json: bool) -> None:
-    """List keys (all, or ACCOUNT's) with their state and usage against limits."""
+def keys_list(ctx: click.Context, account: str | None, show_all: bool, as_json: bool) -> None:
+    """List the active keys (all accounts', or ACCOUNT's) with their usage against limits."""
     database = open_db(ctx)
     config = load_config(ctx)
     with store_errors():
@@ -229,6 +230,9 @@ def keys_list(ctx: click.Context, account: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
+    rows.sort(key=lambda r: r["state"] != "active")  # stable: by account and age within
+    hidden = 0 if show_all else sum(r["state"] != "active" for r in rows)
+    rows = rows if show_all else [r for r in rows if r["state"] == "active"]
     table = Table("id", "account", "member", "name", "key", "state", "permissions", "models", "requests this hour",
                   "resets in", "last used")
     for r in rows:
@@ -241,6 +245,8 @@ def keys_list(ctx: click.Context, account: str | None, as_json: bool) -> None:
             r["last_used"] or "never",
         )
     console.print(table)
+    if hidden:
+        console.print(f"{hidden} revoked or expired {'key' if hidden == 1 else 'keys'} not shown (--all shows them)")
 
 
 @keys_group.command("rotate")

@@ -40,14 +40,17 @@ def first_run(db_path: Path, config: configmod.Config, console: Console) -> None
     console.print("Your key (shown only this once; stored only as a digest):\n")
     print(new.key, flush=True)
     console.print(
-        "\n  export AISPENDTRACK_API_KEY=<the key above>\n\n"
-        "  from openai import OpenAI\n"
-        '  client = OpenAI(base_url="http://localhost:8080/v1",\n'
-        '                  default_headers={"x-aispendtrack-key": os.environ["AISPENDTRACK_API_KEY"]})\n\n'
+        "\n  export AISPENDTRACK_API_KEY=<the key above>\n"
+        "  export OPENAI_API_KEY=sk-... ANTHROPIC_API_KEY=sk-ant-...   # your provider keys, as usual\n\n"
+        "  import os\n"
         "  from anthropic import Anthropic\n"
-        '  client = Anthropic(base_url="http://localhost:8081",\n'
-        '                     default_headers={"x-aispendtrack-key": os.environ["AISPENDTRACK_API_KEY"]})\n',
+        "  from openai import OpenAI\n\n"
+        '  openai_client = OpenAI(base_url="http://127.0.0.1:8080/v1",\n'
+        '                         default_headers={"x-aispendtrack-key": os.environ["AISPENDTRACK_API_KEY"]})\n'
+        '  anthropic_client = Anthropic(base_url="http://127.0.0.1:8081",\n'
+        '                               default_headers={"x-aispendtrack-key": os.environ["AISPENDTRACK_API_KEY"]})\n',
         highlight=False,
+        markup=False,
     )
 
 

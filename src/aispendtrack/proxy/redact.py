@@ -19,9 +19,10 @@ QUERY_KEYS = ("key",)
 
 
 def hint(secret: str) -> str:
-    """`Bearer sk-…abcd`: enough to tell keys apart, never enough to use one."""
+    """`Bearer sk-...abcd`: enough to tell keys apart, never enough to use one. ASCII only:
+    the console shows a header's non-ASCII bytes escaped (`\\xe2\\x80\\xa6`)."""
     scheme, _, token = secret.rpartition(" ")
-    shown = f"{token[:3]}…{token[-4:]}" if len(token) > 12 else "…"
+    shown = f"{token[:3]}...{token[-4:]}" if len(token) > 12 else "..."
     return f"{scheme + ' ' if scheme else ''}{shown} (redacted by AiSpendTrack)"
 
 

@@ -295,7 +295,7 @@ def revoke_key(db: sqlite_utils.Database, key_id: str) -> dict:
 def list_keys(db: sqlite_utils.Database, account: str | None = None) -> list[dict]:
     """Keys with their current hint and state; never anything a key could be rebuilt from."""
     now = iso(utcnow())
-    where, params = ("WHERE accounts.name = ?", [now, account]) if account else ("", [now])
+    where, params = ("WHERE accounts.name = ?", [now, now, account]) if account else ("", [now, now])
     if account:
         get_account(db, account)
     return list(
@@ -305,7 +305,8 @@ def list_keys(db: sqlite_utils.Database, account: str | None = None) -> list[dic
                        (SELECT m.name FROM members m WHERE m.id = keys.member_id) AS member,
                        (SELECT hint FROM key_secrets s WHERE s.key_id = keys.id ORDER BY s.created DESC LIMIT 1) AS hint,
                        (SELECT COUNT(*) FROM key_secrets s WHERE s.key_id = keys.id AND s.retired IS NOT NULL
-                            AND s.retired > ?) AS in_grace
+                            AND s.retired > ? AND keys.revoked IS NULL
+                            AND (keys.expires IS NULL OR keys.expires > ?)) AS in_grace
                 FROM keys JOIN accounts ON accounts.id = keys.account_id {where}
                 ORDER BY accounts.name, keys.created""",
             params,
