@@ -177,3 +177,33 @@ def test_account_reset_clears_only_the_current_month(run):
     database.execute("INSERT INTO monthly_usage VALUES ('acme', ?, 7), ('acme', ?, 9)", [this, last])
     run("accounts", "reset", "acme")
     assert database.execute("SELECT month, calls FROM monthly_usage").fetchall() == [(last, 9)]
+
+
+def test_rename_account_and_key_keeps_limits_and_history(run):
+    from aispendtrack.store import limits as store
+    from aispendtrack.limits.window import month_key
+    import time
+
+    run("accounts", "create", "acme", "--tier", "free")
+    key = json.loads(run("keys", "create", "acme", "--name", "laptop", "--json").output)
+    db = connect(run.db)
+    store.ensure_schema(db)
+    now = time.time()
+    store.check_and_count(db, key_id=key["id"], account="acme", hourly_limit=10, monthly_limit=10, now=now)
+    db["calls"].insert({"ts": "2026-11-01T00:00:00.000000Z", "key_id": key["id"], "account": "acme",
+                        "provider": "openai", "api": "chat", "outcome": "forwarded"}, alter=True)
+    run("accounts", "rename", "acme", "acme-corp")
+    run("keys", "rename", key["id"], "desktop")
+    listed = json.loads(run("keys", "list", "--json").output)
+    assert [(k["account"], k["name"]) for k in listed] == [("acme-corp", "desktop")]
+    assert store.usage(db, account="acme-corp", now=now).monthly_count == 1  # the counter moved
+    assert [r["account"] for r in db.query("SELECT account FROM calls")] == ["acme-corp"]
+    assert month_key(now) in {r["month"] for r in db.query("SELECT month FROM monthly_usage")}
+    taken = run("accounts", "create", "other")
+    assert taken.exit_code == 0
+    clash = run("accounts", "rename", "acme-corp", "other", ok=False)
+    assert clash.exit_code == 1 and "already exists" in clash.output
+    bad = run("accounts", "rename", "acme-corp", "bad\x1b[31mname", ok=False)
+    assert bad.exit_code == 1 and "control or invisible characters" in bad.output
+    missing = run("keys", "rename", "key_000000000000", "x", ok=False)
+    assert missing.exit_code == 1 and "no key with id" in missing.output

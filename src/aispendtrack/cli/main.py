@@ -21,6 +21,7 @@ from aispendtrack.store import db as dbmod
 from aispendtrack.store import keys, schema
 from aispendtrack.views import usage
 from aispendtrack.cli.cabundle import ca_bundle_command
+from aispendtrack.cli.rename import accounts_rename, keys_rename
 from aispendtrack.views.render import safe
 from aispendtrack.cli.run import addon_path_command, run_command
 from aispendtrack.demo import demo_command
@@ -291,6 +292,8 @@ for _command in (report_command, export_command, top_command, demo_command, run_
                  serve_command, members_group, webhooks_group,
                  ca_bundle_command):
     cli.add_command(_command)
+accounts.add_command(accounts_rename)
+keys_group.add_command(keys_rename)
 
 
 def main() -> None:

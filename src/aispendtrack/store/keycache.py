@@ -126,7 +126,8 @@ def check(records: dict[str, KeyRecord], presented: str, now_iso: str | None = N
     d = keys.digest(presented)
     record = records.get(d)
     if record is None or not hmac.compare_digest(record.digest, d):
-        return Verdict(None, "unknown key: it was never issued, or was deleted")
+        return Verdict(None, "unknown key: no key with this secret was issued on this proxy's database "
+                             "(check for a typo, or for a proxy started with another --db)")
     return Verdict(record, refusal(record, now_iso))
 
 

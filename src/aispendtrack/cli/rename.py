@@ -1,0 +1,40 @@
+"""`accounts rename OLD NEW` and `keys rename KEY_ID NAME`: names change, ids and history stay."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from aispendtrack.store import rename
+
+
+def _cli():
+    # the groups' own module (open_db, store_errors, console), loaded by the time a command runs
+    return importlib.import_module("aispendtrack.cli.main")
+
+
+@click.command("rename")
+@click.argument("old")
+@click.argument("new")
+@click.pass_context
+def accounts_rename(ctx: click.Context, old: str, new: str) -> None:
+    """Rename account OLD to NEW; its keys, monthly counter and ledger rows follow."""
+    main = _cli()
+    database = main.open_db(ctx)
+    with main.store_errors():
+        rename.rename_account(database, old, new)
+    main.console.print(f"Renamed account {old} to {new} (keys, this month's counter and ledger rows follow).")
+
+
+@click.command("rename")
+@click.argument("key_id")
+@click.argument("name")
+@click.pass_context
+def keys_rename(ctx: click.Context, key_id: str, name: str) -> None:
+    """Set KEY_ID's name (its label in lists and reports; "" clears it)."""
+    main = _cli()
+    database = main.open_db(ctx)
+    with main.store_errors():
+        key = rename.rename_key(database, key_id, name)
+    main.console.print(f"Key {key_id} of account {key['account']} is now named {key['name'] or '(no name)'}.")
