@@ -207,3 +207,23 @@ def test_rename_account_and_key_keeps_limits_and_history(run):
     assert bad.exit_code == 1 and "control or invisible characters" in bad.output
     missing = run("keys", "rename", "key_000000000000", "x", ok=False)
     assert missing.exit_code == 1 and "no key with id" in missing.output
+
+
+@pytest.mark.parametrize("width", [200, 60])
+def test_keys_list_never_cuts_a_name_or_number(run, monkeypatch, width):
+    import io
+    import sys
+
+    from rich.console import Console
+
+    run("accounts", "create", "a-rather-long-account-name", "--tier", "pro")
+    key = json.loads(run("keys", "create", "a-rather-long-account-name", "--name", "build-server-eu-west",
+                         "--json").output)
+    out = io.StringIO()
+    monkeypatch.setattr(sys.modules["aispendtrack.cli.main"], "console", Console(file=out, width=width))
+    run("keys", "list")
+    text = out.getvalue()
+    for token in (key["id"], "a-rather-long-account-name", "build-server-eu-west", "0 / 10,000 (0%)"):
+        assert token in text, (token, text)
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert ("\n  account" in text) == (width == 60)  # vertical only when the table cannot fit

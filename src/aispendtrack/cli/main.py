@@ -19,7 +19,7 @@ from rich.table import Table
 from aispendtrack import config as configmod
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import keys, schema
-from aispendtrack.views import usage
+from aispendtrack.views import render, usage
 from aispendtrack.cli.cabundle import ca_bundle_command
 from aispendtrack.cli.rename import accounts_rename, keys_rename
 from aispendtrack.views.render import safe
@@ -234,18 +234,17 @@ def keys_list(ctx: click.Context, account: str | None, show_all: bool, as_json: 
     rows.sort(key=lambda r: r["state"] != "active")  # stable: by account and age within
     hidden = 0 if show_all else sum(r["state"] != "active" for r in rows)
     rows = rows if show_all else [r for r in rows if r["state"] == "active"]
-    table = Table("id", "account", "member", "name", "key", "state", "permissions", "models", "requests this hour",
-                  "resets in", "last used")
-    for r in rows:
-        state = r["state"] + (" (old secret in grace)" if r["in_grace"] else "")
-        table.add_row(
-            r["id"], safe(r["account"]), safe(r["member"] or ""), safe(r["name"] or ""), r["hint"], state,
-            ",".join(r["permissions"]),
-            ",".join(r["models"]) if r["models"] is not None else "any",
-            usage.fmt_used(r["hourly_used"], r["requests_per_hour"]), usage.fmt_reset(r["hourly_reset_seconds"]),
-            r["last_used"] or "never",
-        )
-    console.print(table)
+    clean = render.clean
+    cells = [[
+        r["id"], clean(r["account"]), clean(r["member"] or ""), clean(r["name"] or ""), r["hint"],
+        r["state"] + (" (old secret in grace)" if r["in_grace"] else ""),
+        ",".join(r["permissions"]), clean(",".join(r["models"])) if r["models"] is not None else "any",
+        usage.fmt_used(r["hourly_used"], r["requests_per_hour"]), usage.fmt_reset(r["hourly_reset_seconds"]),
+        render.fmt_time(r["last_used"]) if r["last_used"] else "never",
+    ] for r in rows]  # fmt: skip
+    columns = ["id", "account", "member", "name", "key", "state", "permissions", "models", "requests this hour",
+               "resets in", "last used"]
+    console.print(render.fitted(columns, cells, console))
     if hidden:
         console.print(f"{hidden} revoked or expired {'key' if hidden == 1 else 'keys'} not shown (--all shows them)")
 

@@ -7,6 +7,7 @@ import importlib
 import click
 
 from aispendtrack.store import rename
+from aispendtrack.views.render import safe
 
 
 def _cli():
@@ -24,7 +25,7 @@ def accounts_rename(ctx: click.Context, old: str, new: str) -> None:
     database = main.open_db(ctx)
     with main.store_errors():
         rename.rename_account(database, old, new)
-    main.console.print(f"Renamed account {old} to {new} (keys, this month's counter and ledger rows follow).")
+    main.console.print(f"Renamed account {safe(old)} to {safe(new)} (keys, this month's counter and ledger rows follow).")
 
 
 @click.command("rename")
@@ -37,4 +38,4 @@ def keys_rename(ctx: click.Context, key_id: str, name: str) -> None:
     database = main.open_db(ctx)
     with main.store_errors():
         key = rename.rename_key(database, key_id, name)
-    main.console.print(f"Key {key_id} of account {key['account']} is now named {key['name'] or '(no name)'}.")
+    main.console.print(f"Key {safe(key_id)} of account {safe(key['account'])} is now named {safe(key['name'] or '(no name)')}.")

@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, TextIO
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.panel import Panel
@@ -141,6 +142,31 @@ def stats_table(rows: list[tuple[str, Stats]], dimension: str, *, title: str | N
     return table
 
 
+def fmt_time(ts: str) -> str:
+    """A ledger/key-store timestamp to the second: `2026-11-26 09:12:27`."""
+    return ts[:19].replace("T", " ")
+
+
+def fitted(columns: list[str], rows: list[list[str]], console: Console) -> RenderableType:
+    """A table when every cell fits the console unbroken; otherwise one block per row
+    (`column  value` lines), so no name or number is wrapped or cut mid-token."""
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
+    for name in columns:
+        table.add_column(name, no_wrap=True)
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))  # plain text: cells are cleaned, not markup
+    widths = [max(cell_len(c) for c in [name, *(row[i] for row in rows)]) for i, name in enumerate(columns)]
+    if sum(widths) + 3 * (len(columns) - 1) <= console.width:  # cells + " │ "-wide gaps
+        return table
+    pad = max(len(c) for c in columns[1:]) + 2
+    blocks: list[RenderableType] = []
+    for row in rows:
+        lines = [Text(row[0], style="bold")]
+        lines += [Text(f"  {name:<{pad}}{value}") for name, value in zip(columns[1:], row[1:]) if value]
+        blocks.append(Group(*lines))
+    return Group(*blocks)
+
+
 def bar(value: float, maximum: float, width: int) -> str:
     """A horizontal bar of block characters, eighth-cell precision."""
     if maximum <= 0 or value <= 0:
@@ -195,7 +221,7 @@ def _group_label(by: str, key: Any, labels: dict | None = None) -> str:
         return f"{key[:10]} {key[11:13]}:00"
     if by == "key" and labels and key in labels:
         known = labels[key]
-        return " ".join(str(v) for v in (key, known.get("name"), known.get("hint")) if v)
+        return " ".join(safe(v) for v in (key, known.get("name"), known.get("hint")) if v)
     return label(key)
 
 
