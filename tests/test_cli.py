@@ -192,8 +192,13 @@ def test_rename_account_and_key_keeps_limits_and_history(run):
     store.check_and_count(db, key_id=key["id"], account="acme", hourly_limit=10, monthly_limit=10, now=now)
     db["calls"].insert({"ts": "2026-11-01T00:00:00.000000Z", "key_id": key["id"], "account": "acme",
                         "provider": "openai", "api": "chat", "outcome": "forwarded"}, alter=True)
+    from aispendtrack.views import rollup
+
+    rollup.ensure_schema(db)
+    rollup.catch_up(db)
     run("accounts", "rename", "acme", "acme-corp")
     run("keys", "rename", key["id"], "desktop")
+    assert {r["account"] for r in db.query("SELECT account FROM calls_daily")} == {"acme-corp"}
     listed = json.loads(run("keys", "list", "--json").output)
     assert [(k["account"], k["name"]) for k in listed] == [("acme-corp", "desktop")]
     assert store.usage(db, account="acme-corp", now=now).monthly_count == 1  # the counter moved
