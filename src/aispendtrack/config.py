@@ -55,6 +55,8 @@ class Tier(_Strict):
     requests_per_hour: Limit
     monthly_calls: Limit
     permissions: tuple[str, ...]
+    budget_usd: Decimal | None = Field(None, ge=0)  # default dollar budget of the tier's accounts
+    budget_period: Literal["day", "week", "month", "total"] = "month"
 
     @field_validator("permissions", mode="before")
     @classmethod
@@ -160,6 +162,13 @@ class Metering(_Strict):
     inject_stream_usage: dict[str, bool] = DEFAULT_INJECT_USAGE
 
 
+class Budgets(_Strict):
+    # A model with no price under a budget: refused, since its cost could not be held.
+    unpriced: Literal["refuse", "allow"] = "refuse"
+    # Output tokens reserved for a call that names no max-tokens field.
+    default_max_output_tokens: int = Field(4096, ge=1)
+
+
 class Price(_Strict):
     """Local price for a private or fine-tuned model, USD per million tokens."""
 
@@ -181,6 +190,7 @@ class Config(_Strict):
     prices: dict[str, Price] = {}
     serve: Serve = Serve()
     webhooks: Webhooks = Webhooks()
+    budgets: Budgets = Budgets()
 
     @field_validator("providers", "upstreams")
     @classmethod

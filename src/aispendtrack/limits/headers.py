@@ -26,9 +26,12 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+from aispendtrack.limits import budget as budget_rules
 from aispendtrack.limits.window import Decision, millis_until, reset_seconds
 
-PREFIX = "x-aispendtrack-ratelimit-"
+OURS = "x-aispendtrack-"  # every status header we add starts so
+PREFIX = OURS + "ratelimit-"
+BUDGET_PREFIX = OURS + "budget-"
 # Longest wait we invite SDKs to retry after; tools built on the SDKs give up above 60 s.
 SDK_RETRY_WAIT_MAX = 60
 
@@ -50,7 +53,45 @@ def status_headers(d: Decision) -> dict[str, str]:
         **_status(
             "month", d.monthly_limit, d.monthly_remaining, reset_seconds(d.now, d.monthly_reset)
         ),
+        **budget_headers(d),
     }
+
+
+def _usd(nano: int) -> str:
+    return format(budget_rules.to_usd(nano), "f")
+
+
+def _budget_in_question(d: Decision):
+    """The refusing budget, else the one with the least left (key's or account's)."""
+    r = d.budget
+    return None if r is None else (r.refused_by or r.tightest)
+
+
+def budget_headers(d: Decision) -> dict[str, str]:
+    """``x-aispendtrack-budget-{limit,remaining}-usd`` (decimal USD, remaining after this
+    call's hold) and ``-reset-seconds`` (absent for a ``total`` budget), for the tighter of
+    the key's and the account's budget; none without a budget."""
+    s = _budget_in_question(d)
+    if s is None:
+        return {}
+    h = {f"{BUDGET_PREFIX}limit-usd": _usd(s.budget.limit_nano),
+         f"{BUDGET_PREFIX}remaining-usd": _usd(s.remaining_nano)}
+    if s.reset_at is not None:
+        h[f"{BUDGET_PREFIX}reset-seconds"] = str(reset_seconds(d.now, s.reset_at))
+    return h
+
+
+def budget_message(d: Decision, amount_nano: int) -> str:
+    """The 429 text of a budget refusal: which budget, spent and held, when it resets."""
+    s = _budget_in_question(d)
+    who = f"key {s.budget.subject}" if s.budget.scope == "key" else f"account {s.budget.subject}"
+    period = budget_rules.period_label(s.budget.period, s.period_key)
+    msg = (f"AiSpendTrack budget exceeded: the {s.budget.period} budget of ${_usd(s.budget.limit_nano)}"
+           f" for {who} ({period}) has ${_usd(s.spent_nano)} spent and ${_usd(s.reserved_nano)} held by calls"
+           f" in flight; this call may cost up to ${_usd(amount_nano)}")
+    if s.reset_at is None:
+        return msg + "; a total budget never resets: raise it to admit more calls"
+    return msg + f"; it resets at {_iso_second(s.reset_at)} (in {reset_seconds(d.now, s.reset_at)} s)"
 
 
 def rejection_headers(d: Decision) -> dict[str, str]:

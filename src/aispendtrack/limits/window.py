@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
 
 WINDOW = 3600  # seconds
 
@@ -152,7 +152,7 @@ class Decision:
     """
 
     admitted: bool
-    limit: Literal["hourly", "monthly"] | None  # which limit denied
+    limit: Literal["hourly", "monthly", "budget"] | None  # which limit denied
     retry_after: int | None  # whole seconds, >= 1; None if admitted or blocked (limit 0)
     should_retry: bool | None  # None if admitted
     now: float
@@ -166,6 +166,7 @@ class Decision:
     monthly_limit: int | None
     monthly_remaining: int | None
     monthly_reset: int | None
+    budget: Any = None  # `store.budgets.Reservation` when the call was charged to budgets
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,6 +143,15 @@ class Pricer:
         self._plans: dict[int, tuple[gp_types.ModelPrice, _Plan | None]] = {}
         self._snapshot = get_snapshot()
 
+    @classmethod
+    def with_prices(cls, prices: dict) -> Pricer:
+        """A pricer with local prices (`config.Config.prices`: model → `Price`) over the bundled ones."""
+        return cls({
+            model: PriceOverride(input_mtok=p.input_mtok, output_mtok=p.output_mtok,
+                                 cache_read_mtok=p.cache_read_mtok, cache_write_mtok=p.cache_write_mtok)
+            for model, p in prices.items()
+        })
+
     def price(self, m: Metered, model: str | None, provider: str | None, *, when: datetime | None = None) -> Priced:
         if not m.has_usage:
             return Priced(None, "unmetered", None)

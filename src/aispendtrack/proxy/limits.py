@@ -1,4 +1,4 @@
-"""Limits: per-key hourly rate and per-account monthly calls, checked before forwarding.
+"""Limits: per-key hourly rate, per-account monthly calls and dollar budgets, checked before forwarding.
 
 Decided from the headers in `requestheaders`: a refused request is answered 429 with an
 exact `retry-after` and is never forwarded (its body is never parsed). Check-and-count is
@@ -6,6 +6,11 @@ one SQLite transaction on a worker thread, so several proxies on one database en
 limit together and mitmproxy's event loop never waits on SQLite. The thread drains every
 check queued meanwhile (one transaction each) and wakes the loop once for all of them.
 Accounts are counted by name (`FlowState.account`), as the ledger names them.
+
+A budgeted key (`FlowState.budgeted`) is decided in `request` instead, once the body is
+read: the same transaction also reserves the call's dollar bound (`charge.bound`) on its
+budgets, or refuses it with 429 `budget_exceeded`. The reservation id rides on the flow
+state to the ledger row, whose insert settles it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from collections.abc import Callable
 from mitmproxy import ctx, http
 
 from aispendtrack.limits import headers as limit_headers
+from aispendtrack.meter.pricing import Pricer
+from aispendtrack.proxy import charge
 from aispendtrack.proxy.state import Runtime, reject, state_of
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import limits as store
@@ -49,7 +56,7 @@ def offset_clock(path: str) -> Callable[[], float]:
 def add_headers(headers: http.Headers, extra: dict[str, str]) -> None:
     """`headers.update(extra)` for our status headers; appends the fields at once (a tenth of
     the cost) unless the upstream already sent some of them, which are then replaced."""
-    prefix = limit_headers.PREFIX.encode()
+    prefix = limit_headers.OURS.encode()
     if any(name.lower().startswith(prefix) for name, _ in headers.fields):
         headers.update(extra)
     else:
@@ -64,6 +71,7 @@ class Limiter:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.clock: Callable[[], float] = time.time
+        self.pricer: Pricer | None = None  # prices a budgeted call's bound, as the ledger prices calls
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -83,6 +91,7 @@ class Limiter:
                 log.warning("AiSpendTrack: limiter clock offset read from %s (testing option)", path)
 
     def start(self) -> None:
+        self.pricer = Pricer.with_prices(self.rt.config.prices)
         self._queue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, args=(self._queue,), name="aispendtrack-limits",
                                         daemon=True)
@@ -99,14 +108,31 @@ class Limiter:
         state = state_of(flow)
         if flow.response or flow.error or not flow.live or state is None or not state.identified:
             return
-        if not state.limited:
-            return  # unlimited: no counter to keep (usage views count these from the ledger)
+        if not state.limited or state.budgeted:
+            return  # unlimited: no counter to keep; budgeted: decided in `request`, with the body
+        await self._decide(flow, state, None)
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        state = state_of(flow)
+        if flow.response or flow.error or not flow.live or state is None or not state.budgeted:
+            return
+        if self.pricer is None:
+            self.pricer = Pricer.with_prices(self.rt.config.prices)
+        b = charge.bound(flow, state, self.rt.config, self.pricer)
+        if b.charge is None:
+            reject(flow, 403, b.refusal, "budget_unpriced_model", outcome=Outcome.BUDGET_EXCEEDED,
+                   marker=":stop_sign:", headers={"x-should-retry": "false"})
+            return
+        await self._decide(flow, state, b.charge)
+
+    async def _decide(self, flow: http.HTTPFlow, state, budget_charge) -> None:
         now = self.clock()
         try:
             if self._thread is None:
                 raise RuntimeError("the limiter is stopped")
             fut = asyncio.get_running_loop().create_future()
-            self._queue.put((fut, (state.key_id, state.account, state.requests_per_hour, state.monthly_calls, now)))
+            self._queue.put((fut, (state.key_id, state.account, state.requests_per_hour, state.monthly_calls, now,
+                                   budget_charge)))
             decision = await fut
         except Exception as e:
             # Fail closed: a limit we cannot check is not a limit we may skip.
@@ -116,9 +142,15 @@ class Limiter:
             return
         if decision.admitted:
             state.limit_headers = limit_headers.status_headers(decision)
+            if decision.budget is not None:
+                state.reservation_id = decision.budget.id
             return
-        outcome = Outcome.QUOTA_EXCEEDED if decision.limit == "monthly" else Outcome.RATE_LIMITED
-        message = limit_headers.rejection_message(decision, tier=state.tier)
+        if decision.limit == "budget":
+            outcome = Outcome.BUDGET_EXCEEDED
+            message = limit_headers.budget_message(decision, budget_charge.amount_nano)
+        else:
+            outcome = Outcome.QUOTA_EXCEEDED if decision.limit == "monthly" else Outcome.RATE_LIMITED
+            message = limit_headers.rejection_message(decision, tier=state.tier)
         reject(flow, 429, message, outcome, outcome=outcome,
                marker=MARK_LIMITED, headers=limit_headers.rejection_headers(decision))
 
@@ -142,10 +174,11 @@ class Limiter:
                 if job is None:
                     stop = True
                     continue
-                fut, (key_id, account, hourly, monthly, now) = job
+                fut, (key_id, account, hourly, monthly, now, budget_charge) = job
                 try:
                     decision = store.check_and_count(database.get(), key_id=key_id, account=account,
-                                                     hourly_limit=hourly, monthly_limit=monthly, now=now)
+                                                     hourly_limit=hourly, monthly_limit=monthly, now=now,
+                                                     charge=budget_charge)
                     outcomes.append((fut, decision, None))
                 except Exception as e:
                     outcomes.append((fut, None, e))

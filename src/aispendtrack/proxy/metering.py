@@ -24,7 +24,7 @@ from aispendtrack import meter
 from aispendtrack.store.ledger import LedgerWriter
 from aispendtrack.meter.decode import Decoder, DecodeError
 from aispendtrack.proxy.observer import HOLD_SECONDS, StreamObserver
-from aispendtrack.meter.pricing import PriceOverride, Pricer
+from aispendtrack.meter.pricing import Pricer
 from aispendtrack.proxy.state import FlowState, Runtime, state_of
 from aispendtrack.store.ledger_schema import UPSTREAM, Outcome
 from aispendtrack.proxy.webview import MARK_UNPRICED, comment_for
@@ -93,14 +93,7 @@ class Metering:
             self.max_event = value
 
     def start(self) -> None:
-        overrides = {
-            model: PriceOverride(
-                input_mtok=p.input_mtok, output_mtok=p.output_mtok,
-                cache_read_mtok=p.cache_read_mtok, cache_write_mtok=p.cache_write_mtok,
-            )
-            for model, p in self.rt.config.prices.items()
-        }
-        self.pricer = Pricer(overrides)
+        self.pricer = Pricer.with_prices(self.rt.config.prices)
         self.ledger = LedgerWriter(self.rt.db_path, health=self.rt.health)
         self.ledger.start()
 
@@ -279,6 +272,7 @@ class Metering:
             "latency_ms": round((now - state.start) * 1000, 3),
             "ttfb_ms": round((ttfb - state.start) * 1000, 3) if ttfb else None,
             "error": state.error or (metered.invalid or metered.error if metered else None),
+            "reservation_id": state.reservation_id,
         }
 
     @staticmethod

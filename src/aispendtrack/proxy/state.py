@@ -56,8 +56,10 @@ class FlowState:
     tier: str | None = None
     permissions: list[str] | None = None  # effective: the tier's ∩ the key's own
     models: list[str] | None = None  # model globs the key may call; None = any
+    budgeted: bool = False  # limits are checked in `request`, with the call's dollar bound
     # limits
     limit_headers: dict[str, str] | None = None  # status headers for the forwarded response
+    reservation_id: str | None = None  # the budget hold the ledger row settles
     # request and response, as metering sees them
     request_model: str | None = None
     stream: bool = False
@@ -73,7 +75,7 @@ class FlowState:
 
     @property
     def limited(self) -> bool:
-        return self.requests_per_hour is not None or self.monthly_calls is not None
+        return self.requests_per_hour is not None or self.monthly_calls is not None or self.budgeted
 
     def identify(self, record: KeyRecord) -> None:
         self.key_id = record.key_id
@@ -85,6 +87,7 @@ class FlowState:
         self.tier = record.tier
         self.permissions = list(record.permissions)
         self.models = list(record.models) if record.models is not None else None
+        self.budgeted = record.budgeted
 
     def __deepcopy__(self, memo) -> dict:
         return dataclasses.asdict(self)

@@ -23,7 +23,7 @@ from pathlib import Path
 from aispendtrack.config import Config
 from aispendtrack.limits import permissions as perms
 from aispendtrack.store import db as dbmod
-from aispendtrack.store import keychange, keys, schema
+from aispendtrack.store import budgets, keychange, keys, schema
 from aispendtrack.store.health import DatabaseGone, Health, Pin
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class KeyRecord:
     name: str | None = None
     permissions: tuple[str, ...] = perms.PERMISSIONS  # effective: tier's ∩ the key's own
     models: tuple[str, ...] | None = None  # model globs; None = any model
+    budgeted: bool = False  # a dollar budget applies (key, account or tier): reserve per call
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ _RECORDS_SQL = """SELECT s.digest, s.key_id, s.hint, s.retired, k.revoked, k.exp
            FROM key_secrets s JOIN keys k ON k.id = s.key_id JOIN accounts a ON a.id = k.account_id"""
 
 
-def _record(row: dict, config: Config) -> KeyRecord:
+def _record(row: dict, config: Config, budgeted: set[tuple[str, str]]) -> KeyRecord:
     rph, monthly = keys.account_limits(row, config)
     return KeyRecord(
         digest=row["digest"],
@@ -78,11 +79,14 @@ def _record(row: dict, config: Config) -> KeyRecord:
         name=row["name"],
         permissions=perms.effective(config.tier(row["tier"]).permissions, keys.decode(row["permissions"])),
         models=keys.decode(row["models"]),
+        budgeted=(("key", row["key_id"]) in budgeted or ("account", str(row["account"])) in budgeted
+                  or config.tier(row["tier"]).budget_usd is not None),
     )
 
 
 def load_records(database, config: Config) -> dict[str, KeyRecord]:
-    return {row["digest"]: _record(row, config) for row in database.query(_RECORDS_SQL)}
+    budgeted = budgets.budgeted_subjects(database)
+    return {row["digest"]: _record(row, config, budgeted) for row in database.query(_RECORDS_SQL)}
 
 
 def lookup_one(database, config: Config, presented: str) -> Verdict:
@@ -99,8 +103,9 @@ def lookup_digest(database, config: Config, digest: str) -> Verdict:
 
 
 def _records_with(database, config: Config, digest: str) -> dict[str, KeyRecord]:
-    rows = database.query(_RECORDS_SQL + " WHERE s.digest = ?", [digest])
-    return {r["digest"]: _record(r, config) for r in rows}
+    rows = list(database.query(_RECORDS_SQL + " WHERE s.digest = ?", [digest]))
+    budgeted = budgets.budgeted_subjects(database) if rows else set()
+    return {r["digest"]: _record(r, config, budgeted) for r in rows}
 
 
 def refusal(record: KeyRecord, now_iso: str | None = None) -> str | None:

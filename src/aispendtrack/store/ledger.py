@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aispendtrack.store import budgets
 from aispendtrack.store import db as dbmod
 from aispendtrack.store.health import Follower, Health
 from aispendtrack.store.ledger_schema import ensure_schema, to_db_row  # noqa: F401  (to_db_row re-exported)
@@ -293,6 +294,9 @@ class LedgerWriter:
                 failed.append(((row, fut), e))
                 continue
             ids.append(cur.lastrowid)
+            if row.get("reservation_id"):  # the call's budget hold becomes its real cost
+                budgets.settle(conn, row["reservation_id"], row.get("cost_usd"),
+                               charge_all=row["outcome"] == "aborted")
         conn.execute("COMMIT")
         return ids, failed
 
@@ -318,6 +322,7 @@ class LedgerWriter:
         conn = database.conn
         conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
         ensure_schema(database)
+        budgets.ensure_schema(database)
         return conn
 
     def _rollback(self) -> None:

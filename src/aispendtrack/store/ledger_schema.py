@@ -46,6 +46,7 @@ CALLS_COLUMNS: dict[str, type] = {
     "latency_ms": float,
     "ttfb_ms": float,
     "error": str,
+    "reservation_id": str,  # the budget reservation this row settles (store/budgets.py)
 }
 
 
@@ -58,6 +59,7 @@ class Outcome(StrEnum):
     RATE_LIMITED = "rate_limited"
     QUOTA_EXCEEDED = "quota_exceeded"
     FORBIDDEN = "forbidden"  # 403: the key lacks `calls`, or the model is outside its list
+    BUDGET_EXCEEDED = "budget_exceeded"  # 429 (403 for an unpriced model under a budget)
     UPSTREAM_ERROR = "upstream_error"
     ABORTED = "aborted"
 
@@ -97,6 +99,23 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+    _add_missing_columns(db)
+
+
+def _add_missing_columns(db: sqlite_utils.Database) -> None:
+    """Columns added since a database was created (another process may be adding them too)."""
+    if set(CALLS_COLUMNS) <= set(db["calls"].columns_dict):
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        have = {row[1] for row in db.execute("PRAGMA table_info(calls)").fetchall()}
+        for name in CALLS_COLUMNS:
+            if name not in have:
+                db.execute(f"ALTER TABLE calls ADD COLUMN [{name}] TEXT")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 # -- rows: Python values → what SQLite stores ------------------------------------------

@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 import sqlite3
 
-from aispendtrack.store import outbox
+from aispendtrack.store import budgets, outbox
 from aispendtrack.limits.window import (
     Decision,
     Usage,
@@ -112,8 +112,12 @@ def check_and_count(
     hourly_limit: int | None,
     monthly_limit: int | None,
     now: float,
+    charge: budgets.Charge | None = None,
 ) -> Decision:
-    """Admit and count the request at `now`, or deny it without counting anything."""
+    """Admit and count the request at `now`, or deny it without counting anything.
+
+    With a `charge`, the call's dollar bound is reserved on its budgets in the same
+    transaction (`budgets.reserve`); a budget it would exceed denies it (``limit="budget"``)."""
     _check_limit(hourly_limit, "hourly_limit")
     _check_limit(monthly_limit, "monthly_limit")
     conn = _conn(db)
@@ -122,7 +126,7 @@ def check_and_count(
     conn.execute("BEGIN IMMEDIATE")
     try:
         decision = _check_and_count(
-            conn, key_id, account, hourly_limit, monthly_limit, float(now)
+            conn, key_id, account, hourly_limit, monthly_limit, float(now), charge
         )
         conn.execute("COMMIT")
     except BaseException:
@@ -132,7 +136,7 @@ def check_and_count(
     return decision
 
 
-def _check_and_count(conn, key_id, account, hourly_limit, monthly_limit, now) -> Decision:
+def _check_and_count(conn, key_id, account, hourly_limit, monthly_limit, now, charge=None) -> Decision:
     month, _, month_end = month_bounds(now)
     row = conn.execute(
         "SELECT calls FROM monthly_usage WHERE account = ? AND month = ?",
@@ -158,6 +162,22 @@ def _check_and_count(conn, key_id, account, hourly_limit, monthly_limit, now) ->
     h_ok = hourly_limit is None or count < hourly_limit
     m_ok = monthly_limit is None or used < monthly_limit
 
+    reservation = None
+    if h_ok and m_ok and charge is not None:
+        reservation = budgets.reserve(conn, key_id=key_id, account=account, charge=charge, now=now)
+        if reservation.refused_by is not None:
+            reset_at = reservation.refused_by.reset_at
+            return Decision(
+                admitted=False, limit="budget",
+                retry_after=None if reset_at is None else seconds_until(now, reset_at),
+                should_retry=False, now=now, retry_at=reset_at, key_id=key_id, account=account,
+                month=month, hourly_limit=hourly_limit,
+                hourly_remaining=None if hourly_limit is None else hourly_limit - count,
+                hourly_reset=None if hourly_limit is None else (expiry(oldest_ts) if count else now),
+                monthly_limit=monthly_limit,
+                monthly_remaining=None if monthly_limit is None else monthly_limit - used,
+                monthly_reset=None if monthly_limit is None else month_end, budget=reservation,
+            )
     if h_ok and m_ok:
         seq = last_seq + 1
         conn.execute(
@@ -185,7 +205,7 @@ def _check_and_count(conn, key_id, account, hourly_limit, monthly_limit, now) ->
             hourly_reset=None if hourly_limit is None else expiry(oldest_ts if count else eff),
             monthly_limit=monthly_limit,
             monthly_remaining=None if monthly_limit is None else monthly_limit - used - 1,
-            monthly_reset=None if monthly_limit is None else month_end,
+            monthly_reset=None if monthly_limit is None else month_end, budget=reservation,
         )
 
     # Denied: no counter moves (a webhook alert may be queued, once per key and hour).

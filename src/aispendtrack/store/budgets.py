@@ -1,0 +1,293 @@
+"""Dollar budgets in the shared SQLite file: definitions, per-period counters, reservations.
+
+Tables (created by `ensure_schema`):
+
+* ``budgets(scope, subject, limit_nano, period, since)`` — one per account (``subject`` =
+  account name, as the ledger names it) or key (``subject`` = key id). A tier's default
+  (`[tiers.<tier>] budget_usd`) applies to an account with no row of its own.
+* ``budget_spend(scope, subject, period_key, spent_nano, reserved_nano, overshoot_nano)``
+  — keyed by the period (`limits.budget.period_bounds`), so a new period starts at zero
+  with nothing to run. A missing row is filled from the ledger's priced rows of that
+  period when first needed (so a budget added or changed mid-period counts that period's
+  spend only, and a tier default counts what was spent before it was configured).
+* ``budget_reservations(id, created, amount_nano, key_period, account_period, expired)``
+  — what one admitted call holds until its ledger row settles it.
+
+`reserve` runs inside the limiter's check-and-count transaction (``BEGIN IMMEDIATE``: one
+writer across every process on the file), `settle` inside the ledger writer's transaction
+that inserts the call's row. So at every commit, for each counter: ``spent`` = settled
+cost of the period, ``reserved`` = the bounds of calls still in flight, and a call is
+admitted only if ``spent + reserved + bound <= limit``. Settled spend exceeds the limit
+only when a call cost more than its bound; that excess is added to ``overshoot_nano``.
+
+A reservation never settled (crash between reserve and settle) stops holding money after
+`RESERVATION_TTL` seconds: it is marked expired and its amount released; if its row comes
+later after all, its cost is still added to ``spent``, and to ``overshoot_nano`` (nothing
+held it any more).
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from decimal import Decimal
+
+from aispendtrack.limits import budget as rules
+from aispendtrack.store import db as dbmod
+from aispendtrack.store.tx import Tx
+
+RESERVATION_TTL = 3 * 3600.0  # longer than any call we proxy; see the module docstring
+EXPIRED_KEPT = 7 * 86_400.0  # expired reservations are forgotten after this
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS budgets (
+        scope TEXT NOT NULL,  -- account | key
+        subject NOT NULL,  -- account name or key id; no type affinity: stored as given
+        limit_nano INTEGER NOT NULL,
+        period TEXT NOT NULL,
+        since REAL NOT NULL,
+        PRIMARY KEY (scope, subject)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS budget_spend (
+        scope TEXT NOT NULL,
+        subject NOT NULL,
+        period_key TEXT NOT NULL,
+        spent_nano INTEGER NOT NULL DEFAULT 0,
+        reserved_nano INTEGER NOT NULL DEFAULT 0,
+        overshoot_nano INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (scope, subject, period_key)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS budget_reservations (
+        id TEXT PRIMARY KEY,
+        created REAL NOT NULL,
+        amount_nano INTEGER NOT NULL,
+        key_id TEXT,
+        key_period TEXT,  -- the key's counter held, if the key has a budget
+        account TEXT,
+        account_period TEXT,  -- the account's counter held, if it has a budget
+        expired INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS budget_reservations_created ON budget_reservations (expired, created)",
+)
+
+_LEDGER_COLUMN = {"account": "account", "key": "key_id"}
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Where one budget stands in the period of `now` (for headers, messages, views)."""
+
+    budget: rules.Budget
+    period_key: str
+    reset_at: float | None  # None for `total`
+    spent_nano: int
+    reserved_nano: int
+    overshoot_nano: int
+
+    @property
+    def remaining_nano(self) -> int:
+        return rules.remaining_nano(self.budget.limit_nano, self.spent_nano, self.reserved_nano)
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What the limiter asks to reserve for one call."""
+
+    amount_nano: int
+    tier_budget: rules.Budget | None = None  # the account's tier default, if any
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """The result of `reserve`: admitted with an id, or refused by `refused_by`."""
+
+    id: str | None
+    standings: tuple[Standing, ...]  # after this reservation when admitted
+    refused_by: Standing | None = None
+
+    @property
+    def tightest(self) -> Standing | None:
+        return min(self.standings, key=lambda s: s.remaining_nano, default=None)
+
+
+def ensure_schema(db) -> None:
+    conn = getattr(db, "conn", db)
+    for sql in SCHEMA:
+        conn.execute(sql)
+
+
+# -- definitions (CLI, API) -------------------------------------------------------------
+
+
+def set_budget(db, scope: str, subject: str, usd, period: str, *, now: float) -> rules.Budget:
+    """Create or replace a budget; the current period's spend is recounted from the ledger."""
+    if scope not in _LEDGER_COLUMN:
+        raise ValueError(f"budget scope must be account or key, got {scope!r}")
+    limit = rules.parse_usd(usd)
+    rules.check_period(period)
+    conn = getattr(db, "conn", db)
+    with Tx(conn):  # also tells running proxies: the key cache knows who is budgeted
+        conn.execute(
+            "INSERT INTO budgets (scope, subject, limit_nano, period, since) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (scope, subject) DO UPDATE SET limit_nano = excluded.limit_nano,"
+            " period = excluded.period, since = excluded.since",
+            (scope, subject, limit, period, now),
+        )
+        key, start, end = rules.period_bounds(period, now)
+        spent = ledger_spend(conn, scope, subject, start, end)
+        conn.execute(
+            "INSERT INTO budget_spend (scope, subject, period_key, spent_nano) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT DO UPDATE SET spent_nano = excluded.spent_nano",
+            (scope, subject, key, spent),
+        )
+    return rules.Budget(scope, subject, limit, period, now)
+
+
+def clear_budget(db, scope: str, subject: str) -> bool:
+    conn = getattr(db, "conn", db)
+    with Tx(conn):
+        return conn.execute("DELETE FROM budgets WHERE scope = ? AND subject = ?", (scope, subject)).rowcount > 0
+
+
+def get_budget(db, scope: str, subject: str) -> rules.Budget | None:
+    conn = getattr(db, "conn", db)
+    row = conn.execute(
+        "SELECT limit_nano, period, since FROM budgets WHERE scope = ? AND subject = ?", (scope, subject)
+    ).fetchone()
+    return None if row is None else rules.Budget(scope, subject, row[0], row[1], row[2])
+
+
+def budgeted_subjects(db) -> set[tuple[str, str]]:
+    """Every (scope, subject) with a budget row (the key cache's hot-path flag)."""
+    conn = getattr(db, "conn", db)
+    return {(s, str(x)) for s, x in conn.execute("SELECT scope, subject FROM budgets")}
+
+
+def standing(db, b: rules.Budget, *, now: float) -> Standing:
+    """Where `b` stands now, read-only (a missing counter is computed from the ledger)."""
+    return _counter(getattr(db, "conn", db), b, now, create=False)
+
+
+def ledger_spend(conn: sqlite3.Connection, scope: str, subject: str, start: float, end: float | None) -> int:
+    """Priced cost of the subject's ledger rows in ``[start, end)``, in nano-dollars."""
+    col = _LEDGER_COLUMN[scope]
+    sql = f"SELECT cost_usd FROM calls WHERE {col} = ? AND ts >= ? AND cost_usd IS NOT NULL"
+    args: list = [subject, dbmod.iso(start)]
+    if end is not None:
+        sql += " AND ts < ?"
+        args.append(dbmod.iso(end))
+    total = sum((Decimal(c) for (c,) in conn.execute(sql, args).fetchall()), Decimal(0))
+    return rules.to_nano(total)
+
+
+# -- the data path ---------------------------------------------------------------------
+
+
+def reserve(conn: sqlite3.Connection, *, key_id: str, account: str, charge: Charge, now: float) -> Reservation:
+    """Inside the caller's write transaction: hold `charge` on every budget of the call, or
+    refuse (writing nothing) if one of them would go over."""
+    _expire(conn, now)
+    found = []
+    for b in _budgets_of(conn, key_id, account, charge.tier_budget):
+        found.append(_counter(conn, b, now))
+    amount = charge.amount_nano
+    for s in found:
+        if not rules.admits(s.budget.limit_nano, s.spent_nano, s.reserved_nano, amount):
+            return Reservation(None, tuple(found), refused_by=s)
+    if not found:
+        return Reservation(None, ())
+    rid = secrets.token_hex(8)
+    periods = {s.budget.scope: s.period_key for s in found}
+    conn.execute(
+        "INSERT INTO budget_reservations (id, created, amount_nano, key_id, key_period, account, account_period)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (rid, now, amount, key_id, periods.get("key"), account, periods.get("account")),
+    )
+    after = []
+    for s in found:
+        conn.execute(
+            "UPDATE budget_spend SET reserved_nano = reserved_nano + ?"
+            " WHERE scope = ? AND subject = ? AND period_key = ?",
+            (amount, s.budget.scope, s.budget.subject, s.period_key),
+        )
+        after.append(Standing(s.budget, s.period_key, s.reset_at, s.spent_nano, s.reserved_nano + amount,
+                              s.overshoot_nano))
+    return Reservation(rid, tuple(after))
+
+
+def settle(conn: sqlite3.Connection, reservation_id: str, cost_usd, *, charge_all: bool = False) -> None:
+    """Inside the ledger writer's transaction: replace the hold by the call's real cost.
+
+    `cost_usd` None (unpriced or no usage seen): settles 0, or the whole reservation when
+    `charge_all` (a call cut off before its usage arrived may still have been billed)."""
+    row = conn.execute(
+        "SELECT amount_nano, key_id, key_period, account, account_period, expired"
+        " FROM budget_reservations WHERE id = ?",
+        (reservation_id,),
+    ).fetchone()
+    if row is None:
+        return  # already settled
+    amount, key_id, key_period, account, account_period, expired = row
+    cost = amount if cost_usd is None and charge_all else rules.to_nano(cost_usd)
+    held = 0 if expired else amount
+    over = cost if expired else max(0, cost - amount)  # an expired hold no longer covered it
+    for scope, subject, period_key in (("key", key_id, key_period), ("account", account, account_period)):
+        if period_key is not None:
+            conn.execute(
+                "UPDATE budget_spend SET spent_nano = spent_nano + ?, reserved_nano = reserved_nano - ?,"
+                " overshoot_nano = overshoot_nano + ? WHERE scope = ? AND subject = ? AND period_key = ?",
+                (cost, held, over, scope, subject, period_key),
+            )
+    conn.execute("DELETE FROM budget_reservations WHERE id = ?", (reservation_id,))
+
+
+def _budgets_of(conn, key_id: str, account: str, tier_budget: rules.Budget | None) -> list[rules.Budget]:
+    out = []
+    for scope, subject in (("key", key_id), ("account", account)):
+        row = conn.execute(
+            "SELECT limit_nano, period, since FROM budgets WHERE scope = ? AND subject = ?", (scope, subject)
+        ).fetchone()
+        if row is not None:
+            out.append(rules.Budget(scope, subject, row[0], row[1], row[2]))
+        elif scope == "account" and tier_budget is not None:
+            out.append(rules.Budget("account", account, tier_budget.limit_nano, tier_budget.period, 0.0))
+    return out
+
+
+def _counter(conn, b: rules.Budget, now: float, *, create: bool = True) -> Standing:
+    """The counter of `b`'s period of `now`; a missing one is counted from the ledger (and
+    stored, with `create`)."""
+    key, start, end = rules.period_bounds(b.period, now)
+    row = conn.execute(
+        "SELECT spent_nano, reserved_nano, overshoot_nano FROM budget_spend"
+        " WHERE scope = ? AND subject = ? AND period_key = ?",
+        (b.scope, b.subject, key),
+    ).fetchone()
+    if row is None:
+        row = (ledger_spend(conn, b.scope, b.subject, start, end), 0, 0)
+        if create:
+            conn.execute(
+                "INSERT INTO budget_spend (scope, subject, period_key, spent_nano) VALUES (?, ?, ?, ?)",
+                (b.scope, b.subject, key, row[0]),
+            )
+    return Standing(b, key, end, *row)
+
+
+def _expire(conn, now: float) -> None:
+    stale = conn.execute(
+        "SELECT id, amount_nano, key_id, key_period, account, account_period FROM budget_reservations"
+        " WHERE expired = 0 AND created < ?",
+        (now - RESERVATION_TTL,),
+    ).fetchall()
+    for rid, amount, key_id, key_period, account, account_period in stale:
+        for scope, subject, period_key in (("key", key_id, key_period), ("account", account, account_period)):
+            if period_key is not None:
+                conn.execute(
+                    "UPDATE budget_spend SET reserved_nano = reserved_nano - ?"
+                    " WHERE scope = ? AND subject = ? AND period_key = ?",
+                    (amount, scope, subject, period_key),
+                )
+        conn.execute("UPDATE budget_reservations SET expired = 1 WHERE id = ?", (rid,))
+    if stale:
+        conn.execute("DELETE FROM budget_reservations WHERE expired = 1 AND created < ?", (now - EXPIRED_KEPT,))
