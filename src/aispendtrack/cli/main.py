@@ -23,6 +23,7 @@ from aispendtrack.views import render, usage
 from aispendtrack.cli.cabundle import ca_bundle_command
 from aispendtrack.cli.rename import accounts_rename, keys_rename
 from aispendtrack.views.render import safe
+from aispendtrack.views.budgets import fmt_budget
 from aispendtrack.cli.run import addon_path_command, run_command
 from aispendtrack.demo import demo_command
 from aispendtrack.views.export import export_command
@@ -33,6 +34,7 @@ from aispendtrack.views.top import top_command
 from aispendtrack.cli import newkey
 from aispendtrack.serve.command import serve_command
 from aispendtrack.cli.team import members_group, webhooks_group
+from aispendtrack.cli.budget import budget_command
 
 # In pipes rich would squeeze tables to 80 columns; give them room instead.
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -120,11 +122,12 @@ def accounts_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table("account", "tier", "keys", "requests/hour per key", "calls this month", "month resets")
+    table = Table("account", "tier", "keys", "requests/hour per key", "calls this month", "month resets", "budget")
     for r in rows:
         table.add_row(
             safe(r["name"]), r["tier"], str(r["active_keys"]), usage.fmt_limit(r["requests_per_hour"]),
             usage.fmt_used(r["monthly_used"], r["monthly_calls"]), usage.fmt_reset(r["monthly_reset_seconds"]),
+            fmt_budget(r["budget"]),
         )
     console.print(table)
 
@@ -240,10 +243,10 @@ def keys_list(ctx: click.Context, account: str | None, show_all: bool, as_json: 
         r["state"] + (" (old secret in grace)" if r["in_grace"] else ""),
         ",".join(r["permissions"]), clean(",".join(r["models"])) if r["models"] is not None else "any",
         usage.fmt_used(r["hourly_used"], r["requests_per_hour"]), usage.fmt_reset(r["hourly_reset_seconds"]),
-        render.fmt_time(r["last_used"]) if r["last_used"] else "never",
+        fmt_budget(r["budget"]), render.fmt_time(r["last_used"]) if r["last_used"] else "never",
     ] for r in rows]  # fmt: skip
     columns = ["id", "account", "member", "name", "key", "state", "permissions", "models", "requests this hour",
-               "resets in", "last used"]
+               "resets in", "budget", "last used"]
     console.print(render.fitted(columns, cells, console))
     if hidden:
         console.print(f"{hidden} revoked or expired {'key' if hidden == 1 else 'keys'} not shown (--all shows them)")
@@ -293,6 +296,8 @@ for _command in (report_command, export_command, top_command, demo_command, run_
     cli.add_command(_command)
 accounts.add_command(accounts_rename)
 keys_group.add_command(keys_rename)
+accounts.add_command(budget_command("account"))
+keys_group.add_command(budget_command("key"))
 
 
 def main() -> None:

@@ -14,6 +14,23 @@ class Window(BaseModel):
     reset_seconds: int | None = Field(description="seconds until `used` next goes down; null when nothing is counted")
 
 
+class BudgetStatus(BaseModel):
+    limit_usd: str = Field(description="exact decimal, USD")
+    period: str = Field(description="day | week | month | total (UTC; week = ISO, from Monday)")
+    period_key: str = Field(description='the current period, e.g. "2026-11"; "total" for a total budget')
+    spent_usd: str = Field(description="settled cost of the period")
+    reserved_usd: str = Field(description="held by calls in flight")
+    remaining_usd: str
+    overshoot_usd: str = Field(description="what calls cost beyond the bound they reserved")
+    reset_seconds: int | None = Field(description="null for a total budget")
+    source: str = Field(description='"own", or "tier" for the tier default')
+
+
+class Budgets(BaseModel):
+    key: BudgetStatus | None = Field(description="null = no budget on the key")
+    account: BudgetStatus | None = Field(description="null = no budget on the account")
+
+
 class Me(BaseModel):
     key_id: str
     name: str | None
@@ -26,6 +43,7 @@ class Me(BaseModel):
     hour: Window
     month: Window
     spend_month_usd: str = Field(description="exact decimal, USD, this calendar month (UTC)")
+    budget: Budgets
 
 
 class Key(BaseModel):

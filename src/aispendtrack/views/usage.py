@@ -18,6 +18,7 @@ from aispendtrack.limits import permissions as perms
 from aispendtrack.config import Config
 from aispendtrack.limits.window import WINDOW, expiry, month_start, next_month_start, window_cut
 from aispendtrack.store import keys
+from aispendtrack.views.budgets import budget_status
 from aispendtrack.store import limits as store
 from aispendtrack.store.db import iso, parse_iso, utcnow
 from aispendtrack.store.ledger_schema import UPSTREAM, sql_in
@@ -99,6 +100,7 @@ def account_usage(database, config: Config, now: float | None = None) -> list[di
             "monthly_used": month.used,
             "monthly_remaining": None if monthly is None else max(0, monthly - month.used),
             "monthly_reset_seconds": math.ceil(month.resets_at - now),
+            "budget": budget_status(database, config, "account", account["name"], account["tier"], now),
         })
     return out
 
@@ -122,13 +124,15 @@ def key_usage(database, config: Config, account: str | None = None, now: float |
             "hourly_used": hour.used,
             "hourly_remaining": None if rph is None else max(0, rph - hour.used),
             "hourly_reset_seconds": _reset_seconds(hour.resets_at, now) if hour.source == "limits" else None,
+            "budget": budget_status(database, config, "key", key["id"], now=now),
         })
     return out
 
 
 def key_standing(database, config: Config, key_id: str, now: float | None = None) -> dict:
     """One key's `hour` and its account's `month` windows ({limit, used, remaining,
-    reset_seconds}) and the account's spend this month (exact decimal text)."""
+    reset_seconds}), the account's spend this month (exact decimal text) and the key's
+    and account's dollar budgets (`views.budgets.budget_status`, None without one)."""
     from aispendtrack.views.report import report
 
     now = time.time() if now is None else now
@@ -143,6 +147,7 @@ def key_standing(database, config: Config, key_id: str, now: float | None = None
         "month": {"limit": a["monthly_calls"], "used": a["monthly_used"], "remaining": a["monthly_remaining"],
                   "reset_seconds": a["monthly_reset_seconds"]},
         "spend_month_usd": spend,
+        "budget": {"key": k["budget"], "account": a["budget"]},
     }
 
 

@@ -22,4 +22,5 @@ def me(who: Caller = Depends(caller("api")), db=Depends(deps.database),
         key_id=key.key_id, name=key.name, account=key.account, tier=key.tier,
         permissions=list(key.permissions), models=None if key.models is None else list(key.models),
         member=who.member, role=who.role, hour=s["hour"], month=s["month"], spend_month_usd=s["spend_month_usd"],
+        budget=s["budget"],
     )

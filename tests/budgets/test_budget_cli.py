@@ -1,0 +1,82 @@
+"""`accounts budget` / `keys budget` and where budgets show (lists, `/v1/me`'s standing)."""
+
+import json
+import time
+from decimal import Decimal
+
+import pytest
+from click.testing import CliRunner
+
+from aispendtrack.cli.main import cli
+from aispendtrack.config import Config
+from aispendtrack.store.db import connect
+from aispendtrack.store.ledger import LedgerWriter
+from aispendtrack.views.usage import key_standing
+
+
+@pytest.fixture
+def run(tmp_path):
+    db = tmp_path / "cli.db"
+    runner = CliRunner()
+
+    def invoke(*args, ok=True):
+        result = runner.invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    invoke.db = db
+    return invoke
+
+
+def test_set_show_and_clear_budgets(run):
+    run("accounts", "create", "acme", "--tier", "pro")
+    key_id = json.loads(run("keys", "create", "acme", "--json").output)["id"]
+    w = LedgerWriter(run.db)
+    w.start()
+    w.write_sync({"ts": time.time(), "account": "acme", "key_id": key_id, "outcome": "forwarded",
+                  "cost_usd": Decimal("1.25")})
+    w.close()
+    assert "$50 per month" in run("accounts", "budget", "acme", "--usd", "50").output
+    run("keys", "budget", key_id, "--usd", "5", "--period", "day")
+    account = json.loads(run("accounts", "list", "--json").output)[0]["budget"]
+    assert account | {"reset_seconds": None} == {
+        "limit_usd": "50", "period": "month", "period_key": time.strftime("%Y-%m", time.gmtime()),
+        "spent_usd": "1.25", "reserved_usd": "0", "remaining_usd": "48.75", "overshoot_usd": "0",
+        "reset_seconds": None, "source": "own"}
+    key = json.loads(run("keys", "list", "--json").output)[0]["budget"]
+    assert (key["limit_usd"], key["period"], key["spent_usd"]) == ("5", "day", "1.25")
+    assert 0 < key["reset_seconds"] <= 86400
+    assert "$1.25 / $50 month (2%)" in run("accounts", "list").output
+    database = connect(run.db)
+    me = key_standing(database, Config(), key_id)["budget"]
+    assert (me["key"]["remaining_usd"], me["account"]["remaining_usd"]) == ("3.75", "48.75")
+    run("keys", "budget", key_id, "--clear")
+    assert json.loads(run("keys", "list", "--json").output)[0]["budget"] is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--usd", "-1"], "must be >= 0"),
+    (["--usd", "lots"], "must be a number"),
+    (["--usd", "1", "--period", "year"], "'year' is not one of"),
+    ([], "either --usd X or --clear"),
+    (["--usd", "1", "--clear"], "either --usd X or --clear"),
+])
+def test_bad_budget_input_is_refused_with_its_reason(run, args, message):
+    run("accounts", "create", "acme")
+    result = run("accounts", "budget", "acme", *args, ok=False)
+    assert result.exit_code != 0 and message in result.output
+    assert json.loads(run("accounts", "list", "--json").output)[0]["budget"] is None
+
+
+def test_unknown_account_or_key(run):
+    assert "acme" in run("accounts", "budget", "acme", "--usd", "1", ok=False).output
+    assert run("keys", "budget", "nope", "--usd", "1", ok=False).exit_code != 0
+
+
+def test_tier_default_budget_shows_as_tier(run, tmp_path):
+    cfg = tmp_path / "mitm.toml"
+    cfg.write_text('[tiers.free]\nbudget_usd = 2.5\nbudget_period = "week"\n')
+    run("accounts", "create", "acme")
+    row = json.loads(run("--config", str(cfg), "accounts", "list", "--json").output)[0]["budget"]
+    assert (row["limit_usd"], row["period"], row["source"]) == ("2.5", "week", "tier")
