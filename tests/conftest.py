@@ -1,4 +1,7 @@
 import pytest
+from click.testing import CliRunner
+
+from aispendtrack.cli.main import cli
 
 from aispendtrack.config import Config
 from aispendtrack.store import db as dbmod
@@ -24,3 +27,19 @@ def database(db_path):
 @pytest.fixture
 def config():
     return Config()
+
+
+@pytest.fixture
+def run(tmp_path):
+    """Invoke the `aispendtrack` CLI on a fresh database (`run.db`); fails on a non-zero exit unless ok=False."""
+    db = tmp_path / "cli.db"
+    runner = CliRunner()
+
+    def invoke(*args, ok=True):
+        result = runner.invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    invoke.db = db
+    return invoke

@@ -2,25 +2,8 @@ import json
 import re
 
 import pytest
-from click.testing import CliRunner
 
-from aispendtrack.cli.main import cli
 from aispendtrack.store.db import connect
-
-
-@pytest.fixture
-def run(tmp_path):
-    db = tmp_path / "cli.db"
-    runner = CliRunner()
-
-    def invoke(*args, ok=True):
-        result = runner.invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    invoke.db = db
-    return invoke
 
 
 def test_key_lifecycle_with_json(run):

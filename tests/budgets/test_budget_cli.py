@@ -5,28 +5,11 @@ import time
 from decimal import Decimal
 
 import pytest
-from click.testing import CliRunner
 
-from aispendtrack.cli.main import cli
 from aispendtrack.config import Config
 from aispendtrack.store.db import connect
 from aispendtrack.store.ledger import LedgerWriter
 from aispendtrack.views.usage import key_standing
-
-
-@pytest.fixture
-def run(tmp_path):
-    db = tmp_path / "cli.db"
-    runner = CliRunner()
-
-    def invoke(*args, ok=True):
-        result = runner.invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    invoke.db = db
-    return invoke
 
 
 def test_set_show_and_clear_budgets(run):
