@@ -219,8 +219,9 @@ def reserve(conn: sqlite3.Connection, *, key_id: str, account: str, charge: Char
 def settle(conn: sqlite3.Connection, reservation_id: str, cost_usd, *, charge_all: bool = False) -> None:
     """Inside the ledger writer's transaction: replace the hold by the call's real cost.
 
-    `cost_usd` None (unpriced or no usage seen): settles 0, or the whole reservation when
-    `charge_all` (a call cut off before its usage arrived may still have been billed)."""
+    `cost_usd` None (no usage seen, or unpriced): settles 0 (an error answer is not billed),
+    or the whole reservation with `charge_all` (an aborted or cut-off call may have been
+    billed for what it used before its usage arrived)."""
     row = conn.execute(
         "SELECT amount_nano, key_id, key_period, account, account_period, expired"
         " FROM budget_reservations WHERE id = ?",

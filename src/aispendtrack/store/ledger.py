@@ -296,7 +296,7 @@ class LedgerWriter:
             ids.append(cur.lastrowid)
             if row.get("reservation_id"):  # the call's budget hold becomes its real cost
                 budgets.settle(conn, row["reservation_id"], row.get("cost_usd"),
-                               charge_all=row["outcome"] == "aborted")
+                               charge_all=row["outcome"] == "aborted" or bool(row.get("partial")))
         conn.execute("COMMIT")
         return ids, failed
 
