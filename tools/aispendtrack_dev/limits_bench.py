@@ -16,8 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from aispendtrack.store import budgets, schema
 from aispendtrack.store.db import connect
-from aispendtrack.store.limits import check_and_count, ensure_schema
+from aispendtrack.store.limits import check_and_count
 
 T0 = 1_795_000_000.0  # 2026-11-18
 
@@ -32,11 +33,14 @@ def run_checks(
     t0: float = T0,
     dt: float = 0.25,
     start=None,
+    charge_nano: int | None = None,
 ) -> tuple[int, float]:
     """`n` check-and-counts at t0, t0 + dt, …; returns (admitted, elapsed seconds).
 
-    `start` (a multiprocessing Event or Barrier) lines up processes before timing.
+    `start` (a multiprocessing Event or Barrier) lines up processes before timing. With
+    `charge_nano`, each call also reserves that much on the account's budget.
     """
+    charge = None if charge_nano is None else budgets.Charge(charge_nano)
     db = connect(path)
     if start is not None:
         start.wait()
@@ -45,7 +49,7 @@ def run_checks(
     for i in range(n):
         d = check_and_count(
             db, key_id=key_id, account=account, hourly_limit=hourly_limit,
-            monthly_limit=monthly_limit, now=t0 + i * dt,
+            monthly_limit=monthly_limit, now=t0 + i * dt, charge=charge,
         )
         admitted += d.admitted
     elapsed = time.perf_counter() - began
@@ -54,19 +58,23 @@ def run_checks(
 
 
 def _worker(args, start, out) -> None:
-    out.put(run_checks(*args, start=start))
+    out.put(run_checks(*args[:8], start=start, charge_nano=args[9] if len(args) > 9 else None))
 
 
-def bench(n: int = 20_000, processes: int = 1, path: str | Path | None = None) -> float:
-    """Mean seconds per `check_and_count` call with `processes` (1 or 2) on one file."""
+def bench(n: int = 20_000, processes: int = 1, path: str | Path | None = None, budgeted: bool = False) -> float:
+    """Mean seconds per `check_and_count` call with `processes` (1 or 2) on one file;
+    `budgeted`: the account has a dollar budget, so each call also reserves its bound."""
     with tempfile.TemporaryDirectory() as tmp:
         path = str(path or Path(tmp) / "bench.db")
         db = connect(path)
-        ensure_schema(db)
+        schema.ensure_schema(db)
+        if budgeted:  # large enough never to refuse: every call takes the admit path
+            budgets.set_budget(db, "account", 1, "1000000", "month", now=T0)
         db.conn.close()
-        jobs = [(path, f"key_bench{p:07d}", 1, n, 10_000, 10**9) for p in range(processes)]
+        charge = 1000 if budgeted else None
+        jobs = [(path, f"key_bench{p:07d}", 1, n, 10_000, 10**9, T0, 0.25, None, charge) for p in range(processes)]
         if processes == 1:
-            _, elapsed = run_checks(*jobs[0])
+            _, elapsed = run_checks(*jobs[0][:8], charge_nano=charge)
             return elapsed / n
         ctx = multiprocessing.get_context("spawn")
         start, out = ctx.Event(), ctx.Queue()
@@ -84,4 +92,5 @@ def bench(n: int = 20_000, processes: int = 1, path: str | Path | None = None) -
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
     for procs in [int(sys.argv[2])] if len(sys.argv) > 2 else [1, 2]:
-        print(f"{procs} process(es): {bench(n, procs) * 1e3:.4f} ms per check-and-count")
+        print(f"{procs} process(es): {bench(n, procs) * 1e3:.4f} ms per check-and-count, "
+              f"{bench(n, procs, budgeted=True) * 1e3:.4f} ms with a budget reservation")

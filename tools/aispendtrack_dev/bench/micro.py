@@ -24,14 +24,16 @@ def _missing(e: BaseException) -> dict:
     return {"skipped": f"n/a (module missing: {e})"}
 
 
-def limiter(n: int, processes: int) -> dict:
-    """`check_and_count` on one SQLite file (WAL) from 1 or 2 OS processes, via limits/bench.py."""
+def limiter(n: int, processes: int, budgeted: bool = False) -> dict:
+    """`check_and_count` on one SQLite file (WAL) from 1 or 2 OS processes, via limits_bench.py;
+    `budgeted`: with the dollar-budget reservation folded into the same transaction."""
     try:
         from aispendtrack_dev.limits_bench import bench
     except ImportError as e:
         return _missing(e)
-    seconds = bench(n, processes)
-    return {"us": seconds * 1e6, "detail": f"{n} calls per process, {processes} process(es), lock waits included"}
+    seconds = bench(n, processes, budgeted=budgeted)
+    what = ", budget reserved per call" if budgeted else ""
+    return {"us": seconds * 1e6, "detail": f"{n} calls per process, {processes} process(es), lock waits included{what}"}
 
 
 def sample_row(i: int = 0) -> dict:
@@ -234,6 +236,7 @@ def run_all(*, quick: bool, cache_dir: Path, ledger_rows: int, log=print) -> dic
     steps = [
         ("limiter_1proc", lambda: limiter(n_lim, 1)),
         ("limiter_2proc", lambda: limiter(n_lim, 2)),
+        ("limiter_budget_1proc", lambda: limiter(n_lim, 1, budgeted=True)),
         ("ledger_write", lambda: ledger(n_ledger)),
         ("metering", lambda: metering(n_meter)),
         ("report", lambda: report(cache_dir, ledger_rows)),

@@ -125,6 +125,7 @@ def _micro_table(con: Console, micro: dict) -> None:
     t.add_column("detail")
     for label, key in [("limiter check-and-count, 1 process", "limiter_1proc"),
                        ("limiter check-and-count, 2 processes", "limiter_2proc"),
+                       ("limiter check-and-count + budget reservation, 1 process", "limiter_budget_1proc"),
                        ("ledger write (awaited, 8 tasks)", "ledger_write")]:
         if key in micro:
             _micro_row(t, label, micro[key])
