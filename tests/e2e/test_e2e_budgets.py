@@ -169,10 +169,15 @@ def test_unpriced_model_under_a_budget_is_refused(make_proxy, fake, database, co
     assert fake.received == []
 
 
-def test_unbudgeted_keys_get_no_budget_headers(make_proxy, fake, database, config):
+def test_unbudgeted_keys_get_no_budget_headers_and_a_new_budget_holds_at_once(make_proxy, fake, database, config):
     keys.create_account(database, "free-spender", "enterprise")
     new = keys.create_key(database, "free-spender", config)
     proxy = make_proxy(modes(fake), config_text=CONFIG)
     (r,) = blast([(proxy.url("openai"), new.key)])
     assert r.status_code == 200 and not any(h.startswith(B) for h in r.headers)
     assert database.execute("SELECT count(*) FROM budget_reservations").fetchone() == (0,)
+    # set while the proxy runs: the first call's cost already counts, the next is refused
+    budgets.set_budget(database, "account", "free-spender", BOUND + BOUND / 2, "day", now=time.time())
+    r1, = blast([(proxy.url("openai"), new.key)])
+    assert r1.status_code == 429 and r1.json()["error"]["code"] == "budget_exceeded"
+    assert f"has ${format(BOUND.normalize(), 'f')} spent" in r1.json()["error"]["message"]

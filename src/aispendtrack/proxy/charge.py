@@ -39,6 +39,9 @@ def tier_budget(config: Config, state: FlowState) -> rules.Budget | None:
 
 def bound(flow: http.HTTPFlow, state: FlowState, config: Config, pricer: Pricer) -> Bound:
     """What to reserve for `flow`, or why it may not run under a budget."""
+    if flow.request.raw_content is None:  # streamed through (stream_large_bodies): no bound
+        return Bound(None, "AiSpendTrack cannot hold a budget for a request whose body is streamed through"
+                           " unread (mitmproxy option stream_large_bodies); raise that option's size")
     body, _ = request_body(flow.request)
     try:
         parsed = json.loads(body) if body else None
