@@ -63,3 +63,20 @@ def test_tier_default_budget_shows_as_tier(run, tmp_path):
     run("accounts", "create", "acme")
     row = json.loads(run("--config", str(cfg), "accounts", "list", "--json").output)[0]["budget"]
     assert (row["limit_usd"], row["period"], row["source"]) == ("2.5", "week", "tier")
+
+
+def test_dashboard_limits_table_shows_budgets(run):
+    from aispendtrack.serve.dashboard import view
+
+    run("accounts", "create", "acme", "--tier", "pro")
+    key_id = json.loads(run("keys", "create", "acme", "--name", "laptop", "--json").output)["id"]
+    run("accounts", "budget", "acme", "--usd", "0", "--period", "total")
+    run("keys", "budget", key_id, "--usd", "2", "--period", "week")
+    rows = view.limits(connect(run.db), Config(), "acme", {key_id: "laptop"}, time.time())
+    budget_rows = [r for r in rows if "budget" in r["name"]]
+    assert [(r["name"], r["used"], r["limit"], r["hit"]) for r in budget_rows] == [
+        ("account acme: total budget (total)", "$0", "$0", True),
+        (f"key laptop: week budget ({time.strftime('%G-W%V', time.gmtime())})", "$0", "$2", False),
+    ]
+    assert budget_rows[0]["reset"] == "never" and "refused" in budget_rows[0]["state"]
+    assert budget_rows[1]["state"] == "$2 left"

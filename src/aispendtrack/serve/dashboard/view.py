@@ -14,6 +14,7 @@ from aispendtrack.store.db import iso, utcnow
 from aispendtrack.store.keycache import KeyRecord
 from aispendtrack.views import rollup
 from aispendtrack.store.totals import Stats, canon
+from aispendtrack.views.budgets import budget_status
 from aispendtrack.views.usage import account_month, fmt_reset, key_hour
 
 CHART_DAYS = 30
@@ -69,17 +70,33 @@ def _window(name: str, used: int, limit: int | None, reset: int | None) -> dict:
             "reset": "—" if limit is None else fmt_reset(reset), "state": state, "hit": hit}
 
 
+def _budget(name: str, b: dict) -> dict:
+    left = Decimal(b["remaining_usd"])
+    state = f"${b['remaining_usd']} left" if left > 0 else "budget reached: calls are refused until it resets"
+    if b["overshoot_usd"] != "0":
+        state += f" (${b['overshoot_usd']} spent beyond calls' reservations)"
+    return {"name": f"{name}: {b['period']} budget ({b['period_key']})", "used": f"${b['spent_usd']}",
+            "limit": f"${b['limit_usd']}", "reset": "never" if b["reset_seconds"] is None else fmt_reset(b["reset_seconds"]),
+            "state": state, "hit": left <= 0}
+
+
 def limits(db, cfg: Config, account: str, labels: dict[str, str], now: float) -> list[dict]:
-    """The account's month, then each active key's hour: used, limit, when the next request is admitted."""
-    rph, monthly = keystore.account_limits(keystore.get_account(db, account), cfg)
+    """The account's month and budget, then each active key's hour and budget: used, limit,
+    when the next request is admitted."""
+    acct = keystore.get_account(db, account)
+    rph, monthly = keystore.account_limits(acct, cfg)
     month = account_month(db, account, rph, monthly, now)
     rows = [_window(f"account {account}: this month", month.used, monthly, _seconds(month.resets_at, now))]
+    if (b := budget_status(db, cfg, "account", account, acct["tier"], now)) is not None:
+        rows.append(_budget(f"account {account}", b))
     now_iso = iso(utcnow())
     for k in keystore.list_keys(db, account):
         if keystore.key_state(k, now_iso) == "active":
+            label = labels.get(k["id"], k["id"])
             hour = key_hour(db, k["id"], rph, monthly, now)
-            rows.append(_window(f"key {labels.get(k['id'], k['id'])}: last hour", hour.used, rph,
-                                _seconds(hour.resets_at, now)))
+            rows.append(_window(f"key {label}: last hour", hour.used, rph, _seconds(hour.resets_at, now)))
+            if (b := budget_status(db, cfg, "key", k["id"], now=now)) is not None:
+                rows.append(_budget(f"key {label}", b))
     return rows
 
 
