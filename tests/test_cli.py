@@ -197,7 +197,7 @@ def test_rename_account_and_key_keeps_limits_and_history(run):
     assert missing.exit_code == 1 and "no key with id" in missing.output
 
 
-@pytest.mark.parametrize("width", [200, 60])
+@pytest.mark.parametrize("width", [240, 60])
 def test_keys_list_never_cuts_a_name_or_number(run, monkeypatch, width):
     import io
     import sys
