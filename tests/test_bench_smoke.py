@@ -41,7 +41,7 @@ def test_every_scenario_ran_without_errors(quick):
 def test_addon_requests_went_through_auth_and_into_the_ledger(quick):
     data, _ = quick
     checks = data["checks"]
-    for config in ("addon", "addon+limits"):
+    for config in ("addon", "addon+limits", "addon+budget"):
         c = checks[config]
         assert c["requests_sent"] > 0
         assert c["fake_received"] == c["requests_sent"]
@@ -67,13 +67,29 @@ def test_streams_are_not_buffered_except_by_plain_mitmdump(quick):
 
 def test_report_shows_targets_and_micro_costs(quick):
     data, out = quick
-    assert {r["variant"] for r in data["ratios"]} == {"addon", "addon+limits"}
+    assert {r["variant"] for r in data["ratios"]} == {"addon", "addon+limits", "addon+budget"}
+    assert {r["base"] for r in data["ratios"] if r["variant"] == "addon+budget"} == {"bare", "bare-stream",
+                                                                                     "addon+limits"}
     assert "throughput ≥ 0.95× bare" in out
     micro = data["micro"]
     assert micro["limiter_1proc"]["us"] > 0
     assert micro["ledger_write"]["us"] > 0
     for k in ("report",):
         assert "ms" in micro[k] or micro[k]["skipped"].startswith("n/a")
+
+
+def test_serve_was_hammered_next_to_the_proxy(quick):
+    data, out = quick
+    sv = data["serve"]
+    for phase in ("me", "me_during_proxy", "proxy_idle", "proxy_loaded"):
+        assert sv[phase]["ok"] > 0, (phase, sv[phase])
+        assert sv[phase]["errors"] == 0, (phase, sv[phase])  # every /v1/me answered 200
+        assert sv[phase]["p95_ms"] >= sv[phase]["p50_ms"] > 0
+    assert sv["proxy_rps_ratio"] > 0
+    assert "Account plane" in out and "serve hammered ÷ serve idle" in out
+    # the proxy cells of this part went through the addon too: counted in the harness checks
+    loaded = [c for c in data["raw"] if c["config"] == "addon+limits"]
+    assert data["checks"]["addon+limits"]["requests_sent"] > sum(c["sent_total"] for c in loaded)
 
 
 def test_percentile_nearest_rank():

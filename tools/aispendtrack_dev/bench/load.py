@@ -7,6 +7,8 @@ command per stdin line and answers one JSON result per stdout line:
     {"port": 8080, "config": "addon", "stream": true, "concurrency": 8,
      "duration": 3.0, "warmup": 0.5, "key": "ask_…", "stream_delay": 0.02, "chunks": 2}
 
+With ``"get": "/v1/me"`` it sends that GET instead of a chat completion (the account plane).
+
 ``concurrency`` keep-alive connections each send requests back to back (closed loop).
 Per request it records the latency (request written → last byte of the response) and,
 the TTFB (request written → first body byte; for SSE, the first event's bytes). A
@@ -28,6 +30,14 @@ from aispendtrack_dev.bench.conn import Conn, ProtocolError
 
 perf = time.perf_counter
 REQUEST_TIMEOUT = 15.0
+
+
+def build_get(port: int, path: str, key: str | None) -> bytes:
+    """The bytes of one GET (the account plane: ``/v1/me``)."""
+    headers = [f"Host: 127.0.0.1:{port}", "User-Agent: aispendtrack-bench/1", "Accept: application/json"]
+    if key:
+        headers.append(f"x-aispendtrack-key: {key}")
+    return (f"GET {path} HTTP/1.1\r\n" + "\r\n".join(headers) + "\r\n\r\n").encode()
 
 
 def build_request(port: int, *, config: str, stream: bool, key: str | None = None,
@@ -126,8 +136,10 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 async def run_load(port: int, *, config: str, stream: bool, concurrency: int, duration: float, warmup: float,
-                   key: str | None = None, stream_delay: float = 0.02, chunks: int = 2) -> dict:
-    data = build_request(port, config=config, stream=stream, key=key, stream_delay=stream_delay, chunks=chunks)
+                   key: str | None = None, stream_delay: float = 0.02, chunks: int = 2,
+                   get: str | None = None) -> dict:
+    data = build_get(port, get, key) if get else \
+        build_request(port, config=config, stream=stream, key=key, stream_delay=stream_delay, chunks=chunks)
     conns = await asyncio.gather(*(_connect(port) for _ in range(concurrency)))
     warm, measured = Tally(), Tally()
     t_start = perf()
@@ -154,7 +166,7 @@ async def run_load(port: int, *, config: str, stream: bool, concurrency: int, du
         "sent_total": warm.ok + warm.errors + measured.ok + measured.errors,
         "ok_total": warm.ok + measured.ok, "reconnects": reconnects[0],
         "rps": measured.ok / elapsed,
-        "p50_ms": p(lat, 50), "p99_ms": p(lat, 99), "ttfb_p50_ms": p(ttfb, 50), "ttfb_p99_ms": p(ttfb, 99),
+        "p50_ms": p(lat, 50), "p95_ms": p(lat, 95), "p99_ms": p(lat, 99), "ttfb_p50_ms": p(ttfb, 50), "ttfb_p99_ms": p(ttfb, 99),
         "first_event_before_end": (streamed_first / len(lat)) if lat else None,
     }
 

@@ -23,6 +23,7 @@ from aispendtrack_dev.bench.checks import checks
 from aispendtrack_dev.bench.procs import REPO, Children
 from aispendtrack_dev.bench.profiling import profile_addon
 from aispendtrack_dev.bench.scenarios import STREAM_CHUNKS, STREAM_DELAY, WORKLOADS, measure_all, start
+from aispendtrack_dev.bench.serveload import measure_serve
 from aispendtrack_dev.bench.stats import TARGET_ADDED_P50_MS, TARGET_RPS_RATIO, TARGET_TTFB_DELTA_MS, aggregate, ratios
 from aispendtrack_dev.bench.table import print_report
 
@@ -45,6 +46,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                                     "(default 1000000; quick 20000); cached under .bench/")
     ap.add_argument("--no-micro", action="store_true", help="skip the micro-costs")
     ap.add_argument("--no-load", action="store_true", help="skip the proxy load runs (micro-costs only)")
+    ap.add_argument("--no-serve", action="store_true", help="skip the account plane part (/v1/me under load, "
+                                                            "proxy throughput with serve idle vs hammered)")
     ap.add_argument("--profile", action="store_true", help="also profile the addon process under load (py-spy)")
     ap.add_argument("--profile-duration", type=float, default=None, help="seconds per profiled workload (default 8)")
     ap.add_argument("--json", dest="json_out", help="write all results as JSON to this file")
@@ -97,7 +100,12 @@ def run_load(a: argparse.Namespace, data: dict, tmp: Path, children: Children) -
     data["raw"] = cells
     data["scenarios"] = aggregate(cells)
     data["ratios"] = ratios(cells)
-    data["checks"] = checks(setup, cells)
+    serve_cells: list[dict] = []
+    if not a.no_serve:
+        log("bench: starting aispendtrack serve and a second load generator for /v1/me …")
+        data["serve"], serve_cells = measure_serve(setup, concurrency=max(a.concurrency), repeats=a.repeats,
+                                                   duration=a.duration, warmup=a.warmup, log=log)
+    data["checks"] = checks(setup, cells + serve_cells)
     if a.profile:
         log("bench: profiling the addon process …")
         data["profile"] = profile_addon(setup, duration=a.profile_duration, concurrency=max(a.concurrency))
@@ -132,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         if a.json_out:
             Path(a.json_out).write_text(json.dumps(data, indent=1, default=str))
         failed = [c for c, v in data["checks"].items() if not v["ok"]] + \
-                 [f"{r['workload']}/{r['concurrency']}/{r['config']}" for r in data["scenarios"] if r["errors"]]
+                 [f"{r['workload']}/{r['concurrency']}/{r['config']}" for r in data["scenarios"] if r["errors"]] + \
+                 [f"serve/{k}" for k, v in data.get("serve", {}).items() if isinstance(v, dict) and v.get("errors")]
         if failed:
             log(f"bench: harness checks failed: {', '.join(failed)}")
             return 1

@@ -9,7 +9,9 @@ Processes (all on 127.0.0.1, all stopped on exit, Ctrl-C and errors included):
   streamed calls. Started only when streams are measured.
 - ``addon``: mitmdump with the AiSpendTrack addon; two keys on one process:
   ``addon`` = enterprise account (no limits: no SQLite round trip), ``addon+limits`` =
-  free tier with limits raised so they never trigger (check-and-count on every call)
+  free tier with limits raised so they never trigger (check-and-count on every call),
+  ``addon+budget`` = the same tier on an account with a dollar budget too large ever to
+  refuse (check-and-count plus a budget reservation and its settlement on every call)
 - the load generator (``aispendtrack_dev.bench.load``), its own process, driven by JSON lines
 
 Every measurement cell (workload × concurrency × configuration) runs once per repeat,
@@ -39,9 +41,12 @@ requests_per_hour = 100000000
 monthly_calls = 100000000
 """
 
+SERVE_KEY = "serve"  # the key GET /v1/me is asked with; not a proxy configuration
+
 WORKLOADS = {
-    "json": {"stream": False, "configs": ["direct", "bare", "addon", "addon+limits"], "base": "bare"},
-    "sse": {"stream": True, "configs": ["direct", "bare", "bare-stream", "addon", "addon+limits"],
+    "json": {"stream": False, "configs": ["direct", "bare", "addon", "addon+limits", "addon+budget"],
+             "base": "bare"},
+    "sse": {"stream": True, "configs": ["direct", "bare", "bare-stream", "addon", "addon+limits", "addon+budget"],
             "base": "bare-stream"},
 }
 
@@ -68,17 +73,21 @@ class Setup:
 
 def make_keys(db_path: Path, config_path: Path) -> dict:
     from aispendtrack import config as configmod
+    from aispendtrack.store import budgets, keys, schema
     from aispendtrack.store import db as dbmod
-    from aispendtrack.store import keys, schema
 
     cfg = configmod.load_config(config_path)
     database = dbmod.connect(db_path)
     schema.ensure_schema(database)
     keys.create_account(database, "bench-enterprise", "enterprise")
     keys.create_account(database, "bench-free", "free")
+    keys.create_account(database, "bench-budget", "free")
+    budgets.set_budget(database, "account", "bench-budget", "1000000", "month", now=time.time())
     out = {
         "addon": keys.create_key(database, "bench-enterprise", cfg, name="bench"),
         "addon+limits": keys.create_key(database, "bench-free", cfg, name="bench"),
+        "addon+budget": keys.create_key(database, "bench-budget", cfg, name="bench"),
+        SERVE_KEY: keys.create_key(database, "bench-enterprise", cfg, name="bench-serve"),
     }
     database.conn.close()
     return out

@@ -54,9 +54,10 @@ def aggregate(cells: list[dict]) -> list[dict]:
 
 
 def _pairs() -> list[tuple[str, str, str]]:
-    """(workload, base, variant): each addon variant against the baseline, and limits on vs off."""
-    pairs = [(w, spec["base"], v) for w, spec in WORKLOADS.items() for v in ("addon", "addon+limits")]
-    return pairs + [(w, "addon", "addon+limits") for w in WORKLOADS]
+    """(workload, base, variant): each addon variant against the baseline, limits on vs off, budget on vs off."""
+    pairs = [(w, spec["base"], v) for w, spec in WORKLOADS.items() for v in ("addon", "addon+limits", "addon+budget")]
+    return pairs + [(w, "addon", "addon+limits") for w in WORKLOADS] + [(w, "addon+limits", "addon+budget")
+                                                                         for w in WORKLOADS]
 
 
 def ratios(cells: list[dict]) -> list[dict]:
@@ -92,8 +93,8 @@ def ratios(cells: list[dict]) -> list[dict]:
                 "added_cpu_us_per_req": median(dcpu),
                 # a CPU-bound proxy's max throughput scales with 1 / CPU per request: less noisy than req/s
                 "cpu_capacity_ratio": median(cap),
-                # limits on vs off is informative only: the targets are against the baselines
-                "targets": base != "addon",
+                # limits on vs off and budget on vs off are informative only: targets are against the baselines
+                "targets": base == WORKLOADS[w]["base"],
                 "meets": {
                     "rps": median(rps) >= TARGET_RPS_RATIO,
                     "p50": median(dp50) <= TARGET_ADDED_P50_MS,

@@ -92,9 +92,27 @@ def _ratio_table(con: Console, data: dict) -> None:
                         fmt(r["cpu_capacity_ratio"], ".2f"), tg))
     con.print(t)
     con.print("[dim]SSE base is 'bare-stream' (mitmdump with stream_large_bodies=1): plain mitmdump buffers SSE, so "
-              "its TTFB is the whole stream. 'addon+limits ÷ addon' isolates the limiter (check-and-count per call). "
+              "its TTFB is the whole stream. 'addon+limits ÷ addon' isolates the limiter (check-and-count per call); "
+              "'addon+budget ÷ addon+limits' the dollar budget (a reservation per call, settled with its ledger row). "
               "'CPU capacity ×' = base proxy CPU/req ÷ variant proxy CPU/req: the throughput ratio a CPU-bound proxy "
               "would reach on a quiet machine (less noisy than req/s when other processes compete for the CPUs).[/]")
+
+
+def _serve_table(con: Console, sv: dict) -> None:
+    t = Table(title=f"Account plane: a real `aispendtrack serve`, GET {sv['path']} from c={sv['concurrency']} "
+                    f"clients; proxy ({sv['proxy_config']}, JSON, same c) with serve idle vs hammered",
+              title_justify="left")
+    _columns(t, ["what", "req/s", "p50 ms", "\\[min–max]", "p95 ms", "ok", "errors"], ("what",))
+    for label, key in [(f"{sv['path']} (proxy idle)", "me"), (f"{sv['path']} (during proxy load)", "me_during_proxy"),
+                       ("proxy, serve idle", "proxy_idle"), ("proxy, serve hammered", "proxy_loaded")]:
+        r = sv[key]
+        t.add_row(label, fmt(r["rps"], ".0f"), fmt(r["p50_ms"], ".2f"), fmt_range(r["p50_range"], ".2f"),
+                  fmt(r["p95_ms"], ".2f"), str(r["ok"]), ("[red]" if r["errors"] else "") + str(r["errors"]))
+    con.print(t)
+    con.print(f"Proxy throughput, serve hammered ÷ serve idle (paired per repeat): "
+              f"[bold]{fmt(sv['proxy_rps_ratio'], '.3f')}×[/] \\[{fmt_range(sv['proxy_rps_ratio_range'], '.2f')}]. "
+              "[dim]On a 2-core box serve, its load generator, the proxy and its load generator share the CPUs, "
+              "so this ratio is mostly CPU competition, not lock contention.[/]")
 
 
 def _checks_table(con: Console, data: dict) -> None:
@@ -178,6 +196,8 @@ def print_report(data: dict) -> None:
     _header(con, data)
     _scenario_tables(con, data)
     _ratio_table(con, data)
+    if data.get("serve"):
+        _serve_table(con, data["serve"])
     _checks_table(con, data)
     if data.get("micro"):
         _micro_table(con, data["micro"])
