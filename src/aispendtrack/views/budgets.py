@@ -11,6 +11,8 @@ import time
 from aispendtrack.config import Config
 from aispendtrack.limits import budget as rules
 from aispendtrack.store import budgets as store
+from aispendtrack.store import keys
+from aispendtrack.store.db import iso, utcnow
 
 
 def _usd(nano: int) -> str:
@@ -58,3 +60,47 @@ def fmt_budget(status: dict | None) -> str:
     if status["overshoot_usd"] != "0":
         text += f" ⚠ ${status['overshoot_usd']} over bounds"
     return text
+
+
+def budget_rows(database, config: Config, now: float | None = None, account: str | None = None) -> list[tuple[str, dict]]:
+    """(who, `budget_status`) for every account (or only `account`) and its active keys with
+    a budget in force (own or its tier's), accounts first; empty without accounts."""
+    if not database["accounts"].exists():
+        return []
+    now = time.time() if now is None else now
+    own = store.budgeted_subjects(database) if database["budgets"].exists() else set()
+    rows = []
+    for a in keys.list_accounts(database):
+        if account is not None and a["name"] != account:
+            continue
+        if ("account", a["name"]) in own or config.tier(a["tier"]).budget_usd is not None:
+            status = budget_status(database, config, "account", a["name"], a["tier"], now)
+            rows.append((f"account {a['name']}" + (" (tier)" if status["source"] == "tier" else ""), status))
+    now_iso = iso(utcnow())
+    for k in keys.list_keys(database):
+        if ("key", k["id"]) in own and keys.key_state(k, now_iso) == "active" and account in (None, k["account"]):
+            who = f"key {k['id']}" + (f" {k['name']}" if k["name"] else "")
+            rows.append((who, budget_status(database, config, "key", k["id"], now=now)))
+    return rows
+
+
+def budgets_section(database, config: Config | None, now: float | None = None, account: str | None = None):
+    """The "budgets" block of `report` and `top`: spent / limit / reset per budget; None
+    when nothing has a budget (or without a config to read tier budgets from)."""
+    from aispendtrack.views import render
+    from aispendtrack.views.usage import fmt_reset
+
+    rows = budget_rows(database, config, now, account) if config is not None else []
+    if not rows:
+        return None
+    cells = []
+    for who, s in rows:
+        spent, limit = rules.parse_usd(s["spent_usd"]), rules.parse_usd(s["limit_usd"])
+        pct = f" ({spent * 100 // limit}%)" if limit else ""
+        over = f"${s['overshoot_usd']}" if s["overshoot_usd"] != "0" else ""
+        cells.append([render.clean(who), f"${s['spent_usd']}{pct}", f"${s['limit_usd']}", s["period"],
+                      fmt_reset(s["reset_seconds"]) if s["reset_seconds"] is not None else "never", over])
+    columns = ["who", "spent", "limit", "period", "resets in", "over bounds"]
+    if not any(c[-1] for c in cells):
+        columns, cells = columns[:-1], [c[:-1] for c in cells]
+    return render.fitted(columns, cells, title="budgets", right={"spent", "limit", "over bounds"})

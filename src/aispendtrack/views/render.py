@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from decimal import ROUND_HALF_UP, Decimal
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from rich import box
@@ -82,23 +83,39 @@ def make_console(file: TextIO | None = None, width: int | None = None) -> Consol
     return Console(file=file or sys.stdout, width=width, no_color=no_color, highlight=False)
 
 
-def totals_panel(stats: Stats, title: str, subtitle: str | None = None) -> Panel:
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column(justify="right")
-    grid.add_column(style="bold")
-    grid.add_column(justify="right")
+def totals_panel(stats: Stats, title: str, subtitle: str | None = None) -> RenderableType:
+    """The totals in a panel of two label/value pairs a line; narrower than that panel,
+    one pair a line under the title, so no number is wrapped."""
     fails = stats.rate_limited + stats.quota_exceeded
-    grid.add_row("cost", fmt_cost(stats), "calls", fmt_int(stats.calls))
-    grid.add_row("input tokens", fmt_int(stats.input_tokens), "forwarded", fmt_int(stats.forwarded))
-    grid.add_row("  cached (read)", fmt_int(stats.cache_read_tokens), "errors", fmt_int(stats.errors))
-    grid.add_row("  cache write", fmt_int(stats.cache_write_tokens), "429s", f"{fails:,} ({stats.rate_limited:,} rate, {stats.quota_exceeded:,} quota)")
-    grid.add_row("output tokens", fmt_int(stats.output_tokens), "rejected (401)", fmt_int(stats.rejected))
-    grid.add_row("  reasoning", fmt_int(stats.reasoning_tokens), "priced", fmt_int(stats.priced_calls))
-    parts: list[RenderableType] = [grid]
-    for note in not_in_total(stats):
-        parts.append(Text(f"! {note}", style="yellow"))
-    return Panel(Group(*parts), title=title, subtitle=subtitle, title_align="left", box=box.ROUNDED, expand=False)
+    pairs = [
+        ("cost", fmt_cost(stats)), ("input tokens", fmt_int(stats.input_tokens)),
+        ("  cached (read)", fmt_int(stats.cache_read_tokens)), ("  cache write", fmt_int(stats.cache_write_tokens)),
+        ("output tokens", fmt_int(stats.output_tokens)), ("  reasoning", fmt_int(stats.reasoning_tokens)),
+        ("calls", fmt_int(stats.calls)), ("forwarded", fmt_int(stats.forwarded)), ("errors", fmt_int(stats.errors)),
+        ("429s", f"{fails:,} ({stats.rate_limited:,} rate, {stats.quota_exceeded:,} quota)"),
+        ("rejected (401)", fmt_int(stats.rejected)), ("priced", fmt_int(stats.priced_calls)),
+    ]  # fmt: skip
+    notes = [Text(f"! {note}", style="yellow") for note in not_in_total(stats)]
+
+    def build(width: int) -> RenderableType:
+        left, right = pairs[:6], pairs[6:]
+        col = [max(cell_len(p[i]) for p in half) for half in (left, right) for i in (0, 1)]
+        grid = Table.grid(padding=(0, 2))
+        if sum(col) + 3 * 2 + 4 <= width:  # the gaps, the panel's borders and padding
+            for style, justify in (("bold", "left"), (None, "right")) * 2:
+                grid.add_column(style=style, justify=justify, no_wrap=True)
+            for (a, x), (b, y) in zip(left, right):
+                grid.add_row(a, x, b, y)
+            return Panel(Group(grid, *notes), title=title, subtitle=subtitle, title_align="left", box=box.ROUNDED,
+                         expand=False)
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(justify="right", no_wrap=True)
+        for a, x in pairs:
+            grid.add_row(a, x)
+        head = [Text.from_markup(title, style="bold")] + ([Text.from_markup(subtitle)] if subtitle else [])
+        return Group(*head, grid, *notes)
+
+    return AtWidth(build)
 
 
 def fmt_tokens(value: int | None) -> str:
@@ -113,9 +130,10 @@ def fmt_tokens(value: int | None) -> str:
     return str(value)
 
 
-def stats_table(rows: list[tuple[str, Stats]], dimension: str, *, title: str | None = None) -> Table:
-    """One line per group. Token columns whose every value is unknown, and the unpriced /
-    unmetered columns when nothing is missing, are left out to fit 80 columns."""
+def stats_table(rows: list[tuple[str, Stats]], dimension: str, *, title: str | None = None) -> RenderableType:
+    """One line per group (labels are rich markup, as `safe()` makes them). Token columns
+    whose every value is unknown, and the unpriced / unmetered columns when nothing is
+    missing, are left out to fit 80 columns; narrower than that, one block per group."""
     cols: list[tuple[str, Any]] = [
         ("calls", lambda s: fmt_int(s.calls)),
         ("input", lambda s: fmt_tokens(s.input_tokens)),
@@ -132,14 +150,12 @@ def stats_table(rows: list[tuple[str, Stats]], dimension: str, *, title: str | N
     optional = {"cache\nread", "reason-\ning", "un-\npriced", "un-\nmetered"}
     cells = [[fn(s) for _, fn in cols] for _, s in rows]
     keep = [i for i, (name, _) in enumerate(cols) if name not in optional or any(c[i] not in ("", DASH) for c in cells)]
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", padding=0, pad_edge=False, show_edge=False)
-    table.add_column(dimension, overflow="fold", min_width=10)
-    for i in keep:
-        name = cols[i][0]
-        table.add_column(name, justify="right", no_wrap=True, style="yellow" if name.startswith("un-") else None)
-    for (label, _), row in zip(rows, cells):
-        table.add_row(label, *(row[i] for i in keep))
-    return table
+    names = [cols[i][0] for i in keep]
+    table_rows: list[list[str | Text]] = [
+        [Text.from_markup(label), *(Text(row[i], style="yellow" if cols[i][0].startswith("un-") else "") for i in keep)]
+        for (label, _), row in zip(rows, cells)
+    ]
+    return fitted([dimension, *names], table_rows, title=title, right=set(names))
 
 
 def fmt_time(ts: str) -> str:
@@ -147,24 +163,47 @@ def fmt_time(ts: str) -> str:
     return ts[:19].replace("T", " ")
 
 
-def fitted(columns: list[str], rows: list[list[str]], console: Console) -> RenderableType:
-    """A table when every cell fits the console unbroken; otherwise one block per row
-    (`column  value` lines), so no name or number is wrapped or cut mid-token."""
-    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
-    for name in columns:
-        table.add_column(name, no_wrap=True)
-    for row in rows:
-        table.add_row(*(Text(cell) for cell in row))  # plain text: cells are cleaned, not markup
-    widths = [max(cell_len(c) for c in [name, *(row[i] for row in rows)]) for i, name in enumerate(columns)]
-    if sum(widths) + 3 * (len(columns) - 1) <= console.width:  # cells + " │ "-wide gaps
-        return table
-    pad = max(len(c) for c in columns[1:]) + 2
-    blocks: list[RenderableType] = []
-    for row in rows:
-        lines = [Text(row[0], style="bold")]
-        lines += [Text(f"  {name:<{pad}}{value}") for name, value in zip(columns[1:], row[1:]) if value]
-        blocks.append(Group(*lines))
-    return Group(*blocks)
+class AtWidth:
+    """A renderable built when printed, for the width it is printed at (a pipe, a narrow
+    terminal, a `Live` screen), so a frame can pick its layout without knowing the console."""
+
+    def __init__(self, build: Callable[[int], RenderableType]) -> None:
+        self.build = build
+
+    def __rich_console__(self, console: Console, options: Any):
+        yield self.build(options.max_width)
+
+
+def _width(cell: str | Text) -> int:
+    return max((cell_len(line) for line in str(cell).split("\n")), default=0)
+
+
+def fitted(columns: list[str], rows: list[list[str | Text]], console: Console | None = None, *,
+           title: str | None = None, right: frozenset[str] | set[str] = frozenset()) -> RenderableType:
+    """A table when every cell fits the width it is printed at unbroken; otherwise one block
+    per row (`column  value` lines), so no name or number is wrapped or cut mid-token.
+    Columns named in `right` are right-aligned in the table; a header may hold a line break."""
+
+    def build(width: int) -> RenderableType:
+        widths = [max(_width(c) for c in [name, *(row[i] for row in rows)]) for i, name in enumerate(columns)]
+        if sum(widths) + 3 * (len(columns) - 1) <= width:  # cells + " │ "-wide gaps
+            table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+                          show_edge=False)
+            for name in columns:
+                table.add_column(name, no_wrap=True, justify="right" if name in right else "left")
+            for row in rows:
+                table.add_row(*(c if isinstance(c, Text) else Text(c) for c in row))  # cells are cleaned, not markup
+            return table
+        names = [name.replace("-\n", "").replace("\n", " ") for name in columns[1:]]
+        pad = max((len(n) for n in names), default=0) + 2
+        blocks: list[RenderableType] = [Text(title, style="italic")] if title else []
+        for row in rows:
+            lines = [Text(str(row[0]), style="bold")]
+            lines += [Text.assemble(f"  {name:<{pad}}", value) for name, value in zip(names, row[1:]) if str(value)]
+            blocks.append(Group(*lines))
+        return Group(*blocks)
+
+    return AtWidth(build)
 
 
 def bar(value: float, maximum: float, width: int) -> str:
@@ -175,16 +214,24 @@ def bar(value: float, maximum: float, width: int) -> str:
     return "█" * (eighths // 8) + (_EIGHTHS[eighths % 8] if eighths % 8 else "")
 
 
-def spend_bars(series: list[tuple[str, Decimal]], *, width: int = 40, title: str = "spend per day") -> Table:
-    """Label | bar | amount, one line per point (labels as given, e.g. days or minutes)."""
-    table = Table(title=title, box=None, title_justify="left", show_header=False, padding=(0, 1))
-    table.add_column("when", style="dim")
-    table.add_column("bar", style="cyan", min_width=width, no_wrap=True)
-    table.add_column("usd", justify="right")
+def spend_bars(series: list[tuple[str, Decimal]], *, width: int = 40, title: str = "spend per day") -> RenderableType:
+    """Label | bar | amount, one line per point (labels as given, e.g. days or minutes); the
+    bar gives up columns first when the console is narrow."""
     top = max((float(v) for _, v in series), default=0.0)
-    for label, value in series:
-        table.add_row(label, bar(float(value), top, width), fmt_usd(value))
-    return table
+    amounts = [fmt_usd(v) for _, v in series]
+
+    def build(available: int) -> RenderableType:
+        fixed = max((cell_len(lbl) for lbl, _ in series), default=0) + max(map(cell_len, amounts), default=0) + 4
+        size = max(4, min(width, available - fixed))
+        table = Table(title=title, box=None, title_justify="left", show_header=False, padding=(0, 1))
+        table.add_column("when", style="dim", no_wrap=True)
+        table.add_column("bar", style="cyan", min_width=size, no_wrap=True)
+        table.add_column("usd", justify="right", no_wrap=True)
+        for (label, value), amount in zip(series, amounts):
+            table.add_row(label, bar(float(value), top, size), amount)
+        return table
+
+    return AtWidth(build)
 
 
 def clean(value: Any, width: int = MAX_CELL) -> str:

@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.text import Text
 
 from aispendtrack.store import keys
 from aispendtrack.store.db import connect, iso, parse_iso
 from aispendtrack.store.ledger_schema import REFUSED, Outcome, sql_in
+from aispendtrack.views.budgets import budgets_section
 from aispendtrack.views.standing import LimitStatus, limits_status
 from aispendtrack.views.periods import _utc, parse_when, resolve_period
 from aispendtrack.store.totals import CTX, Stats, canon
@@ -271,8 +273,22 @@ def report_command(since, until, today, month, days, by, top, account, key, as_j
     path = Path(click.get_current_context().obj["db_path"])
     if not path.exists():
         raise click.ClickException(f"database not found: {path} (run the proxy first, or pass --db)")
-    rep = report(connect(path), since=period[0], until=period[1], by=by, top=top, account=account, key=key)
+    db = connect(path)
+    rep = report(db, since=period[0], until=period[1], by=by, top=top, account=account, key=key)
     if as_json:
         click.echo(rep.to_json())
-    else:
-        render.make_console().print(render.render_report(rep))
+        return
+    console = render.make_console()
+    console.print(render.render_report(rep))
+    if key is None and (budgets := budgets_section(db, _config(), account=account)) is not None:
+        console.print(Text(""), budgets)
+
+
+def _config():
+    """The config for tier budgets; a report still prints without a readable one."""
+    from aispendtrack.config import ConfigError, load_config
+
+    try:
+        return load_config(click.get_current_context().obj.get("config_path"))
+    except ConfigError:
+        return None

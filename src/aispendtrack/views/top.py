@@ -28,6 +28,7 @@ from aispendtrack.store import presence
 from aispendtrack.views import render
 from aispendtrack.store.db import connect, iso, utcnow
 from aispendtrack.store.ledger_schema import UPSTREAM, Outcome
+from aispendtrack.views.budgets import budgets_section
 from aispendtrack.views.report import limits_status, report
 
 
@@ -44,42 +45,40 @@ def _minutes(db, now: datetime, minutes: int) -> list[tuple[str, Decimal]]:
     return [(t.strftime("%H:%M"), cost.get(t.strftime("%Y-%m-%dT%H:%M"), Decimal(0))) for t in labels]
 
 
-def _latest(db, n: int) -> Table:
-    table = Table(title="latest calls", title_justify="left", box=None, padding=(0, 1, 0, 0), pad_edge=False)
-    for name, justify in (("time", "left"), ("key", "left"), ("model", "left"), ("in", "right"),
-                          ("out", "right"), ("cost", "right"), ("status", "right"), ("outcome", "left")):  # fmt: skip
-        table.add_column(name, justify=justify, no_wrap=name != "model", overflow="ellipsis")
+def _latest(db, n: int) -> RenderableType:
     rows = db.execute(
         "SELECT ts, key_id, key_hint, model, input_tokens, output_tokens, cost_usd, pricing, status, outcome "
         "FROM calls ORDER BY id DESC LIMIT ?",
         [n],
     ).fetchall()
+    cells: list[list[str | Text]] = []
     for ts, key_id, hint, model, inp, out, cost, pricing, status, outcome in rows:
         cost_text = render.fmt_usd(cost, none=pricing if pricing in ("unpriced", "unmetered") else render.DASH)
         style = None if outcome == Outcome.FORWARDED else "red" if outcome in UPSTREAM else "yellow"
-        key = render.safe(key_id) if key_id else (f"…{render.safe(hint)}" if hint else render.DASH)
-        table.add_row(
-            ts[11:19], key, render.label(model), render.fmt_tokens(inp), render.fmt_tokens(out),
-            cost_text, render.label(status), Text(render.clean(outcome or ""), style=style or ""),
-        )  # fmt: skip
-    return table
+        key = render.clean(key_id) if key_id else (f"…{render.clean(hint)}" if hint else render.DASH)
+        cells.append([
+            ts[11:19], key, render.clean(model) if model else "(none)", render.fmt_tokens(inp), render.fmt_tokens(out),
+            cost_text, render.DASH if status is None else str(status), Text(render.clean(outcome or ""), style=style or ""),
+        ])  # fmt: skip
+    columns = ["time", "key", "model", "in", "out", "cost", "status", "outcome"]
+    return render.fitted(columns, cells, title="latest calls", right={"in", "out", "cost", "status"})
 
 
 def _limits(db, config, now: datetime, n: int) -> RenderableType:
     statuses = [s for s in limits_status(db, config, now) if s.limit is not None][:n]
     if not statuses:
         return Text("limits: none set (or no keys yet)", style="dim")
-    table = Table(title="nearest to their limits", title_justify="left", box=None, padding=(0, 1, 0, 0), pad_edge=False)
-    for name in ("who", "window", "used", "limit", "", "resets in"):
-        table.add_column(name, justify="right" if name in ("used", "limit", "resets in") else "left", no_wrap=True)
+    cells: list[list[str | Text]] = []
     for s in statuses:
         frac = s.fraction or 0.0
         style = "red" if frac >= 0.9 else "yellow" if frac >= 0.7 else "green"
-        who = f"{s.scope} {render.safe(s.name or s.id)}" + (f" ({render.safe(s.id)})" if s.scope == "key" and s.name else "")
+        who = f"{s.scope} {render.clean(s.name or s.id)}" + (f" ({render.clean(s.id)})" if s.scope == "key" and s.name else "")
         left = _ago(s.resets_at - now) if s.resets_at else render.DASH
-        table.add_row(who, s.window, f"{s.used:,}", f"{s.limit:,}", Text(render.bar(frac, 1, 20).ljust(20, "·"), style=style), left)
+        cells.append([who, s.window, f"{s.used:,}", f"{s.limit:,}", Text(render.bar(frac, 1, 20).ljust(20, "·"), style=style), left])
+    table = render.fitted(["who", "window", "used", "limit", "", "resets in"], cells, title="nearest to their limits",
+                          right={"used", "limit", "resets in"})
     if statuses[0].source == "ledger":
-        table.caption = "estimated from the ledger (no limit counters in this database)"
+        return Group(table, Text("estimated from the ledger (no limit counters in this database)", style="dim"))
     return table
 
 
@@ -106,7 +105,10 @@ def render_top(db, now: datetime | None = None, *, config=None, minutes: int = 1
     series = _minutes(db, now, minutes)
     total = sum((v for _, v in series), Decimal(0))
     bars = render.spend_bars(series, width=30, title=f"spend per minute, last {minutes} min: {render.fmt_usd(total)}")
-    return Group(head, Text(""), bars, Text(""), _latest(db, latest), Text(""), _limits(db, config, now, 5))
+    parts = [head, Text(""), bars, Text(""), _latest(db, latest), Text(""), _limits(db, config, now, 5)]
+    if (budgets := budgets_section(db, config, now.timestamp())) is not None:
+        parts += [Text(""), budgets]
+    return Group(*parts)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,52 @@
+"""`report` and `top --once` in a pipe or a narrow terminal: a table when it fits, one block
+per row when it does not, never a name or number wrapped or cut; budgets shown by both."""
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+
+from aispendtrack.store.db import connect, utcnow
+from tests.test_report import insert, row
+
+ACCOUNT = "a-rather-long-account-name"
+MODEL = "claude-3-5-haiku-20241022-extended"
+
+
+@pytest.fixture
+def busy(run):
+    run("accounts", "create", ACCOUNT, "--tier", "pro")
+    key = json.loads(run("keys", "create", ACCOUNT, "--name", "build-server-eu-west", "--json").output)
+    run("accounts", "budget", ACCOUNT, "--usd", "25", "--period", "month")
+    run("keys", "budget", key["id"], "--usd", "5", "--period", "day")
+    database = connect(run.db)
+    insert(database, [row(utcnow() - timedelta(seconds=20), key=key["id"], account=ACCOUNT, model=MODEL, cost="1.25",
+                          inp=123_456, out=98_765, cached=4_321, reasoning=1_000)])  # fmt: skip
+    database.conn.close()
+    return key
+
+
+@pytest.mark.parametrize("width", [200, 60])
+@pytest.mark.parametrize("command", [("report", "--by", "key"), ("report", "--by", "model"), ("top", "--once")])
+def test_never_cuts_a_name_or_number(run, busy, monkeypatch, width, command):
+    monkeypatch.setenv("COLUMNS", str(width))
+    text = run(*command).output
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert "$1.25" in text and "123.5k" in text
+    assert (MODEL if command[-1] != "key" else busy["id"]) in text
+    assert "budgets" in text and f"account {ACCOUNT}" in text and f"key {busy['id']} build-server-eu-west" in text
+    assert "$25" in text and "$5" in text and "month" in text and "day" in text
+    assert not re.search(r"\d\d:\d\d:\d\d[.,]\d", text)  # times to the second
+    assert (f"\n  calls" in text or "\n  window" in text) == (width == 60)  # vertical only when too wide
+
+
+def test_budgets_only_for_what_has_one(run, monkeypatch):
+    run("accounts", "create", "plain")
+    monkeypatch.setenv("COLUMNS", "200")
+    connect(run.db)["calls"].insert_all([row(account="plain", key=None, cost="0.5")])
+    assert "budgets" not in run("report").output
+    run("accounts", "budget", "plain", "--usd", "3", "--period", "week")
+    text = run("report").output
+    assert "budgets" in text and "account plain" in text and "$3" in text and "week" in text
+    assert "budgets" not in run("report", "--account", "someone-else").output
