@@ -3,10 +3,13 @@ per row when it does not, never a name or number wrapped or cut; budgets shown b
 
 import json
 import re
+import time
 from datetime import timedelta
 
 import pytest
 
+from aispendtrack.limits.budget import to_nano
+from aispendtrack.store import budgets
 from aispendtrack.store.db import connect, utcnow
 from tests.test_report import insert, row
 
@@ -23,6 +26,10 @@ def busy(run):
     database = connect(run.db)
     insert(database, [row(utcnow() - timedelta(seconds=20), key=key["id"], account=ACCOUNT, model=MODEL, cost="1.25",
                           inp=123_456, out=98_765, cached=4_321, reasoning=1_000)])  # fmt: skip
+    with database.conn:  # the proxy's path: hold $1 before the call, settle its real cost after
+        held = budgets.reserve(database.conn, key_id=key["id"], account=ACCOUNT, charge=budgets.Charge(to_nano("1")),
+                               now=time.time())
+        budgets.settle(database.conn, held.id, "1.25")
     database.conn.close()
     return key
 
@@ -35,7 +42,10 @@ def test_never_cuts_a_name_or_number(run, busy, monkeypatch, width, command):
     assert max(len(line) for line in text.splitlines()) <= width
     assert "$1.25" in text and "123.5k" in text
     assert (MODEL if command[-1] != "key" else busy["id"]) in text
+    assert ("1 call in the last minute" in " ".join(text.split())) == (command[0] == "top")
     assert "budgets" in text and f"account {ACCOUNT}" in text and f"key {busy['id']} build-server-eu-west" in text
+    assert "$1.25 (5%)" in text and "$1.25 (25%)" in text  # spent of the $25 month, the $5 day
+    assert "over bounds" in text and "$0.25" in text  # cost beyond the hold, shown
     assert "$25" in text and "$5" in text and "month" in text and "day" in text
     assert not re.search(r"\d\d:\d\d:\d\d[.,]\d", text)  # times to the second
     assert (f"\n  calls" in text or "\n  window" in text) == (width == 60)  # vertical only when too wide

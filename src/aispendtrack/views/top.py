@@ -100,7 +100,7 @@ def render_top(db, now: datetime | None = None, *, config=None, minutes: int = 1
     head = Text.assemble(
         ("aispendtrack top", "bold"), f"  {now:%Y-%m-%d %H:%M:%S} UTC  ",
         (f"{flying:,} in flight  " if flying is not None else "", "bold"),
-        f"{last_minute:,} calls in the last minute" + ("" if flying is not None else " (no proxy running on this database)"),
+        f"{render.plural(last_minute, 'call')} in the last minute" + ("" if flying is not None else " (no proxy running on this database)"),
     )  # fmt: skip
     series = _minutes(db, now, minutes)
     total = sum((v for _, v in series), Decimal(0))
