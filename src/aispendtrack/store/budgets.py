@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from aispendtrack.limits import budget as rules
+from aispendtrack.store import budget_events, outbox
 from aispendtrack.store import db as dbmod
 from aispendtrack.store.tx import Tx
 
@@ -66,7 +67,9 @@ SCHEMA = (
         key_period TEXT,  -- the key's counter held, if the key has a budget
         account TEXT,
         account_period TEXT,  -- the account's counter held, if it has a budget
-        expired INTEGER NOT NULL DEFAULT 0
+        expired INTEGER NOT NULL DEFAULT 0,
+        key_limit INTEGER,  -- the budgets in force at the hold (a tier default has no row)
+        account_limit INTEGER
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS budget_reservations_created ON budget_reservations (expired, created)",
 )
@@ -115,6 +118,18 @@ def ensure_schema(db) -> None:
     conn = getattr(db, "conn", db)
     for sql in SCHEMA:
         conn.execute(sql)
+    outbox.ensure_schema(conn)
+    old = "SELECT 1 FROM pragma_table_info('budget_reservations') WHERE name = 'key_limit'"
+    if conn.execute(old).fetchone() is None:
+        conn.execute("BEGIN IMMEDIATE")  # another process may be adding them too
+        try:
+            if conn.execute(old).fetchone() is None:
+                conn.execute("ALTER TABLE budget_reservations ADD COLUMN key_limit INTEGER")
+                conn.execute("ALTER TABLE budget_reservations ADD COLUMN account_limit INTEGER")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
 
 # -- definitions (CLI, API) -------------------------------------------------------------
@@ -199,10 +214,12 @@ def reserve(conn: sqlite3.Connection, *, key_id: str, account: str, charge: Char
         return Reservation(None, ())
     rid = secrets.token_hex(8)
     periods = {s.budget.scope: s.period_key for s in found}
+    limits = {s.budget.scope: s.budget.limit_nano for s in found}
     conn.execute(
-        "INSERT INTO budget_reservations (id, created, amount_nano, key_id, key_period, account, account_period)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (rid, now, amount, key_id, periods.get("key"), account, periods.get("account")),
+        "INSERT INTO budget_reservations (id, created, amount_nano, key_id, key_period, account, account_period,"
+        " key_limit, account_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (rid, now, amount, key_id, periods.get("key"), account, periods.get("account"),
+         limits.get("key"), limits.get("account")),
     )
     after = []
     for s in found:
@@ -216,30 +233,35 @@ def reserve(conn: sqlite3.Connection, *, key_id: str, account: str, charge: Char
     return Reservation(rid, tuple(after))
 
 
-def settle(conn: sqlite3.Connection, reservation_id: str, cost_usd, *, charge_all: bool = False) -> None:
+def settle(conn: sqlite3.Connection, reservation_id: str, cost_usd, *, charge_all: bool = False,
+           now: float | None = None) -> None:
     """Inside the ledger writer's transaction: replace the hold by the call's real cost.
 
     `cost_usd` None (no usage seen, or unpriced): settles 0 (an error answer is not billed),
     or the whole reservation with `charge_all` (an aborted or cut-off call may have been
-    billed for what it used before its usage arrived)."""
+    billed for what it used before its usage arrived). A budget threshold the settled spend
+    reaches queues its `budget.threshold` event here (`store.budget_events`)."""
     row = conn.execute(
-        "SELECT amount_nano, key_id, key_period, account, account_period, expired"
+        "SELECT amount_nano, key_id, key_period, account, account_period, expired, key_limit, account_limit"
         " FROM budget_reservations WHERE id = ?",
         (reservation_id,),
     ).fetchone()
     if row is None:
         return  # already settled
-    amount, key_id, key_period, account, account_period, expired = row
+    amount, key_id, key_period, account, account_period, expired, key_limit, account_limit = row
     cost = amount if cost_usd is None and charge_all else rules.to_nano(cost_usd)
     held = 0 if expired else amount
     over = cost if expired else max(0, cost - amount)  # an expired hold no longer covered it
-    for scope, subject, period_key in (("key", key_id, key_period), ("account", account, account_period)):
+    for scope, subject, period_key, limit in (("key", key_id, key_period, key_limit),
+                                              ("account", account, account_period, account_limit)):
         if period_key is not None:
             conn.execute(
                 "UPDATE budget_spend SET spent_nano = spent_nano + ?, reserved_nano = reserved_nano - ?,"
                 " overshoot_nano = overshoot_nano + ? WHERE scope = ? AND subject = ? AND period_key = ?",
                 (cost, held, over, scope, subject, period_key),
             )
+            if cost:
+                budget_events.check(conn, scope, subject, period_key, limit, account=account, now=now)
     conn.execute("DELETE FROM budget_reservations WHERE id = ?", (reservation_id,))
 
 
