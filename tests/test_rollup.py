@@ -36,6 +36,24 @@ def test_equals_report_after_incremental_catch_ups(database, by):
                 _report(database, account, first, last, by)
 
 
+
+@pytest.mark.parametrize("by", ["model", "day"])  # by key, report labels keys from the full key store
+def test_a_members_sums_equal_report_for_that_member(database, by):
+    rollup.ensure_schema(database)
+    make_ledger(database, 800, seed=5, start=START, days=20)
+    rollup.catch_up(database)
+    database.execute("DROP TABLE IF EXISTS keys")  # the ledger's synthetic keys, with the columns the filter reads
+    database.execute("CREATE TABLE keys (id TEXT PRIMARY KEY, member_id INTEGER)")
+    ids = sorted(r[0] for r in database.execute("SELECT DISTINCT key_id FROM calls WHERE account = 'acct-0'"))
+    database.conn.executemany("INSERT INTO keys VALUES (?, ?)", [(k, 7 if i % 2 else 8) for i, k in enumerate(ids)])
+    first, last = date(2026, 10, 20), date(2026, 11, 8)
+    since = datetime.combine(first, time(), UTC)
+    whole = rollup.report_from_days(database, "acct-0", first, last, by)
+    mine = rollup.report_from_days(database, "acct-0", first, last, by, member_id=7)
+    assert 0 < mine.totals.calls < whole.totals.calls
+    assert mine.to_dict() == report(database, since=since, until=since + timedelta(days=20), by=by,
+                                    account="acct-0", member_id=7).to_dict()
+
 def _row(day: int, cost, model="m", key="k1", tokens=None, outcome="forwarded"):
     ts = START + timedelta(days=day, seconds=5)
     return {"ts": iso(ts), "key_id": key, "account": "acme", "model": model, "outcome": outcome, "status": 200,

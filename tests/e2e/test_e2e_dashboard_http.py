@@ -130,3 +130,53 @@ def test_names_are_shown_as_text_never_markup(plane):
     status, page = _get(plane, "/", cookie)
     assert status == 200
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_a_member_sees_only_their_own_keys_and_spend_and_the_owner_sees_each_member(plane):
+    from datetime import UTC, datetime
+
+    from aispendtrack.views.members import member_spend
+
+    from .dashboard_plane import chat, settle
+
+    made = {}
+    for member in ("alice", "bob"):
+        cli(plane, "members", "add", "acme", member, "--role", "member")
+        made[member] = json.loads(cli(plane, "keys", "create", "acme", "--member", member,
+                                      "--name", f"{member}-laptop", "--json"))
+        plane["keys"][f"{member}-laptop"] = made[member]["key"]
+    before = settle(plane)
+    chat(plane, made["alice"]["key"])
+    for model in ("gpt-4o", "gpt-4o-mini", "gpt-4o"):
+        chat(plane, made["bob"]["key"], model)
+    settle(plane, before)
+    database = dbmod.connect(plane["db_path"])
+    try:
+        first = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        spend = {m["member"]: m for m in member_spend(database, "acme", since=first)}
+    finally:
+        database.conn.close()
+    assert spend["alice"]["calls"] == 1 and spend["bob"]["calls"] == 3
+    others = [k for k in json.loads(cli(plane, "keys", "list", "acme", "--json")) if k["member"] != "alice"]
+    assert len(others) >= 3  # owner's keys and bob's
+
+    cookie, _ = _session(plane, "alice-laptop")
+    status, page = _get(plane, "/", cookie)
+    status_live, live = _get(plane, "/dashboard/live.json", cookie)
+    assert status == status_live == 200
+    data = json.loads(live)
+    assert data["spend_month"] == f"${spend['alice']['cost_usd']}" and data["counts"]["calls"] == "1"
+    assert "alice-laptop" in page and "alice-laptop" in live
+    assert 'data-testid="scope-note"' in page and 'data-testid="by-member"' not in page
+    for k in others:
+        for text in (k["id"], k["hint"], f"{k['name']} ("):
+            assert text not in page and text not in live, (k["name"], text)
+    for amount in (spend["bob"]["cost_usd"], spend["owner"]["cost_usd"]):
+        assert f"${amount}" not in page and f"${amount}" not in live
+
+    cookie, _ = _session(plane, "owner")
+    status, page = _get(plane, "/", cookie)
+    assert status == 200 and 'data-testid="by-member"' in page and 'data-testid="scope-note"' not in page
+    for m in ("alice", "bob"):
+        assert f"<td>{m}</td><td>member</td><td>1</td><td>${spend[m]['cost_usd']}</td>" in page, page[page.find("by-member"):page.find("by-member") + 900]
+    assert "bob-laptop" in page and "alice-laptop" in page

@@ -154,6 +154,10 @@ def _chunks(db, since: datetime | None, until: datetime | None) -> list[tuple[st
     return [(iso(a), iso(b)) for a, b in zip(cuts, cuts[1:])]
 
 
+# A member's calls: those of the keys they hold (now; a key keeps its member).
+MEMBER_KEYS = "key_id IN (SELECT id FROM keys WHERE member_id = ?)"
+
+
 def report(
     db, *, since: datetime | None = None, until: datetime | None = None, by: str = "model",
     top: int | None = None, account: str | None = None, key: str | None = None, member_id: int | None = None,
@@ -169,7 +173,7 @@ def report(
     if key is not None:
         conds.append("(key_id = ? OR key_hint = ?)"), params.extend([key, key])
     if member_id is not None:
-        conds.append("key_id IN (SELECT id FROM keys WHERE member_id = ?)"), params.append(member_id)
+        conds.append(MEMBER_KEYS), params.append(member_id)
     filt = "".join(f" AND {c}" for c in conds)
     sql = f"SELECT {gexpr}, substr(ts, 1, 10), {_AGG} FROM calls WHERE ts >= ? AND ts < ?{filt} GROUP BY 1, 2"
     chunks = _chunks(db, since, until) if db["calls"].exists() else []

@@ -16,7 +16,7 @@ import threading
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from aispendtrack.views.report import _AGG, Report, _exact_cost, _stats_from_row, assemble
+from aispendtrack.views.report import _AGG, MEMBER_KEYS, Report, _exact_cost, _stats_from_row, assemble
 from aispendtrack.store.totals import CTX, Stats, canon
 
 TABLE = "calls_daily"
@@ -97,17 +97,20 @@ def _stats(row) -> Stats:
     return Stats(**dict(zip(_COUNTS, row[:-1])), cost_usd=Decimal(row[-1]))
 
 
-def report_from_days(db, account: str, first: date, last: date, by: str) -> Report:
-    """What `report(db, since=first, until=last + 1 day, by=by, account=account)` says, from
-    the daily sums (`by`: model, key or day). Call `catch_up` first for the latest rows."""
+def report_from_days(db, account: str, first: date, last: date, by: str, member_id: int | None = None) -> Report:
+    """What `report(db, since=first, until=last + 1 day, by=by, account=account,
+    member_id=member_id)` says, from the daily sums (`by`: model, key or day). Call
+    `catch_up` first for the latest rows."""
     if by not in ("model", "key", "day"):
         raise ValueError(f"the daily sums group by model, key or day, not {by!r}")
     column = {"model": "model", "key": "key_id", "day": "day"}[by]
     # Integer sums are exact in SQLite (NULL while every part is NULL, as Stats keeps them).
     sums = ", ".join(f"SUM({c})" for c in _COUNTS)
+    where, params = "account = ? AND day >= ? AND day <= ?", [account, first.isoformat(), last.isoformat()]
+    if member_id is not None:
+        where, params = f"{where} AND {MEMBER_KEYS}", [*params, member_id]
     rows = db.conn.execute(f"SELECT {column}, day, {sums}, group_concat(cost_usd, ' ') FROM {TABLE} "
-                           "WHERE account = ? AND day >= ? AND day <= ? GROUP BY 1, 2",
-                           [account, first.isoformat(), last.isoformat()]).fetchall()
+                           f"WHERE {where} GROUP BY 1, 2", params).fetchall()
     since = datetime.combine(first, time(), UTC)
     until = datetime.combine(last + timedelta(days=1), time(), UTC)
     return assemble([(r[0], r[1], _summed(r[2:])) for r in rows], since=since, until=until, by=by, account=account)

@@ -1,5 +1,6 @@
 """The dashboard's pages: `/` (login form, or the account's spend), login and logout, the
-JSON the open page polls, the export download and the key actions.
+JSON the open page polls, the export download and the key actions. What a page shows
+follows the API's role rules: owner/admin the whole account, member/viewer their own keys.
 
 Key actions call the `/v1/keys` route functions themselves, so the dashboard follows the
 API's rules (no escalation, tier caps) without a copy of them.
@@ -56,12 +57,13 @@ def _needs(viewer: sess.Viewer, permission: str, cfg: Config) -> str | None:
 
 
 def _dashboard(request: Request, db, cfg: Config, viewer: sess.Viewer, status: int = 200, **extra) -> Response:
-    data = view.page(db, cfg, viewer.record)
+    who = roles.of(db, viewer.record)
+    data = view.page(db, cfg, viewer.record, member_id=own(who))
     can_keys = viewer.can("api")
     context = {
-        **data, "viewer": viewer.record, "csrf": viewer.csrf, "permissions": PERMISSIONS,
+        **data, "viewer": viewer.record, "who": who, "csrf": viewer.csrf, "permissions": PERMISSIONS,
         "export_needs": _needs(viewer, "export", cfg), "keys_needs": _needs(viewer, "api", cfg),
-        "keys": keys_api.list_keys(who=roles.of(db, viewer.record), db=db, cfg=cfg) if can_keys else [],
+        "keys": keys_api.list_keys(who=who, db=db, cfg=cfg) if can_keys else [],
         "notice": None, "error": None, "new_key": None, **extra,
     }
     return _html(request, "dashboard.html", context, status)
@@ -184,7 +186,8 @@ def live(request: Request, db=Depends(deps.database), cfg: Config = Depends(deps
     viewer = _viewer_or_401(request, db, cfg)
     if isinstance(viewer, Response):
         return viewer
-    return JSONResponse(view.public(view.live(db, cfg, viewer.record)), headers=HEADERS)
+    mine = own(roles.of(db, viewer.record))  # members and viewers see their own keys, as through /v1/usage
+    return JSONResponse(view.public(view.live(db, cfg, viewer.record, member_id=mine)), headers=HEADERS)
 
 
 @router.get("/dashboard/export.{fmt}")

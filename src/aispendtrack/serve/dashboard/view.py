@@ -1,5 +1,10 @@
 """What the dashboard shows for one account, as plain values for the template and the
-JSON the page polls. Money is the report's exact decimal text; unknown stays "—"."""
+JSON the page polls. Money is the report's exact decimal text; unknown stays "—".
+
+`member_id` scopes it as the API's role rules do (`serve.roles`, `routers.usage.own`):
+None (owner/admin) = the whole account, with spend per member; a member id = only that
+member's keys and their calls (the account's own quota and budget rows stay: they bind
+every key)."""
 
 from __future__ import annotations
 
@@ -15,12 +20,14 @@ from aispendtrack.store.keycache import KeyRecord
 from aispendtrack.views import rollup
 from aispendtrack.store.totals import Stats, canon
 from aispendtrack.views.budgets import budget_status
+from aispendtrack.views.members import member_spend
+from aispendtrack.views.report import MEMBER_KEYS
 from aispendtrack.views.usage import account_month, fmt_reset, key_hour
 
 CHART_DAYS = 30
 LATEST = 20
 _LATEST_SQL = """SELECT ts, key_id, key_hint, model, status, outcome, streamed, input_tokens, cache_read_tokens,
-                 output_tokens, reasoning_tokens, cost_usd, pricing FROM calls WHERE account = ?
+                 output_tokens, reasoning_tokens, cost_usd, pricing FROM calls WHERE account = ? {member}
                  ORDER BY ts DESC, id DESC LIMIT ?"""
 
 
@@ -32,9 +39,13 @@ def count(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
-def key_labels(db, account: str) -> dict[str, str]:
-    """key id → "name (ask_…abcd)": what a person recognises; never the key."""
-    return {k["id"]: f"{k['name'] or k['id']} ({k['hint']})" for k in keystore.list_keys(db, account)}
+def key_labels(db, account: str, member_id: int | None = None) -> dict[str, str]:
+    """key id → "name (ask_…abcd)": what a person recognises; never the key. Only the
+    member's keys with `member_id`."""
+    mine = None if member_id is None else {r[0] for r in db.execute(
+        "SELECT id FROM keys WHERE member_id = ?", [member_id]).fetchall()}
+    return {k["id"]: f"{k['name'] or k['id']} ({k['hint']})" for k in keystore.list_keys(db, account)
+            if mine is None or k["id"] in mine}
 
 
 def spend(st: Stats) -> str:
@@ -80,9 +91,9 @@ def _budget(name: str, b: dict) -> dict:
             "state": state, "hit": left <= 0}
 
 
-def limits(db, cfg: Config, account: str, labels: dict[str, str], now: float) -> list[dict]:
-    """The account's month and budget, then each active key's hour and budget: used, limit,
-    when the next request is admitted."""
+def limits(db, cfg: Config, account: str, labels: dict[str, str], now: float, *, every_key: bool = True) -> list[dict]:
+    """The account's month and budget, then each active key's hour and budget (only the keys
+    in `labels` unless `every_key`): used, limit, when the next request is admitted."""
     acct = keystore.get_account(db, account)
     rph, monthly = keystore.account_limits(acct, cfg)
     month = account_month(db, account, rph, monthly, now)
@@ -91,7 +102,7 @@ def limits(db, cfg: Config, account: str, labels: dict[str, str], now: float) ->
         rows.append(_budget(f"account {account}", b))
     now_iso = iso(utcnow())
     for k in keystore.list_keys(db, account):
-        if keystore.key_state(k, now_iso) == "active":
+        if keystore.key_state(k, now_iso) == "active" and (every_key or k["id"] in labels):
             label = labels.get(k["id"], k["id"])
             hour = key_hour(db, k["id"], rph, monthly, now)
             rows.append(_window(f"key {label}: last hour", hour.used, rph, _seconds(hour.resets_at, now)))
@@ -104,9 +115,13 @@ def _seconds(at: float | None, now: float) -> int | None:
     return None if at is None else max(1, math.ceil(at - now))
 
 
-def latest(db, account: str, labels: dict[str, str], n: int = LATEST) -> list[dict]:
+def latest(db, account: str, labels: dict[str, str], n: int = LATEST, member_id: int | None = None) -> list[dict]:
     out = []
-    for r in db.execute(_LATEST_SQL, [account, n]).fetchall():
+    if member_id is None:
+        sql, params = _LATEST_SQL.format(member=""), [account, n]
+    else:
+        sql, params = _LATEST_SQL.format(member="AND " + MEMBER_KEYS), [account, member_id, n]
+    for r in db.execute(sql, params).fetchall():
         ts, key_id, hint, model, status, outcome, streamed, inp, cached, outp, reasoning, cost, pricing = r
         out.append({"time": ts[:19].replace("T", " "), "key": labels.get(key_id, hint or "—"), "model": model or "—",
                     "status": f"{status} {outcome}", "input": count(inp), "cached": count(cached),
@@ -128,14 +143,15 @@ def chart(days: list[tuple[str, Stats]]) -> dict:
             "first": days[0][0] if days else "", "last": days[-1][0] if days else ""}
 
 
-def live(db, cfg: Config, record: KeyRecord, now: float | None = None) -> dict:
+def live(db, cfg: Config, record: KeyRecord, now: float | None = None, member_id: int | None = None) -> dict:
     """What the page refreshes while open: spend, counts, limits and the latest calls."""
     now = time.time() if now is None else now
     rollup.catch_up(db)
     today = datetime.fromtimestamp(now, UTC).date()
-    daily = rollup.report_from_days(db, record.account, today - timedelta(days=CHART_DAYS - 1), today, "day")
-    month = rollup.report_from_days(db, record.account, today.replace(day=1), today, "day")
-    labels = key_labels(db, record.account)
+    daily = rollup.report_from_days(db, record.account, today - timedelta(days=CHART_DAYS - 1), today, "day",
+                                    member_id)
+    month = rollup.report_from_days(db, record.account, today.replace(day=1), today, "day", member_id)
+    labels = key_labels(db, record.account, member_id)
     t = month.totals
     return {
         "spend_month": money(t.to_dict()["cost_usd"]),
@@ -145,8 +161,8 @@ def live(db, cfg: Config, record: KeyRecord, now: float | None = None) -> dict:
         "counts": {"calls": count(t.calls), "priced": count(t.priced_calls), "unpriced": count(t.unpriced_calls),
                    "unmetered": count(t.unmetered_calls), "rejected": count(t.rejected),
                    "limited": count(t.rate_limited + t.quota_exceeded), "errors": count(t.errors)},
-        "limits": limits(db, cfg, record.account, labels, now),
-        "latest": latest(db, record.account, labels),
+        "limits": limits(db, cfg, record.account, labels, now, every_key=member_id is None),
+        "latest": latest(db, record.account, labels, member_id=member_id),
         "updated": datetime.fromtimestamp(now, UTC).strftime("%H:%M:%S UTC"),
         "_daily": daily.daily,
         "_labels": labels,
@@ -157,19 +173,24 @@ def _day(days: list[tuple[str, Stats]], day: date) -> Stats:
     return next((st for d, st in days if d == day.isoformat()), Stats())
 
 
-def page(db, cfg: Config, record: KeyRecord, now: float | None = None) -> dict:
-    """Everything the first render shows: `live` plus the month per model and per key and the chart."""
+def page(db, cfg: Config, record: KeyRecord, now: float | None = None, member_id: int | None = None) -> dict:
+    """Everything the first render shows: `live` plus the month per model, per key (and per
+    member, for the whole account) and the chart."""
     now = time.time() if now is None else now
-    data = live(db, cfg, record, now)
+    data = live(db, cfg, record, now, member_id)
     today = datetime.fromtimestamp(now, UTC).date()
     first = today.replace(day=1)
-    by_model = rollup.report_from_days(db, record.account, first, today, "model")
-    by_key = rollup.report_from_days(db, record.account, first, today, "key")
+    by_model = rollup.report_from_days(db, record.account, first, today, "model", member_id)
+    by_key = rollup.report_from_days(db, record.account, first, today, "key", member_id)
     labels = data.pop("_labels")
     data["chart"] = chart(data.pop("_daily"))
     data["by_model"] = [stats_row(g.key or "(unknown model)", g.stats) for g in by_model.groups]
     data["by_key"] = [stats_row(labels.get(g.key, g.key or "(no key)"), g.stats) for g in by_key.groups]
     data["month_name"] = first.strftime("%B %Y")
+    data["by_member"] = None if member_id is not None else [
+        {"member": m["member"], "role": m["role"], "active_keys": count(m["active_keys"]), "cost": money(m["cost_usd"]),
+         "calls": count(m["calls"])}
+        for m in member_spend(db, record.account, since=datetime.combine(first, datetime.min.time(), UTC))]
     return data
 
 
