@@ -11,7 +11,8 @@ Exit code 0 when every step behaved as documented, 1 otherwise. Everything binds
 127.0.0.1; plaintext keys are never printed (hints `ask_…last4` only).
 
 Modules: `env` (working directory, config, keys, fake provider, proxy, clients),
-`scenarios` (the SDK scenarios), `checks` (ledger rows expected), `show` (output, report).
+`scenarios` (the SDK scenarios), `checks` (ledger rows expected), `steps` (printed steps and
+their results), `show` (output, report).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from aispendtrack.store import db as dbmod
 from aispendtrack.store import keys, schema
 from aispendtrack.proxy.auth import HEADER
 from aispendtrack.demo.checks import Ledger
-from aispendtrack.demo.show import Steps
+from aispendtrack.demo.steps import Steps
 from aispendtrack.demo.fake.server import FakeProvider
 from aispendtrack.launch import Mitmdump
 
