@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
-import functools
 import logging
 import queue
 import sqlite3
@@ -33,10 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aispendtrack.store import budgets
 from aispendtrack.store import db as dbmod
 from aispendtrack.store.health import Follower, Health
-from aispendtrack.store.ledger_schema import ensure_schema, to_db_row  # noqa: F401  (to_db_row re-exported)
+from aispendtrack.store.ledger_rows import close_connection, describe, insert_batch, open_connection
+from aispendtrack.store.ledger_schema import to_db_row  # noqa: F401  (to_db_row re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +43,6 @@ MAX_BATCH = 2000  # rows per transaction; keeps one commit's latency bounded
 MAX_BACKLOG = 100_000  # rows kept in memory while the database cannot be written
 RETRY_SECONDS = 1.0  # how often the backlog is retried while the database cannot be written
 _STOP = object()
-
-# Errors that belong to one row (bad value, constraint): the INSERT statement is rolled
-# back by SQLite, the transaction and the other rows of the batch carry on.
-_ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError,
-               OverflowError, TypeError, ValueError)
-
 
 class LedgerClosedError(RuntimeError):
     """A row was submitted after `close()`."""
@@ -95,7 +88,8 @@ class LedgerWriter:
         self._lock = threading.Lock()  # orders submit() against close()
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._db = Follower(self.db_path, self._open, self._close)  # bound to the file (see health.py)
+        self._db = Follower(  # bound to the file (see health.py)
+            self.db_path, lambda: open_connection(self.db_path, self.busy_timeout), close_connection)
 
     def start(self) -> None:
         """Start the writer thread; returns once its connection is open and the schema exists.
@@ -152,7 +146,7 @@ class LedgerWriter:
             if not self._closed:
                 self._queue.put((row, fut))
                 return
-        logger.warning("ledger writer closed: row not written: %r", _describe(row))
+        logger.warning("ledger writer closed: row not written: %r", describe(row))
         fut.set_exception(LedgerClosedError("ledger writer is closed"))
 
     def write_sync(self, row: dict, timeout: float = 10) -> int:
@@ -280,29 +274,11 @@ class LedgerWriter:
         outcomes += [(fut, None, error) for _, fut in pending if fut is not None]
 
     def _insert(self, pending: list) -> tuple[list, list]:
-        """One transaction: returns ids (None where the row failed) and the row failures."""
-        conn = self._db.get()
-        ids: list[int | None] = []
-        failed = []
-        conn.execute("BEGIN IMMEDIATE")
-        for row, fut in pending:
-            sql = _insert_sql(tuple(row))
-            try:
-                cur = conn.execute(sql, tuple(row.values()))
-            except _ROW_ERRORS as e:
-                ids.append(None)
-                failed.append(((row, fut), e))
-                continue
-            ids.append(cur.lastrowid)
-            if row.get("reservation_id"):  # the call's budget hold becomes its real cost
-                budgets.settle(conn, row["reservation_id"], row.get("cost_usd"),
-                               charge_all=row["outcome"] == "aborted" or bool(row.get("partial")))
-        conn.execute("COMMIT")
-        return ids, failed
+        return insert_batch(self._db.get(), pending)
 
     def _fail_row(self, row: Any, fut, exc: BaseException, outcomes: list) -> None:
         self.stats.rows_failed += 1
-        logger.warning("ledger: row rejected (%s): %r", exc, _describe(row))
+        logger.warning("ledger: row rejected (%s): %r", exc, describe(row))
         if fut is not None:
             outcomes.append((fut, None, exc))
 
@@ -317,14 +293,6 @@ class LedgerWriter:
                 self._fail_row(item[0], item[1], exc, outcomes)
         dbmod.settle(outcomes)
 
-    def _open(self) -> sqlite3.Connection:
-        database = dbmod.connect(self.db_path)
-        conn = database.conn
-        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-        ensure_schema(database)
-        budgets.ensure_schema(database)
-        return conn
-
     def _rollback(self) -> None:
         conn = self._db.value
         if conn is None:
@@ -335,24 +303,3 @@ class LedgerWriter:
         except sqlite3.Error as e:
             logger.warning("ledger: rollback failed (%s), reopening the database", e)
             self._db.close()
-
-    @staticmethod
-    def _close(conn: sqlite3.Connection) -> None:
-        try:
-            conn.close()
-        except sqlite3.Error as e:
-            logger.warning("ledger: closing the database failed: %s", e)
-
-
-@functools.lru_cache(maxsize=64)
-def _insert_sql(columns: tuple[str, ...]) -> str:
-    """The INSERT for one set of columns (rows of one kind share it, and its prepared
-    statement in sqlite3's cache)."""
-    return f"INSERT INTO calls ({', '.join(f'[{c}]' for c in columns)}) VALUES ({', '.join('?' * len(columns))})"
-
-
-def _describe(row: Any) -> Any:
-    """What to log about a failed row: identifiers only, no usage detail."""
-    if not isinstance(row, dict):
-        return row
-    return {k: row.get(k) for k in ("ts", "flow_id", "key_id", "provider", "model", "outcome")}
