@@ -20,7 +20,7 @@ from mitmproxy import http
 from aispendtrack.proxy import providers
 from aispendtrack.proxy.state import FlowState, Runtime, reject
 from aispendtrack.store.keycache import refusal
-from aispendtrack.store.keys import KEY_BODY, KEY_RE, PREFIX
+from aispendtrack.store.keytext import KEY_BODY, KEY_RE, PREFIX
 from aispendtrack.proxy.webview import MARK_REJECTED, MARK_UNAVAILABLE
 from aispendtrack.store.ledger_schema import Outcome
 

@@ -21,7 +21,7 @@ from aispendtrack.serve.errors import fail
 from aispendtrack.store import db as dbmod
 from aispendtrack.store.health import file_id
 from aispendtrack.store.keycache import KeyRecord, lookup_one
-from aispendtrack.store.keys import KEY_RE, PREFIX
+from aispendtrack.store.keytext import KEY_RE, PREFIX
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,7 @@ across rotations, so usage and limits continue on one line.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 import secrets
-import string
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlite_utils
@@ -21,32 +16,9 @@ from aispendtrack.config import TIERS, Config, unlimited_to_none
 from aispendtrack.store import members, outbox
 from aispendtrack.store.tx import KeyStoreError, Tx
 from aispendtrack.store.db import iso, utcnow
-
-PREFIX = "ask_"
-KEY_BODY = 32
-ALPHABET = string.ascii_letters + string.digits
-KEY_RE = re.compile(r"ask_[A-Za-z0-9]{32}")
-
-
-@dataclass(frozen=True)
-class NewKey:
-    id: str
-    key: str  # plaintext: print once, never store
-    account: str
-    name: str | None
-    hint: str
-
-
-def generate_key() -> str:
-    return PREFIX + "".join(secrets.choice(ALPHABET) for _ in range(KEY_BODY))
-
-
-def digest(key: str) -> str:
-    return hashlib.sha256(key.encode("ascii")).hexdigest()
-
-
-def hint(key: str) -> str:
-    return f"{PREFIX}…{key[-4:]}"
+from aispendtrack.store.keytext import (  # noqa: F401  (re-exported: callers name them keys.*)
+    KEY_RE, PREFIX, NewKey, decode, digest, encode, generate_key, hint,
+)
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
@@ -160,15 +132,6 @@ def _active_key_count(db: sqlite_utils.Database, account_id: int, now: str) -> i
     ).fetchone()[0]
 
 
-def _encode(values: tuple[str, ...] | None) -> str | None:
-    return None if values is None else json.dumps(list(values))
-
-
-def decode(text: str | None) -> tuple[str, ...] | None:
-    """A stored `permissions`/`models` column → tuple, None = not narrowed."""
-    return None if text is None else tuple(json.loads(text))
-
-
 def create_key(
     db: sqlite_utils.Database,
     account: str,
@@ -205,7 +168,7 @@ def create_key(
         db.execute(
             "INSERT INTO keys(id, account_id, name, created, expires, permissions, models, member_id) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [key_id, acct["id"], name, now, iso(expires) if expires else None, _encode(permissions), _encode(models),
+            [key_id, acct["id"], name, now, iso(expires) if expires else None, encode(permissions), encode(models),
              holder["id"]],
         )
         db.execute(

@@ -25,7 +25,7 @@ from aispendtrack.serve.routers import keys as keys_api
 from aispendtrack.serve.routers.usage import _rows, own
 from aispendtrack.store import sessions
 from aispendtrack.store.keycache import lookup_one
-from aispendtrack.store.keys import KEY_RE, PREFIX
+from aispendtrack.store.keytext import KEY_RE, PREFIX
 from aispendtrack.views.periods import resolve_period
 
 router = APIRouter(include_in_schema=False)
