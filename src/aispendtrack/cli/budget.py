@@ -22,7 +22,7 @@ def budget_command(scope: str) -> click.Command:
     @click.option("--clear", is_flag=True, help="Remove the budget (an account falls back to its tier's, if any).")
     @click.pass_context
     def command(ctx: click.Context, subject: str, usd: str | None, period: str, clear: bool) -> None:
-        from aispendtrack.cli.main import console, open_db, store_errors
+        from aispendtrack.cli.common import console, open_db, store_errors
         from aispendtrack.views.render import safe
 
         if clear == (usd is not None):

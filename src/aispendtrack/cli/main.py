@@ -6,19 +6,14 @@ Commands mirror the library one to one (`keys.create_key` ↔ `aispendtrack keys
 
 from __future__ import annotations
 
-import contextlib
-import json
 import sys
 import time
-from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from aispendtrack import config as configmod
-from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys, schema
+from aispendtrack.store import keys
 from aispendtrack.views import render, usage
 from aispendtrack.cli.cabundle import ca_bundle_command
 from aispendtrack.cli.rename import accounts_rename, keys_rename
@@ -32,43 +27,10 @@ from aispendtrack.limits.window import month_key
 from aispendtrack.views.report import report_command
 from aispendtrack.views.top import top_command
 from aispendtrack.cli import newkey
+from aispendtrack.cli.common import console, emit_json, err_console, load_config, open_db, store_errors  # noqa: F401
 from aispendtrack.serve.command import serve_command
 from aispendtrack.cli.team import members_group, webhooks_group
 from aispendtrack.cli.budget import budget_command
-
-# In pipes rich would squeeze tables to 80 columns; give them room instead.
-console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def open_db(ctx: click.Context):
-    path = Path(ctx.obj["db_path"])
-    try:
-        database = dbmod.connect(path)
-        schema.ensure_schema(database)
-    except Exception as e:
-        raise click.ClickException(f"database {path}: {e}") from None
-    return database
-
-
-def load_config(ctx: click.Context) -> configmod.Config:
-    try:
-        return configmod.load_config(ctx.obj["config_path"])
-    except configmod.ConfigError as e:
-        raise click.ClickException(str(e)) from None
-
-
-@contextlib.contextmanager
-def store_errors():
-    """Operator mistakes (unknown account, tier cap, …) end the command with their message."""
-    try:
-        yield
-    except keys.KeyStoreError as e:
-        raise click.ClickException(str(e)) from None
-
-
-def emit_json(data) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
 
 
 @click.group()

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 
 import click
 
+from aispendtrack.cli import common
 from aispendtrack.store import rename
 from aispendtrack.views.render import safe
-
-
-def _cli():
-    # the groups' own module (open_db, store_errors, console), loaded by the time a command runs
-    return importlib.import_module("aispendtrack.cli.main")
 
 
 @click.command("rename")
@@ -21,11 +16,10 @@ def _cli():
 @click.pass_context
 def accounts_rename(ctx: click.Context, old: str, new: str) -> None:
     """Rename account OLD to NEW; its keys, monthly counter and ledger rows follow."""
-    main = _cli()
-    database = main.open_db(ctx)
-    with main.store_errors():
+    database = common.open_db(ctx)
+    with common.store_errors():
         rename.rename_account(database, old, new)
-    main.console.print(f"Renamed account {safe(old)} to {safe(new)} (keys, this month's counter and ledger rows follow).")
+    common.console.print(f"Renamed account {safe(old)} to {safe(new)} (keys, this month's counter and ledger rows follow).")
 
 
 @click.command("rename")
@@ -34,8 +28,7 @@ def accounts_rename(ctx: click.Context, old: str, new: str) -> None:
 @click.pass_context
 def keys_rename(ctx: click.Context, key_id: str, name: str) -> None:
     """Set KEY_ID's name (its label in lists and reports; "" clears it)."""
-    main = _cli()
-    database = main.open_db(ctx)
-    with main.store_errors():
+    database = common.open_db(ctx)
+    with common.store_errors():
         key = rename.rename_key(database, key_id, name)
-    main.console.print(f"Key {safe(key_id)} of account {safe(key['account'])} is now named {safe(key['name'] or '(no name)')}.")
+    common.console.print(f"Key {safe(key_id)} of account {safe(key['account'])} is now named {safe(key['name'] or '(no name)')}.")

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 import time
 
 import click
 from rich.table import Table
 
+from aispendtrack.cli import common
 from aispendtrack.store import members as memberstore
 from aispendtrack.store import outbox
 from aispendtrack.store.tx import Tx
 from aispendtrack.views.render import safe
-
-
-def _main():
-    # The shared helpers (open_db, console, store_errors, …); `cli.main` imports this module.
-    return importlib.import_module("aispendtrack.cli.main")
 
 
 @click.group("members")
@@ -31,11 +26,10 @@ def members_group() -> None:
 @click.pass_context
 def members_add(ctx: click.Context, account: str, name: str, role: str) -> None:
     """Add member NAME to ACCOUNT (pro and enterprise tiers)."""
-    m = _main()
-    database = m.open_db(ctx)
-    with m.store_errors():
-        memberstore.add_member(database, account, name, role, m.load_config(ctx))
-    m.console.print(f"Added [bold]{safe(name)}[/] to {safe(account)} as {role}. Create their key with: "
+    database = common.open_db(ctx)
+    with common.store_errors():
+        memberstore.add_member(database, account, name, role, common.load_config(ctx))
+    common.console.print(f"Added [bold]{safe(name)}[/] to {safe(account)} as {role}. Create their key with: "
                     f"aispendtrack keys create {safe(account)} --member {safe(name)}")
 
 
@@ -45,16 +39,15 @@ def members_add(ctx: click.Context, account: str, name: str, role: str) -> None:
 @click.pass_context
 def members_list(ctx: click.Context, account: str | None, as_json: bool) -> None:
     """List members (all, or ACCOUNT's) with their role and active keys."""
-    m = _main()
-    with m.store_errors():
-        rows = memberstore.list_members(m.open_db(ctx), account)
+    with common.store_errors():
+        rows = memberstore.list_members(common.open_db(ctx), account)
     if as_json:
-        m.emit_json(rows)
+        common.emit_json(rows)
         return
     table = Table("account", "member", "role", "active keys", "since")
     for r in rows:
         table.add_row(safe(r["account"]), safe(r["name"]), r["role"], str(r["keys"]), r["created"][:10])
-    m.console.print(table)
+    common.console.print(table)
 
 
 @members_group.command("remove")
@@ -63,10 +56,9 @@ def members_list(ctx: click.Context, account: str | None, as_json: bool) -> None
 @click.pass_context
 def members_remove(ctx: click.Context, account: str, name: str) -> None:
     """Remove member NAME from ACCOUNT and revoke their keys at once."""
-    m = _main()
-    with m.store_errors():
-        revoked = memberstore.remove_member(m.open_db(ctx), account, name)
-    m.console.print(f"Removed {safe(name)} from {safe(account)}; revoked {len(revoked)} key(s)"
+    with common.store_errors():
+        revoked = memberstore.remove_member(common.open_db(ctx), account, name)
+    common.console.print(f"Removed {safe(name)} from {safe(account)}; revoked {len(revoked)} key(s)"
                     + (f": {', '.join(revoked)}" if revoked else "") + ".")
 
 
@@ -82,14 +74,13 @@ def webhooks_group() -> None:
 @click.pass_context
 def webhooks_add(ctx: click.Context, account: str, url: str, events: str | None) -> None:
     """Send ACCOUNT's events to URL; prints the signing secret once."""
-    m = _main()
-    database = m.open_db(ctx)
-    with m.store_errors():
+    database = common.open_db(ctx)
+    with common.store_errors():
         row, secret = outbox.add_endpoint(database, account, outbox.check_url(url), outbox.parse_events(events),
-                                          m.load_config(ctx).tier_permissions())
-    m.console.print(f"Added webhook [bold]{row['id']}[/] for {safe(account)}. Its signing secret is shown only this once:\n")
+                                          common.load_config(ctx).tier_permissions())
+    common.console.print(f"Added webhook [bold]{row['id']}[/] for {safe(account)}. Its signing secret is shown only this once:\n")
     click.echo(secret)
-    m.err_console.print("\nVerify each delivery with it (Standard Webhooks); see the README.")
+    common.err_console.print("\nVerify each delivery with it (Standard Webhooks); see the README.")
 
 
 @webhooks_group.command("list")
@@ -98,17 +89,16 @@ def webhooks_add(ctx: click.Context, account: str, url: str, events: str | None)
 @click.pass_context
 def webhooks_list(ctx: click.Context, account: str | None, as_json: bool) -> None:
     """List webhook endpoints (never their secrets)."""
-    m = _main()
-    rows = outbox.list_endpoints(m.open_db(ctx), account)
+    rows = outbox.list_endpoints(common.open_db(ctx), account)
     if as_json:
-        m.emit_json(rows)
+        common.emit_json(rows)
         return
     table = Table("id", "account", "url", "events", "state")
     for r in rows:
         state = f"disabled: {r['disabled_reason']}" if r["disabled"] else "enabled"
         table.add_row(r["id"], safe(r["account"]), safe(r["url"]), ",".join(r["events"]) if r["events"] else "all",
                       state)
-    m.console.print(table)
+    common.console.print(table)
 
 
 @webhooks_group.command("remove")
@@ -116,10 +106,9 @@ def webhooks_list(ctx: click.Context, account: str | None, as_json: bool) -> Non
 @click.pass_context
 def webhooks_remove(ctx: click.Context, endpoint_id: str) -> None:
     """Remove endpoint ENDPOINT_ID and its undelivered messages."""
-    m = _main()
-    with m.store_errors():
-        row = outbox.remove_endpoint(m.open_db(ctx), endpoint_id)
-    m.console.print(f"Removed webhook {endpoint_id} ({safe(row['url'])}).")
+    with common.store_errors():
+        row = outbox.remove_endpoint(common.open_db(ctx), endpoint_id)
+    common.console.print(f"Removed webhook {endpoint_id} ({safe(row['url'])}).")
 
 
 @webhooks_group.command("test")
@@ -127,14 +116,13 @@ def webhooks_remove(ctx: click.Context, endpoint_id: str) -> None:
 @click.pass_context
 def webhooks_test(ctx: click.Context, endpoint_id: str) -> None:
     """Queue a `webhook.test` event for ENDPOINT_ID (sent by `aispendtrack serve`)."""
-    m = _main()
-    database = m.open_db(ctx)
-    with m.store_errors():
+    database = common.open_db(ctx)
+    with common.store_errors():
         row = outbox.get_endpoint(database, endpoint_id)
         with Tx(database):
             outbox.emit(database, row["account"], "webhook.test", {"account": row["account"], "endpoint_id": endpoint_id},
                         endpoint_id=endpoint_id, now=time.time())
-    m.console.print(f"Queued a webhook.test event for {endpoint_id}; see: aispendtrack webhooks deliveries {endpoint_id}")
+    common.console.print(f"Queued a webhook.test event for {endpoint_id}; see: aispendtrack webhooks deliveries {endpoint_id}")
 
 
 @webhooks_group.command("deliveries")
@@ -143,16 +131,15 @@ def webhooks_test(ctx: click.Context, endpoint_id: str) -> None:
 @click.pass_context
 def webhooks_deliveries(ctx: click.Context, endpoint_id: str, as_json: bool) -> None:
     """Every delivery attempt to ENDPOINT_ID, newest first."""
-    m = _main()
-    database = m.open_db(ctx)
-    with m.store_errors():
+    database = common.open_db(ctx)
+    with common.store_errors():
         outbox.get_endpoint(database, endpoint_id)
     rows = outbox.deliveries(database, endpoint_id)
     if as_json:
-        m.emit_json(rows)
+        common.emit_json(rows)
         return
     table = Table("time", "message", "event", "status", "error", "ms", "message state")
     for r in rows:
         table.add_row(r["ts"], r["message_id"], r["type"] or "", str(r["status"] or ""), r["error"] or "",
                       str(r["duration_ms"]), f"{r['state']} after {r['attempts']}")
-    m.console.print(table)
+    common.console.print(table)
