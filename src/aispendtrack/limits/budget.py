@@ -64,6 +64,11 @@ def to_usd(nano: int) -> Decimal:
     return (Decimal(nano) / NANO).normalize() if nano else Decimal(0)
 
 
+def usd_text(nano: int) -> str:
+    """Exact decimal dollars, no exponent (headers, messages, JSON)."""
+    return format(to_usd(nano), "f")
+
+
 def parse_usd(text: str | float | Decimal) -> int:
     """A budget amount from the CLI/config: non-negative, at most 9 decimals."""
     try:

@@ -57,10 +57,6 @@ def status_headers(d: Decision) -> dict[str, str]:
     }
 
 
-def _usd(nano: int) -> str:
-    return format(budget_rules.to_usd(nano), "f")
-
-
 def _budget_in_question(d: Decision):
     """The refusing budget, else the one with the least left (key's or account's)."""
     r = d.budget
@@ -74,8 +70,8 @@ def budget_headers(d: Decision) -> dict[str, str]:
     s = _budget_in_question(d)
     if s is None:
         return {}
-    h = {f"{BUDGET_PREFIX}limit-usd": _usd(s.budget.limit_nano),
-         f"{BUDGET_PREFIX}remaining-usd": _usd(s.remaining_nano)}
+    h = {f"{BUDGET_PREFIX}limit-usd": budget_rules.usd_text(s.budget.limit_nano),
+         f"{BUDGET_PREFIX}remaining-usd": budget_rules.usd_text(s.remaining_nano)}
     if s.reset_at is not None:
         h[f"{BUDGET_PREFIX}reset-seconds"] = str(reset_seconds(d.now, s.reset_at))
     return h
@@ -86,9 +82,10 @@ def budget_message(d: Decision, amount_nano: int) -> str:
     s = _budget_in_question(d)
     who = f"key {s.budget.subject}" if s.budget.scope == "key" else f"account {s.budget.subject}"
     period = budget_rules.period_label(s.budget.period, s.period_key)
-    msg = (f"AiSpendTrack budget exceeded: the {s.budget.period} budget of ${_usd(s.budget.limit_nano)}"
-           f" for {who} ({period}) has ${_usd(s.spent_nano)} spent and ${_usd(s.reserved_nano)} held by calls"
-           f" in flight; this call may cost up to ${_usd(amount_nano)}")
+    usd = budget_rules.usd_text
+    msg = (f"AiSpendTrack budget exceeded: the {s.budget.period} budget of ${usd(s.budget.limit_nano)}"
+           f" for {who} ({period}) has ${usd(s.spent_nano)} spent and ${usd(s.reserved_nano)} held by calls"
+           f" in flight; this call may cost up to ${usd(amount_nano)}")
     if s.reset_at is None:
         return msg + "; a total budget never resets: raise it to admit more calls"
     return msg + f"; it resets at {_iso_second(s.reset_at)} (in {reset_seconds(d.now, s.reset_at)} s)"

@@ -15,10 +15,6 @@ from aispendtrack.store import keys
 from aispendtrack.store.db import iso, utcnow
 
 
-def _usd(nano: int) -> str:
-    return format(rules.to_usd(nano), "f")
-
-
 def effective(database, config: Config, scope: str, subject: str, tier: str | None = None) -> tuple[rules.Budget, str] | None:
     """The budget in force and where it comes from ("own" or "tier"); None without one."""
     b = store.get_budget(database, scope, subject)
@@ -38,13 +34,13 @@ def budget_status(database, config: Config, scope: str, subject: str, tier: str 
     now = time.time() if now is None else now
     s = store.standing(database, b, now=now)
     return {
-        "limit_usd": _usd(b.limit_nano),
+        "limit_usd": rules.usd_text(b.limit_nano),
         "period": b.period,
         "period_key": s.period_key[1:] or "total",
-        "spent_usd": _usd(s.spent_nano),
-        "reserved_usd": _usd(s.reserved_nano),
-        "remaining_usd": _usd(s.remaining_nano),
-        "overshoot_usd": _usd(s.overshoot_nano),
+        "spent_usd": rules.usd_text(s.spent_nano),
+        "reserved_usd": rules.usd_text(s.reserved_nano),
+        "remaining_usd": rules.usd_text(s.remaining_nano),
+        "overshoot_usd": rules.usd_text(s.overshoot_nano),
         "reset_seconds": rules.reset_seconds(b.period, now),
         "source": source,
     }
