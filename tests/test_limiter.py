@@ -1,13 +1,20 @@
-"""The limiter step, loaded alone in mitmproxy's test context."""
+"""The limiter step, loaded alone in mitmproxy's test context: every check runs on the
+limiter's thread, the event loop never waits on SQLite, and a check that cannot be made
+refuses the request (503)."""
 
 import asyncio
+import sqlite3
 import time
+
+import pytest
 
 from mitmproxy.test import taddons, tflow
 
 from aispendtrack.proxy.limits import Limiter
 from aispendtrack.proxy.state import META, FlowState, Runtime, state_of
 from aispendtrack.store import db as dbmod
+from aispendtrack.store import limits as limits_store
+from aispendtrack.store.ledger_schema import Outcome
 
 
 def limited_flow(key_id="key_1", account="acme", hourly=2):
@@ -33,7 +40,7 @@ def run(limiter: Limiter, scenario, **options):
     return asyncio.run(main())
 
 
-def test_checks_and_refuses_over_the_limit(db_path, config):
+def test_counts_and_refuses_over_the_limit(db_path, config):
     lim = Limiter(Runtime(config=config, db_path=db_path))
     flows = [limited_flow() for _ in range(3)]
 
@@ -94,18 +101,6 @@ def test_clock_offset_file_option_moves_the_window(db_path, config, tmp_path):
     assert [f.response and f.response.status_code for f in flows] == [None, 429, None]
 
 
-def test_stopped_limiter_fails_closed(db_path, config):
-    lim = Limiter(Runtime(config=config, db_path=db_path))
-    f = limited_flow()
-
-    async def main():
-        with taddons.context(lim) as tctx:
-            await tctx.cycle(lim, f)
-
-    asyncio.run(main())
-    assert f.response.status_code == 503 and state_of(f).outcome == "rejected"
-
-
 def test_a_held_write_lock_sends_the_check_to_the_thread_without_blocking_the_loop(db_path, config):
     lim = Limiter(Runtime(config=config, db_path=db_path))
     other = dbmod.connect(db_path)
@@ -127,3 +122,33 @@ def test_a_held_write_lock_sends_the_check_to_the_thread_without_blocking_the_lo
         if other.conn.in_transaction:
             other.execute("ROLLBACK")
         other.conn.close()
+
+
+@pytest.mark.parametrize("failure", ["database", "stopped"])
+def test_a_failed_check_is_refused_with_503_never_forwarded(db_path, config, monkeypatch, failure):
+    """Fail closed: when check-and-count raises (or the limiter is not running) the flow is
+    answered 503 with `retry-after: 1` and recorded as rejected, not waved through."""
+    lim = Limiter(Runtime(config=config, db_path=db_path))
+    f = limited_flow()
+
+    async def scenario(tctx):
+        await tctx.cycle(lim, f)
+
+    if failure == "database":
+        def broken(*a, **kw):
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(limits_store, "check_and_count", broken)
+        run(lim, scenario)
+    else:
+        async def main():
+            with taddons.context(lim) as tctx:  # never started
+                await scenario(tctx)
+
+        asyncio.run(main())
+    assert f.response is not None and f.response.status_code == 503
+    assert f.response.headers["retry-after"] == "1"
+    state = state_of(f)
+    assert state.outcome == Outcome.REJECTED and state.limit_headers is None
+    assert state.error.startswith("AiSpendTrack could not check limits")
+    assert f.marked == ":warning:"

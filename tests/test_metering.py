@@ -1,15 +1,29 @@
-"""The metering step, loaded alone in mitmproxy's test context: flow in, ledger row out."""
+"""The metering step, loaded alone in mitmproxy's test context: flow in, ledger row out.
+
+Then the durability promise, held deterministically: the end of a response (its
+`response` hook, or the held end of a stream) never gets ahead of its ledger row's
+commit. The writer there commits only when a gate opens; the gate is opened by the test,
+or by the stream's end waiting on the row's future. No sleeps decide the outcome. (The
+kill -9 tests in `test_ledger.py` and `e2e/test_crash.py` hold the same promise with a
+real crash.)
+"""
 
 import asyncio
+import concurrent.futures
 import json
+import sqlite3
+import threading
 import time
 
+import pytest
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow
 
+from aispendtrack.proxy import metering as metering_mod
 from aispendtrack.proxy.metering import Metering
 from aispendtrack.proxy.state import META, FlowState, Runtime, state_of
 from aispendtrack.store import db as dbmod
+from aispendtrack.store.ledger import LedgerWriter
 
 BODY = {"id": "c1", "object": "chat.completion", "model": "gpt-4o-mini-2024-07-18",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
@@ -73,3 +87,153 @@ def test_an_upstream_error_is_recorded_unmetered(db_path, config):
 def test_flows_not_ours_leave_no_row(db_path, config):
     _, rows = metered(db_path, config, tflow.tflow(resp=True))
     assert rows == []
+
+
+# The durability promise
+
+
+class _WaitOpensGate(concurrent.futures.Future):
+    def __init__(self, gate: threading.Event):
+        super().__init__()
+        self._gate = gate
+
+    def result(self, timeout=None):
+        self._gate.set()
+        return super().result(timeout)
+
+
+class GatedWriter(LedgerWriter):
+    """A real writer whose commits wait for `gate`; with `open_on_wait`, a thread
+    waiting on a submitted row's future opens it."""
+
+    def __init__(self, path, *, open_on_wait: bool):
+        super().__init__(path)
+        self.gate = threading.Event()
+        self.open_on_wait = open_on_wait
+
+    def submit(self, row):
+        if not self.open_on_wait:
+            return super().submit(row)
+        fut = _WaitOpensGate(self.gate)
+        fut.set_running_or_notify_cancel()
+        self._put(row, fut)
+        return fut
+
+    def _insert(self, pending):
+        self.gate.wait(30)
+        return super()._insert(pending)
+
+
+def committed_rows(db_path) -> int:
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute("SELECT count(*) FROM calls").fetchone()[0]
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def metering(db_path, config):
+    m = Metering(Runtime(config=config, db_path=db_path))
+    m.start()
+    m.ledger.close()  # replaced by `gated`
+    yield m
+    if isinstance(m.ledger, GatedWriter):
+        m.ledger.gate.set()
+    m.stop()
+
+
+def gated(metering, db_path, *, open_on_wait=False) -> GatedWriter:
+    w = GatedWriter(db_path, open_on_wait=open_on_wait)
+    w.start()
+    metering.ledger = w
+    return w
+
+
+def forwarded_flow(*, streamed: bool) -> http.HTTPFlow:
+    """A forwarded chat call past the request hook, its response not yet metered."""
+    f = chat_flow()
+    state = state_of(f)
+    state.request_model, state.stream = "gpt-4o-mini", streamed
+    if streamed:
+        f.response.headers["content-type"] = "text/event-stream"
+        f.response.content = b""
+    return f
+
+
+def sse_chunks() -> list[bytes]:
+    usage_chunk = {"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4o-mini", "choices": [],
+                   "usage": BODY["usage"]}
+    return [f"data: {json.dumps(usage_chunk)}\n\n".encode(), b"data: [DONE]\n\n"]
+
+
+async def ticks(n=50):
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+def test_response_hook_returns_only_after_the_row_is_committed(metering, db_path):
+    writer = gated(metering, db_path)
+    f = forwarded_flow(streamed=False)
+
+    async def scenario():
+        task = asyncio.create_task(metering.response(f))
+        await ticks()
+        assert not task.done(), "the response hook finished before its ledger row was committed"
+        assert committed_rows(db_path) == 0
+        writer.gate.set()
+        await asyncio.wait_for(task, 10)
+        assert committed_rows(db_path) == 1
+
+    asyncio.run(scenario())
+
+
+def test_error_hook_returns_only_after_the_row_is_committed(metering, db_path):
+    writer = gated(metering, db_path)
+    f = forwarded_flow(streamed=False)
+    f.error = tflow.terr("Client disconnected.")
+
+    async def scenario():
+        task = asyncio.create_task(metering.error(f))
+        await ticks()
+        assert not task.done()
+        writer.gate.set()
+        await asyncio.wait_for(task, 10)
+        assert committed_rows(db_path) == 1
+
+    asyncio.run(scenario())
+
+
+def test_stream_end_is_held_until_the_row_is_committed(metering, db_path, monkeypatch):
+    monkeypatch.setattr(metering_mod, "COMMIT_WAIT", 30.0)
+    gated(metering, db_path, open_on_wait=True)
+    f = forwarded_flow(streamed=True)
+    metering.responseheaders(f)
+    observer = f.response.stream
+    sent = b"".join(bytes(observer(c) or b"") for c in sse_chunks())
+    assert b"[DONE]" not in sent  # the terminal event is held back...
+    end = observer(b"")  # ...until the upstream ends and the row is committed
+    assert committed_rows(db_path) == 1, "the stream's end went out before its ledger row was committed"
+    assert b"[DONE]" in end
+    assert observer.pending is not None and observer.pending.done()
+
+
+def test_a_commit_slower_than_the_stream_wait_is_awaited_by_the_response_hook(metering, db_path, monkeypatch):
+    monkeypatch.setattr(metering_mod, "COMMIT_WAIT", 0.01)  # the loop stops waiting at once
+    writer = gated(metering, db_path)
+    f = forwarded_flow(streamed=True)
+    metering.responseheaders(f)
+    observer = f.response.stream
+    for c in sse_chunks():
+        observer(c)
+    assert b"[DONE]" in observer(b"") and committed_rows(db_path) == 0
+
+    async def scenario():
+        task = asyncio.create_task(metering.response(f))
+        await ticks()
+        assert not task.done(), "the response hook did not wait for the stream's pending row"
+        writer.gate.set()
+        await asyncio.wait_for(task, 10)
+        assert committed_rows(db_path) == 1
+
+    asyncio.run(scenario())

@@ -1,3 +1,5 @@
+import pytest
+
 from mitmproxy.test import taddons, tflow
 
 from aispendtrack.proxy.redact import Redact, hint, redact
@@ -48,3 +50,30 @@ def test_only_provider_bound_flows_and_only_when_enabled():
         tctx.configure(r, aispendtrack_redact_provider_keys=True)
         r.error(ours)
         assert "SECRET" not in ours.request.headers["authorization"]
+
+
+SECRET = "sk-SECRETSECRETSECRET1234"
+
+
+# The README's list, written out here (not imported): dropping a name from the module's
+# tuple must fail a case.
+@pytest.mark.parametrize("header", ["Authorization", "x-api-key", "api-key", "x-goog-api-key"])
+@pytest.mark.parametrize("hook", ["response", "error"])
+def test_every_listed_provider_key_header_is_redacted(header, hook):
+    r = Redact()
+    with taddons.context(r):
+        f = tflow.tflow(resp=True, err=hook == "error")
+        f.metadata[META] = FlowState("openai", "chat", "openai", 0.0)
+        value = f"Bearer {SECRET}" if header == "Authorization" else SECRET
+        f.request.headers[header] = value
+        getattr(r, hook)(f)
+        assert f.request.headers[header] == hint(value)
+        assert "SECRETSECRET" not in repr(f.get_state())
+
+
+def test_query_key_alone_is_redacted_and_the_rest_of_the_query_kept():
+    f = tflow.tflow()
+    f.request.path = f"/v1beta/models/gemini-2.5-flash:generateContent?alt=sse&key={SECRET}"
+    assert redact(f.request) == 1
+    assert f.request.query["key"] == hint(SECRET) and f.request.query["alt"] == "sse"
+    assert "SECRETSECRET" not in repr(f.get_state())

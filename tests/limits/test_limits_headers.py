@@ -94,3 +94,15 @@ def test_admitted_has_no_rejection(db):
         rejection_headers(d)
     with pytest.raises(ValueError):
         rejection_message(d)
+
+
+@pytest.mark.parametrize(
+    "wait, retry_after, should_retry",
+    [(59.5, "60", "true"), (60.0, "60", "true"), (60.25, "61", "false"), (61.0, "61", "false")],
+)
+def test_should_retry_up_to_60_seconds_inclusive(db, wait, retry_after, should_retry):
+    """`x-should-retry: true` for an hourly wait of at most 60 s (ceil'd), false from 61 s."""
+    t = ep(2026, 11, 26, 9, 0, 0)
+    assert cc(db, 1, None, t).admitted
+    h = rejection_headers(cc(db, 1, None, t + 3600 - wait))
+    assert (h["retry-after"], h["x-should-retry"]) == (retry_after, should_retry)
