@@ -10,7 +10,7 @@ from limits_reference import Model
 
 from aispendtrack.store.db import connect
 from aispendtrack.store import limits as store
-from aispendtrack.limits.window import Usage
+from aispendtrack.limits.window import Usage, millis_until
 from aispendtrack.store.limits import (
     check_and_count,
     ensure_schema,
@@ -104,9 +104,11 @@ def test_store_matches_reference(mdb, start, deltas, hourly, monthly):
     start=starts,
     deltas=st.lists(st.floats(min_value=0, max_value=900), min_size=1, max_size=12),
     hourly=st.integers(min_value=1, max_value=4),
+    at_retry_at=st.booleans(),
 )
-def test_retry_after_exact_in_store(mdb, start, deltas, hourly):
-    """Denied at now -> denied at now + retry_after - 1, admitted at now + retry_after."""
+def test_retry_after_exact_in_store(mdb, start, deltas, hourly, at_retry_at):
+    """Denied at now -> denied at now + retry_after - 1 and just before retry_at; admitted
+    at retry_at and at now + retry_after; retry-after-ms agrees with retry_after."""
     key, acct = fresh()
     now = start
     for delta in deltas:
@@ -114,11 +116,42 @@ def test_retry_after_exact_in_store(mdb, start, deltas, hourly):
         d = cc(mdb, key, acct, hourly, None, now)
         if d.admitted:
             continue
+        assert d.retry_after >= 1 and d.hourly_remaining == 0 and d.hourly_reset == d.retry_at
+        assert math.ceil(millis_until(now, d.retry_at) / 1000) == d.retry_after
         if d.retry_after > 1:
             early = cc(mdb, key, acct, hourly, None, now + d.retry_after - 1)
             assert not early.admitted and early.limit == "hourly"
-        assert cc(mdb, key, acct, hourly, None, now + d.retry_after).admitted
+        assert not cc(mdb, key, acct, hourly, None, math.nextafter(d.retry_at, 0)).admitted
+        assert cc(mdb, key, acct, hourly, None, d.retry_at if at_retry_at else now + d.retry_after).admitted
         return
+
+
+def test_window_boundary_is_half_open_in_store(db):
+    t = T0 + 0.25
+    assert cc(db, "key_w", 1, 1, None, t).admitted
+    assert not cc(db, "key_w", 1, 1, None, math.nextafter(t + 3600, 0)).admitted
+    assert cc(db, "key_w", 1, 1, None, t + 3600).admitted
+
+
+def test_sub_second_wait_rounds_up_to_one(db):
+    assert cc(db, "key_s", 1, 1, None, T0).admitted
+    d = cc(db, "key_s", 1, 1, None, T0 + 3599.625)
+    assert (d.admitted, d.retry_after, d.retry_at) == (False, 1, T0 + 3600)
+
+
+def test_lowered_limit_waits_for_the_event_that_keeps_the_window_full(db):
+    for i in range(3):
+        assert cc(db, "key_l", 1, 3, None, T0 + 600 * i).admitted
+    assert cc(db, "key_l", 1, 3, None, T0 + 1800).retry_after == 1800
+    assert cc(db, "key_l", 1, 2, None, T0 + 1800).retry_after == 2400  # the second must leave too
+
+
+def test_admitted_remaining_and_reset(db):
+    assert cc(db, "key_ar", 1, 5, None, T0).admitted and cc(db, "key_ar", 1, 5, None, T0 + 10).admitted
+    d = cc(db, "key_ar", 1, 5, None, T0 + 20)
+    assert (d.admitted, d.hourly_remaining, d.hourly_reset) == (True, 2, T0 + 3600)
+    d = cc(db, "key_ar2", 1, 5, None, T0 + 20)
+    assert (d.hourly_remaining, d.hourly_reset) == (4, T0 + 3620)
 
 
 def test_hourly_retry_after_and_headers_fields(db):

@@ -3,7 +3,7 @@
 Times are float epoch seconds (UTC). Comparisons are exact (real-number arithmetic on
 the float values); see `window_cut`, `expiry` and `seconds_until`.
 
-Hourly window, the one definition used by `store.py` and the tests:
+Hourly window, the rules `store/limits.py` implements in SQL (its tests hold them):
 
 * An admitted request at time ``t`` counts for every ``now`` with ``t <= now < t + 3600``:
   the window at ``now`` is the half-open interval ``(now - 3600, now]``. At exactly
@@ -24,11 +24,9 @@ microsecond of November is November, ``00:00:00`` on 1 December is December.
 
 from __future__ import annotations
 
-import bisect
 import calendar
 import math
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal
@@ -41,15 +39,6 @@ _EXACT_LO = 2.0**30 + WINDOW
 _EXACT_HI = 2.0**31 - WINDOW
 
 
-@dataclass(frozen=True, slots=True)
-class WindowDecision:
-    admitted: bool
-    retry_after: int | None  # whole seconds, >= 1; None when admitted or limit == 0
-    remaining: int | None  # None = unlimited
-    reset_at: float | None  # epoch when `remaining` next goes up
-    retry_at: float | None = None  # epoch when a request is next admitted (denied only)
-
-
 def window_cut(now: float) -> float:
     """The largest float ``c <= now - WINDOW`` (exactly): event ``ts`` counts iff ``ts > c``."""
     c = now - WINDOW
@@ -58,10 +47,6 @@ def window_cut(now: float) -> float:
     if Fraction(c) > Fraction(now) - WINDOW:
         c = math.nextafter(c, -math.inf)
     return c
-
-
-def in_window(ts: float, now: float) -> bool:
-    return ts > window_cut(now)
 
 
 def expiry(ts: float) -> float:
@@ -89,24 +74,6 @@ def reset_seconds(now: float, at: float | None) -> int:
     if at is None or at <= now:
         return 0
     return seconds_until(now, at)
-
-
-def decide(timestamps: Iterable[float], limit: int | None, now: float) -> WindowDecision:
-    """Sliding-log decision for one request at `now` given previously admitted times."""
-    cut = window_cut(now)
-    window = sorted(t for t in timestamps if t > cut)
-    n = len(window)
-    if limit is None:
-        return WindowDecision(True, None, None, None)
-    if limit < 0:
-        raise ValueError(f"limit must be >= 0 or None (unlimited), got {limit}")
-    if n < limit:
-        bisect.insort(window, now)
-        return WindowDecision(True, None, limit - n - 1, expiry(window[0]))
-    if limit == 0:
-        return WindowDecision(False, None, 0, None)
-    retry_at = expiry(window[n - limit])
-    return WindowDecision(False, seconds_until(now, retry_at), 0, retry_at, retry_at)
 
 
 # -- calendar months (UTC) ------------------------------------------------------------
