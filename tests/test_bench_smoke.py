@@ -1,4 +1,8 @@
-"""`python -m aispendtrack_dev.bench --quick` works end to end (no speed assertions: those live in scripts/bench)."""
+"""`python -m aispendtrack_dev.bench --quick` works end to end.
+
+No speed targets here (they live in scripts/bench); the one timing checked is relative,
+within a run: a streamed response's first byte comes well before its last (not buffered).
+"""
 
 import json
 import os
@@ -75,8 +79,7 @@ def test_report_shows_targets_and_micro_costs(quick):
     micro = data["micro"]
     assert micro["limiter_1proc"]["us"] > 0
     assert micro["ledger_write"]["us"] > 0
-    for k in ("report",):
-        assert "ms" in micro[k] or micro[k]["skipped"].startswith("n/a")
+    assert micro["report"]["ms"] > 0 and micro["report"]["calls_in_report"] > 0
 
 
 def test_serve_was_hammered_next_to_the_proxy(quick):

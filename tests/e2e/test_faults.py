@@ -154,7 +154,9 @@ def test_slow_upstream_is_waited_for_while_others_are_served(env):
     rec = row(env, "m-slow")
     assert rec["outcome"] == "forwarded" and rec["status"] == 200
     assert rec["ttfb_ms"] >= 1400 and rec["latency_ms"] >= rec["ttfb_ms"]
-    assert rec["input_tokens"] and rec["cost_usd"] is None or rec["pricing"] in ("priced", "unpriced")
+    # an unknown model: its tokens are counted, its cost is unknown (never $0)
+    assert (rec["pricing"], rec["cost_usd"]) == ("unpriced", None)
+    assert rec["input_tokens"] == env["fake"].usage.input > 0
 
 
 @pytest.mark.parametrize("stream", [True, False])
@@ -186,8 +188,8 @@ def test_hanging_upstream_client_gives_up_recorded_as_aborted(env, stream):
     rec = row(env, model)
     assert rec["outcome"] == "aborted", rec
     assert rec["partial"] == (1 if stream else 0) and rec["streamed"] == (1 if stream else 0)
-    # streamed: the client saw 200 headers; buffered: it saw nothing, yet 200 is recorded (see report)
-    assert rec["status"] in (200, None)
+    # streamed: the client saw the 200 status line; buffered: it saw nothing (NULL, not 200)
+    assert rec["status"] == (200 if stream else None)
     assert rec["latency_ms"] >= 1000
     quick_call(env, f"{model}-after")
 
