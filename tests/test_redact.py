@@ -77,3 +77,10 @@ def test_query_key_alone_is_redacted_and_the_rest_of_the_query_kept():
     assert redact(f.request) == 1
     assert f.request.query["key"] == hint(SECRET) and f.request.query["alt"] == "sse"
     assert "SECRETSECRET" not in repr(f.get_state())
+
+
+@pytest.mark.parametrize("token, shown", [("sk-123456789", "..."), ("sk-1234567890", "sk-...7890")])
+def test_hint_shows_a_stub_only_of_tokens_longer_than_12(token, shown):
+    """Seven of twelve characters would give away most of a short secret: nothing is shown."""
+    assert hint(token) == f"{shown} (redacted by AiSpendTrack)"
+    assert hint(f"Bearer {token}") == f"Bearer {shown} (redacted by AiSpendTrack)"

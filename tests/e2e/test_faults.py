@@ -61,10 +61,10 @@ def row(env, model: str, timeout: float = 5.0) -> dict:
         time.sleep(0.05)
 
 
-def quick_call(env, model: str, limit: float = 1.0) -> None:
-    t = time.monotonic()
+def quick_call(env, model: str) -> None:
+    """A normal call still answers (within post()'s 10 s timeout: a stuck proxy fails)."""
     r = post(env, model)
-    assert r.status_code == 200 and time.monotonic() - t < limit, (r.status_code, time.monotonic() - t)
+    assert r.status_code == 200, r.text
 
 
 def test_connection_refused_is_a_provider_shaped_502(env):
@@ -142,18 +142,19 @@ def test_slow_upstream_is_waited_for_while_others_are_served(env):
 
     def slow():
         t = time.monotonic()
-        results["r"] = post(env, "m-slow", fault="slow:1.5")
+        results["r"] = post(env, "m-slow", fault="slow:3")
         results["t"] = time.monotonic() - t
 
     th = threading.Thread(target=slow)
     th.start()
     time.sleep(0.2)
-    quick_call(env, "m-during-slow", limit=0.7)
+    quick_call(env, "m-during-slow")
+    assert th.is_alive(), "the quick call was not served while the slow one was pending"
     th.join(10)
-    assert results["r"].status_code == 200 and results["t"] >= 1.4
+    assert results["r"].status_code == 200 and results["t"] >= 2.9
     rec = row(env, "m-slow")
     assert rec["outcome"] == "forwarded" and rec["status"] == 200
-    assert rec["ttfb_ms"] >= 1400 and rec["latency_ms"] >= rec["ttfb_ms"]
+    assert rec["ttfb_ms"] >= 2900 and rec["latency_ms"] >= rec["ttfb_ms"]
     # an unknown model: its tokens are counted, its cost is unknown (never $0)
     assert (rec["pricing"], rec["cost_usd"]) == ("unpriced", None)
     assert rec["input_tokens"] == env["fake"].usage.input > 0
@@ -167,7 +168,7 @@ def test_hanging_upstream_client_gives_up_recorded_as_aborted(env, stream):
     def hang():
         t = time.monotonic()
         try:
-            with httpx2.stream("POST", env["proxy"].url("openai") + "/v1/chat/completions", timeout=1.5,
+            with httpx2.stream("POST", env["proxy"].url("openai") + "/v1/chat/completions", timeout=3,
                                json={"model": model, "stream": stream, "messages": []},
                                headers={HEADER: env["key"], "x-fake-fault": "hang:1"}) as r:
                 results["status"] = r.status_code
@@ -182,7 +183,8 @@ def test_hanging_upstream_client_gives_up_recorded_as_aborted(env, stream):
     th.start()
     time.sleep(0.3)
     for i in range(3):  # other connections are served during the hang
-        quick_call(env, f"{model}-during-{i}", limit=0.7)
+        quick_call(env, f"{model}-during-{i}")
+    assert th.is_alive(), "the other calls were not served while the upstream hung"
     th.join(10)
     assert isinstance(results["error"], httpx2.TimeoutException), results
     rec = row(env, model)
@@ -190,7 +192,7 @@ def test_hanging_upstream_client_gives_up_recorded_as_aborted(env, stream):
     assert rec["partial"] == (1 if stream else 0) and rec["streamed"] == (1 if stream else 0)
     # streamed: the client saw the 200 status line; buffered: it saw nothing (NULL, not 200)
     assert rec["status"] == (200 if stream else None)
-    assert rec["latency_ms"] >= 1000
+    assert rec["latency_ms"] >= 2900  # the client's 3 s read timeout
     quick_call(env, f"{model}-after")
 
 

@@ -167,10 +167,10 @@ def test_unterminated_event_or_element_is_cheap_and_bounded(shape):
     t = time.perf_counter()
     out, m = run_stream("openai", "chat" if sse else "generate", sse, [shape] * 96)
     assert out == data
-    assert time.perf_counter() - t < 1.0
     assert not m.has_usage
     if not sse:
         assert m.error and "exceeds" in m.error
+    assert time.perf_counter() - t < 5.0  # generous: a loaded two-core machine
 
 
 # 1 MB of each; a real stream has lines of 100+ bytes and meters at tens of MB/s.
@@ -185,7 +185,7 @@ FLOODS = {
 def test_tiny_token_flood_is_cheap(name):
     sse, api, data = FLOODS[name]
     t = _time("openai", api, sse, data, chunk=65536)
-    assert t < 0.15, f"1 MB {name} took {t:.2f} s"
+    assert t < 1.5, f"1 MB {name} took {t:.2f} s"  # tens of ms here; quadratic work would take minutes
 
 
 def test_strip_mode_never_loses_bytes_of_an_oversized_event():
