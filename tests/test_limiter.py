@@ -3,6 +3,7 @@ limiter's thread, the event loop never waits on SQLite, and a check that cannot 
 refuses the request (503)."""
 
 import asyncio
+import json
 import sqlite3
 import time
 
@@ -10,8 +11,9 @@ import pytest
 
 from mitmproxy.test import taddons, tflow
 
-from aispendtrack.proxy.limits import Limiter
+from aispendtrack.proxy.limits import Limiter, offset_clock
 from aispendtrack.proxy.state import META, FlowState, Runtime, state_of
+from aispendtrack.proxy.webview import MARK_LIMITED, MARK_UNAVAILABLE
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import limits as limits_store
 from aispendtrack.store.ledger_schema import Outcome
@@ -25,13 +27,14 @@ def limited_flow(key_id="key_1", account="acme", hourly=2):
     return f
 
 
-def run(limiter: Limiter, scenario, **options):
-    """`scenario(tctx)` with the limiter loaded, configured and started."""
+def run(limiter: Limiter, scenario, *, start=True, **options):
+    """`scenario(tctx)` with the limiter loaded, configured and (unless `start=False`) started."""
 
     async def main():
         with taddons.context(limiter) as tctx:
             tctx.configure(limiter, **options)
-            limiter.start()
+            if start:
+                limiter.start()
             try:
                 return await scenario(tctx)
             finally:
@@ -139,16 +142,100 @@ def test_a_failed_check_is_refused_with_503_never_forwarded(db_path, config, mon
             raise sqlite3.OperationalError("disk I/O error")
 
         monkeypatch.setattr(limits_store, "check_and_count", broken)
-        run(lim, scenario)
-    else:
-        async def main():
-            with taddons.context(lim) as tctx:  # never started
-                await scenario(tctx)
-
-        asyncio.run(main())
+    run(lim, scenario, start=failure == "database")
     assert f.response is not None and f.response.status_code == 503
     assert f.response.headers["retry-after"] == "1"
     state = state_of(f)
     assert state.outcome == Outcome.REJECTED and state.limit_headers is None
     assert state.error.startswith("AiSpendTrack could not check limits")
-    assert f.marked == ":warning:"
+    assert f.marked == MARK_UNAVAILABLE
+
+
+@pytest.mark.parametrize("content, offset", [("3600.5", 3600.5), ("-60\n", -60.0), ("", 0.0), ("soon", 0.0),
+                                             (None, 0.0)])
+def test_test_clock_reads_its_offset_at_each_check(tmp_path, monkeypatch, content, offset):
+    clock_file = tmp_path / "clock"
+    if content is not None:
+        clock_file.write_text(content, encoding="utf-8")
+    monkeypatch.setattr(time, "time", lambda: 1_000_000.0)
+    clock = offset_clock(str(clock_file))
+    assert clock() == 1_000_000.0 + offset
+    clock_file.write_text("7", encoding="utf-8")
+    assert clock() == 1_000_007.0
+
+
+def test_without_the_clock_option_the_clock_is_plain_time(db_path, config, tmp_path):
+    lim = Limiter(Runtime(config=config, db_path=db_path))
+    assert lim.clock is time.time
+    with taddons.context(lim) as tctx:
+        tctx.configure(lim, aispendtrack_clock_offset_file=str(tmp_path / "clock"))
+        assert lim.clock is not time.time
+        tctx.configure(lim, aispendtrack_clock_offset_file="")
+        assert lim.clock is time.time
+
+
+@pytest.mark.parametrize("case", ["answered", "errored", "not live", "no key", "unlimited", "not ours"])
+def test_flows_it_must_not_check_are_left_alone(db_path, config, case):
+    """A stopped limiter answers 503 to anything it checks, so a flow left without a 503
+    proves it was not checked."""
+    lim = Limiter(Runtime(config=config, db_path=db_path))
+    f = limited_flow()
+    if case == "answered":
+        f.response = tflow.tresp()
+    elif case == "errored":
+        f.error = tflow.terr()
+    elif case == "not live":
+        f.live = False
+    elif case == "no key":
+        state_of(f).key_id = None
+    elif case == "unlimited":
+        f = limited_flow(hourly=None)
+    else:
+        f.metadata.clear()
+    before = f.response
+
+    async def scenario(tctx):
+        await lim.requestheaders(f)
+
+    run(lim, scenario, start=False)
+    assert f.response is before
+    assert f.marked == ""
+
+
+def test_a_stopped_limiter_refuses_at_once(db_path, config):
+    lim = Limiter(Runtime(config=config, db_path=db_path))
+    f = limited_flow()
+
+    async def scenario(tctx):
+        lim.stop()  # started by `run`, stopped before the flow comes
+        await asyncio.wait_for(tctx.cycle(lim, f), 10)
+
+    run(lim, scenario)
+    assert f.response.status_code == 503
+    assert state_of(f).error == "AiSpendTrack could not check limits: the limiter is stopped"
+    assert json.loads(f.response.content)["error"]["code"] == "limits_unavailable"
+
+
+@pytest.mark.parametrize("limit, outcome", [("hourly", Outcome.RATE_LIMITED), ("monthly", Outcome.QUOTA_EXCEEDED)])
+def test_429_names_the_limit_and_carries_its_headers(db_path, config, limit, outcome):
+    lim = Limiter(Runtime(config=config, db_path=db_path))
+    flows = [limited_flow(hourly=1 if limit == "hourly" else None) for _ in range(2)]
+    for f in flows:
+        state_of(f).monthly_calls = 1 if limit == "monthly" else None
+
+    async def scenario(tctx):
+        for f in flows:
+            await tctx.cycle(lim, f)
+
+    run(lim, scenario)
+    ok, refused = flows
+    assert ok.response is None
+    r = refused.response
+    state = state_of(refused)
+    assert r.status_code == 429 and state.outcome == outcome
+    assert refused.marked == MARK_LIMITED and refused.comment == state.error
+    assert json.loads(r.content)["error"]["code"] == outcome
+    assert f"AiSpendTrack {limit} " in state.error and state.error in r.text
+    assert int(r.headers["retry-after"]) >= 1 and r.headers["x-should-retry"] == "false"  # a long wait
+    period = "hour" if limit == "hourly" else "month"
+    assert r.headers[f"x-aispendtrack-ratelimit-remaining-requests-{period}"] == "0"

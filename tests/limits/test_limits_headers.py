@@ -1,3 +1,4 @@
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -90,9 +91,9 @@ def test_blocked_has_no_retry_after(db):
 
 def test_admitted_has_no_rejection(db):
     d = cc(db, 1, 1, ep(2026, 11, 26))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^rejection_headers\(\) of an admitted request$"):
         rejection_headers(d)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^rejection_message\(\) of an admitted request$"):
         rejection_message(d)
 
 
@@ -106,3 +107,26 @@ def test_should_retry_up_to_60_seconds_inclusive(db, wait, retry_after, should_r
     assert cc(db, 1, None, t).admitted
     h = rejection_headers(cc(db, 1, None, t + 3600 - wait))
     assert (h["retry-after"], h["x-should-retry"]) == (retry_after, should_retry)
+
+
+def test_monthly_denial_with_a_blocked_key_has_no_wait(db):
+    """The account's month is used up by another key and this key's hourly limit is 0: no
+    wait helps, and the message says so rather than naming a time."""
+    now = ep(2026, 11, 26)
+    assert cc(db, None, 1, now, key="key_other").admitted
+    d = cc(db, 0, 1, now + 1)
+    assert (d.limit, d.retry_at) == ("monthly", None)
+    assert "retry-after" not in rejection_headers(d)
+    assert rejection_message(d).endswith("; calls are not admitted for this account")
+
+
+def test_message_times_are_utc_whatever_the_local_zone(db, monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        t = ep(2026, 11, 26, 9, 1, 37)
+        assert cc(db, 1, None, t).admitted
+        assert rejection_message(cc(db, 1, None, t + 100)).endswith("(at 2026-11-26T10:01:37Z)")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
