@@ -8,6 +8,7 @@ from aispendtrack.store import keys
 from aispendtrack.proxy.auth import HEADER, Auth, parse_header
 from aispendtrack.store.keycache import KeyCache
 from aispendtrack.proxy.state import Runtime, state_of
+from aispendtrack.proxy.webview import MARK_REJECTED
 
 
 @pytest.fixture
@@ -169,3 +170,53 @@ def test_key_in_query_string_is_removed_and_never_forwarded(query):
     assert ("a=1" in f.request.path) == ("a=1" in query)
     f.request.path = "/v1/chat/completions?aispendtrack=1&x=2"
     assert not take_query_key(f.request) and f.request.path.endswith("?aispendtrack=1&x=2")
+
+
+def test_missing_key_message_tells_how_to_send_it():
+    assert parse_header([]) == (None, "missing x-aispendtrack-key header: send your AiSpendTrack key (ask_…) in "
+                                      "the x-aispendtrack-key header, e.g. OpenAI(default_headers="
+                                      "{'x-aispendtrack-key': key})")
+
+
+@pytest.mark.parametrize("length, long_message", [(256, False), (257, True)])
+def test_length_refusal_starts_above_256_characters(length, long_message):
+    _, reason = parse_header(["ask_" + "a" * (length - 4)])
+    assert (reason == f"x-aispendtrack-key header is {length} characters long; an AiSpendTrack key has 36") \
+        == long_message
+
+
+def test_undecodable_header_bytes_are_a_401_not_a_crash(rt, key):
+    f = provider_flow()
+    f.request.headers.fields += ((HEADER.encode(), b"ask_" + b"\xff" * 32),)
+    auth = Auth(rt)
+    with taddons.context(auth):
+        asyncio.run(auth.requestheaders(f))
+    assert f.response.status_code == 401 and f.marked == MARK_REJECTED
+    assert "letters and digits" in state_of(f).error
+
+
+@pytest.mark.parametrize("case", ["answered", "errored", "not live"])
+def test_flows_already_settled_are_not_authenticated_but_lose_the_key(rt, case):
+    f = provider_flow(headers=[(HEADER, "ask_wrong")])
+    if case == "answered":
+        f.response = tflow.tresp()
+    elif case == "errored":
+        f.error = tflow.terr()
+    else:
+        f.live = False
+    before = f.response
+    auth = Auth(rt)
+    with taddons.context(auth):
+        asyncio.run(auth.requestheaders(f))
+    assert f.response is before and state_of(f) is None
+    assert HEADER not in f.request.headers
+
+
+def test_replay_without_a_recorded_key_id_is_refused(rt):
+    f = provider_flow()
+    f.is_replay = "request"
+    auth = Auth(rt)
+    with taddons.context(auth):
+        asyncio.run(auth.requestheaders(f))
+    assert f.response.status_code == 401
+    assert state_of(f).error == "AiSpendTrack: replayed flow has no authorised AiSpendTrack key on record"
