@@ -237,6 +237,8 @@ def test_unlimited_still_counts(db):
     for i in range(5):
         d = cc(db, "key_u", 6, None, None, T0 + i)
         assert d.admitted and d.hourly_remaining is None and d.monthly_remaining is None
+        assert d.hourly_reset is None and d.monthly_reset is None
+        assert (d.key_id, d.account) == ("key_u", 6)
     u = usage(db, key_id="key_u", account=6, now=T0 + 10)
     assert (u.hourly_count, u.monthly_count) == (5, 5)
 
@@ -298,3 +300,19 @@ def test_a_monthly_usage_column_named_account_id_is_renamed_keeping_its_rows(tmp
     assert cc(conn, "key_old", "acme", None, 5, T0).admitted
     assert not cc(conn, "key_old", "acme", None, 5, T0).admitted
     conn.close()
+
+
+@pytest.mark.parametrize("hourly, monthly, name", [(-1, None, "hourly_limit"), (None, -1, "monthly_limit"),
+                                                   (True, None, "hourly_limit"), (None, 2.5, "monthly_limit")])
+def test_bad_limits_are_refused_by_name(db, hourly, monthly, name):
+    with pytest.raises(ValueError, match=f"^{name} must be an int >= 0 or None"):
+        cc(db, "key_v", 1, hourly, monthly, T0)
+
+
+def test_pruning_keeps_every_event_still_in_the_window(db, monkeypatch):
+    monkeypatch.setattr(store, "PRUNE_MARGIN", 300.0)  # (mdb may have set other values)
+    monkeypatch.setattr(store, "PRUNE_KEY_EVERY", 32)
+    for _ in range(store.PRUNE_KEY_EVERY - 1):
+        assert cc(db, "key_k", 1, 100, None, T0).admitted
+    assert cc(db, "key_k", 1, 100, None, T0 + 3590).admitted  # this admission prunes
+    assert usage(db, key_id="key_k", now=T0 + 3595).hourly_count == store.PRUNE_KEY_EVERY
