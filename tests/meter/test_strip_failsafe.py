@@ -290,7 +290,9 @@ def test_work_ratio_bounds_a_bomb_of_tiny_events():
     import time
 
     body = gzip.compress(b"data:[DONE]\n\n" * 3_000_000, 9)  # 39 MB decoded, ~100 KB wire
-    t = time.perf_counter()
+    t = time.process_time()
     out, m = run([body[i:i + 65536] for i in range(0, len(body), 65536)], enc="gzip", strip=False)
     assert out == body and "budget" in m.error
-    assert time.perf_counter() - t < 5.0  # generous: the budget message above is the real check
+    # CPU seconds, so other processes on the machine add none; generous: the budget
+    # message above is the real check, parsing all 3M events would take far longer
+    assert time.process_time() - t < 5.0
