@@ -2,7 +2,8 @@
 
 For end-to-end tests, ``aispendtrack demo`` and ``scripts/bench``. Standard library only:
 an asyncio HTTP/1.1 server (keep-alive, chunked streams, optional gzip and TLS) running
-in a background thread with its own event loop. Wire formats live in ``fakewire.py``.
+in a background thread with its own event loop. Wire formats live in ``wire.py``; the
+recorded requests and scripted faults in ``script.py``; the command line in ``cli.py``.
 
     with FakeProvider(stream_delay=0.01).start() as fake:
         client = openai.OpenAI(base_url=fake.url + "/v1", api_key="x")
@@ -14,7 +15,6 @@ Per-request knobs (request headers): ``x-fake-flavor: groq|openrouter|deepseek``
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import email.utils
 import gzip as gziplib
@@ -28,75 +28,13 @@ import threading
 import time
 import uuid
 import zlib
-from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Literal
 
+from aispendtrack.demo.fake.script import Fault, ReceivedRequest
 from aispendtrack.demo.fake.wire import Call, Reply, UsageSpec, build, error_body, json_reply, prompt_text, route, split_text
 
 log = logging.getLogger(__name__)
 __all__ = ["FakeProvider", "Fault", "ReceivedRequest", "UsageSpec", "main"]
-
-
-@dataclass
-class ReceivedRequest:
-    method: str
-    path: str  # with query string
-    headers: list[tuple[str, str]]  # original case and order
-    body: bytes
-    ts: float  # time.time() when the request was fully read
-    request_id: str  # the x-fake-request-id sent back
-    peer: tuple = ()  # client (host, port): same port = same keep-alive connection
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        name = name.lower()
-        return next((v for k, v in self.headers if k.lower() == name), default)
-
-    def json(self) -> Any:
-        return json.loads(self.body or b"null")
-
-
-@dataclass
-class Fault:
-    """One scripted failure, consumed by the next request (any endpoint).
-
-    - ``status``: answer ``status`` with ``body`` (default: an error in the provider's format)
-    - ``reset``: send headers and ``after`` stream frames (non-streamed: half the body), then close
-    - ``hang``: send headers and ``after`` frames, then nothing until the client leaves or stop()
-    - ``slow``: wait ``delay`` seconds before the headers, then answer normally
-    """
-
-    kind: Literal["status", "reset", "hang", "slow"] = "status"
-    status: int = 500
-    body: bytes | str | dict | None = None
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    after: int = 0
-    delay: float = 0.0
-
-    @classmethod
-    def error(cls, status: int = 500, body: bytes | str | dict | None = None, headers=None) -> Fault:
-        return cls("status", status, body, list(headers or []))
-
-    @classmethod
-    def reset(cls, after: int = 2) -> Fault:
-        return cls("reset", after=after)
-
-    @classmethod
-    def hang(cls, after: int = 0) -> Fault:
-        return cls("hang", after=after)
-
-    @classmethod
-    def slow(cls, delay: float) -> Fault:
-        return cls("slow", delay=delay)
-
-    @classmethod
-    def parse(cls, spec: str) -> Fault:
-        kind, _, arg = spec.strip().partition(":")
-        if kind.isdigit():
-            return cls.error(int(kind))
-        if kind == "slow":
-            return cls.slow(float(arg or 1))
-        return cls(kind, after=int(arg or (2 if kind == "reset" else 0)))  # type: ignore[arg-type]
 
 
 class _Close(Exception):
@@ -353,29 +291,7 @@ class FakeProvider:
         raise _Close
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m aispendtrack.demo.fake.server", description=__doc__.split("\n")[0])
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--stream-delay", type=float, default=0.0, help="seconds between stream events")
-    ap.add_argument("--chunks", type=int, default=4, help="text deltas per streamed reply")
-    ap.add_argument("--model-override", default=None)
-    ap.add_argument("--gzip", action="store_true")
-    ap.add_argument("--certfile")
-    ap.add_argument("--keyfile")
-    a = ap.parse_args(argv)
-    fake = FakeProvider(a.host, a.port, tls=bool(a.certfile), certfile=a.certfile, keyfile=a.keyfile,
-                        stream_delay=a.stream_delay, chunks=a.chunks, model_override=a.model_override, gzip=a.gzip)
-    fake.record = False
-    fake.start()
-    print(fake.url, flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
-
-
 if __name__ == "__main__":
+    from aispendtrack.demo.fake.cli import main
+
     sys.exit(main())
