@@ -376,7 +376,7 @@ def test_loopback_only():
 
 
 def test_cli_main():
-    proc = subprocess.Popen([sys.executable, "-m", "aispendtrack.demo.fake.server", "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "aispendtrack.demo.fake", "--port", "0",
                              "--stream-delay", "0.01"], stdout=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().strip()

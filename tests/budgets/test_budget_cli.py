@@ -9,7 +9,7 @@ import pytest
 from aispendtrack.config import Config
 from aispendtrack.store.db import connect
 from aispendtrack.store.ledger import LedgerWriter
-from aispendtrack.views.usage import key_standing
+from aispendtrack.views.me import key_standing
 
 
 def test_set_show_and_clear_budgets(run):

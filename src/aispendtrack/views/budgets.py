@@ -84,7 +84,7 @@ def budgets_section(database, config: Config | None, now: float | None = None, a
     """The "budgets" block of `report` and `top`: spent / limit / reset per budget; None
     when nothing has a budget (or without a config to read tier budgets from)."""
     from aispendtrack.views import render
-    from aispendtrack.views.usage import fmt_reset
+    from aispendtrack.views.render import fmt_reset
 
     rows = budget_rows(database, config, now, account) if config is not None else []
     if not rows:

@@ -290,3 +290,16 @@ def render_report(rep: Any, *, bar_days: int = 62) -> RenderableType:
         title = "spend per day (UTC)" + (f", last {len(days)} days" if skipped else "")
         parts += [Text(""), spend_bars([(d, s.cost_usd) for d, s in days], title=title)]
     return Group(*parts)
+
+
+def fmt_reset(seconds: int | None) -> str:
+    """Seconds until a limit or budget resets, in the largest units that keep it exact enough."""
+    if seconds is None:
+        return "—"
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"

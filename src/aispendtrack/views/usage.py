@@ -12,13 +12,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from aispendtrack.limits import permissions as perms
 from aispendtrack.config import Config
 from aispendtrack.limits.window import WINDOW, expiry, month_start, next_month_start, window_cut
 from aispendtrack.store import keys
 from aispendtrack.views.budgets import budget_status
+from aispendtrack.views.render import fmt_reset  # noqa: F401  (CLI lists and the dashboard use it from here)
 from aispendtrack.store import limits as store
 from aispendtrack.store.db import iso, parse_iso, utcnow
 from aispendtrack.store.ledger_schema import UPSTREAM, sql_in
@@ -129,28 +129,6 @@ def key_usage(database, config: Config, account: str | None = None, now: float |
     return out
 
 
-def key_standing(database, config: Config, key_id: str, now: float | None = None) -> dict:
-    """One key's `hour` and its account's `month` windows ({limit, used, remaining,
-    reset_seconds}), the account's spend this month (exact decimal text) and the key's
-    and account's dollar budgets (`views.budgets.budget_status`, None without one)."""
-    from aispendtrack.views.report import report
-
-    now = time.time() if now is None else now
-    account = keys.get_key(database, key_id)["account"]
-    k = next(r for r in key_usage(database, config, account, now) if r["id"] == key_id)
-    a = next(r for r in account_usage(database, config, now) if r["name"] == account)
-    since = datetime.fromtimestamp(month_start(now), UTC)
-    spend = report(database, since=since, account=account, by="day").totals.to_dict()["cost_usd"]
-    return {
-        "hour": {"limit": k["requests_per_hour"], "used": k["hourly_used"], "remaining": k["hourly_remaining"],
-                 "reset_seconds": k["hourly_reset_seconds"]},
-        "month": {"limit": a["monthly_calls"], "used": a["monthly_used"], "remaining": a["monthly_remaining"],
-                  "reset_seconds": a["monthly_reset_seconds"]},
-        "spend_month_usd": spend,
-        "budget": {"key": k["budget"], "account": a["budget"]},
-    }
-
-
 def fmt_limit(limit: int | None) -> str:
     return "unlimited" if limit is None else f"{limit:,}"
 
@@ -162,15 +140,3 @@ def fmt_used(used: int | None, limit: int | None) -> str:
     pct = used / limit * 100
     flag = " ⚠" if pct >= 90 else ""
     return f"{used:,} / {limit:,} ({pct:.0f}%){flag}"
-
-
-def fmt_reset(seconds: int | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    if seconds < 172800:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"

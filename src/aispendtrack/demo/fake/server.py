@@ -3,7 +3,8 @@
 For end-to-end tests, ``aispendtrack demo`` and ``scripts/bench``. Standard library only:
 an asyncio HTTP/1.1 server (keep-alive, chunked streams, optional gzip and TLS) running
 in a background thread with its own event loop. Wire formats live in ``wire.py``; the
-recorded requests and scripted faults in ``script.py``; the command line in ``cli.py``.
+recorded requests and scripted faults in ``script.py``; ``python -m aispendtrack.demo.fake``
+runs it from the command line (``__main__.py``).
 
     with FakeProvider(stream_delay=0.01).start() as fake:
         client = openai.OpenAI(base_url=fake.url + "/v1", api_key="x")
@@ -23,7 +24,6 @@ import json
 import logging
 import socket
 import ssl
-import sys
 import threading
 import time
 import uuid
@@ -34,7 +34,7 @@ from aispendtrack.demo.fake.script import Fault, ReceivedRequest
 from aispendtrack.demo.fake.wire import Call, Reply, UsageSpec, build, error_body, json_reply, prompt_text, route, split_text
 
 log = logging.getLogger(__name__)
-__all__ = ["FakeProvider", "Fault", "ReceivedRequest", "UsageSpec", "main"]
+__all__ = ["FakeProvider", "Fault", "ReceivedRequest", "UsageSpec"]
 
 
 class _Close(Exception):
@@ -289,9 +289,3 @@ class FakeProvider:
             while await reader.read(65536):
                 pass
         raise _Close
-
-
-if __name__ == "__main__":
-    from aispendtrack.demo.fake.cli import main
-
-    sys.exit(main())

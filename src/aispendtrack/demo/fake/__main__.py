@@ -1,16 +1,17 @@
-"""`python -m aispendtrack.demo.fake.server`: run the fake provider until interrupted,
+"""`python -m aispendtrack.demo.fake`: run the fake provider until interrupted,
 printing its URL (used by `scripts/bench` and for trying the proxy by hand)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 import threading
 
 from aispendtrack.demo.fake.server import FakeProvider, __doc__ as SERVER_DOC
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m aispendtrack.demo.fake.server", description=SERVER_DOC.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m aispendtrack.demo.fake", description=SERVER_DOC.split("\n")[0])
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--stream-delay", type=float, default=0.0, help="seconds between stream events")
@@ -31,3 +32,7 @@ def main(argv: list[str] | None = None) -> None:
         pass
     finally:
         fake.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
