@@ -30,7 +30,7 @@ from aispendtrack.proxy import charge
 from aispendtrack.proxy.state import Runtime, reject, state_of
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import limits as store
-from aispendtrack.proxy.webview import MARK_LIMITED, MARK_UNAVAILABLE
+from aispendtrack.proxy.webview import MARK_LIMITED, MARK_REJECTED, MARK_UNAVAILABLE
 from aispendtrack.store import schema
 from aispendtrack.store.health import Follower
 from aispendtrack.store.ledger_schema import Outcome
@@ -121,7 +121,7 @@ class Limiter:
         b = charge.bound(flow, state, self.rt.config, self.pricer)
         if b.charge is None:
             reject(flow, 403, b.refusal, "budget_unpriced_model", outcome=Outcome.BUDGET_EXCEEDED,
-                   marker=":stop_sign:", headers={"x-should-retry": "false"})
+                   marker=MARK_REJECTED, headers={"x-should-retry": "false"})
             return
         await self._decide(flow, state, b.charge)
 
