@@ -27,7 +27,7 @@ from aispendtrack.meter.jsonscan import JSONScanner, ScanError
 from aispendtrack.meter import cut
 from aispendtrack.meter.sse import Event, EventTooLarge, SSEParser
 from aispendtrack.meter.state import Accumulator
-from aispendtrack.meter.strip import Stop, StripMode
+from aispendtrack.meter.strip import Stop, Stripper
 from aispendtrack.meter.types import Metered
 
 log = logging.getLogger(__name__)
@@ -56,11 +56,12 @@ def loads(data: bytes) -> object:
     return json.loads(data, parse_float=Decimal)
 
 
-class StreamMeter(StripMode):
+class StreamMeter:
     """Observer of one streamed response (SSE, or a JSON array when `sse=False`).
 
     `feed` never raises: on an internal problem it records `error`, stops parsing and
-    passes the bytes through unchanged (strip mode: see strip.py).
+    passes the bytes through unchanged. In strip mode a `Stripper` decides what is
+    forwarded; this meter parses for it (its `strip.Host` side: the public methods below).
     """
 
     def __init__(
@@ -86,27 +87,28 @@ class StreamMeter(StripMode):
         self._wire = 0  # bytes fed
         self._parsed = 0  # decoded bytes handed to the parser
         self._objs = 0  # JSON parses
-        self._init_strip()
         self._decoder: Decoder | None = None
+        self._stripper: Stripper | None = None
         try:
             self._decoder = Decoder(content_encoding, self._on_decoded, MAX_DECODED)
         except DecodeError as e:
-            self._fail(str(e))
-            self._strip = False
-        self._identity = self._decoder is not None and self._decoder.encoding == "identity"
+            self.stop(str(e))
+        if self._strip and self._decoder is not None:
+            self._stripper = Stripper(self, self._decoder)  # becomes the decoder's sink
 
     # -- public -------------------------------------------------------------------
 
     def feed(self, chunk: bytes) -> bytes:
         """Meter `chunk` (b"" = end of stream); returns the bytes to forward."""
-        if self._strip:
-            return self._feed_strip(chunk)
+        if self._stripper is not None:
+            self._wire += len(chunk)
+            return self._stripper.feed(chunk)
         try:
             if self._parsing and not self._ended:
                 self._wire += len(chunk)
                 self._consume(chunk)
         except Exception as e:  # never break the connection
-            self._fail(f"internal error: {type(e).__name__}: {e}")
+            self.stop(f"internal error: {type(e).__name__}: {e}")
         return chunk
 
     @property
@@ -128,14 +130,27 @@ class StreamMeter(StripMode):
         m.error = m.error or self._error
         return m
 
-    # -- parsing ------------------------------------------------------------------
+    # -- parsing (also the stripper's strip.Host) ------------------------------------
 
-    def _fail(self, msg: str) -> None:
-        if self._error is None:
+    @property
+    def parsing(self) -> bool:
+        return self._parsing
+
+    @property
+    def lf_pending(self) -> bool:
+        return self._sse is not None and self._sse.lf_pending
+
+    @property
+    def wire(self) -> int:
+        return self._wire
+
+    def stop(self, msg: str | None = None, *, replace: bool = False) -> None:
+        """Stop parsing; record `msg` as the error (the first one, unless `replace`)."""
+        if msg is not None and (self._error is None or replace):
             self._error = msg[:200]
         self._parsing = False
 
-    def _budget_ok(self, n: int) -> bool:
+    def budget_ok(self, n: int) -> bool:
         """Account `n` decoded bytes about to be parsed; False (and parsing stops) when
         the per-stream CPU budget is spent."""
         parser = self._sse if self._sse is not None else self._json
@@ -146,7 +161,7 @@ class StreamMeter(StripMode):
             or self._parsed - dropped + n > PARSE_BUDGET
             or work > min(MAX_WORK, WORK_SLACK + WORK_RATIO * self._wire)
         ):
-            self._fail(
+            self.stop(
                 f"parse budget exceeded after {self._parsed} decoded bytes ({self._wire} on the wire, "
                 f"{work} steps): metering stopped, bytes pass untouched"
             )
@@ -162,35 +177,33 @@ class StreamMeter(StripMode):
                 self._decoder.feed(chunk)
                 return
             self._ended = True
-            self._finish_events()
+            self.finish_events()
         except Stop:
             pass
         except DecodeError as e:
-            self._fail(str(e))
+            self.stop(str(e))
         except Exception as e:
-            self._fail(f"{type(e).__name__}: {e}")
+            self.stop(f"{type(e).__name__}: {e}")
 
-    def _finish_events(self) -> None:
+    def finish_events(self) -> None:
+        """End of stream: meter an unterminated last SSE event."""
         if self._parsing and self._sse is not None:
             ev = self._sse.finish()
             if ev is not None:
-                self._event(ev)
+                self.account(ev)
 
     def _on_decoded(self, data: bytes) -> None:
-        if self._strip:
-            self._on_decoded_strip(data)
-            return
-        if not self._parsing or not self._budget_ok(len(data)):
+        if not self._parsing or not self.budget_ok(len(data)):
             raise Stop  # nothing more to do with decoded bytes: stop decoding
         if self._sse is not None:
-            self._parse(data, self._event)
+            self.parse(data, self.account)
         else:
             assert self._json is not None
-            self._parse(data, self._obj)
+            self.parse(data, self._obj)
             if self._json.closed:
                 self._acc.terminal = True
 
-    def _parse(self, data: bytes, handle: Callable[[object], object]) -> None:
+    def parse(self, data: bytes, handle: Callable[[object], object]) -> None:
         """Feed `data` to the parser and `handle` each event/element it completes, also
         those completed before an oversized one (the parser's error is then re-raised)."""
         parser = self._sse if self._sse is not None else self._json
@@ -206,7 +219,7 @@ class StreamMeter(StripMode):
         if error is not None:
             raise error
 
-    def _event(self, ev: Event) -> bool:
+    def account(self, ev: Event) -> bool:
         """Account one SSE event; True if it is the usage-only chunk to strip."""
         data = ev.data
         if data is None:

@@ -8,15 +8,20 @@ the usage chunk. Fail-safe design:
   stops parsing and transcoding continues (decoded content unchanged); an upstream that
   can no longer be decoded (corrupt, or over MAX_DECODED) cannot be re-encoded, so the
   client's stream is ended cleanly (a valid encoding of everything decodable) and the
-  undecodable rest is not forwarded (recorded in `error`).
+  undecodable rest is not forwarded (recorded in the meter's error).
+
+The `Stripper` owns the bytes (hold buffer, encoder, raw fallback); the meter that created
+it keeps the parsing (SSE parser, CPU budget, usage accounting, error) and offers it through
+the small `Host` interface below, so neither side touches the other's state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from aispendtrack.meter.decode import Decoder, DecodeError, Encoder
-from aispendtrack.meter.sse import Event, SSEParser
+from aispendtrack.meter.sse import Event
 
 _TRANSCODE_PIECE = 1024 * 1024  # decoded bytes encoded at a time (bounded memory)
 
@@ -25,27 +30,48 @@ class Stop(Exception):
     """Raised from the decoder sink to stop decoding (parsing has stopped, nothing to transcode)."""
 
 
-class StripMode:
-    """The strip-mode half of `StreamMeter`: hold buffer, re-encoding, fail-safe release.
+class Host(Protocol):
+    """The parsing side a `Stripper` works for (`StreamMeter`)."""
 
-    The meter provides the parsing side: its decoder (whose sink calls `_on_decoded_strip`),
-    SSE parser, state (`_parsing`, `_error`, `_ended`, `_wire`) and the methods `_fail`,
-    `_budget_ok`, `_event` (True: the usage chunk to drop), `_parse` and `_finish_events`.
+    @property
+    def parsing(self) -> bool:
+        """False once parsing stopped (error, budget, oversized event)."""
+
+    @property
+    def lf_pending(self) -> bool:
+        """The last event ended on "\\r": a "\\n" first in the next bytes belongs to it."""
+
+    @property
+    def wire(self) -> int:
+        """Upstream bytes received so far."""
+
+    def stop(self, msg: str | None = None, *, replace: bool = False) -> None:
+        """Stop parsing; record `msg` as the error (if none yet, or `replace`)."""
+
+    def budget_ok(self, n: int) -> bool:
+        """Account `n` decoded bytes about to be parsed; False when the CPU budget is spent."""
+
+    def parse(self, data: bytes, handle: Callable[[Event], None]) -> None:
+        """Parse `data`, calling `handle` for each complete event; raises on a parse error."""
+
+    def account(self, ev: Event) -> bool:
+        """Meter one event; True if it is the usage-only chunk to drop."""
+
+    def finish_events(self) -> None:
+        """End of stream: meter an unterminated last event."""
+
+
+class Stripper:
+    """Forwards a streamed response's complete events, minus the usage-only chunk.
+
+    `feed(chunk)` returns the bytes to forward (b"" = end of stream). The stripper becomes
+    the sink of `decoder`, which must be the host's decoder of the same stream.
     """
 
-    _sse: SSEParser | None
-    _decoder: Decoder | None
-    _parsing: bool
-    _error: str | None
-    _ended: bool
-    _wire: int
-    _fail: Callable[[str], None]
-    _budget_ok: Callable[[int], bool]
-    _event: Callable[[Event], bool]
-    _parse: Callable[[bytes, Callable[[object], object]], None]
-    _finish_events: Callable[[], None]
-
-    def _init_strip(self) -> None:
+    def __init__(self, host: Host, decoder: Decoder) -> None:
+        self._host = host
+        self._decoder = decoder
+        self._identity = decoder.encoding == "identity"
         # decoded bytes since the last event boundary, at stream offset _base
         self._hold = bytearray()
         self._base = 0
@@ -54,34 +80,35 @@ class StripMode:
         self._dropped_last = False
         self._modified = False  # an event was dropped
         self._passthrough = False  # strip mode gave up: raw bytes pass from now on
-        # encoded strip mode
+        self._ended = False
+        # encoded streams
         self._encoder: Encoder | None = None
         self._encoded: list[bytes] = []  # encoder output not yet returned
         self._raw: list[bytes] | None = []  # raw chunks fed while nothing has been returned
         self._cut = False  # our encoded stream was ended early (upstream undecodable)
-        self._identity = False  # set by the meter once its decoder exists
+        decoder.sink = self.on_decoded
 
-    def _feed_strip(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes) -> bytes:
         if self._passthrough:
             return chunk
         if self._cut:
             return b""
         if self._identity:
-            return self._feed_strip_identity(chunk)
-        return self._feed_strip_encoded(chunk)
+            return self._feed_identity(chunk)
+        return self._feed_encoded(chunk)
 
-    def _on_decoded_strip(self, data: bytes) -> None:
-        """Strip mode sink: hold `data` until its events are complete; never raises
+    def on_decoded(self, data: bytes) -> None:
+        """Decoder sink: hold `data` until its events are complete; never raises
         except `Stop` (give up before anything was sent: raw fallback)."""
-        if not self._parsing or self._passthrough:
+        host = self._host
+        if not host.parsing or self._passthrough:
             self._out_add(data)  # transcoding continues without parsing
             return
-        if not self._budget_ok(len(data)):
+        if not host.budget_ok(len(data)):
             self._give_up(None)
             self._out_add(data)
             return
-        assert self._sse is not None
-        if self._sse.lf_pending and data[:1] == b"\n" and not self._hold:
+        if host.lf_pending and data[:1] == b"\n" and not self._hold:
             # the "\n" of a "\r\n" that ended the previous event belongs to it
             if not self._dropped_last:
                 self._out_add(b"\n")
@@ -90,13 +117,13 @@ class StripMode:
         else:
             self._hold += data  # held before parsing: a parse failure releases it
         try:
-            self._parse(data, self._strip_event)
+            host.parse(data, self._event)
         except Exception as e:
             self._give_up(f"{type(e).__name__}: {e}")
 
-    def _strip_event(self, ev: Event) -> None:
+    def _event(self, ev: Event) -> None:
         hold = self._hold
-        drop = self._event(ev)
+        drop = self._host.account(ev)
         if drop:
             keep = ev.start - self._base  # bytes before the event's first line stay
             if keep > 0:
@@ -111,9 +138,7 @@ class StripMode:
     def _give_up(self, msg: str | None, *, fall_back: bool = True) -> None:
         """Stop parsing; release what was held, unchanged. Encoded and nothing sent yet:
         raise Stop so that the raw upstream bytes are forwarded instead."""
-        if msg is not None:
-            self._fail(msg)
-        self._parsing = False
+        self._host.stop(msg)
         if self._hold:
             self._out_add(bytes(self._hold))
             self._hold.clear()
@@ -129,23 +154,22 @@ class StripMode:
             if self._out_size > _TRANSCODE_PIECE:
                 self._compress_out()
 
-    def _end_strip(self, *, fall_back: bool = True) -> None:
+    def _end(self, *, fall_back: bool = True) -> None:
         """End of stream: account an unterminated last event, then release what is held."""
         self._ended = True
-        if self._parsing:
-            self._finish_events()
+        if self._host.parsing:
+            self._host.finish_events()
         self._give_up(None, fall_back=fall_back)
 
-    def _feed_strip_identity(self, chunk: bytes) -> bytes:
+    def _feed_identity(self, chunk: bytes) -> bytes:
         try:
-            self._wire += len(chunk)
             if chunk:
-                self._decoder.feed(chunk)  # identity: `chunk` arrives whole in _on_decoded_strip
+                self._decoder.feed(chunk)  # identity: `chunk` arrives whole in on_decoded
             else:
-                self._end_strip()  # an unterminated last event goes out as it came
+                self._end()  # an unterminated last event goes out as it came
         except Exception as e:
             self._give_up(f"internal error: {type(e).__name__}: {e}")
-        if not self._parsing:
+        if not self._host.parsing:
             self._passthrough = True
         out = self._out
         if len(out) == 1 and out[0] == chunk:
@@ -155,15 +179,14 @@ class StripMode:
         out.clear()
         return data
 
-    def _feed_strip_encoded(self, chunk: bytes) -> bytes:
+    def _feed_encoded(self, chunk: bytes) -> bytes:
         if self._raw is not None:
             self._raw.append(chunk)
         try:
-            self._wire += len(chunk)
             if chunk:
                 self._decoder.feed(chunk)
             else:
-                self._end_strip(fall_back=False)
+                self._end(fall_back=False)
                 if self._raw is not None and not self._modified:
                     return self._fall_back()  # nothing changed: the stream as it came
             return self._emit_encoded()
@@ -171,13 +194,14 @@ class StripMode:
             return self._fall_back()
         except Exception as e:  # DecodeError (corrupt upstream, MAX_DECODED) or internal
             msg = f"{e}" if isinstance(e, DecodeError) else f"internal error: {type(e).__name__}: {e}"
-            self._fail(msg)
+            self._host.stop(msg)
             try:
                 self._give_up(None)
             except Stop:
                 return self._fall_back()
             # the client is inside our encoding: end it validly; the rest cannot be re-encoded
-            self._error = f"{msg[:120]}; client stream ended early after {self._wire} upstream bytes"
+            wire = self._host.wire
+            self._host.stop(f"{msg[:120]}; client stream ended early after {wire} upstream bytes", replace=True)
             self._ended = True
             self._cut = True
             try:
@@ -190,7 +214,7 @@ class StripMode:
         raw = b"".join(self._raw or ())
         self._raw = None
         self._passthrough = True
-        self._parsing = False
+        self._host.stop()
         self._out.clear()
         self._encoded.clear()
         self._hold.clear()
@@ -202,7 +226,6 @@ class StripMode:
         self._out.clear()
         self._out_size = 0
         if self._encoder is None:
-            assert self._decoder is not None
             self._encoder = Encoder(self._decoder.encoding, self._decoder.zlib_raw)
         if data:
             self._encoded.append(self._encoder.compress(data))
