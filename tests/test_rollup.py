@@ -54,6 +54,25 @@ def test_a_members_sums_equal_report_for_that_member(database, by):
     assert mine.to_dict() == report(database, since=since, until=since + timedelta(days=20), by=by,
                                     account="acct-0", member_id=7).to_dict()
 
+def test_sums_by_member_equal_report_by_member(database):
+    """The dashboard's spend per member comes from the daily sums: the same as `report --by member`,
+    keys without a member included (as the report's "(none)" group)."""
+    rollup.ensure_schema(database)
+    make_ledger(database, 800, seed=6, start=START, days=20)
+    rollup.catch_up(database)
+    database.execute("DROP TABLE IF EXISTS keys")
+    database.execute("CREATE TABLE keys (id TEXT PRIMARY KEY, member_id INTEGER)")
+    database.execute("DROP TABLE IF EXISTS members")
+    database.execute("CREATE TABLE members (id INTEGER PRIMARY KEY, name TEXT)")
+    database.conn.executemany("INSERT INTO members VALUES (?, ?)", [(7, "ann"), (8, "bob")])
+    ids = sorted(r[0] for r in database.execute("SELECT DISTINCT key_id FROM calls WHERE account = 'acct-0'"))
+    database.conn.executemany("INSERT INTO keys VALUES (?, ?)", [(k, (7, 8, None)[i % 3]) for i, k in enumerate(ids)])
+    first, last = date(2026, 10, 20), date(2026, 11, 8)
+    got = rollup.report_from_days(database, "acct-0", first, last, "member")
+    assert [g.key for g in got.groups if g.key] and None in [g.key for g in got.groups]
+    assert got.to_dict() == _report(database, "acct-0", first, last, "member")
+
+
 def _row(day: int, cost, model="m", key="k1", tokens=None, outcome="forwarded"):
     ts = START + timedelta(days=day, seconds=5)
     return {"ts": iso(ts), "key_id": key, "account": "acme", "model": model, "outcome": outcome, "status": 200,

@@ -17,6 +17,12 @@ def member_spend(db, account: str, *, since: datetime | None = None, until: date
     removed members' keys stay in the account's totals, not here."""
     groups = {g.key: g.stats for g in report(db, since=since, until=until, by="member", account=account,
                                              member_id=member_id).groups}
+    return member_rows(db, account, groups, member_id)
+
+
+def member_rows(db, account: str, groups: dict[str | None, Stats], member_id: int | None = None) -> list[dict]:
+    """`member_spend`'s rows from stats already grouped by member name (`report` or the
+    daily sums, `rollup.report_from_days(..., "member")`)."""
     rows = [{"member": m["name"], "role": m["role"], "active_keys": m["keys"],
              **groups.get(m["name"], Stats()).to_dict()}
             for m in members.list_members(db, account)

@@ -16,7 +16,7 @@ import threading
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from aispendtrack.views.report import _AGG, MEMBER_KEYS, Report, _exact_cost, _stats_from_row, assemble
+from aispendtrack.views.report import _AGG, DIMENSIONS, MEMBER_KEYS, Report, _exact_cost, _stats_from_row, assemble
 from aispendtrack.store.totals import CTX, Stats, canon
 
 TABLE = "calls_daily"
@@ -46,7 +46,7 @@ def _delta(conn, lo: int, hi: int) -> list[tuple[str, str, str, Stats]]:
     for row in conn.execute(sql, [lo, hi]).fetchall():
         st = _stats_from_row(row[3:])
         if row[-2] is not None and (row[-2] > 12 or row[-1] >= 1000):
-            where = f"id > ? AND id <= ? AND coalesce(account, '') = ? AND json_array(key_id, model) = ? " \
+            where = "id > ? AND id <= ? AND coalesce(account, '') = ? AND json_array(key_id, model) = ? " \
                     "AND substr(ts, 1, 10) = ?"
             _exact_cost(conn, where, [lo, hi, *row[:3]], st)
         out.append((row[0], row[2], row[1], st))  # account, day, grp
@@ -99,11 +99,12 @@ def _stats(row) -> Stats:
 
 def report_from_days(db, account: str, first: date, last: date, by: str, member_id: int | None = None) -> Report:
     """What `report(db, since=first, until=last + 1 day, by=by, account=account,
-    member_id=member_id)` says, from the daily sums (`by`: model, key or day). Call
+    member_id=member_id)` says, from the daily sums (`by`: model, key, member or day). Call
     `catch_up` first for the latest rows."""
-    if by not in ("model", "key", "day"):
-        raise ValueError(f"the daily sums group by model, key or day, not {by!r}")
-    column = {"model": "model", "key": "key_id", "day": "day"}[by]
+    if by not in ("model", "key", "member", "day"):
+        raise ValueError(f"the daily sums group by model, key, member or day, not {by!r}")
+    # a key's member is looked up now, as report does: the sums are kept per key
+    column = {"model": "model", "key": "key_id", "member": DIMENSIONS["member"], "day": "day"}[by]
     # Integer sums are exact in SQLite (NULL while every part is NULL, as Stats keeps them).
     sums = ", ".join(f"SUM({c})" for c in _COUNTS)
     where, params = "account = ? AND day >= ? AND day <= ?", [account, first.isoformat(), last.isoformat()]

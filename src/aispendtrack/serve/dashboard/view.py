@@ -20,7 +20,7 @@ from aispendtrack.store.keycache import KeyRecord
 from aispendtrack.views import rollup
 from aispendtrack.store.totals import Stats, canon
 from aispendtrack.views.budgets import budget_status
-from aispendtrack.views.members import member_spend
+from aispendtrack.views.members import member_rows
 from aispendtrack.views.report import MEMBER_KEYS
 from aispendtrack.views.usage import account_month, fmt_reset, key_hour
 
@@ -187,10 +187,14 @@ def page(db, cfg: Config, record: KeyRecord, now: float | None = None, member_id
     data["by_model"] = [stats_row(g.key or "(unknown model)", g.stats) for g in by_model.groups]
     data["by_key"] = [stats_row(labels.get(g.key, g.key or "(no key)"), g.stats) for g in by_key.groups]
     data["month_name"] = first.strftime("%B %Y")
-    data["by_member"] = None if member_id is not None else [
-        {"member": m["member"], "role": m["role"], "active_keys": count(m["active_keys"]), "cost": money(m["cost_usd"]),
-         "calls": count(m["calls"])}
-        for m in member_spend(db, record.account, since=datetime.combine(first, datetime.min.time(), UTC))]
+    if member_id is None:
+        by_member = rollup.report_from_days(db, record.account, first, today, "member")
+        data["by_member"] = [
+            {"member": m["member"], "role": m["role"], "active_keys": count(m["active_keys"]),
+             "cost": money(m["cost_usd"]), "calls": count(m["calls"])}
+            for m in member_rows(db, record.account, {g.key: g.stats for g in by_member.groups})]
+    else:
+        data["by_member"] = None
     return data
 
 
