@@ -11,6 +11,7 @@ from mitmproxy.test import tflow
 
 from aispendtrack.proxy.guard import LedgerGuard
 from aispendtrack.proxy.state import Runtime, state_of
+from aispendtrack.proxy.webview import MARK_UNAVAILABLE
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import keycache, keys, schema
 from aispendtrack.store.health import DatabaseGone, Follower, Health, advice
@@ -197,6 +198,35 @@ def test_guard_answers_503_in_the_provider_format_only_while_there_is_a_problem(
     other = tflow.tflow()  # not provider-bound: untouched
     guard.requestheaders(other)
     assert other.response is None
+
+
+def test_guard_503_is_exact():
+    rt = Runtime()
+    rt.health.report("ledger", "database or disk is full")
+    f = limited_flow(hourly=None)
+    LedgerGuard(rt).requestheaders(f)
+    message = "AiSpendTrack cannot record calls right now, so this one was not sent: database or disk is full"
+    assert f.response.json() == {"error": {"message": message, "type": "server_error", "param": None,
+                                           "code": "ledger_unavailable"}}
+    assert (b"retry-after", b"5") in f.response.headers.fields  # lower case, as HTTP/2 requires
+    assert (f.marked, f.comment, state_of(f).error) == (MARK_UNAVAILABLE, message, message)
+
+
+@pytest.mark.parametrize("condition", ["response", "error", "not live"])
+def test_guard_leaves_a_flow_alone_that_is_answered_failed_or_not_live(condition):
+    rt = Runtime()
+    rt.health.report("ledger", "database or disk is full")
+    f = limited_flow(hourly=None)
+    answered = tflow.tresp()
+    if condition == "response":
+        f.response = answered  # e.g. auth's 401
+    elif condition == "error":
+        f.error = tflow.terr()
+    else:
+        f.live = False  # loaded from a file
+    LedgerGuard(rt).requestheaders(f)
+    assert f.response is (answered if condition == "response" else None)
+    assert state_of(f).outcome is Outcome.FORWARDED and not f.marked
 
 
 def test_serve_refuses_a_vanished_database_and_never_creates_one(db_path):
