@@ -14,7 +14,7 @@ from aispendtrack.proxy.state import Runtime, state_of
 from aispendtrack.proxy.webview import MARK_UNAVAILABLE
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import keycache, keys, schema
-from aispendtrack.store.health import DatabaseGone, Follower, Health, advice
+from aispendtrack.store.health import DatabaseGone, Follower, Health
 from aispendtrack.store.keycache import KeyCache
 from aispendtrack.store.ledger import LedgerUnavailable, LedgerWriter
 from aispendtrack.store.ledger_schema import Outcome
@@ -57,16 +57,6 @@ def test_health_reports_first_problem_logs_advice_and_recovery(caplog):
     h.report("keystore", None)
     assert h.problem is None and "writable again" in caplog.text
     assert [r.levelname for r in caplog.records] == ["WARNING", "WARNING"]
-
-
-@pytest.mark.parametrize("problem, hint", [
-    ("database or disk is full", "free disk space"),
-    ("attempt to write a readonly database", "writable"),
-    ("database file a.db is gone (deleted or moved)", "restore"),
-    ("disk I/O error", "check the database file"),
-])
-def test_advice(problem, hint):
-    assert hint in advice(problem)
 
 
 def test_follower_refuses_a_deleted_file_never_creates_one_and_follows_a_new_one(db_path):
