@@ -130,3 +130,27 @@ def test_message_times_are_utc_whatever_the_local_zone(db, monkeypatch):
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_free_tier_monthly_message_names_the_reset_and_the_upgrade(db):
+    now = ep(2026, 11, 30, 22, 0, 0) + 0.5
+    assert cc(db, 1000, 1, now - 5).admitted
+    d = cc(db, 1000, 1, now)
+    base = ("AiSpendTrack monthly limit of 1 calls per calendar month (UTC) for account 42"
+            " reached for 2026-11; next request admitted in 7200 s (at 2026-12-01T00:00:00Z)")
+    assert rejection_message(d, tier="free") == base + (
+        ": the month resets at 2026-12-01T00:00:00Z; wait until then, or upgrade the account's"
+        " tier to lift this limit"
+    )
+    assert rejection_message(d, tier="pro") == base
+    assert rejection_message(d) == base
+
+
+def test_free_tier_hourly_message_has_no_upgrade_hint(db):
+    t = ep(2026, 11, 26, 9, 1, 37)
+    assert cc(db, 1, 5, t).admitted
+    d = cc(db, 1, 5, t + 100)
+    assert rejection_message(d, tier="free") == (
+        "AiSpendTrack hourly rate limit of 1 requests per hour for key key_ab12 reached;"
+        " next request admitted in 3500 s (at 2026-11-26T10:01:37Z)"
+    )
