@@ -84,3 +84,14 @@ def test_hint_shows_a_stub_only_of_tokens_longer_than_12(token, shown):
     """Seven of twelve characters would give away most of a short secret: nothing is shown."""
     assert hint(token) == f"{shown} (redacted by AiSpendTrack)"
     assert hint(f"Bearer {token}") == f"Bearer {shown} (redacted by AiSpendTrack)"
+
+
+def test_option_name_type_default_and_help():
+    """`--set aispendtrack_redact_provider_keys=false` needs this name; on unless set; the
+    help is what mitmweb's options page shows."""
+    r = Redact()
+    with taddons.context(r) as tctx:
+        option = tctx.options._options["aispendtrack_redact_provider_keys"]
+        assert (option.typespec, option.default, tctx.options.aispendtrack_redact_provider_keys) == (bool, True, True)
+        assert option.help == ("Replace provider API keys on provider-bound flows once sent, so they reach no log or "
+                               "saved flow (replays then lack the provider key).")
