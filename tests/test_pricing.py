@@ -1,5 +1,6 @@
 import json
-from datetime import UTC, datetime
+import logging
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aispendtrack.meter import Metered, meter_body
+from aispendtrack.meter import pricing
 from aispendtrack.meter.pricing import PriceOverride, Priced, Pricer
 
 WHEN = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -46,6 +48,28 @@ def test_override():
     # uncached 700k * 2 + reads 200k * 0.5 + writes (no write price → input) 100k * 2 + 500k * 8
     assert p == Priced(Decimal("1.4") + Decimal("0.1") + Decimal("0.2") + Decimal("4"), "priced", "override")
     assert isinstance(p.cost_usd, Decimal)
+
+
+def test_override_counts_a_missing_total_as_zero():
+    ov = PriceOverride(input_mtok=Decimal("2"), output_mtok=Decimal("8"))
+    assert ov.cost(metered(output_tokens=1000)) == Decimal("0.008")
+    assert ov.cost(metered(input_tokens=1000)) == Decimal("0.002")
+
+
+def test_override_exact_name_first_then_any_case():
+    a, b = PriceOverride(Decimal(1), Decimal(0)), PriceOverride(Decimal(3), Decimal(0))
+    pricer, m = Pricer({"Model-A": a, "model-a": b}), metered(input_tokens=1_000_000)
+    assert pricer.price(m, "Model-A", None) == Priced(Decimal(1), "priced", "override")
+    assert pricer.price(m, "model-a", None) == Priced(Decimal(3), "priced", "override")
+    assert pricer.price(m, "MODEL-a", "openai") == Priced(Decimal(3), "priced", "override")
+
+
+def test_with_prices_keeps_every_configured_price():
+    from aispendtrack.config import Price
+    price = Price(input_mtok=Decimal("2"), output_mtok=Decimal("8"), cache_read_mtok=Decimal("0.5"),
+                  cache_write_mtok=Decimal("3"))
+    pricer = Pricer.with_prices({"mine": price})
+    assert pricer.overrides == {"mine": PriceOverride(Decimal("2"), Decimal("8"), Decimal("0.5"), Decimal("3"))}
 
 
 CASES = [
@@ -139,10 +163,52 @@ def test_provider_fallback_to_model_only_lookup():
 
 
 def test_inconsistent_details_fall_back_to_core_fields():
-    m = metered(input_tokens=100, output_tokens=10, input_audio_tokens=500)  # audio > total input
-    p = Pricer().price(m, "gpt-4o", "openai", when=WHEN)
-    assert p.cost_usd == calc_price(Usage(input_tokens=100, output_tokens=10), "gpt-4o", provider_id="openai",
-                                    genai_request_timestamp=WHEN).total_price
+    """A detail the table prices above its total: genai-prices rejects it, the core fields are priced."""
+    usage = dict(input_tokens=100, output_tokens=10, input_audio_tokens=500)  # audio > total input
+    p = Pricer().price(metered(**usage), "gemini-2.5-flash", "google", when=WHEN)
+    with pytest.raises(ValueError):
+        calc_price(Usage(**usage), "gemini-2.5-flash", provider_id="google", genai_request_timestamp=WHEN)
+    core = calc_price(Usage(input_tokens=100, output_tokens=10), "gemini-2.5-flash", provider_id="google",
+                      genai_request_timestamp=WHEN).total_price
+    assert p == Priced(core, "priced", "genai-prices", "gemini-2.5-flash") and core > 0
+
+
+def test_inconsistent_core_fields_are_unpriced_with_a_warning(caplog):
+    m = metered(input_tokens=10, output_tokens=5, cache_read_tokens=100)
+    with caplog.at_level(logging.WARNING, logger="aispendtrack.meter.pricing"):
+        p = Pricer().price(m, "gpt-4o", "openai", when=WHEN)
+    assert p == Priced(None, "unpriced", None, "gpt-4o")
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "pricing gpt-4o failed: Invalid usage data: cache_read_tokens (100) cannot exceed input_tokens (10)")]
+
+
+def test_when_naive_is_utc_aware_is_converted_and_default_is_now(monkeypatch):
+    pricer, m = Pricer(), metered(input_tokens=1_000_000, output_tokens=0)
+
+    def cost(when):
+        return pricer.price(m, "deepseek-chat", "deepseek", when=when).cost_usd
+
+    night, day = cost(WHEN.replace(hour=20)), cost(WHEN.replace(hour=12))  # deepseek's off-peak is at night UTC
+    assert night != day
+    assert cost(datetime(2026, 11, 26, 20)) == night  # naive: UTC
+    assert cost(datetime(2026, 11, 26, 20, tzinfo=timezone(timedelta(hours=8)))) == day  # 12:00 UTC
+
+    class Clock(datetime):  # a machine at UTC+10 whose clock says 20:00 UTC
+        @classmethod
+        def now(cls, tz=None):
+            at = WHEN.replace(hour=20)
+            return at.astimezone(tz) if tz else at.astimezone(timezone(timedelta(hours=10))).replace(tzinfo=None)
+
+    monkeypatch.setattr(pricing, "datetime", Clock)
+    assert pricer.price(m, "deepseek-chat", "deepseek") == Priced(night, "priced", "genai-prices", "deepseek-chat")
+
+
+def test_usage_values_are_the_positive_counts_and_the_core_fields_win():
+    m = Metered(has_usage=True, input_tokens=100, output_tokens=None, cache_read_tokens=40, details={
+        "input_tokens": 99, "output_tokens": 7, "cache_read_tokens": 3, "input_audio_tokens": 1,
+        "output_audio_tokens": 0, "cache_audio_read_tokens": -2, "output_reasoning_tokens": 2.5})
+    assert pricing._usage_values(m) == {"input_tokens": 100, "output_tokens": 7, "cache_read_tokens": 40,
+                                        "input_audio_tokens": 1}
 
 
 def test_naive_datetime_is_utc_and_lookup_cached():

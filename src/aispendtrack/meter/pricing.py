@@ -71,7 +71,6 @@ class _Plan:
     """A validated price table: priced units in genai-prices' decomposition order."""
 
     keys: list[str]
-    key_set: frozenset[str]
     pers: list[int]
     prices: list[Any]  # Decimal | TieredPrices
     descendants: list[list[int]]
@@ -91,7 +90,6 @@ def _plan(model_price: gp_types.ModelPrice) -> _Plan:
     req = [(u, p) for u, p in resolved if u.usage_key == "requests"]
     return _Plan(
         keys=[u.usage_key for u, _ in units],
-        key_set=frozenset(u.usage_key for u, _ in units),
         pers=[u.per for u, _ in units],
         prices=[p for _, p in units],
         descendants=[
@@ -105,18 +103,19 @@ def _plan(model_price: gp_types.ModelPrice) -> _Plan:
 
 
 def _fast_cost(plan: _Plan, values: dict[str, int]) -> Decimal | None:
-    """genai-prices' ModelPrice.calc_price on plain ints; None → let genai-prices decide."""
-    if not values.keys() <= plan.key_set:
-        # A unit the table has no price for (cache writes, reasoning on most models) is
-        # charged within its parent total, as genai-prices does: drop the detail.
-        values = {k: v for k, v in values.items() if k in plan.key_set}
+    """genai-prices' ModelPrice.calc_price on plain ints; None → let genai-prices decide.
+
+    Only priced units are read: one the table has no price for (cache writes, reasoning on
+    most models) is charged within its parent total, as genai-prices does.
+    """
+    # the tier is chosen by the whole input, as genai-prices does, even when input has no price
+    total_input = values.get("input_tokens", 0) if plan.tiered else 0
     leaves: list[int] = []
     for i, key in enumerate(plan.keys):
         leaf = values.get(key, 0) - sum(leaves[j] for j in plan.descendants[i])
         if leaf < 0:
             return None  # inconsistent usage: genai-prices raises a precise error
         leaves.append(leaf)
-    total_input = values.get("input_tokens", 0) if plan.tiered else 0
     total = Decimal(0)
     for price, count, per in zip(plan.prices, leaves, plan.pers):
         total += gp_types.calc_unit_price(price, count, total_input, per)
