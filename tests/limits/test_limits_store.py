@@ -278,7 +278,7 @@ def test_reset_key_and_account(db):
 
 def test_refuses_open_transaction(db):
     db.conn.execute("BEGIN")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="^check_and_count needs a connection outside a transaction$"):
         cc(db, "key_t", 1, 1, 1, T0)
     db.conn.execute("ROLLBACK")
 
