@@ -4,6 +4,7 @@ refuses the request (503)."""
 
 import asyncio
 import json
+import logging
 import sqlite3
 import time
 
@@ -128,9 +129,11 @@ def test_a_held_write_lock_sends_the_check_to_the_thread_without_blocking_the_lo
 
 
 @pytest.mark.parametrize("failure", ["database", "stopped"])
-def test_a_failed_check_is_refused_with_503_never_forwarded(db_path, config, monkeypatch, failure):
+def test_a_failed_check_is_refused_with_503_never_forwarded(db_path, config, monkeypatch, caplog, failure):
     """Fail closed: when check-and-count raises (or the limiter is not running) the flow is
-    answered 503 with `retry-after: 1` and recorded as rejected, not waved through."""
+    answered 503 with `retry-after: 1` and recorded as rejected, not waved through; the
+    reason is logged."""
+    caplog.set_level(logging.WARNING)
     lim = Limiter(Runtime(config=config, db_path=db_path))
     f = limited_flow()
 
@@ -147,8 +150,11 @@ def test_a_failed_check_is_refused_with_503_never_forwarded(db_path, config, mon
     assert f.response.headers["retry-after"] == "1"
     state = state_of(f)
     assert state.outcome == Outcome.REJECTED and state.limit_headers is None
-    assert state.error.startswith("AiSpendTrack could not check limits")
+    reason = "disk I/O error" if failure == "database" else "the limiter is stopped"
+    assert state.error == f"AiSpendTrack could not check limits: {reason}"
     assert f.marked == MARK_UNAVAILABLE
+    assert caplog.record_tuples == [
+        ("aispendtrack.proxy.limits", logging.WARNING, f"aispendtrack: limit check failed: {reason}")]
 
 
 @pytest.mark.parametrize("content, offset", [("3600.5", 3600.5), ("-60\n", -60.0), ("", 0.0), ("soon", 0.0),
@@ -239,3 +245,24 @@ def test_429_names_the_limit_and_carries_its_headers(db_path, config, limit, out
     assert int(r.headers["retry-after"]) >= 1 and r.headers["x-should-retry"] == "false"  # a long wait
     period = "hour" if limit == "hourly" else "month"
     assert r.headers[f"x-aispendtrack-ratelimit-remaining-requests-{period}"] == "0"
+
+
+def test_free_tier_monthly_429_tells_how_to_lift_the_limit(db_path, config):
+    """The refusal's text is written for the account's tier (`FlowState.tier`)."""
+    now = 1_795_003_200.25  # 2026-11-18T12:00:00.25Z, 12.5 days before December
+    lim = Limiter(Runtime(config=config, db_path=db_path))
+    flows = [limited_flow(hourly=None) for _ in range(2)]
+    for f in flows:
+        state_of(f).monthly_calls, state_of(f).tier = 1, "free"
+
+    async def scenario(tctx):
+        lim.clock = lambda: now
+        for f in flows:
+            await tctx.cycle(lim, f)
+
+    run(lim, scenario)
+    assert flows[0].response is None
+    assert state_of(flows[1]).error == (
+        "AiSpendTrack monthly limit of 1 calls per calendar month (UTC) for account acme reached for 2026-11;"
+        " next request admitted in 1080000 s (at 2026-12-01T00:00:00Z): the month resets at"
+        " 2026-12-01T00:00:00Z; wait until then, or upgrade the account's tier to lift this limit")
