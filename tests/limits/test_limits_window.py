@@ -12,7 +12,9 @@ from aispendtrack.limits.window import (
     millis_until,
     month_bounds,
     month_key,
+    month_start,
     next_month_start,
+    reset_seconds,
     seconds_until,
     window_cut,
 )
@@ -37,6 +39,33 @@ def test_sub_second_waits_round_up():
     assert (seconds_until(T0 + 3599.625, T0 + 3600), millis_until(T0 + 3599.625, T0 + 3600)) == (1, 375)
     # 3599.6 is not a float: the epoch just below it is 400.0002 ms early -> 401 ms
     assert millis_until(T0 + 3599.6, T0 + 3600) == 401
+
+
+def test_window_cut_outside_the_exact_range():
+    # after 2038-01-19 (2**31 s): now - 3600 is still exact, so it is the cut itself
+    assert window_cut(2.0**31 + 0.5) == 2.0**31 - 3599.5
+    assert window_cut(1000.0) == -2600.0
+    # 0.3 - 3600 rounds up past the real value: the cut is the float just below it, so an
+    # event at that float (real age < 3600 s) still counts
+    c = 0.3 - 3600
+    assert F(c) > F(0.3) - 3600
+    assert window_cut(0.3) == math.nextafter(c, -math.inf)
+    assert c > window_cut(0.3)
+
+
+def test_reset_seconds_zero_when_reset():
+    assert reset_seconds(T0, None) == 0
+    assert reset_seconds(T0, T0) == 0  # resetting right now: already reset
+    assert reset_seconds(T0, T0 - 5) == 0
+    assert reset_seconds(T0, T0 + 0.25) == 1
+    assert reset_seconds(T0, T0 + 3600) == 3600
+
+
+def test_millis_until_floor_is_one():
+    assert millis_until(T0, T0) == 1
+    assert millis_until(T0, T0 - 5) == 1
+    assert millis_until(T0, T0 + 2.0**-10) == 1  # 0.977 ms
+    assert millis_until(T0, T0 + 2.0**-9) == 2  # 1.95 ms
 
 
 @given(
@@ -78,7 +107,7 @@ def test_seconds_and_millis_consistent(now, delta):
 def test_months(when, key, start, nxt):
     assert month_key(when) == key
     assert month_bounds(when) == (key, start, nxt)
-    assert next_month_start(when) == nxt
+    assert month_start(when) == start and next_month_start(when) == nxt
     # the cache must not leak a neighbouring month
     assert month_key(nxt) != key and month_key(math.nextafter(start, 0)) != key
 
