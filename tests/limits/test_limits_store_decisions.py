@@ -133,3 +133,25 @@ def test_pruning_all_keys_keeps_rows_still_in_a_window_and_drops_stale_ones(db, 
         ("key_idle", 2, T0 - 500)]
     assert usage(db, key_id="key_idle", now=T0 + 3000).hourly_count == 1
     assert not cc(db, "key_idle", 1, None, T0 + 3000).admitted
+
+
+def test_usage_of_a_key_alone_or_an_account_alone_leaves_the_other_side_none(db):
+    cc(db, "k1", 10, 10, NOW)
+    assert usage(db, key_id="k1", now=NOW) == Usage("k1", 1, None, "2026-11", None)
+    assert usage(db, account="acme", now=NOW) == Usage(None, None, "acme", "2026-11", 1)
+    assert usage(db, account="nobody", now=NOW) == Usage(None, None, "nobody", "2026-11", 0)
+
+
+def test_a_failed_schema_upgrade_rolls_back_and_raises_its_own_error(tmp_path):
+    """An old database (monthly_usage.account_id) whose rename cannot run: the original error
+    comes out, and no transaction is left open on the connection."""
+    import sqlite3
+
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    conn.execute("CREATE TABLE monthly_usage (account_id TEXT, account TEXT, month TEXT, calls INTEGER)")
+    with pytest.raises(sqlite3.OperationalError, match="^error in table monthly_usage after rename: duplicate column name: account$"):
+        store.ensure_schema(conn)
+    assert not conn.in_transaction
+    assert [r[1] for r in conn.execute("PRAGMA table_info(monthly_usage)")] == ["account_id", "account", "month",
+                                                                                 "calls"]
+    conn.close()
