@@ -111,8 +111,10 @@ def test_backlog_keeps_the_newest_max_backlog_rows(db_path, logs, monkeypatch, k
     try:
         with write_locked(db_path):
             w.start()
-            for fut in futs[1:]:
-                with pytest.raises(LedgerUnavailable, match="locked"):
+            for i, fut in enumerate(futs[1:]):
+                fate = "was dropped: more than 2 rows wait to be written" if i < dropped else \
+                    "is kept and written when the database is back"
+                with pytest.raises(LedgerUnavailable, match=f"^database is locked; the row {fate}$"):
                     fut.result(5)
         with pytest.raises(ValueError) as rejected:
             futs[0].result(5)
@@ -238,9 +240,7 @@ def test_rows_still_unwritten_at_shutdown_are_named_in_the_log(db_path, logs):
     assert logs()[-1] == "ledger: 1 row(s) could not be written before shutdown: database is locked"
 
 
-@pytest.mark.parametrize("where", ["_next_batch", "_insert"])
-def test_an_unexpected_error_fails_its_batch_and_the_thread_survives(db_path, logs, monkeypatch, where):
-    w = LedgerWriter(db_path)
+def _once(w, where):
     real, calls = getattr(w, where), [0]
 
     def once(*args):
@@ -249,15 +249,37 @@ def test_an_unexpected_error_fails_its_batch_and_the_thread_survives(db_path, lo
             raise RuntimeError("boom")
         return real(*args)
 
-    monkeypatch.setattr(w, where, once)
+    return once
+
+
+def test_an_unexpected_error_outside_the_insert_fails_its_batch_and_the_thread_survives(db_path, logs, monkeypatch):
+    w = LedgerWriter(db_path)
+    monkeypatch.setattr(w, "_next_batch", _once(w, "_next_batch"))
+    w.start()
+    try:
+        w.submit(make_row(flow_id="a"))
+        assert w.write_sync(make_row(flow_id="b"), timeout=5) > 0
+        assert logs() == ["ledger writer: unexpected RuntimeError: boom"]
+    finally:
+        w.close()
+
+
+def test_an_unexpected_error_in_the_insert_keeps_the_rows_and_fails_closed(db_path, logs, monkeypatch):
+    """Not a database error, but the rows are kept all the same (never lost with the batch) and
+    the proxy fails closed until they are written."""
+    w = LedgerWriter(db_path)
+    monkeypatch.setattr(w, "_insert", _once(w, "_insert"))
     w.start()
     try:
         fut = w.submit(make_row(flow_id="a"))
-        if where == "_insert":
-            with pytest.raises(RuntimeError, match="^boom$"):
-                fut.result(5)
+        with pytest.raises(LedgerUnavailable, match="^boom; the row is kept and written when the database is back$"):
+            fut.result(5)
+        assert w.health.problem == "boom"
         assert w.write_sync(make_row(flow_id="b"), timeout=5) > 0
-        assert logs() == ["ledger writer: unexpected RuntimeError: boom"]
+        assert read(db_path, "SELECT flow_id FROM calls ORDER BY id") == [("a",), ("b",)]
+        assert w.health.problem is None
+        assert logs() == ["ledger writer: unexpected RuntimeError: boom",
+                          "ledger: commit of 1 row(s) failed after 1 attempt(s): boom"]
     finally:
         w.close()
 

@@ -234,9 +234,12 @@ class LedgerWriter:
         while pending:
             try:
                 ids, failed = self._insert(pending)
-            except (sqlite3.Error, dbmod.DatabaseError) as e:
+            except Exception as e:
                 self._rollback()
-                if attempt >= retries:
+                unexpected = not isinstance(e, (sqlite3.Error, dbmod.DatabaseError))
+                if unexpected:  # no quick retry helps, but the rows are kept, never lost with the batch
+                    logger.warning("ledger writer: unexpected %s: %s", type(e).__name__, e)
+                if unexpected or attempt >= retries:
                     self._keep(pending, e, attempt, outcomes)
                     return
                 delay = self.retry_delay * (2**attempt)
@@ -264,12 +267,14 @@ class LedgerWriter:
         if not self.health.problem or attempt:
             logger.warning("ledger: commit of %d row(s) failed after %d attempt(s): %s", len(pending), attempt + 1, exc)
         self.health.report("ledger", str(exc))
+        dropped = max(0, len(pending) - MAX_BACKLOG)
+        lost, pending = pending[:dropped], pending[dropped:]
         self.backlog = [row for row, _ in pending]
-        if len(self.backlog) > MAX_BACKLOG:
-            dropped = len(self.backlog) - MAX_BACKLOG
+        if dropped:
             self.stats.rows_failed += dropped
             logger.warning("ledger: %d oldest unwritten row(s) dropped (more than %d kept)", dropped, MAX_BACKLOG)
-            del self.backlog[:dropped]
+            error = LedgerUnavailable(f"{exc}; the row was dropped: more than {MAX_BACKLOG} rows wait to be written")
+            outcomes += [(fut, None, error) for _, fut in lost if fut is not None]
         error = LedgerUnavailable(f"{exc}; the row is kept and written when the database is back")
         outcomes += [(fut, None, error) for _, fut in pending if fut is not None]
 
