@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from aispendtrack.limits import budget as rules
-from aispendtrack.store import budgets, keys, outbox, schema
+from aispendtrack.store import budgets, budgets_schema, keys, outbox, schema
 from aispendtrack.store.db import connect
 from aispendtrack.store.ledger import LedgerWriter
 from aispendtrack.store.limits import check_and_count
@@ -96,7 +96,7 @@ def test_an_earlier_reservations_table_gains_the_limit_columns(tmp_path):
         amount_nano INTEGER NOT NULL, key_id TEXT, key_period TEXT, account TEXT, account_period TEXT,
         expired INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID""")
     old.execute("INSERT INTO budget_reservations (id, created, amount_nano) VALUES ('r1', 1, 5)")
-    budgets.ensure_schema(old)
-    budgets.ensure_schema(old)
+    budgets_schema.ensure_schema(old)
+    budgets_schema.ensure_schema(old)
     assert old.execute("SELECT id, amount_nano, key_limit, account_limit FROM budget_reservations").fetchall() == [
         ("r1", 5, None, None)]

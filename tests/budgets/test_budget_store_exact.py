@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from aispendtrack.limits import budget as rules
-from aispendtrack.store import budgets, schema
+from aispendtrack.store import budgets, budgets_schema, schema
 from aispendtrack.store.budgets import Reservation, Standing
 from aispendtrack.store.db import connect
 from aispendtrack.store.ledger import LedgerWriter
@@ -60,7 +60,7 @@ def counter(conn, scope, subject, key):
 
 
 def test_definitions_through_a_plain_connection(conn):
-    budgets.ensure_schema(conn)  # idempotent, on a sqlite3.Connection as well as a Database
+    budgets_schema.ensure_schema(conn)  # idempotent, on a sqlite3.Connection as well as a Database
     assert budgets.set_budget(conn, "key", "k1", "2.5", "day", now=T0) == rules.Budget("key", "k1", 2_500_000_000, "day", T0)
     assert budgets.set_budget(conn, "account", "acme", "10", "month", now=T0 + 1) == rules.Budget(
         "account", "acme", 10 * NANO, "month", T0 + 1)
@@ -173,7 +173,7 @@ def test_a_failed_upgrade_leaves_the_reservations_table_as_it_was(tmp_path):
         amount_nano INTEGER NOT NULL, key_id TEXT, key_period TEXT, account TEXT, account_period TEXT,
         expired INTEGER NOT NULL DEFAULT 0, account_limit INTEGER) WITHOUT ROWID""")  # half upgraded
     with pytest.raises(sqlite3.OperationalError) as e:
-        budgets.ensure_schema(old)
+        budgets_schema.ensure_schema(old)
     assert str(e.value) == "duplicate column name: account_limit"
     assert not old.in_transaction  # rolled back: key_limit was not added either
     assert [r[1] for r in old.execute("PRAGMA table_info(budget_reservations)")] == [

@@ -1,6 +1,6 @@
 """Dollar budgets in the shared SQLite file: definitions, per-period counters, reservations.
 
-Tables (created by `ensure_schema`):
+Tables (created by `budgets_schema.ensure_schema`):
 
 * ``budgets(scope, subject, limit_nano, period, since)`` — one per account (``subject`` =
   account name, as the ledger names it) or key (``subject`` = key id). A tier's default
@@ -34,45 +34,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from aispendtrack.limits import budget as rules
-from aispendtrack.store import budget_events, outbox
+from aispendtrack.store import budget_events
 from aispendtrack.store import db as dbmod
 from aispendtrack.store.tx import Tx
 
 RESERVATION_TTL = 3 * 3600.0  # longer than any call we proxy; see the module docstring
 EXPIRED_KEPT = 7 * 86_400.0  # expired reservations are forgotten after this
-
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS budgets (
-        scope TEXT NOT NULL,  -- account | key
-        subject NOT NULL,  -- account name or key id; no type affinity: stored as given
-        limit_nano INTEGER NOT NULL,
-        period TEXT NOT NULL,
-        since REAL NOT NULL,
-        PRIMARY KEY (scope, subject)
-    ) WITHOUT ROWID""",
-    """CREATE TABLE IF NOT EXISTS budget_spend (
-        scope TEXT NOT NULL,
-        subject NOT NULL,
-        period_key TEXT NOT NULL,
-        spent_nano INTEGER NOT NULL DEFAULT 0,
-        reserved_nano INTEGER NOT NULL DEFAULT 0,
-        overshoot_nano INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (scope, subject, period_key)
-    ) WITHOUT ROWID""",
-    """CREATE TABLE IF NOT EXISTS budget_reservations (
-        id TEXT PRIMARY KEY,
-        created REAL NOT NULL,
-        amount_nano INTEGER NOT NULL,
-        key_id TEXT,
-        key_period TEXT,  -- the key's counter held, if the key has a budget
-        account TEXT,
-        account_period TEXT,  -- the account's counter held, if it has a budget
-        expired INTEGER NOT NULL DEFAULT 0,
-        key_limit INTEGER,  -- the budgets in force at the hold (a tier default has no row)
-        account_limit INTEGER
-    ) WITHOUT ROWID""",
-    "CREATE INDEX IF NOT EXISTS budget_reservations_created ON budget_reservations (expired, created)",
-)
 
 _LEDGER_COLUMN = {"account": "account", "key": "key_id"}
 
@@ -112,24 +79,6 @@ class Reservation:
     @property
     def tightest(self) -> Standing | None:
         return min(self.standings, key=lambda s: s.remaining_nano, default=None)
-
-
-def ensure_schema(db) -> None:
-    conn = getattr(db, "conn", db)
-    for sql in SCHEMA:
-        conn.execute(sql)
-    outbox.ensure_schema(conn)
-    old = "SELECT 1 FROM pragma_table_info('budget_reservations') WHERE name = 'key_limit'"
-    if conn.execute(old).fetchone() is None:
-        conn.execute("BEGIN IMMEDIATE")  # another process may be adding them too
-        try:
-            if conn.execute(old).fetchone() is None:
-                conn.execute("ALTER TABLE budget_reservations ADD COLUMN key_limit INTEGER")
-                conn.execute("ALTER TABLE budget_reservations ADD COLUMN account_limit INTEGER")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
 
 # -- definitions (CLI, API) -------------------------------------------------------------

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from aispendtrack.store import budgets
+from aispendtrack.store import budgets, budgets_schema
 from aispendtrack.store import db as dbmod
 from aispendtrack.store.ledger_schema import ensure_schema
 
@@ -26,7 +26,7 @@ def open_connection(db_path: Path, busy_timeout: float) -> sqlite3.Connection:
     conn = database.conn
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     ensure_schema(database)
-    budgets.ensure_schema(database)
+    budgets_schema.ensure_schema(database)
     return conn
 
 

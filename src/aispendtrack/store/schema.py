@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from aispendtrack.store import budgets, keys, ledger_schema, limits, presence, sessions
+from aispendtrack.store import budgets_schema, keys, ledger_schema, limits, presence, sessions
 
 
 def ensure_schema(database: sqlite_utils.Database) -> None:
@@ -19,4 +19,4 @@ def ensure_schema(database: sqlite_utils.Database) -> None:
     limits.ensure_schema(database)
     presence.ensure_schema(database)
     sessions.ensure_schema(database)
-    budgets.ensure_schema(database)
+    budgets_schema.ensure_schema(database)
