@@ -236,3 +236,13 @@ GEMINI = [
 @pytest.mark.parametrize("u, expected", GEMINI)
 def test_gemini(u, expected):
     assert usage.gemini(u) == expected
+
+
+@pytest.mark.parametrize("details", [None, "n/a", 7, ["x"]])
+def test_a_details_object_that_is_not_an_object_counts_as_absent(details):
+    """A nested count under a null or non-object parent is simply unknown, never an error."""
+    c = usage.Counts()
+    u = {"prompt_tokens": 10, "prompt_tokens_details": details}
+    assert c(u, "prompt_tokens_details", "cached_tokens") is None
+    assert c(u, "prompt_tokens_details", "audio", "tokens") is None
+    assert c(u, "prompt_tokens", total=True) == 10 and c.bad == []
