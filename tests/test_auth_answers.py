@@ -8,22 +8,13 @@ import pytest
 from mitmproxy.test import taddons
 
 from aispendtrack.proxy.auth import HEADER, Auth
-from aispendtrack.proxy.state import Runtime, state_of
+from aispendtrack.proxy.state import state_of
 from aispendtrack.proxy.webview import MARK_REJECTED, MARK_UNAVAILABLE
 from aispendtrack.store import keys
-from aispendtrack.store.keycache import KeyCache
 from aispendtrack.store.ledger_schema import Outcome
-from tests.test_auth import provider_flow
+from tests.test_auth import provider_flow, rt  # noqa: F401  (rt: the fixture, shared)
 
 QUERY_MESSAGE = "AiSpendTrack: x-aispendtrack-key was sent in the query string (removed, not used): send it as a header"
-
-
-@pytest.fixture
-def rt(db_path, config):
-    cache = KeyCache(db_path, config)
-    cache.start()
-    yield Runtime(config=config, db_path=db_path, keycache=cache)
-    cache.stop()
 
 
 @pytest.fixture

@@ -8,24 +8,15 @@ from decimal import Decimal
 import pytest
 
 from aispendtrack.limits import budget as rules
-from aispendtrack.store import budgets, budgets_schema, schema
+from aispendtrack.store import budgets, budgets_schema
 from aispendtrack.store.budgets import Reservation, Standing
 from aispendtrack.store.db import connect
 from aispendtrack.store.ledger import LedgerWriter
 
-T0 = 1_795_683_600.0  # 2026-11-26T09:00:00Z
+from tests.budgets.test_budget_store import T0, NANO, path  # noqa: F401  (path: the fixture, shared)
+
 DAY = 86400.0
 TODAY_END = 1_795_737_600.0  # 2026-11-27T00:00:00Z
-NANO = rules.NANO
-
-
-@pytest.fixture()
-def path(tmp_path):
-    p = tmp_path / "shared.db"
-    db = connect(p)
-    schema.ensure_schema(db)
-    db.conn.close()
-    return p
 
 
 @pytest.fixture()
