@@ -28,12 +28,15 @@ def limited_flow(key_id="key_1", account="acme", hourly=2):
     return f
 
 
-def run(limiter: Limiter, scenario, *, start=True, **options):
-    """`scenario(tctx)` with the limiter loaded, configured and (unless `start=False`) started."""
+def run(limiter: Limiter, scenario, *, start=True, clock=None, **options):
+    """`scenario(tctx)` with the limiter loaded, configured, its clock replaced by `clock` if
+    given, and (unless `start=False`) started."""
 
     async def main():
         with taddons.context(limiter) as tctx:
             tctx.configure(limiter, **options)
+            if clock is not None:
+                limiter.clock = clock
             if start:
                 limiter.start()
             try:

@@ -4,13 +4,12 @@ a budgeted key is decided in `request` once the body is read — its dollar boun
 kept on the flow state, a call over budget answered 429 `budget_exceeded`, a model
 without a price answered 403 before any check."""
 
-import asyncio
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from mitmproxy.test import taddons, tflow
+from mitmproxy.test import tflow
 
 from aispendtrack.config import parse_config
 from aispendtrack.limits import budget as rules
@@ -20,6 +19,7 @@ from aispendtrack.proxy.webview import MARK_LIMITED, MARK_REJECTED
 from aispendtrack.store import budgets
 from aispendtrack.store import db as dbmod
 from aispendtrack.store.ledger_schema import Outcome
+from tests.test_limiter import run as run_limiter
 
 NOW = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC).timestamp() + 0.25  # 43199.75 s before December
 # "m" is priced only here ($1000 / $2000 / $1500 per million input / output / cache-write tokens)
@@ -41,18 +41,7 @@ def budgeted_flow(body=BODY, *, hourly=None, tier="pro"):
 
 def run(limiter: Limiter, scenario, *, start=True):
     """`scenario(tctx)` with the limiter loaded, its clock fixed at NOW, (unless `start=False`) started."""
-
-    async def main():
-        with taddons.context(limiter) as tctx:
-            limiter.clock = lambda: NOW
-            if start:
-                limiter.start()
-            try:
-                return await scenario(tctx)
-            finally:
-                limiter.stop()
-
-    return asyncio.run(main())
+    return run_limiter(limiter, scenario, start=start, clock=lambda: NOW)
 
 
 def cycle_all(lim, flows):
