@@ -31,14 +31,13 @@ def config():
 
 @pytest.fixture
 def run(tmp_path):
-    """Invoke the `aispendtrack` CLI on a fresh database (`run.db`); fails on a non-zero exit unless ok=False."""
+    """Invoke the `aispendtrack` CLI on a fresh database (`run.db`); fails on a non-zero exit, or with ok=False on a zero one."""
     db = tmp_path / "cli.db"
     runner = CliRunner()
 
     def invoke(*args, ok=True):
         result = runner.invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, result.output
+        assert (result.exit_code == 0) == ok, result.output
         return result
 
     invoke.db = db

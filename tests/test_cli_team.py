@@ -3,24 +3,8 @@
 import json
 import re
 
-import pytest
-from click.testing import CliRunner
-
-from aispendtrack.cli.main import cli
 
 
-@pytest.fixture
-def run(tmp_path):
-    db = tmp_path / "cli.db"
-    runner = CliRunner()
-
-    def invoke(*args, ok=True):
-        result = runner.invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
-        assert (result.exit_code == 0) == ok, result.output
-        return result
-
-    invoke.db = db
-    return invoke
 
 
 def test_members_lifecycle(run):
