@@ -183,24 +183,29 @@ def test_without_the_clock_option_the_clock_is_plain_time(db_path, config, tmp_p
         assert lim.clock is time.time
 
 
-@pytest.mark.parametrize("case", ["answered", "errored", "not live", "no key", "unlimited", "not ours"])
-def test_flows_it_must_not_check_are_left_alone(db_path, config, case):
-    """A stopped limiter answers 503 to anything it checks, so a flow left without a 503
-    proves it was not checked."""
-    lim = Limiter(Runtime(config=config, db_path=db_path))
-    f = limited_flow()
+def spoil(f, case: str) -> None:
+    """Make `f` a flow no limit check may touch: "answered", "errored", "not live" or "not ours"."""
     if case == "answered":
         f.response = tflow.tresp()
     elif case == "errored":
         f.error = tflow.terr()
     elif case == "not live":
         f.live = False
-    elif case == "no key":
-        state_of(f).key_id = None
-    elif case == "unlimited":
-        f = limited_flow(hourly=None)
     else:
+        assert case == "not ours"
         f.metadata.clear()
+
+
+@pytest.mark.parametrize("case", ["answered", "errored", "not live", "no key", "unlimited", "not ours"])
+def test_flows_it_must_not_check_are_left_alone(db_path, config, case):
+    """A stopped limiter answers 503 to anything it checks, so a flow left without a 503
+    proves it was not checked."""
+    lim = Limiter(Runtime(config=config, db_path=db_path))
+    f = limited_flow(hourly=None) if case == "unlimited" else limited_flow()
+    if case == "no key":
+        state_of(f).key_id = None
+    elif case != "unlimited":
+        spoil(f, case)
     before = f.response
 
     async def scenario(tctx):

@@ -19,7 +19,7 @@ from aispendtrack.proxy.webview import MARK_LIMITED, MARK_REJECTED
 from aispendtrack.store import budgets
 from aispendtrack.store import db as dbmod
 from aispendtrack.store.ledger_schema import Outcome
-from tests.test_limiter import run as run_limiter
+from tests.test_limiter import run as run_limiter, spoil
 
 NOW = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC).timestamp() + 0.25  # 43199.75 s before December
 # "m" is priced only here ($1000 / $2000 / $1500 per million input / output / cache-write tokens)
@@ -163,14 +163,8 @@ def test_flows_request_must_not_check_are_left_alone(db_path, case):
     503 proves it was not checked."""
     lim = Limiter(Runtime(config=CONFIG, db_path=db_path))
     f = budgeted_flow()
-    if case == "answered":
-        f.response = tflow.tresp()
-    elif case == "errored":
-        f.error = tflow.terr()
-    elif case == "not live":
-        f.live = False
-    elif case == "not ours":
-        f.metadata.clear()
+    if case != "not budgeted":
+        spoil(f, case)
     else:
         state_of(f).budgeted = False  # limited by the hour: decided in `requestheaders`
         state_of(f).requests_per_hour = 5
