@@ -19,7 +19,7 @@ def test_key_lifecycle_with_json(run):
     assert rotated["id"] == created["id"] and rotated["key"] != created["key"]
     assert json.loads(run("keys", "list", "--json").output)[0]["in_grace"] is True
     run("keys", "revoke", created["id"])
-    listed = json.loads(run("keys", "list", "--json").output)[0]
+    listed = json.loads(run("keys", "list", "--json", "--all").output)[0]
     assert listed["state"] == "revoked" and listed["in_grace"] is False  # nothing of it works any more
     shown = run("keys", "list", "--all").output
     assert "revoked" in shown and "grace" not in shown
@@ -39,7 +39,10 @@ def test_keys_list_shows_active_keys_first_and_the_rest_with_all(run):
     assert "1 revoked or expired key not shown (--all shows them)" in default
     every = run("keys", "list", "--all").output
     assert every.index("current") < every.index("old-one")
-    assert len(json.loads(run("keys", "list", "--json").output)) == 2
+    # --json lists what the table lists: the active keys, and with --all the rest after them
+    assert [k["name"] for k in json.loads(run("keys", "list", "--json").output)] == ["current"]
+    listed = json.loads(run("keys", "list", "--json", "--all").output)
+    assert [(k["name"], k["state"]) for k in listed] == [("current", "active"), ("old-one", "revoked")]
 
 
 def test_errors_are_clear_and_exit_non_zero(run):
@@ -116,7 +119,8 @@ def test_expired_keys_are_listed_as_expired(run):
 
     run("accounts", "create", "acme", "--tier", "pro")
     keys.create_key(connect(run.db), "acme", Config(), expires=datetime(2020, 1, 1, tzinfo=UTC))
-    assert [k["state"] for k in json.loads(run("keys", "list", "--json").output)] == ["expired"]
+    assert json.loads(run("keys", "list", "--json").output) == []
+    assert [k["state"] for k in json.loads(run("keys", "list", "--json", "--all").output)] == ["expired"]
 
 
 @pytest.mark.parametrize("args", [("accounts", "create", "evil\x1b[31m"), ("accounts", "create", "a\u202eb"),

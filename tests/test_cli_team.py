@@ -15,7 +15,7 @@ def test_members_lifecycle(run):
     assert [(m["name"], m["role"], m["keys"]) for m in listed] == [("ann", "owner", 0), ("bob", "viewer", 1)]
     assert json.loads(run("keys", "list", "--json").output)[0]["member"] == "bob"
     assert "revoked 1 key(s)" in run("members", "remove", "acme", "bob").output
-    assert json.loads(run("keys", "list", "--json").output)[0]["state"] == "revoked"
+    assert json.loads(run("keys", "list", "--json", "--all").output)[0]["state"] == "revoked"
     assert key["key"] not in run.db.read_bytes().decode("latin-1")
     assert "'boss' is not one of" in run("members", "add", "acme", "x", "--role", "boss", ok=False).output
     assert "no member 'zed'" in run("members", "remove", "acme", "zed", ok=False).output

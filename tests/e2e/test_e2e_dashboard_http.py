@@ -51,7 +51,7 @@ def _session(plane, name: str) -> tuple[str, str]:
 
 
 def _state(plane, key_id: str) -> str:
-    return next(k["state"] for k in json.loads(cli(plane, "keys", "list", "acme", "--json")) if k["id"] == key_id)
+    return next(k["state"] for k in json.loads(cli(plane, "keys", "list", "acme", "--json", "--all")) if k["id"] == key_id)
 
 
 def test_cross_site_posts_are_refused(plane):
@@ -157,7 +157,7 @@ def test_a_member_sees_only_their_own_keys_and_spend_and_the_owner_sees_each_mem
     finally:
         database.conn.close()
     assert spend["alice"]["calls"] == 1 and spend["bob"]["calls"] == 3
-    others = [k for k in json.loads(cli(plane, "keys", "list", "acme", "--json")) if k["member"] != "alice"]
+    others = [k for k in json.loads(cli(plane, "keys", "list", "acme", "--json", "--all")) if k["member"] != "alice"]
     assert len(others) >= 3  # owner's keys and bob's
 
     cookie, _ = _session(plane, "alice-laptop")

@@ -185,7 +185,7 @@ def keys_create(ctx: click.Context, account: str, name: str | None, member: str 
 @keys_group.command("list")
 @click.argument("account", required=False)
 @click.option("--all", "show_all", is_flag=True, help="Include revoked and expired keys (listed after active ones).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (every key, whatever its state).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the same keys as the table).")
 @click.pass_context
 def keys_list(ctx: click.Context, account: str | None, show_all: bool, as_json: bool) -> None:
     """List the active keys (all accounts', or ACCOUNT's) with their usage against limits."""
@@ -193,12 +193,12 @@ def keys_list(ctx: click.Context, account: str | None, show_all: bool, as_json: 
     config = load_config(ctx)
     with store_errors():
         rows = usage.key_usage(database, config, account)
-    if as_json:
-        emit_json(rows)
-        return
     rows.sort(key=lambda r: r["state"] != "active")  # stable: by account and age within
     hidden = 0 if show_all else sum(r["state"] != "active" for r in rows)
     rows = rows if show_all else [r for r in rows if r["state"] == "active"]
+    if as_json:
+        emit_json(rows)
+        return
     clean = render.clean
     cells = [[
         r["id"], clean(r["account"]), clean(r["member"] or ""), clean(r["name"] or ""), r["hint"],
