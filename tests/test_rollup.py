@@ -86,7 +86,8 @@ COSTS = st.one_of(st.none(), st.decimals(min_value=0, max_value=5000, places=15)
 
 @settings(max_examples=25, deadline=None)
 @given(batches=st.lists(st.lists(st.tuples(st.integers(0, 3), COSTS, st.sampled_from(["m", "n", None]),
-                                           st.sampled_from(["k1", "k2"]), st.one_of(st.none(), st.integers(0, 9))),
+                                           st.sampled_from(["k1", "k2"]), st.one_of(st.none(), st.integers(0, 9)),
+                                           st.sampled_from(["forwarded", "budget_exceeded", "forbidden"])),
                                  max_size=8), min_size=1, max_size=4))
 def test_exact_money_and_unknown_tokens(tmp_path_factory, batches):
     database = dbmod.connect(tmp_path_factory.mktemp("rollup") / "l.db")

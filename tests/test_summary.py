@@ -41,7 +41,8 @@ def test_cost_as_str_or_decimal_and_float_safe():
 
 def test_summary_text():
     text = summary_text(rows_with_decimals())
-    assert "session: 10 calls (5 forwarded, 2 errors, 2 429s [1 rate limit, 1 quota], 1 rejected)" in text
+    assert ("session: 10 calls (5 forwarded, 2 errors, 2 429s [1 rate limit, 1 quota], 1 rejected, 0 budget refused, "
+            "0 forbidden)") in text
     assert "tokens: input 1,360 (cached 20, cache write 7), output 136 (reasoning —)" in text
     assert "cost: $1.50 (4 priced calls)" in text
     assert "1 unpriced call not in total" in text and "2 unmetered calls not in total" in text

@@ -1,6 +1,6 @@
 """One database, proxy, `serve` and fake provider with two accounts and their calls, for
-the dashboard's tests: acme (pro, 30 days of synthetic history plus real calls) and penny
-(free, over its hourly limit)."""
+the dashboard's tests: acme (pro, 30 days of synthetic history plus real calls, and a call
+refused by each budget and permission rule) and penny (free, over its hourly limit)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from aispendtrack.config import parse_config
 from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys, ledger_schema
+from aispendtrack.store import budgets, budgets_schema, keys, ledger_schema
 
 from .harness import MITMDUMP, proxy_and_serve
 
@@ -43,6 +43,7 @@ def plane(tmp_path_factory):
     keys.create_account(database, "acme", "pro")
     keys.create_account(database, "penny", "free")
     made = {name: keys.create_key(database, "acme", config, name=name) for name in ("owner", "ci")}
+    made |= refused_keys(database, config, "acme")
     made["penny"] = keys.create_key(database, "penny", config, name="penny")
     _seed_history(database, [made["owner"].id, made["ci"].id])
     database.conn.close()
@@ -57,6 +58,7 @@ def plane(tmp_path_factory):
             chat(plane, plane["keys"]["penny"])
         with pytest.raises(openai.RateLimitError):
             chat(plane, plane["keys"]["penny"])
+        refuse(plane)
         settle(plane)
         yield plane
     logs = serve.output() + proxy.output()
@@ -64,6 +66,28 @@ def plane(tmp_path_factory):
     for key in plane["keys"].values():
         assert key.encode() not in stored, "a key landed in the database"
         assert key not in logs, "a key landed in a log"
+
+
+def refused_keys(database, config, account: str) -> dict[str, keys.NewKey]:
+    """Keys of `account` that `refuse` uses: tight (a $0 budget), narrow (gpt-4o-mini only)
+    and nocalls (no `calls` permission)."""
+    budgets_schema.ensure_schema(database)
+    made = {"tight": keys.create_key(database, account, config, name="tight"),
+            "narrow": keys.create_key(database, account, config, name="narrow", models=("gpt-4o-mini",)),
+            "nocalls": keys.create_key(database, account, config, name="nocalls", permissions=("dashboard",))}
+    budgets.set_budget(database, "key", made["tight"].id, "0", "total", now=time.time())
+    return made
+
+
+def refuse(plane) -> None:
+    """One refusal of each kind by a budget or a permission, with the keys of `refused_keys`."""
+    k = plane["keys"]
+    for key, model, error in ((k["tight"], "gpt-4o-mini", openai.RateLimitError),  # over its budget
+                              (k["tight"], "my-private-model", openai.PermissionDeniedError),  # unpriced, budgeted
+                              (k["narrow"], "gpt-4o", openai.PermissionDeniedError),  # outside its model list
+                              (k["nocalls"], "gpt-4o-mini", openai.PermissionDeniedError)):  # no `calls`
+        with pytest.raises(error):
+            chat(plane, key, model)
 
 
 def chat(plane, key: str, model: str = "gpt-4o-mini", stream: bool = False):

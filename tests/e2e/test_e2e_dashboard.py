@@ -88,9 +88,11 @@ def test_numbers_equal_report_and_no_key_anywhere(plane, browser):
     assert text(browser, "spend-today") == "$" + today["totals"]["cost_usd"]
     t = rep["totals"]
     for testid, value in (("calls", t["calls"]), ("unpriced", t["unpriced_calls"]), ("rejected", t["rejected"]),
-                          ("unmetered", t["unmetered_calls"]), ("limited", t["rate_limited"] + t["quota_exceeded"])):
+                          ("unmetered", t["unmetered_calls"]), ("limited", t["rate_limited"] + t["quota_exceeded"]),
+                          ("budget_exceeded", t["budget_exceeded"]), ("forbidden", t["forbidden"])):
         assert text(browser, f"count-{testid}") == f"{value:,}", testid
     assert t["unpriced_calls"] >= 1  # my-private-model: counted, not folded into $0
+    assert t["budget_exceeded"] >= 2 and t["forbidden"] >= 2  # the plane's refusals, each counted
     shown = [(r[0], r[1], r[2]) for r in table(browser, "by-model")]
     assert shown == [(g["key"] or "(unknown model)", spend(g), f"{g['calls']:,}") for g in rep["groups"]]
     assert ("my-private-model", "not priced") in [(r[0], r[1]) for r in shown]

@@ -37,6 +37,8 @@ class Stats:
     rejected: int = 0  # 401
     rate_limited: int = 0
     quota_exceeded: int = 0
+    budget_exceeded: int = 0  # refused by a budget: 429 over it, 403 for an unpriced model under it
+    forbidden: int = 0  # 403: no `calls` permission, or a model outside the key's list
     input_tokens: int | None = None
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
@@ -60,6 +62,10 @@ class Stats:
             self.rate_limited += 1
         elif outcome == Outcome.QUOTA_EXCEEDED:
             self.quota_exceeded += 1
+        elif outcome == Outcome.BUDGET_EXCEEDED:
+            self.budget_exceeded += 1
+        elif outcome == Outcome.FORBIDDEN:
+            self.forbidden += 1
         for name in _TOKENS:
             v = row.get(name)
             if v is not None:

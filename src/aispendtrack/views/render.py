@@ -91,14 +91,16 @@ def totals_panel(stats: Stats, title: str, subtitle: str | None = None) -> Rende
         ("cost", fmt_cost(stats)), ("input tokens", fmt_int(stats.input_tokens)),
         ("  cached (read)", fmt_int(stats.cache_read_tokens)), ("  cache write", fmt_int(stats.cache_write_tokens)),
         ("output tokens", fmt_int(stats.output_tokens)), ("  reasoning", fmt_int(stats.reasoning_tokens)),
+        ("priced", fmt_int(stats.priced_calls)),
         ("calls", fmt_int(stats.calls)), ("forwarded", fmt_int(stats.forwarded)), ("errors", fmt_int(stats.errors)),
         ("429s", f"{fails:,} ({stats.rate_limited:,} rate, {stats.quota_exceeded:,} quota)"),
-        ("rejected (401)", fmt_int(stats.rejected)), ("priced", fmt_int(stats.priced_calls)),
+        ("rejected (401)", fmt_int(stats.rejected)), ("budget refused", fmt_int(stats.budget_exceeded)),
+        ("forbidden (403)", fmt_int(stats.forbidden)),
     ]  # fmt: skip
     notes = [Text(f"! {note}", style="yellow") for note in not_in_total(stats)]
 
     def build(width: int) -> RenderableType:
-        left, right = pairs[:6], pairs[6:]
+        left, right = pairs[:7], pairs[7:]
         col = [max(cell_len(p[i]) for p in half) for half in (left, right) for i in (0, 1)]
         grid = Table.grid(padding=(0, 2))
         if sum(col) + 3 * 2 + 4 <= width:  # the gaps, the panel's borders and padding
@@ -132,8 +134,9 @@ def fmt_tokens(value: int | None) -> str:
 
 def stats_table(rows: list[tuple[str, Stats]], dimension: str, *, title: str | None = None) -> RenderableType:
     """One line per group (labels are rich markup, as `safe()` makes them). Token columns
-    whose every value is unknown, and the unpriced / unmetered columns when nothing is
-    missing, are left out to fit 80 columns; narrower than that, one block per group."""
+    whose every value is unknown, the budget / forbidden columns when nothing was refused so,
+    and the unpriced / unmetered columns when nothing is missing, are left out to fit 80
+    columns; narrower than that, one block per group."""
     cols: list[tuple[str, Any]] = [
         ("calls", lambda s: fmt_int(s.calls)),
         ("input", lambda s: fmt_tokens(s.input_tokens)),
@@ -144,10 +147,12 @@ def stats_table(rows: list[tuple[str, Stats]], dimension: str, *, title: str | N
         ("err", lambda s: fmt_int(s.errors)),
         ("401", lambda s: fmt_int(s.rejected)),
         ("429", lambda s: fmt_int(s.rate_limited + s.quota_exceeded)),
+        ("bud-\nget", lambda s: fmt_int(s.budget_exceeded) if s.budget_exceeded else ""),
+        ("for-\nbidden", lambda s: fmt_int(s.forbidden) if s.forbidden else ""),
         ("un-\npriced", lambda s: fmt_int(s.unpriced_calls) if s.unpriced_calls else ""),
         ("un-\nmetered", lambda s: fmt_int(s.unmetered_calls) if s.unmetered_calls else ""),
     ]
-    optional = {"cache\nread", "reason-\ning", "un-\npriced", "un-\nmetered"}
+    optional = {"cache\nread", "reason-\ning", "bud-\nget", "for-\nbidden", "un-\npriced", "un-\nmetered"}
     cells = [[fn(s) for _, fn in cols] for _, s in rows]
     keep = [i for i, (name, _) in enumerate(cols) if name not in optional or any(c[i] not in ("", DASH) for c in cells)]
     names = [cols[i][0] for i in keep]

@@ -58,7 +58,8 @@ DIMENSIONS = {
 _AGG = f"""COUNT(*), SUM(outcome = '{Outcome.FORWARDED}'),
   SUM(outcome IN {sql_in({Outcome.UPSTREAM_ERROR, Outcome.ABORTED})}),
   SUM(outcome = '{Outcome.REJECTED}'), SUM(outcome = '{Outcome.RATE_LIMITED}'),
-  SUM(outcome = '{Outcome.QUOTA_EXCEEDED}'),
+  SUM(outcome = '{Outcome.QUOTA_EXCEEDED}'), SUM(outcome = '{Outcome.BUDGET_EXCEEDED}'),
+  SUM(outcome = '{Outcome.FORBIDDEN}'),
   SUM(input_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(output_tokens),
   SUM(reasoning_tokens), COUNT(cost_usd),
   SUM(cost_usd IS NULL AND pricing IN ('priced', 'unpriced')),
@@ -110,10 +111,10 @@ class Report:
 def _stats_from_row(r: tuple) -> Stats:
     return Stats(
         calls=r[0], forwarded=r[1], errors=r[2], rejected=r[3], rate_limited=r[4],
-        quota_exceeded=r[5], input_tokens=r[6], cache_read_tokens=r[7],
-        cache_write_tokens=r[8], output_tokens=r[9], reasoning_tokens=r[10],
-        priced_calls=r[11], unpriced_calls=r[12], unmetered_calls=r[13],
-        cost_usd=CTX.multiply(Decimal(r[14] or 0), _PICO),
+        quota_exceeded=r[5], budget_exceeded=r[6], forbidden=r[7], input_tokens=r[8],
+        cache_read_tokens=r[9], cache_write_tokens=r[10], output_tokens=r[11], reasoning_tokens=r[12],
+        priced_calls=r[13], unpriced_calls=r[14], unmetered_calls=r[15],
+        cost_usd=CTX.multiply(Decimal(r[16] or 0), _PICO),
     )  # fmt: skip
 
 

@@ -20,19 +20,33 @@ from aispendtrack.views.report import _AGG, DIMENSIONS, MEMBER_KEYS, Report, _ex
 from aispendtrack.store.totals import CTX, Stats, canon
 
 TABLE = "calls_daily"
-_COUNTS = ("calls", "forwarded", "errors", "rejected", "rate_limited", "quota_exceeded", "input_tokens",
-           "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "priced_calls",
-           "unpriced_calls", "unmetered_calls")
+_COUNTS = ("calls", "forwarded", "errors", "rejected", "rate_limited", "quota_exceeded", "budget_exceeded",
+           "forbidden", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
+           "reasoning_tokens", "priced_calls", "unpriced_calls", "unmetered_calls")
 _GROUP = "coalesce(account, ''), json_array(key_id, model), substr(ts, 1, 10)"
 _lock = threading.Lock()
 
 
 def ensure_schema(db) -> None:
-    cols = ", ".join(f"{c} INTEGER" for c in _COUNTS)
-    db.execute(f"""CREATE TABLE IF NOT EXISTS {TABLE} (account TEXT NOT NULL, day TEXT NOT NULL,
-                   grp TEXT NOT NULL, key_id TEXT, model TEXT, {cols}, cost_usd TEXT NOT NULL,
-                   PRIMARY KEY (account, day, grp)) WITHOUT ROWID""")
-    db.execute(f"CREATE TABLE IF NOT EXISTS {TABLE}_mark (one INTEGER PRIMARY KEY CHECK (one = 0), upto INTEGER)")
+    """Create the sums; sums made before a count existed are dropped and made again from the
+    ledger (a count added to old rows would be 0 where the ledger says otherwise)."""
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})")}
+        if have and not have.issuperset(_COUNTS):
+            conn.execute(f"DROP TABLE {TABLE}")
+            conn.execute(f"DROP TABLE IF EXISTS {TABLE}_mark")
+        cols = ", ".join(f"{c} INTEGER" for c in _COUNTS)
+        conn.execute(f"""CREATE TABLE IF NOT EXISTS {TABLE} (account TEXT NOT NULL, day TEXT NOT NULL,
+                         grp TEXT NOT NULL, key_id TEXT, model TEXT, {cols}, cost_usd TEXT NOT NULL,
+                         PRIMARY KEY (account, day, grp)) WITHOUT ROWID""")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE}_mark (one INTEGER PRIMARY KEY CHECK (one = 0), "
+                     "upto INTEGER)")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _mark(conn) -> int:

@@ -41,7 +41,8 @@ def render_summary(rows_or_stats) -> RenderableType:
 def _line(name: str, st: Stats) -> str:
     fails = st.rate_limited + st.quota_exceeded
     extra = "".join(
-        f", {n} {w}" for n, w in ((st.errors, "errors"), (fails, "429s"), (st.unpriced_calls, "unpriced")) if n
+        f", {n} {w}" for n, w in ((st.errors, "errors"), (fails, "429s"), (st.budget_exceeded, "budget refused"),
+                                  (st.forbidden, "forbidden"), (st.unpriced_calls, "unpriced")) if n
     )
     return f"  {name}: {render.plural(st.calls, 'call')}, {render.fmt_cost(st)}{extra}"
 
@@ -54,7 +55,7 @@ def summary_text(rows_or_stats) -> str:
     lines = [
         f"session: {render.plural(st.calls, 'call')} ({st.forwarded:,} forwarded, {st.errors:,} errors, "
         f"{st.rate_limited + st.quota_exceeded:,} 429s [{st.rate_limited:,} rate limit, {st.quota_exceeded:,} quota], "
-        f"{st.rejected:,} rejected)",
+        f"{st.rejected:,} rejected, {st.budget_exceeded:,} budget refused, {st.forbidden:,} forbidden)",
         f"tokens: input {t(st.input_tokens)} (cached {t(st.cache_read_tokens)}, cache write "
         f"{t(st.cache_write_tokens)}), output {t(st.output_tokens)} (reasoning {t(st.reasoning_tokens)})",
         f"cost: {render.fmt_cost(st)} ({render.plural(st.priced_calls, 'priced call')})",

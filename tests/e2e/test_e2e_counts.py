@@ -1,0 +1,103 @@
+"""Refusals counted alike everywhere: one ledger with each kind of refusal made through a real
+proxy (429 over a budget, 403 for an unpriced model under a budget, 403 for a model outside
+a key's list, 403 for a key without `calls`, a hit rate limit, a 401), then the session
+summary, `report --json`, `/v1/usage` and the dashboard show the same counts."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+
+import openai
+import pytest
+
+from aispendtrack.config import parse_config
+from aispendtrack.store import keys, schema
+from aispendtrack.store import db as dbmod
+
+from .dashboard_plane import chat, cli, refuse, refused_keys, settle
+from .harness import http, proxy_and_serve
+from .test_e2e_dashboard_http import _get, _session
+
+CONFIG = "[tiers.pro]\nrequests_per_hour = 3\nmax_keys = 20\n"
+NAMES = ("calls", "forwarded", "rejected", "rate_limited", "quota_exceeded", "budget_exceeded", "forbidden")
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("counts")
+    db_path, config = tmp / "aispendtrack.db", parse_config({"tiers": {"pro": {"max_keys": 20}}})
+    database = dbmod.connect(db_path)
+    schema.ensure_schema(database)
+    keys.create_account(database, "acme", "pro")
+    made = {name: keys.create_key(database, "acme", config, name=name) for name in ("owner", "burst")}
+    made |= refused_keys(database, config, "acme")
+    database.conn.close()
+    with proxy_and_serve(tmp, db_path, CONFIG) as (_, proxy, serve):
+        plane = {"db_path": db_path, "config_path": tmp / "mitm.toml", "proxy": proxy, "serve": serve,
+                 "keys": {n: k.key for n, k in made.items()}, "ids": {n: k.id for n, k in made.items()}}
+        refusals(plane)
+        settle(plane)
+        yield plane
+
+
+def refusals(plane) -> None:
+    k = plane["keys"]
+    chat(plane, k["owner"])
+    chat(plane, k["narrow"])
+    refuse(plane)
+    with pytest.raises(openai.AuthenticationError):  # 401: no key of ours, no account
+        chat(plane, "ask_" + "Zq9" * 10 + "Zq")
+    for _ in range(3):
+        chat(plane, k["burst"])
+    with pytest.raises(openai.RateLimitError):
+        chat(plane, k["burst"])
+
+
+def counts(totals: dict) -> dict:
+    return {name: totals[name] for name in NAMES}
+
+
+def test_report_usage_and_dashboard_show_the_same_counts(plane):
+    everything = json.loads(cli(plane, "report", "--json"))["totals"]
+    assert counts(everything) == {"calls": 11, "forwarded": 5, "rejected": 1, "rate_limited": 1, "quota_exceeded": 0,
+                                  "budget_exceeded": 2, "forbidden": 2}
+    acme = json.loads(cli(plane, "report", "--json", "--account", "acme"))
+    status, raw = http("GET", plane["serve"].url + "/v1/usage", plane["keys"]["owner"])
+    assert status == 200 and json.loads(raw) == acme
+    assert counts(acme["totals"]) == {**counts(everything), "calls": 10, "rejected": 0}  # the 401 has no account
+
+    cookie, _ = _session(plane, "owner")
+    for _attempt in range(2):  # the dashboard shows this month: read it and the report in one month
+        month = datetime.now(UTC).date().replace(day=1)
+        (_, live), (_, page) = _get(plane, "/dashboard/live.json", cookie), _get(plane, "/", cookie)
+        shown = json.loads(live)["counts"]
+        report = json.loads(cli(plane, "report", "--json", "--account", "acme", "--since", month.isoformat()))
+        if datetime.now(UTC).date().replace(day=1) == month:
+            break
+    t = report["totals"]
+    expected = {"calls": t["calls"], "rejected": t["rejected"], "limited": t["rate_limited"] + t["quota_exceeded"],
+                "budget_exceeded": t["budget_exceeded"], "forbidden": t["forbidden"]}
+    assert {name: int(shown[name].replace(",", "")) for name in expected} == expected
+    for name, value in expected.items():
+        assert re.search(rf'data-testid="count-{name}"[^>]*>{value:,}<', page), name
+
+
+def test_the_session_summary_shows_the_same_counts(plane):
+    plane["proxy"].stop()  # the summary is printed on exit
+    output = plane["proxy"].output()
+    summary = output[output.rfind("aispendtrack: this session"):]
+    totals = counts(json.loads(cli(plane, "report", "--json"))["totals"])  # a fresh ledger: all of this session
+
+    def shown(label: str) -> int:
+        found = re.search(re.escape(label) + r"\s+([\d,]+)", summary)
+        assert found, (label, summary[-3000:])
+        return int(found.group(1).replace(",", ""))
+
+    assert shown("budget refused") == totals["budget_exceeded"] == 2
+    assert shown("forbidden (403)") == totals["forbidden"] == 2
+    assert shown("rejected (401)") == totals["rejected"]
+    assert shown("forwarded") == totals["forwarded"]
+    assert f"{totals['rate_limited'] + totals['quota_exceeded']} ({totals['rate_limited']} rate, " \
+           f"{totals['quota_exceeded']} quota)" in summary
