@@ -99,10 +99,32 @@ def test_member_spend_and_report_by_member(database, config):
     for key_id, cost in ((mine.id, "0.5"), (bobs.id, "1.25"), (bobs.id, "0.25")):
         database.execute(f"INSERT INTO calls ({cols}) VALUES (?, ?, 'acme', 'openai', 'chat', 'gpt-4o', 200, "
                          "'forwarded', 0, 'priced', ?)", [dbmod.iso(dbmod.utcnow()), key_id, cost])
-    groups = {g.key: (g.stats.calls, str(g.stats.cost_usd)) for g in report(database, by="member").groups}
-    assert groups == {"bob": (2, "1.5"), "owner": (1, "0.5")}
+    groups = {g.key.label: (g.stats.calls, str(g.stats.cost_usd)) for g in report(database, by="member").groups}
+    assert groups == {"acme/bob": (2, "1.5"), "acme/owner": (1, "0.5")}
     rows = member_spend(database, "acme")
     assert [(r["member"], r["role"], r["calls"], r["cost_usd"]) for r in rows] == [
         ("bob", "member", 2, "1.5"), ("owner", "owner", 1, "0.5")]
     bob_id = members.get_member(database, "acme", "bob")["id"]
     assert [r["member"] for r in member_spend(database, "acme", member_id=bob_id)] == ["bob"]
+
+
+def test_report_by_member_keeps_accounts_apart(run):
+    """Every account's first member is `owner`: two accounts' owners are two groups."""
+    run("accounts", "create", "acme", "--tier", "pro")
+    run("accounts", "create", "beta", "--tier", "pro")
+    database = dbmod.connect(run.db)
+    cols = "ts, key_id, account, provider, api, model, status, outcome, streamed, pricing, cost_usd"
+    for account, cost in (("acme", "0.5"), ("acme", "0.25"), ("beta", "2")):
+        key_id = json.loads(run("keys", "create", account, "--json").output)["id"]
+        database.execute(f"INSERT INTO calls ({cols}) VALUES (?, ?, ?, 'openai', 'chat', 'gpt-4o', 200, "
+                         "'forwarded', 0, 'priced', ?)", [dbmod.iso(dbmod.utcnow()), key_id, account, cost])
+    database.execute(f"INSERT INTO calls ({cols}) VALUES (?, NULL, NULL, 'openai', 'chat', 'gpt-4o', 401, "
+                     "'rejected', 0, NULL, NULL)", [dbmod.iso(dbmod.utcnow())])
+    data = json.loads(run("report", "--by", "member", "--json").output)
+    assert [(g["key"], g["account"], g["member"], g["calls"], g["cost_usd"]) for g in data["groups"]] == [
+        ("beta/owner", "beta", "owner", 1, "2"), ("acme/owner", "acme", "owner", 2, "0.75"),
+        (None, None, None, 1, "0")]
+    text = run("report", "--by", "member").output
+    assert "beta/owner" in text and "acme/owner" in text and "(none)/" not in text
+    assert [g["key"] for g in json.loads(run("report", "--by", "member", "--account", "acme", "--json")
+                                         .output)["groups"]] == ["acme/owner"]

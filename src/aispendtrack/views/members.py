@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from aispendtrack.store import members
-from aispendtrack.views.report import report
+from aispendtrack.views.report import Group, report
 from aispendtrack.views.stats import Stats
 
 
@@ -15,16 +15,16 @@ def member_spend(db, account: str, *, since: datetime | None = None, until: date
     role, active keys and the stats of their keys' calls in [since, until) (`Stats.to_dict`:
     `calls`, `cost_usd` as a decimal string, tokens, …); highest cost first. Calls of
     removed members' keys stay in the account's totals, not here."""
-    groups = {g.key: g.stats for g in report(db, since=since, until=until, by="member", account=account,
-                                             member_id=member_id).groups}
+    groups = report(db, since=since, until=until, by="member", account=account, member_id=member_id).groups
     return member_rows(db, account, groups, member_id)
 
 
-def member_rows(db, account: str, groups: dict[str | None, Stats], member_id: int | None = None) -> list[dict]:
-    """`member_spend`'s rows from stats already grouped by member name (`report` or the
-    daily sums, `rollup.report_from_days(..., "member")`)."""
+def member_rows(db, account: str, groups: list[Group], member_id: int | None = None) -> list[dict]:
+    """`member_spend`'s rows from the groups by member of a report of `account` (`report` or
+    the daily sums, `rollup.report_from_days(..., "member")`)."""
+    by_name = {g.key.member: g.stats for g in groups}
     rows = [{"member": m["name"], "role": m["role"], "active_keys": m["keys"],
-             **groups.get(m["name"], Stats()).to_dict()}
+             **by_name.get(m["name"], Stats()).to_dict()}
             for m in members.list_members(db, account)
             if member_id is None or m["id"] == member_id]
     return sorted(rows, key=lambda r: (-float(r["cost_usd"]), -r["calls"], r["member"]))

@@ -271,6 +271,8 @@ def _period(since, until) -> str:
 def _group_label(by: str, key: Any, labels: dict | None = None) -> str:
     if by == "hour" and key:
         return f"{key[:10]} {key[11:13]}:00"
+    if by == "member" and key is not None:  # a MemberKey; calls of no account (401s) are "(none)"
+        return label(None) if key.account is None else f"{label(key.account)}/{label(key.member)}"
     if by == "key" and labels and key in labels:
         known = labels[key]
         return " ".join(safe(v) for v in (key, known.get("name"), known.get("hint")) if v)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 from rich.text import Text
@@ -39,7 +39,7 @@ from aispendtrack.views.standing import LimitStatus, limits_status
 from aispendtrack.views.periods import _utc, parse_when, resolve_period
 from aispendtrack.store.totals import CTX, Stats, canon
 
-__all__ = ["DIMENSIONS", "Group", "LimitStatus", "Report", "limits_status", "parse_when", "report", "report_command", "resolve_period"]
+__all__ = ["DIMENSIONS", "Group", "LimitStatus", "MemberKey", "Report", "limits_status", "parse_when", "report", "report_command", "resolve_period"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,9 @@ DIMENSIONS = {
     "hour": "substr(ts, 1, 13)",
     "status": "status",
     "outcome": "outcome",
-    "member": "(SELECT m.name FROM keys k JOIN members m ON m.id = k.member_id WHERE k.id = key_id)",
+    # members are named within their account (each account's first is `owner`): see MemberKey
+    "member": "json_array(account, (SELECT m.name FROM keys k JOIN members m ON m.id = k.member_id "
+              "WHERE k.id = key_id))",
     "minute": "substr(ts, 1, 16)",  # for `top`; not offered on the command line
 }
 _AGG = f"""COUNT(*), SUM(outcome = '{Outcome.FORWARDED}'),
@@ -71,12 +73,27 @@ _MAX_CHUNKS = 64
 _PICO = Decimal("1e-12")
 
 
+class MemberKey(NamedTuple):
+    """A group of `by="member"`: the account and the member's name in it (None = unknown)."""
+
+    account: str | None
+    member: str | None
+
+    @property
+    def label(self) -> str | None:
+        """`acme/owner`; None when the member is unknown (a removed member's keys, a 401)."""
+        return None if self.member is None else f"{self.account}/{self.member}"
+
+
 @dataclass
 class Group:
-    key: Any  # the dimension's value (None = unknown)
+    key: Any  # the dimension's value (None = unknown); a MemberKey by member
     stats: Stats
 
     def to_dict(self) -> dict:
+        if isinstance(self.key, MemberKey):
+            return {"key": self.key.label, "account": self.key.account, "member": self.key.member,
+                    **self.stats.to_dict()}
         return {"key": self.key, **self.stats.to_dict()}
 
 
@@ -221,6 +238,8 @@ def assemble(
     by_day: dict[str, Stats] = {}
     totals = Stats()
     for g, day, st in results:
+        if by == "member":
+            g = MemberKey(*json.loads(g))
         by_group.setdefault(g, Stats()).merge(st)
         by_day.setdefault(day, Stats()).merge(st)
         totals.merge(st)

@@ -193,7 +193,7 @@ def page(db, cfg: Config, record: KeyRecord, now: float | None = None, member_id
         data["by_member"] = [
             {"member": m["member"], "role": m["role"], "active_keys": count(m["active_keys"]),
              "cost": money(m["cost_usd"]), "calls": count(m["calls"])}
-            for m in member_rows(db, record.account, {g.key: g.stats for g in by_member.groups})]
+            for m in member_rows(db, record.account, by_member.groups)]
     else:
         data["by_member"] = None
     return data
