@@ -1,5 +1,6 @@
 """`report` and `top --once` in a pipe or a narrow terminal: a table when it fits, one block
-per row when it does not, never a name or number wrapped or cut; budgets shown by both."""
+per row when it does not, never a name or number wrapped or cut; budgets shown by both, and
+carried by `report --json`."""
 
 import json
 import re
@@ -60,3 +61,23 @@ def test_budgets_only_for_what_has_one(run, monkeypatch):
     text = run("report").output
     assert "budgets" in text and "account plain" in text and "$3" in text and "week" in text
     assert "budgets" not in run("report", "--account", "someone-else").output
+
+
+def test_report_json_carries_the_budgets_the_table_shows(run, busy, monkeypatch):
+    from aispendtrack.views.budgets import who
+
+    monkeypatch.setenv("COLUMNS", "200")
+    text = run("report").output
+    entries = json.loads(run("report", "--json").output)["budgets"]
+    assert [(e["scope"], e["subject"], e["account"], e["name"]) for e in entries] == [
+        ("account", ACCOUNT, ACCOUNT, None), ("key", busy["id"], ACCOUNT, "build-server-eu-west")]
+    assert [(e["limit_usd"], e["period"], e["spent_usd"], e["overshoot_usd"], e["source"]) for e in entries] == [
+        ("25", "month", "1.25", "0.25", "own"), ("5", "day", "1.25", "0.25", "own")]
+    for e in entries:  # the same rows as the table
+        assert who(e) in text and f"${e['spent_usd']} (" in text and f"${e['limit_usd']} " in text
+    same = [{**e, "reset_seconds": None} for e in entries]  # a second may pass between the two runs
+    assert [{**e, "reset_seconds": None} for e in json.loads(run("report", "--json", "--account", ACCOUNT)
+                                                              .output)["budgets"]] == same
+    assert json.loads(run("report", "--json", "--account", "someone-else").output)["budgets"] == []
+    assert json.loads(run("report", "--json", "--key", busy["id"]).output)["budgets"] == []
+    assert "budgets" not in run("report", "--key", busy["id"]).output

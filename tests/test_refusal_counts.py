@@ -8,10 +8,11 @@ from io import StringIO
 from click.testing import CliRunner
 from rich.console import Console
 
+from aispendtrack.cli.report import report_command
 from aispendtrack.store.db import utcnow
 from aispendtrack.views import rollup
 from aispendtrack.views.render import render_report
-from aispendtrack.views.report import report, report_command
+from aispendtrack.views.report import report
 from aispendtrack.views.stats import build_summary, summary_text
 from tests.test_report import insert, row
 

@@ -10,7 +10,8 @@ from aispendtrack.store import keys
 from aispendtrack.views import report as rpt
 from aispendtrack.store.db import iso
 from aispendtrack.views.render import fmt_usd, render_report
-from aispendtrack.views.report import limits_status, parse_when, report, report_command, resolve_period
+from aispendtrack.cli.report import report_command
+from aispendtrack.views.report import limits_status, parse_when, report, resolve_period
 from aispendtrack_dev.synth import make_ledger
 from rich.console import Console
 from io import StringIO

@@ -4,6 +4,7 @@ refused by each budget and permission rule) and penny (free, over its hourly lim
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
@@ -15,7 +16,7 @@ import pytest
 
 from aispendtrack.config import parse_config
 from aispendtrack.store import db as dbmod
-from aispendtrack.store import budgets, budgets_schema, keys, ledger_schema
+from aispendtrack.store import budgets, keys, schema
 
 from .harness import MITMDUMP, proxy_and_serve
 
@@ -33,13 +34,27 @@ def _seed_history(database, key_ids: list[str]) -> None:
                      "key_hint = NULL", key_ids)
 
 
+def new_database(tmp: Path):
+    """(db path, the config the keys are made under, an open database with every table)."""
+    db_path = tmp / "aispendtrack.db"
+    database = dbmod.connect(db_path)
+    schema.ensure_schema(database)
+    return db_path, parse_config({"tiers": {"pro": {"max_keys": 20}}}), database
+
+
+@contextlib.contextmanager
+def running(tmp: Path, db_path: Path, config_text: str, made: dict[str, keys.NewKey]):
+    """The proxy and `serve` on the database: yields the plane dict the helpers here take."""
+    with proxy_and_serve(tmp, db_path, config_text) as (_, proxy, serve):
+        yield {"db_path": db_path, "config_path": tmp / "mitm.toml", "proxy": proxy, "serve": serve,
+               "keys": {n: k.key for n, k in made.items()}, "ids": {n: k.id for n, k in made.items()},
+               "downloads": tmp / "downloads"}
+
+
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dashboard")
-    db_path, config = tmp / "aispendtrack.db", parse_config({"tiers": {"pro": {"max_keys": 20}}})
-    database = dbmod.connect(db_path)
-    keys.ensure_schema(database)
-    ledger_schema.ensure_schema(database)
+    db_path, config, database = new_database(tmp)
     keys.create_account(database, "acme", "pro")
     keys.create_account(database, "penny", "free")
     made = {name: keys.create_key(database, "acme", config, name=name) for name in ("owner", "ci")}
@@ -47,10 +62,7 @@ def plane(tmp_path_factory):
     made["penny"] = keys.create_key(database, "penny", config, name="penny")
     _seed_history(database, [made["owner"].id, made["ci"].id])
     database.conn.close()
-    with proxy_and_serve(tmp, db_path, CONFIG) as (_, proxy, serve):
-        plane = {"db_path": db_path, "config_path": tmp / "mitm.toml", "proxy": proxy, "serve": serve,
-                 "keys": {n: k.key for n, k in made.items()}, "ids": {n: k.id for n, k in made.items()},
-                 "downloads": tmp / "downloads"}
+    with running(tmp, db_path, CONFIG, made) as plane:
         for model in ("gpt-4o-mini", "gpt-4o-mini", "gpt-4o", "my-private-model"):
             chat(plane, plane["keys"]["owner"], model)
         chat(plane, plane["keys"]["ci"], stream=True)
@@ -61,7 +73,7 @@ def plane(tmp_path_factory):
         refuse(plane)
         settle(plane)
         yield plane
-    logs = serve.output() + proxy.output()
+    logs = plane["serve"].output() + plane["proxy"].output()
     stored = b"".join(p.read_bytes() for p in (db_path, Path(f"{db_path}-wal")) if p.exists())
     for key in plane["keys"].values():
         assert key.encode() not in stored, "a key landed in the database"
@@ -71,7 +83,6 @@ def plane(tmp_path_factory):
 def refused_keys(database, config, account: str) -> dict[str, keys.NewKey]:
     """Keys of `account` that `refuse` uses: tight (a $0 budget), narrow (gpt-4o-mini only)
     and nocalls (no `calls` permission)."""
-    budgets_schema.ensure_schema(database)
     made = {"tight": keys.create_key(database, account, config, name="tight"),
             "narrow": keys.create_key(database, account, config, name="narrow", models=("gpt-4o-mini",)),
             "nocalls": keys.create_key(database, account, config, name="nocalls", permissions=("dashboard",))}

@@ -12,12 +12,10 @@ from datetime import UTC, datetime
 import openai
 import pytest
 
-from aispendtrack.config import parse_config
-from aispendtrack.store import keys, schema
-from aispendtrack.store import db as dbmod
+from aispendtrack.store import keys
 
-from .dashboard_plane import chat, cli, refuse, refused_keys, settle
-from .harness import http, proxy_and_serve
+from .dashboard_plane import chat, cli, new_database, refuse, refused_keys, running, settle
+from .harness import http
 from .test_e2e_dashboard_http import _get, _session
 
 CONFIG = "[tiers.pro]\nrequests_per_hour = 3\nmax_keys = 20\n"
@@ -27,16 +25,12 @@ NAMES = ("calls", "forwarded", "rejected", "rate_limited", "quota_exceeded", "bu
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("counts")
-    db_path, config = tmp / "aispendtrack.db", parse_config({"tiers": {"pro": {"max_keys": 20}}})
-    database = dbmod.connect(db_path)
-    schema.ensure_schema(database)
+    db_path, config, database = new_database(tmp)
     keys.create_account(database, "acme", "pro")
     made = {name: keys.create_key(database, "acme", config, name=name) for name in ("owner", "burst")}
     made |= refused_keys(database, config, "acme")
     database.conn.close()
-    with proxy_and_serve(tmp, db_path, CONFIG) as (_, proxy, serve):
-        plane = {"db_path": db_path, "config_path": tmp / "mitm.toml", "proxy": proxy, "serve": serve,
-                 "keys": {n: k.key for n, k in made.items()}, "ids": {n: k.id for n, k in made.items()}}
+    with running(tmp, db_path, CONFIG, made) as plane:
         refusals(plane)
         settle(plane)
         yield plane
@@ -67,6 +61,7 @@ def test_report_usage_and_dashboard_show_the_same_counts(plane):
     status, raw = http("GET", plane["serve"].url + "/v1/usage", plane["keys"]["owner"])
     assert status == 200 and json.loads(raw) == acme
     assert counts(acme["totals"]) == {**counts(everything), "calls": 10, "rejected": 0}  # the 401 has no account
+    assert [b["subject"] for b in acme["budgets"]] == [plane["ids"]["tight"]]
 
     cookie, _ = _session(plane, "owner")
     for _attempt in range(2):  # the dashboard shows this month: read it and the report in one month
@@ -101,3 +96,18 @@ def test_the_session_summary_shows_the_same_counts(plane):
     assert shown("forwarded") == totals["forwarded"]
     assert f"{totals['rate_limited'] + totals['quota_exceeded']} ({totals['rate_limited']} rate, " \
            f"{totals['quota_exceeded']} quota)" in summary
+
+
+def test_a_members_usage_carries_only_the_budgets_that_bind_its_keys(plane):
+    cli(plane, "members", "add", "acme", "bob", "--role", "member")
+    bob = json.loads(cli(plane, "keys", "create", "acme", "--member", "bob", "--name", "bob-laptop", "--json"))
+    cli(plane, "keys", "budget", bob["id"], "--usd", "5", "--period", "total")
+    cli(plane, "accounts", "budget", "acme", "--usd", "50", "--period", "total")
+    whole = json.loads(http("GET", plane["serve"].url + "/v1/usage", plane["keys"]["owner"])[1])["budgets"]
+    assert [(b["scope"], b["subject"]) for b in whole] == [
+        ("account", "acme"), ("key", plane["ids"]["tight"]), ("key", bob["id"])]
+    assert whole == json.loads(cli(plane, "report", "--json", "--account", "acme"))["budgets"]
+    status, raw = http("GET", plane["serve"].url + "/v1/usage", bob["key"])
+    assert status == 200
+    assert [(b["scope"], b["subject"]) for b in json.loads(raw)["budgets"]] == [("account", "acme"), ("key", bob["id"])]
+    assert plane["ids"]["tight"].encode() not in raw  # another member's key: not even its id

@@ -24,7 +24,7 @@ from aispendtrack.demo import demo_command
 from aispendtrack.views.export import export_command
 from aispendtrack.store import limits as store
 from aispendtrack.limits.window import month_key
-from aispendtrack.views.report import report_command
+from aispendtrack.cli.report import report_command
 from aispendtrack.views.top import top_command
 from aispendtrack.cli import newkey
 from aispendtrack.cli.common import console, emit_json, err_console, load_config, open_db, store_errors  # noqa: F401

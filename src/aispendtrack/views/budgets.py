@@ -58,9 +58,11 @@ def fmt_budget(status: dict | None) -> str:
     return text
 
 
-def budget_rows(database, config: Config, now: float | None = None, account: str | None = None) -> list[tuple[str, dict]]:
-    """(who, `budget_status`) for every account (or only `account`) and its active keys with
-    a budget in force (own or its tier's), accounts first; empty without accounts."""
+def budget_entries(database, config: Config, now: float | None = None, account: str | None = None,
+                   member: str | None = None) -> list[dict]:
+    """Every budget in force (own or its tier's) of every account (or only `account`) and of
+    its active keys (or only `member`'s keys), accounts first: `scope` ("account" or "key"),
+    `subject` (account name or key id), `account`, `name` (the key's label) and `budget_status`."""
     if not database["accounts"].exists():
         return []
     now = time.time() if now is None else now
@@ -70,31 +72,44 @@ def budget_rows(database, config: Config, now: float | None = None, account: str
         if account is not None and a["name"] != account:
             continue
         if ("account", a["name"]) in own or config.tier(a["tier"]).budget_usd is not None:
-            status = budget_status(database, config, "account", a["name"], a["tier"], now)
-            rows.append((f"account {a['name']}" + (" (tier)" if status["source"] == "tier" else ""), status))
+            rows.append({"scope": "account", "subject": a["name"], "account": a["name"], "name": None,
+                         **budget_status(database, config, "account", a["name"], a["tier"], now)})
     now_iso = iso(utcnow())
     for k in keys.list_keys(database):
-        if ("key", k["id"]) in own and keys.key_state(k, now_iso) == "active" and account in (None, k["account"]):
-            who = f"key {k['id']}" + (f" {k['name']}" if k["name"] else "")
-            rows.append((who, budget_status(database, config, "key", k["id"], now=now)))
+        if ("key", k["id"]) in own and keys.key_state(k, now_iso) == "active" and account in (None, k["account"]) \
+                and member in (None, k["member"]):
+            rows.append({"scope": "key", "subject": k["id"], "account": k["account"], "name": k["name"],
+                         **budget_status(database, config, "key", k["id"], now=now)})
     return rows
 
 
+def who(entry: dict) -> str:
+    """How a table names a `budget_entries` row: "account acme (tier)", "key key_… laptop"."""
+    if entry["scope"] == "account":
+        return f"account {entry['subject']}" + (" (tier)" if entry["source"] == "tier" else "")
+    return f"key {entry['subject']}" + (f" {entry['name']}" if entry["name"] else "")
+
+
 def budgets_section(database, config: Config | None, now: float | None = None, account: str | None = None):
-    """The "budgets" block of `report` and `top`: spent / limit / reset per budget; None
-    when nothing has a budget (or without a config to read tier budgets from)."""
+    """The "budgets" block of `top`; None when nothing has a budget (or without a config to
+    read tier budgets from)."""
+    return budgets_table(budget_entries(database, config, now, account) if config is not None else [])
+
+
+def budgets_table(entries: list[dict]):
+    """`budget_entries` as the "budgets" block of `report` and `top`: spent / limit / reset
+    per budget; None without any."""
     from aispendtrack.views import render
     from aispendtrack.views.render import fmt_reset
 
-    rows = budget_rows(database, config, now, account) if config is not None else []
-    if not rows:
+    if not entries:
         return None
     cells = []
-    for who, s in rows:
+    for s in entries:
         spent, limit = rules.parse_usd(s["spent_usd"]), rules.parse_usd(s["limit_usd"])
         pct = f" ({spent * 100 // limit}%)" if limit else ""
         over = f"${s['overshoot_usd']}" if s["overshoot_usd"] != "0" else ""
-        cells.append([render.clean(who), f"${s['spent_usd']}{pct}", f"${s['limit_usd']}", s["period"],
+        cells.append([render.clean(who(s)), f"${s['spent_usd']}{pct}", f"${s['limit_usd']}", s["period"],
                       fmt_reset(s["reset_seconds"]) if s["reset_seconds"] is not None else "never", over])
     columns = ["who", "spent", "limit", "period", "resets in", "over bounds"]
     if not any(c[-1] for c in cells):

@@ -25,21 +25,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any, NamedTuple
 
-import click
-from rich.text import Text
-
 from aispendtrack.store import keys
-from aispendtrack.store.db import connect, iso, parse_iso
+from aispendtrack.store.db import iso, parse_iso
 from aispendtrack.store.ledger_schema import REFUSED, Outcome, sql_in
-from aispendtrack.views.budgets import budgets_section
 from aispendtrack.views.standing import LimitStatus, limits_status
 from aispendtrack.views.periods import _utc, parse_when, resolve_period
 from aispendtrack.store.totals import CTX, Stats, canon
 
-__all__ = ["DIMENSIONS", "Group", "LimitStatus", "MemberKey", "Report", "limits_status", "parse_when", "report", "report_command", "resolve_period"]
+__all__ = ["DIMENSIONS", "Group", "LimitStatus", "MemberKey", "Report", "limits_status", "parse_when", "report", "resolve_period"]
 
 log = logging.getLogger(__name__)
 
@@ -273,46 +268,3 @@ def _fill_days(by_day: dict[str, Stats], since, until) -> list[tuple[str, Stats]
         last = max(last, (until - timedelta(microseconds=1)).date())
     days = (first + timedelta(days=i) for i in range((last - first).days + 1))
     return [(d.isoformat(), by_day.get(d.isoformat()) or Stats()) for d in days]
-
-
-@click.command("report")
-@click.option("--since", help="Start (ISO date or datetime, UTC), inclusive.")
-@click.option("--until", help="End (ISO datetime, exclusive; a bare date includes that day).")
-@click.option("--today", is_flag=True, help="Since midnight UTC.")
-@click.option("--month", is_flag=True, help="This calendar month (UTC).")
-@click.option("--days", type=click.IntRange(min=1), help="The last N days.")
-@click.option("--by", type=click.Choice([d for d in DIMENSIONS if d != "minute"]), default="model", show_default=True)
-@click.option("--top", type=click.IntRange(min=1), help="Show the N costliest groups, the rest merged.")
-@click.option("--account", help="Only this account (name).")
-@click.option("--key", help="Only this key (key id or hint).")
-@click.option("--json", "as_json", is_flag=True, help="Print only JSON (money as decimal strings).")
-def report_command(since, until, today, month, days, by, top, account, key, as_json):
-    """What the calls cost: totals, per key/account/model/..., and spend per day."""
-    from aispendtrack.views import render
-
-    try:
-        period = resolve_period(since=since, until=until, today=today, month=month, days=days)
-    except ValueError as e:
-        raise click.UsageError(str(e)) from None
-    path = Path(click.get_current_context().obj["db_path"])
-    if not path.exists():
-        raise click.ClickException(f"database not found: {path} (run the proxy first, or pass --db)")
-    db = connect(path)
-    rep = report(db, since=period[0], until=period[1], by=by, top=top, account=account, key=key)
-    if as_json:
-        click.echo(rep.to_json())
-        return
-    console = render.make_console()
-    console.print(render.render_report(rep))
-    if key is None and (budgets := budgets_section(db, _config(), account=account)) is not None:
-        console.print(Text(""), budgets)
-
-
-def _config():
-    """The config for tier budgets; a report still prints without a readable one."""
-    from aispendtrack.config import ConfigError, load_config
-
-    try:
-        return load_config(click.get_current_context().obj.get("config_path"))
-    except ConfigError:
-        return None

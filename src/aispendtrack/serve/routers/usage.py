@@ -11,11 +11,13 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
+from aispendtrack.config import Config
 from aispendtrack.serve import deps
 from aispendtrack.serve.errors import fail
 from aispendtrack.serve.roles import Caller, caller
 from aispendtrack.store import db as dbmod
 from aispendtrack.views import export
+from aispendtrack.views.budgets import budget_entries
 from aispendtrack.views.periods import resolve_period
 from aispendtrack.views.report import report
 
@@ -35,12 +37,15 @@ def _period(since: str | None, until: str | None) -> tuple[datetime | None, date
 @router.get("/usage")
 def usage(since: str | None = None, until: str | None = None,
           by: Literal["day", "model", "key", "member"] = "model",
-          who: Caller = Depends(caller("api")), db=Depends(deps.database)) -> dict:
-    """Totals and groups for [since, until) (ISO dates or datetimes, UTC), money as decimal strings;
-    the whole account for owner/admin keys, the member's own keys otherwise."""
+          who: Caller = Depends(caller("api")), db=Depends(deps.database),
+          cfg: Config = Depends(deps.config)) -> dict:
+    """Totals and groups for [since, until) (ISO dates or datetimes, UTC), money as decimal strings,
+    and the budgets in force; the whole account for owner/admin keys, the member's own keys
+    (and the account's budget, which binds them) otherwise."""
     since_t, until_t = _period(since, until)
-    return report(db, since=since_t, until=until_t, by=by, account=who.key.account,
-                  member_id=own(who)).to_dict()
+    rep = report(db, since=since_t, until=until_t, by=by, account=who.key.account, member_id=own(who))
+    member = None if who.whole_account else who.member
+    return {**rep.to_dict(), "budgets": budget_entries(db, cfg, account=who.key.account, member=member)}
 
 
 def own(who: Caller) -> int | None:

@@ -1,0 +1,60 @@
+"""`aispendtrack report`: the spend of any period as a table, or as JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.text import Text
+
+from aispendtrack.store.db import connect
+from aispendtrack.views.budgets import budget_entries, budgets_table
+from aispendtrack.views.periods import resolve_period
+from aispendtrack.views.report import DIMENSIONS, report
+
+
+@click.command("report")
+@click.option("--since", help="Start (ISO date or datetime, UTC), inclusive.")
+@click.option("--until", help="End (ISO datetime, exclusive; a bare date includes that day).")
+@click.option("--today", is_flag=True, help="Since midnight UTC.")
+@click.option("--month", is_flag=True, help="This calendar month (UTC).")
+@click.option("--days", type=click.IntRange(min=1), help="The last N days.")
+@click.option("--by", type=click.Choice([d for d in DIMENSIONS if d != "minute"]), default="model", show_default=True)
+@click.option("--top", type=click.IntRange(min=1), help="Show the N costliest groups, the rest merged.")
+@click.option("--account", help="Only this account (name).")
+@click.option("--key", help="Only this key (key id or hint).")
+@click.option("--json", "as_json", is_flag=True, help="Print only JSON (money as decimal strings).")
+def report_command(since, until, today, month, days, by, top, account, key, as_json):
+    """What the calls cost: totals, per key/account/model/..., spend per day, and the budgets."""
+    from aispendtrack.views import render
+
+    try:
+        period = resolve_period(since=since, until=until, today=today, month=month, days=days)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    path = Path(click.get_current_context().obj["db_path"])
+    if not path.exists():
+        raise click.ClickException(f"database not found: {path} (run the proxy first, or pass --db)")
+    db = connect(path)
+    rep = report(db, since=period[0], until=period[1], by=by, top=top, account=account, key=key)
+    # A report of one key shows no budgets: the account's would read as that key's.
+    config = None if key is not None else _config()
+    budgets = budget_entries(db, config, account=account) if config is not None else []
+    if as_json:
+        click.echo(json.dumps({**rep.to_dict(), "budgets": budgets}, indent=2))
+        return
+    console = render.make_console()
+    console.print(render.render_report(rep))
+    if (table := budgets_table(budgets)) is not None:
+        console.print(Text(""), table)
+
+
+def _config():
+    """The config for tier budgets; a report still prints without a readable one."""
+    from aispendtrack.config import ConfigError, load_config
+
+    try:
+        return load_config(click.get_current_context().obj.get("config_path"))
+    except ConfigError:
+        return None
