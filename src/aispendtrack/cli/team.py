@@ -8,6 +8,7 @@ import click
 from rich.table import Table
 
 from aispendtrack.cli import common
+from aispendtrack.serve import webhook_targets
 from aispendtrack.store import members as memberstore
 from aispendtrack.store import outbox
 from aispendtrack.store.tx import Tx
@@ -75,9 +76,11 @@ def webhooks_group() -> None:
 def webhooks_add(ctx: click.Context, account: str, url: str, events: str | None) -> None:
     """Send ACCOUNT's events to URL; prints the signing secret once."""
     database = common.open_db(ctx)
+    config = common.load_config(ctx)
     with common.store_errors():
-        row, secret = outbox.add_endpoint(database, account, outbox.check_url(url), outbox.parse_events(events),
-                                          common.load_config(ctx).tier_permissions())
+        parsed = outbox.parse_events(events)
+        webhook_targets.check_registration(outbox.check_url(url), webhook_targets.Policy.of(config.webhooks))
+        row, secret = outbox.add_endpoint(database, account, url, parsed, config.tier_permissions())
     common.console.print(f"Added webhook [bold]{row['id']}[/] for {safe(account)}. Its signing secret is shown only this once:\n")
     click.echo(secret)
     common.err_console.print("\nVerify each delivery with it (Standard Webhooks); see the README.")

@@ -14,8 +14,6 @@ import logging
 import secrets
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -23,25 +21,17 @@ from pathlib import Path
 
 from standardwebhooks import Webhook
 
+from aispendtrack.serve import webhook_targets
+from aispendtrack.serve.webhook_http import TIMEOUT_SECONDS, Sender
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import outbox
 from aispendtrack.store.health import file_id
 
 log = logging.getLogger(__name__)
 
-TIMEOUT_SECONDS = 15.0
 POLL_SECONDS = 0.5
 EXPIRING_SCAN_SECONDS = 60.0
 BATCH = 8
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None  # a redirect is an answer (a failed attempt), not a new destination
-
-
-# No proxies from the environment: HTTPS_PROXY often points at the AiSpendTrack proxy itself.
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
 
 
 def signed_headers(message_id: str, secret: str, payload: str, when: datetime) -> dict[str, str]:
@@ -54,27 +44,15 @@ def signed_headers(message_id: str, secret: str, payload: str, when: datetime) -
     }
 
 
-def post(url: str, headers: dict[str, str], payload: str) -> tuple[int | None, str | None]:
-    """(HTTP status, None) or (None, why it failed); never raises."""
-    req = urllib.request.Request(url, data=payload.encode(), headers=headers, method="POST")
-    try:
-        with _opener.open(req, timeout=TIMEOUT_SECONDS) as resp:
-            resp.read(65536)
-            return resp.status, None
-    except urllib.error.HTTPError as e:
-        return e.code, None
-    except Exception as e:  # connection refused, timeout, TLS, …: retried on the schedule
-        return None, f"{type(e).__name__}: {getattr(e, 'reason', e)}"[:300]
-
-
 class Deliverer:
     """Sends due outbox messages; `run_once()` is one pass, `start()` a polling thread."""
 
     def __init__(self, db_path: str | Path, *, clock: Callable[[], float] = time.time,
-                 send: Callable[[str, dict[str, str], str], tuple[int | None, str | None]] = post):
+                 send: Callable[[str, dict[str, str], str], tuple[int | None, str | None]] | None = None,
+                 policy: webhook_targets.Policy | None = None):
         self.db_path = db_path
         self.clock = clock
-        self.send = send
+        self.send = send or Sender(policy or webhook_targets.Policy())
         self.owner = "worker_" + secrets.token_hex(6)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

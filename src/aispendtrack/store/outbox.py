@@ -84,18 +84,30 @@ def parse_events(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
 
 
 def check_url(url: str, allow_hosts: Iterable[str] | None = None) -> str:
-    """http(s) URLs only, no credentials in them; `allow_hosts` (host globs) restricts where."""
-    if len(url) > 2000 or not url.isprintable():
-        raise WebhookError("webhook URL is too long or has control characters")
+    """http(s) URLs only, no credentials in them, a valid port; `allow_hosts` (host globs)
+    restricts where. Where the host's addresses are is `serve.webhook_targets`' rule."""
+    if len(url) > 2000 or not url.isprintable() or " " in url:
+        raise WebhookError("webhook URL is too long or has spaces or control characters")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookError("webhook URL must be http:// or https:// with a host")
     if parts.username or parts.password:
         raise WebhookError("webhook URL must not carry credentials; the signature authenticates us")
+    try:
+        parts.port
+    except ValueError:
+        raise WebhookError("webhook URL has an invalid port (1-65535)") from None
     allow = list(allow_hosts or ())
-    if allow and not any(fnmatchcase(parts.hostname.lower(), h.lower()) for h in allow):
+    if allow and not any(fnmatchcase(parts.hostname.rstrip("."), _pattern(h)) for h in allow):
         raise WebhookError(f"webhooks may point only to {', '.join(allow)} ([webhooks] allow_hosts)")
     return url
+
+
+def _pattern(entry: str) -> str:
+    """An `allow_hosts` entry as URL host names are written by `urlsplit`: lower case, no
+    brackets around an IPv6 address, no trailing dot."""
+    entry = entry.strip().lower().rstrip(".")
+    return entry[1:-1] if entry.startswith("[") and entry.endswith("]") and ":" in entry else entry
 
 
 def new_secret() -> str:

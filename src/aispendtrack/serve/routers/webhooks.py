@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aispendtrack.config import Config
 from aispendtrack.serve import deps
 from aispendtrack.serve.errors import fail
+from aispendtrack.serve import webhook_targets
 from aispendtrack.serve.roles import Caller, at_least
 from aispendtrack.store import outbox
 
@@ -69,6 +70,7 @@ def add_endpoint(body: NewEndpointRequest, who: Caller = Depends(admin), db=Depe
     try:
         url = outbox.check_url(body.url, cfg.webhooks.allow_hosts)
         events = outbox.parse_events(body.events)
+        webhook_targets.check_registration(url, webhook_targets.Policy.of(cfg.webhooks))
     except outbox.WebhookError as e:
         raise fail(400, "invalid_request", str(e)) from None
     row, secret = outbox.add_endpoint(db, who.key.account, url, events, cfg.tier_permissions())
