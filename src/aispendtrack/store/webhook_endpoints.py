@@ -1,0 +1,143 @@
+"""Webhook endpoints: where an account's events go, and with which secret.
+
+The signing secret must be usable for signing, so it is stored as given (not a digest);
+it is shown once on creation and never logged, returned or put in a URL afterwards.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from collections.abc import Iterable
+from fnmatch import fnmatchcase
+from urllib.parse import urlsplit
+
+from aispendtrack.store.db import iso, utcnow
+from aispendtrack.store.tx import KeyStoreError, Tx
+
+EVENTS = (
+    "key.created", "key.rotated", "key.revoked", "key.expiring", "member.added", "member.removed",
+    "limit.hourly_reached", "quota.monthly_threshold", "budget.threshold",
+)
+SECRET_PREFIX = "whsec_"
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS webhook_endpoints (
+        id TEXT PRIMARY KEY, account TEXT NOT NULL, url TEXT NOT NULL, events TEXT,
+        secret TEXT NOT NULL, created TEXT NOT NULL, disabled TEXT, disabled_reason TEXT)""",
+    "CREATE INDEX IF NOT EXISTS webhook_endpoints_account ON webhook_endpoints (account)",
+)
+
+
+class WebhookError(KeyStoreError):
+    """A bad URL, event name or unknown endpoint, with a message fit for the user."""
+
+
+def conn_of(db):
+    return getattr(db, "conn", db)
+
+
+def ensure_schema(db) -> None:
+    conn = conn_of(db)
+    for sql in SCHEMA:
+        conn.execute(sql)
+
+
+def parse_events(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    """`"key.created,key.revoked"` or a list → tuple; None = every event."""
+    if value is None:
+        return None
+    items = [e.strip() for e in (value.split(",") if isinstance(value, str) else value)]
+    items = [e for e in items if e]
+    if unknown := [e for e in items if e not in EVENTS]:
+        raise WebhookError(f"unknown event {unknown[0]!r}: choose from {', '.join(EVENTS)}")
+    if not items:
+        raise WebhookError("event list is empty; leave it out to receive every event")
+    return tuple(e for e in EVENTS if e in items)
+
+
+def check_url(url: str, allow_hosts: Iterable[str] | None = None) -> str:
+    """http(s) URLs only, no credentials in them, a valid port; `allow_hosts` (host globs)
+    restricts where. Where the host's addresses are is `serve.webhook_targets`' rule."""
+    if len(url) > 2000 or not url.isprintable() or " " in url:
+        raise WebhookError("webhook URL is too long or has spaces or control characters")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookError("webhook URL must be http:// or https:// with a host")
+    if parts.username or parts.password:
+        raise WebhookError("webhook URL must not carry credentials; the signature authenticates us")
+    try:
+        parts.port
+    except ValueError:
+        raise WebhookError("webhook URL has an invalid port (1-65535)") from None
+    allow = list(allow_hosts or ())
+    if allow and not any(fnmatchcase(parts.hostname.rstrip("."), _pattern(h)) for h in allow):
+        raise WebhookError(f"webhooks may point only to {', '.join(allow)} ([webhooks] allow_hosts)")
+    return url
+
+
+def _pattern(entry: str) -> str:
+    """An `allow_hosts` entry as URL host names are written by `urlsplit`: lower case, no
+    brackets around an IPv6 address, no trailing dot."""
+    entry = entry.strip().lower().rstrip(".")
+    return entry[1:-1] if entry.startswith("[") and entry.endswith("]") and ":" in entry else entry
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def add_endpoint(db, account: str, url: str, events: tuple[str, ...] | None,
+                 tier_permissions: dict[str, tuple[str, ...]] | None = None) -> tuple[dict, str]:
+    """A new endpoint of `account`: (its row, without the secret; the secret, to show once).
+    With `tier_permissions` (`Config.tier_permissions()`), the account's tier must have `webhooks`."""
+    secret, endpoint_id = new_secret(), "wh_" + secrets.token_hex(6)
+    with Tx(db):
+        row = conn_of(db).execute("SELECT tier FROM accounts WHERE name = ?", [account]).fetchone()
+        if row is None:
+            raise WebhookError(f"no account named {account!r}")
+        if tier_permissions is not None and "webhooks" not in tier_permissions.get(row[0], ()):
+            raise WebhookError(f"account {account!r} is on the {row[0]} tier: webhooks need the pro or "
+                               "enterprise tier")
+        conn_of(db).execute(
+            "INSERT INTO webhook_endpoints (id, account, url, events, secret, created) VALUES (?, ?, ?, ?, ?, ?)",
+            [endpoint_id, account, url, None if events is None else json.dumps(list(events)), secret,
+             iso(utcnow())],
+        )
+    return get_endpoint(db, endpoint_id, account), secret
+
+
+_PUBLIC = "id, account, url, events, created, disabled, disabled_reason"
+
+
+def get_endpoint(db, endpoint_id: str, account: str | None = None) -> dict:
+    rows = list(rows_of(db, f"SELECT {_PUBLIC} FROM webhook_endpoints WHERE id = ?", [endpoint_id]))
+    if not rows or (account is not None and rows[0]["account"] != account):
+        raise WebhookError(f"no webhook endpoint {endpoint_id!r}" + (f" in account {account}" if account else ""))
+    return rows[0]
+
+
+def list_endpoints(db, account: str | None = None) -> list[dict]:
+    where, params = ("WHERE account = ?", [account]) if account else ("", [])
+    return list(rows_of(db, f"SELECT {_PUBLIC} FROM webhook_endpoints {where} ORDER BY account, created", params))
+
+
+def remove_endpoint(db, endpoint_id: str, account: str | None = None) -> dict:
+    """Delete the endpoint and its undelivered messages (its attempts stay on record)."""
+    row = get_endpoint(db, endpoint_id, account)
+    with Tx(db):
+        conn = conn_of(db)
+        conn.execute("DELETE FROM webhook_messages WHERE endpoint_id = ? AND state = 'pending'", [endpoint_id])
+        conn.execute("DELETE FROM webhook_endpoints WHERE id = ?", [endpoint_id])
+    return row
+
+
+def rows_of(db, sql: str, params) -> Iterable[dict]:
+    cur = conn_of(db).execute(sql, params)
+    names = [c[0] for c in cur.description]
+    for r in cur.fetchall():
+        d = dict(zip(names, r))
+        if "events" in d:
+            d["events"] = None if d["events"] is None else json.loads(d["events"])
+        yield d
