@@ -106,3 +106,24 @@ def test_member_spend_and_report_by_member(database, config):
         ("bob", "member", 2, "1.5"), ("owner", "owner", 1, "0.5")]
     bob_id = members.get_member(database, "acme", "bob")["id"]
     assert [r["member"] for r in member_spend(database, "acme", member_id=bob_id)] == ["bob"]
+
+
+def test_downgrade_holds_the_keys_of_members_beyond_the_owner(database, config):
+    from aispendtrack.store.keycache import lookup_one
+
+    keys.create_account(database, "acme", "pro", owner="ann")
+    members.add_member(database, "acme", "bob", "admin", config)
+    ann = keys.create_key(database, "acme", config)
+    bob = keys.create_key(database, "acme", config, member="bob")
+    keys.set_tier(database, "acme", "free", config)  # free allows 1 key: bob's is held, not counted
+    assert lookup_one(database, config, ann.key).reason is None
+    reason = lookup_one(database, config, bob.key).reason
+    assert "belongs to member 'bob'" in reason and "free tier" in reason and "owner's keys" in reason
+    with pytest.raises(keys.KeyStoreError, match="only the owner's keys work"):
+        keys.create_key(database, "acme", config, member="bob")
+    with pytest.raises(keys.KeyStoreError, match="maximum of 1"):
+        keys.create_key(database, "acme", config)  # ann's one key is the free tier's one
+    keys.revoke_key(database, ann.id)
+    keys.create_key(database, "acme", config)  # bob's held key does not take the owner's place
+    keys.set_tier(database, "acme", "pro", config)
+    assert lookup_one(database, config, bob.key).reason is None  # back on upgrade, never revoked

@@ -218,3 +218,19 @@ def test_key_expiring_once_seven_days_before(database, config, acme):
     assert outbox.expiring_keys(database, time.time()) == 0
     (got,) = payloads(database, "key.expiring")
     assert got["data"]["key_id"] == soon.id
+
+
+def test_endpoints_pause_on_a_tier_without_webhooks_and_resume_on_upgrade(db_path, database, config, acme):
+    endpoint, _ = acme
+    keys.create_key(database, "acme", config)  # queued while pro: held, not lost
+    keys.set_tier(database, "acme", "free", config)
+    row = outbox.get_endpoint(database, endpoint)
+    assert row["paused"] and row["disabled"] is None
+    keys.revoke_key(database, keys.list_keys(database, "acme")[0]["id"])  # nothing is queued while paused
+    assert len(payloads(database)) == 1
+    receiver = Receiver(time.time)
+    assert Deliverer(db_path, send=receiver).run_once() == {} and receiver.got == []
+    keys.set_tier(database, "acme", "pro", config)
+    assert outbox.get_endpoint(database, endpoint)["paused"] is None
+    assert Deliverer(db_path, send=receiver).run_once() == {"delivered": 1}
+    assert [json.loads(p)["type"] for _, _, p in receiver.got] == ["key.created"]

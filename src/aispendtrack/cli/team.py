@@ -10,7 +10,7 @@ from rich.table import Table
 from aispendtrack.cli import common
 from aispendtrack.serve import webhook_targets
 from aispendtrack.store import members as memberstore
-from aispendtrack.store import outbox
+from aispendtrack.store import outbox, webhook_endpoints
 from aispendtrack.store.tx import Tx
 from aispendtrack.views.render import safe
 
@@ -98,7 +98,7 @@ def webhooks_list(ctx: click.Context, account: str | None, as_json: bool) -> Non
         return
     table = Table("id", "account", "url", "events", "state")
     for r in rows:
-        state = f"disabled: {r['disabled_reason']}" if r["disabled"] else "enabled"
+        state = webhook_endpoints.state(r)
         table.add_row(r["id"], safe(r["account"]), safe(r["url"]), ",".join(r["events"]) if r["events"] else "all",
                       state)
     common.console.print(table)
@@ -122,6 +122,8 @@ def webhooks_test(ctx: click.Context, endpoint_id: str) -> None:
     database = common.open_db(ctx)
     with common.store_errors():
         row = outbox.get_endpoint(database, endpoint_id)
+        if row["disabled"] or row["paused"]:
+            raise click.ClickException(f"webhook {endpoint_id} is {webhook_endpoints.state(row)}; nothing queued")
         with Tx(database):
             outbox.emit(database, row["account"], "webhook.test", {"account": row["account"], "endpoint_id": endpoint_id},
                         endpoint_id=endpoint_id, now=time.time())

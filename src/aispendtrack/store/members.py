@@ -65,6 +65,13 @@ def get_member(db, account: str, name: str | None = None) -> dict:
     return {"id": rows[0][0], "account": account, "name": rows[0][1], "role": rows[0][2], "created": rows[0][3]}
 
 
+def first_owner_id(db, account_id: int) -> int | None:
+    """The member who keeps access on a tier without team access: the account's first owner."""
+    row = db.execute("SELECT MIN(id) FROM members WHERE account_id = ? AND role = 'owner' AND removed IS NULL",
+                     [account_id]).fetchone()
+    return row[0]
+
+
 def of_key(db, key_id: str) -> dict | None:
     """The member holding key `key_id` (name, role), or None."""
     row = db.execute("SELECT m.id, m.name, m.role FROM keys k JOIN members m ON m.id = k.member_id WHERE k.id = ?",

@@ -6,7 +6,7 @@ a crash of any process loses none. One message row per subscribed endpoint; the 
 worker (`serve.delivery`) claims due rows with a lease in one transaction, so two workers
 never send one message at the same time, and records every attempt.
 
-The endpoints themselves (URLs, secrets) are `webhook_endpoints`; their
+The endpoints themselves (URLs, secrets, pausing) are `webhook_endpoints`; their
 names are re-exported here.
 """
 
@@ -89,7 +89,8 @@ def emit(db, account: str, type_: str, data: dict, *, now: float | None = None,
     `endpoint_id`); call inside the transaction of the change. Returns messages queued."""
     conn = _conn(db)
     when = utcnow() if now is None else datetime.fromtimestamp(now, UTC)
-    sql, params = "SELECT id, events FROM webhook_endpoints WHERE account = ? AND disabled IS NULL", [account]
+    sql = "SELECT id, events FROM webhook_endpoints WHERE account = ? AND disabled IS NULL AND paused IS NULL"
+    params = [account]
     if endpoint_id is not None:
         sql, params = sql + " AND id = ?", [*params, endpoint_id]
     targets = [eid for eid, events in conn.execute(sql, params).fetchall()
@@ -122,12 +123,12 @@ def once(db, scope: str, kind: str, period: str, now: float, *, every: float | N
 
 
 def claim(db, owner: str, now: float, limit: int = 8, lease: float = LEASE_SECONDS) -> list[dict]:
-    """Due messages of enabled endpoints, leased to `owner` in one transaction."""
+    """Due messages of enabled, unpaused endpoints, leased to `owner` in one transaction."""
     with _immediate(db) as conn:
         ids = [r[0] for r in conn.execute(
             """SELECT m.id FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id
                WHERE m.state = 'pending' AND m.next_at <= ? AND (m.lease_until IS NULL OR m.lease_until <= ?)
-                 AND e.disabled IS NULL ORDER BY m.next_at LIMIT ?""",
+                 AND e.disabled IS NULL AND e.paused IS NULL ORDER BY m.next_at LIMIT ?""",
             [now, now, limit]).fetchall()]
         conn.executemany("UPDATE webhook_messages SET lease_until = ?, lease_owner = ? WHERE id = ?",
                          [(now + lease, owner, i) for i in ids])

@@ -1,7 +1,10 @@
-"""Webhook endpoints: where an account's events go, and with which secret.
+"""Webhook endpoints: where an account's events go, with which secret, and whether now.
 
 The signing secret must be usable for signing, so it is stored as given (not a digest);
 it is shown once on creation and never logged, returned or put in a URL afterwards.
+An endpoint is paused while its account
+is on a tier without `webhooks` (no events are queued for it, none are sent) and resumed
+when the account moves back to a tier with it.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import base64
 import json
 import secrets
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
@@ -28,6 +32,8 @@ SCHEMA = (
         secret TEXT NOT NULL, created TEXT NOT NULL, disabled TEXT, disabled_reason TEXT)""",
     "CREATE INDEX IF NOT EXISTS webhook_endpoints_account ON webhook_endpoints (account)",
 )
+# Added after the first release: (column, type).
+COLUMNS = (("paused", "TEXT"),)
 
 
 class WebhookError(KeyStoreError):
@@ -42,6 +48,10 @@ def ensure_schema(db) -> None:
     conn = conn_of(db)
     for sql in SCHEMA:
         conn.execute(sql)
+    have = {row[1] for row in conn.execute("PRAGMA table_info(webhook_endpoints)").fetchall()}
+    for column, type_ in COLUMNS:
+        if column not in have:
+            conn.execute(f"ALTER TABLE webhook_endpoints ADD COLUMN {column} {type_}")
 
 
 def parse_events(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
@@ -108,7 +118,7 @@ def add_endpoint(db, account: str, url: str, events: tuple[str, ...] | None,
     return get_endpoint(db, endpoint_id, account), secret
 
 
-_PUBLIC = "id, account, url, events, created, disabled, disabled_reason"
+_PUBLIC = "id, account, url, events, created, disabled, disabled_reason, paused"
 
 
 def get_endpoint(db, endpoint_id: str, account: str | None = None) -> dict:
@@ -131,6 +141,25 @@ def remove_endpoint(db, endpoint_id: str, account: str | None = None) -> dict:
         conn.execute("DELETE FROM webhook_messages WHERE endpoint_id = ? AND state = 'pending'", [endpoint_id])
         conn.execute("DELETE FROM webhook_endpoints WHERE id = ?", [endpoint_id])
     return row
+
+
+def follow_tier(db, account: str, has_webhooks: bool) -> None:
+    """Pause the account's endpoints when its tier has no `webhooks`, resume them when it has
+    (inside the tier change's transaction)."""
+    if has_webhooks:
+        conn_of(db).execute("UPDATE webhook_endpoints SET paused = NULL WHERE account = ?", [account])
+    else:
+        conn_of(db).execute("UPDATE webhook_endpoints SET paused = ? WHERE account = ? AND paused IS NULL",
+                            [iso(datetime.now(UTC)), account])
+
+
+def state(row: dict) -> str:
+    """How `webhooks list` and the API describe an endpoint: enabled, paused or disabled."""
+    if row["disabled"]:
+        return f"disabled: {row['disabled_reason']}"
+    if row["paused"]:
+        return "paused: the account's tier has no webhooks (resumes on upgrade)"
+    return "enabled"
 
 
 def rows_of(db, sql: str, params) -> Iterable[dict]:

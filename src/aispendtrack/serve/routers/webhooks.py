@@ -11,7 +11,7 @@ from aispendtrack.serve import deps
 from aispendtrack.serve.errors import fail
 from aispendtrack.serve import webhook_targets
 from aispendtrack.serve.roles import Caller, at_least
-from aispendtrack.store import outbox
+from aispendtrack.store import outbox, webhook_endpoints
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 admin = at_least("admin", "webhooks")
@@ -24,6 +24,8 @@ class Endpoint(BaseModel):
     created: str
     disabled: str | None
     disabled_reason: str | None
+    paused: str | None = Field(description="since when: the account's tier has no webhooks (resumes on upgrade)")
+    state: str = Field(description="enabled, paused: …, or disabled: …")
 
 
 class NewEndpointRequest(BaseModel):
@@ -49,7 +51,8 @@ class Delivery(BaseModel):
 
 
 def _endpoint(row: dict) -> dict:
-    return {k: row[k] for k in ("id", "url", "events", "created", "disabled", "disabled_reason")}
+    fields = ("id", "url", "events", "created", "disabled", "disabled_reason", "paused")
+    return {**{k: row[k] for k in fields}, "state": webhook_endpoints.state(row)}
 
 
 def _own(db, who: Caller, endpoint_id: str) -> dict:

@@ -1,0 +1,125 @@
+"""Loose ends of the team features (issue 20, item 11), through a real mitmdump, a real
+`serve` and the real CLI: a downgrade to free stops what free lacks and an upgrade brings
+it back."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import tomllib
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import openai
+import pytest
+
+from aispendtrack.config import parse_config
+from aispendtrack.store import db as dbmod
+from aispendtrack.store import keys, ledger_schema, members, outbox
+from aispendtrack.store import limits as limits_store
+
+from .harness import http, proxy_and_serve
+from .test_e2e_webhooks import Receiver, cli, wait_for
+
+# The receivers are local; room for a few more keys.
+CONFIG = "[webhooks]\nallow_private_networks = true\n[tiers.pro]\nmax_keys = 10\n"
+CONFIGURED = parse_config(tomllib.loads(CONFIG))
+
+
+@pytest.fixture
+def team(tmp_path):
+    """Account acme (pro): owner ann, admin bob, member carl, viewer vic, one key each."""
+    db_path = tmp_path / "aispendtrack.db"
+    database = dbmod.connect(db_path)
+    for schema in (keys, ledger_schema, limits_store):
+        schema.ensure_schema(database)
+    config = CONFIGURED
+    keys.create_account(database, "acme", "pro", owner="ann")
+    made = {"ann": keys.create_key(database, "acme", config, name="ann")}
+    for name, role in (("bob", "admin"), ("carl", "member"), ("vic", "viewer")):
+        members.add_member(database, "acme", name, role, config)
+        made[name] = keys.create_key(database, "acme", config, member=name, name=name)
+    (tmp_path / "mitm.toml").write_text(CONFIG)
+    yield {"tmp": tmp_path, "db_path": db_path, "database": database, "config_path": tmp_path / "mitm.toml",
+           "key": {n: k.key for n, k in made.items()}, "id": {n: k.id for n, k in made.items()}}
+    database.conn.close()
+
+
+def chat(proxy, key: str):
+    client = openai.OpenAI(base_url=proxy.url("openai") + "/v1", api_key="sk-test", max_retries=0,
+                           default_headers={"x-aispendtrack-key": key})
+    return client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+
+
+def login(serve, key: str) -> str:
+    """A dashboard session cookie for `key`."""
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **kw):
+            return None
+
+    req = urllib.request.Request(serve.url + "/login", data=urllib.parse.urlencode({"key": key}).encode(),
+                                 headers={"origin": serve.url, "content-type": "application/x-www-form-urlencoded"})
+    try:
+        urllib.request.build_opener(NoRedirect).open(req, timeout=20)
+    except urllib.error.HTTPError as e:
+        assert e.code == 303, e.read()
+        return re.search(r"aispendtrack_session=([^;]+)", e.headers["set-cookie"]).group(1)
+    raise AssertionError("login did not redirect")
+
+
+def page(serve, path: str, cookie: str) -> int:
+    req = urllib.request.Request(serve.url + path, headers={"cookie": f"aispendtrack_session={cookie}"})
+    try:
+        with urllib.request.urlopen(req, timeout=20) as resp:
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_downgrade_to_free_stops_what_free_lacks_and_upgrade_restores_it(team):
+    t, database = team, team["database"]
+    ann, bob = t["key"]["ann"], t["key"]["bob"]
+    with Receiver() as receiver:
+        row, receiver.secrets["/acme"] = outbox.add_endpoint(database, "acme", receiver.url("/acme"), None)
+        with proxy_and_serve(t["tmp"], t["db_path"], CONFIG) as (fake, proxy, serve):
+            sessions = {"ann": login(serve, ann), "bob": login(serve, bob)}
+            assert chat(proxy, bob).choices
+            assert http("GET", serve.url + "/v1/calls?format=csv", ann)[0] == 200
+            assert cli(t["db_path"], t["config_path"], "accounts", "set-tier", "acme", "free").returncode == 0
+
+            # bob (beyond the owner) is refused everywhere, and nothing of his reaches the provider
+            forwarded = len(fake.received)
+            with pytest.raises(openai.AuthenticationError, match="without team access"):
+                chat(proxy, bob)
+            assert len(fake.received) == forwarded
+            status, body = http("GET", serve.url + "/v1/me", bob)
+            assert status == 401 and "without team access" in json.loads(body)["error"]["message"]
+            assert page(serve, "/dashboard/live.json", sessions["bob"]) == 401
+
+            # the owner keeps calls and the dashboard, loses export, the API and webhooks
+            assert chat(proxy, ann).choices
+            for path, permission in (("/v1/me", "api"), ("/v1/calls?format=csv", "export"),
+                                     ("/v1/webhooks", "webhooks"), ("/v1/members", "team")):
+                status, body = http("GET", serve.url + path, ann)
+                assert (status, json.loads(body)["error"]["type"]) == (403, "permission_denied"), path
+            assert page(serve, "/dashboard/live.json", sessions["ann"]) == 200
+            assert page(serve, "/dashboard/export.csv", sessions["ann"]) == 403
+
+            # webhooks: paused, not deleted; an event while free is never sent
+            assert cli(t["db_path"], t["config_path"], "keys", "rotate", t["id"]["ann"]).returncode == 0
+            (listed,) = json.loads(cli(t["db_path"], t["config_path"], "webhooks", "list", "--json").stdout)
+            assert listed["id"] == row["id"] and listed["paused"] and listed["disabled"] is None
+            time.sleep(1.5)  # three delivery passes
+            assert receiver.got == []
+
+            assert cli(t["db_path"], t["config_path"], "accounts", "set-tier", "acme", "pro").returncode == 0
+            assert chat(proxy, bob).choices
+            assert http("GET", serve.url + "/v1/me", bob)[0] == 200
+            assert cli(t["db_path"], t["config_path"], "keys", "create", "acme", "--name", "after").returncode == 0
+            wait_for(lambda: receiver.delivered("key.created"), what="an event after the upgrade")
+            time.sleep(1.0)
+    assert receiver.bad == []
+    assert [(p["type"], p["data"]["name"]) for p in receiver.delivered()] == [("key.created", "after")]
+
