@@ -76,3 +76,15 @@ def test_webhooks_add_local_receiver_with_the_opt_in(run, tmp_path):
     assert "is private" in run("--config", str(config), "webhooks", "add", "acme", "http://10.1.2.4/h", ok=False).output
     assert len(json.loads(run("webhooks", "list", "--json").output)) == 2
 
+
+def test_members_set_role(run):
+    run("accounts", "create", "acme", "--tier", "pro", "--owner", "ann")
+    run("members", "add", "acme", "bob", "--role", "viewer")
+    assert "viewer → admin" in run("members", "set-role", "acme", "bob", "admin").output
+    assert "only owner" in run("members", "set-role", "acme", "ann", "admin", ok=False).output
+    run("members", "set-role", "acme", "bob", "owner")
+    assert "owner → member" in run("members", "set-role", "acme", "ann", "member").output
+    roles = {m["name"]: m["role"] for m in json.loads(run("members", "list", "acme", "--json").output)}
+    assert roles == {"ann": "member", "bob": "owner"}
+    assert "'boss' is not one of" in run("members", "set-role", "acme", "bob", "boss", ok=False).output
+    assert "no member 'zed'" in run("members", "set-role", "acme", "zed", "viewer", ok=False).output

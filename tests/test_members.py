@@ -108,6 +108,42 @@ def test_member_spend_and_report_by_member(database, config):
     assert [r["member"] for r in member_spend(database, "acme", member_id=bob_id)] == ["bob"]
 
 
+def test_set_role_and_its_event(database, config):
+    keys.create_account(database, "acme", "pro", owner="ann")
+    outbox.add_endpoint(database, "acme", "https://93.184.215.14/h", None)
+    members.add_member(database, "acme", "bob", "viewer", config)
+    assert members.set_role(database, "acme", "bob", "admin") == "viewer"
+    assert members.get_member(database, "acme", "bob")["role"] == "admin"
+    assert messages(database, "member.role_changed")[-1]["data"] == {
+        "account": "acme", "member": "bob", "role": "admin", "previous_role": "viewer"}
+    with pytest.raises(keys.KeyStoreError, match="only owner"):
+        members.set_role(database, "acme", "ann", "admin")
+    with pytest.raises(keys.KeyStoreError, match="unknown role"):
+        members.set_role(database, "acme", "bob", "Owner")
+
+
+@pytest.mark.parametrize("actor, target, role, allowed", [
+    ("admin", "member", "admin", True),  # up to its own role
+    ("admin", "admin", "viewer", True),
+    ("admin", "member", "owner", False),  # never above its own role
+    ("admin", "owner", "viewer", False),  # nor touching anyone above it
+    ("admin", "owner", "owner", False),
+    ("member", "viewer", "member", True),  # the store's rule alone; the API also requires admin
+    ("member", "viewer", "admin", False),
+    ("owner", "owner", "member", True),
+])
+def test_set_role_never_above_the_actor(database, config, actor, target, role, allowed):
+    keys.create_account(database, "acme", "pro", owner="first")
+    members.add_member(database, "acme", "target", target, config)
+    if allowed:
+        members.set_role(database, "acme", "target", role, up_to=actor)
+        assert members.get_member(database, "acme", "target")["role"] == role
+    else:
+        with pytest.raises(members.RoleDenied):
+            members.set_role(database, "acme", "target", role, up_to=actor)
+        assert members.get_member(database, "acme", "target")["role"] == target
+
+
 def test_downgrade_holds_the_keys_of_members_beyond_the_owner(database, config):
     from aispendtrack.store.keycache import lookup_one
 

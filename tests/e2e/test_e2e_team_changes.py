@@ -1,6 +1,6 @@
 """Loose ends of the team features (issue 20, item 11), through a real mitmdump, a real
 `serve` and the real CLI: a downgrade to free stops what free lacks and an upgrade brings
-it back."""
+it back, and `set-role` never raises anyone above the caller."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from aispendtrack.store import db as dbmod
 from aispendtrack.store import keys, ledger_schema, members, outbox
 from aispendtrack.store import limits as limits_store
 
-from .harness import http, proxy_and_serve
+from .harness import Serve, http, proxy_and_serve
 from .test_e2e_webhooks import Receiver, cli, wait_for
 
 # The receivers are local; room for a few more keys.
@@ -123,3 +123,37 @@ def test_downgrade_to_free_stops_what_free_lacks_and_upgrade_restores_it(team):
     assert receiver.bad == []
     assert [(p["type"], p["data"]["name"]) for p in receiver.delivered()] == [("key.created", "after")]
 
+
+ROLE_CHANGES = [  # (actor, member, new role, expected status) in this order
+    ("bob", "carl", "admin", 200),  # an admin may make an admin
+    ("bob", "carl", "owner", 403),  # never above its own role
+    ("bob", "bob", "owner", 403),  # not even itself
+    ("bob", "ann", "viewer", 403),  # nor touch an owner
+    ("carl", "ann", "member", 403),  # the admin made above: still no owner
+    ("vic", "vic", "admin", 403),  # a viewer changes nothing
+    ("vic", "carl", "viewer", 403),
+    ("bob", "carl", "OWNER", 400),
+    ("bob", "zed", "member", 404),
+    ("ann", "bob", "owner", 200),
+    ("ann", "ann", "member", 200),  # bob is an owner now
+    ("bob", "bob", "admin", 409),  # the last owner stays one
+    ("ann", "carl", "member", 403),  # ann is a member now: at once
+]
+
+
+def test_set_role_through_the_api_never_raises_anyone_above_the_caller(team):
+    t = team
+    no_team = keys.create_key(t["database"], "acme", CONFIGURED, member="bob",
+                              permissions=("api", "webhooks")).key
+    with Serve(t["tmp"], t["db_path"], t["config_path"]) as serve:
+        got = [http("PATCH", f"{serve.url}/v1/members/{name}", t["key"][actor], {"role": role})[0]
+               for actor, name, role, _ in ROLE_CHANGES]
+        status, body = http("PATCH", f"{serve.url}/v1/members/vic", no_team, {"role": "member"})
+        assert (status, json.loads(body)["error"]["permission"]) == (403, "team")
+        status, _ = http("PATCH", f"{serve.url}/v1/members/vic", t["key"]["bob"], {"role": "member", "name": "x"})
+        assert status in (400, 422)
+        # re-adding a member is no way around it either
+        assert http("POST", serve.url + "/v1/members", t["key"]["carl"], {"name": "vic", "role": "owner"})[0] == 403
+        roles = {m["name"]: m["role"] for m in json.loads(http("GET", serve.url + "/v1/members", t["key"]["bob"])[1])}
+    assert got == [expected for *_, expected in ROLE_CHANGES]
+    assert roles == {"ann": "member", "bob": "owner", "carl": "admin", "vic": "viewer"}

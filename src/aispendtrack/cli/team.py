@@ -51,6 +51,18 @@ def members_list(ctx: click.Context, account: str | None, as_json: bool) -> None
     common.console.print(table)
 
 
+@members_group.command("set-role")
+@click.argument("account")
+@click.argument("name")
+@click.argument("role", type=click.Choice(memberstore.ROLES))
+@click.pass_context
+def members_set_role(ctx: click.Context, account: str, name: str, role: str) -> None:
+    """Give member NAME of ACCOUNT another ROLE (in force on the next request; the last owner stays one)."""
+    with common.store_errors():
+        before = memberstore.set_role(common.open_db(ctx), account, name, role)
+    common.console.print(f"{safe(name)} of {safe(account)}: {before} → [bold]{role}[/].")
+
+
 @members_group.command("remove")
 @click.argument("account")
 @click.argument("name")

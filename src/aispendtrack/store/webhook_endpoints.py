@@ -22,7 +22,7 @@ from aispendtrack.store.tx import KeyStoreError, Tx
 
 EVENTS = (
     "key.created", "key.rotated", "key.revoked", "key.expiring", "member.added", "member.removed",
-    "limit.hourly_reached", "quota.monthly_threshold", "budget.threshold",
+    "member.role_changed", "limit.hourly_reached", "quota.monthly_threshold", "budget.threshold",
 )
 SECRET_PREFIX = "whsec_"
 
