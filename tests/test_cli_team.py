@@ -88,3 +88,16 @@ def test_members_set_role(run):
     assert roles == {"ann": "member", "bob": "owner"}
     assert "'boss' is not one of" in run("members", "set-role", "acme", "bob", "boss", ok=False).output
     assert "no member 'zed'" in run("members", "set-role", "acme", "zed", "viewer", ok=False).output
+
+
+def test_webhooks_rotate_secret_prints_the_new_secret_once(run):
+    run("accounts", "create", "acme", "--tier", "pro")
+    first = run("webhooks", "add", "acme", PUBLIC).output
+    old = re.search(r"whsec_\S+", first).group(0)
+    endpoint = re.search(r"wh_[0-9a-f]{12}", first).group(0)
+    out = run("webhooks", "rotate-secret", endpoint).output
+    new = re.search(r"whsec_\S+", out).group(0)
+    assert new != old and old not in out and "old secret too" in out
+    listed = run("webhooks", "list").output + run("webhooks", "list", "--json").output
+    assert "previous secret signs until" in listed and new not in listed and old not in listed
+    assert "no webhook endpoint" in run("webhooks", "rotate-secret", "wh_000000000000", ok=False).output

@@ -158,6 +158,8 @@ class Webhooks(_Strict):
     # Let webhooks reach loopback, private, link-local, CGNAT and reserved addresses
     # (local development); cloud metadata addresses stay refused.
     allow_private_networks: bool = False
+    # How long the previous signing secret keeps signing after `webhooks rotate-secret`.
+    rotation_grace_seconds: int = Field(86_400, ge=0, le=MAX_GRACE_SECONDS)
 
     @field_validator("allow_hosts")
     @classmethod

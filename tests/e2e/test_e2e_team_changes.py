@@ -1,6 +1,7 @@
 """Loose ends of the team features (issue 20, item 11), through a real mitmdump, a real
 `serve` and the real CLI: a downgrade to free stops what free lacks and an upgrade brings
-it back, and `set-role` never raises anyone above the caller."""
+it back, `set-role` never raises anyone above the caller, and a rotated webhook secret
+signs next to the old one only during its grace."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import urllib.request
 
 import openai
 import pytest
+from standardwebhooks import Webhook
 
 from aispendtrack.config import parse_config
 from aispendtrack.store import db as dbmod
@@ -23,8 +25,8 @@ from aispendtrack.store import limits as limits_store
 from .harness import Serve, http, proxy_and_serve
 from .test_e2e_webhooks import Receiver, cli, wait_for
 
-# The receivers are local; room for a few more keys.
-CONFIG = "[webhooks]\nallow_private_networks = true\n[tiers.pro]\nmax_keys = 10\n"
+# The receivers are local; a short grace to see it end; room for a few more keys.
+CONFIG = "[webhooks]\nallow_private_networks = true\nrotation_grace_seconds = 6\n[tiers.pro]\nmax_keys = 10\n"
 CONFIGURED = parse_config(tomllib.loads(CONFIG))
 
 
@@ -157,3 +159,41 @@ def test_set_role_through_the_api_never_raises_anyone_above_the_caller(team):
         roles = {m["name"]: m["role"] for m in json.loads(http("GET", serve.url + "/v1/members", t["key"]["bob"])[1])}
     assert got == [expected for *_, expected in ROLE_CHANGES]
     assert roles == {"ann": "member", "bob": "owner", "carl": "admin", "vic": "viewer"}
+
+
+def _verifies(secret: str, got: dict) -> bool:
+    try:
+        Webhook(secret).verify(got["body"], got["headers"])
+        return True
+    except Exception:
+        return False
+
+
+def test_rotated_secret_both_sign_during_the_grace_then_only_the_new(team):
+    t, database = team, team["database"]
+    with Receiver() as receiver, Serve(t["tmp"], t["db_path"], t["config_path"]) as serve:
+        status, body = http("POST", serve.url + "/v1/webhooks", t["key"]["bob"],
+                            {"url": receiver.url("/h"), "events": ["key.created"]})
+        assert status == 201
+        endpoint, old = json.loads(body)["id"], json.loads(body)["secret"]
+        receiver.secrets["/h"] = old  # the receiver still verifies with the old secret
+        assert http("POST", f"{serve.url}/v1/webhooks/{endpoint}/rotate-secret", t["key"]["carl"])[0] == 403
+        status, body = http("POST", f"{serve.url}/v1/webhooks/{endpoint}/rotate-secret", t["key"]["bob"])
+        assert status == 200
+        rotated = json.loads(body)
+        new, until = rotated["secret"], dbmod.parse_iso(rotated["previous_secret_until"]).timestamp()
+        assert new != old and new.startswith("whsec_")
+        keys.create_key(database, "acme", CONFIGURED, name="during")
+        (during,) = wait_for(lambda: receiver.got, what="a delivery during the grace")
+        assert time.time() < until, "the delivery came after the grace: the test machine is too slow"
+        receiver.secrets["/h"] = new  # the receiver moves to the new secret
+        time.sleep(max(0.0, until - time.time()) + 0.5)
+        keys.create_key(database, "acme", CONFIGURED, name="after")
+        wait_for(lambda: len(receiver.got) >= 2, what="a delivery after the grace")
+        listed = http("GET", serve.url + "/v1/webhooks", t["key"]["bob"])[1].decode()
+    after = receiver.got[1]
+    assert receiver.bad == []
+    assert _verifies(old, during) and _verifies(new, during)
+    assert _verifies(new, after) and not _verifies(old, after)
+    assert old not in listed and new not in listed
+    assert database.execute("SELECT previous_secret FROM webhook_endpoints").fetchall() == [(None,)]

@@ -31,7 +31,7 @@ class Receiver:
         self.secrets: dict[str, str] = {}
         self.status = 200
         self.location: str | None = None  # sent with every answer when set (a redirect)
-        self.got: list[dict] = []  # {"path", "id", "status", "payload"} per verified attempt
+        self.got: list[dict] = []  # {"path", "id", "status", "payload", "body", "headers"} per verified attempt
         self.bad: list[str] = []
         self.lock = threading.Lock()
         outer = self
@@ -50,7 +50,7 @@ class Receiver:
                 status = outer.status
                 with outer.lock:
                     outer.got.append({"path": self.path, "id": self.headers["webhook-id"], "status": status,
-                                      "payload": payload})
+                                      "payload": payload, "body": body, "headers": dict(self.headers)})
                 self.send_response(status)
                 if outer.location:
                     self.send_header("location", outer.location)

@@ -111,6 +111,8 @@ def webhooks_list(ctx: click.Context, account: str | None, as_json: bool) -> Non
     table = Table("id", "account", "url", "events", "state")
     for r in rows:
         state = webhook_endpoints.state(r)
+        if r["previous_secret_until"]:
+            state += f"; previous secret signs until {r['previous_secret_until']}"
         table.add_row(r["id"], safe(r["account"]), safe(r["url"]), ",".join(r["events"]) if r["events"] else "all",
                       state)
     common.console.print(table)
@@ -140,6 +142,23 @@ def webhooks_test(ctx: click.Context, endpoint_id: str) -> None:
             outbox.emit(database, row["account"], "webhook.test", {"account": row["account"], "endpoint_id": endpoint_id},
                         endpoint_id=endpoint_id, now=time.time())
     common.console.print(f"Queued a webhook.test event for {endpoint_id}; see: aispendtrack webhooks deliveries {endpoint_id}")
+
+
+@webhooks_group.command("rotate-secret")
+@click.argument("endpoint_id")
+@click.pass_context
+def webhooks_rotate_secret(ctx: click.Context, endpoint_id: str) -> None:
+    """A new signing secret for ENDPOINT_ID, printed once; the old one keeps signing too for
+    [webhooks] rotation_grace_seconds, then it is dropped."""
+    grace = common.load_config(ctx).webhooks.rotation_grace_seconds
+    with common.store_errors():
+        row, secret = outbox.rotate_secret(common.open_db(ctx), endpoint_id, grace)
+    common.console.print(f"New signing secret for webhook [bold]{endpoint_id}[/], shown only this once:\n")
+    click.echo(secret)
+    until = row["previous_secret_until"]
+    common.err_console.print(f"\nUntil {until} deliveries carry a signature with the old secret too: move your "
+                             "receiver to the new one before then." if until else
+                             "\nThe old secret no longer signs ([webhooks] rotation_grace_seconds = 0).")
 
 
 @webhooks_group.command("deliveries")

@@ -34,13 +34,15 @@ EXPIRING_SCAN_SECONDS = 60.0
 BATCH = 8
 
 
-def signed_headers(message_id: str, secret: str, payload: str, when: datetime) -> dict[str, str]:
+def signed_headers(message_id: str, signing_secrets: list[str], payload: str, when: datetime) -> dict[str, str]:
+    """Standard Webhooks headers, one `v1,…` signature per secret (space-separated): during a
+    secret rotation the old and the new secret both sign, so either verifies."""
     return {
         "content-type": "application/json",
         "user-agent": "AiSpendTrack-Webhooks/1",
         "webhook-id": message_id,
         "webhook-timestamp": str(int(when.timestamp())),
-        "webhook-signature": Webhook(secret).sign(message_id, when, payload),
+        "webhook-signature": " ".join(Webhook(s).sign(message_id, when, payload) for s in signing_secrets),
     }
 
 
@@ -80,7 +82,8 @@ class Deliverer:
 
     def _attempt(self, message: dict) -> str:
         now = self.clock()
-        headers = signed_headers(message["id"], message["secret"], message["payload"], datetime.fromtimestamp(now, UTC))
+        signing = [message["secret"], *([message["previous_secret"]] if message.get("previous_secret") else [])]
+        headers = signed_headers(message["id"], signing, message["payload"], datetime.fromtimestamp(now, UTC))
         started = time.monotonic()
         status, error = self.send(message["url"], headers, message["payload"])
         database = self._connect()

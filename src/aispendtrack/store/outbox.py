@@ -6,7 +6,7 @@ a crash of any process loses none. One message row per subscribed endpoint; the 
 worker (`serve.delivery`) claims due rows with a lease in one transaction, so two workers
 never send one message at the same time, and records every attempt.
 
-The endpoints themselves (URLs, secrets, pausing) are `webhook_endpoints`; their
+The endpoints themselves (URLs, secrets and their rotation, pausing) are `webhook_endpoints`; their
 names are re-exported here.
 """
 
@@ -23,7 +23,7 @@ from aispendtrack.store import webhook_endpoints
 from aispendtrack.store.db import iso, utcnow
 from aispendtrack.store.webhook_endpoints import (  # noqa: F401  (re-exported: callers name them outbox.*)
     EVENTS, SECRET_PREFIX, WebhookError, add_endpoint, check_url, get_endpoint, list_endpoints, new_secret,
-    parse_events, remove_endpoint,
+    parse_events, remove_endpoint, rotate_secret,
 )
 from aispendtrack.store.webhook_endpoints import conn_of as _conn
 from aispendtrack.store.webhook_endpoints import rows_of as _rows
@@ -123,8 +123,10 @@ def once(db, scope: str, kind: str, period: str, now: float, *, every: float | N
 
 
 def claim(db, owner: str, now: float, limit: int = 8, lease: float = LEASE_SECONDS) -> list[dict]:
-    """Due messages of enabled, unpaused endpoints, leased to `owner` in one transaction."""
+    """Due messages of enabled, unpaused endpoints, leased to `owner` in one transaction, with
+    the endpoint's secret and (during a rotation's grace) its previous one."""
     with _immediate(db) as conn:
+        webhook_endpoints.drop_expired_secrets(conn, now)
         ids = [r[0] for r in conn.execute(
             """SELECT m.id FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id
                WHERE m.state = 'pending' AND m.next_at <= ? AND (m.lease_until IS NULL OR m.lease_until <= ?)
@@ -135,9 +137,10 @@ def claim(db, owner: str, now: float, limit: int = 8, lease: float = LEASE_SECON
     if not ids:
         return []
     marks = ",".join("?" * len(ids))
-    return list(_rows(db, f"""SELECT m.id, m.endpoint_id, m.type, m.payload, m.attempts, e.url, e.secret
+    return list(_rows(db, f"""SELECT m.id, m.endpoint_id, m.type, m.payload, m.attempts, e.url, e.secret,
+                                   CASE WHEN e.previous_secret_until > ? THEN e.previous_secret END AS previous_secret
                             FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id
-                            WHERE m.id IN ({marks})""", ids))
+                            WHERE m.id IN ({marks})""", [iso(now), *ids]))
 
 
 def record(db, message: dict, owner: str, now: float, status: int | None, error: str | None,

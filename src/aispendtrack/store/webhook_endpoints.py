@@ -1,8 +1,9 @@
 """Webhook endpoints: where an account's events go, with which secret, and whether now.
 
 The signing secret must be usable for signing, so it is stored as given (not a digest);
-it is shown once on creation and never logged, returned or put in a URL afterwards.
-An endpoint is paused while its account
+it is shown once (on creation or rotation) and never logged, returned or put in a URL
+afterwards. A rotation keeps the previous secret signing next to the new one until the
+grace ends; then it is dropped from the database. An endpoint is paused while its account
 is on a tier without `webhooks` (no events are queued for it, none are sent) and resumed
 when the account moves back to a tier with it.
 """
@@ -13,7 +14,7 @@ import base64
 import json
 import secrets
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
@@ -33,7 +34,7 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS webhook_endpoints_account ON webhook_endpoints (account)",
 )
 # Added after the first release: (column, type).
-COLUMNS = (("paused", "TEXT"),)
+COLUMNS = (("paused", "TEXT"), ("previous_secret", "TEXT"), ("previous_secret_until", "TEXT"))
 
 
 class WebhookError(KeyStoreError):
@@ -118,7 +119,7 @@ def add_endpoint(db, account: str, url: str, events: tuple[str, ...] | None,
     return get_endpoint(db, endpoint_id, account), secret
 
 
-_PUBLIC = "id, account, url, events, created, disabled, disabled_reason, paused"
+_PUBLIC = "id, account, url, events, created, disabled, disabled_reason, paused, previous_secret_until"
 
 
 def get_endpoint(db, endpoint_id: str, account: str | None = None) -> dict:
@@ -141,6 +142,29 @@ def remove_endpoint(db, endpoint_id: str, account: str | None = None) -> dict:
         conn.execute("DELETE FROM webhook_messages WHERE endpoint_id = ? AND state = 'pending'", [endpoint_id])
         conn.execute("DELETE FROM webhook_endpoints WHERE id = ?", [endpoint_id])
     return row
+
+
+def rotate_secret(db, endpoint_id: str, grace_seconds: int, account: str | None = None,
+                  now: datetime | None = None) -> tuple[dict, str]:
+    """A new signing secret for the endpoint (returned, to show once); the current one keeps
+    signing too for `grace_seconds` (0: dropped at once). A secret still in its grace from an
+    earlier rotation is dropped now: at most two sign."""
+    get_endpoint(db, endpoint_id, account)
+    now = now or utcnow()
+    secret = new_secret()
+    until = iso(now + timedelta(seconds=grace_seconds)) if grace_seconds > 0 else None
+    with Tx(db):
+        conn_of(db).execute(
+            """UPDATE webhook_endpoints SET previous_secret = CASE WHEN ? IS NULL THEN NULL ELSE secret END,
+                      previous_secret_until = ?, secret = ? WHERE id = ?""",
+            [until, until, secret, endpoint_id])
+    return get_endpoint(db, endpoint_id), secret
+
+
+def drop_expired_secrets(conn, now: float) -> None:
+    """Forget previous secrets whose grace is over (inside the caller's write transaction)."""
+    conn.execute("""UPDATE webhook_endpoints SET previous_secret = NULL, previous_secret_until = NULL
+                    WHERE previous_secret_until IS NOT NULL AND previous_secret_until <= ?""", [iso(now)])
 
 
 def follow_tier(db, account: str, has_webhooks: bool) -> None:

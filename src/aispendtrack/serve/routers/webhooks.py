@@ -1,5 +1,5 @@
 """`/v1/webhooks`: the account's webhook endpoints and their deliveries (needs `webhooks`
-and an owner/admin key). The signing secret is in the creating answer only."""
+and an owner/admin key). A signing secret is in the creating or rotating answer only."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class Endpoint(BaseModel):
     disabled: str | None
     disabled_reason: str | None
     paused: str | None = Field(description="since when: the account's tier has no webhooks (resumes on upgrade)")
+    previous_secret_until: str | None = Field(description="the previous secret signs too until then (rotation)")
     state: str = Field(description="enabled, paused: …, or disabled: …")
 
 
@@ -39,6 +40,12 @@ class NewEndpoint(Endpoint):
     secret: str = Field(description="whsec_…: shown only in this answer; verify signatures with it")
 
 
+class RotatedSecret(BaseModel):
+    id: str
+    secret: str = Field(description="the new whsec_…: shown only in this answer")
+    previous_secret_until: str | None = Field(description="the old secret signs too until then; null: not at all")
+
+
 class Delivery(BaseModel):
     message_id: str
     type: str | None
@@ -51,7 +58,7 @@ class Delivery(BaseModel):
 
 
 def _endpoint(row: dict) -> dict:
-    fields = ("id", "url", "events", "created", "disabled", "disabled_reason", "paused")
+    fields = ("id", "url", "events", "created", "disabled", "disabled_reason", "paused", "previous_secret_until")
     return {**{k: row[k] for k in fields}, "state": webhook_endpoints.state(row)}
 
 
@@ -85,6 +92,14 @@ def remove_endpoint(endpoint_id: str, who: Caller = Depends(admin), db=Depends(d
     _own(db, who, endpoint_id)
     outbox.remove_endpoint(db, endpoint_id, who.key.account)
     return Response(status_code=204)
+
+
+@router.post("/{endpoint_id}/rotate-secret", response_model=RotatedSecret)
+def rotate_secret(endpoint_id: str, who: Caller = Depends(admin), db=Depends(deps.database),
+                  cfg: Config = Depends(deps.config)) -> RotatedSecret:
+    _own(db, who, endpoint_id)
+    row, secret = outbox.rotate_secret(db, endpoint_id, cfg.webhooks.rotation_grace_seconds, who.key.account)
+    return RotatedSecret(id=row["id"], secret=secret, previous_secret_until=row["previous_secret_until"])
 
 
 @router.get("/{endpoint_id}/deliveries", response_model=list[Delivery])
