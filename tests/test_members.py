@@ -163,3 +163,15 @@ def test_downgrade_holds_the_keys_of_members_beyond_the_owner(database, config):
     keys.create_key(database, "acme", config)  # bob's held key does not take the owner's place
     keys.set_tier(database, "acme", "pro", config)
     assert lookup_one(database, config, bob.key).reason is None  # back on upgrade, never revoked
+
+
+def test_downgrade_when_only_a_member_holds_a_key(database, config):
+    """The hole: the free tier's one key held by someone other than the owner kept working."""
+    from aispendtrack.store.keycache import lookup_one
+
+    keys.create_account(database, "acme", "pro", owner="ann")
+    members.add_member(database, "acme", "bob", "member", config)
+    bob = keys.create_key(database, "acme", config, member="bob")
+    keys.set_tier(database, "acme", "free", config)
+    assert "without team access" in lookup_one(database, config, bob.key).reason
+    keys.create_key(database, "acme", config)  # the owner gets the free tier's one key
