@@ -19,8 +19,7 @@ from standardwebhooks import Webhook
 
 from aispendtrack.config import parse_config
 from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys, ledger_schema, members, outbox
-from aispendtrack.store import limits as limits_store
+from aispendtrack.store import keys, members, outbox, schema
 
 from .harness import Serve, http, proxy_and_serve
 from .test_e2e_webhooks import Receiver, cli, wait_for
@@ -35,8 +34,7 @@ def team(tmp_path):
     """Account acme (pro): owner ann, admin bob, member carl, viewer vic, one key each."""
     db_path = tmp_path / "aispendtrack.db"
     database = dbmod.connect(db_path)
-    for schema in (keys, ledger_schema, limits_store):
-        schema.ensure_schema(database)
+    schema.ensure_schema(database)
     config = CONFIGURED
     keys.create_account(database, "acme", "pro", owner="ann")
     made = {"ann": keys.create_key(database, "acme", config, name="ann")}

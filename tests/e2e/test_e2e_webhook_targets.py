@@ -11,8 +11,7 @@ import pytest
 
 from aispendtrack.config import Config
 from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys, ledger_schema, outbox
-from aispendtrack.store import limits as limits_store
+from aispendtrack.store import keys, outbox, schema
 
 from .harness import Serve, http
 from .test_e2e_webhooks import Receiver, cli, wait_for
@@ -39,8 +38,7 @@ REFUSED = [  # (URL, what the refusal says)
 def plane(tmp_path):
     db_path = tmp_path / "aispendtrack.db"
     database = dbmod.connect(db_path)
-    for schema in (keys, ledger_schema, limits_store):
-        schema.ensure_schema(database)
+    schema.ensure_schema(database)
     keys.create_account(database, "acme", "pro")
     strict, opted_in = tmp_path / "strict.toml", tmp_path / "local.toml"
     strict.write_text("")

@@ -5,7 +5,9 @@ retried on the Standard Webhooks schedule (`outbox.SCHEDULE`), every attempt rec
 410 Gone disables the endpoint. Messages are leased in one transaction before sending, so
 two workers (two `serve` processes) never send one message at the same time, and a
 worker killed mid-send leaves a lease that simply expires. Signatures are made with the
-official `standardwebhooks` package.
+official `standardwebhooks` package (two during a secret rotation's grace). Each POST goes
+through `webhook_http.Sender`: only to addresses the `[webhooks]` rule allows
+(`webhook_targets`), to exactly the address it checked.
 """
 
 from __future__ import annotations
