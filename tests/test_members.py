@@ -128,3 +128,72 @@ def test_report_by_member_keeps_accounts_apart(run):
     assert "beta/owner" in text and "acme/owner" in text and "(none)/" not in text
     assert [g["key"] for g in json.loads(run("report", "--by", "member", "--account", "acme", "--json")
                                          .output)["groups"]] == ["acme/owner"]
+
+
+def test_set_role_and_its_event(database, config):
+    keys.create_account(database, "acme", "pro", owner="ann")
+    outbox.add_endpoint(database, "acme", "https://93.184.215.14/h", None)
+    members.add_member(database, "acme", "bob", "viewer", config)
+    assert members.set_role(database, "acme", "bob", "admin") == "viewer"
+    assert members.get_member(database, "acme", "bob")["role"] == "admin"
+    assert messages(database, "member.role_changed")[-1]["data"] == {
+        "account": "acme", "member": "bob", "role": "admin", "previous_role": "viewer"}
+    with pytest.raises(keys.KeyStoreError, match="only owner"):
+        members.set_role(database, "acme", "ann", "admin")
+    with pytest.raises(keys.KeyStoreError, match="unknown role"):
+        members.set_role(database, "acme", "bob", "Owner")
+
+
+@pytest.mark.parametrize("actor, target, role, allowed", [
+    ("admin", "member", "admin", True),  # up to its own role
+    ("admin", "admin", "viewer", True),
+    ("admin", "member", "owner", False),  # never above its own role
+    ("admin", "owner", "viewer", False),  # nor touching anyone above it
+    ("admin", "owner", "owner", False),
+    ("member", "viewer", "member", True),  # the store's rule alone; the API also requires admin
+    ("member", "viewer", "admin", False),
+    ("owner", "owner", "member", True),
+])
+def test_set_role_never_above_the_actor(database, config, actor, target, role, allowed):
+    keys.create_account(database, "acme", "pro", owner="first")
+    members.add_member(database, "acme", "target", target, config)
+    if allowed:
+        members.set_role(database, "acme", "target", role, up_to=actor)
+        assert members.get_member(database, "acme", "target")["role"] == role
+    else:
+        with pytest.raises(members.RoleDenied):
+            members.set_role(database, "acme", "target", role, up_to=actor)
+        assert members.get_member(database, "acme", "target")["role"] == target
+
+
+def test_downgrade_holds_the_keys_of_members_beyond_the_owner(database, config):
+    from aispendtrack.store.keycache import lookup_one
+
+    keys.create_account(database, "acme", "pro", owner="ann")
+    members.add_member(database, "acme", "bob", "admin", config)
+    ann = keys.create_key(database, "acme", config)
+    bob = keys.create_key(database, "acme", config, member="bob")
+    keys.set_tier(database, "acme", "free", config)  # free allows 1 key: bob's is held, not counted
+    assert lookup_one(database, config, ann.key).reason is None
+    reason = lookup_one(database, config, bob.key).reason
+    assert "belongs to member 'bob'" in reason and "free tier" in reason and "owner's keys" in reason
+    with pytest.raises(keys.KeyStoreError, match="only the owner's keys work"):
+        keys.create_key(database, "acme", config, member="bob")
+    with pytest.raises(keys.KeyStoreError, match="maximum of 1"):
+        keys.create_key(database, "acme", config)  # ann's one key is the free tier's one
+    keys.revoke_key(database, ann.id)
+    keys.create_key(database, "acme", config)  # bob's held key does not take the owner's place
+    keys.set_tier(database, "acme", "pro", config)
+    assert lookup_one(database, config, bob.key).reason is None  # back on upgrade, never revoked
+
+
+def test_downgrade_when_only_a_member_holds_a_key(database, config):
+    """The hole: the free tier's one key held by someone other than the owner kept working."""
+    from aispendtrack.store.keycache import lookup_one
+
+    keys.create_account(database, "acme", "pro", owner="ann")
+    members.add_member(database, "acme", "bob", "member", config)
+    bob = keys.create_key(database, "acme", config, member="bob")
+    keys.set_tier(database, "acme", "free", config)
+    assert "without team access" in lookup_one(database, config, bob.key).reason
+    keys.create_key(database, "acme", config)  # the owner gets the free tier's one key

@@ -218,3 +218,66 @@ def test_key_expiring_once_seven_days_before(database, config, acme):
     assert outbox.expiring_keys(database, time.time()) == 0
     (got,) = payloads(database, "key.expiring")
     assert got["data"]["key_id"] == soon.id
+
+
+def _deliver_one(db_path, database, config, clock) -> tuple[dict, str]:
+    """Create a key (one key.created message), deliver it at `clock`: (headers, payload)."""
+    receiver = Receiver(clock)
+    keys.create_key(database, "acme", config)
+    database.execute("UPDATE webhook_messages SET next_at = ? WHERE state = 'pending'", [clock.t])
+    Deliverer(db_path, clock=clock, send=receiver).run_once()
+    (_, headers, payload), = receiver.got
+    return headers, payload
+
+
+def _verifies(secret: str, payload: str, headers: dict) -> bool:
+    try:
+        Webhook(secret).verify(payload, headers)
+        return True
+    except Exception:
+        return False
+
+
+def test_rotated_secret_signs_next_to_the_old_one_during_the_grace_only(db_path, database, config, acme):
+    endpoint, old = acme
+    clock = Clock(time.time())  # near now: receivers check the timestamp (5 minutes)
+    row, new = outbox.rotate_secret(database, endpoint, 60, now=dbmod.utcnow())
+    assert new != old and row["previous_secret_until"] is not None and "secret" not in row
+    headers, payload = _deliver_one(db_path, database, config, clock)
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    assert _verifies(old, payload, headers) and _verifies(new, payload, headers)
+    clock.t += 61  # the grace is over
+    headers, payload = _deliver_one(db_path, database, config, clock)
+    assert len(headers["webhook-signature"].split(" ")) == 1
+    assert _verifies(new, payload, headers) and not _verifies(old, payload, headers)
+    # and the old secret is gone from the database, not merely unused
+    assert database.execute("SELECT previous_secret, previous_secret_until FROM webhook_endpoints").fetchall() == [
+        (None, None)]
+
+
+def test_a_second_rotation_drops_the_first_secret_and_zero_grace_drops_at_once(db_path, database, config, acme):
+    endpoint, first = acme
+    _, second = outbox.rotate_secret(database, endpoint, 3600)
+    _, third = outbox.rotate_secret(database, endpoint, 3600)
+    headers, payload = _deliver_one(db_path, database, config, Clock(time.time()))
+    assert [_verifies(s, payload, headers) for s in (first, second, third)] == [False, True, True]
+    row, fourth = outbox.rotate_secret(database, endpoint, 0)
+    assert row["previous_secret_until"] is None
+    headers, payload = _deliver_one(db_path, database, config, Clock(time.time()))
+    assert [_verifies(s, payload, headers) for s in (third, fourth)] == [False, True]
+
+
+def test_endpoints_pause_on_a_tier_without_webhooks_and_resume_on_upgrade(db_path, database, config, acme):
+    endpoint, _ = acme
+    keys.create_key(database, "acme", config)  # queued while pro: held, not lost
+    keys.set_tier(database, "acme", "free", config)
+    row = outbox.get_endpoint(database, endpoint)
+    assert row["paused"] and row["disabled"] is None
+    keys.revoke_key(database, keys.list_keys(database, "acme")[0]["id"])  # nothing is queued while paused
+    assert len(payloads(database)) == 1
+    receiver = Receiver(time.time)
+    assert Deliverer(db_path, send=receiver).run_once() == {} and receiver.got == []
+    keys.set_tier(database, "acme", "pro", config)
+    assert outbox.get_endpoint(database, endpoint)["paused"] is None
+    assert Deliverer(db_path, send=receiver).run_once() == {"delivered": 1}
+    assert [json.loads(p)["type"] for _, _, p in receiver.got] == ["key.created"]

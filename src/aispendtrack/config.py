@@ -151,9 +151,23 @@ class Serve(_Strict):
 
 
 class Webhooks(_Strict):
-    # Host globs that webhooks registered through the API may point to; empty = any host.
-    # The CLI (the operator) is not restricted.
+    # Host globs that webhooks registered through the API may point to; empty = any public
+    # host. The CLI (the operator) is not restricted by them. An entry without glob
+    # characters also names a host the operator vouches for: it skips the address rule.
     allow_hosts: list[str] = []
+    # Let webhooks reach loopback, private, link-local, CGNAT and reserved addresses
+    # (local development); cloud metadata addresses stay refused.
+    allow_private_networks: bool = False
+    # How long the previous signing secret keeps signing after `webhooks rotate-secret`.
+    rotation_grace_seconds: int = Field(86_400, ge=0, le=MAX_GRACE_SECONDS)
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _hosts(cls, v: list[str]) -> list[str]:
+        for host in v:
+            if not host.strip() or not host.isprintable() or "/" in host:
+                raise ValueError(f"expected host names or globs (no scheme or path), got {host!r}")
+        return v
 
 
 class Metering(_Strict):

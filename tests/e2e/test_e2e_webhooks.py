@@ -30,7 +30,8 @@ class Receiver:
     def __init__(self):
         self.secrets: dict[str, str] = {}
         self.status = 200
-        self.got: list[dict] = []  # {"path", "id", "status", "payload"} per verified attempt
+        self.location: str | None = None  # sent with every answer when set (a redirect)
+        self.got: list[dict] = []  # {"path", "id", "status", "payload", "body", "headers"} per verified attempt
         self.bad: list[str] = []
         self.lock = threading.Lock()
         outer = self
@@ -49,8 +50,10 @@ class Receiver:
                 status = outer.status
                 with outer.lock:
                     outer.got.append({"path": self.path, "id": self.headers["webhook-id"], "status": status,
-                                      "payload": payload})
+                                      "payload": payload, "body": body, "headers": dict(self.headers)})
                 self.send_response(status)
+                if outer.location:
+                    self.send_header("location", outer.location)
                 self.end_headers()
 
             def log_message(self, *args):
@@ -91,7 +94,8 @@ def setup(tmp_path):
     for schema in (keys, ledger_schema, limits_store):
         schema.ensure_schema(database)
     config_path = tmp_path / "mitm.toml"
-    config_path.write_text('[tiers.pro]\nrequests_per_hour = 1\n[webhooks]\nallow_hosts = ["127.0.0.1"]\n')
+    config_path.write_text('[tiers.pro]\nrequests_per_hour = 1\n[webhooks]\nallow_hosts = ["127.0.0.1"]\n'
+                           'allow_private_networks = true\n')  # the receiver is local
     config = parse_config({"tiers": {"pro": {"requests_per_hour": 1}}})
     yield tmp_path, db_path, config_path, database, config
     database.conn.close()

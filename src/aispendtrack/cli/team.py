@@ -8,8 +8,9 @@ import click
 from rich.table import Table
 
 from aispendtrack.cli import common
+from aispendtrack.serve import webhook_targets
 from aispendtrack.store import members as memberstore
-from aispendtrack.store import outbox
+from aispendtrack.store import outbox, webhook_endpoints
 from aispendtrack.store.tx import Tx
 from aispendtrack.views.render import safe
 
@@ -50,6 +51,18 @@ def members_list(ctx: click.Context, account: str | None, as_json: bool) -> None
     common.console.print(table)
 
 
+@members_group.command("set-role")
+@click.argument("account")
+@click.argument("name")
+@click.argument("role", type=click.Choice(memberstore.ROLES))
+@click.pass_context
+def members_set_role(ctx: click.Context, account: str, name: str, role: str) -> None:
+    """Give member NAME of ACCOUNT another ROLE (in force on the next request; the last owner stays one)."""
+    with common.store_errors():
+        before = memberstore.set_role(common.open_db(ctx), account, name, role)
+    common.console.print(f"{safe(name)} of {safe(account)}: {before} → [bold]{role}[/].")
+
+
 @members_group.command("remove")
 @click.argument("account")
 @click.argument("name")
@@ -75,9 +88,11 @@ def webhooks_group() -> None:
 def webhooks_add(ctx: click.Context, account: str, url: str, events: str | None) -> None:
     """Send ACCOUNT's events to URL; prints the signing secret once."""
     database = common.open_db(ctx)
+    config = common.load_config(ctx)
     with common.store_errors():
-        row, secret = outbox.add_endpoint(database, account, outbox.check_url(url), outbox.parse_events(events),
-                                          common.load_config(ctx).tier_permissions())
+        parsed = outbox.parse_events(events)
+        webhook_targets.check_registration(outbox.check_url(url), webhook_targets.Policy.of(config.webhooks))
+        row, secret = outbox.add_endpoint(database, account, url, parsed, config.tier_permissions())
     common.console.print(f"Added webhook [bold]{row['id']}[/] for {safe(account)}. Its signing secret is shown only this once:\n")
     click.echo(secret)
     common.err_console.print("\nVerify each delivery with it (Standard Webhooks); see the README.")
@@ -95,7 +110,9 @@ def webhooks_list(ctx: click.Context, account: str | None, as_json: bool) -> Non
         return
     table = Table("id", "account", "url", "events", "state")
     for r in rows:
-        state = f"disabled: {r['disabled_reason']}" if r["disabled"] else "enabled"
+        state = webhook_endpoints.state(r)
+        if r["previous_secret_until"]:
+            state += f"; previous secret signs until {r['previous_secret_until']}"
         table.add_row(r["id"], safe(r["account"]), safe(r["url"]), ",".join(r["events"]) if r["events"] else "all",
                       state)
     common.console.print(table)
@@ -119,10 +136,29 @@ def webhooks_test(ctx: click.Context, endpoint_id: str) -> None:
     database = common.open_db(ctx)
     with common.store_errors():
         row = outbox.get_endpoint(database, endpoint_id)
+        if row["disabled"] or row["paused"]:
+            raise click.ClickException(f"webhook {endpoint_id} is {webhook_endpoints.state(row)}; nothing queued")
         with Tx(database):
             outbox.emit(database, row["account"], "webhook.test", {"account": row["account"], "endpoint_id": endpoint_id},
                         endpoint_id=endpoint_id, now=time.time())
     common.console.print(f"Queued a webhook.test event for {endpoint_id}; see: aispendtrack webhooks deliveries {endpoint_id}")
+
+
+@webhooks_group.command("rotate-secret")
+@click.argument("endpoint_id")
+@click.pass_context
+def webhooks_rotate_secret(ctx: click.Context, endpoint_id: str) -> None:
+    """A new signing secret for ENDPOINT_ID, printed once; the old one keeps signing too for
+    [webhooks] rotation_grace_seconds, then it is dropped."""
+    grace = common.load_config(ctx).webhooks.rotation_grace_seconds
+    with common.store_errors():
+        row, secret = outbox.rotate_secret(common.open_db(ctx), endpoint_id, grace)
+    common.console.print(f"New signing secret for webhook [bold]{endpoint_id}[/], shown only this once:\n")
+    click.echo(secret)
+    until = row["previous_secret_until"]
+    common.err_console.print(f"\nUntil {until} deliveries carry a signature with the old secret too: move your "
+                             "receiver to the new one before then." if until else
+                             "\nThe old secret no longer signs ([webhooks] rotation_grace_seconds = 0).")
 
 
 @webhooks_group.command("deliveries")

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from aispendtrack.config import Config
 from aispendtrack.serve import dashboard, errors
 from aispendtrack.serve.delivery import Deliverer
+from aispendtrack.serve.webhook_targets import Policy
 from aispendtrack.serve.routers import keys, me, members, usage, webhooks
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import schema
@@ -25,7 +26,7 @@ def create_app(config: Config, db_path: str | Path, *, deliver: bool = True) -> 
         dashboard.ensure_schema(database)
     finally:
         database.conn.close()
-    deliverer = Deliverer(db_path) if deliver else None
+    deliverer = Deliverer(db_path, policy=Policy.of(config.webhooks)) if deliver else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

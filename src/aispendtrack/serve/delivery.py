@@ -5,7 +5,9 @@ retried on the Standard Webhooks schedule (`outbox.SCHEDULE`), every attempt rec
 410 Gone disables the endpoint. Messages are leased in one transaction before sending, so
 two workers (two `serve` processes) never send one message at the same time, and a
 worker killed mid-send leaves a lease that simply expires. Signatures are made with the
-official `standardwebhooks` package.
+official `standardwebhooks` package (two during a secret rotation's grace). Each POST goes
+through `webhook_http.Sender`: only to addresses the `[webhooks]` rule allows
+(`webhook_targets`), to exactly the address it checked.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ import logging
 import secrets
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -23,58 +23,40 @@ from pathlib import Path
 
 from standardwebhooks import Webhook
 
+from aispendtrack.serve import webhook_targets
+from aispendtrack.serve.webhook_http import TIMEOUT_SECONDS, Sender
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import outbox
 from aispendtrack.store.health import file_id
 
 log = logging.getLogger(__name__)
 
-TIMEOUT_SECONDS = 15.0
 POLL_SECONDS = 0.5
 EXPIRING_SCAN_SECONDS = 60.0
 BATCH = 8
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None  # a redirect is an answer (a failed attempt), not a new destination
-
-
-# No proxies from the environment: HTTPS_PROXY often points at the AiSpendTrack proxy itself.
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
-
-
-def signed_headers(message_id: str, secret: str, payload: str, when: datetime) -> dict[str, str]:
+def signed_headers(message_id: str, signing_secrets: list[str], payload: str, when: datetime) -> dict[str, str]:
+    """Standard Webhooks headers, one `v1,…` signature per secret (space-separated): during a
+    secret rotation the old and the new secret both sign, so either verifies."""
     return {
         "content-type": "application/json",
         "user-agent": "AiSpendTrack-Webhooks/1",
         "webhook-id": message_id,
         "webhook-timestamp": str(int(when.timestamp())),
-        "webhook-signature": Webhook(secret).sign(message_id, when, payload),
+        "webhook-signature": " ".join(Webhook(s).sign(message_id, when, payload) for s in signing_secrets),
     }
-
-
-def post(url: str, headers: dict[str, str], payload: str) -> tuple[int | None, str | None]:
-    """(HTTP status, None) or (None, why it failed); never raises."""
-    req = urllib.request.Request(url, data=payload.encode(), headers=headers, method="POST")
-    try:
-        with _opener.open(req, timeout=TIMEOUT_SECONDS) as resp:
-            resp.read(65536)
-            return resp.status, None
-    except urllib.error.HTTPError as e:
-        return e.code, None
-    except Exception as e:  # connection refused, timeout, TLS, …: retried on the schedule
-        return None, f"{type(e).__name__}: {getattr(e, 'reason', e)}"[:300]
 
 
 class Deliverer:
     """Sends due outbox messages; `run_once()` is one pass, `start()` a polling thread."""
 
     def __init__(self, db_path: str | Path, *, clock: Callable[[], float] = time.time,
-                 send: Callable[[str, dict[str, str], str], tuple[int | None, str | None]] = post):
+                 send: Callable[[str, dict[str, str], str], tuple[int | None, str | None]] | None = None,
+                 policy: webhook_targets.Policy | None = None):
         self.db_path = db_path
         self.clock = clock
-        self.send = send
+        self.send = send or Sender(policy or webhook_targets.Policy())
         self.owner = "worker_" + secrets.token_hex(6)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -102,7 +84,8 @@ class Deliverer:
 
     def _attempt(self, message: dict) -> str:
         now = self.clock()
-        headers = signed_headers(message["id"], message["secret"], message["payload"], datetime.fromtimestamp(now, UTC))
+        signing = [message["secret"], *([message["previous_secret"]] if message.get("previous_secret") else [])]
+        headers = signed_headers(message["id"], signing, message["payload"], datetime.fromtimestamp(now, UTC))
         started = time.monotonic()
         status, error = self.send(message["url"], headers, message["payload"])
         database = self._connect()

@@ -48,6 +48,7 @@ class KeyRecord:
     permissions: tuple[str, ...] = perms.PERMISSIONS  # effective: tier's ∩ the key's own
     models: tuple[str, ...] | None = None  # model globs; None = any model
     budgeted: bool = False  # a dollar budget applies (key, account or tier): reserve per call
+    held: str | None = None  # why the key does not work on its account's tier (a member's, without team)
 
 
 @dataclass(frozen=True)
@@ -58,12 +59,24 @@ class Verdict:
 
 _RECORDS_SQL = """SELECT s.digest, s.key_id, s.hint, s.retired, k.revoked, k.expires, k.name,
                   k.permissions, k.models, a.id AS account_id, a.name AS account, a.tier,
-                  a.requests_per_hour, a.monthly_calls
-           FROM key_secrets s JOIN keys k ON k.id = s.key_id JOIN accounts a ON a.id = k.account_id"""
+                  a.requests_per_hour, a.monthly_calls, k.member_id, m.name AS member,
+                  (SELECT MIN(o.id) FROM members o WHERE o.account_id = a.id AND o.role = 'owner'
+                       AND o.removed IS NULL) AS first_owner
+           FROM key_secrets s JOIN keys k ON k.id = s.key_id JOIN accounts a ON a.id = k.account_id
+                LEFT JOIN members m ON m.id = k.member_id"""
+
+
+def _held(row: dict, tier_permissions: tuple[str, ...]) -> str | None:
+    """A tier without `team` has one member: keys of anyone but the first owner wait for an upgrade."""
+    if "team" in tier_permissions or row["member_id"] in (None, row["first_owner"]):
+        return None
+    return (f"key {row['key_id']} belongs to member {row['member']!r} of {row['account']}, which is on the "
+            f"{row['tier']} tier: without team access only the owner's keys work until it is upgraded")
 
 
 def _record(row: dict, config: Config, budgeted: set[tuple[str, str]]) -> KeyRecord:
     rph, monthly = keys.account_limits(row, config)
+    tier_permissions = config.tier(row["tier"]).permissions
     return KeyRecord(
         digest=row["digest"],
         key_id=row["key_id"],
@@ -77,10 +90,11 @@ def _record(row: dict, config: Config, budgeted: set[tuple[str, str]]) -> KeyRec
         requests_per_hour=rph,
         monthly_calls=monthly,
         name=row["name"],
-        permissions=perms.effective(config.tier(row["tier"]).permissions, keys.decode(row["permissions"])),
+        permissions=perms.effective(tier_permissions, keys.decode(row["permissions"])),
         models=keys.decode(row["models"]),
         budgeted=(("key", row["key_id"]) in budgeted or ("account", str(row["account"])) in budgeted
                   or config.tier(row["tier"]).budget_usd is not None),
+        held=_held(row, tier_permissions),
     )
 
 
@@ -109,13 +123,15 @@ def _records_with(database, config: Config, digest: str) -> dict[str, KeyRecord]
 
 
 def refusal(record: KeyRecord, now_iso: str | None = None) -> str | None:
-    """Why `record` may not be used now (revoked, expired, rotated out), or None.
+    """Why `record` may not be used now (revoked, held by its tier, expired, rotated out), or None.
 
     `now_iso` defaults to the current time, read only for a key that can expire or a
     secret that is being rotated out.
     """
     if record.revoked:
         return f"key {record.key_id} was revoked"
+    if record.held:
+        return record.held
     if now_iso is None and (record.expires or record.retired):
         now_iso = dbmod.iso(dbmod.utcnow())
     if record.expires and record.expires <= now_iso:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from aispendtrack.config import TIERS, Config, unlimited_to_none
-from aispendtrack.store import members, outbox
+from aispendtrack.store import members, outbox, webhook_endpoints
 from aispendtrack.store.tx import KeyStoreError, Tx
 from aispendtrack.store.db import iso, utcnow
 from aispendtrack.store.keytext import (  # noqa: F401  (re-exported: callers name them keys.*)
@@ -124,12 +124,15 @@ def account_limits(account: dict, config: Config) -> tuple[int | None, int | Non
     return values[0], values[1]
 
 
-def _active_key_count(db: sqlite_utils.Database, account_id: int, now: str) -> int:
-    # Keys in rotation grace keep one row in `keys`, so grace never counts twice.
-    return db.execute(
-        "SELECT COUNT(*) FROM keys WHERE account_id = ? AND revoked IS NULL AND (expires IS NULL OR expires > ?)",
-        [account_id, now],
-    ).fetchone()[0]
+def _keys_in_force(db: sqlite_utils.Database, account_id: int, now: str, team: bool) -> list[tuple[str, str]]:
+    """(id, name) of the account's active keys that work on a tier with (`team`) or without
+    team access, oldest first: without it only the first owner's keys work. Keys in rotation
+    grace keep one row in `keys`, so grace never counts twice."""
+    sql = "SELECT id, name FROM keys WHERE account_id = ? AND revoked IS NULL AND (expires IS NULL OR expires > ?)"
+    params: list = [account_id, now]
+    if not team:
+        sql, params = sql + " AND (member_id IS NULL OR member_id = ?)", [*params, members.first_owner_id(db, account_id)]
+    return db.execute(sql + " ORDER BY created, id", params).fetchall()
 
 
 def create_key(
@@ -160,7 +163,11 @@ def create_key(
     key_id = "key_" + secrets.token_hex(6)
     with Tx(db):
         holder = members.get_member(db, account, member)  # in the transaction: not removed meanwhile
-        if cap is not None and _active_key_count(db, acct["id"], now) >= cap:
+        team = "team" in tier.permissions
+        if not team and holder["id"] != members.first_owner_id(db, acct["id"]):
+            raise KeyStoreError(f"account {account!r} is on the {acct['tier']} tier: without team access only "
+                                "the owner's keys work; upgrade it first")
+        if cap is not None and len(_keys_in_force(db, acct["id"], now, team)) >= cap:
             raise KeyStoreError(
                 f"account {account!r} ({acct['tier']} tier) already has its maximum of {cap} active "
                 f"key{'s' if cap != 1 else ''}; revoke one, or move the account to a higher tier"
@@ -182,18 +189,17 @@ def create_key(
 
 
 def set_tier(db: sqlite_utils.Database, name: str, tier: str, config: Config) -> dict:
-    """Move account `name` to `tier`; a downgrade that would leave more active keys than
-    the new cap is refused, naming the newest keys to revoke."""
+    """Move account `name` to `tier`; a downgrade that would leave more keys in force than
+    the new cap is refused, naming the newest keys to revoke. What the new tier lacks stops
+    at once: without `team` only the first owner's keys work (the others are held, not
+    revoked); without `webhooks` the endpoints are paused. Moving back restores both."""
     if tier not in TIERS:
         raise KeyStoreError(f"unknown tier {tier!r}: choose one of {', '.join(TIERS)}")
     acct = get_account(db, name)
-    cap = unlimited_to_none(config.tier(tier).max_keys)
+    new = config.tier(tier)
+    cap = unlimited_to_none(new.max_keys)
     with Tx(db):
-        now = iso(utcnow())
-        active = db.execute(
-            "SELECT id, name FROM keys WHERE account_id = ? AND revoked IS NULL AND (expires IS NULL OR expires > ?) "
-            "ORDER BY created, id", [acct["id"], now],
-        ).fetchall()
+        active = _keys_in_force(db, acct["id"], iso(utcnow()), "team" in new.permissions)
         if cap is not None and len(active) > cap:
             extra = active[cap:]
             listed = ", ".join(f"{k}" + (f" ({n})" if n else "") for k, n in extra)
@@ -202,6 +208,7 @@ def set_tier(db: sqlite_utils.Database, name: str, tier: str, config: Config) ->
                 f"revoke {len(extra)} first ({listed}), e.g. aispendtrack keys revoke {extra[0][0]}"
             )
         db.execute("UPDATE accounts SET tier = ? WHERE id = ?", [tier, acct["id"]])
+        webhook_endpoints.follow_tier(db, name, "webhooks" in new.permissions)
     return get_account(db, name)
 
 

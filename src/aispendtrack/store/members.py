@@ -65,6 +65,13 @@ def get_member(db, account: str, name: str | None = None) -> dict:
     return {"id": rows[0][0], "account": account, "name": rows[0][1], "role": rows[0][2], "created": rows[0][3]}
 
 
+def first_owner_id(db, account_id: int) -> int | None:
+    """The member who keeps access on a tier without team access: the account's first owner."""
+    row = db.execute("SELECT MIN(id) FROM members WHERE account_id = ? AND role = 'owner' AND removed IS NULL",
+                     [account_id]).fetchone()
+    return row[0]
+
+
 def of_key(db, key_id: str) -> dict | None:
     """The member holding key `key_id` (name, role), or None."""
     row = db.execute("SELECT m.id, m.name, m.role FROM keys k JOIN members m ON m.id = k.member_id WHERE k.id = ?",
@@ -107,15 +114,44 @@ def add_member(db: sqlite_utils.Database, account: str, name: str, role: str, co
     return get_member(db, account, name)
 
 
+class RoleDenied(KeyStoreError):
+    """The acting member's role is too low for this change."""
+
+
+def set_role(db: sqlite_utils.Database, account: str, name: str, role: str, *, up_to: str | None = None) -> str:
+    """Give member `name` another role (returns the old one); the last owner stays an owner.
+    With `up_to` (the acting member's role), neither the member's present role nor the new
+    one may rank above it: checked inside the change's transaction."""
+    check_role(role)
+    account_id, _ = _account(db, account)
+    with Tx(db):
+        member = get_member(db, account, name)  # in the transaction: not removed or changed meanwhile
+        before = member["role"]
+        if up_to is not None and RANK[before] > RANK[up_to]:
+            raise RoleDenied(f"it cannot change the role of an {before}")
+        if up_to is not None and RANK[role] > RANK[up_to]:
+            raise RoleDenied(f"it cannot make anyone an {role}")
+        if before == role:
+            return before
+        if before == "owner" and _owners(db, account_id) <= 1:
+            raise KeyStoreError(f"{name!r} is the only owner of {account!r}; make another member owner first")
+        db.execute("UPDATE members SET role = ? WHERE id = ?", [role, member["id"]])
+        outbox.emit(db, account, "member.role_changed", {"account": account, "member": name, "role": role,
+                                                          "previous_role": before})
+    return before
+
+
+def _owners(db, account_id: int) -> int:
+    return db.execute("SELECT COUNT(*) FROM members WHERE account_id = ? AND role = 'owner' AND removed IS NULL",
+                      [account_id]).fetchone()[0]
+
+
 def remove_member(db: sqlite_utils.Database, account: str, name: str) -> list[str]:
     """Remove member `name` and revoke their keys (returned); the last owner stays."""
     member = get_member(db, account, name)
     account_id, _ = _account(db, account)
     with Tx(db):
-        if member["role"] == "owner" and db.execute(
-            "SELECT COUNT(*) FROM members WHERE account_id = ? AND role = 'owner' AND removed IS NULL",
-            [account_id],
-        ).fetchone()[0] <= 1:
+        if member["role"] == "owner" and _owners(db, account_id) <= 1:
             raise KeyStoreError(f"{name!r} is the only owner of {account!r}; add another owner first")
         now = iso(utcnow())
         revoked = db.execute("SELECT id, name FROM keys WHERE member_id = ? AND revoked IS NULL ORDER BY created",

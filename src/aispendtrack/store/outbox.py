@@ -6,40 +6,34 @@ a crash of any process loses none. One message row per subscribed endpoint; the 
 worker (`serve.delivery`) claims due rows with a lease in one transaction, so two workers
 never send one message at the same time, and records every attempt.
 
-The signing secret must be usable for signing, so it is stored as given (not a digest);
-it is shown once on creation and never logged, returned or put in a URL afterwards.
+The endpoints themselves (URLs, secrets and their rotation, pausing) are `webhook_endpoints`; their
+names are re-exported here.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from fnmatch import fnmatchcase
-from urllib.parse import urlsplit
 
+from aispendtrack.store import webhook_endpoints
 from aispendtrack.store.db import iso, utcnow
-from aispendtrack.store.tx import KeyStoreError, Tx
-
-EVENTS = (
-    "key.created", "key.rotated", "key.revoked", "key.expiring", "member.added", "member.removed",
-    "limit.hourly_reached", "quota.monthly_threshold", "budget.threshold",
+from aispendtrack.store.webhook_endpoints import (  # noqa: F401  (re-exported: callers name them outbox.*)
+    EVENTS, SECRET_PREFIX, WebhookError, add_endpoint, check_url, get_endpoint, list_endpoints, new_secret,
+    parse_events, remove_endpoint, rotate_secret,
 )
+from aispendtrack.store.webhook_endpoints import conn_of as _conn
+from aispendtrack.store.webhook_endpoints import rows_of as _rows
+
 # Standard Webhooks retry schedule: the delay before attempt n+1 (the first is immediate).
 SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
 LEASE_SECONDS = 60.0
 EXPIRING_DAYS = 7
-SECRET_PREFIX = "whsec_"
 
 SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS webhook_endpoints (
-        id TEXT PRIMARY KEY, account TEXT NOT NULL, url TEXT NOT NULL, events TEXT,
-        secret TEXT NOT NULL, created TEXT NOT NULL, disabled TEXT, disabled_reason TEXT)""",
-    "CREATE INDEX IF NOT EXISTS webhook_endpoints_account ON webhook_endpoints (account)",
     """CREATE TABLE IF NOT EXISTS webhook_messages (
         id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL, type TEXT NOT NULL, payload TEXT NOT NULL,
         created TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
@@ -56,95 +50,10 @@ SCHEMA = (
 )
 
 
-class WebhookError(KeyStoreError):
-    """A bad URL, event name or unknown endpoint, with a message fit for the user."""
-
-
-def _conn(db):
-    return getattr(db, "conn", db)
-
-
 def ensure_schema(db) -> None:
-    conn = _conn(db)
+    webhook_endpoints.ensure_schema(db)
     for sql in SCHEMA:
-        conn.execute(sql)
-
-
-def parse_events(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
-    """`"key.created,key.revoked"` or a list → tuple; None = every event."""
-    if value is None:
-        return None
-    items = [e.strip() for e in (value.split(",") if isinstance(value, str) else value)]
-    items = [e for e in items if e]
-    if unknown := [e for e in items if e not in EVENTS]:
-        raise WebhookError(f"unknown event {unknown[0]!r}: choose from {', '.join(EVENTS)}")
-    if not items:
-        raise WebhookError("event list is empty; leave it out to receive every event")
-    return tuple(e for e in EVENTS if e in items)
-
-
-def check_url(url: str, allow_hosts: Iterable[str] | None = None) -> str:
-    """http(s) URLs only, no credentials in them; `allow_hosts` (host globs) restricts where."""
-    if len(url) > 2000 or not url.isprintable():
-        raise WebhookError("webhook URL is too long or has control characters")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookError("webhook URL must be http:// or https:// with a host")
-    if parts.username or parts.password:
-        raise WebhookError("webhook URL must not carry credentials; the signature authenticates us")
-    allow = list(allow_hosts or ())
-    if allow and not any(fnmatchcase(parts.hostname.lower(), h.lower()) for h in allow):
-        raise WebhookError(f"webhooks may point only to {', '.join(allow)} ([webhooks] allow_hosts)")
-    return url
-
-
-def new_secret() -> str:
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
-def add_endpoint(db, account: str, url: str, events: tuple[str, ...] | None,
-                 tier_permissions: dict[str, tuple[str, ...]] | None = None) -> tuple[dict, str]:
-    """A new endpoint of `account`: (its row, without the secret; the secret, to show once).
-    With `tier_permissions` (`Config.tier_permissions()`), the account's tier must have `webhooks`."""
-    secret, endpoint_id = new_secret(), "wh_" + secrets.token_hex(6)
-    with Tx(db):
-        row = _conn(db).execute("SELECT tier FROM accounts WHERE name = ?", [account]).fetchone()
-        if row is None:
-            raise WebhookError(f"no account named {account!r}")
-        if tier_permissions is not None and "webhooks" not in tier_permissions.get(row[0], ()):
-            raise WebhookError(f"account {account!r} is on the {row[0]} tier: webhooks need the pro or "
-                               "enterprise tier")
-        _conn(db).execute(
-            "INSERT INTO webhook_endpoints (id, account, url, events, secret, created) VALUES (?, ?, ?, ?, ?, ?)",
-            [endpoint_id, account, url, None if events is None else json.dumps(list(events)), secret,
-             iso(utcnow())],
-        )
-    return get_endpoint(db, endpoint_id, account), secret
-
-
-_PUBLIC = "id, account, url, events, created, disabled, disabled_reason"
-
-
-def get_endpoint(db, endpoint_id: str, account: str | None = None) -> dict:
-    rows = list(_rows(db, f"SELECT {_PUBLIC} FROM webhook_endpoints WHERE id = ?", [endpoint_id]))
-    if not rows or (account is not None and rows[0]["account"] != account):
-        raise WebhookError(f"no webhook endpoint {endpoint_id!r}" + (f" in account {account}" if account else ""))
-    return rows[0]
-
-
-def list_endpoints(db, account: str | None = None) -> list[dict]:
-    where, params = ("WHERE account = ?", [account]) if account else ("", [])
-    return list(_rows(db, f"SELECT {_PUBLIC} FROM webhook_endpoints {where} ORDER BY account, created", params))
-
-
-def remove_endpoint(db, endpoint_id: str, account: str | None = None) -> dict:
-    """Delete the endpoint and its undelivered messages (its attempts stay on record)."""
-    row = get_endpoint(db, endpoint_id, account)
-    with Tx(db):
-        conn = _conn(db)
-        conn.execute("DELETE FROM webhook_messages WHERE endpoint_id = ? AND state = 'pending'", [endpoint_id])
-        conn.execute("DELETE FROM webhook_endpoints WHERE id = ?", [endpoint_id])
-    return row
+        _conn(db).execute(sql)
 
 
 def deliveries(db, endpoint_id: str, limit: int = 100) -> list[dict]:
@@ -171,16 +80,6 @@ def _immediate(db) -> Iterator[sqlite3.Connection]:
         raise
 
 
-def _rows(db, sql: str, params) -> Iterable[dict]:
-    cur = _conn(db).execute(sql, params)
-    names = [c[0] for c in cur.description]
-    for r in cur.fetchall():
-        d = dict(zip(names, r))
-        if "events" in d:
-            d["events"] = None if d["events"] is None else json.loads(d["events"])
-        yield d
-
-
 # ---- events --------------------------------------------------------------------------
 
 
@@ -190,7 +89,8 @@ def emit(db, account: str, type_: str, data: dict, *, now: float | None = None,
     `endpoint_id`); call inside the transaction of the change. Returns messages queued."""
     conn = _conn(db)
     when = utcnow() if now is None else datetime.fromtimestamp(now, UTC)
-    sql, params = "SELECT id, events FROM webhook_endpoints WHERE account = ? AND disabled IS NULL", [account]
+    sql = "SELECT id, events FROM webhook_endpoints WHERE account = ? AND disabled IS NULL AND paused IS NULL"
+    params = [account]
     if endpoint_id is not None:
         sql, params = sql + " AND id = ?", [*params, endpoint_id]
     targets = [eid for eid, events in conn.execute(sql, params).fetchall()
@@ -223,20 +123,24 @@ def once(db, scope: str, kind: str, period: str, now: float, *, every: float | N
 
 
 def claim(db, owner: str, now: float, limit: int = 8, lease: float = LEASE_SECONDS) -> list[dict]:
-    """Due messages of enabled endpoints, leased to `owner` in one transaction."""
+    """Due messages of enabled, unpaused endpoints, leased to `owner` in one transaction, with
+    the endpoint's secret and (during a rotation's grace) its previous one."""
     with _immediate(db) as conn:
+        webhook_endpoints.drop_expired_secrets(conn, now)
         ids = [r[0] for r in conn.execute(
             """SELECT m.id FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id
                WHERE m.state = 'pending' AND m.next_at <= ? AND (m.lease_until IS NULL OR m.lease_until <= ?)
-                 AND e.disabled IS NULL ORDER BY m.next_at LIMIT ?""", [now, now, limit]).fetchall()]
+                 AND e.disabled IS NULL AND e.paused IS NULL ORDER BY m.next_at LIMIT ?""",
+            [now, now, limit]).fetchall()]
         conn.executemany("UPDATE webhook_messages SET lease_until = ?, lease_owner = ? WHERE id = ?",
                          [(now + lease, owner, i) for i in ids])
     if not ids:
         return []
     marks = ",".join("?" * len(ids))
-    return list(_rows(db, f"""SELECT m.id, m.endpoint_id, m.type, m.payload, m.attempts, e.url, e.secret
+    return list(_rows(db, f"""SELECT m.id, m.endpoint_id, m.type, m.payload, m.attempts, e.url, e.secret,
+                                   CASE WHEN e.previous_secret_until > ? THEN e.previous_secret END AS previous_secret
                             FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id
-                            WHERE m.id IN ({marks})""", ids))
+                            WHERE m.id IN ({marks})""", [iso(now), *ids]))
 
 
 def record(db, message: dict, owner: str, now: float, status: int | None, error: str | None,

@@ -1,6 +1,6 @@
 """`/v1/members`: the people of the caller's account (needs `team` and an owner/admin key).
 
-Nobody adds or removes a member above their own role.
+Nobody adds, removes or changes a member above their own role, nor gives a role above it.
 """
 
 from __future__ import annotations
@@ -52,12 +52,40 @@ def add_member(body: NewMember, who: Caller = Depends(at_least("admin", "team"))
     return Member(name=m["name"], role=m["role"], created=m["created"], keys=0)
 
 
-@router.delete("/{name}", status_code=204)
-def remove_member(name: str, who: Caller = Depends(at_least("admin", "team")), db=Depends(deps.database)) -> Response:
+class RoleChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: str = Field(description="owner, admin, member or viewer; never above the caller's own")
+
+
+@router.patch("/{name}", response_model=Member)
+def set_role(name: str, body: RoleChange, who: Caller = Depends(at_least("admin", "team")),
+             db=Depends(deps.database)) -> Member:
+    if body.role not in store.ROLES:
+        raise fail(400, "invalid_request", f"unknown role {body.role!r}: choose one of {', '.join(store.ROLES)}")
+    _target(db, who, name)
     try:
-        target = store.get_member(db, who.key.account, name)
+        store.set_role(db, who.key.account, name, body.role, up_to=who.role)
+    except store.RoleDenied as e:
+        raise deny(who, str(e)) from None
+    except KeyStoreError as e:
+        raise fail(409, "conflict", str(e)) from None
+    m = next((r for r in store.list_members(db, who.key.account) if r["name"] == name), None)
+    if m is None:  # removed right after the change
+        raise fail(404, "not_found", f"no member {name!r} in account {who.key.account}")
+    return Member(**{k: m[k] for k in ("name", "role", "created", "keys")})
+
+
+def _target(db, who: Caller, name: str) -> dict:
+    try:
+        return store.get_member(db, who.key.account, name)
     except KeyStoreError:
         raise fail(404, "not_found", f"no member {name!r} in account {who.key.account}") from None
+
+
+@router.delete("/{name}", status_code=204)
+def remove_member(name: str, who: Caller = Depends(at_least("admin", "team")), db=Depends(deps.database)) -> Response:
+    target = _target(db, who, name)
     if store.RANK[target["role"]] > who.rank:
         raise deny(who, f"it cannot remove an {target['role']}")
     try:
