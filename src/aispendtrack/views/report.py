@@ -36,7 +36,7 @@ from aispendtrack.store.db import connect, iso, parse_iso
 from aispendtrack.store.ledger_schema import REFUSED, Outcome, sql_in
 from aispendtrack.views.budgets import budgets_section
 from aispendtrack.views.standing import LimitStatus, limits_status
-from aispendtrack.views.periods import _utc, parse_when, resolve_period
+from aispendtrack.views.periods import MAX_DAYS, _utc, parse_when, resolve_period
 from aispendtrack.store.totals import CTX, Stats, canon
 
 __all__ = ["DIMENSIONS", "Group", "LimitStatus", "Report", "limits_status", "parse_when", "report", "report_command", "resolve_period"]
@@ -260,7 +260,7 @@ def _fill_days(by_day: dict[str, Stats], since, until) -> list[tuple[str, Stats]
 @click.option("--until", help="End (ISO datetime, exclusive; a bare date includes that day).")
 @click.option("--today", is_flag=True, help="Since midnight UTC.")
 @click.option("--month", is_flag=True, help="This calendar month (UTC).")
-@click.option("--days", type=click.IntRange(min=1), help="The last N days.")
+@click.option("--days", type=click.IntRange(min=1, max=MAX_DAYS), help="The last N days.")
 @click.option("--by", type=click.Choice([d for d in DIMENSIONS if d != "minute"]), default="model", show_default=True)
 @click.option("--top", type=click.IntRange(min=1), help="Show the N costliest groups, the rest merged.")
 @click.option("--account", help="Only this account (name).")
