@@ -105,3 +105,36 @@ def test_run_from_another_directory_answers_401_without_a_key(venv, elsewhere, f
     assert db.is_file(), out
     assert f"AiSpendTrack: config {cwd / 'mitm.toml'}, database {db}" in out
     assert re.search(r"^ask_[A-Za-z0-9]{32}$", out, re.M), "first run printed the new key"
+
+
+def test_run_from_an_empty_directory_starts_serve_on_the_built_in_defaults(venv, elsewhere, fake, tmp_path):
+    """No config anywhere: serve used to get `--config None` and die with `None: config file not found`."""
+    import socket
+
+    cwd, env = elsewhere
+    serve_port = 8090  # the built-in default: no config file can move it here
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", serve_port)) == 0:
+            pytest.skip("something else listens on 127.0.0.1:8090")
+    port = free_port()
+    log = open(tmp_path / "run.log", "w+")
+    proc = subprocess.Popen([str(venv / "bin" / "aispendtrack"), "run", "--mode", f"reverse:{fake.url}@{port}",
+                             "--set", f"confdir={tmp_path / 'conf'}"],
+                            cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        wait_port(port, timeout=60, proc=proc)
+        if proc.poll() is not None:
+            pytest.fail("aispendtrack run stopped")
+        wait_port(serve_port, timeout=60)
+        r = httpx2.get(f"http://127.0.0.1:{serve_port}/openapi.json", timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        proc.wait(20)
+        log.seek(0)
+        out = log.read()
+    assert "config file not found" not in out, out
+    assert r.status_code == 200, out
+    assert "AiSpendTrack: config built-in defaults (no mitm.toml)" in out
+    assert f"AiSpendTrack serve: http://127.0.0.1:{serve_port}" in out
+    assert not list(cwd.iterdir()), "nothing written into the directory it was started from"
