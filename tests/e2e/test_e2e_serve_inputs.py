@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import select
-import shutil
 import socket
 import subprocess
 import time
@@ -18,14 +17,14 @@ import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from http.client import HTTPConnection
-from pathlib import Path
 
 import openai
 import pytest
 
 from aispendtrack.store import db as dbmod
+from aispendtrack_dev.bench import dashboard as dashboard_bench
 
-from .harness import MITMDUMP, free_port, http, proxy_and_serve, wait_port
+from .harness import MITMDUMP, Serve, fill, http, proxy_and_serve
 
 CLI = str(MITMDUMP.parent / "aispendtrack")
 CONFIG = '[serve]\nallowed_hosts = ["dash.example.test"]\n'
@@ -75,20 +74,7 @@ def models_in_csv(text: str) -> list[str]:
 
 def login(plane, key: str) -> str:
     """A dashboard session cookie for `key`."""
-    base = plane["serve"].url
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *a, **kw):
-            return None
-
-    req = urllib.request.Request(base + "/login", data=urllib.parse.urlencode({"key": key}).encode(),
-                                 headers={"origin": base, "content-type": "application/x-www-form-urlencoded"})
-    try:
-        urllib.request.build_opener(NoRedirect).open(req, timeout=20)
-    except urllib.error.HTTPError as e:
-        assert e.code == 303, e.read()
-        return e.headers["set-cookie"].split(";")[0]
-    raise AssertionError("no redirect after login")
+    return "aispendtrack_session=" + dashboard_bench.login(plane["serve"].url, key)
 
 
 def download(plane, cookie: str, fmt: str) -> tuple[int, dict, str]:
@@ -240,67 +226,31 @@ def test_budget_numbers_out_of_range_are_a_clear_error(plane):
 # ---- a disk that fills up under serve ----------------------------------------------------
 
 
-def _namespaces_work(tmp: Path) -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(["unshare", "-r", "-m", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {tmp}"],
-                           capture_output=True)
-    return probe.returncode == 0
-
-
-@pytest.fixture
-def serve_on_a_small_disk(plane, tmp_path):
-    """`serve` on a copy of the database in a 4 MiB tmpfs of its own mount namespace; the
-    disk is reached from here through /proc/PID/root."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if not _namespaces_work(disk):
-        pytest.skip("no unprivileged mount namespace here to make a small disk")
-    copy = tmp_path / "copy.db"
+def test_a_full_disk_is_a_503_storage_unavailable_and_serve_recovers(plane, small_disk, tmp_path):
+    copy = small_disk / "aispendtrack.db"
     source = dbmod.connect(plane["db_path"])
     try:
         source.conn.execute("VACUUM INTO ?", [str(copy)])
     finally:
         source.conn.close()
-    port = free_port()
-    script = (f'mount -t tmpfs -o size=4m tmpfs "{disk}" && cp "{copy}" "{disk}/aispendtrack.db" && '
-              f'exec "{CLI}" --config "{plane["config_path"]}" --db "{disk}/aispendtrack.db" serve --port {port}')
-    log = open(tmp_path / "serve.log", "wb")
-    proc = subprocess.Popen(["unshare", "-r", "-m", "sh", "-c", script], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_port(port, timeout=60, proc=proc)
-        yield f"http://127.0.0.1:{port}", Path(f"/proc/{proc.pid}/root{disk}"), tmp_path / "serve.log"
-    finally:
-        proc.terminate()
-        proc.wait(20)
-        log.close()
-
-
-def test_a_full_disk_is_a_503_storage_unavailable_and_serve_recovers(plane, serve_on_a_small_disk):
-    url, disk, log = serve_on_a_small_disk
     key = plane["key"]
-    assert http("GET", url + "/v1/me", key)[0] == 200
-    filler = disk / "filler"
-    with open(filler, "wb", buffering=0) as f:  # every byte the disk has left
+    with Serve(tmp_path, copy, plane["config_path"]) as serve:
+        url = serve.url
+        assert http("GET", url + "/v1/me", key)[0] == 200
+        fill(small_disk)
         try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
-    try:
-        status, body = http("POST", url + "/v1/keys", key, {"name": "full"})
-        assert status == 503 and json.loads(body)["error"]["type"] == "storage_unavailable", body
-        assert "disk is full" in json.loads(body)["error"]["message"]
-        form = urllib.parse.urlencode({"key": key}).encode()
-        req = urllib.request.Request(url + "/login", data=form, headers={
-            "origin": url, "content-type": "application/x-www-form-urlencoded"})
-        with pytest.raises(urllib.error.HTTPError) as login_refused:
-            urllib.request.urlopen(req, timeout=20)
-        assert login_refused.value.code == 503
-        assert json.loads(login_refused.value.read())["error"]["type"] == "storage_unavailable"
-    finally:
-        filler.unlink()
-    assert http("POST", url + "/v1/keys", key, {"name": "room again"})[0] == 201
-    text = log.read_text()
+            status, body = http("POST", url + "/v1/keys", key, {"name": "full"})
+            assert status == 503 and json.loads(body)["error"]["type"] == "storage_unavailable", body
+            assert "disk is full" in json.loads(body)["error"]["message"]
+            form = urllib.parse.urlencode({"key": key}).encode()
+            req = urllib.request.Request(url + "/login", data=form, headers={
+                "origin": url, "content-type": "application/x-www-form-urlencoded"})
+            with pytest.raises(urllib.error.HTTPError) as login_refused:
+                urllib.request.urlopen(req, timeout=20)
+            assert login_refused.value.code == 503
+            assert json.loads(login_refused.value.read())["error"]["type"] == "storage_unavailable"
+        finally:
+            (small_disk / "filler").unlink()
+        assert http("POST", url + "/v1/keys", key, {"name": "room again"})[0] == 201
+        text = serve.output()
     assert "free disk space" in text and "Traceback" not in text and key not in text

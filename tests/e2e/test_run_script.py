@@ -113,12 +113,22 @@ def test_set_database_beats_the_environment(tmp_path, fake):
     assert f"database {db}" in out
 
 
-def test_run_starts_serve_and_stops_it_with_the_proxy(tmp_path, fake):
+def start_with_serve(tmp_path, fake):
+    """`start_run`, up to the moment the proxy and serve both listen: (proc, log, port, serve port)."""
     port, serve_port = free_port(), free_port()
     proc, log = start_run(tmp_path, fake, port, serve_port=serve_port)
     try:
         wait_port(port, timeout=120, proc=proc)
         wait_port(serve_port, timeout=60)
+    except BaseException:
+        stop(proc, log)
+        raise
+    return proc, log, port, serve_port
+
+
+def test_run_starts_serve_and_stops_it_with_the_proxy(tmp_path, fake):
+    proc, log, port, serve_port = start_with_serve(tmp_path, fake)
+    try:
         with socket.create_connection(("127.0.0.1", serve_port)) as s:
             s.sendall(b"GET /openapi.json HTTP/1.0\r\n\r\n")
             assert s.recv(64).startswith(b"HTTP/1.1 200")
@@ -169,11 +179,8 @@ def _children(pid: int) -> list[int]:
 
 
 def test_a_serve_that_dies_later_is_reported_in_the_proxy_log(tmp_path, fake):
-    port, serve_port = free_port(), free_port()
-    proc, log = start_run(tmp_path, fake, port, serve_port=serve_port)
+    proc, log, port, serve_port = start_with_serve(tmp_path, fake)
     try:
-        wait_port(port, timeout=120, proc=proc)
-        wait_port(serve_port, timeout=60)
         (serve,) = [c for c in _children(proc.pid) if b"serve" in Path(f"/proc/{c}/cmdline").read_bytes()]
         os.kill(serve, signal.SIGKILL)
         deadline = time.monotonic() + 20
