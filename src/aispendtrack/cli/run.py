@@ -3,10 +3,10 @@
 `run` validates the config, binds `serve`'s address (an address in use stops it here),
 prepares the database, starts `aispendtrack serve` on that socket (unless `[serve] enabled
 = false`; it exits with the proxy, and the proxy's log says if it stops before), then
-becomes mitmdump with the addon and the listeners from the config. On first use (no key in the database) it creates a
-local account and key and prints the key once with a copy-paste SDK snippet. Extra
-arguments go to mitmdump: a `--mode` among them replaces the configured listeners, a
-`--set` the same option from the config.
+becomes mitmdump with the addon and the listeners from the config. On first use (no key
+in the database) it creates a local account and key and prints the key once with a
+copy-paste SDK snippet. Extra arguments go to mitmdump: a `--mode` among them replaces the
+configured listeners, a `--set` the same option from the config.
 """
 
 from __future__ import annotations
