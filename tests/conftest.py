@@ -42,3 +42,46 @@ def run(tmp_path):
 
     invoke.db = db
     return invoke
+
+
+@pytest.fixture
+def asgi():
+    """Call an ASGI app in process: `asgi(app, method, path, headers=[], chunks=[b""],
+    host="127.0.0.1:8090")` → (status, headers, body, body messages the app took). An
+    error the app raises after answering (Starlette's 500) is kept, not raised."""
+    import asyncio
+
+    def call(app, method, path, headers=(), chunks=(b"",), host: str | None = "127.0.0.1:8090"):
+        async def go():
+            pending = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+                       for i, c in enumerate(chunks)]
+            taken, sent = [], []
+
+            async def receive():
+                if pending:
+                    taken.append(pending[0])
+                    return pending.pop(0)
+                return {"type": "http.disconnect"}
+
+            async def send(message):
+                sent.append(message)
+
+            raw = [(b"host", host.encode())] if host is not None else []
+            raw += [(k.lower().encode(), v.encode()) for k, v in headers]
+            path_only, _, query = path.partition("?")
+            scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+                     "scheme": "http", "path": path_only, "raw_path": path_only.encode(),
+                     "query_string": query.encode(), "root_path": "", "headers": raw,
+                     "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8090)}
+            try:
+                await app(scope, receive, send)
+            except Exception:
+                pass
+            start = next(m for m in sent if m["type"] == "http.response.start")
+            body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+            heads = {k.decode().lower(): v.decode("latin-1") for k, v in start["headers"]}
+            return start["status"], heads, body, len(taken)
+
+        return asyncio.run(go())
+
+    return call

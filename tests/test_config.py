@@ -12,6 +12,7 @@ def test_defaults_are_the_documented_product_values():
     assert unlimited_to_none(c.tiers.pro.monthly_calls) is None
     assert unlimited_to_none(c.tiers.enterprise.max_keys) is None
     assert c.keys.rotation_grace_seconds == 86400
+    assert (c.serve.max_body_bytes, c.serve.allowed_hosts) == (1_048_576, [])
 
 
 def test_repository_mitm_toml_matches_defaults():
@@ -36,6 +37,12 @@ def test_partial_tier_keeps_other_defaults():
         ({"keys": {"rotation_grace": 5}}, "keys.rotation_grace"),
         ({"proxy": {"modes": "regular"}}, "proxy.modes"),
         ({"prices": {"m": {"input_mtok": "x", "output_mtok": 1}}}, "prices.m.input_mtok"),
+        ({"tiers": {"pro": {"requests_per_hour": 10**12 + 1}}}, "tiers.pro.requests_per_hour"),
+        ({"tiers": {"pro": {"budget_usd": 1e30}}}, "tiers.pro.budget_usd"),
+        ({"tiers": {"pro": {"budget_usd": float("nan")}}}, "tiers.pro.budget_usd"),
+        ({"serve": {"max_body_bytes": 100}}, "serve.max_body_bytes"),
+        ({"serve": {"max_body_bytes": 1 << 31}}, "serve.max_body_bytes"),
+        ({"serve": {"allowed_hosts": "example.com"}}, "serve.allowed_hosts"),
     ],
 )
 def test_bad_values_name_file_and_field(data, field):

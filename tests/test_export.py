@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from aispendtrack.store import db as dbmod
-from aispendtrack.views.export import EXPORT_FIELDS, export_command, export_rows, parse_bound, write_csv
+from aispendtrack.views.export import EXPORT_FIELDS, csv_cell, export_command, export_rows, parse_bound, write_csv
 from aispendtrack.store.ledger import to_db_row
 from aispendtrack.store.ledger_schema import ensure_schema
 
@@ -125,6 +125,42 @@ def test_csv(ledger):
     assert rows[1]["cache_read_tokens"] == "" and rows[1]["input_tokens"] == "0"
     assert rows[0]["usage_json"] == '{"prompt_tokens":100}'
     assert rows[0]["key_hint"] == "ask_…abcd"
+
+
+# Cells a spreadsheet would run as a formula (OWASP's list), and look-alikes it would not.
+FORMULAS = ['=HYPERLINK("http://evil.example/x","click")', "@SUM(1+1)", "+1+1", "-2+3", "\tx", "\rx"]
+HARMLESS = ["gpt-4o-mini", " =1", "'=1", "a=b", "x\r=1,y"]  # a CR inside a cell is quoted, not a new row
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    path = tmp_path / "hostile.db"
+    db = dbmod.connect(path)
+    ensure_schema(db)
+    db["calls"].insert_all([row(f"2026-11-01T00:00:{i:02}.000000Z", model=m, path=f"/v1/{m}", error=m)
+                            for i, m in enumerate(FORMULAS + HARMLESS)])
+    db.conn.close()
+    return str(path)
+
+
+def test_csv_cells_that_start_a_formula_are_quoted(hostile):
+    result = run(hostile, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    table = list(csv.reader(io.StringIO(result.output)))
+    rows = [dict(zip(table[0], r)) for r in table[1:]]
+    expected = ["'" + m for m in FORMULAS] + HARMLESS
+    assert [r["model"] for r in rows] == expected
+    assert [r["error"] for r in rows] == expected  # every column, not just the model
+    assert all(r["path"].startswith("/v1/") for r in rows)
+    assert [r["model"] for r in jsonl(hostile)] == FORMULAS + HARMLESS, "JSONL keeps the values as they are"
+
+
+@pytest.mark.parametrize("value, cell", [
+    (None, ""), (True, "true"), (False, "false"), (0, "0"), (-5, "'-5"), (812.5, "812.5"),
+    ({"a": "=1"}, '{"a":"=1"}'), (["-x"], '["-x"]'), ("-", "'-"), ("", ""),
+])  # fmt: skip
+def test_csv_cell(value, cell):
+    assert csv_cell(value) == cell
 
 
 def test_csv_header_even_when_empty(ledger):

@@ -131,3 +131,18 @@ def test_account_limits_tier_defaults_and_overrides(tier, rph, monthly, expected
 def test_account_limits_unknown_tier():
     with pytest.raises(ValueError, match="unknown tier 'gold'"):
         keys.account_limits({"tier": "gold", "requests_per_hour": None, "monthly_calls": None}, Config())
+
+
+def test_a_key_change_on_a_full_disk_raises_the_disk_error(database, config):
+    """SQLite rolls back by itself on SQLITE_FULL; a second ROLLBACK used to replace the
+    error with "no transaction is active", which serve could not tell from a bug (500)."""
+    import sqlite3
+
+    keys.create_account(database, "acme", "enterprise")
+    pages = database.execute("PRAGMA page_count").fetchone()[0]
+    database.execute(f"PRAGMA max_page_count = {pages}")  # no page more: the file cannot grow
+    with pytest.raises(sqlite3.OperationalError) as full:
+        for n in range(500):
+            keys.create_key(database, "acme", config, name=f"{n}-" + "n" * 60)
+    assert full.value.sqlite_errorname == "SQLITE_FULL"
+    assert not database.conn.in_transaction

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from aispendtrack.limits import permissions
+from aispendtrack.limits.budget import MAX_BUDGET_USD
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aispendtrack.paths import config_path, db_path, describe_config  # noqa: F401  (where they are: see paths.py)
@@ -20,16 +21,21 @@ from aispendtrack.paths import config_path, db_path, describe_config  # noqa: F4
 TIERS = ("free", "pro", "enterprise")
 
 
-def _limit(value: object) -> int | str:
+# The largest count limit: far beyond any real use, far inside SQLite's integers.
+MAX_LIMIT = 10**12
+
+
+def limit_value(value: object) -> int | str:
+    """A count limit (config or CLI): a whole number from 1 to `MAX_LIMIT`, or "unlimited"."""
     if value == "unlimited":
         return value
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f'must be a positive whole number or "unlimited", got {value!r}')
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_LIMIT:
+        raise ValueError(f'must be a whole number from 1 to {MAX_LIMIT} or "unlimited", got {value!r}')
     return value
 
 
 # A positive count, or "unlimited" (see `unlimited_to_none`).
-Limit = Annotated[int | str, BeforeValidator(_limit)]
+Limit = Annotated[int | str, BeforeValidator(limit_value)]
 
 DEFAULT_PROVIDER_HOSTS = {
     "api.openai.com": "openai",
@@ -55,7 +61,7 @@ class Tier(_Strict):
     requests_per_hour: Limit
     monthly_calls: Limit
     permissions: tuple[str, ...]
-    budget_usd: Decimal | None = Field(None, ge=0)  # default dollar budget of the tier's accounts
+    budget_usd: Decimal | None = Field(None, ge=0, le=MAX_BUDGET_USD)  # default dollar budget of the tier's accounts
     budget_period: Literal["day", "week", "month", "total"] = "month"
 
     @field_validator("permissions", mode="before")
@@ -132,6 +138,11 @@ class Serve(_Strict):
     listen: str = "127.0.0.1:8090"
     enabled: bool = True
     session_hours: int = Field(12, ge=1, le=24 * 365)
+    # Request bodies above this are answered 413 before they are read.
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=1 << 30)
+    # Host names the API and dashboard answer to besides the listen address, 127.0.0.1 and
+    # localhost (a DNS-rebinding defence): "name" (any port), "name:port", globs ("*.example.com").
+    allowed_hosts: list[str] = []
 
     @field_validator("listen")
     @classmethod
@@ -140,6 +151,14 @@ class Serve(_Strict):
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f'expected "host:port", e.g. "127.0.0.1:8090", got {v!r}')
         return v
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            if not entry.strip() or any(c in entry for c in "/@ \t") or not entry.isascii():
+                raise ValueError(f'expected a host name, "name:port" or a glob such as "*.example.com", got {entry!r}')
+        return [canonical_host(entry) for entry in v]
 
     @property
     def host(self) -> str:

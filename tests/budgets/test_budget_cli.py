@@ -41,6 +41,11 @@ def test_set_show_and_clear_budgets(run):
 @pytest.mark.parametrize("args, message", [
     (["--usd", "-1"], "must be >= 0"),
     (["--usd", "lots"], "must be a number"),
+    (["--usd", "1e309"], "must be at most 1000000000 USD, got '1e309'"),  # an OverflowError before
+    (["--usd", "1000000000.000000001"], "must be at most 1000000000 USD"),
+    (["--usd", "nan"], "must be a finite number of USD, got 'nan'"),
+    (["--usd", "inf"], "must be a finite number"),
+    (["--usd", "-inf"], "must be a finite number"),
     (["--usd", "1", "--period", "year"], "'year' is not one of"),
     ([], "either --usd X or --clear"),
     (["--usd", "1", "--clear"], "either --usd X or --clear"),
@@ -50,6 +55,13 @@ def test_bad_budget_input_is_refused_with_its_reason(run, args, message):
     result = run("accounts", "budget", "acme", *args, ok=False)
     assert result.exit_code != 0 and message in result.output
     assert json.loads(run("accounts", "list", "--json").output)[0]["budget"] is None
+
+
+def test_a_key_budget_takes_the_same_numbers(run):
+    run("accounts", "create", "acme", "--tier", "pro")
+    key_id = json.loads(run("keys", "create", "acme", "--json").output)["id"]
+    assert "must be at most 1000000000 USD" in run("keys", "budget", key_id, "--usd", "1e309", ok=False).output
+    assert "$1000000000 per month" in run("keys", "budget", key_id, "--usd", "1e9").output
 
 
 def test_unknown_account_or_key(run):

@@ -92,6 +92,13 @@ def test_parse_usd_refusal_texts(text, message):
     assert str(refused.value) == message
 
 
+def test_a_budget_fits_the_counters():
+    assert rules.parse_budget("1000000000") == 10**18
+    for text in ("1000000000.000000001", "1e309", "9223372037"):
+        with pytest.raises(ValueError, match="at most 1000000000 USD"):
+            rules.parse_budget(text)
+
+
 def test_costs_round_up_to_the_next_nano_dollar():
     assert rules.to_nano(Decimal("0.0000000011")) == 2
     assert rules.to_nano("0.000001") == 1000

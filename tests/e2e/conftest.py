@@ -1,3 +1,5 @@
+import subprocess
+
 import pytest
 
 from aispendtrack.store import keys
@@ -38,3 +40,16 @@ def reverse_proxy(make_proxy, fake):
     return make_proxy(
         {"openai": "reverse:" + fake.url + "@{port}", "anthropic": "reverse:" + fake.url + "@{port}"},
     )
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB tmpfs (a disk that fills up: see `harness.fill`); skipped where none can be mounted."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)

@@ -113,6 +113,16 @@ def http(method: str, url: str, key: str | None = None, body: dict | None = None
         return e.code, e.read()
 
 
+def fill(directory: Path) -> None:
+    """Write `directory/filler` until the disk it is on is full."""
+    with open(directory / "filler", "wb", buffering=0) as f:  # unbuffered: nothing left to fail at close
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+        except OSError:
+            pass
+
+
 @contextlib.contextmanager
 def proxy_and_serve(tmp: Path, db_path: Path, config_text: str):
     """The fake provider, mitmdump reverse-proxying OpenAI-style to it, and `serve`, on one

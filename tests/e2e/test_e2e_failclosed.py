@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
 import time
 
 import httpx2
-import pytest
 
 from aispendtrack.proxy.auth import HEADER
 from aispendtrack.store import keys
 
-from .harness import Proxy, database_with_key
+from .harness import Proxy, database_with_key, fill
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 MESSAGE = {"model": "claude-sonnet-4-6", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
@@ -76,28 +74,6 @@ def test_database_deleted_then_restored(reverse_proxy, fake, account_key, databa
     assert rows(db_path, "SELECT count(*) FROM calls WHERE outcome = 'forwarded'")[0][0] == len(fake.received)
     assert rows(db_path, "SELECT count(*) FROM calls WHERE status = 503")[0][0] == seen.count(503) + 3
     assert "writable again" in reverse_proxy.output()
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], capture_output=True).returncode:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
-def fill(directory) -> None:
-    with open(directory / "filler", "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
 
 
 def test_disk_full_unlimited_key(small_disk, tmp_path, fake):

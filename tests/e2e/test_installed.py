@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 import httpx2
@@ -83,25 +84,66 @@ def test_addon_path_and_run_help(venv, elsewhere):
     assert not (Path(env["XDG_DATA_HOME"]) / "aispendtrack").exists(), "--help creates no database"
 
 
-def test_run_from_another_directory_answers_401_without_a_key(venv, elsewhere, fake, tmp_path):
-    cwd, env = elsewhere
-    port = free_port()
-    (cwd / "mitm.toml").write_text(f'[proxy]\nmodes = ["reverse:{fake.url}@{port}"]\n')
+def while_running(venv: Path, cwd: Path, env: dict, tmp_path: Path, args: list[str], during):
+    """`aispendtrack run ARGS` from `cwd` while `during(proc)` runs, then Ctrl-C:
+    (what `during` returned, everything run printed)."""
     log = open(tmp_path / "run.log", "w+")
-    proc = subprocess.Popen([str(venv / "bin" / "aispendtrack"), "run", "--set", f"confdir={tmp_path / 'conf'}"],
+    proc = subprocess.Popen([str(venv / "bin" / "aispendtrack"), "run", "--set", f"confdir={tmp_path / 'conf'}", *args],
                             cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        wait_port(port, timeout=60, proc=proc)
-        r = httpx2.get(f"http://127.0.0.1:{port}/v1/models", timeout=10)
+        result = during(proc)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
         proc.wait(20)
         log.seek(0)
         out = log.read()
+    return result, out
+
+
+def test_run_from_another_directory_answers_401_without_a_key(venv, elsewhere, fake, tmp_path):
+    cwd, env = elsewhere
+    port = free_port()
+    (cwd / "mitm.toml").write_text(f'[proxy]\nmodes = ["reverse:{fake.url}@{port}"]\n'
+                                   f'[serve]\nlisten = "127.0.0.1:{free_port()}"\n')
+
+    def call(proc):
+        wait_port(port, timeout=60, proc=proc)
+        return httpx2.get(f"http://127.0.0.1:{port}/v1/models", timeout=10)
+
+    r, out = while_running(venv, cwd, env, tmp_path, [], call)
     assert r.status_code == 401 and "missing x-aispendtrack-key" in r.text, out
     assert fake.received == [], "a refused call never reaches the provider"
     db = Path(env["XDG_DATA_HOME"]) / "aispendtrack" / "aispendtrack.db"
     assert db.is_file(), out
     assert f"AiSpendTrack: config {cwd / 'mitm.toml'}, database {db}" in out
     assert re.search(r"^ask_[A-Za-z0-9]{32}$", out, re.M), "first run printed the new key"
+
+
+def test_run_from_an_empty_directory_starts_serve_on_the_built_in_defaults(venv, elsewhere, fake, tmp_path):
+    """No config anywhere: serve used to get `--config None` and die with `None: config file not found`."""
+    import socket
+
+    cwd, env = elsewhere
+    serve_port = 8090  # the built-in default: no config file can move it here
+    deadline = time.monotonic() + 15  # a serve another test started may still be on its way out
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", serve_port)) != 0:
+                break
+        if time.monotonic() > deadline:
+            pytest.skip("something else listens on 127.0.0.1:8090")
+        time.sleep(0.2)
+    port = free_port()
+
+    def call(proc):
+        wait_port(port, timeout=60, proc=proc)
+        wait_port(serve_port, timeout=60)
+        return httpx2.get(f"http://127.0.0.1:{serve_port}/openapi.json", timeout=20)
+
+    r, out = while_running(venv, cwd, env, tmp_path, ["--mode", f"reverse:{fake.url}@{port}"], call)
+    assert "config file not found" not in out, out
+    assert r.status_code == 200, out
+    assert "AiSpendTrack: config built-in defaults (no mitm.toml)" in out
+    assert f"AiSpendTrack serve: http://127.0.0.1:{serve_port}" in out
+    assert not list(cwd.iterdir()), "nothing written into the directory it was started from"

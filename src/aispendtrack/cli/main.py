@@ -126,11 +126,10 @@ def accounts_limits(ctx: click.Context, name: str, requests_per_hour: str | None
                 return None if stored is None else ("unlimited" if stored < 0 else stored)
             if value == "tier":
                 return None
-            if value == "unlimited":
-                return value
-            if not value.isdigit() or int(value) <= 0:
-                raise click.BadParameter(f'{value!r}: use a positive number, "unlimited" or "tier"')
-            return int(value)
+            try:
+                return configmod.limit_value(int(value) if value.isdigit() else value)
+            except ValueError as e:
+                raise click.BadParameter(f'{e} (or "tier")', param_hint="--" + column.replace("_", "-")) from None
 
         account = keys.set_account_limits(
             database, name,

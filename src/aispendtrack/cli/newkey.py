@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import click
 from rich.console import Console
@@ -11,6 +11,7 @@ from rich.console import Console
 from aispendtrack.limits import permissions as perms
 from aispendtrack.store import keys
 from aispendtrack.store.db import utcnow
+from aispendtrack.store.keytext import MAX_EXPIRY, check_expiry
 from aispendtrack.views.render import safe
 
 
@@ -39,9 +40,6 @@ def parse_scope(permissions: str | None, models: str | None) -> tuple[tuple[str,
     return p, m
 
 
-MAX_EXPIRY = timedelta(days=100 * 366)
-
-
 def parse_expiry(value: str | None, now: datetime | None = None) -> datetime | None:
     """`30d`, `12h`, `90m` from now, or an ISO 8601 date/datetime (UTC when no zone); in
     the future and at most 100 years ahead."""
@@ -62,9 +60,7 @@ def parse_expiry(value: str | None, now: datetime | None = None) -> datetime | N
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise bad("use e.g. 30d, 12h, or 2026-12-31T00:00:00Z") from None
-    when = when if when.tzinfo else when.replace(tzinfo=UTC)
-    if when <= now:
-        raise bad(f"that is in the past (now is {now:%Y-%m-%dT%H:%M:%SZ}): the key would be expired at once")
-    if when - now > MAX_EXPIRY:
-        raise bad("more than 100 years ahead")
-    return when
+    try:
+        return check_expiry(when, now)
+    except ValueError as e:
+        raise bad(str(e)) from None

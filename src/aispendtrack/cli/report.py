@@ -10,7 +10,7 @@ from rich.text import Text
 
 from aispendtrack.store.db import connect
 from aispendtrack.views.budgets import budget_entries, budgets_table
-from aispendtrack.views.periods import resolve_period
+from aispendtrack.views.periods import MAX_DAYS, resolve_period
 from aispendtrack.views.report import DIMENSIONS, report
 
 
@@ -19,7 +19,7 @@ from aispendtrack.views.report import DIMENSIONS, report
 @click.option("--until", help="End (ISO datetime, exclusive; a bare date includes that day).")
 @click.option("--today", is_flag=True, help="Since midnight UTC.")
 @click.option("--month", is_flag=True, help="This calendar month (UTC).")
-@click.option("--days", type=click.IntRange(min=1), help="The last N days.")
+@click.option("--days", type=click.IntRange(min=1, max=MAX_DAYS), help="The last N days.")
 @click.option("--by", type=click.Choice([d for d in DIMENSIONS if d != "minute"]), default="model", show_default=True)
 @click.option("--top", type=click.IntRange(min=1), help="Show the N costliest groups, the rest merged.")
 @click.option("--account", help="Only this account (name).")

@@ -1,16 +1,18 @@
 """`aispendtrack run` (what `scripts/run` execs) and `aispendtrack addon-path`.
 
-`run` validates the config, prepares the database, starts `aispendtrack serve` (unless
-`[serve] enabled = false`; it exits with the proxy), then becomes mitmdump with the addon
-and the listeners from the config. On first use (no key in the database) it creates a
-local account and key and prints the key once with a copy-paste SDK snippet. Extra
-arguments go to mitmdump: a `--mode` among them replaces the configured listeners, a
-`--set` the same option from the config.
+`run` validates the config, binds `serve`'s address (an address in use stops it here),
+prepares the database, starts `aispendtrack serve` on that socket (unless `[serve] enabled
+= false`; it exits with the proxy, and the proxy's log says if it stops before), then
+becomes mitmdump with the addon and the listeners from the config. On first use (no key
+in the database) it creates a local account and key and prints the key once with a
+copy-paste SDK snippet. Extra arguments go to mitmdump: a `--mode` among them replaces the
+configured listeners, a `--set` the same option from the config.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +22,8 @@ from rich.console import Console
 
 from aispendtrack import config as configmod
 from aispendtrack import launch
+from aispendtrack.proxy import servewatch
+from aispendtrack.serve import listen
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import keys, schema
 
@@ -54,13 +58,16 @@ def first_run(db_path: Path, config: configmod.Config, console: Console) -> None
     )
 
 
-def start_serve(config: configmod.Config, config_path: Path, db_path: Path) -> subprocess.Popen | None:
-    """`aispendtrack serve` as a child that exits when its parent (mitmdump, after exec) does."""
-    if not config.serve.enabled:
-        return None
-    argv = [sys.executable, "-m", "aispendtrack.cli", "--config", str(config_path), "--db", str(db_path),
-            "serve", "--exit-with-parent"]
-    return subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+def start_serve(sock: socket.socket, config_path: Path | None, db_path: Path) -> subprocess.Popen:
+    """`aispendtrack serve` on `sock` (bound here: see `serve.listen`) as a child that exits
+    when its parent (mitmdump, after exec) does. The config is the one resolved here, or
+    none (built-in defaults). Its own process group: a Ctrl-C in the terminal stops the
+    proxy, which then stops it."""
+    argv = [sys.executable, "-m", "aispendtrack.cli"]
+    if config_path is not None:
+        argv += ["--config", str(config_path)]
+    argv += ["--db", str(db_path), "serve", "--exit-with-parent", "--fd", str(sock.fileno())]
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, pass_fds=[sock.fileno()], process_group=0)
 
 
 def run(args: list[str], config_arg: str | os.PathLike | None = None, db_arg: str | os.PathLike | None = None) -> int:
@@ -73,6 +80,11 @@ def run(args: list[str], config_arg: str | os.PathLike | None = None, db_arg: st
         config = configmod.load_config(config_path)
     except configmod.ConfigError as e:
         print(f"AiSpendTrack config error: {e}", file=sys.stderr)
+        return 2
+    try:
+        sock = listen.bind(config.serve.host, config.serve.port, config_path) if config.serve.enabled else None
+    except listen.ListenError as e:
+        print(e, file=sys.stderr)
         return 2
     try:
         first_run(db_path, config, console)
@@ -89,8 +101,13 @@ def run(args: list[str], config_arg: str | os.PathLike | None = None, db_arg: st
     }  # fmt: skip
     argv = launch.mitmdump_argv(config.proxy.modes, options=options, args=args, program=program)
     sys.stdout.flush()
-    start_serve(config, config_path, db_path)
-    os.execv(program, argv)
+    env = dict(os.environ)
+    if sock is not None:
+        with sock:
+            serve = start_serve(sock, config_path, db_path)
+        url = f"http://{listen.shown(config.serve.host, config.serve.port)}"
+        env |= {servewatch.PID_ENV: str(serve.pid), servewatch.URL_ENV: url}  # the proxy reports its end
+    os.execve(program, argv, env)
     return 0  # pragma: no cover
 
 

@@ -69,17 +69,32 @@ def usd_text(nano: int) -> str:
     return format(to_usd(nano), "f")
 
 
+# The largest budget: a billion dollars keeps every nano-dollar sum far inside SQLite's
+# 64-bit integers (9.2e18 nano = 9.2 billion USD).
+MAX_BUDGET_USD = Decimal(1_000_000_000)
+
+
 def parse_usd(text: str | float | Decimal) -> int:
-    """A budget amount from the CLI/config: non-negative, at most 9 decimals."""
+    """An amount of USD: finite, non-negative, at most 9 decimals → nano-dollars."""
     try:
         value = Decimal(str(text))
     except InvalidOperation:
         raise ValueError(f"budget must be a number of USD, got {text!r}") from None
-    if not value.is_finite() or value < 0:
+    if not value.is_finite():
+        raise ValueError(f"budget must be a finite number of USD, got {text!r}")
+    if value < 0:
         raise ValueError(f"budget must be >= 0 USD, got {text!r}")
     if value * NANO != int(value * NANO):
         raise ValueError(f"budget has more than 9 decimals: {text!r}")
     return int(value * NANO)
+
+
+def parse_budget(text: str | float | Decimal) -> int:
+    """A budget limit from the CLI or API: `parse_usd`, and at most `MAX_BUDGET_USD`."""
+    nano = parse_usd(text)
+    if nano > MAX_BUDGET_USD * NANO:
+        raise ValueError(f"budget must be at most {MAX_BUDGET_USD} USD, got {text!r}")
+    return nano
 
 
 def check_period(period: str) -> str:

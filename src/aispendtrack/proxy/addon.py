@@ -22,6 +22,7 @@ from aispendtrack.proxy.guard import LedgerGuard
 from aispendtrack.proxy.limits import Limiter
 from aispendtrack.proxy.metering import Metering
 from aispendtrack.proxy.redact import Redact
+from aispendtrack.proxy.servewatch import ServeWatch
 from aispendtrack.proxy.state import Runtime
 from aispendtrack.proxy.summary import Summary
 from aispendtrack.proxy.tlshint import TlsHint
@@ -62,7 +63,7 @@ class AiSpendTrack:
         self.rt = Runtime()
         # The data path in hook order: each child is one step.
         self.addons = [Auth(self.rt), LedgerGuard(self.rt), Limiter(self.rt), Metering(self.rt), Access(self.rt),
-                       UpstreamErrors(), Redact(), Summary(self.rt), TlsHint(), WebColumns()]
+                       UpstreamErrors(), Redact(), Summary(self.rt), TlsHint(), WebColumns(), ServeWatch()]
         self._allow_hosts_set: list[str] | None = None
         self._running = False
         self._updater = None

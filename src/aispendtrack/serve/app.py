@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -11,15 +12,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aispendtrack.config import Config
 from aispendtrack.serve import dashboard, errors
+from aispendtrack.serve.bodies import BodyGuard
 from aispendtrack.serve.delivery import Deliverer
 from aispendtrack.serve.webhook_targets import Policy
+from aispendtrack.serve.hosts import HostCheck, HostRule
 from aispendtrack.serve.routers import keys, me, members, usage, webhooks
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import schema
 
 
-def create_app(config: Config, db_path: str | Path, *, deliver: bool = True) -> FastAPI:
-    """The app; with `deliver`, it runs the webhook delivery worker while it serves."""
+def create_app(config: Config, db_path: str | Path, *, deliver: bool = True,
+               listen: tuple[str, int] | None = None) -> FastAPI:
+    """The app; with `deliver`, it runs the webhook delivery worker while it serves.
+    `listen` (host, port) is where it is served (default `[serve] listen`): Host headers
+    are checked against it."""
     database = dbmod.connect(db_path)
     try:
         schema.ensure_schema(database)
@@ -48,6 +54,11 @@ def create_app(config: Config, db_path: str | Path, *, deliver: bool = True) -> 
     app.add_exception_handler(StarletteHTTPException, errors.http_error)
     app.add_exception_handler(HTTPException, errors.http_error)
     app.add_exception_handler(RequestValidationError, errors.validation_error)
+    for storage in (sqlite3.Error, dbmod.DatabaseError):
+        app.add_exception_handler(storage, errors.storage_error)
+    host, port = listen or (config.serve.host, config.serve.port)
+    app.add_middleware(BodyGuard, max_bytes=config.serve.max_body_bytes)
+    app.add_middleware(HostCheck, rule=HostRule.of(host, port, config.serve.allowed_hosts))  # outermost
     for router in (me.router, usage.router, keys.router, members.router, webhooks.router):
         app.include_router(router)
     dashboard.install(app)

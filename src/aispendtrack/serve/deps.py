@@ -48,7 +48,9 @@ def database(request: Request) -> Iterator:
         conn.conn.close()
 
 
-def current_key(request: Request, db=Depends(database), cfg: Config = Depends(config)) -> KeyRecord:
+def authenticate(request: Request, db, cfg: Config) -> KeyRecord:
+    """The key the request names, or the 400/401 `HTTPException` (the body is not needed:
+    `serve.bodies` calls this before reading one)."""
     if PREFIX in request.url.query or KEY_RE.search(request.url.path):
         raise fail(400, "key_in_url", f"AiSpendTrack keys are never accepted in a URL; send the {HEADER} header "
                    "(and replace that key: URLs end up in logs)")
@@ -59,6 +61,10 @@ def current_key(request: Request, db=Depends(database), cfg: Config = Depends(co
         if reason is None:
             return verdict.record
     raise fail(401, "invalid_api_key", f"AiSpendTrack: {reason}")
+
+
+def current_key(request: Request, db=Depends(database), cfg: Config = Depends(config)) -> KeyRecord:
+    return authenticate(request, db, cfg)
 
 
 def require(permission: str) -> Callable[..., KeyRecord]:

@@ -88,7 +88,7 @@ def set_budget(db, scope: str, subject: str, usd, period: str, *, now: float) ->
     """Create or replace a budget; the current period's spend is recounted from the ledger."""
     if scope not in _LEDGER_COLUMN:
         raise ValueError(f"budget scope must be account or key, got {scope!r}")
-    limit = rules.parse_usd(usd)
+    limit = rules.parse_budget(usd)
     rules.check_period(period)
     conn = getattr(db, "conn", db)
     with Tx(conn):  # also tells running proxies: the key cache knows who is budgeted

@@ -24,6 +24,29 @@ class DatabaseError(Exception):
     """The database file cannot be opened or used (message names the file)."""
 
 
+# SQLite primary result codes that mean the storage is at fault, not the request: what
+# an operator must fix (or wait out), reported as such instead of as a bug.
+_STORAGE_CODES = {
+    sqlite3.SQLITE_BUSY: "the database is busy", sqlite3.SQLITE_LOCKED: "the database is busy",
+    sqlite3.SQLITE_READONLY: "the database is read-only", sqlite3.SQLITE_IOERR: "disk I/O error",
+    sqlite3.SQLITE_CORRUPT: "the database file is damaged", sqlite3.SQLITE_FULL: "the disk is full",
+    sqlite3.SQLITE_CANTOPEN: "the database file cannot be opened", sqlite3.SQLITE_NOTADB: "not a database file",
+}  # fmt: skip
+
+
+def storage_problem(error: BaseException) -> str | None:
+    """What is wrong with the storage when `error` comes from it (disk full, read-only, …);
+    None for any other error (a bug, a constraint)."""
+    if isinstance(error, DatabaseError):
+        return (error.__cause__ and storage_problem(error.__cause__)) or "the database cannot be opened"
+    if isinstance(error, OSError):
+        return error.strerror or "the database file cannot be written"
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(error, sqlite3.Error) and code is not None:
+        return _STORAGE_CODES.get(code & 0xFF)
+    return None
+
+
 def connect(path: str | Path, *, check_same_thread: bool = True) -> sqlite_utils.Database:
     """Open (creating if needed) the database at `path`, configured for shared use."""
     path = Path(path)

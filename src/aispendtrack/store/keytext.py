@@ -1,4 +1,5 @@
-"""AiSpendTrack key text: generation, digest, display hint; the JSON of a key's narrowing lists."""
+"""AiSpendTrack key text: generation, digest, display hint; the JSON of a key's narrowing
+lists; the rule for a new key's expiry (the CLI's `--expires` and the API's `expires`)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import re
 import secrets
 import string
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 PREFIX = "ask_"
 KEY_BODY = 32
 ALPHABET = string.ascii_letters + string.digits
 KEY_RE = re.compile(r"ask_[A-Za-z0-9]{32}")
+MAX_EXPIRY = timedelta(days=100 * 366)
 
 
 @dataclass(frozen=True)
@@ -43,3 +46,14 @@ def encode(values: tuple[str, ...] | None) -> str | None:
 def decode(text: str | None) -> tuple[str, ...] | None:
     """A stored `permissions`/`models` column → tuple, None = not narrowed."""
     return None if text is None else tuple(json.loads(text))
+
+
+def check_expiry(when: datetime, now: datetime) -> datetime:
+    """A new key's expiry, UTC when it names no zone: later than `now` (else the key would
+    be expired at once) and at most 100 years ahead. ValueError says which rule failed."""
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    if when <= now:
+        raise ValueError(f"that is in the past (now is {now:%Y-%m-%dT%H:%M:%SZ}): the key would be expired at once")
+    if when - now > MAX_EXPIRY:
+        raise ValueError("more than 100 years ahead")
+    return when

@@ -34,5 +34,5 @@ class Tx:
             _bump_version(self.db)
             self.db.execute("COMMIT")
             keychange.announce(self.db)
-        else:
+        elif self.db.conn.in_transaction:  # SQLite may have rolled back already (disk full, I/O error)
             self.db.execute("ROLLBACK")

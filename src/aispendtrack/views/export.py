@@ -2,7 +2,8 @@
 
 Rows are read with one cursor, ordered by (ts, id), and written as they come: memory stays
 flat whatever the size of the ledger. Unknown values stay null (an empty CSV cell), never
-0; `cost_usd` is exact decimal text.
+0; `cost_usd` is exact decimal text. Every CSV cell goes through `csv_cell`, which also
+defuses spreadsheet formulas (the CLI, `/v1/calls` and the dashboard download alike).
 
     aispendtrack export --since 2026-11-01 --until 2026-11-30 --format csv -o nov.csv
     aispendtrack export --account acme | head
@@ -122,28 +123,53 @@ def export_rows(
         cursor.close()
 
 
-def _csv_cell(value: Any) -> Any:
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP's list).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """One CSV cell's text. Ledger values come from clients (a model name can be
+    `=HYPERLINK(…)`), so a cell that a spreadsheet would run as a formula gets a leading
+    `'`: every cell, numbers too (no number we store is negative, so none changes)."""
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
-    return value
+        text = "true" if value else "false"
+    elif isinstance(value, (dict, list)):
+        text = json.dumps(value, separators=(",", ":"))
+    else:
+        text = str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+class _LineFeed:
+    """What `csv.writer` writes to: rows end in `\\n`, while the writer, told they end in
+    `\\r\\n`, quotes every cell that holds a CR (told `\\n` alone it leaves a lone CR
+    unquoted, and a spreadsheet starts a new row there)."""
+
+    def __init__(self, fp: IO[str]):
+        self.fp = fp
+
+    def write(self, line: str) -> int:
+        return self.fp.write(line[:-2] + "\n")  # the writer writes one whole row per call
+
+
+def _writer(fp: IO[str]):
+    return csv.writer(_LineFeed(fp), lineterminator="\r\n")
 
 
 def write_csv(rows: Iterable[dict[str, Any]], fp: IO[str], fields: tuple[str, ...] = EXPORT_FIELDS) -> int:
     """CSV with a header (always, even with no rows), `\\n` line ends; returns the row count."""
-    csv.writer(fp, lineterminator="\n").writerow(fields)
+    _writer(fp).writerow(fields)
     return write_csv_rows(rows, fp, fields)
 
 
 def write_csv_rows(rows: Iterable[dict[str, Any]], fp: IO[str], fields: tuple[str, ...] = EXPORT_FIELDS) -> int:
     """CSV rows without the header (to continue a streamed file)."""
-    writer = csv.writer(fp, lineterminator="\n")
+    writer = _writer(fp)
     n = 0
     for row in rows:
-        writer.writerow([_csv_cell(row.get(f)) for f in fields])
+        writer.writerow([csv_cell(row.get(f)) for f in fields])
         n += 1
     return n
 

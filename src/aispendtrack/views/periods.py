@@ -9,6 +9,9 @@ from aispendtrack.limits.window import month_start
 from aispendtrack.store.db import parse_iso, utcnow
 
 
+MAX_DAYS = 36_600  # `--days`: a hundred years back is far enough
+
+
 def _utc(t: datetime) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
@@ -27,6 +30,8 @@ def parse_when(text: str, *, end: bool = False) -> datetime:
         raise ValueError(
             f"{text!r} is not an ISO 8601 date or datetime (e.g. 2026-11-01 or 2026-11-01T09:30:00Z)"
         ) from None
+    except OverflowError:  # the end of 9999-12-31, or year 1 moved to UTC
+        raise ValueError(f"{text!r} is out of range: give a moment between years 1 and 9999 (UTC)") from None
 
 
 def resolve_period(
@@ -44,7 +49,17 @@ def resolve_period(
     if month:
         return datetime.fromtimestamp(month_start(now.timestamp()), UTC), None
     if days is not None:
-        if days < 1:
-            raise ValueError("--days must be at least 1")
+        if not 1 <= days <= MAX_DAYS:
+            raise ValueError(f"--days must be from 1 to {MAX_DAYS}")
         return now - timedelta(days=days), None
-    return (parse_when(since) if since else None), (parse_when(until, end=True) if until else None)
+    return _bound("since", since), _bound("until", until, end=True)
+
+
+def _bound(name: str, text: str | None, *, end: bool = False) -> datetime | None:
+    """`parse_when`, its error naming the bound (`--since`, or `since` in the API)."""
+    if not text:
+        return None
+    try:
+        return parse_when(text, end=end)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None

@@ -9,6 +9,7 @@ holds finished calls; running proxies publish their calls in flight, see `presen
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import select
 import sys
@@ -134,8 +135,15 @@ def _keys() -> Iterator:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
+def _finite(value: float, param: click.Parameter) -> float:
+    if not math.isfinite(value):  # NaN passes FloatRange's comparisons
+        raise click.BadParameter(f"{value!r} is not a number of seconds", param=param)
+    return value
+
+
 @click.command("top")
-@click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True, help="Seconds between refreshes.")
+@click.option("--interval", type=click.FloatRange(min=0.1, max=3600), default=1.0, show_default=True,
+              callback=lambda ctx, param, v: _finite(v, param), help="Seconds between refreshes.")
 @click.option("--once", is_flag=True, help="Print one frame and exit (automatic when stdout is not a terminal).")
 def top_command(interval: float, once: bool) -> None:
     """Live spend, latest calls and keys near their limits; q or Ctrl-C quits."""

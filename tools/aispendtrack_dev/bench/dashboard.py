@@ -29,7 +29,8 @@ def _get(url: str, cookie: str) -> tuple[float, str]:
     return perf() - t0, body
 
 
-def _login(base: str, key: str) -> str:
+def login(base: str, key: str) -> str:
+    """The session id a dashboard login with `key` sets (the tests log in this way too)."""
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *a, **kw):
             return None
@@ -80,7 +81,7 @@ def dashboard(ledger: Path, n_rows: int, runs: int = 5) -> dict:
             startup = perf() - t0
             base = f"http://127.0.0.1:{port}"
             urllib.request.urlopen(base + "/", timeout=60).read()  # what a person sees first: the login form
-            cookie = _login(base, key)
+            cookie = login(base, key)
             first, page = _get(base + "/", cookie)
             if 'data-testid="spend-month"' not in page:
                 raise RuntimeError("the dashboard page has no spend-month figure")

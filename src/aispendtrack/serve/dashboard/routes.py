@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from aispendtrack.config import Config
 from aispendtrack.limits.permissions import PERMISSIONS
 from aispendtrack.serve import deps, roles
+from aispendtrack.serve.attachment import content_disposition
 from aispendtrack.serve.dashboard import session as sess
 from aispendtrack.serve.dashboard import view
 from aispendtrack.serve.models import NewKeyRequest
@@ -205,4 +206,4 @@ def export(request: Request, fmt: str, db=Depends(deps.database), cfg: Config = 
     # members and viewers export their own calls, as through /v1/calls
     mine = own(roles.of(db, viewer.record))
     return StreamingResponse(_rows(request.app.state.db_path, fmt, since, None, viewer.record.account, mine),
-                             media_type=media, headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})
+                             media_type=media, headers={**HEADERS, "Content-Disposition": content_disposition(name)})

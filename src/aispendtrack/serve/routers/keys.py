@@ -21,6 +21,7 @@ from aispendtrack.store import keys as keystore
 from aispendtrack.store import members
 from aispendtrack.store.db import iso, utcnow
 from aispendtrack.store.keycache import KeyRecord
+from aispendtrack.store.keytext import check_expiry
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
@@ -100,10 +101,16 @@ def create_key(body: NewKeyRequest, who: Caller = Depends(caller("api")), db=Dep
     except ValueError as e:
         raise fail(400, "invalid_request", str(e)) from None
     _within(caller, permissions, models)
-    if body.expires is not None and body.expires.tzinfo is None:
-        raise fail(400, "invalid_request", "expires needs a time zone, e.g. 2026-12-31T00:00:00Z")
+    expires = body.expires
+    if expires is not None:
+        if expires.tzinfo is None:
+            raise fail(400, "invalid_request", "expires needs a time zone, e.g. 2026-12-31T00:00:00Z")
+        try:
+            expires = check_expiry(expires, utcnow())  # the CLI's --expires rule
+        except ValueError as e:
+            raise fail(400, "invalid_request", f"expires: {e}") from None
     try:
-        new = keystore.create_key(db, caller.account, cfg, name=body.name, expires=body.expires,
+        new = keystore.create_key(db, caller.account, cfg, name=body.name, expires=expires,
                                   permissions=permissions, models=models, member=body.member or who.member)
     except keystore.KeyStoreError as e:
         raise fail(409, "conflict", str(e)) from None
