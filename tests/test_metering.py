@@ -237,3 +237,18 @@ def test_a_commit_slower_than_the_stream_wait_is_awaited_by_the_response_hook(me
         assert committed_rows(db_path) == 1
 
     asyncio.run(scenario())
+
+
+def test_a_path_routed_call_records_the_paths_model_not_the_bodys(db_path, config):
+    """Gemini serves the model its path names: that one is ledgered (and priced) even when
+    the body names another and the response does not say."""
+    f = tflow.tflow(resp=True)
+    f.request.path = "/v1beta/models/gemini-2.5-pro:generateContent"
+    f.request.content = json.dumps({"model": "gpt-4o-mini", "contents": []}).encode()
+    f.response.headers["content-type"] = "application/json"
+    f.response.content = json.dumps({"candidates": [], "usageMetadata": {
+        "promptTokenCount": 10, "candidatesTokenCount": 5, "totalTokenCount": 15}}).encode()
+    f.metadata[META] = FlowState("google", "generate", "google", time.time(), key_id="key_1", account="acme")
+    _, (row,) = metered(db_path, config, f)
+    assert (row["model"], row["request_model"], row["pricing"]) == ("gemini-2.5-pro", "gemini-2.5-pro", "priced")
+

@@ -1,7 +1,7 @@
 """The AiSpendTrack addon: options, start-up and shutdown; the data path lives in children.
 
-request → auth (`auth.Auth`) → ledger health (`guard.LedgerGuard`) → limits (`limits.Limiter`) → model allow-list
-(`access.Access`, once the body is read) → upstream → meter and ledger
+request → auth (`auth.Auth`) → ledger health (`guard.LedgerGuard`) → models (`access.Access`: the path's, then
+the body's) → limits (`limits.Limiter`: only what may be forwarded is counted) → upstream → meter and ledger
 (`metering.Metering`) → provider keys redacted (`redact.Redact`) → summary on exit
 (`summary.Summary`). The parent opens the shared services (`state.Runtime`) when its
 options name a config and database; each child owns the rest of what it needs.
@@ -61,7 +61,7 @@ class AiSpendTrack:
     def __init__(self) -> None:
         self.rt = Runtime()
         # The data path in hook order: each child is one step.
-        self.addons = [Auth(self.rt), LedgerGuard(self.rt), Limiter(self.rt), Metering(self.rt), Access(self.rt),
+        self.addons = [Auth(self.rt), LedgerGuard(self.rt), Access(self.rt), Limiter(self.rt), Metering(self.rt),
                        UpstreamErrors(), Redact(), Summary(self.rt), TlsHint(), WebColumns()]
         self._allow_hosts_set: list[str] | None = None
         self._running = False

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from mitmproxy import ctx, exceptions, http
 
 from aispendtrack import meter
+from aispendtrack.limits import routing
 from aispendtrack.store.ledger import LedgerWriter
 from aispendtrack.meter.decode import Decoder, DecodeError
 from aispendtrack.proxy.observer import HOLD_SECONDS, StreamObserver
@@ -35,14 +36,6 @@ CLIENT_GONE = "Client disconnected."
 MAX_REQUEST_BODY = 64 * 1024 * 1024  # decoded; enough for the largest multimodal requests
 COMMIT_WAIT = 1.0  # seconds the end of a stream may wait for its row's commit (event loop blocked)
 MIN_EVENT_MAX = 64 * 1024  # the kept tail must hold a usage object with room to spare
-
-
-def request_model_from_path(path: str) -> str | None:
-    """Gemini names the model in the path: /v1beta/models/{model}:generateContent."""
-    path = path.split("?", 1)[0]
-    if "/models/" in path and ":" in path:
-        return path.rsplit("/models/", 1)[1].split(":", 1)[0] or None
-    return None
 
 
 def request_body(req: http.Request) -> tuple[bytes, bool]:
@@ -109,7 +102,8 @@ class Metering:
             return
         body, encoded = request_body(flow.request)
         info = meter.request_info(state.api, body)
-        state.request_model = info.model or request_model_from_path(flow.request.path)
+        # A path-routed API (Gemini) serves the path's model, whatever the body names.
+        state.request_model = routing.path_model(flow.request.path).model or info.model
         state.stream = info.stream or "streamGenerateContent" in flow.request.path
         if flow.response:  # refused (401, 403, 429): the row keeps what the client asked for
             return
