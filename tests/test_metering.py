@@ -252,3 +252,32 @@ def test_a_path_routed_call_records_the_paths_model_not_the_bodys(db_path, confi
     _, (row,) = metered(db_path, config, f)
     assert (row["model"], row["request_model"], row["pricing"]) == ("gemini-2.5-pro", "gemini-2.5-pro", "priced")
 
+
+@pytest.mark.parametrize("hook", ["response", "error"])
+def test_a_flow_loaded_from_a_file_adds_no_row(db_path, config, hook):
+    """`mitmdump -r` and mitmweb's Open run a saved flow through the hooks, not live. One
+    saved before its row (in flight when the proxy stopped) is a record, not a call."""
+    from mitmproxy import flow as mflow
+
+    f = chat_flow()
+    saved = f.get_state()
+    loaded = http.HTTPFlow.from_state(saved)
+    assert not loaded.live and not state_of(loaded).recorded
+    if hook == "error":
+        loaded.error = mflow.Error("Client disconnected.")
+    rt = Runtime(config=config, db_path=db_path)
+    m = Metering(rt)
+
+    async def main():
+        with taddons.context(m):
+            m.start()
+            try:
+                m.responseheaders(loaded)
+                await getattr(m, hook)(loaded)
+            finally:
+                m.stop()
+
+    asyncio.run(main())
+    assert committed_rows(db_path) == 0
+    assert not state_of(loaded).recorded and loaded.response.stream is False
+    assert rt.session.totals.calls == 0

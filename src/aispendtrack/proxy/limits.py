@@ -164,7 +164,7 @@ class Limiter:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
-        if state is not None and flow.response and state.limit_headers:
+        if state is not None and flow.response and state.limit_headers and flow.live:
             add_headers(flow.response.headers, state.limit_headers)
 
     def _run(self, jobs: queue.SimpleQueue) -> None:

@@ -7,7 +7,9 @@ client saw finish always has its committed row. A stream cut mid-way fires `erro
 instead; the row then records what was known, marked partial.
 
 A streamed row is committed by `observer.StreamObserver` before the stream's end
-reaches the client (see there).
+reaches the client (see there). Only live flows are metered: a flow loaded from a file
+(`mitmdump -r`, mitmweb's Open) already has its row, or never reached the upstream; a
+client replay is live again, re-authorised, and a call of its own with a row of its own.
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ class Metering:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
-        if state is None or state.outcome != Outcome.FORWARDED or flow.response is None:
+        if state is None or state.outcome != Outcome.FORWARDED or flow.response is None or not flow.live:
             return
         state.ttfb = time.time()
         resp = flow.response
@@ -144,8 +146,8 @@ class Metering:
 
     async def response(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
-        if state is None or flow.response is None:
-            return
+        if state is None or flow.response is None or not flow.live:
+            return  # a loaded flow (`-r`, mitmweb's Open) is a record of a call, not a call
         if state.recorded:  # committed at the end of the stream; make sure it finished
             pending = getattr(flow.response.stream, "pending", None)
             if pending is not None and not pending.done():
@@ -161,7 +163,7 @@ class Metering:
 
     async def error(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
-        if state is None or state.recorded:
+        if state is None or state.recorded or not flow.live:
             return
         msg = flow.error.msg if flow.error else ""
         observer = flow.response.stream if flow.response is not None else None
