@@ -10,7 +10,6 @@ options name a config and database; each child owns the rest of what it needs.
 from __future__ import annotations
 
 import logging
-import re
 
 from mitmproxy import ctx, exceptions
 from mitmproxy.proxy import mode_specs
@@ -19,6 +18,7 @@ from aispendtrack import config as configmod
 from aispendtrack.proxy.access import Access
 from aispendtrack.proxy.auth import Auth
 from aispendtrack.proxy.guard import LedgerGuard
+from aispendtrack.proxy.intercept import NamelessTls, intercept_patterns
 from aispendtrack.proxy.limits import Limiter
 from aispendtrack.proxy.metering import Metering
 from aispendtrack.proxy.redact import Redact
@@ -36,25 +36,6 @@ from aispendtrack.store.presence import Presence
 log = logging.getLogger(__name__)
 
 
-def intercept_patterns(config: configmod.Config, modes: list[str]) -> list[str]:
-    """`allow_hosts` regexes: provider hosts and reverse targets are intercepted, every
-    other TLS connection is tunnelled untouched (no CA needed for the user's other HTTPS)."""
-    hosts = {h for h in config.providers} | {h for h in config.upstreams}
-    for spec in modes:
-        try:
-            mode = mode_specs.ProxyMode.parse(spec)
-        except ValueError:
-            continue
-        if isinstance(mode, mode_specs.ReverseMode):
-            hosts.add(f"{mode.address[0]}:{mode.address[1]}")
-    patterns = []
-    for host in sorted(hosts):
-        # mitmproxy matches these case-insensitively; a trailing dot names the same host
-        name, port = host.rsplit(":", 1) if re.search(r":\d+$", host) else (host, r"\d+")
-        patterns.append(f"^{re.escape(name)}\\.?:{port}$")
-    return patterns
-
-
 class AiSpendTrack:
     """Loads the config and database named by the options and runs the data path."""
 
@@ -62,7 +43,7 @@ class AiSpendTrack:
         self.rt = Runtime()
         # The data path in hook order: each child is one step.
         self.addons = [Auth(self.rt), LedgerGuard(self.rt), Access(self.rt), Limiter(self.rt), Metering(self.rt),
-                       UpstreamErrors(), Redact(), Summary(self.rt), TlsHint(), WebColumns()]
+                       UpstreamErrors(), Redact(), Summary(self.rt), TlsHint(), NamelessTls(self.rt), WebColumns()]
         self._allow_hosts_set: list[str] | None = None
         self._running = False
         self._updater = None
