@@ -1,21 +1,8 @@
-import re
-
 import pytest
 from mitmproxy.test import taddons
 
-from aispendtrack.proxy.addon import AiSpendTrack, intercept_patterns
-from aispendtrack.config import Config, parse_config
-
-
-def test_intercept_patterns_cover_provider_hosts_and_reverse_targets():
-    config = parse_config({"upstreams": {"10.1.2.3:8000": "openai"}})
-    pats = intercept_patterns(config, ["regular@8082", "reverse:http://127.0.0.1:9000@8080"])
-    def allowed(hostport):
-        return any(re.search(p, hostport) for p in pats)
-    assert allowed("api.openai.com:443") and allowed("api.anthropic.com:443")
-    assert allowed("127.0.0.1:9000") and allowed("10.1.2.3:8000")
-    assert not allowed("example.com:443") and not allowed("api.openai.com.evil.com:443")
-    assert not allowed("127.0.0.1:9001")
+from aispendtrack.proxy.addon import AiSpendTrack
+from aispendtrack.config import Config
 
 
 def test_addon_starts_on_configured_db_and_stops_cleanly(tmp_path):
@@ -93,12 +80,3 @@ def test_summary_command_reports_the_session(tmp_path):
         text = tctx.master.commands.call("aispendtrack.summary")
         assert "gpt-4o-mini" in text and "0.000123" in text
         addon.done()
-
-
-@pytest.mark.parametrize("hostport", ["api.openai.com.:443", "API.OpenAI.com:443", "API.OPENAI.COM.:8443",
-                                      "10.1.2.3.:8000"])
-def test_intercept_patterns_match_any_spelling_of_a_provider_host(hostport):
-    config = parse_config({"upstreams": {"10.1.2.3:8000": "openai"}})
-    pats = intercept_patterns(config, ["regular@8082"])
-    assert any(re.search(p, hostport, re.IGNORECASE) for p in pats)
-    assert not any(re.search(p, "10.1.2.3:8001", re.IGNORECASE) for p in pats)

@@ -274,3 +274,31 @@ def test_free_tier_monthly_429_tells_how_to_lift_the_limit(db_path, config):
         "AiSpendTrack monthly limit of 1 calls per calendar month (UTC) for account acme reached for 2026-11;"
         " next request admitted in 1080000 s (at 2026-12-01T00:00:00Z): the month resets at"
         " 2026-12-01T00:00:00Z; wait until then, or upgrade the account's tier to lift this limit")
+
+
+def test_a_narrowed_key_is_counted_in_request_after_its_models_were_checked(db_path, config):
+    """A key with a model list waits for `request`, where Access has already refused what it
+    refuses: a call answered before then (403) uses no count."""
+    lim = Limiter(Runtime(config=config, db_path=db_path))
+    refused, admitted = limited_flow(hourly=1), limited_flow(hourly=1)
+    for f in (refused, admitted):
+        state_of(f).models = ["gpt-4o-mini"]
+
+    def events() -> int:
+        database = dbmod.connect(db_path)
+        try:
+            return database.execute("SELECT COUNT(*) FROM rate_events").fetchone()[0]
+        finally:
+            database.conn.close()
+
+    async def scenario(tctx):
+        await lim.requestheaders(refused)
+        refused.response = tflow.tresp(status_code=403)  # as Access answers it
+        await lim.request(refused)
+        await lim.requestheaders(admitted)
+        assert events() == 0 and admitted.response is None
+        await lim.request(admitted)
+
+    run(lim, scenario)
+    assert admitted.response is None and state_of(admitted).limit_headers is not None
+    assert events() == 1

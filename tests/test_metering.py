@@ -237,3 +237,47 @@ def test_a_commit_slower_than_the_stream_wait_is_awaited_by_the_response_hook(me
         assert committed_rows(db_path) == 1
 
     asyncio.run(scenario())
+
+
+def test_a_path_routed_call_records_the_paths_model_not_the_bodys(db_path, config):
+    """Gemini serves the model its path names: that one is ledgered (and priced) even when
+    the body names another and the response does not say."""
+    f = tflow.tflow(resp=True)
+    f.request.path = "/v1beta/models/gemini-2.5-pro:generateContent"
+    f.request.content = json.dumps({"model": "gpt-4o-mini", "contents": []}).encode()
+    f.response.headers["content-type"] = "application/json"
+    f.response.content = json.dumps({"candidates": [], "usageMetadata": {
+        "promptTokenCount": 10, "candidatesTokenCount": 5, "totalTokenCount": 15}}).encode()
+    f.metadata[META] = FlowState("google", "generate", "google", time.time(), key_id="key_1", account="acme")
+    _, (row,) = metered(db_path, config, f)
+    assert (row["model"], row["request_model"], row["pricing"]) == ("gemini-2.5-pro", "gemini-2.5-pro", "priced")
+
+
+@pytest.mark.parametrize("hook", ["response", "error"])
+def test_a_flow_loaded_from_a_file_adds_no_row(db_path, config, hook):
+    """`mitmdump -r` and mitmweb's Open run a saved flow through the hooks, not live. One
+    saved before its row (in flight when the proxy stopped) is a record, not a call."""
+    from mitmproxy import flow as mflow
+
+    f = chat_flow()
+    saved = f.get_state()
+    loaded = http.HTTPFlow.from_state(saved)
+    assert not loaded.live and not state_of(loaded).recorded
+    if hook == "error":
+        loaded.error = mflow.Error("Client disconnected.")
+    rt = Runtime(config=config, db_path=db_path)
+    m = Metering(rt)
+
+    async def main():
+        with taddons.context(m):
+            m.start()
+            try:
+                m.responseheaders(loaded)
+                await getattr(m, hook)(loaded)
+            finally:
+                m.stop()
+
+    asyncio.run(main())
+    assert committed_rows(db_path) == 0
+    assert not state_of(loaded).recorded and loaded.response.stream is False
+    assert rt.session.totals.calls == 0

@@ -1,7 +1,7 @@
 """The AiSpendTrack addon: options, start-up and shutdown; the data path lives in children.
 
-request → auth (`auth.Auth`) → ledger health (`guard.LedgerGuard`) → limits (`limits.Limiter`) → model allow-list
-(`access.Access`, once the body is read) → upstream → meter and ledger
+request → auth (`auth.Auth`) → ledger health (`guard.LedgerGuard`) → models (`access.Access`: the path's, then
+the body's) → limits (`limits.Limiter`: only what may be forwarded is counted) → upstream → meter and ledger
 (`metering.Metering`) → provider keys redacted (`redact.Redact`) → summary on exit
 (`summary.Summary`). The parent opens the shared services (`state.Runtime`) when its
 options name a config and database; each child owns the rest of what it needs.
@@ -10,7 +10,6 @@ options name a config and database; each child owns the rest of what it needs.
 from __future__ import annotations
 
 import logging
-import re
 
 from mitmproxy import ctx, exceptions
 from mitmproxy.proxy import mode_specs
@@ -19,6 +18,7 @@ from aispendtrack import config as configmod
 from aispendtrack.proxy.access import Access
 from aispendtrack.proxy.auth import Auth
 from aispendtrack.proxy.guard import LedgerGuard
+from aispendtrack.proxy.intercept import NamelessTls, intercept_patterns
 from aispendtrack.proxy.limits import Limiter
 from aispendtrack.proxy.metering import Metering
 from aispendtrack.proxy.redact import Redact
@@ -37,33 +37,15 @@ from aispendtrack.store.presence import Presence
 log = logging.getLogger(__name__)
 
 
-def intercept_patterns(config: configmod.Config, modes: list[str]) -> list[str]:
-    """`allow_hosts` regexes: provider hosts and reverse targets are intercepted, every
-    other TLS connection is tunnelled untouched (no CA needed for the user's other HTTPS)."""
-    hosts = {h for h in config.providers} | {h for h in config.upstreams}
-    for spec in modes:
-        try:
-            mode = mode_specs.ProxyMode.parse(spec)
-        except ValueError:
-            continue
-        if isinstance(mode, mode_specs.ReverseMode):
-            hosts.add(f"{mode.address[0]}:{mode.address[1]}")
-    patterns = []
-    for host in sorted(hosts):
-        # mitmproxy matches these case-insensitively; a trailing dot names the same host
-        name, port = host.rsplit(":", 1) if re.search(r":\d+$", host) else (host, r"\d+")
-        patterns.append(f"^{re.escape(name)}\\.?:{port}$")
-    return patterns
-
-
 class AiSpendTrack:
     """Loads the config and database named by the options and runs the data path."""
 
     def __init__(self) -> None:
         self.rt = Runtime()
         # The data path in hook order: each child is one step.
-        self.addons = [Auth(self.rt), LedgerGuard(self.rt), Limiter(self.rt), Metering(self.rt), Access(self.rt),
-                       UpstreamErrors(), Redact(), Summary(self.rt), TlsHint(), WebColumns(), ServeWatch()]
+        self.addons = [Auth(self.rt), LedgerGuard(self.rt), Access(self.rt), Limiter(self.rt), Metering(self.rt),
+                       UpstreamErrors(), Redact(), Summary(self.rt), TlsHint(), NamelessTls(self.rt), WebColumns(),
+                       ServeWatch()]
         self._allow_hosts_set: list[str] | None = None
         self._running = False
         self._updater = None

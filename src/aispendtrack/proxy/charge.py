@@ -3,7 +3,8 @@
 Input tokens are bounded by the request body's bytes, output tokens by the request's
 max-tokens field (else `[budgets] default_max_output_tokens`); see `limits.budget`. The
 bound is priced with the ledger's prices (overrides included) twice — as plain input and
-as cache writes, which some providers bill above input — and the dearer one is held.
+as cache writes, which some providers bill above input — for every model the request may
+be served by (the path's, the body's, OpenRouter fallbacks), and the dearest is held.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from aispendtrack import meter
 from aispendtrack.config import Config
 from aispendtrack.limits import budget as rules
 from aispendtrack.meter.pricing import Pricer
-from aispendtrack.proxy.metering import request_body, request_model_from_path
+from aispendtrack.limits import routing
+from aispendtrack.proxy.metering import request_body
 from aispendtrack.proxy.state import FlowState
 from aispendtrack.store.budgets import Charge
 
@@ -47,24 +49,25 @@ def bound(flow: http.HTTPFlow, state: FlowState, config: Config, pricer: Pricer)
         parsed = json.loads(body) if body else None
     except (ValueError, RecursionError):
         parsed = None
-    model = None
-    if isinstance(parsed, dict) and isinstance(parsed.get("model"), str):
-        model = parsed["model"]
-    model = model or request_model_from_path(flow.request.path)
+    # The path's model for a path-routed API, and every fallback the body names: the dearest is held.
+    models = routing.requested(flow.request.path, parsed if isinstance(parsed, dict) else None).names or (None,)
     # The raw (possibly compressed) size may be smaller than the decoded text: take the larger.
     input_tokens = max(len(body), len(flow.request.raw_content or b""), 1)
     output_tokens = rules.output_bound(parsed, config.budgets.default_max_output_tokens)
     when = datetime.fromtimestamp(state.start, UTC)
-    costs = []
-    for cache_write in (None, input_tokens):
-        m = meter.Metered(input_tokens=input_tokens, output_tokens=output_tokens,
-                          cache_write_tokens=cache_write, has_usage=True)
-        costs.append(pricer.price(m, model, state.provider, when=when).cost_usd)
+    costs = {
+        model: [pricer.price(meter.Metered(input_tokens=input_tokens, output_tokens=output_tokens,
+                                           cache_write_tokens=cache_write, has_usage=True),
+                             model, state.provider, when=when).cost_usd
+                for cache_write in (None, input_tokens)]
+        for model in models
+    }
     tier = tier_budget(config, state)
-    if any(c is None for c in costs):
+    unpriced = [model for model, each in costs.items() if None in each]
+    if unpriced:
         if config.budgets.unpriced == "allow":
-            return Bound(Charge(0, tier), model=model)
-        return Bound(None, f"AiSpendTrack cannot hold a budget for model {model or '(none named)'}: it has no"
-                           f" known price, so its cost could exceed the budget; add it under [prices] in the"
-                           f" config, or set [budgets] unpriced = \"allow\"", model)
-    return Bound(Charge(rules.to_nano(max(costs)), tier), model=model)
+            return Bound(Charge(0, tier), model=models[0])
+        return Bound(None, f"AiSpendTrack cannot hold a budget for model {unpriced[0] or '(none named)'}: it has"
+                           f" no known price, so its cost could exceed the budget; add it under [prices] in the"
+                           f" config, or set [budgets] unpriced = \"allow\"", unpriced[0])
+    return Bound(Charge(rules.to_nano(max(max(each) for each in costs.values())), tier), model=models[0])

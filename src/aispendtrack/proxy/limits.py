@@ -1,16 +1,19 @@
 """Limits: per-key hourly rate, per-account monthly calls and dollar budgets, checked before forwarding.
 
-Decided from the headers in `requestheaders`: a refused request is answered 429 with an
-exact `retry-after` and is never forwarded (its body is never parsed). Check-and-count is
-one SQLite transaction on a worker thread, so several proxies on one database enforce one
-limit together and mitmproxy's event loop never waits on SQLite. The thread drains every
-check queued meanwhile (one transaction each) and wakes the loop once for all of them.
+Decided from the headers in `requestheaders` where nothing in the body can still refuse the
+call: a refused request is answered 429 with an exact `retry-after` and is never forwarded
+(its body is never parsed). Check-and-count is one SQLite transaction on a worker thread,
+so several proxies on one database enforce one limit together and mitmproxy's event loop
+never waits on SQLite. The thread drains every check queued meanwhile (one transaction
+each) and wakes the loop once for all of them.
 Accounts are counted by name (`FlowState.account`), as the ledger names them.
 
-A budgeted key (`FlowState.budgeted`) is decided in `request` instead, once the body is
-read: the same transaction also reserves the call's dollar bound (`charge.bound`) on its
-budgets, or refuses it with 429 `budget_exceeded`. The reservation id rides on the flow
-state to the ledger row, whose insert settles it.
+A budgeted key, or one narrowed to some models (`FlowState.limits_after_body`), is decided
+in `request` instead, after `Access` checked the body's models, so a call refused 403 uses
+no count and holds no budget. For a budgeted key the same transaction also reserves the
+call's dollar bound (`charge.bound`) on its budgets, or refuses it with 429
+`budget_exceeded`. The reservation id rides on the flow state to the ledger row, whose
+insert settles it.
 """
 
 from __future__ import annotations
@@ -108,13 +111,18 @@ class Limiter:
         state = state_of(flow)
         if flow.response or flow.error or not flow.live or state is None or not state.identified:
             return
-        if not state.limited or state.budgeted:
-            return  # unlimited: no counter to keep; budgeted: decided in `request`, with the body
+        if not state.limited or state.limits_after_body:
+            return  # unlimited: no counter to keep; else decided in `request`, after the body's checks
         await self._decide(flow, state, None)
 
     async def request(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
-        if flow.response or flow.error or not flow.live or state is None or not state.budgeted:
+        if flow.response or flow.error or not flow.live or state is None or not state.identified:
+            return
+        if not state.limited or not state.limits_after_body:
+            return
+        if not state.budgeted:
+            await self._decide(flow, state, None)
             return
         if self.pricer is None:
             self.pricer = Pricer.with_prices(self.rt.config.prices)
@@ -156,7 +164,7 @@ class Limiter:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
-        if state is not None and flow.response and state.limit_headers:
+        if state is not None and flow.response and state.limit_headers and flow.live:
             add_headers(flow.response.headers, state.limit_headers)
 
     def _run(self, jobs: queue.SimpleQueue) -> None:

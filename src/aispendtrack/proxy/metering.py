@@ -7,7 +7,9 @@ client saw finish always has its committed row. A stream cut mid-way fires `erro
 instead; the row then records what was known, marked partial.
 
 A streamed row is committed by `observer.StreamObserver` before the stream's end
-reaches the client (see there).
+reaches the client (see there). Only live flows are metered: a flow loaded from a file
+(`mitmdump -r`, mitmweb's Open) already has its row, or never reached the upstream; a
+client replay is live again, re-authorised, and a call of its own with a row of its own.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import UTC, datetime
 from mitmproxy import ctx, exceptions, http
 
 from aispendtrack import meter
+from aispendtrack.limits import routing
 from aispendtrack.store.ledger import LedgerWriter
 from aispendtrack.meter.decode import Decoder, DecodeError
 from aispendtrack.proxy.observer import HOLD_SECONDS, StreamObserver
@@ -35,14 +38,6 @@ CLIENT_GONE = "Client disconnected."
 MAX_REQUEST_BODY = 64 * 1024 * 1024  # decoded; enough for the largest multimodal requests
 COMMIT_WAIT = 1.0  # seconds the end of a stream may wait for its row's commit (event loop blocked)
 MIN_EVENT_MAX = 64 * 1024  # the kept tail must hold a usage object with room to spare
-
-
-def request_model_from_path(path: str) -> str | None:
-    """Gemini names the model in the path: /v1beta/models/{model}:generateContent."""
-    path = path.split("?", 1)[0]
-    if "/models/" in path and ":" in path:
-        return path.rsplit("/models/", 1)[1].split(":", 1)[0] or None
-    return None
 
 
 def request_body(req: http.Request) -> tuple[bytes, bool]:
@@ -109,7 +104,8 @@ class Metering:
             return
         body, encoded = request_body(flow.request)
         info = meter.request_info(state.api, body)
-        state.request_model = info.model or request_model_from_path(flow.request.path)
+        # A path-routed API (Gemini) serves the path's model, whatever the body names.
+        state.request_model = routing.path_model(flow.request.path).model or info.model
         state.stream = info.stream or "streamGenerateContent" in flow.request.path
         if flow.response:  # refused (401, 403, 429): the row keeps what the client asked for
             return
@@ -129,7 +125,7 @@ class Metering:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
-        if state is None or state.outcome != Outcome.FORWARDED or flow.response is None:
+        if state is None or state.outcome != Outcome.FORWARDED or flow.response is None or not flow.live:
             return
         state.ttfb = time.time()
         resp = flow.response
@@ -150,8 +146,8 @@ class Metering:
 
     async def response(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
-        if state is None or flow.response is None:
-            return
+        if state is None or flow.response is None or not flow.live:
+            return  # a loaded flow (`-r`, mitmweb's Open) is a record of a call, not a call
         if state.recorded:  # committed at the end of the stream; make sure it finished
             pending = getattr(flow.response.stream, "pending", None)
             if pending is not None and not pending.done():
@@ -167,7 +163,7 @@ class Metering:
 
     async def error(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
-        if state is None or state.recorded:
+        if state is None or state.recorded or not flow.live:
             return
         msg = flow.error.msg if flow.error else ""
         observer = flow.response.stream if flow.response is not None else None

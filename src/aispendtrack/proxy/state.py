@@ -56,7 +56,7 @@ class FlowState:
     tier: str | None = None
     permissions: list[str] | None = None  # effective: the tier's ∩ the key's own
     models: list[str] | None = None  # model globs the key may call; None = any
-    budgeted: bool = False  # limits are checked in `request`, with the call's dollar bound
+    budgeted: bool = False  # limits are checked in `request`, with the call's dollar bound (see `limits_after_body`)
     # limits
     limit_headers: dict[str, str] | None = None  # status headers for the forwarded response
     reservation_id: str | None = None  # the budget hold the ledger row settles
@@ -76,6 +76,12 @@ class FlowState:
     @property
     def limited(self) -> bool:
         return self.requests_per_hour is not None or self.monthly_calls is not None or self.budgeted
+
+    @property
+    def limits_after_body(self) -> bool:
+        """Limits are counted in `request`, once the body is read: a budget needs the call's
+        bound, a model list its check first (a refused call uses nothing)."""
+        return self.budgeted or self.models is not None
 
     def identify(self, record: KeyRecord) -> None:
         self.key_id = record.key_id
