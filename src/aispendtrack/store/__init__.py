@@ -1,0 +1,24 @@
+"""The store: every read and write of keys, limits, budgets, the ledger, members, sessions
+and webhooks goes through one `Store` (`store.api`), opened by `open_store`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aispendtrack.store.base import SqlStore
+
+
+def is_url(target: str | Path) -> bool:
+    return str(target).startswith(("postgresql://", "postgres://"))
+
+
+def open_store(target: str | Path, *, migrate_schema: bool = True) -> SqlStore:
+    """The store at `target`: a `postgresql://…` URL (the shared PostgreSQL store), else a
+    SQLite file path. Its schema is brought up to date (`migrate_schema`)."""
+    if is_url(target):
+        from aispendtrack.store.postgres.store import PostgresStore
+
+        return PostgresStore(str(target), migrate_schema=migrate_schema)
+    from aispendtrack.store.sqlite.store import SqliteStore
+
+    return SqliteStore(target, migrate_schema=migrate_schema)

@@ -13,8 +13,6 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-import sqlite_utils
-
 from aispendtrack.store import db as dbmod
 
 CALLS_COLUMNS: dict[str, type] = {
@@ -83,39 +81,6 @@ INDEXES = [
     ["account", "ts"],
     ["model", "ts"],
 ]
-
-
-def ensure_schema(db: sqlite_utils.Database) -> None:
-    """Create the `calls` table and its indexes if missing (idempotent, safe across processes)."""
-    calls = db["calls"]
-    if not calls.exists():
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            if not db["calls"].exists():
-                db["calls"].create(CALLS_COLUMNS, pk="id", not_null={"ts", "outcome"})
-                for cols in INDEXES:
-                    db["calls"].create_index(cols, if_not_exists=True)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-    _add_missing_columns(db)
-
-
-def _add_missing_columns(db: sqlite_utils.Database) -> None:
-    """Columns added since a database was created (another process may be adding them too)."""
-    if set(CALLS_COLUMNS) <= set(db["calls"].columns_dict):
-        return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        have = {row[1] for row in db.execute("PRAGMA table_info(calls)").fetchall()}
-        for name in CALLS_COLUMNS:
-            if name not in have:
-                db.execute(f"ALTER TABLE calls ADD COLUMN [{name}] TEXT")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
 
 
 # -- rows: Python values → what SQLite stores ------------------------------------------

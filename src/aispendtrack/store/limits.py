@@ -57,48 +57,6 @@ PRUNE_MARGIN = 300.0  # seconds kept beyond the window
 PRUNE_KEY_EVERY = 32
 PRUNE_ALL_EVERY = 4096
 
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS rate_events (
-        key_id TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        ts REAL NOT NULL,
-        PRIMARY KEY (key_id, seq)
-    ) WITHOUT ROWID""",
-    "CREATE INDEX IF NOT EXISTS rate_events_key_ts ON rate_events (key_id, ts)",
-    """CREATE TABLE IF NOT EXISTS monthly_usage (
-        account NOT NULL,  -- accounts.name; no type affinity: stored as given
-        month TEXT NOT NULL,
-        calls INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (account, month)
-    ) WITHOUT ROWID""",
-)
-
-
-def _conn(db) -> sqlite3.Connection:
-    """Accept a `sqlite_utils.Database` (from `aispendtrack.store.db.connect`) or a connection."""
-    return getattr(db, "conn", db)
-
-
-def ensure_schema(db) -> None:
-    conn = _conn(db)
-    for sql in SCHEMA:
-        conn.execute(sql)
-    if "account_id" in _columns(conn, "monthly_usage"):
-        conn.execute("BEGIN IMMEDIATE")  # another process may be renaming it too
-        try:
-            if "account_id" in _columns(conn, "monthly_usage"):
-                conn.execute("ALTER TABLE monthly_usage RENAME COLUMN account_id TO account")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    outbox.ensure_schema(conn)
-
-
-def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
-    return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
-
-
 def _check_limit(value: int | None, name: str) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise ValueError(f"{name} must be an int >= 0 or None (unlimited), got {value!r}")

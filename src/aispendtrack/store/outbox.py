@@ -6,88 +6,42 @@ a crash of any process loses none. One message row per subscribed endpoint; the 
 worker (`serve.delivery`) claims due rows with a lease in one transaction, so two workers
 never send one message at the same time, and records every attempt.
 
-The endpoints themselves (URLs, secrets and their rotation, pausing) are `webhook_endpoints`; their
-names are re-exported here.
+The endpoints themselves (URLs, secrets and their rotation, pausing) are `webhook_endpoints`.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from aispendtrack.store import webhook_endpoints
+from aispendtrack.store.conn import Conn
 from aispendtrack.store.db import iso, utcnow
-from aispendtrack.store.webhook_endpoints import (  # noqa: F401  (re-exported: callers name them outbox.*)
-    EVENTS, SECRET_PREFIX, WebhookError, add_endpoint, check_url, get_endpoint, list_endpoints, new_secret,
-    parse_events, remove_endpoint, rotate_secret,
-)
-from aispendtrack.store.webhook_endpoints import conn_of as _conn
-from aispendtrack.store.webhook_endpoints import rows_of as _rows
+from aispendtrack.store.records import Attempt, Message
 
+OUTBOX = "outbox"  # the delivery workers' write lock (PostgreSQL)
 # Standard Webhooks retry schedule: the delay before attempt n+1 (the first is immediate).
 SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
 LEASE_SECONDS = 60.0
 EXPIRING_DAYS = 7
 
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS webhook_messages (
-        id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL, type TEXT NOT NULL, payload TEXT NOT NULL,
-        created TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
-        next_at REAL NOT NULL, lease_until REAL, lease_owner TEXT)""",
-    "CREATE INDEX IF NOT EXISTS webhook_messages_due ON webhook_messages (state, next_at)",
-    """CREATE TABLE IF NOT EXISTS webhook_attempts (
-        id INTEGER PRIMARY KEY, message_id TEXT NOT NULL, endpoint_id TEXT NOT NULL, ts TEXT NOT NULL,
-        status INTEGER, error TEXT, duration_ms INTEGER)""",
-    "CREATE INDEX IF NOT EXISTS webhook_attempts_endpoint ON webhook_attempts (endpoint_id, id)",
-    # Events sent at most once per period (limit reached, quota thresholds, key expiring).
-    """CREATE TABLE IF NOT EXISTS webhook_alerts (
-        scope TEXT NOT NULL, kind TEXT NOT NULL, period TEXT NOT NULL, ts REAL NOT NULL,
-        PRIMARY KEY (scope, kind, period)) WITHOUT ROWID""",
-)
-
-
-def ensure_schema(db) -> None:
-    webhook_endpoints.ensure_schema(db)
-    for sql in SCHEMA:
-        _conn(db).execute(sql)
-
-
-def deliveries(db, endpoint_id: str, limit: int = 100) -> list[dict]:
+def deliveries(conn: Conn, endpoint_id: str, limit: int = 100) -> list[Attempt]:
     """Newest attempts first, with the message's type and state."""
-    return list(_rows(
-        db,
+    return [Attempt(*r) for r in conn.execute(
         """SELECT a.message_id, m.type, a.ts, a.status, a.error, a.duration_ms, m.state, m.attempts
            FROM webhook_attempts a LEFT JOIN webhook_messages m ON m.id = a.message_id
            WHERE a.endpoint_id = ? ORDER BY a.id DESC LIMIT ?""",
-        [endpoint_id, limit],
-    ))
-
-
-@contextmanager
-def _immediate(db) -> Iterator[sqlite3.Connection]:
-    """One write transaction (the delivery worker's; key-store changes use `Tx`)."""
-    conn = _conn(db)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+        [endpoint_id, limit]).fetchall()]
 
 
 # ---- events --------------------------------------------------------------------------
 
 
-def emit(db, account: str, type_: str, data: dict, *, now: float | None = None,
+def emit(conn: Conn, account: str, type_: str, data: dict, *, now: float | None = None,
          endpoint_id: str | None = None) -> int:
     """Queue event `type_` for every enabled endpoint of `account` subscribed to it (or just
     `endpoint_id`); call inside the transaction of the change. Returns messages queued."""
-    conn = _conn(db)
     when = utcnow() if now is None else datetime.fromtimestamp(now, UTC)
     sql = "SELECT id, events FROM webhook_endpoints WHERE account = ? AND disabled IS NULL AND paused IS NULL"
     params = [account]
@@ -106,26 +60,25 @@ def emit(db, account: str, type_: str, data: dict, *, now: float | None = None,
     return len(targets)
 
 
-def once(db, scope: str, kind: str, period: str, now: float, *, every: float | None = None) -> bool:
+def once(conn: Conn, scope: str, kind: str, period: str, now: float, *, every: float | None = None) -> bool:
     """True the first time (`scope`, `kind`, `period`) is seen — or, with `every`, when the
-    last time was at least `every` seconds ago — and remember it."""
-    conn = _conn(db)
-    row = conn.execute("SELECT ts FROM webhook_alerts WHERE scope = ? AND kind = ? AND period = ?",
-                       [scope, kind, period]).fetchone()
-    if row is not None and (every is None or now - row[0] < every):
-        return False
-    conn.execute("INSERT OR REPLACE INTO webhook_alerts (scope, kind, period, ts) VALUES (?, ?, ?, ?)",
-                 [scope, kind, period, now])
-    return True
+    last time was at least `every` seconds ago — and remember it. One statement, so two
+    transactions that race for the same alert (two gateways' ledger writers) send it once."""
+    again = "" if every is None else " WHERE ? - webhook_alerts.ts >= ?"
+    sql = ("INSERT INTO webhook_alerts (scope, kind, period, ts) VALUES (?, ?, ?, ?) "
+           f"ON CONFLICT (scope, kind, period) DO {'NOTHING' if every is None else 'UPDATE SET ts = excluded.ts'}"
+           f"{again} RETURNING 1")
+    params = [scope, kind, period, now, *([] if every is None else [now, every])]
+    return conn.execute(sql, params).fetchone() is not None
 
 
 # ---- delivery --------------------------------------------------------------------------
 
 
-def claim(db, owner: str, now: float, limit: int = 8, lease: float = LEASE_SECONDS) -> list[dict]:
+def claim(conn: Conn, owner: str, now: float, limit: int = 8, lease: float = LEASE_SECONDS) -> list[Message]:
     """Due messages of enabled, unpaused endpoints, leased to `owner` in one transaction, with
     the endpoint's secret and (during a rotation's grace) its previous one."""
-    with _immediate(db) as conn:
+    with conn.tx(OUTBOX):
         webhook_endpoints.drop_expired_secrets(conn, now)
         ids = [r[0] for r in conn.execute(
             """SELECT m.id FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id
@@ -137,28 +90,29 @@ def claim(db, owner: str, now: float, limit: int = 8, lease: float = LEASE_SECON
     if not ids:
         return []
     marks = ",".join("?" * len(ids))
-    return list(_rows(db, f"""SELECT m.id, m.endpoint_id, m.type, m.payload, m.attempts, e.url, e.secret,
-                                   CASE WHEN e.previous_secret_until > ? THEN e.previous_secret END AS previous_secret
-                            FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id
-                            WHERE m.id IN ({marks})""", [iso(now), *ids]))
+    return [Message(*r) for r in conn.execute(
+        f"""SELECT m.id, m.endpoint_id, m.type, m.payload, m.attempts, e.url, e.secret,
+                   CASE WHEN e.previous_secret_until > ? THEN e.previous_secret END
+            FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id
+            WHERE m.id IN ({marks}) ORDER BY m.next_at""", [iso(now), *ids]).fetchall()]
 
 
-def record(db, message: dict, owner: str, now: float, status: int | None, error: str | None,
+def record(conn: Conn, message: Message, owner: str, now: float, status: int | None, error: str | None,
            duration_ms: int) -> str:
     """Record one attempt and decide what follows: 'delivered', 'pending' (retry on the
     schedule), 'failed' (schedule exhausted) or 'disabled' (HTTP 410 Gone)."""
-    attempts = message["attempts"] + 1
-    with _immediate(db) as conn:
+    attempts = message.attempts + 1
+    with conn.tx(OUTBOX):
         conn.execute(
             "INSERT INTO webhook_attempts (message_id, endpoint_id, ts, status, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?)",
-            [message["id"], message["endpoint_id"], iso(now), status, error, duration_ms],
+            [message.id, message.endpoint_id, iso(now), status, error, duration_ms],
         )
         if status is not None and 200 <= status < 300:
             outcome, state, next_at = "delivered", "delivered", now
         elif status == 410:
             outcome, state, next_at = "disabled", "failed", now
             conn.execute("UPDATE webhook_endpoints SET disabled = ?, disabled_reason = ? WHERE id = ?",
-                         [iso(now), "the receiver answered 410 Gone", message["endpoint_id"]])
+                         [iso(now), "the receiver answered 410 Gone", message.endpoint_id])
         elif attempts < len(SCHEDULE):
             outcome, state, next_at = "pending", "pending", now + SCHEDULE[attempts]
         else:
@@ -166,15 +120,15 @@ def record(db, message: dict, owner: str, now: float, status: int | None, error:
         conn.execute(
             "UPDATE webhook_messages SET state = ?, attempts = ?, next_at = ?, lease_until = NULL, lease_owner = NULL "
             "WHERE id = ? AND lease_owner = ?",
-            [state, attempts, next_at, message["id"], owner],
+            [state, attempts, next_at, message.id, owner],
         )
     return outcome
 
 
-def expiring_keys(db, now: float) -> int:
+def expiring_keys(conn: Conn, now: float) -> int:
     """Queue `key.expiring` once per key and expiry date, 7 days before it (in one transaction)."""
     start = datetime.fromtimestamp(now, UTC)
-    with _immediate(db) as conn:
+    with conn.tx(OUTBOX):
         rows = conn.execute(
             """SELECT k.id, k.name, k.expires, a.name FROM keys k JOIN accounts a ON a.id = k.account_id
                WHERE k.revoked IS NULL AND k.expires > ? AND k.expires <= ?""",
@@ -186,3 +140,11 @@ def expiring_keys(db, now: float) -> int:
                 sent += emit(conn, account, "key.expiring",
                              {"account": account, "key_id": key_id, "name": name, "expires": expires}, now=now)
     return sent
+
+
+def test_event(conn: Conn, endpoint_id: str) -> int:
+    """Queue a `webhook.test` event for one endpoint (`webhooks test`); messages queued."""
+    endpoint = webhook_endpoints.get_endpoint(conn, endpoint_id)
+    with conn.tx(OUTBOX):
+        return emit(conn, endpoint.account, "webhook.test", {"account": endpoint.account, "endpoint_id": endpoint_id},
+                    endpoint_id=endpoint_id)

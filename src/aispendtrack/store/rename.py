@@ -2,38 +2,37 @@
 
 from __future__ import annotations
 
-import sqlite_utils
-
+from aispendtrack.store.conn import KEYS, KEYSTORE, WEBHOOKS, Conn
 from aispendtrack.store.keys import check_name, get_account, get_key
-from aispendtrack.store.tx import KeyStoreError, Tx
+from aispendtrack.store.records import Account, KeyInfo, KeyStoreError
 
 # Tables that name an account by its name (not accounts.id): a rename moves their rows.
 _BY_ACCOUNT_NAME = (("monthly_usage", "account"), ("calls", "account"), ("calls_daily", "account"),
                     ("webhook_endpoints", "account"), ("webhook_alerts", "scope"))
 
 
-def rename_account(db: sqlite_utils.Database, old: str, new: str) -> dict:
+def rename_account(conn: Conn, old: str, new: str) -> Account:
     """Rename an account. What is keyed by its name (monthly counter, ledger rows and their
     daily sums, webhook endpoints and alerts) moves with it in the same transaction, so
     limits, reports, the dashboard and webhooks continue."""
-    account = get_account(db, old)
+    account = get_account(conn, old)
     check_name("account name", new)
-    tables = set(db.table_names())
-    with Tx(db):
-        if db.execute("SELECT 1 FROM accounts WHERE name = ?", [new]).fetchone():
+    with conn.tx(KEYSTORE):
+        conn.signal(KEYS, WEBHOOKS)
+        if conn.execute("SELECT 1 FROM accounts WHERE name = ?", [new]).fetchone():
             raise KeyStoreError(f"account {new!r} already exists")
-        db.execute("UPDATE accounts SET name = ? WHERE id = ?", [new, account["id"]])
+        conn.execute("UPDATE accounts SET name = ? WHERE id = ?", [new, account.id])
         for table, column in _BY_ACCOUNT_NAME:
-            if table in tables:
-                db.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?", [new, old])
-    return get_account(db, new)
+            conn.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?", [new, old])
+    return get_account(conn, new)
 
 
-def rename_key(db: sqlite_utils.Database, key_id: str, name: str | None) -> dict:
+def rename_key(conn: Conn, key_id: str, name: str | None) -> KeyInfo:
     """Set a key's label (None or "" clears it); its id, secrets and history stay."""
-    get_key(db, key_id)
+    get_key(conn, key_id)
     if name:
         check_name("key name", name)
-    with Tx(db):
-        db.execute("UPDATE keys SET name = ? WHERE id = ?", [name or None, key_id])
-    return get_key(db, key_id)
+    with conn.tx(KEYSTORE):
+        conn.signal(KEYS)
+        conn.execute("UPDATE keys SET name = ? WHERE id = ?", [name or None, key_id])
+    return get_key(conn, key_id)

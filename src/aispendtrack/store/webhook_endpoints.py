@@ -18,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
+from aispendtrack.store.conn import KEYSTORE, WEBHOOKS, Conn
 from aispendtrack.store.db import iso, utcnow
-from aispendtrack.store.tx import KeyStoreError, Tx
+from aispendtrack.store.records import Endpoint, KeyStoreError
 
 EVENTS = (
     "key.created", "key.rotated", "key.revoked", "key.expiring", "member.added", "member.removed",
@@ -27,32 +28,8 @@ EVENTS = (
 )
 SECRET_PREFIX = "whsec_"
 
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS webhook_endpoints (
-        id TEXT PRIMARY KEY, account TEXT NOT NULL, url TEXT NOT NULL, events TEXT,
-        secret TEXT NOT NULL, created TEXT NOT NULL, disabled TEXT, disabled_reason TEXT)""",
-    "CREATE INDEX IF NOT EXISTS webhook_endpoints_account ON webhook_endpoints (account)",
-)
-# Added after the first release: (column, type).
-COLUMNS = (("paused", "TEXT"), ("previous_secret", "TEXT"), ("previous_secret_until", "TEXT"))
-
-
 class WebhookError(KeyStoreError):
     """A bad URL, event name or unknown endpoint, with a message fit for the user."""
-
-
-def conn_of(db):
-    return getattr(db, "conn", db)
-
-
-def ensure_schema(db) -> None:
-    conn = conn_of(db)
-    for sql in SCHEMA:
-        conn.execute(sql)
-    have = {row[1] for row in conn.execute("PRAGMA table_info(webhook_endpoints)").fetchall()}
-    for column, type_ in COLUMNS:
-        if column not in have:
-            conn.execute(f"ALTER TABLE webhook_endpoints ADD COLUMN {column} {type_}")
 
 
 def parse_events(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
@@ -99,98 +76,90 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
-def add_endpoint(db, account: str, url: str, events: tuple[str, ...] | None,
-                 tier_permissions: dict[str, tuple[str, ...]] | None = None) -> tuple[dict, str]:
+def add_endpoint(conn: Conn, account: str, url: str, events: tuple[str, ...] | None,
+                 tier_permissions: dict[str, tuple[str, ...]] | None = None) -> tuple[Endpoint, str]:
     """A new endpoint of `account`: (its row, without the secret; the secret, to show once).
     With `tier_permissions` (`Config.tier_permissions()`), the account's tier must have `webhooks`."""
     secret, endpoint_id = new_secret(), "wh_" + secrets.token_hex(6)
-    with Tx(db):
-        row = conn_of(db).execute("SELECT tier FROM accounts WHERE name = ?", [account]).fetchone()
+    with conn.tx(KEYSTORE):
+        conn.signal(WEBHOOKS)
+        row = conn.execute("SELECT tier FROM accounts WHERE name = ?", [account]).fetchone()
         if row is None:
             raise WebhookError(f"no account named {account!r}")
         if tier_permissions is not None and "webhooks" not in tier_permissions.get(row[0], ()):
             raise WebhookError(f"account {account!r} is on the {row[0]} tier: webhooks need the pro or "
                                "enterprise tier")
-        conn_of(db).execute(
+        conn.execute(
             "INSERT INTO webhook_endpoints (id, account, url, events, secret, created) VALUES (?, ?, ?, ?, ?, ?)",
             [endpoint_id, account, url, None if events is None else json.dumps(list(events)), secret,
              iso(utcnow())],
         )
-    return get_endpoint(db, endpoint_id, account), secret
+    return get_endpoint(conn, endpoint_id, account), secret
 
 
 _PUBLIC = "id, account, url, events, created, disabled, disabled_reason, paused, previous_secret_until"
 
 
-def get_endpoint(db, endpoint_id: str, account: str | None = None) -> dict:
-    rows = list(rows_of(db, f"SELECT {_PUBLIC} FROM webhook_endpoints WHERE id = ?", [endpoint_id]))
-    if not rows or (account is not None and rows[0]["account"] != account):
+def get_endpoint(conn: Conn, endpoint_id: str, account: str | None = None) -> Endpoint:
+    rows = _endpoints(conn, f"SELECT {_PUBLIC} FROM webhook_endpoints WHERE id = ?", [endpoint_id])
+    if not rows or (account is not None and rows[0].account != account):
         raise WebhookError(f"no webhook endpoint {endpoint_id!r}" + (f" in account {account}" if account else ""))
     return rows[0]
 
 
-def list_endpoints(db, account: str | None = None) -> list[dict]:
+def list_endpoints(conn: Conn, account: str | None = None) -> list[Endpoint]:
     where, params = ("WHERE account = ?", [account]) if account else ("", [])
-    return list(rows_of(db, f"SELECT {_PUBLIC} FROM webhook_endpoints {where} ORDER BY account, created", params))
+    return _endpoints(conn, f"SELECT {_PUBLIC} FROM webhook_endpoints {where} ORDER BY account, created", params)
 
 
-def remove_endpoint(db, endpoint_id: str, account: str | None = None) -> dict:
+def remove_endpoint(conn: Conn, endpoint_id: str, account: str | None = None) -> Endpoint:
     """Delete the endpoint and its undelivered messages (its attempts stay on record)."""
-    row = get_endpoint(db, endpoint_id, account)
-    with Tx(db):
-        conn = conn_of(db)
+    row = get_endpoint(conn, endpoint_id, account)
+    with conn.tx(KEYSTORE):
+        conn.signal(WEBHOOKS)
         conn.execute("DELETE FROM webhook_messages WHERE endpoint_id = ? AND state = 'pending'", [endpoint_id])
         conn.execute("DELETE FROM webhook_endpoints WHERE id = ?", [endpoint_id])
     return row
 
 
-def rotate_secret(db, endpoint_id: str, grace_seconds: int, account: str | None = None,
-                  now: datetime | None = None) -> tuple[dict, str]:
+def rotate_secret(conn: Conn, endpoint_id: str, grace_seconds: int, account: str | None = None,
+                  now: datetime | None = None) -> tuple[Endpoint, str]:
     """A new signing secret for the endpoint (returned, to show once); the current one keeps
     signing too for `grace_seconds` (0: dropped at once). A secret still in its grace from an
     earlier rotation is dropped now: at most two sign."""
-    get_endpoint(db, endpoint_id, account)
+    get_endpoint(conn, endpoint_id, account)
     now = now or utcnow()
     secret = new_secret()
     until = iso(now + timedelta(seconds=grace_seconds)) if grace_seconds > 0 else None
-    with Tx(db):
-        conn_of(db).execute(
-            """UPDATE webhook_endpoints SET previous_secret = CASE WHEN ? IS NULL THEN NULL ELSE secret END,
+    with conn.tx(KEYSTORE):
+        conn.signal(WEBHOOKS)
+        conn.execute(
+            """UPDATE webhook_endpoints SET previous_secret = CASE WHEN CAST(? AS TEXT) IS NULL THEN NULL ELSE secret END,
                       previous_secret_until = ?, secret = ? WHERE id = ?""",
             [until, until, secret, endpoint_id])
-    return get_endpoint(db, endpoint_id), secret
+    return get_endpoint(conn, endpoint_id), secret
 
 
-def drop_expired_secrets(conn, now: float) -> None:
+def drop_expired_secrets(conn: Conn, now: float) -> None:
     """Forget previous secrets whose grace is over (inside the caller's write transaction)."""
     conn.execute("""UPDATE webhook_endpoints SET previous_secret = NULL, previous_secret_until = NULL
                     WHERE previous_secret_until IS NOT NULL AND previous_secret_until <= ?""", [iso(now)])
 
 
-def follow_tier(db, account: str, has_webhooks: bool) -> None:
+def follow_tier(conn: Conn, account: str, has_webhooks: bool) -> None:
     """Pause the account's endpoints when its tier has no `webhooks`, resume them when it has
     (inside the tier change's transaction)."""
     if has_webhooks:
-        conn_of(db).execute("UPDATE webhook_endpoints SET paused = NULL WHERE account = ?", [account])
+        conn.execute("UPDATE webhook_endpoints SET paused = NULL WHERE account = ?", [account])
     else:
-        conn_of(db).execute("UPDATE webhook_endpoints SET paused = ? WHERE account = ? AND paused IS NULL",
+        conn.execute("UPDATE webhook_endpoints SET paused = ? WHERE account = ? AND paused IS NULL",
                             [iso(datetime.now(UTC)), account])
 
 
-def state(row: dict) -> str:
-    """How `webhooks list` and the API describe an endpoint: enabled, paused or disabled."""
-    if row["disabled"]:
-        return f"disabled: {row['disabled_reason']}"
-    if row["paused"]:
-        return "paused: the account's tier has no webhooks (resumes on upgrade)"
-    return "enabled"
-
-
-def rows_of(db, sql: str, params) -> Iterable[dict]:
-    cur = conn_of(db).execute(sql, params)
-    names = [c[0] for c in cur.description]
-    for r in cur.fetchall():
-        d = dict(zip(names, r))
-        if "events" in d:
-            d["events"] = None if d["events"] is None else json.loads(d["events"])
-        yield d
+def _endpoints(conn: Conn, sql: str, params) -> list[Endpoint]:
+    out = []
+    for r in conn.execute(sql, params).fetchall():
+        id_, account, url, events, created, disabled, reason, paused, until = r
+        out.append(Endpoint(id_, account, url, None if events is None else tuple(json.loads(events)), created,
+                            disabled, reason, paused, until))
+    return out

@@ -1,0 +1,94 @@
+"""`SqlStore`: the `Store` protocol on the store's logic modules, whatever the engine.
+
+Each public operation is a function of a logic module whose first argument is a `Conn`
+(`keys.create_key(conn, …)`); `SqlStore` gives it a connection of its engine and nothing
+else, so the rules, the SQL and the transactions are written once for SQLite and
+PostgreSQL. An engine (`sqlite.store.SqliteStore`, `postgres.store.PostgresStore`) says how
+connections are made and kept, how the schema is migrated and how change signals travel.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from aispendtrack.store import keys, members, outbox, rename, sessions, webhook_endpoints
+from aispendtrack.store.api.keys import Changes
+from aispendtrack.store.conn import Conn
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def op(fn: Callable[Concatenate[Conn, P], R]) -> Callable[Concatenate[Any, P], R]:
+    """A store method running `fn` on a connection of the store's engine."""
+
+    @functools.wraps(fn)
+    def method(self: SqlStore, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self.connection() as conn:
+            return fn(conn, *args, **kwargs)
+
+    return method
+
+
+class SqlStore:
+    """What both engines share; see the module docstring."""
+
+    engine: str = ""
+    target: str = ""  # the database it opened, as the user named it (never a password)
+
+    def connection(self) -> AbstractContextManager[Conn]:
+        """A connection for this thread's next operation."""
+        raise NotImplementedError
+
+    def changes(self) -> Changes:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> SqlStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- accounts and keys ---------------------------------------------------------------
+    create_account = op(keys.create_account)
+    get_account = op(keys.get_account)
+    list_accounts = op(keys.list_accounts)
+    set_tier = op(keys.set_tier)
+    set_account_limits = op(keys.set_account_limits)
+    rename_account = op(rename.rename_account)
+    create_key = op(keys.create_key)
+    rotate_key = op(keys.rotate_key)
+    revoke_key = op(keys.revoke_key)
+    rename_key = op(rename.rename_key)
+    get_key = op(keys.get_key)
+    list_keys = op(keys.list_keys)
+    touch_keys = op(keys.touch_keys)
+
+    # -- members and dashboard sessions ----------------------------------------------------
+    add_member = op(members.add_member)
+    get_member = op(members.get_member)
+    member_of_key = op(members.of_key)
+    list_members = op(members.list_members)
+    set_role = op(members.set_role)
+    remove_member = op(members.remove_member)
+    create_session = op(sessions.create)
+    lookup_session = op(sessions.lookup)
+    end_session = op(sessions.end)
+
+    # -- webhooks ----------------------------------------------------------------------------
+    add_endpoint = op(webhook_endpoints.add_endpoint)
+    get_endpoint = op(webhook_endpoints.get_endpoint)
+    list_endpoints = op(webhook_endpoints.list_endpoints)
+    remove_endpoint = op(webhook_endpoints.remove_endpoint)
+    rotate_secret = op(webhook_endpoints.rotate_secret)
+    deliveries = op(outbox.deliveries)
+    send_test_event = op(outbox.test_event)
+    claim_messages = op(outbox.claim)
+    record_attempt = op(outbox.record)
+    queue_expiring_keys = op(outbox.expiring_keys)

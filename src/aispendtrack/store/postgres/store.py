@@ -1,0 +1,119 @@
+"""`PostgresStore`: the store on a PostgreSQL database shared by any number of gateways.
+
+One `psycopg_pool.ConnectionPool` per store; an operation borrows a connection for its
+duration. The same logic modules as on SQLite run here: their write transactions take
+advisory locks (`PostgresConn.tx`) where SQLite has its single writer. Change signals are a
+`NOTIFY` sent when the change commits, heard by a listening connection per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from aispendtrack.store.base import SqlStore
+from aispendtrack.store.conn import BUDGETS, KEYS, WEBHOOKS
+from aispendtrack.store.migrate import migrate, of_statements
+from aispendtrack.store.postgres.conn import CHANNEL, PostgresConn
+from aispendtrack.store.postgres.dsn import describe
+from aispendtrack.store.postgres.schema import MIGRATIONS
+from aispendtrack.store.records import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+SIGNALS = frozenset({KEYS, BUDGETS, WEBHOOKS})
+
+
+class PostgresChanges:
+    """`api.keys.Changes` from `LISTEN aispendtrack_changes` on a connection of its own.
+
+    A notification arrives after the change committed, a little later than the command's
+    return; callers that must be exact at the command's return also compare versions
+    (`meta`) before deciding."""
+
+    def __init__(self, dsn: str):
+        self._dsn = dsn
+        self._pending: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._conn: psycopg.Connection | None = None
+        self._thread = threading.Thread(target=self._run, name="aispendtrack-listen", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._dsn, autocommit=True) as conn:
+                    self._conn = conn
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self._mark(SIGNALS)  # anything may have changed while not listening
+                    for note in conn.notifies():
+                        self._mark(frozenset(note.payload.split(",")) & SIGNALS)
+                        if self._stop.is_set():
+                            break
+            except psycopg.Error as e:
+                if self._stop.is_set():
+                    return
+                log.warning("aispendtrack: listening for changes on %s failed (retrying): %s", describe(self._dsn), e)
+                self._mark(SIGNALS)
+                self._stop.wait(1.0)
+
+    def _mark(self, names) -> None:
+        with self._lock:
+            self._pending |= set(names)
+
+    def changed(self) -> frozenset[str]:
+        if not self._pending:
+            return frozenset()
+        with self._lock:
+            names, self._pending = frozenset(self._pending), set()
+        return names
+
+    def forget(self, what: str) -> None:
+        self._mark({what})
+
+    def close(self) -> None:
+        self._stop.set()
+        conn = self._conn
+        if conn is not None:
+            try:
+                conn.cancel_safe()
+            except Exception:
+                pass
+
+
+class PostgresStore(SqlStore):
+    engine = "postgres"
+
+    def __init__(self, dsn: str, *, migrate_schema: bool = True, min_size: int = 1, max_size: int = 8):
+        self.dsn = dsn
+        self.target = describe(dsn)
+        self.pool = ConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False,
+                                   kwargs={"autocommit": True}, name="aispendtrack")
+        try:
+            self.pool.open(wait=True, timeout=10)
+        except Exception as e:
+            self.pool.close()
+            raise StoreUnavailable(f"cannot reach PostgreSQL at {self.target}: {e}") from None
+        if migrate_schema:
+            with self.connection() as conn:
+                migrate(conn, [of_statements(v, n, s) for v, n, s in MIGRATIONS])
+
+    @contextmanager
+    def connection(self) -> Iterator[PostgresConn]:
+        try:
+            with self.pool.connection() as raw:
+                yield PostgresConn(raw)
+        except psycopg.OperationalError as e:
+            raise StoreUnavailable(f"PostgreSQL at {self.target}: {e}") from e
+
+    def changes(self) -> PostgresChanges:
+        return PostgresChanges(self.dsn)
+
+    def close(self) -> None:
+        self.pool.close()

@@ -1,0 +1,128 @@
+"""The SQLite tables, as numbered migrations (`store.migrate` applies them in order).
+
+Version 1 is every table as the releases before schema versions made them: it creates what
+is missing and brings a database of any earlier release up to it (columns added since, a
+renamed column, the owner member of accounts made before members existed), so an existing
+file keeps all its rows.
+"""
+
+from __future__ import annotations
+
+from aispendtrack.store.conn import Conn
+from aispendtrack.store.ledger_schema import CALLS_COLUMNS, INDEXES
+from aispendtrack.store.migrate import Migration
+
+_SQL_TYPES = {int: "INTEGER", str: "TEXT", float: "REAL"}
+DAILY_COUNTS = ("calls", "forwarded", "errors", "rejected", "rate_limited", "quota_exceeded", "budget_exceeded",
+                "forbidden", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
+                "reasoning_tokens", "priced_calls", "unpriced_calls", "unmetered_calls")
+
+TABLES = (
+    """CREATE TABLE IF NOT EXISTS accounts (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, tier TEXT NOT NULL,
+        created TEXT NOT NULL, requests_per_hour INTEGER, monthly_calls INTEGER)""",
+    """CREATE TABLE IF NOT EXISTS keys (
+        id TEXT PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES accounts(id),
+        name TEXT, created TEXT NOT NULL, last_used TEXT, revoked TEXT, expires TEXT)""",
+    """CREATE TABLE IF NOT EXISTS key_secrets (
+        digest TEXT PRIMARY KEY, key_id TEXT NOT NULL REFERENCES keys(id),
+        hint TEXT NOT NULL, created TEXT NOT NULL, retired TEXT)""",
+    "CREATE INDEX IF NOT EXISTS key_secrets_key_id ON key_secrets(key_id)",
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)",
+    """CREATE TABLE IF NOT EXISTS members (
+        id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES accounts(id),
+        name TEXT NOT NULL, role TEXT NOT NULL, created TEXT NOT NULL, removed TEXT)""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS members_name ON members (account_id, name) WHERE removed IS NULL",
+    """CREATE TABLE IF NOT EXISTS webhook_endpoints (
+        id TEXT PRIMARY KEY, account TEXT NOT NULL, url TEXT NOT NULL, events TEXT,
+        secret TEXT NOT NULL, created TEXT NOT NULL, disabled TEXT, disabled_reason TEXT)""",
+    "CREATE INDEX IF NOT EXISTS webhook_endpoints_account ON webhook_endpoints (account)",
+    """CREATE TABLE IF NOT EXISTS webhook_messages (
+        id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL, type TEXT NOT NULL, payload TEXT NOT NULL,
+        created TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL, lease_until REAL, lease_owner TEXT)""",
+    "CREATE INDEX IF NOT EXISTS webhook_messages_due ON webhook_messages (state, next_at)",
+    """CREATE TABLE IF NOT EXISTS webhook_attempts (
+        id INTEGER PRIMARY KEY, message_id TEXT NOT NULL, endpoint_id TEXT NOT NULL, ts TEXT NOT NULL,
+        status INTEGER, error TEXT, duration_ms INTEGER)""",
+    "CREATE INDEX IF NOT EXISTS webhook_attempts_endpoint ON webhook_attempts (endpoint_id, id)",
+    """CREATE TABLE IF NOT EXISTS webhook_alerts (
+        scope TEXT NOT NULL, kind TEXT NOT NULL, period TEXT NOT NULL, ts REAL NOT NULL,
+        PRIMARY KEY (scope, kind, period)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS rate_events (
+        key_id TEXT NOT NULL, seq INTEGER NOT NULL, ts REAL NOT NULL, PRIMARY KEY (key_id, seq)) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS rate_events_key_ts ON rate_events (key_id, ts)",
+    # account: no type affinity, stored as given ("007" never becomes 7)
+    """CREATE TABLE IF NOT EXISTS monthly_usage (
+        account NOT NULL, month TEXT NOT NULL, calls INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (account, month)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS budgets (
+        scope TEXT NOT NULL, subject NOT NULL, limit_nano INTEGER NOT NULL, period TEXT NOT NULL,
+        since REAL NOT NULL, PRIMARY KEY (scope, subject)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS budget_spend (
+        scope TEXT NOT NULL, subject NOT NULL, period_key TEXT NOT NULL,
+        spent_nano INTEGER NOT NULL DEFAULT 0, reserved_nano INTEGER NOT NULL DEFAULT 0,
+        overshoot_nano INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (scope, subject, period_key)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS budget_reservations (
+        id TEXT PRIMARY KEY, created REAL NOT NULL, amount_nano INTEGER NOT NULL, key_id TEXT, key_period TEXT,
+        account TEXT, account_period TEXT, expired INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS budget_reservations_created ON budget_reservations (expired, created)",
+    """CREATE TABLE IF NOT EXISTS proxies (
+        id TEXT PRIMARY KEY, pid INTEGER, host TEXT, started REAL, heartbeat REAL, inflight INTEGER)""",
+    # Daily sums of the ledger per (account, day, key and model): the dashboard's reads.
+    f"""CREATE TABLE IF NOT EXISTS calls_daily (account TEXT NOT NULL, day TEXT NOT NULL, grp TEXT NOT NULL,
+        key_id TEXT, model TEXT, {", ".join(f"{c} INTEGER" for c in DAILY_COUNTS)}, cost_usd TEXT NOT NULL,
+        PRIMARY KEY (account, day, grp)) WITHOUT ROWID""",
+    "CREATE TABLE IF NOT EXISTS calls_daily_mark (one INTEGER PRIMARY KEY CHECK (one = 0), upto INTEGER)",
+    """CREATE TABLE IF NOT EXISTS dashboard_sessions (digest TEXT PRIMARY KEY, key_digest TEXT NOT NULL,
+        created TEXT NOT NULL, expires TEXT NOT NULL)""",
+)
+
+# Columns added by releases after their table was first made: (table, column, type).
+ADDED = (
+    ("keys", "permissions", "TEXT"), ("keys", "models", "TEXT"), ("keys", "member_id", "INTEGER"),
+    ("webhook_endpoints", "paused", "TEXT"), ("webhook_endpoints", "previous_secret", "TEXT"),
+    ("webhook_endpoints", "previous_secret_until", "TEXT"),
+    ("budget_reservations", "key_limit", "INTEGER"), ("budget_reservations", "account_limit", "INTEGER"),
+)
+
+
+def _columns(conn: Conn, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})").fetchall()}
+
+
+def _calls(conn: Conn) -> None:
+    columns = ", ".join(f"[{name}] {_SQL_TYPES[t]}" + (" PRIMARY KEY" if name == "id" else "")
+                        + (" NOT NULL" if name in ("ts", "outcome") else "") for name, t in CALLS_COLUMNS.items())
+    conn.execute(f"CREATE TABLE IF NOT EXISTS calls ({columns})")
+    have = _columns(conn, "calls")
+    for name in CALLS_COLUMNS:
+        if name not in have:
+            conn.execute(f"ALTER TABLE calls ADD COLUMN [{name}] TEXT")
+    for cols in INDEXES:
+        conn.execute(f"CREATE INDEX IF NOT EXISTS idx_calls_{'_'.join(cols)} ON calls ({', '.join(cols)})")
+
+
+def v1(conn: Conn) -> None:
+    have = _columns(conn, "calls_daily")
+    if have and not have.issuperset(DAILY_COUNTS):  # sums made before a count existed: made again
+        conn.execute("DROP TABLE calls_daily")
+        conn.execute("DROP TABLE IF EXISTS calls_daily_mark")
+    for sql in TABLES:
+        conn.execute(sql)
+    if "account_id" in _columns(conn, "monthly_usage"):  # it always held names
+        conn.execute("ALTER TABLE monthly_usage RENAME COLUMN account_id TO account")
+    for table, column, type_ in ADDED:
+        if column not in _columns(conn, table):
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {type_}")
+    _calls(conn)
+    # Accounts and keys from before members: the owner holds them.
+    conn.execute("""INSERT INTO members (account_id, name, role, created)
+                    SELECT a.id, 'owner', 'owner', a.created FROM accounts a
+                    WHERE NOT EXISTS (SELECT 1 FROM members m WHERE m.account_id = a.id)""")
+    conn.execute("""UPDATE keys SET member_id = (SELECT m.id FROM members m WHERE m.account_id = keys.account_id
+                                                 AND m.role = 'owner' ORDER BY m.id LIMIT 1)
+                    WHERE member_id IS NULL""")
+
+
+MIGRATIONS = (Migration(1, "tables of the releases before schema versions", v1),)
