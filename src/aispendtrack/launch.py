@@ -24,6 +24,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from aispendtrack import paths
+
 ENTRY = Path(__file__).resolve().parent / "entry" / "aispendtrack_addon.py"
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
 LOOPBACK = "127.0.0.1"
@@ -134,7 +136,7 @@ class Mitmdump:
         self.ports = {name: free_port() for name in named}
         self.modes = [spec.replace("{port}", str(self.ports[name])) for name, spec in named.items()]
         self.config_path = Path(config_path)
-        self.db_path = Path(db_path)
+        self.db_path = paths.db_path(db_path)  # a PostgreSQL URL stays a URL
         self.confdir = self.workdir / "mitmproxy-conf"
         self.log_path = Path(log_path) if log_path else self.workdir / "mitmdump.log"
         self.extra_args = list(extra_args or [])

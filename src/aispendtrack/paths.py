@@ -60,11 +60,18 @@ def config_path(explicit: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
-def db_path(explicit: str | os.PathLike | None = None) -> Path:
+def _target(value: str | os.PathLike) -> Path | str:
+    """A PostgreSQL URL stays a string (`Path` would fold its `//`); anything else is a file."""
+    text = os.fspath(value)
+    return text if text.startswith(("postgresql://", "postgres://")) else Path(text)
+
+
+def db_path(explicit: str | os.PathLike | None = None) -> Path | str:
+    """The database: a SQLite file path, or a `postgresql://` URL (the shared store)."""
     if explicit:
-        return Path(explicit)
+        return _target(explicit)
     if env := os.environ.get(DB_ENV):
-        return Path(env)
+        return _target(env)
     checkout = find_checkout()
     if checkout is not None:
         return checkout / "var" / "aispendtrack.db"

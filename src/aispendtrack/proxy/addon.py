@@ -28,11 +28,10 @@ from aispendtrack.proxy.summary import Summary
 from aispendtrack.proxy.tlshint import TlsHint
 from aispendtrack.proxy.upstream_errors import UpstreamErrors
 from aispendtrack.proxy.webview import WebColumns
-from aispendtrack.store import db as dbmod
-from aispendtrack.store import schema
+from aispendtrack.proxy.keycache import KeyCache
+from aispendtrack.store import describe_target, open_store
 from aispendtrack.store.health import Health
-from aispendtrack.store.keycache import KeyCache
-from aispendtrack.store.presence import Presence
+from aispendtrack.store.writer import Presence, StoreWriter
 
 log = logging.getLogger(__name__)
 
@@ -118,40 +117,43 @@ class AiSpendTrack:
             config = configmod.load_config(config_arg)
         except configmod.ConfigError as e:
             raise exceptions.OptionsError(f"AiSpendTrack config error: {e}") from None
-        db_path = configmod.db_path(db_arg)
-        try:
-            database = dbmod.connect(db_path)
-            schema.ensure_schema(database)
-            database.conn.close()
-        except Exception as e:
-            raise exceptions.OptionsError(f"AiSpendTrack database error: {db_path}: {e}") from None
+        target = configmod.db_path(db_arg)
         self._stop()
         rt = self.rt
-        rt.config, rt.config_path, rt.db_path = config, configmod.config_path(config_arg), db_path
-        rt.health = Health(db_path)
-        keycache = KeyCache(db_path, config, rt.health)
+        try:
+            store = open_store(target)
+        except Exception as e:
+            raise exceptions.OptionsError(f"AiSpendTrack database error: {describe_target(target)}: {e}") from None
+        rt.config, rt.config_path, rt.db_path, rt.store = config, configmod.config_path(config_arg), target, store
+        rt.health = Health(store.target)
+        keycache = KeyCache(store, config, rt.health)
+        rt.presence = Presence()
+        writer = StoreWriter(store, health=rt.health, presence=rt.presence, used=keycache.take_used)
         try:
             keycache.start()
+            writer.start()
         except Exception as e:
-            raise exceptions.OptionsError(f"AiSpendTrack database error: {db_path}: {e}") from None
-        rt.keycache = keycache
-        rt.presence = Presence(db_path)
-        rt.presence.start()
+            keycache.stop()
+            store.close()
+            raise exceptions.OptionsError(f"AiSpendTrack database error: {store.target}: {e}") from None
+        rt.keycache, rt.writer = keycache, writer
         for child in self.addons:
             if hasattr(child, "start"):
                 child.start()
-        log.info("AiSpendTrack: config %s, database %s", configmod.describe_config(rt.config_path), db_path)
+        log.info("AiSpendTrack: config %s, database %s", configmod.describe_config(rt.config_path), store.target)
 
     def _stop(self) -> None:
         for child in reversed(self.addons):
             if hasattr(child, "stop"):
                 child.stop()
-        if self.rt.presence is not None:
-            self.rt.presence.stop()
-            self.rt.presence = None
         if self.rt.keycache is not None:
             self.rt.keycache.stop()
             self.rt.keycache = None
+        if self.rt.writer is not None:
+            self.rt.writer.close()  # stays on the runtime: late rows are told it is closed
+        if self.rt.store is not None:
+            self.rt.store.close()
+            self.rt.store = None
 
     def _set_allow_hosts(self) -> None:
         if not self.rt.ready or not ctx.options.aispendtrack_allow_hosts:

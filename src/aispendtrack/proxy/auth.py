@@ -19,15 +19,13 @@ from mitmproxy import http
 
 from aispendtrack.proxy import providers
 from aispendtrack.proxy.state import FlowState, Runtime, reject
-from aispendtrack.store.keycache import refusal
-from aispendtrack.store.keytext import KEY_BODY, KEY_RE, PREFIX
+from aispendtrack.auth.header import HEADER, parse_header
+from aispendtrack.auth.records import refusal
 from aispendtrack.proxy.webview import MARK_REJECTED, MARK_UNAVAILABLE
 from aispendtrack.store.ledger_schema import Outcome
 
 log = logging.getLogger(__name__)
 
-HEADER = "x-aispendtrack-key"
-MAX_HEADER_LEN = 256
 _HEADER_BYTES = HEADER.encode()
 
 
@@ -51,26 +49,6 @@ def take_query_key(req: http.Request) -> bool:
     for name in names:
         del query[name]
     return bool(names)
-
-
-def parse_header(values: list[str]) -> tuple[str | None, str | None]:
-    """(key, None) for one well-formed key, else (None, why it is refused)."""
-    if not values:
-        return None, (
-            f"missing {HEADER} header: send your AiSpendTrack key (ask_…) in the {HEADER} "
-            "header, e.g. OpenAI(default_headers={'" + HEADER + "': key})"
-        )
-    if len(values) > 1:
-        return None, f"{len(values)} {HEADER} headers: send exactly one"
-    # Surrounding whitespace is not part of an HTTP field value (RFC 9110 §5.5).
-    value = values[0].strip()
-    if len(value) > MAX_HEADER_LEN:
-        return None, f"{HEADER} header is {len(value)} characters long; an AiSpendTrack key has {len(PREFIX) + KEY_BODY}"
-    if not value.startswith(PREFIX):
-        return None, f"{HEADER} header does not start with {PREFIX!r}: is this a provider key instead of an AiSpendTrack key?"
-    if not KEY_RE.fullmatch(value):
-        return None, f"{HEADER} header is not {PREFIX!r} followed by {KEY_BODY} letters and digits"
-    return value, None
 
 
 class Auth:

@@ -2,10 +2,9 @@
 
 Decided from the headers in `requestheaders` where nothing in the body can still refuse the
 call: a refused request is answered 429 with an exact `retry-after` and is never forwarded
-(its body is never parsed). Check-and-count is one SQLite transaction on a worker thread,
-so several proxies on one database enforce one limit together and mitmproxy's event loop
-never waits on SQLite. The thread drains every check queued meanwhile (one transaction
-each) and wakes the loop once for all of them.
+(its body is never parsed). Check-and-count is the store's `admit`, run by the proxy's one
+writer thread (`store.writer`) with the other writes of its wake-up: several proxies on one
+store enforce one limit together and mitmproxy's event loop never waits on the store.
 Accounts are counted by name (`FlowState.account`), as the ledger names them.
 
 A budgeted key, or one narrowed to some models (`FlowState.limits_after_body`), is decided
@@ -18,10 +17,7 @@ insert settles it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable
 
@@ -31,11 +27,8 @@ from aispendtrack.limits import headers as limit_headers
 from aispendtrack.meter.pricing import Pricer
 from aispendtrack.proxy import charge
 from aispendtrack.proxy.state import Runtime, reject, state_of
-from aispendtrack.store import db as dbmod
-from aispendtrack.store import limits as store
 from aispendtrack.proxy.webview import MARK_LIMITED, MARK_REJECTED, MARK_UNAVAILABLE
-from aispendtrack.store import schema
-from aispendtrack.store.health import Follower
+from aispendtrack.store.api.traffic import Admission
 from aispendtrack.store.ledger_schema import Outcome
 
 log = logging.getLogger(__name__)
@@ -71,8 +64,6 @@ class Limiter:
 
     def __init__(self, rt: Runtime):
         self.rt = rt
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
         self.clock: Callable[[], float] = time.time
         self.pricer: Pricer | None = None  # prices a budgeted call's bound, as the ledger prices calls
 
@@ -95,17 +86,6 @@ class Limiter:
 
     def start(self) -> None:
         self.pricer = Pricer.with_prices(self.rt.config.prices)
-        self._queue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, args=(self._queue,), name="aispendtrack-limits",
-                                        daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Answers the checks already queued, then ends the thread."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
 
     async def requestheaders(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
@@ -134,14 +114,12 @@ class Limiter:
         await self._decide(flow, state, b.charge)
 
     async def _decide(self, flow: http.HTTPFlow, state, budget_charge) -> None:
-        now = self.clock()
+        adm = Admission(state.key_id, state.account, state.requests_per_hour, state.monthly_calls, self.clock(),
+                        budget_charge)
         try:
-            if self._thread is None:
+            if self.rt.writer is None:
                 raise RuntimeError("the limiter is stopped")
-            fut = asyncio.get_running_loop().create_future()
-            self._queue.put((fut, (state.key_id, state.account, state.requests_per_hour, state.monthly_calls, now,
-                                   budget_charge)))
-            decision = await fut
+            decision = await self.rt.writer.admit(adm)
         except Exception as e:
             # Fail closed: a limit we cannot check is not a limit we may skip.
             log.warning("aispendtrack: limit check failed: %s", e)
@@ -166,34 +144,3 @@ class Limiter:
         state = state_of(flow)
         if state is not None and flow.response and state.limit_headers and flow.live:
             add_headers(flow.response.headers, state.limit_headers)
-
-    def _run(self, jobs: queue.SimpleQueue) -> None:
-        database = Follower(self.rt.db_path, self._open, lambda d: d.conn.close())
-        stop = False
-        while not stop:
-            batch = [jobs.get()]
-            while True:  # checks queued meanwhile: answered with one wake-up of the loop
-                try:
-                    batch.append(jobs.get_nowait())
-                except queue.Empty:
-                    break
-            outcomes = []
-            for job in batch:
-                if job is None:
-                    stop = True
-                    continue
-                fut, (key_id, account, hourly, monthly, now, budget_charge) = job
-                try:
-                    decision = store.check_and_count(database.get(), key_id=key_id, account=account,
-                                                     hourly_limit=hourly, monthly_limit=monthly, now=now,
-                                                     charge=budget_charge)
-                    outcomes.append((fut, decision, None))
-                except Exception as e:
-                    outcomes.append((fut, None, e))
-            dbmod.settle(outcomes)
-        database.close()
-
-    def _open(self):
-        database = dbmod.connect(self.rt.db_path)
-        schema.ensure_schema(database)
-        return database

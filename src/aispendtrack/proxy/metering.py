@@ -24,7 +24,7 @@ from mitmproxy import ctx, exceptions, http
 
 from aispendtrack import meter
 from aispendtrack.limits import routing
-from aispendtrack.store.ledger import LedgerWriter
+from aispendtrack.store.writer import StoreWriter
 from aispendtrack.meter.decode import Decoder, DecodeError
 from aispendtrack.proxy.observer import HOLD_SECONDS, StreamObserver
 from aispendtrack.meter.pricing import Pricer
@@ -60,13 +60,12 @@ def request_body(req: http.Request) -> tuple[bytes, bool]:
 class Metering:
     """Meters flows into the ledger and annotates them for mitmweb.
 
-    Owns its ledger writer and pricer, opened by `start()` on the runtime's database and
-    config; adds each row to the runtime's session totals and presence count.
+    Owns its pricer, opened by `start()` on the runtime's config; writes each row through
+    the runtime's store writer; adds it to the session totals and the presence count.
     """
 
     def __init__(self, rt: Runtime):
         self.rt = rt
-        self.ledger: LedgerWriter | None = None
         self.pricer: Pricer | None = None
         self.max_event = meter.MAX_EVENT
 
@@ -87,16 +86,14 @@ class Metering:
                 raise exceptions.OptionsError(f"aispendtrack_sse_event_max must be at least {MIN_EVENT_MAX} bytes")
             self.max_event = value
 
+    @property
+    def ledger(self) -> StoreWriter | None:
+        # The closed writer stays in place after shutdown: a flow still finishing then gets a
+        # clear "the store writer is closed" warning rather than an AttributeError.
+        return self.rt.writer
+
     def start(self) -> None:
         self.pricer = Pricer.with_prices(self.rt.config.prices)
-        self.ledger = LedgerWriter(self.rt.db_path, health=self.rt.health)
-        self.ledger.start()
-
-    def stop(self) -> None:
-        # The closed writer stays in place: a flow still finishing during shutdown gets a
-        # clear "ledger writer is closed" warning rather than an AttributeError.
-        if self.ledger is not None:
-            self.ledger.close()
 
     def request(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)

@@ -17,13 +17,14 @@ from pathlib import Path
 
 from mitmproxy import http
 
+from aispendtrack.auth.records import KeyRecord
 from aispendtrack.config import Config
 from aispendtrack.proxy import providers
+from aispendtrack.proxy.keycache import KeyCache
 from aispendtrack.store.health import Health
-from aispendtrack.store.keycache import KeyCache, KeyRecord
 from aispendtrack.store.ledger_schema import Outcome
-from aispendtrack.store.presence import Presence
 from aispendtrack.store.totals import SessionStats
+from aispendtrack.store.writer import Presence, StoreWriter
 
 META = "aispendtrack"
 
@@ -129,9 +130,11 @@ class Runtime:
 
     config: Config | None = None
     config_path: Path | None = None
-    db_path: Path | None = None
+    db_path: Path | str | None = None  # the database as the user named it (a PostgreSQL URL is shown without password)
+    store: object | None = None  # the process's `SqlStore`
+    writer: StoreWriter | None = None  # the one writer: admissions, ledger rows, last use, presence
     keycache: KeyCache | None = None
-    presence: Presence | None = None  # this proxy's calls in flight, published once a second
+    presence: Presence | None = None  # this proxy's calls in flight, published by the writer
     session: SessionStats = field(default_factory=SessionStats)
     health: Health = field(default_factory=Health)  # whether the ledger can be kept (fail closed)
 

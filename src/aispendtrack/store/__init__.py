@@ -12,6 +12,15 @@ def is_url(target: str | Path) -> bool:
     return str(target).startswith(("postgresql://", "postgres://"))
 
 
+def describe_target(target: str | Path) -> str:
+    """The database as it may be shown and logged (a URL's password never is)."""
+    if is_url(target):
+        from aispendtrack.store.postgres.dsn import describe
+
+        return describe(str(target))
+    return str(target)
+
+
 def open_store(target: str | Path, *, migrate_schema: bool = True) -> SqlStore:
     """The store at `target`: a `postgresql://…` URL (the shared PostgreSQL store), else a
     SQLite file path. Its schema is brought up to date (`migrate_schema`)."""

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from aispendtrack.store import keys, members, outbox, rename, sessions, webhook_endpoints
+from aispendtrack.store import budgets, keys, limits, members, outbox, rename, sessions, traffic, webhook_endpoints
 from aispendtrack.store.api.keys import Changes
 from aispendtrack.store.conn import Conn
 
@@ -38,6 +38,8 @@ class SqlStore:
 
     engine: str = ""
     target: str = ""  # the database it opened, as the user named it (never a password)
+    # how a batch of admissions and rows commits on this engine (see store/traffic.py)
+    write_batch: Callable = staticmethod(traffic.one_transaction)
 
     def connection(self) -> AbstractContextManager[Conn]:
         """A connection for this thread's next operation."""
@@ -54,6 +56,32 @@ class SqlStore:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    # -- the data path (the proxy's writer; see store/writer.py) ---------------------------
+    def write(self, batch):
+        """Commit one batch of the proxy's writer: admissions decided and counted, ledger rows
+        inserted with their holds settled, keys' last use, calls in flight."""
+        with self.connection() as conn:
+            return self.write_batch(conn, batch)
+
+    admit = op(limits.admit)
+    record = op(traffic.record)
+    usage = op(limits.usage)
+    reset_key = op(limits.reset_key)
+    reset_account = op(limits.reset_account)
+    expire_holds = op(traffic.expire_holds)
+    presence_gone = op(traffic.presence_gone)
+    inflight = op(traffic.inflight)
+    ping = op(traffic.ping)
+    credentials = op(keys.credentials)
+    versions = op(keys.versions)
+    budgeted_subjects = op(budgets.budgeted_subjects)
+
+    # -- budgets ---------------------------------------------------------------------------
+    set_budget = op(budgets.set_budget)
+    clear_budget = op(budgets.clear_budget)
+    get_budget = op(budgets.get_budget)
+    budget_standing = op(budgets.standing)
 
     # -- accounts and keys ---------------------------------------------------------------
     create_account = op(keys.create_account)

@@ -39,6 +39,7 @@ class Cursor(Protocol):
 
 class Dialect(Protocol):
     name: str  # "sqlite" | "postgres"
+    for_update: str  # " FOR UPDATE" where rows must be locked when read (SQLite's writer holds them all)
 
     def json_array(self, *exprs: str) -> str:
         """An expression of the JSON array text of `exprs` (equal text on both engines)."""

@@ -14,7 +14,7 @@ from aispendtrack.config import TIERS, Config, unlimited_to_none
 from aispendtrack.store import members, outbox, webhook_endpoints
 from aispendtrack.store.conn import KEYS, KEYSTORE, WEBHOOKS, Conn
 from aispendtrack.store.db import iso, utcnow
-from aispendtrack.store.records import Account, KeyInfo, KeyStoreError
+from aispendtrack.store.records import Account, Credential, KeyInfo, KeyStoreError
 from aispendtrack.store.keytext import (  # noqa: F401  (re-exported: callers name them keys.*)
     KEY_RE, PREFIX, NewKey, decode, digest, encode, generate_key, hint,
 )
@@ -274,3 +274,24 @@ def touch_keys(conn: Conn, key_ids, when: str) -> None:
 
 def key_state(key: KeyInfo, now: str) -> str:
     return key.state(now)
+
+
+_CREDENTIALS = """SELECT s.digest, s.key_id, s.hint, s.retired, k.revoked, k.expires, k.name, k.permissions, k.models,
+                         a.id, a.name, a.tier, a.requests_per_hour, a.monthly_calls, k.member_id,
+                         (SELECT m.name FROM members m WHERE m.id = k.member_id),
+                         (SELECT MIN(o.id) FROM members o WHERE o.account_id = a.id AND o.role = 'owner'
+                              AND o.removed IS NULL)
+                  FROM key_secrets s JOIN keys k ON k.id = s.key_id JOIN accounts a ON a.id = k.account_id"""
+
+
+def credentials(conn: Conn, digest: str | None = None) -> list[Credential]:
+    """Every key secret with what authentication needs of its key, its holder and its
+    account (the proxy's key cache), or only the secret with this digest (serve: always
+    current)."""
+    sql, params = (_CREDENTIALS, []) if digest is None else (_CREDENTIALS + " WHERE s.digest = ?", [digest])
+    return [Credential(*r[:7], decode(r[7]), decode(r[8]), *r[9:]) for r in conn.execute(sql, params).fetchall()]
+
+
+def versions(conn: Conn) -> dict[str, str]:
+    """The change counters (`keys_version`, `budgets_version`, …): equal → nothing to reload."""
+    return dict(conn.execute("SELECT name, value FROM meta").fetchall())

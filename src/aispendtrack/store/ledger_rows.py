@@ -1,68 +1,84 @@
-"""The ledger writer's SQLite side: its connection, one batch's transaction, what a log names of a row."""
+"""One batch of ledger rows in one transaction, with their budget settlements; what a log
+names of a row."""
 
 from __future__ import annotations
 
 import functools
 import logging
 import sqlite3
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from aispendtrack.store import budgets, budgets_schema
-from aispendtrack.store import db as dbmod
-from aispendtrack.store.ledger_schema import ensure_schema
+from aispendtrack.store import budgets
+from aispendtrack.store.conn import Conn
 
 logger = logging.getLogger("aispendtrack.store.ledger")
 
-# Errors that belong to one row (bad value, constraint): the INSERT statement is rolled
-# back by SQLite, the transaction and the other rows of the batch carry on.
-ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError,
-              OverflowError, TypeError, ValueError)
+# Errors that belong to one row (bad value, constraint), not to the store.
+ROW_ERRORS: tuple[type[BaseException], ...] = (
+    sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError, OverflowError, TypeError, ValueError)
+try:  # PostgreSQL's: the row's data or a constraint
+    import psycopg
+
+    ROW_ERRORS += (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError)
+except ImportError:  # pragma: no cover - psycopg is a dependency
+    pass
 
 
-def open_connection(db_path: Path, busy_timeout: float) -> sqlite3.Connection:
-    """The writer's connection, with the ledger and budget tables in place."""
-    database = dbmod.connect(db_path)
-    conn = database.conn
-    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
-    ensure_schema(database)
-    budgets_schema.ensure_schema(database)
-    return conn
+class _RowAborted(Exception):
+    """A row failed where the engine rolls back the whole transaction (PostgreSQL)."""
 
 
-def close_connection(conn: sqlite3.Connection) -> None:
-    try:
-        conn.close()
-    except sqlite3.Error as e:
-        logger.warning("ledger: closing the database failed: %s", e)
+def insert_batch(conn: Conn, pending: list, extra: Callable[[Conn], None] | None = None) -> tuple[list, list]:
+    """One write transaction over `(db_row, fut)` pairs (and `extra`'s writes): returns ids
+    (None where the row failed) and the row failures `((row, fut), error)`. A failed row
+    fails alone: SQLite undoes only its statement; on PostgreSQL, where a failed statement
+    ends the transaction, the batch is written again with a savepoint per row."""
+    for per_row in (False, True):
+        try:
+            with conn.tx():
+                out = _insert(conn, pending, per_row=per_row)
+                if extra is not None:
+                    extra(conn)
+                return out
+        except _RowAborted:
+            continue
+    raise AssertionError("unreachable: the per-row pass never aborts")
 
 
-def insert_batch(conn: sqlite3.Connection, pending: list) -> tuple[list, list]:
-    """One transaction over `(db_row, fut)` pairs: returns ids (None where the row failed) and the row failures."""
+def _insert(conn: Conn, pending: list, *, per_row: bool) -> tuple[list, list]:
     ids: list[int | None] = []
     failed = []
-    conn.execute("BEGIN IMMEDIATE")
+    settlements = []
+    isolated = per_row or conn.dialect.name == "sqlite"
     for row, fut in pending:
         sql = _insert_sql(tuple(row))
         try:
-            cur = conn.execute(sql, tuple(row.values()))
+            if per_row:
+                with conn.savepoint():
+                    rid = conn.insert(sql, tuple(row.values()))
+            else:
+                rid = conn.insert(sql, tuple(row.values()))
         except ROW_ERRORS as e:
+            if not isolated:
+                raise _RowAborted() from e
             ids.append(None)
             failed.append(((row, fut), e))
             continue
-        ids.append(cur.lastrowid)
+        ids.append(rid)
         if row.get("reservation_id"):  # the call's budget hold becomes its real cost
-            budgets.settle(conn, row["reservation_id"], row.get("cost_usd"),
-                           charge_all=row["outcome"] == "aborted" or bool(row.get("partial")))
-    conn.execute("COMMIT")
+            settlements.append(budgets.Settlement(row["reservation_id"], row.get("cost_usd"),
+                                                  charge_all=row["outcome"] == "aborted" or bool(row.get("partial"))))
+    if settlements:
+        budgets.settle_many(conn, settlements)
     return ids, failed
 
 
 @functools.lru_cache(maxsize=64)
 def _insert_sql(columns: tuple[str, ...]) -> str:
     """The INSERT for one set of columns (rows of one kind share it, and its prepared
-    statement in sqlite3's cache)."""
-    return f"INSERT INTO calls ({', '.join(f'[{c}]' for c in columns)}) VALUES ({', '.join('?' * len(columns))})"
+    statement in the driver's cache)."""
+    return f"INSERT INTO calls ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
 def describe(row: Any) -> Any:

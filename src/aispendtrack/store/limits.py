@@ -12,9 +12,10 @@ Tables (created by `ensure_schema`):
   affinity: a value is stored as given (``"007"`` never becomes 7). Databases whose
   column is still called ``account_id`` (it always held names) are renamed in place.
 
-`check_and_count` runs in one ``BEGIN IMMEDIATE`` transaction: every process sharing the
-file serialises on SQLite's write lock, so N processes enforce one limit together and
-no two requests slip past a limit between check and count. Both counters move together
+`admit` runs in one write transaction that holds the key's and the account's locks (on
+SQLite its single writer; on PostgreSQL advisory locks, key → account): every process on
+the store serialises there, so N processes enforce one limit together and no two requests
+slip past a limit between check and count. Both counters move together
 or not at all: a request denied by either limit consumes neither. Admitted requests are
 always counted (even against an unlimited limit) so `usage` is right and a limit set
 later applies at once.
@@ -41,9 +42,10 @@ never read (the window query seeks on ts), the margin keeps a lagging clock exac
 from __future__ import annotations
 
 import math
-import sqlite3
 
 from aispendtrack.store import budgets, outbox
+from aispendtrack.store.api.traffic import Admission
+from aispendtrack.store.conn import Conn
 from aispendtrack.limits.window import (
     Decision,
     Usage,
@@ -62,36 +64,27 @@ def _check_limit(value: int | None, name: str) -> None:
         raise ValueError(f"{name} must be an int >= 0 or None (unlimited), got {value!r}")
 
 
-def check_and_count(
-    db,
-    *,
-    key_id: str,
-    account: str,
-    hourly_limit: int | None,
-    monthly_limit: int | None,
-    now: float,
-    charge: budgets.Charge | None = None,
-) -> Decision:
-    """Admit and count the request at `now`, or deny it without counting anything.
+def locks(adm: Admission) -> tuple[str, str]:
+    """The write locks one admission takes, in the one order every gateway takes them."""
+    return f"key:{adm.key_id}", f"account:{adm.account}"
+
+
+def admit(conn: Conn, adm: Admission) -> Decision:
+    """Admit and count the request at `adm.now`, or deny it without counting anything, in
+    one write transaction.
 
     With a `charge`, the call's dollar bound is reserved on its budgets in the same
     transaction (`budgets.reserve`); a budget it would exceed denies it (``limit="budget"``)."""
-    _check_limit(hourly_limit, "hourly_limit")
-    _check_limit(monthly_limit, "monthly_limit")
-    conn = _conn(db)
-    if conn.in_transaction:
-        raise RuntimeError("check_and_count needs a connection outside a transaction")
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        decision = _check_and_count(
-            conn, key_id, account, hourly_limit, monthly_limit, float(now), charge
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    return decision
+    with conn.tx(*locks(adm)):
+        return decide(conn, adm)
+
+
+def decide(conn: Conn, adm: Admission) -> Decision:
+    """`admit` inside the caller's write transaction (which holds `locks(adm)`)."""
+    _check_limit(adm.hourly_limit, "hourly_limit")
+    _check_limit(adm.monthly_limit, "monthly_limit")
+    return _check_and_count(conn, adm.key_id, adm.account, adm.hourly_limit, adm.monthly_limit, float(adm.now),
+                            adm.charge)
 
 
 def _check_and_count(conn, key_id, account, hourly_limit, monthly_limit, now, charge=None) -> Decision:
@@ -143,7 +136,7 @@ def _check_and_count(conn, key_id, account, hourly_limit, monthly_limit, now, ch
         )
         conn.execute(
             "INSERT INTO monthly_usage (account, month, calls) VALUES (?, ?, 1)"
-            " ON CONFLICT (account, month) DO UPDATE SET calls = calls + 1",
+            " ON CONFLICT (account, month) DO UPDATE SET calls = monthly_usage.calls + 1",
             (account, month),
         )
         if seq % PRUNE_KEY_EVERY == 0:
@@ -221,10 +214,9 @@ def _quota_event(conn, account: str, month: str, limit: int, used: int, now: flo
 
 
 def usage(
-    db, *, key_id: str | None = None, account: str | None = None, now: float
+    conn: Conn, *, key_id: str | None = None, account: str | None = None, now: float
 ) -> Usage:
     """Current hourly count of a key and monthly count of an account (for the CLI)."""
-    conn = _conn(db)
     month = month_bounds(now)[0]
     hourly = monthly = None
     if key_id is not None:
@@ -241,18 +233,19 @@ def usage(
     return Usage(key_id, hourly, account, month, monthly)
 
 
-def reset_key(db, key_id: str) -> int:
+def reset_key(conn: Conn, key_id: str) -> int:
     """Forget a key's hourly log (all its ids' requests); returns rows deleted."""
-    return _conn(db).execute("DELETE FROM rate_events WHERE key_id = ?", (key_id,)).rowcount
+    with conn.tx(f"key:{key_id}"):
+        return conn.execute("DELETE FROM rate_events WHERE key_id = ?", (key_id,)).rowcount
 
 
-def reset_account(db, account: str, month: str | None = None) -> int:
+def reset_account(conn: Conn, account: str, month: str | None = None) -> int:
     """Zero an account's monthly counter for `month` ("2026-11"), or every month if None."""
-    conn = _conn(db)
-    if month is None:
-        cur = conn.execute("DELETE FROM monthly_usage WHERE account = ?", (account,))
-    else:
-        cur = conn.execute(
-            "DELETE FROM monthly_usage WHERE account = ? AND month = ?", (account, month)
-        )
-    return cur.rowcount
+    with conn.tx(f"account:{account}"):
+        if month is None:
+            cur = conn.execute("DELETE FROM monthly_usage WHERE account = ?", (account,))
+        else:
+            cur = conn.execute(
+                "DELETE FROM monthly_usage WHERE account = ? AND month = ?", (account, month)
+            )
+        return cur.rowcount

@@ -79,6 +79,9 @@ class Credential:
     tier: str
     requests_per_hour: int | None  # the account's override columns, as in `Account`
     monthly_calls: int | None
+    member_id: int | None = None
+    member: str | None = None
+    first_owner_id: int | None = None  # the member whose keys work without team access
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,22 +1,12 @@
-"""Every table of the database, created in one call: `ensure_schema(database)`.
-
-Each table's DDL stays with the module that owns the table (`keys`, `ledger_schema`,
-`limits`, `presence`, `sessions`); this is the one place that knows the full set, so the
-proxy, the CLI, the demo and the benchmark all open the same database.
-"""
+"""Transitional: `ensure_schema(database)` for callers that still hold a `sqlite_utils`
+database; they move to `open_store`, which migrates the schema itself."""
 
 from __future__ import annotations
 
-import sqlite_utils
+from aispendtrack.store.migrate import migrate
+from aispendtrack.store.sqlite.conn import SqliteConn
+from aispendtrack.store.sqlite.schema import MIGRATIONS
 
-from aispendtrack.store import budgets_schema, keys, ledger_schema, limits, presence, sessions
 
-
-def ensure_schema(database: sqlite_utils.Database) -> None:
-    """Create whatever is missing (idempotent, safe across processes)."""
-    keys.ensure_schema(database)
-    ledger_schema.ensure_schema(database)
-    limits.ensure_schema(database)
-    presence.ensure_schema(database)
-    sessions.ensure_schema(database)
-    budgets_schema.ensure_schema(database)
+def ensure_schema(database) -> None:
+    migrate(SqliteConn(getattr(database, "conn", database)), MIGRATIONS)

@@ -23,6 +23,7 @@ CHANNEL = "aispendtrack_changes"
 
 class PostgresDialect:
     name = "postgres"
+    for_update = " FOR UPDATE"  # appended to a SELECT whose rows the transaction will change
 
     @staticmethod
     def json_array(*exprs: str) -> str:

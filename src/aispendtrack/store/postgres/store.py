@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from aispendtrack.store import traffic
 from aispendtrack.store.base import SqlStore
 from aispendtrack.store.conn import BUDGETS, KEYS, WEBHOOKS
 from aispendtrack.store.migrate import migrate, of_statements
@@ -89,6 +90,7 @@ class PostgresChanges:
 
 class PostgresStore(SqlStore):
     engine = "postgres"
+    write_batch = staticmethod(traffic.admissions_apart)
 
     def __init__(self, dsn: str, *, migrate_schema: bool = True, min_size: int = 1, max_size: int = 8):
         self.dsn = dsn

@@ -12,6 +12,7 @@ from aispendtrack.store.conn import rows_of
 
 class SqliteDialect:
     name = "sqlite"
+    for_update = ""  # appended to a SELECT whose rows the transaction will change
 
     @staticmethod
     def json_array(*exprs: str) -> str:

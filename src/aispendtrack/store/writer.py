@@ -1,0 +1,367 @@
+"""The proxy's one writer: one thread, one connection, one transaction per wake-up.
+
+Everything the proxy writes goes through it: admissions (`admit`: the hourly window, the
+monthly quota and budget holds, decided and counted), ledger rows (`write`/`submit`), the
+keys' `last_used` and this proxy's calls in flight (`presence`). The thread drains what
+was queued meanwhile and hands it to the store as one `Batch`; SQLite commits it in one
+transaction (one writer lock per wake-up instead of four writer connections competing for
+it), PostgreSQL decides each admission in its own short transaction under its key's and
+account's locks and commits the rows in one more. Waiters are resolved together, one
+wake-up of the event loop per batch.
+
+Promises kept from the separate limiter and ledger writer this replaces:
+- durable: `await write(row)` returns after the transaction holding the row committed (the
+  metering addon awaits it before the response's end reaches the client);
+- exact across processes: admissions are decided under the store's write locks;
+- failing closed: an admission that cannot be decided raises (the proxy answers 503) and is
+  never retried late; rows whose commit failed are retried with backoff, then kept in
+  memory (up to `MAX_BACKLOG`) and written, oldest first, when the store is back, while
+  `health` tells the proxy to answer 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aispendtrack.limits.window import Decision
+from aispendtrack.store import db as dbmod
+from aispendtrack.store.api.traffic import Admission
+from aispendtrack.store.health import Health
+from aispendtrack.store.ledger_rows import describe
+from aispendtrack.store.ledger_schema import to_db_row
+from aispendtrack.store.records import StoreError
+
+logger = logging.getLogger("aispendtrack.store.ledger")
+
+MAX_BATCH = 2000  # rows per transaction; keeps one commit's latency bounded
+MAX_BACKLOG = 100_000  # rows kept in memory while the store cannot be written
+RETRY_SECONDS = 1.0  # how often the backlog is retried while the store cannot be written
+PRESENCE_SECONDS = 1.0  # calls in flight published this often
+TOUCH_SECONDS = 0.25  # keys' last use written this often
+EXPIRE_SECONDS = 60.0  # stale budget holds released this often
+_STOP = object()
+
+
+class LedgerClosedError(RuntimeError):
+    """A row or admission was submitted after `close()`."""
+
+
+class LedgerUnavailable(RuntimeError):
+    """The row could not be committed now; it is kept and written when the store is back."""
+
+
+@dataclass
+class Presence:
+    """This proxy's calls in flight (counted on the event loop), published by the writer."""
+
+    id: str = field(default_factory=lambda: os.urandom(6).hex())
+    pid: int = field(default_factory=os.getpid)
+    host: str = field(default_factory=socket.gethostname)
+    started: float = field(default_factory=time.time)
+    count: int = 0
+
+
+@dataclass
+class Batch:
+    """What one wake-up of the writer hands the store."""
+
+    admissions: list[Admission] = field(default_factory=list)
+    rows: list[tuple[dict, Any]] = field(default_factory=list)  # (db row, waiter or None)
+    touched: list[str] = field(default_factory=list)
+    touched_at: str | None = None
+    presence: tuple | None = None  # (id, pid, host, started, heartbeat, inflight)
+
+
+@dataclass
+class BatchResult:
+    decisions: list[Decision | BaseException] = field(default_factory=list)
+    ids: list[int | None] = field(default_factory=list)
+    failed: list = field(default_factory=list)  # ((row, waiter), error) refused one by one
+
+
+@dataclass
+class WriterStats:
+    rows_written: int = 0
+    rows_failed: int = 0
+    batches: int = 0  # committed transactions holding rows
+    max_batch: int = 0
+    retries: int = 0  # commits that failed and were retried
+    admissions: int = 0
+
+
+class StoreWriter:
+    """See the module docstring. `store` is the process's `SqlStore`."""
+
+    def __init__(self, store, *, retries: int = 5, retry_delay: float = 0.1, health: Health | None = None,
+                 presence: Presence | None = None, used: Callable[[], set[str]] | None = None):
+        self.store = store
+        self.retries = retries
+        self.retry_delay = retry_delay
+        self.health = health if health is not None else Health(store.target)
+        self.presence = presence
+        self.used = used  # takes the key ids used since it was last called (the key cache's)
+        self.backlog: list[dict] = []  # db rows whose commit failed, oldest first (writer thread only)
+        self.stats = WriterStats()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()  # orders submit() against close()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._due = {"presence": 0.0, "touch": 0.0, "expire": 0.0}
+
+    # -- any thread ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the thread; returns once it can reach the store. Idempotent."""
+        with self._lock:
+            if self._closed:
+                raise LedgerClosedError("the store writer is closed")
+            if self._thread is None:
+                self._spawn()
+
+    def _spawn(self) -> None:
+        ready: concurrent.futures.Future = concurrent.futures.Future()
+        thread = threading.Thread(target=self._run, args=(ready,), name="aispendtrack-writer", daemon=True)
+        thread.start()
+        try:
+            ready.result()
+        except BaseException:
+            thread.join()
+            raise
+        self._thread = thread
+        # Daemon thread + atexit: the interpreter never hangs on exit, and what is still
+        # queued at exit is written (the addon's `done()` normally did it).
+        ref = weakref.ref(self)
+        atexit.register(lambda: (w := ref()) is not None and w.close())
+
+    async def admit(self, adm: Admission) -> Decision:
+        """Decide and count `adm`; raises when it cannot be decided now (fail closed)."""
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._put(("admit", adm), fut)
+        return await fut
+
+    def admit_sync(self, adm: Admission, timeout: float = 10) -> Decision:
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        fut.set_running_or_notify_cancel()
+        self._put(("admit", adm), fut)
+        return fut.result(timeout)
+
+    def submit(self, row: dict) -> concurrent.futures.Future[int]:
+        """Queue a ledger row; the future resolves with its id once committed, or with the
+        error. Non-blocking; a queued row is written even if its waiter went away."""
+        fut: concurrent.futures.Future[int] = concurrent.futures.Future()
+        fut.set_running_or_notify_cancel()
+        self._put(("row", row), fut)
+        return fut
+
+    async def write(self, row: dict) -> int:
+        """Await from the event loop: the row's id once it is committed."""
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._put(("row", row), fut)
+        return await fut
+
+    def write_sync(self, row: dict, timeout: float = 10) -> int:
+        """Blocking write (never from the event loop thread)."""
+        return self.submit(row).result(timeout)
+
+    def _put(self, job: tuple, fut) -> None:
+        with self._lock:
+            if not self._closed:
+                self._queue.put((job, fut))
+                return
+        if job[0] == "row":
+            logger.warning("ledger writer closed: row not written: %r", describe(job[1]))
+        fut.set_exception(LedgerClosedError("the store writer is closed"))
+
+    def close(self, timeout: float = 10) -> None:
+        """Write everything submitted so far, then stop the thread. Idempotent."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(_STOP)
+                if self._thread is None and self._queue.qsize() > 1:
+                    try:  # never started but work was queued: start just to write it
+                        self._spawn()
+                    except Exception as e:
+                        self._fail_queued(e)
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                logger.warning("store writer did not finish within %.1fs", timeout)
+
+    # -- the writer thread -------------------------------------------------------------
+
+    def _run(self, ready: concurrent.futures.Future) -> None:
+        try:
+            self.store.ping()
+        except BaseException as e:
+            ready.set_exception(e)
+            return
+        ready.set_result(None)
+        stop = False
+        while not stop:
+            jobs: list = []
+            try:
+                jobs, stop = self._next_jobs()
+                self._work(jobs, final=stop)
+            except BaseException as e:  # the thread must survive anything
+                logger.warning("store writer: unexpected %s: %s", type(e).__name__, e)
+                dbmod.settle((fut, None, e) for _, fut in jobs)
+        if self.backlog:
+            logger.warning("ledger: %d row(s) could not be written before shutdown: %s", len(self.backlog),
+                           self.health.problem)
+        self._publish_gone()
+
+    def _next_jobs(self) -> tuple[list, bool]:
+        wait = RETRY_SECONDS if self.backlog else min(PRESENCE_SECONDS, TOUCH_SECONDS if self.used else 1.0)
+        try:
+            item = self._queue.get(timeout=wait)
+        except queue.Empty:
+            return [], False
+        if item is _STOP:
+            return [], True
+        jobs = [item]
+        while len(jobs) < MAX_BATCH:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                return jobs, True
+            jobs.append(item)
+        return jobs, False
+
+    def _work(self, jobs: list, *, final: bool = False) -> None:
+        outcomes: list = []  # (waiter, result, error), settled together at the end
+        try:
+            batch = Batch()
+            waiters = []
+            for (kind, payload), fut in jobs:
+                if kind == "admit":
+                    batch.admissions.append(payload)
+                    waiters.append(fut)
+                else:
+                    try:
+                        batch.rows.append((to_db_row(payload), fut))
+                    except Exception as e:
+                        self._fail_row(payload, fut, e, outcomes)
+            self._timers(batch, final)
+            if batch.admissions or batch.rows or self.backlog or batch.touched or batch.presence:
+                self._write(batch, waiters, outcomes)
+        finally:
+            dbmod.settle(outcomes)
+
+    def _timers(self, batch: Batch, final: bool) -> None:
+        now = time.time()
+        if self.used is not None and (final or now >= self._due["touch"]):
+            batch.touched = sorted(self.used())
+            batch.touched_at = dbmod.iso(now)
+            self._due["touch"] = now + TOUCH_SECONDS
+        if self.presence is not None and now >= self._due["presence"]:
+            p = self.presence
+            batch.presence = (p.id, p.pid, p.host, p.started, now, p.count)
+            self._due["presence"] = now + PRESENCE_SECONDS
+        if now >= self._due["expire"]:
+            self._due["expire"] = now + EXPIRE_SECONDS
+            try:
+                self.store.expire_holds(now)
+            except Exception as e:  # only informational here: the next turn tries again
+                logger.warning("store writer: releasing stale budget holds failed: %s", e)
+
+    def _write(self, batch: Batch, waiters: list, outcomes: list) -> None:
+        batch.rows = [(row, None) for row in self.backlog] + batch.rows
+        self.backlog = []
+        attempt = 0
+        retries = 0 if self.health.problem else self.retries  # no 3 s stalls while it is down
+        while True:
+            try:
+                result = self.store.write(batch)
+            except Exception as e:
+                if waiters:  # an admission is never decided late: fail closed now
+                    outcomes += [(fut, None, e) for fut in waiters]
+                    waiters, batch.admissions = [], []
+                unexpected = not isinstance(e, (StoreError, dbmod.DatabaseError)) and dbmod.storage_problem(e) is None
+                if unexpected:  # no quick retry helps, but the rows are kept, never lost with the batch
+                    logger.warning("store writer: unexpected %s: %s", type(e).__name__, e)
+                if not batch.rows:
+                    self.health.report("ledger", str(e)) if not unexpected else None
+                    return
+                if unexpected or attempt >= retries or isinstance(e, dbmod.DatabaseLost):
+                    self._keep(batch.rows, e, attempt, outcomes)
+                    return
+                delay = self.retry_delay * (2**attempt)
+                attempt += 1
+                self.stats.retries += 1
+                logger.warning("ledger: commit failed (%s), retry %d/%d in %.2fs", e, attempt, self.retries, delay)
+                time.sleep(delay)
+                continue
+            break
+        self.health.report("ledger", None)
+        self.stats.admissions += len(batch.admissions)
+        for fut, decision in zip(waiters, result.decisions):
+            outcomes.append((fut, None, decision) if isinstance(decision, BaseException) else (fut, decision, None))
+        committed = [(fut, rid) for (_, fut), rid in zip(batch.rows, result.ids) if rid is not None]
+        if committed:
+            self.stats.batches += 1
+            self.stats.rows_written += len(committed)
+            self.stats.max_batch = max(self.stats.max_batch, len(committed))
+        for (row, fut), e in result.failed:
+            self._fail_row(row, fut, e, outcomes)
+        outcomes += [(fut, rid, None) for fut, rid in committed if fut is not None]
+
+    def _keep(self, pending: list, exc: Exception, attempt: int, outcomes: list) -> None:
+        """Rows whose commit failed: kept for the next retry, their waiters told."""
+        if not self.health.problem or attempt:
+            logger.warning("ledger: commit of %d row(s) failed after %d attempt(s): %s", len(pending), attempt + 1, exc)
+        self.health.report("ledger", str(exc))
+        dropped = max(0, len(pending) - MAX_BACKLOG)
+        lost, pending = pending[:dropped], pending[dropped:]
+        self.backlog = [row for row, _ in pending]
+        if dropped:
+            self.stats.rows_failed += dropped
+            logger.warning("ledger: %d oldest unwritten row(s) dropped (more than %d kept)", dropped, MAX_BACKLOG)
+            error = LedgerUnavailable(f"{exc}; the row was dropped: more than {MAX_BACKLOG} rows wait to be written")
+            outcomes += [(fut, None, error) for _, fut in lost if fut is not None]
+        error = LedgerUnavailable(f"{exc}; the row is kept and written when the database is back")
+        outcomes += [(fut, None, error) for _, fut in pending if fut is not None]
+
+    def _fail_row(self, row: Any, fut, exc: BaseException, outcomes: list) -> None:
+        self.stats.rows_failed += 1
+        logger.warning("ledger: row rejected (%s): %r", exc, describe(row))
+        if fut is not None:
+            outcomes.append((fut, None, exc))
+
+    def _fail_queued(self, exc: BaseException) -> None:
+        outcomes: list = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                (kind, payload), fut = item
+                if kind == "row":
+                    self._fail_row(payload, fut, exc, outcomes)
+                else:
+                    outcomes.append((fut, None, exc))
+        dbmod.settle(outcomes)
+
+    def _publish_gone(self) -> None:
+        if self.presence is None:
+            return
+        try:
+            self.store.presence_gone(self.presence.id, time.time())
+        except Exception as e:
+            logger.warning("aispendtrack: could not publish calls in flight: %s", e)
