@@ -119,7 +119,7 @@ class Decision:
     """
 
     admitted: bool
-    limit: Literal["hourly", "monthly", "budget"] | None  # which limit denied
+    limit: Literal["hourly", "monthly", "budget", "key"] | None  # which limit denied ("key": the key itself)
     retry_after: int | None  # whole seconds, >= 1; None if admitted or blocked (limit 0)
     should_retry: bool | None  # None if admitted
     now: float
@@ -134,6 +134,7 @@ class Decision:
     monthly_remaining: int | None
     monthly_reset: int | None
     budget: Any = None  # `store.budgets.Reservation` when the call was charged to budgets
+    reason: str | None = None  # why the key itself was refused (limit "key")
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,7 +91,7 @@ class Limiter:
         state = state_of(flow)
         if flow.response or flow.error or not flow.live or state is None or not state.identified:
             return
-        if not state.limited or state.limits_after_body:
+        if not self._admitted(state) or state.limits_after_body:
             return  # unlimited: no counter to keep; else decided in `request`, after the body's checks
         await self._decide(flow, state, None)
 
@@ -99,7 +99,7 @@ class Limiter:
         state = state_of(flow)
         if flow.response or flow.error or not flow.live or state is None or not state.identified:
             return
-        if not state.limited or not state.limits_after_body:
+        if not self._admitted(state) or not state.limits_after_body:
             return
         if not state.budgeted:
             await self._decide(flow, state, None)
@@ -113,9 +113,15 @@ class Limiter:
             return
         await self._decide(flow, state, b.charge)
 
+    def _admitted(self, state) -> bool:
+        """Whether the call goes through the store's admission: with a limit or a budget to
+        count; and every call where the store's change signals are not exact (PostgreSQL),
+        so the key itself is checked there in the same transaction."""
+        return state.limited or not self.rt.store.exact_signals
+
     async def _decide(self, flow: http.HTTPFlow, state, budget_charge) -> None:
         adm = Admission(state.key_id, state.account, state.requests_per_hour, state.monthly_calls, self.clock(),
-                        budget_charge)
+                        budget_charge, None if self.rt.store.exact_signals else state.digest)
         try:
             if self.rt.writer is None:
                 raise RuntimeError("the limiter is stopped")
@@ -130,6 +136,10 @@ class Limiter:
             state.limit_headers = limit_headers.status_headers(decision)
             if decision.budget is not None:
                 state.reservation_id = decision.budget.id
+            return
+        if decision.limit == "key":  # changed in the store since this proxy read its keys
+            reject(flow, 401, f"AiSpendTrack: {decision.reason}", "invalid_api_key", outcome=Outcome.REJECTED,
+                   marker=MARK_REJECTED)
             return
         if decision.limit == "budget":
             outcome = Outcome.BUDGET_EXCEEDED

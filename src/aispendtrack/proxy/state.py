@@ -69,6 +69,9 @@ class FlowState:
     ttfb: float | None = None  # epoch seconds at responseheaders
     error: str | None = None
     recorded: bool = False  # the ledger row is built (exactly one per flow)
+    # the presented secret's SHA-256, for the store's own check where its change signals are
+    # not exact (`Admission.digest`); never saved with the flow
+    digest: str | None = None
 
     @property
     def identified(self) -> bool:
@@ -95,9 +98,12 @@ class FlowState:
         self.permissions = list(record.permissions)
         self.models = list(record.models) if record.models is not None else None
         self.budgeted = record.budgeted
+        self.digest = record.digest
 
     def __deepcopy__(self, memo) -> dict:
-        return dataclasses.asdict(self)
+        saved = dataclasses.asdict(self)
+        del saved["digest"]
+        return saved
 
     @classmethod
     def from_dict(cls, data: dict) -> FlowState | None:

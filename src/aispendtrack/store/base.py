@@ -38,6 +38,10 @@ class SqlStore:
 
     engine: str = ""
     target: str = ""  # the database it opened, as the user named it (never a password)
+    # True when a change signal is seen by every process before its next decision (SQLite's
+    # mapped file); else the proxy has every call admitted with its key's digest checked in
+    # the store (`Admission.digest`), so a key change is exact at the command's return.
+    exact_signals: bool = True
     # how a batch of admissions and rows commits on this engine (see store/traffic.py)
     write_batch: Callable = staticmethod(traffic.one_transaction)
 

@@ -46,6 +46,7 @@ import math
 from aispendtrack.store import budgets, outbox
 from aispendtrack.store.api.traffic import Admission
 from aispendtrack.store.conn import Conn
+from aispendtrack.store.db import iso
 from aispendtrack.limits.window import (
     Decision,
     Usage,
@@ -83,8 +84,31 @@ def decide(conn: Conn, adm: Admission) -> Decision:
     """`admit` inside the caller's write transaction (which holds `locks(adm)`)."""
     _check_limit(adm.hourly_limit, "hourly_limit")
     _check_limit(adm.monthly_limit, "monthly_limit")
+    if adm.digest is not None and (why := _key_refusal(conn, adm)) is not None:
+        return Decision(admitted=False, limit="key", retry_after=None, should_retry=False, now=adm.now, retry_at=None,
+                        key_id=adm.key_id, account=adm.account, month=month_bounds(adm.now)[0],
+                        hourly_limit=adm.hourly_limit, hourly_remaining=None, hourly_reset=None,
+                        monthly_limit=adm.monthly_limit, monthly_remaining=None, monthly_reset=None, reason=why)
     return _check_and_count(conn, adm.key_id, adm.account, adm.hourly_limit, adm.monthly_limit, float(adm.now),
                             adm.charge)
+
+
+def _key_refusal(conn: Conn, adm: Admission) -> str | None:
+    """The presented secret as the store has it now: revoked, rotated out or expired since
+    the proxy's key cache last read it (a change another gateway made a moment ago)."""
+    row = conn.execute("SELECT k.revoked, k.expires, s.retired FROM key_secrets s JOIN keys k ON k.id = s.key_id"
+                       " WHERE s.digest = ?", [adm.digest]).fetchone()
+    if row is None:
+        return f"key {adm.key_id} was deleted"
+    revoked, expires, retired = row
+    now_iso = iso(adm.now)
+    if revoked:
+        return f"key {adm.key_id} was revoked"
+    if expires and expires <= now_iso:
+        return f"key {adm.key_id} expired at {expires}"
+    if retired and retired <= now_iso:
+        return f"this secret of key {adm.key_id} was rotated out at {retired}; use the new key"
+    return None
 
 
 def _check_and_count(conn, key_id, account, hourly_limit, monthly_limit, now, charge=None) -> Decision:

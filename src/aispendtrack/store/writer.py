@@ -260,6 +260,8 @@ class StoreWriter:
             self._timers(batch, final)
             if batch.admissions or batch.rows or self.backlog or batch.touched or batch.presence:
                 self._write(batch, waiters, outcomes)
+            elif self.health.problem:
+                self._probe()
         finally:
             dbmod.settle(outcomes)
 
@@ -320,6 +322,15 @@ class StoreWriter:
         for (row, fut), e in result.failed:
             self._fail_row(row, fut, e, outcomes)
         outcomes += [(fut, rid, None) for fut, rid in committed if fut is not None]
+
+    def _probe(self) -> None:
+        """Nothing to write while the store was failing: ask it whether it is back, so the
+        proxy resumes by itself (it refuses calls meanwhile, so no write would tell)."""
+        try:
+            self.store.ping()
+        except Exception:
+            return
+        self.health.report("ledger", None)
 
     def _keep(self, pending: list, exc: Exception, attempt: int, outcomes: list) -> None:
         """Rows whose commit failed: kept for the next retry, their waiters told."""

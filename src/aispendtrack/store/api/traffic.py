@@ -14,15 +14,8 @@ from typing import Any, Protocol
 
 from aispendtrack.limits import budget as rules
 from aispendtrack.limits.window import Decision
+from aispendtrack.store.budgets import Charge, Reservation, Standing
 from aispendtrack.store.records import Usage
-
-
-@dataclass(frozen=True, slots=True)
-class Charge:
-    """What a budgeted call asks to hold on its budgets."""
-
-    amount_nano: int
-    tier_budget: rules.Budget | None = None  # the account's tier default, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,35 +29,10 @@ class Admission:
     monthly_limit: int | None
     now: float
     charge: Charge | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Standing:
-    """Where one budget stands in the period of `now`."""
-
-    budget: rules.Budget
-    period_key: str
-    reset_at: float | None  # None for `total`
-    spent_nano: int
-    reserved_nano: int
-    overshoot_nano: int
-
-    @property
-    def remaining_nano(self) -> int:
-        return rules.remaining_nano(self.budget.limit_nano, self.spent_nano, self.reserved_nano)
-
-
-@dataclass(frozen=True, slots=True)
-class Reservation:
-    """A budget hold: admitted with an id, or refused by `refused_by`."""
-
-    id: str | None
-    standings: tuple[Standing, ...]  # after this hold when admitted
-    refused_by: Standing | None = None
-
-    @property
-    def tightest(self) -> Standing | None:
-        return min(self.standings, key=lambda s: s.remaining_nano, default=None)
+    # The presented secret's digest: checked against the store in the same transaction
+    # (revoked, rotated out, expired), where the store's change signals are not exact
+    # (`SqlStore.exact_signals`: PostgreSQL's notifications arrive after the command returned).
+    digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

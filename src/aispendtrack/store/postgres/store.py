@@ -90,6 +90,7 @@ class PostgresChanges:
 
 class PostgresStore(SqlStore):
     engine = "postgres"
+    exact_signals = False  # a NOTIFY arrives after the command returned
     write_batch = staticmethod(traffic.admissions_apart)
 
     def __init__(self, dsn: str, *, migrate_schema: bool = True, min_size: int = 1, max_size: int = 8):
