@@ -8,6 +8,10 @@ are nano-dollars in `bigint`, a ledger row's cost is decimal text (summed as `nu
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from aispendtrack.store.conn import Conn
+from aispendtrack.store.sqlite import schema as sqlite_schema
 from aispendtrack.store.sqlite.schema import DAILY_COUNTS
 
 V1 = (
@@ -82,6 +86,7 @@ V1 = (
         PRIMARY KEY (scope, kind, period))""",
 )
 
-MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+MIGRATIONS: tuple[tuple[int, str, tuple[str, ...] | Callable[[Conn], None]], ...] = (
     (1, "initial tables", V1),
+    (2, "daily sums kept by the ledger writer", sqlite_schema.v2),
 )

@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 from aispendtrack.store import traffic
 from aispendtrack.store.base import SqlStore
 from aispendtrack.store.conn import BUDGETS, KEYS, WEBHOOKS
-from aispendtrack.store.migrate import migrate, of_statements
+from aispendtrack.store.migrate import Migration, migrate, of_statements
 from aispendtrack.store.postgres.conn import CHANNEL, PostgresConn
 from aispendtrack.store.postgres.dsn import describe
 from aispendtrack.store.postgres.schema import MIGRATIONS
@@ -105,7 +105,7 @@ class PostgresStore(SqlStore):
             raise StoreUnavailable(f"cannot reach PostgreSQL at {self.target}: {e}") from None
         if migrate_schema:
             with self.connection() as conn:
-                migrate(conn, [of_statements(v, n, s) for v, n, s in MIGRATIONS])
+                migrate(conn, [Migration(v, n, s) if callable(s) else of_statements(v, n, s) for v, n, s in MIGRATIONS])
 
     @contextmanager
     def connection(self) -> Iterator[PostgresConn]:
