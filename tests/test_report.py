@@ -290,3 +290,12 @@ def test_by_key_rows_name_the_key_and_its_hint(store, config):
     groups = {g["key"]: g for g in rep.to_dict()["groups"]}
     assert (groups[k.id]["name"], groups[k.id]["hint"]) == ("laptop", k.hint)
     assert "name" not in groups["key_gone"]
+
+
+@pytest.mark.parametrize("by", ["model", "member", "provider", "day"])
+def test_groups_without_a_daily_series_are_the_same_groups(store, by):
+    make_ledger(store, 600, seed=2, days=6, start=datetime(2026, 11, 3, tzinfo=UTC))
+    for since in (None, datetime(2026, 11, 4, 7, tzinfo=UTC)):
+        full, flat = report(store, by=by, since=since), report(store, by=by, since=since, per_day=False)
+        assert [(g.key, g.stats) for g in flat.groups] == [(g.key, g.stats) for g in full.groups]
+        assert flat.totals == full.totals and (flat.daily == []) == (by != "day")

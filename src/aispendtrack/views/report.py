@@ -81,14 +81,17 @@ class Report:
 def report(
     store, *, since: datetime | None = None, until: datetime | None = None, by: str = "model",
     top: int | None = None, account: str | None = None, key: str | None = None, member_id: int | None = None,
+    per_day: bool = True,
 ) -> Report:  # fmt: skip
-    """Totals, per-`by` groups (cost desc, then calls) and a daily series for [since, until):
-    only `account`'s calls, only `key`'s (its id or hint), only the keys of `member_id`."""
+    """Totals, per-`by` groups (cost desc, then calls) and a daily series (not without
+    `per_day`) for [since, until): only `account`'s calls, only `key`'s (its id or hint),
+    only the keys of `member_id`."""
     if by not in DIMENSIONS:
         raise ValueError(f"unknown dimension {by!r}: one of {', '.join(DIMENSIONS)}")
     store = as_store(store)
     since, until = (_utc(t) if t else None for t in (since, until))
-    parts = store.report_groups(since=since, until=until, by=by, account=account, key=key, member_id=member_id)
+    parts = store.report_groups(since=since, until=until, by=by, account=account, key=key, member_id=member_id,
+                                per_day=per_day)
     rep = assemble(parts, since=since, until=until, by=by, top=top, account=account, key=key)
     if by == "key":
         rep.labels = key_labels(store)
@@ -108,7 +111,8 @@ def assemble(
         if by == "member":
             g = MemberKey(*g)
         by_group.setdefault(g, Stats()).merge(st)
-        by_day.setdefault(day, Stats()).merge(st)
+        if day is not None:
+            by_day.setdefault(day, Stats()).merge(st)
         totals.merge(st)
     groups = sorted((Group(k, s) for k, s in by_group.items()), key=lambda g: (-g.stats.cost_usd, -g.stats.calls, str(g.key)))
     other = None

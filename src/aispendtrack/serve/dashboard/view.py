@@ -135,10 +135,11 @@ def chart(days: list[tuple[str, Stats]]) -> dict:
 
 
 def days(store, account: str, first: date, last: date, by: str, member_id: int | None = None) -> Report:
-    """The report of `account` (only `member_id`'s keys) for the whole UTC days [first, last]."""
+    """The report of `account` (only `member_id`'s keys) for the whole UTC days [first, last];
+    a daily series only by day."""
     since = datetime.combine(first, dtime(), UTC)
     until = datetime.combine(last + timedelta(days=1), dtime(), UTC)
-    return report(store, since=since, until=until, by=by, account=account, member_id=member_id)
+    return report(store, since=since, until=until, by=by, account=account, member_id=member_id, per_day=by == "day")
 
 
 def live(store, cfg: Config, record: KeyRecord, now: float | None = None, member_id: int | None = None) -> dict:

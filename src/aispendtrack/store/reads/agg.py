@@ -50,7 +50,8 @@ def _counts(d: Dialect) -> list[str]:
     ]  # fmt: skip
 
 
-def _money(d: Dialect) -> list[str]:
+def money(d: Dialect) -> list[str]:
+    """The select list of a group's exact cost (read back with `money_of`)."""
     if d.name == "postgres":
         return [f"SUM(CASE WHEN cost_usd ~ '{_DECIMAL_RE}' THEN cost_usd::numeric END)",
                 f"coalesce({d.count_if(f"cost_usd !~ '{_DECIMAL_RE}'")}, 0)", "0"]
@@ -61,10 +62,7 @@ def _money(d: Dialect) -> list[str]:
 
 def aggregate(d: Dialect) -> str:
     """The select list of a group's sums (read back with `stats_of`)."""
-    return ", ".join(_counts(d) + _money(d))
-
-
-WIDTH = 19  # columns of `aggregate`
+    return ", ".join(_counts(d) + money(d))
 
 
 def stats_of(d: Dialect, values: Sequence[Any]) -> tuple[Stats, bool]:
@@ -76,11 +74,15 @@ def stats_of(d: Dialect, values: Sequence[Any]) -> tuple[Stats, bool]:
         cache_write_tokens=v[10], output_tokens=v[11], reasoning_tokens=v[12], priced_calls=v[13],
         unpriced_calls=v[14], unmetered_calls=v[15],
     )  # fmt: skip
+    st.cost_usd, exact = money_of(d, v[16:])
+    return st, exact
+
+
+def money_of(d: Dialect, v: Sequence[Any]) -> tuple[Decimal, bool]:
+    """A `money` row's cost, and whether it is exact (else re-sum it with `exact_cost`)."""
     if d.name == "postgres":
-        st.cost_usd = Decimal(v[16] or 0)
-        return st, v[17] == 0
-    st.cost_usd = CTX.multiply(Decimal(v[16] or 0), _PICO)
-    return st, v[17] is None or (v[17] <= 12 and v[18] < 1000)
+        return Decimal(v[0] or 0), v[1] == 0
+    return CTX.multiply(Decimal(v[0] or 0), _PICO), v[1] is None or (v[1] <= 12 and v[2] < 1000)
 
 
 def exact_cost(conn: Conn, sql_from: str, where: str, params: Sequence[Any], stats: Stats) -> None:

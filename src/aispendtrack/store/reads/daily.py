@@ -24,7 +24,7 @@ from typing import Any
 from aispendtrack.store.conn import Conn
 from aispendtrack.store.reads import agg
 from aispendtrack.store.reads.rows import GroupDay
-from aispendtrack.store.totals import CTX, Stats, canon
+from aispendtrack.store.totals import Stats, canon
 
 COUNTS = ("calls", "forwarded", "errors", "rejected", "rate_limited", "quota_exceeded", "budget_exceeded",
           "forbidden", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
@@ -105,9 +105,10 @@ MEMBER_KEYS = "key_id IN (SELECT id FROM keys WHERE member_id = ?)"
 
 
 def groups(conn: Conn, by: str, first: str | None, end: str | None, *, account: str | None = None,
-           member_id: int | None = None) -> list[GroupDay]:
+           member_id: int | None = None, per_day: bool = True) -> list[GroupDay]:
     """The sums of days in [first, end) (YYYY-MM-DD; None: unbounded) grouped by `by` and
-    day, as `report` groups the same rows: only `account`'s, only `member_id`'s keys."""
+    day (or only by `by`, day None, without `per_day`), as `report` groups the same rows:
+    only `account`'s, only `member_id`'s keys."""
     dims, joins = DIMENSIONS[by]
     conds, params = [], []
     for cond, value in (("calls_daily.day >= ?", first), ("calls_daily.day < ?", end),
@@ -116,20 +117,27 @@ def groups(conn: Conn, by: str, first: str | None, end: str | None, *, account: 
             conds.append(cond)
             params.append(value)
     n = len(dims)
+    keys = (*dims, "calls_daily.day") if per_day or not dims else dims
     sums = ", ".join(f"CAST(SUM(calls_daily.{c}) AS BIGINT)" for c in COUNTS)
-    sql = (f"SELECT {', '.join((*dims, 'calls_daily.day'))}, {sums}, "
-           f"{conn.dialect.concat_agg('calls_daily.cost_usd', ' ')} FROM calls_daily{joins}"
-           + (f" WHERE {' AND '.join(conds)}" if conds else "")
-           + f" GROUP BY {', '.join(str(i + 1) for i in range(n + 1))}")
+    where = " AND ".join(conds) or "1 = 1"
+    sql_from = f"FROM calls_daily{joins}"
+    sql = (f"SELECT {', '.join(keys)}, {sums}, {', '.join(agg.money(conn.dialect))} {sql_from} WHERE {where}"
+           f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}")
+    k, c = len(keys), len(COUNTS)
     out = []
     for row in conn.execute(sql, params).fetchall():
-        cost = Decimal(0)
-        for part in row[-1].split(" "):
-            cost = CTX.add(cost, Decimal(part))
-        st = Stats(**dict(zip(COUNTS, row[n + 1:-1])), cost_usd=cost)
+        st = Stats(**dict(zip(COUNTS, row[k:k + c])))
+        st.cost_usd, exact = agg.money_of(conn.dialect, row[k + c:])
+        if not exact:  # a day's sum with more than 12 decimals or of $1000 and more
+            more, args = [where], list(params)
+            for expr, value in zip(keys, row[:k]):
+                cond, arg = agg.equal(expr, value)
+                more.append(cond)
+                args += arg
+            agg.exact_cost(conn, sql_from, " AND ".join(more), args, st)
         values = [None if by in ("account", "member") and i == 0 and v == "" else v for i, v in enumerate(row[:n])]
-        group = tuple(values) if n > 1 else values[0] if n else row[n]
-        out.append(GroupDay(group, row[n], st))
+        day = row[n] if k > n else None
+        out.append(GroupDay(tuple(values) if n > 1 else values[0] if n else day, day, st))
     return out
 
 

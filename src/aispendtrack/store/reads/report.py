@@ -35,18 +35,20 @@ _DAY = "substr(calls.ts, 1, 10)"
 
 
 def report_groups(conn: Conn, *, since: datetime | None = None, until: datetime | None = None, by: str = "model",
-                  account: str | None = None, key: str | None = None,
-                  member_id: int | None = None) -> list[GroupDay]:
-    """The calls in [since, until) (None: unbounded) grouped by `by` and day: only
-    `account`'s, only `key`'s (its id or hint), only the keys of member `member_id`."""
+                  account: str | None = None, key: str | None = None, member_id: int | None = None,
+                  per_day: bool = True) -> list[GroupDay]:
+    """The calls in [since, until) (None: unbounded) grouped by `by` and day (or only by
+    `by`, day None, without `per_day`): only `account`'s, only `key`'s (its id or hint),
+    only the keys of member `member_id`."""
     if by not in DIMENSIONS:
         raise ValueError(f"unknown dimension {by!r}: one of {', '.join(DIMENSIONS)}")
-    filters = dict(account=account, key=key, member_id=member_id)
+    filters = dict(account=account, key=key, member_id=member_id, per_day=per_day)
     with conn.read():
         if by not in daily.DIMENSIONS or key is not None or account == "":
             return ledger_groups(conn, by, since, until, **filters)
         whole, edges = split_days(since, until)
-        out = [] if whole is None else daily.groups(conn, by, *whole, account=account, member_id=member_id)
+        out = [] if whole is None else daily.groups(conn, by, *whole, account=account, member_id=member_id,
+                                                    per_day=per_day)
         for lo, hi in edges:
             out += ledger_groups(conn, by, lo, hi, **filters)
         return out
@@ -70,7 +72,8 @@ def _midnight(t: datetime) -> datetime:
     return datetime.combine(t.date(), time(), UTC)
 
 
-def ledger_groups(conn: Conn, by: str, since, until, *, account=None, key=None, member_id=None) -> list[GroupDay]:
+def ledger_groups(conn: Conn, by: str, since, until, *, account=None, key=None, member_id=None,
+                  per_day: bool = True) -> list[GroupDay]:
     """`report_groups` from the ledger alone (no daily sums)."""
     dims, joins = DIMENSIONS[by]
     conds, params = [], []
@@ -80,6 +83,7 @@ def ledger_groups(conn: Conn, by: str, since, until, *, account=None, key=None, 
         if values[0] is not None:
             conds.append(cond)
             params += values
-    found = agg.grouped(conn, (*dims, _DAY), f"FROM calls{joins}", conds, params)
+    keys = (*dims, _DAY) if per_day or not dims else dims
     n = len(dims)
-    return [GroupDay(values[:n] if n > 1 else values[0], values[-1], st) for values, st in found]
+    return [GroupDay(values[:n] if n > 1 else values[0], values[n] if len(keys) > n else None, st)
+            for values, st in agg.grouped(conn, keys, f"FROM calls{joins}", conds, params)]
