@@ -1,7 +1,8 @@
 """`aispendtrack top`: a live view of the ledger while the proxy runs in another terminal.
 
 One frame = spend per minute (last N minutes), calls in the last minute (the ledger only
-holds finished calls; running proxies publish their calls in flight, see `presence`), the latest calls, and the keys nearest to their limits.
+holds finished calls; running proxies publish their calls in flight, `store.inflight`), the
+latest calls, and the keys nearest to their limits.
 `render_top(store, now)` builds a frame without a terminal; the command refreshes it with
 `rich.live.Live`, quits on `q` or Ctrl-C, and prints a single frame when stdout is not a TTY.
 """
