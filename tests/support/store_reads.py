@@ -53,7 +53,10 @@ def insert(store, rows, *, validate: bool = True) -> None:
     """Write ledger rows and add them to the daily sums in one transaction, as the ledger
     writer does (`validate=False`: rows as an older release could have stored them).
     `store` may still be a sqlite_utils database of a caller not yet on the store."""
-    db_rows = [to_db_row(dict(r)) if validate else dict(r) for r in rows]
+    if validate:
+        as_store(store).record([dict(r) for r in rows])
+        return
+    db_rows = [dict(r) for r in rows]
     with as_store(store).connection() as conn, conn.tx():
         for r in db_rows:
             conn.insert(f"INSERT INTO calls ({', '.join(r)}) VALUES ({', '.join('?' * len(r))})", list(r.values()))
