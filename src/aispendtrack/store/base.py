@@ -46,6 +46,9 @@ class SqlStore:
     # mapped file); else the proxy has every call admitted with its key's digest checked in
     # the store (`Admission.digest`), so a key change is exact at the command's return.
     exact_signals: bool = True
+    # The engine's own exceptions an operation may raise besides `StoreError`s (callers
+    # answer them with `store.db.storage_problem`: disk full, read-only, …).
+    engine_errors: tuple[type[BaseException], ...] = ()
     # how a batch of admissions and rows commits on this engine (see store/traffic.py)
     write_batch: Callable = staticmethod(traffic.one_transaction)
 

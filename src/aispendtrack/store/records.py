@@ -24,6 +24,11 @@ class StoreUnavailable(StoreError):
     unreachable or read-only): answer 503, keep what must be kept, try again later."""
 
 
+class StoreGone(StoreUnavailable):
+    """The store's database is gone (SQLite: its file was deleted or moved away); it is
+    never recreated empty in its place."""
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     id: int

@@ -10,8 +10,9 @@ compare before every decision.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,9 +20,13 @@ from pathlib import Path
 from aispendtrack.store import keychange
 from aispendtrack.store import db as dbmod
 from aispendtrack.store.base import SqlStore
+from aispendtrack.store.health import file_id
 from aispendtrack.store.migrate import migrate
+from aispendtrack.store.records import StoreGone
 from aispendtrack.store.sqlite.conn import SqliteConn
 from aispendtrack.store.sqlite.schema import MIGRATIONS
+
+log = logging.getLogger(__name__)
 
 
 class SqliteChanges:
@@ -43,17 +48,19 @@ class SqliteChanges:
 
 class SqliteStore(SqlStore):
     engine = "sqlite"
+    engine_errors = (sqlite3.Error, dbmod.DatabaseError)
 
     def __init__(self, path: str | Path, *, migrate_schema: bool = True):
         self.path = Path(path)
         self.target = str(path)
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._open: weakref.WeakSet | set = set()
+        self._open: set[SqliteConn] = set()
         self._closed = False
-        if migrate_schema:
-            with self.connection() as conn:
-                migrate(conn, MIGRATIONS)
+        self._migrate = migrate_schema
+        self._file = None  # the file's identity when this store opened it (or last migrated it)
+        with self.connection():
+            pass
 
     def _new(self) -> SqliteConn:
         raw = dbmod.connect(self.path, check_same_thread=False).conn
@@ -62,14 +69,43 @@ class SqliteStore(SqlStore):
             self._open.add(conn)
         return conn
 
+    def _drop(self, conn: SqliteConn) -> None:
+        with self._lock:
+            self._open.discard(conn)
+        try:
+            conn.close()
+        except sqlite3.Error:
+            pass
+
+    def _thread_conn(self) -> SqliteConn:
+        """This thread's connection, on the file the path names now. A connection to a
+        deleted file keeps working and its writes vanish with the file, so the file's
+        identity is checked before each operation: gone → `StoreGone` (never an empty file
+        created in its place, once this store has opened one); another file (a restored
+        backup, one created anew) → reopened on it, its schema brought up to date."""
+        now = file_id(self.path)
+        if now is None and self._file is not None:
+            raise StoreGone(f"database file {self.path} is gone (deleted or moved)")
+        held = getattr(self._local, "held", None)
+        if held is not None and held[1] == now:
+            return held[0]
+        if held is not None:
+            log.warning("aispendtrack: database %s was replaced by another file: reopening it", self.path)
+            self._drop(held[0])
+        conn = self._new()
+        now = file_id(self.path)
+        if now != self._file:  # a file this store has not seen yet: the first, or a replacement
+            if self._migrate:
+                migrate(conn, MIGRATIONS)
+            self._file = now
+        self._local.held = (conn, now)
+        return conn
+
     @contextmanager
     def connection(self) -> Iterator[SqliteConn]:
         if self._closed:
             raise dbmod.DatabaseError(f"the store on {self.path} is closed")
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._new()
-        yield conn
+        yield self._thread_conn()
 
     @contextmanager
     def own_connection(self) -> Iterator[SqliteConn]:
