@@ -5,20 +5,40 @@ from aispendtrack.cli.main import cli
 
 from aispendtrack.config import Config
 from aispendtrack.store import db as dbmod
-from aispendtrack.store import schema
+from aispendtrack.store import open_store
 
 
 @pytest.fixture
 def db_path(tmp_path):
+    """A database file with every table (the schema's migrations applied)."""
     path = tmp_path / "aispendtrack.db"
-    database = dbmod.connect(path)
-    schema.ensure_schema(database)
-    database.conn.close()
+    open_store(path).close()
     return path
 
 
 @pytest.fixture
+def store(db_path):
+    """The store on `db_path`, the file the CLI, serve and the proxy of a test share."""
+    with open_store(db_path) as store:
+        yield store
+
+
+@pytest.fixture
+def admit():
+    """Decide and count one request on `store` as the proxy's limiter does:
+    `admit(store, key_id, account, hourly_limit, monthly_limit, now)` → its `Decision`."""
+    from aispendtrack.store import limits
+
+    def admit(store, key_id, account, hourly_limit, monthly_limit, now):
+        with store.connection() as conn, conn.tx():
+            return limits._check_and_count(conn, key_id, account, hourly_limit, monthly_limit, now)
+
+    return admit
+
+
+@pytest.fixture
 def database(db_path):
+    """A plain connection to `db_path`, to look at what the store wrote."""
     database = dbmod.connect(db_path)
     yield database
     database.conn.close()

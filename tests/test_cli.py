@@ -3,6 +3,7 @@ import re
 
 import pytest
 
+from aispendtrack.store import open_store
 from aispendtrack.store.db import connect
 
 
@@ -70,17 +71,14 @@ def test_accounts_list_and_enterprise_limits(run):
     assert acct["requests_per_hour"] is None
 
 
-def test_usage_and_reset(run):
-    from aispendtrack.store import limits as store
-
+def test_usage_and_reset(run, admit):
     run("accounts", "create", "acme", "--tier", "free")
     key = json.loads(run("keys", "create", "acme", "--json").output)
     import time
 
-    database = connect(run.db)
-    for _ in range(3):
-        store.check_and_count(database, key_id=key["id"], account="acme", hourly_limit=1000,
-                              monthly_limit=10000, now=time.time())
+    with open_store(run.db) as store:
+        for _ in range(3):
+            admit(store, key["id"], "acme", 1000, 10000, time.time())
     (k,) = json.loads(run("keys", "list", "--json").output)
     assert (k["hourly_used"], k["hourly_remaining"]) == (3, 997)
     assert 3590 < k["hourly_reset_seconds"] <= 3600
@@ -115,10 +113,10 @@ def test_expired_keys_are_listed_as_expired(run):
     from datetime import UTC, datetime
 
     from aispendtrack.config import Config
-    from aispendtrack.store import keys
 
     run("accounts", "create", "acme", "--tier", "pro")
-    keys.create_key(connect(run.db), "acme", Config(), expires=datetime(2020, 1, 1, tzinfo=UTC))
+    with open_store(run.db) as store:
+        store.create_key("acme", Config(), expires=datetime(2020, 1, 1, tzinfo=UTC))
     assert json.loads(run("keys", "list", "--json").output) == []
     assert [k["state"] for k in json.loads(run("keys", "list", "--json", "--all").output)] == ["expired"]
 
@@ -166,17 +164,16 @@ def test_account_reset_clears_only_the_current_month(run):
     assert database.execute("SELECT month, calls FROM monthly_usage").fetchall() == [(last, 9)]
 
 
-def test_rename_account_and_key_keeps_limits_and_history(run):
-    from aispendtrack.store import limits as store
+def test_rename_account_and_key_keeps_limits_and_history(run, admit):
     from aispendtrack.limits.window import month_key
     import time
 
     run("accounts", "create", "acme", "--tier", "free")
     key = json.loads(run("keys", "create", "acme", "--name", "laptop", "--json").output)
     db = connect(run.db)
-    store.ensure_schema(db)
     now = time.time()
-    store.check_and_count(db, key_id=key["id"], account="acme", hourly_limit=10, monthly_limit=10, now=now)
+    with open_store(run.db) as store:
+        admit(store, key["id"], "acme", 10, 10, now)
     db["calls"].insert({"ts": "2026-11-01T00:00:00.000000Z", "key_id": key["id"], "account": "acme",
                         "provider": "openai", "api": "chat", "outcome": "forwarded"}, alter=True)
     from aispendtrack.views import rollup
@@ -188,7 +185,8 @@ def test_rename_account_and_key_keeps_limits_and_history(run):
     assert {r["account"] for r in db.query("SELECT account FROM calls_daily")} == {"acme-corp"}
     listed = json.loads(run("keys", "list", "--json").output)
     assert [(k["account"], k["name"]) for k in listed] == [("acme-corp", "desktop")]
-    assert store.usage(db, account="acme-corp", now=now).monthly_count == 1  # the counter moved
+    assert db.execute("SELECT calls FROM monthly_usage WHERE account = 'acme-corp' AND month = ?",
+                      [month_key(now)]).fetchall() == [(1,)]  # the counter moved
     assert [r["account"] for r in db.query("SELECT account FROM calls")] == ["acme-corp"]
     assert month_key(now) in {r["month"] for r in db.query("SELECT month FROM monthly_usage")}
     taken = run("accounts", "create", "other")

@@ -7,7 +7,6 @@ import time
 import click
 
 from aispendtrack.limits import budget as rules
-from aispendtrack.store import budgets, keys
 
 
 def budget_command(scope: str) -> click.Command:
@@ -22,23 +21,23 @@ def budget_command(scope: str) -> click.Command:
     @click.option("--clear", is_flag=True, help="Remove the budget (an account falls back to its tier's, if any).")
     @click.pass_context
     def command(ctx: click.Context, subject: str, usd: str | None, period: str, clear: bool) -> None:
-        from aispendtrack.cli.common import console, open_db, store_errors
+        from aispendtrack.cli.common import console, open_store, store_errors
         from aispendtrack.views.render import safe
 
         if clear == (usd is not None):
             raise click.UsageError("give either --usd X or --clear")
-        database = open_db(ctx)
+        store = open_store(ctx)
         with store_errors():
-            name = keys.get_account(database, subject)["name"] if scope == "account" else keys.get_key(database, subject)["id"]
-        label = f"{scope} {safe(name)}"
-        if clear:
-            removed = budgets.clear_budget(database, scope, name)
-            console.print(f"Budget of {label} cleared." if removed else f"{label} had no budget of its own.")
-            return
-        try:
-            b = budgets.set_budget(database, scope, name, usd, period, now=time.time())
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="--usd") from None
+            name = store.get_account(subject).name if scope == "account" else store.get_key(subject).id
+            label = f"{scope} {safe(name)}"
+            if clear:
+                removed = store.clear_budget(scope, name)
+                console.print(f"Budget of {label} cleared." if removed else f"{label} had no budget of its own.")
+                return
+            try:
+                b = store.set_budget(scope, name, usd, period, now=time.time())
+            except ValueError as e:
+                raise click.BadParameter(str(e), param_hint="--usd") from None
         console.print(f"Budget of {label}: ${format(b.usd, 'f')} per {period} (UTC).")
 
     return command

@@ -1,33 +1,36 @@
-"""What every CLI command shares: the consoles, the database and config openers, store errors as messages."""
+"""What every CLI command shares: the consoles, the store and config openers, store errors as messages."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import sys
-from pathlib import Path
 
 import click
 from rich.console import Console
 
 from aispendtrack import config as configmod
-from aispendtrack.store import db as dbmod
-from aispendtrack.store import schema
-from aispendtrack.store.tx import KeyStoreError
+from aispendtrack import store as stores
+from aispendtrack.store.base import SqlStore
+from aispendtrack.store.db import storage_problem
+from aispendtrack.store.records import KeyStoreError, StoreUnavailable
 
 # In pipes rich would squeeze tables to 80 columns; give them room instead.
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def open_db(ctx: click.Context):
-    path = Path(ctx.obj["db_path"])
-    try:
-        database = dbmod.connect(path)
-        schema.ensure_schema(database)
-    except Exception as e:
-        raise click.ClickException(f"database {path}: {e}") from None
-    return database
+def open_store(ctx: click.Context) -> SqlStore:
+    """The command's store (one per command, closed when the command ends)."""
+    obj = ctx.find_root().obj
+    if obj.get("store") is None:
+        target = obj["db_path"]
+        try:
+            obj["store"] = stores.open_store(target)
+        except Exception as e:
+            raise click.ClickException(f"database {target}: {e}") from None
+        ctx.find_root().call_on_close(lambda: obj.pop("store").close())
+    return obj["store"]
 
 
 def load_config(ctx: click.Context) -> configmod.Config:
@@ -39,11 +42,18 @@ def load_config(ctx: click.Context) -> configmod.Config:
 
 @contextlib.contextmanager
 def store_errors():
-    """Operator mistakes (unknown account, tier cap, …) end the command with their message."""
+    """Operator mistakes (unknown account, tier cap, …) end the command with their message,
+    and so does a store that cannot be used now (file gone, disk full, read-only)."""
     try:
         yield
     except KeyStoreError as e:
         raise click.ClickException(str(e)) from None
+    except StoreUnavailable as e:
+        raise click.ClickException(f"database: {e}") from None
+    except Exception as e:
+        if (problem := storage_problem(e)) is None:
+            raise
+        raise click.ClickException(f"database: {problem} ({e})") from None
 
 
 def emit_json(data) -> None:

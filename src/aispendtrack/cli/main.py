@@ -1,6 +1,6 @@
 """`aispendtrack`: accounts, keys, limits, reports and export over the same database the proxy uses.
 
-Commands mirror the library one to one (`keys.create_key` ↔ `aispendtrack keys create`);
+Commands mirror the store one to one (`store.create_key` ↔ `aispendtrack keys create`);
 `--json` output carries no decoration, so scripts can parse it.
 """
 
@@ -22,12 +22,11 @@ from aispendtrack.views.budgets import fmt_budget
 from aispendtrack.cli.run import addon_path_command, run_command
 from aispendtrack.demo import demo_command
 from aispendtrack.views.export import export_command
-from aispendtrack.store import limits as store
 from aispendtrack.limits.window import month_key
 from aispendtrack.cli.report import report_command
 from aispendtrack.views.top import top_command
 from aispendtrack.cli import newkey
-from aispendtrack.cli.common import console, emit_json, err_console, load_config, open_db, store_errors  # noqa: F401
+from aispendtrack.cli.common import console, emit_json, err_console, load_config, open_store, store_errors  # noqa: F401
 from aispendtrack.serve.command import serve_command
 from aispendtrack.cli.team import members_group, webhooks_group
 from aispendtrack.cli.budget import budget_command
@@ -64,11 +63,11 @@ def accounts() -> None:
 @click.pass_context
 def accounts_create(ctx: click.Context, name: str, tier: str, owner: str, as_json: bool) -> None:
     """Create account NAME and its owner."""
-    database = open_db(ctx)
+    store = open_store(ctx)
     with store_errors():
-        account = keys.create_account(database, name, tier, owner)
+        account = store.create_account(name, tier, owner)
     if as_json:
-        emit_json({"id": account["id"], "name": account["name"], "tier": account["tier"]})
+        emit_json({"id": account.id, "name": account.name, "tier": account.tier})
     else:
         console.print(f"Created account [bold]{safe(name)}[/] ({tier} tier).")
 
@@ -78,9 +77,10 @@ def accounts_create(ctx: click.Context, name: str, tier: str, owner: str, as_jso
 @click.pass_context
 def accounts_list(ctx: click.Context, as_json: bool) -> None:
     """List accounts with their limits and usage this month."""
-    database = open_db(ctx)
+    store = open_store(ctx)
     config = load_config(ctx)
-    rows = usage.account_usage(database, config)
+    with store_errors():
+        rows = usage.account_usage(store.legacy_db(), config)
     if as_json:
         emit_json(rows)
         return
@@ -100,11 +100,11 @@ def accounts_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def accounts_set_tier(ctx: click.Context, name: str, tier: str) -> None:
     """Move account NAME to TIER (upgrade or downgrade); in force on the next request."""
-    database = open_db(ctx)
+    store = open_store(ctx)
     config = load_config(ctx)
     with store_errors():
-        before = keys.get_account(database, name)["tier"]
-        keys.set_tier(database, name, tier, config)
+        before = store.get_account(name).tier
+        store.set_tier(name, tier, config)
     perms = ", ".join(config.tier(tier).permissions)
     console.print(f"Account {safe(name)}: {before} → [bold]{tier}[/] tier (permissions: {perms}).")
 
@@ -116,13 +116,13 @@ def accounts_set_tier(ctx: click.Context, name: str, tier: str) -> None:
 @click.pass_context
 def accounts_limits(ctx: click.Context, name: str, requests_per_hour: str | None, monthly_calls: str | None) -> None:
     """Set an account's own limits (for enterprise accounts)."""
-    database = open_db(ctx)
+    store = open_store(ctx)
     with store_errors():
-        current = keys.get_account(database, name)
+        current = store.get_account(name)
 
         def parse(value: str | None, column: str):
             if value is None:
-                stored = current[column]
+                stored = getattr(current, column)
                 return None if stored is None else ("unlimited" if stored < 0 else stored)
             if value == "tier":
                 return None
@@ -131,8 +131,8 @@ def accounts_limits(ctx: click.Context, name: str, requests_per_hour: str | None
             except ValueError as e:
                 raise click.BadParameter(f'{e} (or "tier")', param_hint="--" + column.replace("_", "-")) from None
 
-        account = keys.set_account_limits(
-            database, name,
+        account = store.set_account_limits(
+            name,
             requests_per_hour=parse(requests_per_hour, "requests_per_hour"),
             monthly_calls=parse(monthly_calls, "monthly_calls"),
         )
@@ -145,10 +145,10 @@ def accounts_limits(ctx: click.Context, name: str, requests_per_hour: str | None
 @click.pass_context
 def accounts_reset(ctx: click.Context, name: str) -> None:
     """Reset an account's monthly counter for the current month."""
-    database = open_db(ctx)
+    store = open_store(ctx)
     with store_errors():
-        account = keys.get_account(database, name)
-    store.reset_account(database, account["name"], month=month_key(time.time()))
+        account = store.get_account(name)
+        store.reset_account(account.name, month=month_key(time.time()))
     console.print(f"Reset this month's call counter of account {safe(name)}.")
 
 
@@ -173,10 +173,10 @@ def keys_group() -> None:
 def keys_create(ctx: click.Context, account: str, name: str | None, member: str | None, expires: str | None,
                 permissions: str | None, models: str | None, as_json: bool) -> None:
     """Create a key for ACCOUNT; the key is printed once and stored only as a digest."""
-    database = open_db(ctx)
+    store = open_store(ctx)
     scope_perms, scope_models = newkey.parse_scope(permissions, models)
     with store_errors():
-        new = keys.create_key(database, account, load_config(ctx), name=name, expires=newkey.parse_expiry(expires),
+        new = store.create_key(account, load_config(ctx), name=name, expires=newkey.parse_expiry(expires),
                               permissions=scope_perms, models=scope_models, member=member)
     newkey.print_new_key(new, as_json, "Created", console)
 
@@ -188,10 +188,10 @@ def keys_create(ctx: click.Context, account: str, name: str | None, member: str 
 @click.pass_context
 def keys_list(ctx: click.Context, account: str | None, show_all: bool, as_json: bool) -> None:
     """List the active keys (all accounts', or ACCOUNT's) with their usage against limits."""
-    database = open_db(ctx)
+    store = open_store(ctx)
     config = load_config(ctx)
     with store_errors():
-        rows = usage.key_usage(database, config, account)
+        rows = usage.key_usage(store.legacy_db(), config, account)
     rows.sort(key=lambda r: r["state"] != "active")  # stable: by account and age within
     hidden = 0 if show_all else sum(r["state"] != "active" for r in rows)
     rows = rows if show_all else [r for r in rows if r["state"] == "active"]
@@ -219,10 +219,10 @@ def keys_list(ctx: click.Context, account: str | None, show_all: bool, as_json: 
 @click.pass_context
 def keys_rotate(ctx: click.Context, key_id: str, as_json: bool) -> None:
     """Issue a new secret for KEY_ID; the old one keeps working for the grace period."""
-    database = open_db(ctx)
+    store = open_store(ctx)
     config = load_config(ctx)
     with store_errors():
-        new = keys.rotate_key(database, key_id, config)
+        new = store.rotate_key(key_id, config)
     newkey.print_new_key(new, as_json, "Rotated", console)
     if not as_json:
         err_console.print(f"The previous secret stays valid for {config.keys.rotation_grace_seconds} s.")
@@ -233,10 +233,10 @@ def keys_rotate(ctx: click.Context, key_id: str, as_json: bool) -> None:
 @click.pass_context
 def keys_revoke(ctx: click.Context, key_id: str) -> None:
     """Revoke KEY_ID at once (all its secrets)."""
-    database = open_db(ctx)
+    store = open_store(ctx)
     with store_errors():
-        key = keys.revoke_key(database, key_id)
-    console.print(f"Revoked key {safe(key_id)} (account {safe(key['account'])}) at {key['revoked']}.")
+        key = store.revoke_key(key_id)
+    console.print(f"Revoked key {safe(key_id)} (account {safe(key.account)}) at {key.revoked}.")
 
 
 @keys_group.command("reset")
@@ -244,10 +244,10 @@ def keys_revoke(ctx: click.Context, key_id: str) -> None:
 @click.pass_context
 def keys_reset(ctx: click.Context, key_id: str) -> None:
     """Reset KEY_ID's hourly rate-limit counter."""
-    database = open_db(ctx)
+    store = open_store(ctx)
     with store_errors():
-        keys.get_key(database, key_id)
-    store.reset_key(database, key_id)
+        store.get_key(key_id)
+        store.reset_key(key_id)
     console.print(f"Reset the hourly counter of key {safe(key_id)}.")
 
 

@@ -9,13 +9,12 @@ import click
 from rich.console import Console
 
 from aispendtrack.limits import permissions as perms
-from aispendtrack.store import keys
 from aispendtrack.store.db import utcnow
-from aispendtrack.store.keytext import MAX_EXPIRY, check_expiry
+from aispendtrack.store.keytext import MAX_EXPIRY, NewKey, check_expiry
 from aispendtrack.views.render import safe
 
 
-def print_new_key(new: keys.NewKey, as_json: bool, verb: str, console: Console) -> None:
+def print_new_key(new: NewKey, as_json: bool, verb: str, console: Console) -> None:
     if as_json:
         click.echo(json.dumps({"id": new.id, "key": new.key, "account": new.account, "name": new.name}, indent=2))
         return

@@ -6,7 +6,6 @@ from __future__ import annotations
 import click
 
 from aispendtrack.cli import common
-from aispendtrack.store import rename
 from aispendtrack.views.render import safe
 
 
@@ -16,9 +15,9 @@ from aispendtrack.views.render import safe
 @click.pass_context
 def accounts_rename(ctx: click.Context, old: str, new: str) -> None:
     """Rename account OLD to NEW; its keys, monthly counter and ledger rows follow."""
-    database = common.open_db(ctx)
+    store = common.open_store(ctx)
     with common.store_errors():
-        rename.rename_account(database, old, new)
+        store.rename_account(old, new)
     common.console.print(f"Renamed account {safe(old)} to {safe(new)} (keys, this month's counter and ledger rows follow).")
 
 
@@ -28,7 +27,7 @@ def accounts_rename(ctx: click.Context, old: str, new: str) -> None:
 @click.pass_context
 def keys_rename(ctx: click.Context, key_id: str, name: str) -> None:
     """Set KEY_ID's name (its label in lists and reports; "" clears it)."""
-    database = common.open_db(ctx)
+    store = common.open_store(ctx)
     with common.store_errors():
-        key = rename.rename_key(database, key_id, name)
-    common.console.print(f"Key {safe(key_id)} of account {safe(key['account'])} is now named {safe(key['name'] or '(no name)')}.")
+        key = store.rename_key(key_id, name)
+    common.console.print(f"Key {safe(key_id)} of account {safe(key.account)} is now named {safe(key.name or '(no name)')}.")

@@ -24,22 +24,21 @@ from aispendtrack import config as configmod
 from aispendtrack import launch
 from aispendtrack.proxy import servewatch
 from aispendtrack.serve import listen
-from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys, schema
+from aispendtrack.store import open_store
+from aispendtrack.store.records import KeyStoreError
 
 LOCAL_ACCOUNT = "local"
 
 
 def first_run(db_path: Path, config: configmod.Config, console: Console) -> None:
-    database = dbmod.connect(db_path)
-    schema.ensure_schema(database)
-    if database.execute("SELECT COUNT(*) FROM keys").fetchone()[0]:
-        return
-    try:
-        keys.get_account(database, LOCAL_ACCOUNT)
-    except keys.KeyStoreError:
-        keys.create_account(database, LOCAL_ACCOUNT, "pro")
-    new = keys.create_key(database, LOCAL_ACCOUNT, config, name="first-run")
+    with open_store(db_path) as store:
+        if store.list_keys():
+            return
+        try:
+            store.get_account(LOCAL_ACCOUNT)
+        except KeyStoreError:
+            store.create_account(LOCAL_ACCOUNT, "pro")
+        new = store.create_key(LOCAL_ACCOUNT, config, name="first-run")
     console.print(f"[bold]AiSpendTrack first run[/]: created account '{LOCAL_ACCOUNT}' (pro tier) and key {new.id}.")
     console.print("Your key (shown only this once; stored only as a digest):\n")
     print(new.key, flush=True)

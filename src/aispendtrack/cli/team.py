@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from dataclasses import asdict
 
 import click
 from rich.table import Table
@@ -10,8 +10,7 @@ from rich.table import Table
 from aispendtrack.cli import common
 from aispendtrack.serve import webhook_targets
 from aispendtrack.store import members as memberstore
-from aispendtrack.store import outbox, webhook_endpoints
-from aispendtrack.store.tx import Tx
+from aispendtrack.store import webhook_endpoints
 from aispendtrack.views.render import safe
 
 
@@ -27,9 +26,9 @@ def members_group() -> None:
 @click.pass_context
 def members_add(ctx: click.Context, account: str, name: str, role: str) -> None:
     """Add member NAME to ACCOUNT (pro and enterprise tiers)."""
-    database = common.open_db(ctx)
+    store = common.open_store(ctx)
     with common.store_errors():
-        memberstore.add_member(database, account, name, role, common.load_config(ctx))
+        store.add_member(account, name, role, common.load_config(ctx))
     common.console.print(f"Added [bold]{safe(name)}[/] to {safe(account)} as {role}. Create their key with: "
                     f"aispendtrack keys create {safe(account)} --member {safe(name)}")
 
@@ -41,13 +40,14 @@ def members_add(ctx: click.Context, account: str, name: str, role: str) -> None:
 def members_list(ctx: click.Context, account: str | None, as_json: bool) -> None:
     """List members (all, or ACCOUNT's) with their role and active keys."""
     with common.store_errors():
-        rows = memberstore.list_members(common.open_db(ctx), account)
+        rows = common.open_store(ctx).list_members(account)
     if as_json:
-        common.emit_json(rows)
+        common.emit_json([{"account": m.account, "id": m.id, "name": m.name, "role": m.role, "created": m.created,
+                           "keys": m.keys} for m in rows])
         return
     table = Table("account", "member", "role", "active keys", "since")
-    for r in rows:
-        table.add_row(safe(r["account"]), safe(r["name"]), r["role"], str(r["keys"]), r["created"][:10])
+    for m in rows:
+        table.add_row(safe(m.account), safe(m.name), m.role, str(m.keys), m.created[:10])
     common.console.print(table)
 
 
@@ -59,7 +59,7 @@ def members_list(ctx: click.Context, account: str | None, as_json: bool) -> None
 def members_set_role(ctx: click.Context, account: str, name: str, role: str) -> None:
     """Give member NAME of ACCOUNT another ROLE (in force on the next request; the last owner stays one)."""
     with common.store_errors():
-        before = memberstore.set_role(common.open_db(ctx), account, name, role)
+        before = common.open_store(ctx).set_role(account, name, role)
     common.console.print(f"{safe(name)} of {safe(account)}: {before} → [bold]{role}[/].")
 
 
@@ -70,7 +70,7 @@ def members_set_role(ctx: click.Context, account: str, name: str, role: str) -> 
 def members_remove(ctx: click.Context, account: str, name: str) -> None:
     """Remove member NAME from ACCOUNT and revoke their keys at once."""
     with common.store_errors():
-        revoked = memberstore.remove_member(common.open_db(ctx), account, name)
+        revoked = common.open_store(ctx).remove_member(account, name)
     common.console.print(f"Removed {safe(name)} from {safe(account)}; revoked {len(revoked)} key(s)"
                     + (f": {', '.join(revoked)}" if revoked else "") + ".")
 
@@ -83,17 +83,17 @@ def webhooks_group() -> None:
 @webhooks_group.command("add")
 @click.argument("account")
 @click.argument("url")
-@click.option("--events", help=f"Only these (comma-separated): {', '.join(outbox.EVENTS)}. Default: all.")
+@click.option("--events", help=f"Only these (comma-separated): {', '.join(webhook_endpoints.EVENTS)}. Default: all.")
 @click.pass_context
 def webhooks_add(ctx: click.Context, account: str, url: str, events: str | None) -> None:
     """Send ACCOUNT's events to URL; prints the signing secret once."""
-    database = common.open_db(ctx)
+    store = common.open_store(ctx)
     config = common.load_config(ctx)
     with common.store_errors():
-        parsed = outbox.parse_events(events)
-        webhook_targets.check_registration(outbox.check_url(url), webhook_targets.Policy.of(config.webhooks))
-        row, secret = outbox.add_endpoint(database, account, url, parsed, config.tier_permissions())
-    common.console.print(f"Added webhook [bold]{row['id']}[/] for {safe(account)}. Its signing secret is shown only this once:\n")
+        parsed = webhook_endpoints.parse_events(events)
+        webhook_targets.check_registration(webhook_endpoints.check_url(url), webhook_targets.Policy.of(config.webhooks))
+        endpoint, secret = store.add_endpoint(account, url, parsed, config.tier_permissions())
+    common.console.print(f"Added webhook [bold]{endpoint.id}[/] for {safe(account)}. Its signing secret is shown only this once:\n")
     click.echo(secret)
     common.err_console.print("\nVerify each delivery with it (Standard Webhooks); see the README.")
 
@@ -104,17 +104,17 @@ def webhooks_add(ctx: click.Context, account: str, url: str, events: str | None)
 @click.pass_context
 def webhooks_list(ctx: click.Context, account: str | None, as_json: bool) -> None:
     """List webhook endpoints (never their secrets)."""
-    rows = outbox.list_endpoints(common.open_db(ctx), account)
+    with common.store_errors():
+        rows = common.open_store(ctx).list_endpoints(account)
     if as_json:
-        common.emit_json(rows)
+        common.emit_json([asdict(e) for e in rows])
         return
     table = Table("id", "account", "url", "events", "state")
-    for r in rows:
-        state = webhook_endpoints.state(r)
-        if r["previous_secret_until"]:
-            state += f"; previous secret signs until {r['previous_secret_until']}"
-        table.add_row(r["id"], safe(r["account"]), safe(r["url"]), ",".join(r["events"]) if r["events"] else "all",
-                      state)
+    for e in rows:
+        state = e.state
+        if e.previous_secret_until:
+            state += f"; previous secret signs until {e.previous_secret_until}"
+        table.add_row(e.id, safe(e.account), safe(e.url), ",".join(e.events) if e.events else "all", state)
     common.console.print(table)
 
 
@@ -124,8 +124,8 @@ def webhooks_list(ctx: click.Context, account: str | None, as_json: bool) -> Non
 def webhooks_remove(ctx: click.Context, endpoint_id: str) -> None:
     """Remove endpoint ENDPOINT_ID and its undelivered messages."""
     with common.store_errors():
-        row = outbox.remove_endpoint(common.open_db(ctx), endpoint_id)
-    common.console.print(f"Removed webhook {endpoint_id} ({safe(row['url'])}).")
+        endpoint = common.open_store(ctx).remove_endpoint(endpoint_id)
+    common.console.print(f"Removed webhook {endpoint_id} ({safe(endpoint.url)}).")
 
 
 @webhooks_group.command("test")
@@ -133,14 +133,12 @@ def webhooks_remove(ctx: click.Context, endpoint_id: str) -> None:
 @click.pass_context
 def webhooks_test(ctx: click.Context, endpoint_id: str) -> None:
     """Queue a `webhook.test` event for ENDPOINT_ID (sent by `aispendtrack serve`)."""
-    database = common.open_db(ctx)
+    store = common.open_store(ctx)
     with common.store_errors():
-        row = outbox.get_endpoint(database, endpoint_id)
-        if row["disabled"] or row["paused"]:
-            raise click.ClickException(f"webhook {endpoint_id} is {webhook_endpoints.state(row)}; nothing queued")
-        with Tx(database):
-            outbox.emit(database, row["account"], "webhook.test", {"account": row["account"], "endpoint_id": endpoint_id},
-                        endpoint_id=endpoint_id, now=time.time())
+        endpoint = store.get_endpoint(endpoint_id)
+        if endpoint.disabled or endpoint.paused:
+            raise click.ClickException(f"webhook {endpoint_id} is {endpoint.state}; nothing queued")
+        store.send_test_event(endpoint_id)
     common.console.print(f"Queued a webhook.test event for {endpoint_id}; see: aispendtrack webhooks deliveries {endpoint_id}")
 
 
@@ -152,10 +150,10 @@ def webhooks_rotate_secret(ctx: click.Context, endpoint_id: str) -> None:
     [webhooks] rotation_grace_seconds, then it is dropped."""
     grace = common.load_config(ctx).webhooks.rotation_grace_seconds
     with common.store_errors():
-        row, secret = outbox.rotate_secret(common.open_db(ctx), endpoint_id, grace)
+        endpoint, secret = common.open_store(ctx).rotate_secret(endpoint_id, grace)
     common.console.print(f"New signing secret for webhook [bold]{endpoint_id}[/], shown only this once:\n")
     click.echo(secret)
-    until = row["previous_secret_until"]
+    until = endpoint.previous_secret_until
     common.err_console.print(f"\nUntil {until} deliveries carry a signature with the old secret too: move your "
                              "receiver to the new one before then." if until else
                              "\nThe old secret no longer signs ([webhooks] rotation_grace_seconds = 0).")
@@ -167,15 +165,15 @@ def webhooks_rotate_secret(ctx: click.Context, endpoint_id: str) -> None:
 @click.pass_context
 def webhooks_deliveries(ctx: click.Context, endpoint_id: str, as_json: bool) -> None:
     """Every delivery attempt to ENDPOINT_ID, newest first."""
-    database = common.open_db(ctx)
+    store = common.open_store(ctx)
     with common.store_errors():
-        outbox.get_endpoint(database, endpoint_id)
-    rows = outbox.deliveries(database, endpoint_id)
+        store.get_endpoint(endpoint_id)
+        rows = store.deliveries(endpoint_id)
     if as_json:
-        common.emit_json(rows)
+        common.emit_json([asdict(a) for a in rows])
         return
     table = Table("time", "message", "event", "status", "error", "ms", "message state")
-    for r in rows:
-        table.add_row(r["ts"], r["message_id"], r["type"] or "", str(r["status"] or ""), r["error"] or "",
-                      str(r["duration_ms"]), f"{r['state']} after {r['attempts']}")
+    for a in rows:
+        table.add_row(a.ts, a.message_id, a.type or "", str(a.status or ""), a.error or "", str(a.duration_ms),
+                      f"{a.state} after {a.attempts}")
     common.console.print(table)
