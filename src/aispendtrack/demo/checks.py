@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 import time
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
-
-from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys
+from aispendtrack.store.base import SqlStore
+from aispendtrack.store.keytext import hint
 from aispendtrack.store.ledger_schema import Outcome
 from aispendtrack.views import render
 
@@ -19,7 +17,7 @@ _KEY_RE = re.compile(r"ask_[A-Za-z0-9]{32}")
 
 def redact(text: str) -> str:
     """Never print a plaintext key, whatever a message echoes."""
-    return _KEY_RE.sub(lambda m: keys.hint(m.group(0)), text)
+    return _KEY_RE.sub(lambda m: hint(m.group(0)), text)
 
 
 class StepFailed(Exception):
@@ -27,18 +25,22 @@ class StepFailed(Exception):
 
 
 class Ledger:
-    def __init__(self, db_path: Path):
-        self.db = dbmod.connect(db_path)
+    """The ledger rows the demo's calls add. Read through `legacy_db()` until the store has
+    ledger reads of its own (issue 21)."""
+
+    def __init__(self, store: SqlStore):
+        self.store = store
         self.last_id = self._max_id()
 
     def _max_id(self) -> int:
-        return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM calls").fetchone()[0]
+        return self.store.legacy_db().execute("SELECT COALESCE(MAX(id), 0) FROM calls").fetchone()[0]
 
     def new_rows(self, n: int = 1, wait: float = ROW_WAIT) -> list[dict]:
         """The rows written since the last call; waits (bounded) for at least `n`."""
         deadline = time.monotonic() + wait
         while True:
-            rows = list(self.db.query("SELECT * FROM calls WHERE id > ? ORDER BY id", [self.last_id]))
+            rows = list(self.store.legacy_db().query("SELECT * FROM calls WHERE id > ? ORDER BY id",
+                                                     [self.last_id]))
             if len(rows) >= n or time.monotonic() >= deadline:
                 break
             time.sleep(0.05)
@@ -51,9 +53,6 @@ class Ledger:
         if not rows:
             raise StepFailed(f"no ledger row within {ROW_WAIT:g} s")
         return rows[-1]
-
-    def close(self) -> None:
-        self.db.conn.close()
 
 
 def _cost(row: dict) -> Decimal | None:

@@ -13,8 +13,8 @@ import click
 from rich.console import Console
 
 from aispendtrack import config as configmod
-from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys, schema
+from aispendtrack.store import open_store
+from aispendtrack.store.base import SqlStore
 from aispendtrack.proxy.auth import HEADER
 from aispendtrack.demo.checks import Ledger
 from aispendtrack.demo.steps import Steps
@@ -67,21 +67,13 @@ class Demo(Steps):
         self.fake: FakeProvider | None = None
         self.proxy: Mitmdump | None = None
         self.ledger: Ledger | None = None
+        self.store: SqlStore | None = None  # the demo database, as the CLI commands open it
         self.proxy_output = ""
 
     def skip_reason(self) -> str | None:
         if self.proxy is not None and not self.proxy.running:
             return f"skipped: mitmdump exited with {self.proxy.proc.returncode}"
         return None
-
-    @contextmanager
-    def database(self) -> Iterator[Any]:
-        """A short-lived connection to the demo database, as the CLI commands use one."""
-        database = dbmod.connect(self.db_path)
-        try:
-            yield database
-        finally:
-            database.conn.close()
 
     # ---- set-up
     def setup(self) -> None:
@@ -91,14 +83,14 @@ class Demo(Steps):
         self.openai, self.anthropic = openai, anthropic
         self.config_path.write_text(CONFIG_TOML, encoding="utf-8")
         self.config = configmod.load_config(self.config_path)
-        with self.database() as database:
-            schema.ensure_schema(database)
-            keys.create_account(database, "demo-team", "pro")
-            keys.create_account(database, "demo-free", "free")
-            self.key_main = keys.create_key(database, "demo-team", self.config, name="main")
-            self.key_rotating = keys.create_key(database, "demo-team", self.config, name="rotating")
-            self.key_revoked = keys.create_key(database, "demo-team", self.config, name="to-revoke")
-            self.key_free = keys.create_key(database, "demo-free", self.config, name="free")
+        self.store = store = open_store(self.db_path)
+        self.stack.callback(store.close)
+        store.create_account("demo-team", "pro")
+        store.create_account("demo-free", "free")
+        self.key_main = store.create_key("demo-team", self.config, name="main")
+        self.key_rotating = store.create_key("demo-team", self.config, name="rotating")
+        self.key_revoked = store.create_key("demo-team", self.config, name="to-revoke")
+        self.key_free = store.create_key("demo-free", self.config, name="free")
         hints = ", ".join(f"{k.name} {k.hint}" for k in (self.key_main, self.key_rotating, self.key_revoked))
         self.line(True, "accounts and keys",
                   f"demo-team (pro tier): {hints}; demo-free (free tier, {FREE_LIMIT} requests/hour): {self.key_free.hint}")  # fmt: skip
@@ -119,8 +111,7 @@ class Demo(Steps):
         self.stack.callback(self.proxy.stop)
         self.proxy.start()
         self.line(True, "proxy", f"mitmdump with the addon: OpenAI at {self.proxy.url(0)}/v1, Anthropic at {self.proxy.url(1)}")
-        self.ledger = Ledger(self.db_path)
-        self.stack.callback(self.ledger.close)
+        self.ledger = Ledger(store)
 
     # ---- clients
     def _client(self, sdk: Any, cls: Any, base_url: str, api_key: str, key: str | None):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aispendtrack.store import keys
 from aispendtrack.store.ledger_schema import Outcome
 from aispendtrack.demo.checks import StepFailed, api_message, check_metered, check_refused, describe
 from aispendtrack.demo.env import FREE_LIMIT, GRACE, Demo
@@ -113,8 +112,7 @@ def rotated_key(d: Demo) -> str:
     old = d.key_rotating
     d.chat(d.oa(old.key))
     d.ledger.one()
-    with d.database() as database:
-        new = keys.rotate_key(database, old.id, d.config)
+    new = d.store.rotate_key(old.id, d.config)
     _until_accepted(d, d.oa(new.key))
     new_row = d.ledger.one()
     d.chat(d.oa(old.key))
@@ -132,8 +130,7 @@ def revoked_key(d: Demo) -> str:
     client = d.oa(k.key)
     d.chat(client)
     d.ledger.one()
-    with d.database() as database:
-        keys.revoke_key(database, k.id)
+    d.store.revoke_key(k.id)
     time.sleep(KEYCACHE_WAIT)
     deadline = time.monotonic() + KEYCACHE_DEADLINE
     while True:

@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from aispendtrack.store import keys
 from aispendtrack.views import render
 from aispendtrack.demo.checks import redact
 from aispendtrack.demo.env import Demo
@@ -68,34 +67,34 @@ def stop_proxy(d: Demo) -> None:
 def show_report(d: Demo) -> None:
     console = d.console
     console.rule("aispendtrack report (demo database)")
-    with d.database() as database:
-        try:
-            from aispendtrack.views import report as reportmod
+    database = d.store.legacy_db()  # views read a sqlite_utils database until they read through the store
+    try:
+        from aispendtrack.views import report as reportmod
 
-            rep = reportmod.report(database, by="model")
-        except Exception as e:  # the report module is being finished elsewhere
-            console.print(f"[yellow]report module unavailable ({escape(str(e))}); a plain ledger table:[/]")
-            console.print(ledger_table(database))
-            totals = None
-        else:
-            # the same rendering as `aispendtrack report`, by model and by key
-            renderer = getattr(render, "render_report", None) or getattr(reportmod, "render_report", None)
-            by_key = reportmod.report(database, by="key")
-            hints = {k["id"]: k["hint"] for k in keys.list_keys(database)}
-            key_rows = [(f"{render.label(g.key)} {hints.get(g.key, '')}".rstrip(), g.stats) for g in by_key.groups]
-            try:
-                if renderer is None:
-                    raise LookupError("no render_report")
-                console.print(renderer(rep))
-                console.print()
-                console.print(render.stats_table(key_rows, "key", title="by key"))
-            except Exception as e:  # rendering is being finished elsewhere
-                console.print(f"[yellow](report rendering unavailable: {escape(str(e))}; plain tables)[/]")
-                console.print(render.totals_panel(rep.totals, "all demo calls"))
-                rows = [(render.label(g.key), g.stats) for g in rep.groups]
-                console.print(render.stats_table(rows, "model", title="by model"))
-                console.print(render.stats_table(key_rows, "key", title="by key"))
-            totals = rep.totals
+        rep = reportmod.report(database, by="model")
+    except Exception as e:  # the report module is being finished elsewhere
+        console.print(f"[yellow]report module unavailable ({escape(str(e))}); a plain ledger table:[/]")
+        console.print(ledger_table(database))
+        totals = None
+    else:
+        # the same rendering as `aispendtrack report`, by model and by key
+        renderer = getattr(render, "render_report", None) or getattr(reportmod, "render_report", None)
+        by_key = reportmod.report(database, by="key")
+        hints = {k.id: k.hint for k in d.store.list_keys()}
+        key_rows = [(f"{render.label(g.key)} {hints.get(g.key, '')}".rstrip(), g.stats) for g in by_key.groups]
+        try:
+            if renderer is None:
+                raise LookupError("no render_report")
+            console.print(renderer(rep))
+            console.print()
+            console.print(render.stats_table(key_rows, "key", title="by key"))
+        except Exception as e:  # rendering is being finished elsewhere
+            console.print(f"[yellow](report rendering unavailable: {escape(str(e))}; plain tables)[/]")
+            console.print(render.totals_panel(rep.totals, "all demo calls"))
+            rows = [(render.label(g.key), g.stats) for g in rep.groups]
+            console.print(render.stats_table(rows, "model", title="by model"))
+            console.print(render.stats_table(key_rows, "key", title="by key"))
+        totals = rep.totals
     if totals is not None:
         check_totals(d, totals)
 
