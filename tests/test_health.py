@@ -215,23 +215,3 @@ def test_guard_leaves_a_flow_alone_that_is_answered_failed_or_not_live(condition
     LedgerGuard(rt).requestheaders(f)
     assert f.response is (answered if condition == "response" else None)
     assert state_of(f).outcome is Outcome.FORWARDED and not f.marked
-
-
-def test_serve_refuses_a_vanished_database_and_never_creates_one(db_path):
-    from types import SimpleNamespace
-
-    from fastapi import HTTPException
-
-    from aispendtrack.serve import deps
-    from aispendtrack.serve.dashboard import routes
-
-    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(db_path=db_path)))
-    opened = deps.database(request)
-    assert next(opened).execute("SELECT count(*) FROM accounts").fetchone() == (0,)
-    opened.close()
-    remove_db(db_path)
-    for open_one in (lambda: next(deps.database(request)), lambda: routes._open(request)):  # API, dashboard
-        with pytest.raises(HTTPException) as refused:
-            open_one()
-        assert refused.value.status_code == 503 and refused.value.detail["type"] == "database_unavailable"
-    assert not db_path.exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import asdict
 from datetime import timedelta
 
 import pytest
@@ -13,8 +14,8 @@ from standardwebhooks import Webhook
 
 from aispendtrack.serve.delivery import Deliverer
 from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys, outbox
-from aispendtrack.store import limits as limits_store
+from aispendtrack.store import outbox, webhook_endpoints
+from aispendtrack.store.records import KeyStoreError
 
 
 class Clock:
@@ -42,16 +43,16 @@ def payloads(database, type_=None) -> list[dict]:
 
 
 @pytest.fixture
-def acme(database):
-    keys.create_account(database, "acme", "pro")
-    row, secret = outbox.add_endpoint(database, "acme", "http://127.0.0.1:9/hook", None)
-    return row["id"], secret
+def acme(store):
+    store.create_account("acme", "pro")
+    endpoint, secret = store.add_endpoint("acme", "http://127.0.0.1:9/hook", None)
+    return endpoint.id, secret
 
 
-def test_key_changes_queue_their_events(database, config, acme):
-    new = keys.create_key(database, "acme", config, name="ci")
-    keys.rotate_key(database, new.id, config)
-    keys.revoke_key(database, new.id)
+def test_key_changes_queue_their_events(store, database, config, acme):
+    new = store.create_key("acme", config, name="ci")
+    store.rotate_key(new.id, config)
+    store.revoke_key(new.id)
     got = payloads(database)
     assert [p["type"] for p in got] == ["key.created", "key.rotated", "key.revoked"]
     assert got[0]["data"] == {"account": "acme", "key_id": new.id, "name": "ci", "member": "owner",
@@ -60,20 +61,20 @@ def test_key_changes_queue_their_events(database, config, acme):
     assert new.key not in json.dumps(got)
 
 
-def test_events_only_for_subscribed_enabled_endpoints_of_the_account(database, config, acme):
-    keys.create_account(database, "other", "pro")
-    outbox.add_endpoint(database, "acme", "https://example.com/x", ("key.revoked",))
-    keys.create_key(database, "other", config)
-    keys.create_key(database, "acme", config)
+def test_events_only_for_subscribed_enabled_endpoints_of_the_account(store, database, config, acme):
+    store.create_account("other", "pro")
+    store.add_endpoint("acme", "https://example.com/x", ("key.revoked",))
+    store.create_key("other", config)
+    store.create_key("acme", config)
     assert database.execute("SELECT COUNT(*) FROM webhook_messages").fetchone()[0] == 1
 
 
-def test_a_failed_change_queues_nothing(database, config, acme):
-    keys.create_account(database, "solo", "free")
-    keys.create_key(database, "solo", config)
-    outbox.add_endpoint(database, "solo", "http://127.0.0.1:9/hook", None)
-    with pytest.raises(keys.KeyStoreError):
-        keys.create_key(database, "solo", config)  # over the free tier's one key
+def test_a_failed_change_queues_nothing(store, database, config, acme):
+    store.create_account("solo", "free")
+    store.create_key("solo", config)
+    store.add_endpoint("solo", "http://127.0.0.1:9/hook", None)
+    with pytest.raises(KeyStoreError):
+        store.create_key("solo", config)  # over the free tier's one key
     assert payloads(database, "key.created") == []
 
 
@@ -88,17 +89,17 @@ def test_a_failed_change_queues_nothing(database, config, acme):
 ])
 def test_check_url(url, allow, error):
     if error is None:
-        assert outbox.check_url(url, allow) == url
+        assert webhook_endpoints.check_url(url, allow) == url
     else:
-        with pytest.raises(outbox.WebhookError, match=error):
-            outbox.check_url(url, allow)
+        with pytest.raises(webhook_endpoints.WebhookError, match=error):
+            webhook_endpoints.check_url(url, allow)
 
 
-def test_retry_schedule_on_a_test_clock_then_failed(db_path, database, config, acme):
+def test_retry_schedule_on_a_test_clock_then_failed(store, database, config, acme):
     clock = Clock()
     receiver = Receiver(clock, status=500)
-    worker = Deliverer(db_path, clock=clock, send=receiver)
-    keys.create_key(database, "acme", config)
+    worker = Deliverer(store, clock=clock, send=receiver)
+    store.create_key("acme", config)
     database.execute("UPDATE webhook_messages SET next_at = ?", [clock.t])
     start = clock.t
     while (row := database.execute("SELECT state, next_at FROM webhook_messages").fetchone())[0] == "pending":
@@ -112,52 +113,53 @@ def test_retry_schedule_on_a_test_clock_then_failed(db_path, database, config, a
     times = [t - start for t, _, _ in receiver.got]
     assert [b - a for a, b in zip([0, *times], times)] == list(outbox.SCHEDULE)
     assert database.execute("SELECT state, attempts FROM webhook_messages").fetchone() == ("failed", 10)
-    assert len(outbox.deliveries(database, acme[0])) == 10
+    assert len(store.deliveries(acme[0])) == 10
     # the same message id and body on every attempt, signed each time
     ids = {h["webhook-id"] for _, h, _ in receiver.got}
     assert len(ids) == 1 and len({p for _, _, p in receiver.got}) == 1
 
 
-def test_signatures_verify_with_standardwebhooks(db_path, database, config, acme):
+def test_signatures_verify_with_standardwebhooks(store, config, acme):
     receiver = Receiver(time.time)
-    keys.create_key(database, "acme", config)
-    Deliverer(db_path, send=receiver).run_once()
+    store.create_key("acme", config)
+    Deliverer(store, send=receiver).run_once()
     (_, headers, payload), = receiver.got
     assert Webhook(acme[1]).verify(payload, headers)["type"] == "key.created"
     with pytest.raises(Exception):
-        Webhook(outbox.new_secret()).verify(payload, headers)
+        Webhook(webhook_endpoints.new_secret()).verify(payload, headers)
     assert headers["webhook-signature"].startswith("v1,")
 
 
-def test_410_disables_the_endpoint(db_path, database, config, acme):
+def test_410_disables_the_endpoint(store, database, config, acme):
     clock = Clock()
     receiver = Receiver(clock, status=410)
-    keys.create_key(database, "acme", config)
-    keys.create_key(database, "acme", config)
+    store.create_key("acme", config)
+    store.create_key("acme", config)
     database.execute("UPDATE webhook_messages SET next_at = ?", [clock.t])
-    Deliverer(db_path, clock=clock, send=receiver).run_once()
+    Deliverer(store, clock=clock, send=receiver).run_once()
     assert len(receiver.got) in (1, 2)  # one batch may hold both
-    row = outbox.get_endpoint(database, acme[0])
-    assert row["disabled"] and "410" in row["disabled_reason"]
+    endpoint = store.get_endpoint(acme[0])
+    assert endpoint.disabled and "410" in endpoint.disabled_reason
     clock.t += 10**6
-    keys.create_key(database, "acme", config)  # a disabled endpoint gets no new events
-    Deliverer(db_path, clock=clock, send=receiver).run_once()
+    store.create_key("acme", config)  # a disabled endpoint gets no new events
+    Deliverer(store, clock=clock, send=receiver).run_once()
     assert len(receiver.got) in (1, 2)
     assert payloads(database, "key.created")[2:] == []
 
 
-def test_a_leased_message_is_not_claimed_twice(database, config, acme):
-    keys.create_key(database, "acme", config)
+def test_a_leased_message_is_not_claimed_twice(store, config, acme):
+    store.create_key("acme", config)
     now = time.time() + 1
-    first = outbox.claim(database, "a", now)
+    first = store.claim_messages("a", now)
     assert len(first) == 1
-    assert outbox.claim(database, "b", now) == []
-    assert outbox.claim(database, "b", now + outbox.LEASE_SECONDS) != []  # its worker died: the lease runs out
+    assert store.claim_messages("b", now) == []
+    assert store.claim_messages("b", now + outbox.LEASE_SECONDS) != []  # its worker died: the lease runs out
 
 
-def test_two_workers_deliver_each_message_once(db_path, database, config, acme):
-    for _ in range(40):
-        outbox.emit(database, "acme", "key.created", {"n": 1})
+def test_two_workers_deliver_each_message_once(store, config, acme):
+    with store.connection() as conn:
+        for _ in range(40):
+            outbox.emit(conn, "acme", "key.created", {"n": 1})
     got, lock = [], threading.Lock()
 
     def send(url, headers, payload):
@@ -166,7 +168,7 @@ def test_two_workers_deliver_each_message_once(db_path, database, config, acme):
         time.sleep(0.01)
         return 200, None
 
-    workers = [Deliverer(db_path, send=send) for _ in range(2)]
+    workers = [Deliverer(store, send=send) for _ in range(2)]
     threads = [threading.Thread(target=w.run_once) for w in workers]
     for t in threads:
         t.start()
@@ -179,53 +181,48 @@ def _count(database, type_):
     return database.execute("SELECT COUNT(*) FROM webhook_messages WHERE type = ?", [type_]).fetchone()[0]
 
 
-def test_500_refusals_give_one_hourly_reached_per_hour(database, acme):
+def test_500_refusals_give_one_hourly_reached_per_hour(store, database, admit, acme):
     now = 1_800_000_000.0
     for i in range(3):
-        assert limits_store.check_and_count(database, key_id="key_x", account="acme", hourly_limit=3,
-                                            monthly_limit=None, now=now + i).admitted
+        assert admit(store, "key_x", "acme", 3, None, now + i).admitted
     for i in range(500):
-        assert not limits_store.check_and_count(database, key_id="key_x", account="acme", hourly_limit=3,
-                                                monthly_limit=None, now=now + 3 + i * 0.001).admitted
+        assert not admit(store, "key_x", "acme", 3, None, now + 3 + i * 0.001).admitted
     assert _count(database, "limit.hourly_reached") == 1
     data = payloads(database, "limit.hourly_reached")[0]["data"]
     assert data == {"account": "acme", "key_id": "key_x", "limit": 3, "retry_after_seconds": 3597}
     # an hour later the key fills up again: one more
     for i in range(10):
-        limits_store.check_and_count(database, key_id="key_x", account="acme", hourly_limit=3,
-                                     monthly_limit=None, now=now + 3700 + i)
+        admit(store, "key_x", "acme", 3, None, now + 3700 + i)
     assert _count(database, "limit.hourly_reached") == 2
 
 
-def test_monthly_thresholds_once_each(database, acme):
+def test_monthly_thresholds_once_each(store, database, admit, acme):
     now = 1_800_000_000.0
     for i in range(12):
-        limits_store.check_and_count(database, key_id="key_y", account="acme", hourly_limit=None,
-                                     monthly_limit=10, now=now + i)
+        admit(store, "key_y", "acme", None, 10, now + i)
     got = [p["data"] for p in payloads(database, "quota.monthly_threshold")]
     assert [(d["threshold_percent"], d["used"]) for d in got] == [(80, 8), (100, 10)]
-    limits_store.reset_account(database, "acme")
+    store.reset_account("acme")
     for i in range(12):
-        limits_store.check_and_count(database, key_id="key_y", account="acme", hourly_limit=None,
-                                     monthly_limit=10, now=now + 100 + i)
+        admit(store, "key_y", "acme", None, 10, now + 100 + i)
     assert _count(database, "quota.monthly_threshold") == 2  # once each per month, even after a reset
 
 
-def test_key_expiring_once_seven_days_before(database, config, acme):
-    soon = keys.create_key(database, "acme", config, expires=dbmod.utcnow() + timedelta(days=3))
-    keys.create_key(database, "acme", config, expires=dbmod.utcnow() + timedelta(days=30))
-    assert outbox.expiring_keys(database, time.time()) == 1
-    assert outbox.expiring_keys(database, time.time()) == 0
+def test_key_expiring_once_seven_days_before(store, database, config, acme):
+    soon = store.create_key("acme", config, expires=dbmod.utcnow() + timedelta(days=3))
+    store.create_key("acme", config, expires=dbmod.utcnow() + timedelta(days=30))
+    assert store.queue_expiring_keys(time.time()) == 1
+    assert store.queue_expiring_keys(time.time()) == 0
     (got,) = payloads(database, "key.expiring")
     assert got["data"]["key_id"] == soon.id
 
 
-def _deliver_one(db_path, database, config, clock) -> tuple[dict, str]:
+def _deliver_one(store, database, config, clock) -> tuple[dict, str]:
     """Create a key (one key.created message), deliver it at `clock`: (headers, payload)."""
     receiver = Receiver(clock)
-    keys.create_key(database, "acme", config)
+    store.create_key("acme", config)
     database.execute("UPDATE webhook_messages SET next_at = ? WHERE state = 'pending'", [clock.t])
-    Deliverer(db_path, clock=clock, send=receiver).run_once()
+    Deliverer(store, clock=clock, send=receiver).run_once()
     (_, headers, payload), = receiver.got
     return headers, payload
 
@@ -238,16 +235,16 @@ def _verifies(secret: str, payload: str, headers: dict) -> bool:
         return False
 
 
-def test_rotated_secret_signs_next_to_the_old_one_during_the_grace_only(db_path, database, config, acme):
+def test_rotated_secret_signs_next_to_the_old_one_during_the_grace_only(store, database, config, acme):
     endpoint, old = acme
     clock = Clock(time.time())  # near now: receivers check the timestamp (5 minutes)
-    row, new = outbox.rotate_secret(database, endpoint, 60, now=dbmod.utcnow())
-    assert new != old and row["previous_secret_until"] is not None and "secret" not in row
-    headers, payload = _deliver_one(db_path, database, config, clock)
+    row, new = store.rotate_secret(endpoint, 60, now=dbmod.utcnow())
+    assert new != old and row.previous_secret_until is not None and "secret" not in asdict(row)
+    headers, payload = _deliver_one(store, database, config, clock)
     assert len(headers["webhook-signature"].split(" ")) == 2
     assert _verifies(old, payload, headers) and _verifies(new, payload, headers)
     clock.t += 61  # the grace is over
-    headers, payload = _deliver_one(db_path, database, config, clock)
+    headers, payload = _deliver_one(store, database, config, clock)
     assert len(headers["webhook-signature"].split(" ")) == 1
     assert _verifies(new, payload, headers) and not _verifies(old, payload, headers)
     # and the old secret is gone from the database, not merely unused
@@ -255,29 +252,29 @@ def test_rotated_secret_signs_next_to_the_old_one_during_the_grace_only(db_path,
         (None, None)]
 
 
-def test_a_second_rotation_drops_the_first_secret_and_zero_grace_drops_at_once(db_path, database, config, acme):
+def test_a_second_rotation_drops_the_first_secret_and_zero_grace_drops_at_once(store, database, config, acme):
     endpoint, first = acme
-    _, second = outbox.rotate_secret(database, endpoint, 3600)
-    _, third = outbox.rotate_secret(database, endpoint, 3600)
-    headers, payload = _deliver_one(db_path, database, config, Clock(time.time()))
+    _, second = store.rotate_secret(endpoint, 3600)
+    _, third = store.rotate_secret(endpoint, 3600)
+    headers, payload = _deliver_one(store, database, config, Clock(time.time()))
     assert [_verifies(s, payload, headers) for s in (first, second, third)] == [False, True, True]
-    row, fourth = outbox.rotate_secret(database, endpoint, 0)
-    assert row["previous_secret_until"] is None
-    headers, payload = _deliver_one(db_path, database, config, Clock(time.time()))
+    row, fourth = store.rotate_secret(endpoint, 0)
+    assert row.previous_secret_until is None
+    headers, payload = _deliver_one(store, database, config, Clock(time.time()))
     assert [_verifies(s, payload, headers) for s in (third, fourth)] == [False, True]
 
 
-def test_endpoints_pause_on_a_tier_without_webhooks_and_resume_on_upgrade(db_path, database, config, acme):
+def test_endpoints_pause_on_a_tier_without_webhooks_and_resume_on_upgrade(store, database, config, acme):
     endpoint, _ = acme
-    keys.create_key(database, "acme", config)  # queued while pro: held, not lost
-    keys.set_tier(database, "acme", "free", config)
-    row = outbox.get_endpoint(database, endpoint)
-    assert row["paused"] and row["disabled"] is None
-    keys.revoke_key(database, keys.list_keys(database, "acme")[0]["id"])  # nothing is queued while paused
+    store.create_key("acme", config)  # queued while pro: held, not lost
+    store.set_tier("acme", "free", config)
+    row = store.get_endpoint(endpoint)
+    assert row.paused and row.disabled is None
+    store.revoke_key(store.list_keys("acme")[0].id)  # nothing is queued while paused
     assert len(payloads(database)) == 1
     receiver = Receiver(time.time)
-    assert Deliverer(db_path, send=receiver).run_once() == {} and receiver.got == []
-    keys.set_tier(database, "acme", "pro", config)
-    assert outbox.get_endpoint(database, endpoint)["paused"] is None
-    assert Deliverer(db_path, send=receiver).run_once() == {"delivered": 1}
+    assert Deliverer(store, send=receiver).run_once() == {} and receiver.got == []
+    store.set_tier("acme", "pro", config)
+    assert store.get_endpoint(endpoint).paused is None
+    assert Deliverer(store, send=receiver).run_once() == {"delivered": 1}
     assert [json.loads(p)["type"] for _, _, p in receiver.got] == ["key.created"]

@@ -1,8 +1,9 @@
 """What `serve` takes in, through the whole app in process: body size, the key before the
-body, `expires` and other numbers by the CLI's rules, and a database that cannot be
-written answered 503 `storage_unavailable`."""
+body, `expires` and other numbers by the CLI's rules, a database that cannot be written
+answered 503 `storage_unavailable`, and one that is gone 503 `database_unavailable`."""
 
 import json
+import os
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,6 @@ import pytest
 from aispendtrack.config import Config, parse_config
 from aispendtrack.serve.app import create_app
 from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys
 from aispendtrack.store.db import utcnow
 from aispendtrack.store.keytext import check_expiry
 
@@ -19,9 +19,9 @@ KEY_HEADER = "x-aispendtrack-key"
 
 
 @pytest.fixture
-def plane(db_path, database):
-    keys.create_account(database, "acme", "pro")
-    key = keys.create_key(database, "acme", Config(), name="owner").key
+def plane(db_path, store):
+    store.create_account("acme", "pro")
+    key = store.create_key("acme", Config(), name="owner").key
 
     def app(config: Config = Config()):
         return create_app(config, db_path, deliver=False)
@@ -165,3 +165,31 @@ def test_a_database_that_cannot_be_written_is_a_503_not_a_500(asgi, plane, monke
         assert error(body)["type"] == "storage_unavailable" and "read-only" in error(body)["message"], what
         assert headers["retry-after"] == "5" and key.encode() not in body
     assert asgi(served, "GET", "/v1/me", [(KEY_HEADER, key)])[0] == 200, "reading still works"
+
+
+def move(path, to):
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(f"{path}{suffix}"):
+            os.rename(f"{path}{suffix}", f"{to}{suffix}")
+
+
+def test_a_vanished_database_is_a_503_never_created_again_and_followed_when_back(asgi, plane, db_path, tmp_path):
+    app, key = plane
+    served = app()
+    assert asgi(served, "GET", "/v1/keys", [(KEY_HEADER, key)])[0] == 200
+    move(db_path, tmp_path / "elsewhere.db")
+    login = [("origin", "http://127.0.0.1:8090"), ("content-type", "application/x-www-form-urlencoded")]
+    answers = {
+        "GET /v1/me": asgi(served, "GET", "/v1/me", [(KEY_HEADER, key)]),
+        "POST /v1/keys": post(asgi, served, "/v1/keys", b'{"name": "x"}', key),
+        "GET /v1/keys": asgi(served, "GET", "/v1/keys", [(KEY_HEADER, key)]),
+        "GET /": asgi(served, "GET", "/", [("cookie", "aispendtrack_session=abc")]),
+        "POST /login": asgi(served, "POST", "/login", login, [f"key={key}".encode()]),
+    }
+    for what, (status, headers, body, _) in answers.items():
+        assert status == 503 and error(body)["type"] == "database_unavailable", (what, body)
+        assert headers["retry-after"] == "5" and key.encode() not in body
+    assert not db_path.exists(), "an empty database was created in its place"
+    move(tmp_path / "elsewhere.db", db_path)  # put back (a restored backup): served from it again
+    assert asgi(served, "GET", "/v1/keys", [(KEY_HEADER, key)])[0] == 200
+    assert post(asgi, served, "/v1/keys", b'{"name": "back"}', key)[0] == 201

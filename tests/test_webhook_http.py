@@ -15,7 +15,6 @@ import pytest
 from aispendtrack.serve import webhook_targets as targets
 from aispendtrack.serve.delivery import Deliverer
 from aispendtrack.serve.webhook_http import Sender
-from aispendtrack.store import keys, outbox
 from tests.e2e.harness import self_signed
 
 OPTED_IN = targets.Policy(allow_private_networks=True)
@@ -120,34 +119,34 @@ def test_connects_only_to_the_address_it_checked(monkeypatch):
 
 
 @pytest.fixture
-def acme(database):
-    keys.create_account(database, "acme", "pro")
+def acme(store):
+    store.create_account("acme", "pro")
 
 
-def test_a_name_that_turns_private_after_registration_is_not_delivered_to(db_path, database, config, acme):
+def test_a_name_that_turns_private_after_registration_is_not_delivered_to(store, config, acme):
     table = {"hooks.example": ["93.184.215.14"]}
     with Server() as receiver:
         url = f"http://hooks.example:{receiver.port}/h"
         targets.check_registration(url, targets.Policy(), dns(table))  # public when registered
-        row, _ = outbox.add_endpoint(database, "acme", url, None)
+        endpoint, _ = store.add_endpoint("acme", url, None)
         table["hooks.example"] = ["127.0.0.1"]  # then the name points inside
-        keys.create_key(database, "acme", config)
-        worker = Deliverer(db_path, send=Sender(targets.Policy(), resolver=dns(table)))
+        store.create_key("acme", config)
+        worker = Deliverer(store, send=Sender(targets.Policy(), resolver=dns(table)))
         assert worker.run_once() == {"pending": 1}
     assert receiver.got == []
-    (attempt,) = outbox.deliveries(database, row["id"])
-    assert attempt["status"] is None and attempt["error"] == "hooks.example: address 127.0.0.1 is loopback"
+    (attempt,) = store.deliveries(endpoint.id)
+    assert attempt.status is None and attempt.error == "hooks.example: address 127.0.0.1 is loopback"
 
 
-def test_refused_literal_is_recorded_with_a_short_reason(db_path, database, config, acme):
+def test_refused_literal_is_recorded_with_a_short_reason(store, database, config, acme):
     """An endpoint registered before the rule (or straight into the store) is refused at delivery."""
     with Server() as receiver:
-        row, _ = outbox.add_endpoint(database, "acme", f"http://127.0.0.1:{receiver.port}/h", None)
-        keys.create_key(database, "acme", config)
-        Deliverer(db_path).run_once()
+        endpoint, _ = store.add_endpoint("acme", f"http://127.0.0.1:{receiver.port}/h", None)
+        store.create_key("acme", config)
+        Deliverer(store).run_once()
         assert receiver.got == []
-        (attempt,) = outbox.deliveries(database, row["id"])
-        assert attempt["error"] == "address 127.0.0.1 is loopback"
+        (attempt,) = store.deliveries(endpoint.id)
+        assert attempt.error == "address 127.0.0.1 is loopback"
         database.execute("UPDATE webhook_messages SET next_at = 0")
-        assert Deliverer(db_path, policy=OPTED_IN).run_once() == {"delivered": 1}
+        assert Deliverer(store, policy=OPTED_IN).run_once() == {"delivered": 1}
         assert len(receiver.got) == 1

@@ -6,7 +6,7 @@ import pytest
 
 from aispendtrack.config import parse_config
 from aispendtrack.serve import webhook_targets as targets
-from aispendtrack.store.outbox import WebhookError
+from aispendtrack.store.webhook_endpoints import WebhookError
 
 DNS = {  # what the fake resolver answers
     "10.0.0.1.nip.io": ["10.0.0.1"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -17,22 +16,18 @@ from aispendtrack.serve.delivery import Deliverer
 from aispendtrack.serve.webhook_targets import Policy
 from aispendtrack.serve.hosts import HostCheck, HostRule
 from aispendtrack.serve.routers import keys, me, members, usage, webhooks
-from aispendtrack.store import db as dbmod
-from aispendtrack.store import schema
+from aispendtrack.store import open_store
+from aispendtrack.store.records import StoreUnavailable
 
 
 def create_app(config: Config, db_path: str | Path, *, deliver: bool = True,
                listen: tuple[str, int] | None = None) -> FastAPI:
-    """The app; with `deliver`, it runs the webhook delivery worker while it serves.
-    `listen` (host, port) is where it is served (default `[serve] listen`): Host headers
-    are checked against it."""
-    database = dbmod.connect(db_path)
-    try:
-        schema.ensure_schema(database)
-        dashboard.ensure_schema(database)
-    finally:
-        database.conn.close()
-    deliverer = Deliverer(db_path, policy=Policy.of(config.webhooks)) if deliver else None
+    """The app, on one store opened here (its schema brought up to date) and closed when
+    the app shuts down; with `deliver`, it runs the webhook delivery worker while it
+    serves. `listen` (host, port) is where it is served (default `[serve] listen`): Host
+    headers are checked against it."""
+    store = open_store(db_path)
+    deliverer = Deliverer(store, policy=Policy.of(config.webhooks)) if deliver else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -43,6 +38,7 @@ def create_app(config: Config, db_path: str | Path, *, deliver: bool = True,
         finally:
             if deliverer is not None:
                 deliverer.stop()
+            store.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -50,11 +46,12 @@ def create_app(config: Config, db_path: str | Path, *, deliver: bool = True,
         summary="Key holders help themselves: usage, calls and keys of their own account.",
         version="1",
     )
-    app.state.config, app.state.db_path = config, Path(db_path)
+    app.state.config, app.state.store = config, store
+    app.state.db_path = Path(db_path)  # the export stream opens its own connection (routers/usage.py)
     app.add_exception_handler(StarletteHTTPException, errors.http_error)
     app.add_exception_handler(HTTPException, errors.http_error)
     app.add_exception_handler(RequestValidationError, errors.validation_error)
-    for storage in (sqlite3.Error, dbmod.DatabaseError):
+    for storage in (StoreUnavailable, *store.engine_errors):
         app.add_exception_handler(storage, errors.storage_error)
     host, port = listen or (config.serve.host, config.serve.port)
     app.add_middleware(BodyGuard, max_bytes=config.serve.max_body_bytes)

@@ -65,11 +65,7 @@ def _key_refusal(scope: Scope) -> Response | None:
     request = Request(scope)
     state = scope["app"].state
     try:
-        db = deps.connect(state.db_path)
-        try:
-            deps.authenticate(request, db, state.config)
-        finally:
-            db.conn.close()
+        deps.authenticate(request, state.store, state.config)
     except HTTPException as e:
         return errors.error_response(e)
     except Exception as e:

@@ -19,15 +19,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 
 from standardwebhooks import Webhook
 
 from aispendtrack.serve import webhook_targets
 from aispendtrack.serve.webhook_http import TIMEOUT_SECONDS, Sender
-from aispendtrack.store import db as dbmod
-from aispendtrack.store import outbox
-from aispendtrack.store.health import file_id
+from aispendtrack.store.base import SqlStore
+from aispendtrack.store.records import Message
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +49,10 @@ def signed_headers(message_id: str, signing_secrets: list[str], payload: str, wh
 class Deliverer:
     """Sends due outbox messages; `run_once()` is one pass, `start()` a polling thread."""
 
-    def __init__(self, db_path: str | Path, *, clock: Callable[[], float] = time.time,
+    def __init__(self, store: SqlStore, *, clock: Callable[[], float] = time.time,
                  send: Callable[[str, dict[str, str], str], tuple[int | None, str | None]] | None = None,
                  policy: webhook_targets.Policy | None = None):
-        self.db_path = db_path
+        self.store = store
         self.clock = clock
         self.send = send or Sender(policy or webhook_targets.Policy())
         self.owner = "worker_" + secrets.token_hex(6)
@@ -63,46 +61,30 @@ class Deliverer:
         self._pool = ThreadPoolExecutor(BATCH, thread_name_prefix="aispendtrack-webhook")
         self._next_scan = 0.0
 
-    def run_once(self, database=None) -> dict[str, int]:
+    def run_once(self) -> dict[str, int]:
         """Deliver every message due now (one batch after another); outcome counts."""
-        own = database is None
-        database = database or self._connect()
         counts: dict[str, int] = {}
-        try:
+        now = self.clock()
+        if now >= self._next_scan:
+            self.store.queue_expiring_keys(now)
+            self._next_scan = now + EXPIRING_SCAN_SECONDS
+        while batch := self.store.claim_messages(self.owner, now, BATCH):
+            for outcome in self._pool.map(self._attempt, batch):
+                counts[outcome] = counts.get(outcome, 0) + 1
             now = self.clock()
-            if now >= self._next_scan:
-                outbox.expiring_keys(database, now)
-                self._next_scan = now + EXPIRING_SCAN_SECONDS
-            while batch := outbox.claim(database, self.owner, now, BATCH):
-                for outcome in self._pool.map(self._attempt, batch):
-                    counts[outcome] = counts.get(outcome, 0) + 1
-                now = self.clock()
-        finally:
-            if own:
-                database.conn.close()
         return counts
 
-    def _attempt(self, message: dict) -> str:
+    def _attempt(self, message: Message) -> str:
         now = self.clock()
-        signing = [message["secret"], *([message["previous_secret"]] if message.get("previous_secret") else [])]
-        headers = signed_headers(message["id"], signing, message["payload"], datetime.fromtimestamp(now, UTC))
+        signing = [message.secret, *([message.previous_secret] if message.previous_secret else [])]
+        headers = signed_headers(message.id, signing, message.payload, datetime.fromtimestamp(now, UTC))
         started = time.monotonic()
-        status, error = self.send(message["url"], headers, message["payload"])
-        database = self._connect()
-        try:
-            outcome = outbox.record(database, message, self.owner, self.clock(), status, error,
-                                    int((time.monotonic() - started) * 1000))
-        finally:
-            database.conn.close()
+        status, error = self.send(message.url, headers, message.payload)
+        outcome = self.store.record_attempt(message, self.owner, self.clock(), status, error,
+                                            int((time.monotonic() - started) * 1000))
         if outcome == "disabled":
-            log.warning("aispendtrack: webhook endpoint %s answered 410 Gone; disabled", message["endpoint_id"])
+            log.warning("aispendtrack: webhook endpoint %s answered 410 Gone; disabled", message.endpoint_id)
         return outcome
-
-    def _connect(self):
-        # Never an empty database created in place of a deleted one (see store/health.py).
-        if file_id(self.db_path) is None:
-            raise RuntimeError(f"database {self.db_path} is gone (deleted or moved)")
-        return dbmod.connect(self.db_path)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="aispendtrack-webhooks", daemon=True)
@@ -115,13 +97,9 @@ class Deliverer:
         self._pool.shutdown(wait=False)
 
     def _run(self) -> None:
-        database = None
         while not self._stop.is_set():
             try:
-                database = database or self._connect()
-                self.run_once(database)
-            except Exception as e:  # the database is busy or gone: try again shortly
+                self.run_once()
+            except Exception as e:  # the store is busy or gone: try again shortly
                 log.warning("aispendtrack: webhook delivery pass failed: %s", e)
             self._stop.wait(POLL_SECONDS)
-        if database is not None:
-            database.conn.close()

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from aispendtrack.store.db import storage_problem
 from aispendtrack.store.health import advice
+from aispendtrack.store.records import StoreGone, StoreUnavailable
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = "5"
@@ -39,8 +40,16 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
 
 def storage_response(exc: BaseException) -> JSONResponse | None:
     """503 `storage_unavailable` when `exc` says the database cannot be used (disk full,
-    read-only, busy, …); None for any other error."""
-    problem = storage_problem(exc)
+    read-only, busy, server unreachable, …), `database_unavailable` while its file is gone;
+    None for any other error."""
+    if isinstance(exc, StoreGone):
+        log.warning("aispendtrack serve: %s: answering 503 until it is back", exc)
+        return JSONResponse(
+            {"error": {"type": "database_unavailable",
+                       "message": "AiSpendTrack cannot read its database right now; try again later"}},
+            status_code=503, headers={"retry-after": RETRY_AFTER},
+        )  # fmt: skip
+    problem = str(exc) if isinstance(exc, StoreUnavailable) else storage_problem(exc)
     if problem is None:
         return None
     log.warning("aispendtrack serve: database unusable (%s: %s): answering 503; %s", problem, exc, advice(str(exc)))

@@ -15,6 +15,7 @@ from fastapi import Depends
 from aispendtrack.serve import deps
 from aispendtrack.serve.errors import fail
 from aispendtrack.store import members
+from aispendtrack.store.base import SqlStore
 from aispendtrack.store.keycache import KeyRecord
 
 
@@ -34,19 +35,19 @@ class Caller:
         return self.rank >= members.RANK["admin"]
 
 
-def of(db, key: KeyRecord) -> Caller:
+def of(store: SqlStore, key: KeyRecord) -> Caller:
     """`key` with its member (the dashboard passes this to the route functions it calls)."""
-    m = members.of_key(db, key.key_id)
+    m = store.member_of_key(key.key_id)
     if m is None:  # a key from before members: held by the owner
         return Caller(key, None, None, "owner")
-    return Caller(key, m["id"], m["name"], m["role"])
+    return Caller(key, m.id, m.name, m.role)
 
 
 def caller(permission: str = "api") -> Callable[..., Caller]:
     """A dependency: the calling key with `permission`, and its member."""
 
-    def resolve(key: KeyRecord = Depends(deps.require(permission)), db=Depends(deps.database)) -> Caller:
-        return of(db, key)
+    def resolve(key: KeyRecord = Depends(deps.require(permission)), store: SqlStore = Depends(deps.store)) -> Caller:
+        return of(store, key)
 
     return resolve
 

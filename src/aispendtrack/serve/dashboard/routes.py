@@ -25,6 +25,7 @@ from aispendtrack.serve.models import NewKeyRequest
 from aispendtrack.serve.routers import keys as keys_api
 from aispendtrack.serve.routers.usage import _rows, own
 from aispendtrack.store import sessions
+from aispendtrack.store.base import SqlStore
 from aispendtrack.store.keycache import lookup_one
 from aispendtrack.store.keytext import KEY_RE, PREFIX
 from aispendtrack.views.periods import resolve_period
@@ -57,30 +58,27 @@ def _needs(viewer: sess.Viewer, permission: str, cfg: Config) -> str | None:
     return f"needs a key with the {permission} permission"
 
 
-def _dashboard(request: Request, db, cfg: Config, viewer: sess.Viewer, status: int = 200, **extra) -> Response:
-    who = roles.of(db, viewer.record)
-    data = view.page(db, cfg, viewer.record, member_id=own(who))
+def _dashboard(request: Request, store: SqlStore, cfg: Config, viewer: sess.Viewer, status: int = 200,
+               **extra) -> Response:
+    who = roles.of(store, viewer.record)
+    data = view.page(store.legacy_db(), cfg, viewer.record, member_id=own(who))
     can_keys = viewer.can("api")
     context = {
         **data, "viewer": viewer.record, "who": who, "csrf": viewer.csrf, "permissions": PERMISSIONS,
         "export_needs": _needs(viewer, "export", cfg), "keys_needs": _needs(viewer, "api", cfg),
-        "keys": keys_api.list_keys(who=who, db=db, cfg=cfg) if can_keys else [],
+        "keys": keys_api.list_keys(who=who, store=store, cfg=cfg) if can_keys else [],
         "notice": None, "error": None, "new_key": None, **extra,
     }
     return _html(request, "dashboard.html", context, status)
 
 
 @router.get("/")
-def index(request: Request, db=Depends(deps.database), cfg: Config = Depends(deps.config)) -> Response:
+def index(request: Request, store: SqlStore = Depends(deps.store), cfg: Config = Depends(deps.config)) -> Response:
     if PREFIX in request.url.query:
         return _login(request, "Keys are never accepted in a URL: paste the key into the form (and replace "
                       "that key: URLs end up in logs).", 400)
-    viewer = sess.viewer(request, db, cfg)
-    return _login(request) if viewer is None else _dashboard(request, db, cfg, viewer)
-
-
-def _open(request: Request):
-    return deps.connect(request.app.state.db_path)
+    viewer = sess.viewer(request, store, cfg)
+    return _login(request) if viewer is None else _dashboard(request, store, cfg, viewer)
 
 
 @router.post("/login")
@@ -93,17 +91,14 @@ async def login(request: Request) -> Response:
         return _login(request, f"That is not an AiSpendTrack key: paste a key that starts with {PREFIX}.", 401)
 
     def check() -> Response:
-        cfg, db = request.app.state.config, _open(request)
-        try:
-            verdict = lookup_one(db, cfg, key)
-            if verdict.reason is not None:
-                return _login(request, f"This key cannot log in: {verdict.reason}.", 401)
-            if sess.NEEDED not in verdict.record.permissions:
-                return _login(request, "This key has no dashboard permission.", 403)
-            hours = cfg.serve.session_hours
-            new = sessions.create(db, verdict.record.digest, hours)
-        finally:
-            db.conn.close()
+        cfg, store = request.app.state.config, request.app.state.store
+        verdict = lookup_one(store, cfg, key)
+        if verdict.reason is not None:
+            return _login(request, f"This key cannot log in: {verdict.reason}.", 401)
+        if sess.NEEDED not in verdict.record.permissions:
+            return _login(request, "This key has no dashboard permission.", 403)
+        hours = cfg.serve.session_hours
+        new = store.create_session(verdict.record.digest, hours)
         response = RedirectResponse("/", status_code=303, headers=HEADERS)
         sess.set_cookie(response, request, new, hours)
         return response
@@ -112,56 +107,53 @@ async def login(request: Request) -> Response:
 
 
 def _post(handler):
-    """A session POST: same origin, a live session and its CSRF token, then `handler(db, cfg, viewer, fields)`."""
+    """A session POST: same origin, a live session and its CSRF token, then `handler(store, cfg, viewer, fields)`."""
 
     async def route(request: Request) -> Response:
         fields = await sess.form(request)
 
         def run() -> Response:
-            cfg, db = request.app.state.config, _open(request)
-            try:
-                viewer = sess.viewer(request, db, cfg)
-                if viewer is None:
-                    return _login(request, "Your session ended: log in again.", 401)
-                if not sess.same_origin(request) or fields is None or not sessions.csrf_ok(
-                        viewer.session.id, sess.first(fields, "csrf")):
-                    return _dashboard(request, db, cfg, viewer, 403, error="That form was not sent from this page.")
-                return handler(request, db, cfg, viewer, fields)
-            finally:
-                db.conn.close()
+            cfg, store = request.app.state.config, request.app.state.store
+            viewer = sess.viewer(request, store, cfg)
+            if viewer is None:
+                return _login(request, "Your session ended: log in again.", 401)
+            if not sess.same_origin(request) or fields is None or not sessions.csrf_ok(
+                    viewer.session.id, sess.first(fields, "csrf")):
+                return _dashboard(request, store, cfg, viewer, 403, error="That form was not sent from this page.")
+            return handler(request, store, cfg, viewer, fields)
 
         return await run_in_threadpool(run)
 
     return route
 
 
-def _logout(request, db, cfg, viewer, fields) -> Response:
-    sessions.end(db, viewer.session.id)
+def _logout(request, store, cfg, viewer, fields) -> Response:
+    store.end_session(viewer.session.id)
     response = RedirectResponse("/", status_code=303, headers=HEADERS)
     sess.clear_cookie(response)
     return response
 
 
-def _key_action(request, db, cfg, viewer, fields, action: str, key_id: str | None = None) -> Response:
+def _key_action(request, store, cfg, viewer, fields, action: str, key_id: str | None = None) -> Response:
     if (why := _needs(viewer, "api", cfg)) is not None:
-        return _dashboard(request, db, cfg, viewer, 403, error=f"Managing keys {why}.")
+        return _dashboard(request, store, cfg, viewer, 403, error=f"Managing keys {why}.")
     try:
         if action == "create":
             models = [m for m in sess.first(fields, "models").split(",") if m.strip()] or None
             body = NewKeyRequest(name=sess.first(fields, "name").strip()[:200] or None,
                                  permissions=fields.get("permissions", []), models=models)
-            new = keys_api.create_key(body, who=roles.of(db, viewer.record), db=db, cfg=cfg)
-            return _dashboard(request, db, cfg, viewer, new_key=new, notice=f"Key {new.id} created.")
+            new = keys_api.create_key(body, who=roles.of(store, viewer.record), store=store, cfg=cfg)
+            return _dashboard(request, store, cfg, viewer, new_key=new, notice=f"Key {new.id} created.")
         if action == "rotate":
-            new = keys_api.rotate_key(key_id, who=roles.of(db, viewer.record), db=db, cfg=cfg)
-            return _dashboard(request, db, cfg, viewer, new_key=new, notice=f"Key {new.id} rotated.")
-        keys_api.revoke_key(key_id, who=roles.of(db, viewer.record), db=db, cfg=cfg)
+            new = keys_api.rotate_key(key_id, who=roles.of(store, viewer.record), store=store, cfg=cfg)
+            return _dashboard(request, store, cfg, viewer, new_key=new, notice=f"Key {new.id} rotated.")
+        keys_api.revoke_key(key_id, who=roles.of(store, viewer.record), store=store, cfg=cfg)
     except HTTPException as e:
         message = e.detail["message"] if isinstance(e.detail, dict) else str(e.detail)
-        return _dashboard(request, db, cfg, viewer, e.status_code, error=message)
+        return _dashboard(request, store, cfg, viewer, e.status_code, error=message)
     if key_id == viewer.record.key_id:
-        return _logout(request, db, cfg, viewer, fields)
-    return _dashboard(request, db, cfg, viewer, notice=f"Key {key_id} revoked.")
+        return _logout(request, store, cfg, viewer, fields)
+    return _dashboard(request, store, cfg, viewer, notice=f"Key {key_id} revoked.")
 
 
 router.add_api_route("/logout", _post(_logout), methods=["POST"])
@@ -175,35 +167,37 @@ async def key_action(request: Request, key_id: str, action: str) -> Response:
     return await _post(lambda *a: _key_action(*a, action=action, key_id=key_id))(request)
 
 
-def _viewer_or_401(request: Request, db, cfg: Config) -> sess.Viewer | JSONResponse:
-    viewer = sess.viewer(request, db, cfg)
+def _viewer_or_401(request: Request, store: SqlStore, cfg: Config) -> sess.Viewer | JSONResponse:
+    viewer = sess.viewer(request, store, cfg)
     if viewer is None:
         return JSONResponse({"error": {"type": "session_ended", "message": "log in again"}}, 401, headers=HEADERS)
     return viewer
 
 
 @router.get("/dashboard/live.json")
-def live(request: Request, db=Depends(deps.database), cfg: Config = Depends(deps.config)) -> Response:
-    viewer = _viewer_or_401(request, db, cfg)
+def live(request: Request, store: SqlStore = Depends(deps.store), cfg: Config = Depends(deps.config)) -> Response:
+    viewer = _viewer_or_401(request, store, cfg)
     if isinstance(viewer, Response):
         return viewer
-    mine = own(roles.of(db, viewer.record))  # members and viewers see their own keys, as through /v1/usage
-    return JSONResponse(view.public(view.live(db, cfg, viewer.record, member_id=mine)), headers=HEADERS)
+    mine = own(roles.of(store, viewer.record))  # members and viewers see their own keys, as through /v1/usage
+    data = view.live(store.legacy_db(), cfg, viewer.record, member_id=mine)
+    return JSONResponse(view.public(data), headers=HEADERS)
 
 
 @router.get("/dashboard/export.{fmt}")
-def export(request: Request, fmt: str, db=Depends(deps.database), cfg: Config = Depends(deps.config)) -> Response:
-    viewer = _viewer_or_401(request, db, cfg)
+def export(request: Request, fmt: str, store: SqlStore = Depends(deps.store),
+           cfg: Config = Depends(deps.config)) -> Response:
+    viewer = _viewer_or_401(request, store, cfg)
     if isinstance(viewer, Response):
         return viewer
     if fmt not in ("csv", "jsonl"):
         return Response(status_code=404)
     if (why := _needs(viewer, "export", cfg)) is not None:
-        return _dashboard(request, db, cfg, viewer, 403, error=f"Export {why}.")
+        return _dashboard(request, store, cfg, viewer, 403, error=f"Export {why}.")
     since, _ = resolve_period(month=True)
     name = f"aispendtrack-{viewer.record.account}-{since:%Y-%m}.{fmt}"
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
     # members and viewers export their own calls, as through /v1/calls
-    mine = own(roles.of(db, viewer.record))
+    mine = own(roles.of(store, viewer.record))
     return StreamingResponse(_rows(request.app.state.db_path, fmt, since, None, viewer.record.account, mine),
                              media_type=media, headers={**HEADERS, "Content-Disposition": content_disposition(name)})

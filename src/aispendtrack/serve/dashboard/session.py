@@ -11,7 +11,9 @@ from fastapi import Request
 
 from aispendtrack.config import Config
 from aispendtrack.store import sessions
+from aispendtrack.store.base import SqlStore
 from aispendtrack.store.keycache import KeyRecord, lookup_digest
+from aispendtrack.store.records import Session
 
 COOKIE = "aispendtrack_session"
 MAX_FORM_BYTES = 16_384
@@ -20,7 +22,7 @@ NEEDED = "dashboard"
 
 @dataclass(frozen=True)
 class Viewer:
-    session: sessions.Session
+    session: Session
     record: KeyRecord
 
     @property
@@ -31,14 +33,14 @@ class Viewer:
         return permission in self.record.permissions
 
 
-def viewer(request: Request, db, cfg: Config) -> Viewer | None:
+def viewer(request: Request, store: SqlStore, cfg: Config) -> Viewer | None:
     """The logged-in viewer, or None (no session, expired, or its key may no longer see the dashboard)."""
-    session = sessions.lookup(db, request.cookies.get(COOKIE))
+    session = store.lookup_session(request.cookies.get(COOKIE))
     if session is None:
         return None
-    verdict = lookup_digest(db, cfg, session.key_digest)
+    verdict = lookup_digest(store, cfg, session.key_digest)
     if verdict.reason is not None or NEEDED not in verdict.record.permissions:
-        sessions.end(db, session.id)
+        store.end_session(session.id)
         return None
     return Viewer(session, verdict.record)
 
@@ -74,7 +76,7 @@ def first(fields: dict[str, list[str]], name: str) -> str:
     return (fields.get(name) or [""])[0]
 
 
-def set_cookie(response, request: Request, session: sessions.Session, hours: int) -> None:
+def set_cookie(response, request: Request, session: Session, hours: int) -> None:
     response.set_cookie(COOKIE, session.id, max_age=hours * 3600, httponly=True, samesite="strict",
                         secure=request.url.scheme == "https", path="/")
 

@@ -17,17 +17,19 @@ from aispendtrack.serve import deps
 from aispendtrack.serve.errors import fail
 from aispendtrack.serve.models import Key, NewKey, NewKeyRequest
 from aispendtrack.serve.roles import Caller, caller, deny
-from aispendtrack.store import keys as keystore
 from aispendtrack.store import members
+from aispendtrack.store.base import SqlStore
 from aispendtrack.store.db import iso, utcnow
 from aispendtrack.store.keycache import KeyRecord
+from aispendtrack.store.keytext import NewKey as IssuedKey
 from aispendtrack.store.keytext import check_expiry
+from aispendtrack.store.records import KeyInfo, KeyStoreError
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
 
-def _scope(row: dict, tier: str, cfg: Config) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
-    return perms.effective(cfg.tier(tier).permissions, keystore.decode(row["permissions"])), keystore.decode(row["models"])
+def _scope(key: KeyInfo, tier: str, cfg: Config) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
+    return perms.effective(cfg.tier(tier).permissions, key.permissions), key.models
 
 
 def _within(caller: KeyRecord, permissions: tuple[str, ...], models: tuple[str, ...] | None) -> None:
@@ -41,7 +43,7 @@ def _within(caller: KeyRecord, permissions: tuple[str, ...], models: tuple[str, 
                    + "; it cannot give access to other models", permission="models", tier=caller.tier)
 
 
-def _may_change(who: Caller, db, member: str | None) -> None:
+def _may_change(who: Caller, store: SqlStore, member: str | None) -> None:
     """403 unless `who` may create or change keys of `member` (None: their own)."""
     if who.role == "viewer":
         raise deny(who, "viewers make no key changes")
@@ -50,51 +52,50 @@ def _may_change(who: Caller, db, member: str | None) -> None:
     if not who.whole_account:
         raise deny(who, "it acts only on its own member's keys")
     try:
-        target = members.get_member(db, who.key.account, member)
-    except keystore.KeyStoreError:
+        target = store.get_member(who.key.account, member)
+    except KeyStoreError:
         raise fail(404, "not_found", f"no member {member!r} in account {who.key.account}") from None
-    if members.RANK[target["role"]] > who.rank:
-        raise deny(who, f"it cannot act on keys of an {target['role']}")
+    if members.RANK[target.role] > who.rank:
+        raise deny(who, f"it cannot act on keys of an {target.role}")
 
 
-def _target(db, who: Caller, key_id: str, cfg: Config) -> dict:
+def _target(store: SqlStore, who: Caller, key_id: str, cfg: Config) -> KeyInfo:
     """The key `key_id` of the caller's account, which the caller may act on (else 404/403)."""
     caller = who.key
-    rows = [r for r in keystore.list_keys(db, caller.account) if r["id"] == key_id]
-    if not rows or not (who.whole_account or rows[0]["member"] == who.member):
+    found = [k for k in store.list_keys(caller.account) if k.id == key_id]
+    if not found or not (who.whole_account or found[0].member == who.member):
         # other accounts' (and, for members, other members') keys are not even acknowledged
         raise fail(404, "not_found", f"no key {key_id!r} in account {caller.account}")
-    _may_change(who, db, rows[0]["member"])
-    _within(caller, *_scope(rows[0], caller.tier, cfg))
-    return rows[0]
+    _may_change(who, store, found[0].member)
+    _within(caller, *_scope(found[0], caller.tier, cfg))
+    return found[0]
 
 
-def _key(row: dict, tier: str, cfg: Config, now: str) -> Key:
-    permissions, models = _scope(row, tier, cfg)
-    return Key(id=row["id"], name=row["name"], member=row["member"], hint=row["hint"],
-               state=keystore.key_state(row, now),
-               created=row["created"], expires=row["expires"], revoked=row["revoked"], last_used=row["last_used"],
+def _key(key: KeyInfo, tier: str, cfg: Config, now: str) -> Key:
+    permissions, models = _scope(key, tier, cfg)
+    return Key(id=key.id, name=key.name, member=key.member, hint=key.hint, state=key.state(now),
+               created=key.created, expires=key.expires, revoked=key.revoked, last_used=key.last_used,
                permissions=list(permissions), models=None if models is None else list(models))
 
 
-def _new(new: keystore.NewKey, permissions, models) -> NewKey:
+def _new(new: IssuedKey, permissions, models) -> NewKey:
     return NewKey(id=new.id, key=new.key, account=new.account, name=new.name, permissions=list(permissions),
                   models=None if models is None else list(models))
 
 
 @router.get("", response_model=list[Key])
-def list_keys(who: Caller = Depends(caller("api")), db=Depends(deps.database),
+def list_keys(who: Caller = Depends(caller("api")), store: SqlStore = Depends(deps.store),
               cfg: Config = Depends(deps.config)) -> list[Key]:
     now, tier = iso(utcnow()), who.key.tier
-    return [_key(r, tier, cfg, now) for r in keystore.list_keys(db, who.key.account)
-            if who.whole_account or r["member"] == who.member]
+    return [_key(k, tier, cfg, now) for k in store.list_keys(who.key.account)
+            if who.whole_account or k.member == who.member]
 
 
 @router.post("", response_model=NewKey, status_code=201)
-def create_key(body: NewKeyRequest, who: Caller = Depends(caller("api")), db=Depends(deps.database),
+def create_key(body: NewKeyRequest, who: Caller = Depends(caller("api")), store: SqlStore = Depends(deps.store),
                cfg: Config = Depends(deps.config)) -> NewKey:
     caller = who.key
-    _may_change(who, db, body.member)
+    _may_change(who, store, body.member)
     try:
         permissions = perms.parse_permissions(body.permissions) if body.permissions is not None else caller.permissions
         models = perms.parse_models(body.models) if body.models is not None else caller.models
@@ -110,27 +111,27 @@ def create_key(body: NewKeyRequest, who: Caller = Depends(caller("api")), db=Dep
         except ValueError as e:
             raise fail(400, "invalid_request", f"expires: {e}") from None
     try:
-        new = keystore.create_key(db, caller.account, cfg, name=body.name, expires=expires,
-                                  permissions=permissions, models=models, member=body.member or who.member)
-    except keystore.KeyStoreError as e:
+        new = store.create_key(caller.account, cfg, name=body.name, expires=expires,
+                               permissions=permissions, models=models, member=body.member or who.member)
+    except KeyStoreError as e:
         raise fail(409, "conflict", str(e)) from None
     return _new(new, permissions, models)
 
 
 @router.post("/{key_id}/rotate", response_model=NewKey)
-def rotate_key(key_id: str, who: Caller = Depends(caller("api")), db=Depends(deps.database),
+def rotate_key(key_id: str, who: Caller = Depends(caller("api")), store: SqlStore = Depends(deps.store),
                cfg: Config = Depends(deps.config)) -> NewKey:
-    row = _target(db, who, key_id, cfg)
+    key = _target(store, who, key_id, cfg)
     try:
-        new = keystore.rotate_key(db, key_id, cfg)
-    except keystore.KeyStoreError as e:
+        new = store.rotate_key(key_id, cfg)
+    except KeyStoreError as e:
         raise fail(409, "conflict", str(e)) from None
-    return _new(new, *_scope(row, who.key.tier, cfg))
+    return _new(new, *_scope(key, who.key.tier, cfg))
 
 
 @router.delete("/{key_id}", status_code=204)
-def revoke_key(key_id: str, who: Caller = Depends(caller("api")), db=Depends(deps.database),
+def revoke_key(key_id: str, who: Caller = Depends(caller("api")), store: SqlStore = Depends(deps.store),
                cfg: Config = Depends(deps.config)) -> Response:
-    _target(db, who, key_id, cfg)
-    keystore.revoke_key(db, key_id)
+    _target(store, who, key_id, cfg)
+    store.revoke_key(key_id)
     return Response(status_code=204)

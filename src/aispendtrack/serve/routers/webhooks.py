@@ -3,6 +3,8 @@ and an owner/admin key). A signing secret is in the creating or rotating answer 
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,7 +13,9 @@ from aispendtrack.serve import deps
 from aispendtrack.serve.errors import fail
 from aispendtrack.serve import webhook_targets
 from aispendtrack.serve.roles import Caller, at_least
-from aispendtrack.store import outbox, webhook_endpoints
+from aispendtrack.store import webhook_endpoints
+from aispendtrack.store.base import SqlStore
+from aispendtrack.store.records import Endpoint as Held
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 admin = at_least("admin", "webhooks")
@@ -57,52 +61,53 @@ class Delivery(BaseModel):
     attempts: int | None
 
 
-def _endpoint(row: dict) -> dict:
-    fields = ("id", "url", "events", "created", "disabled", "disabled_reason", "paused", "previous_secret_until")
-    return {**{k: row[k] for k in fields}, "state": webhook_endpoints.state(row)}
+def _endpoint(e: Held) -> dict:
+    return {"id": e.id, "url": e.url, "events": None if e.events is None else list(e.events), "created": e.created,
+            "disabled": e.disabled, "disabled_reason": e.disabled_reason, "paused": e.paused,
+            "previous_secret_until": e.previous_secret_until, "state": e.state}
 
 
-def _own(db, who: Caller, endpoint_id: str) -> dict:
+def _own(store: SqlStore, who: Caller, endpoint_id: str) -> Held:
     try:
-        return outbox.get_endpoint(db, endpoint_id, who.key.account)
-    except outbox.WebhookError as e:
+        return store.get_endpoint(endpoint_id, who.key.account)
+    except webhook_endpoints.WebhookError as e:
         raise fail(404, "not_found", str(e)) from None
 
 
 @router.get("", response_model=list[Endpoint])
-def list_endpoints(who: Caller = Depends(admin), db=Depends(deps.database)) -> list[Endpoint]:
-    return [Endpoint(**_endpoint(r)) for r in outbox.list_endpoints(db, who.key.account)]
+def list_endpoints(who: Caller = Depends(admin), store: SqlStore = Depends(deps.store)) -> list[Endpoint]:
+    return [Endpoint(**_endpoint(e)) for e in store.list_endpoints(who.key.account)]
 
 
 @router.post("", response_model=NewEndpoint, status_code=201)
-def add_endpoint(body: NewEndpointRequest, who: Caller = Depends(admin), db=Depends(deps.database),
+def add_endpoint(body: NewEndpointRequest, who: Caller = Depends(admin), store: SqlStore = Depends(deps.store),
                  cfg: Config = Depends(deps.config)) -> NewEndpoint:
     try:
-        url = outbox.check_url(body.url, cfg.webhooks.allow_hosts)
-        events = outbox.parse_events(body.events)
+        url = webhook_endpoints.check_url(body.url, cfg.webhooks.allow_hosts)
+        events = webhook_endpoints.parse_events(body.events)
         webhook_targets.check_registration(url, webhook_targets.Policy.of(cfg.webhooks))
-    except outbox.WebhookError as e:
+    except webhook_endpoints.WebhookError as e:
         raise fail(400, "invalid_request", str(e)) from None
-    row, secret = outbox.add_endpoint(db, who.key.account, url, events, cfg.tier_permissions())
-    return NewEndpoint(**_endpoint(row), secret=secret)
+    endpoint, secret = store.add_endpoint(who.key.account, url, events, cfg.tier_permissions())
+    return NewEndpoint(**_endpoint(endpoint), secret=secret)
 
 
 @router.delete("/{endpoint_id}", status_code=204)
-def remove_endpoint(endpoint_id: str, who: Caller = Depends(admin), db=Depends(deps.database)) -> Response:
-    _own(db, who, endpoint_id)
-    outbox.remove_endpoint(db, endpoint_id, who.key.account)
+def remove_endpoint(endpoint_id: str, who: Caller = Depends(admin), store: SqlStore = Depends(deps.store)) -> Response:
+    _own(store, who, endpoint_id)
+    store.remove_endpoint(endpoint_id, who.key.account)
     return Response(status_code=204)
 
 
 @router.post("/{endpoint_id}/rotate-secret", response_model=RotatedSecret)
-def rotate_secret(endpoint_id: str, who: Caller = Depends(admin), db=Depends(deps.database),
+def rotate_secret(endpoint_id: str, who: Caller = Depends(admin), store: SqlStore = Depends(deps.store),
                   cfg: Config = Depends(deps.config)) -> RotatedSecret:
-    _own(db, who, endpoint_id)
-    row, secret = outbox.rotate_secret(db, endpoint_id, cfg.webhooks.rotation_grace_seconds, who.key.account)
-    return RotatedSecret(id=row["id"], secret=secret, previous_secret_until=row["previous_secret_until"])
+    _own(store, who, endpoint_id)
+    endpoint, secret = store.rotate_secret(endpoint_id, cfg.webhooks.rotation_grace_seconds, who.key.account)
+    return RotatedSecret(id=endpoint.id, secret=secret, previous_secret_until=endpoint.previous_secret_until)
 
 
 @router.get("/{endpoint_id}/deliveries", response_model=list[Delivery])
-def deliveries(endpoint_id: str, who: Caller = Depends(admin), db=Depends(deps.database)) -> list[Delivery]:
-    _own(db, who, endpoint_id)
-    return [Delivery(**r) for r in outbox.deliveries(db, endpoint_id)]
+def deliveries(endpoint_id: str, who: Caller = Depends(admin), store: SqlStore = Depends(deps.store)) -> list[Delivery]:
+    _own(store, who, endpoint_id)
+    return [Delivery(**asdict(a)) for a in store.deliveries(endpoint_id)]

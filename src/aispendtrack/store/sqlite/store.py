@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,7 +56,9 @@ class SqliteStore(SqlStore):
         self.target = str(path)
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._open: set[SqliteConn] = set()
+        # Weak: a worker thread that ends (a thread pool retires idle ones) takes its
+        # connection with it, closed when collected; `close()` closes the rest.
+        self._open: weakref.WeakSet[SqliteConn] = weakref.WeakSet()
         self._closed = False
         self._migrate = migrate_schema
         self._file = None  # the file's identity when this store opened it (or last migrated it)
@@ -127,7 +130,7 @@ class SqliteStore(SqlStore):
         """Close every connection this store opened (call when no thread uses it any more)."""
         self._closed = True
         with self._lock:
-            conns, self._open = list(self._open), set()
+            conns, self._open = list(self._open), weakref.WeakSet()
         for conn in conns:
             try:
                 conn.close()
