@@ -6,6 +6,7 @@ from aispendtrack.store import keys
 from aispendtrack.config import Config, parse_config
 from aispendtrack.store.db import iso, utcnow
 from aispendtrack.store.keycache import check, load_records
+from aispendtrack.store.records import Account, KeyStoreError
 
 
 def test_generated_keys_have_the_documented_shape():
@@ -14,9 +15,9 @@ def test_generated_keys_have_the_documented_shape():
     assert all(keys.KEY_RE.fullmatch(k) for k in seen)
 
 
-def test_plaintext_key_is_never_stored(database, config, db_path):
-    keys.create_account(database, "acme", "pro")
-    new = keys.create_key(database, "acme", config, name="ci")
+def test_plaintext_key_is_never_stored(store, database, config):
+    store.create_account("acme", "pro")
+    new = store.create_key("acme", config, name="ci")
     dump = "\n".join(database.conn.iterdump())
     assert new.key not in dump
     assert new.key[4:] not in dump
@@ -24,36 +25,36 @@ def test_plaintext_key_is_never_stored(database, config, db_path):
     assert new.hint == f"ask_…{new.key[-4:]}"
 
 
-def test_tier_key_cap_is_enforced_with_a_clear_error(database, config):
-    keys.create_account(database, "solo", "free")
-    keys.create_key(database, "solo", config)
-    with pytest.raises(keys.KeyStoreError, match=r"maximum of 1 active key"):
-        keys.create_key(database, "solo", config)
+def test_tier_key_cap_is_enforced_with_a_clear_error(store, config):
+    store.create_account("solo", "free")
+    store.create_key("solo", config)
+    with pytest.raises(KeyStoreError, match=r"maximum of 1 active key"):
+        store.create_key("solo", config)
 
 
-def test_revoked_keys_free_a_slot_and_rotation_does_not_use_one(database, config):
-    keys.create_account(database, "solo", "free")
-    first = keys.create_key(database, "solo", config)
-    keys.rotate_key(database, first.id, config)  # in grace: still one key line
-    with pytest.raises(keys.KeyStoreError):
-        keys.create_key(database, "solo", config)
-    keys.revoke_key(database, first.id)
-    keys.create_key(database, "solo", config)
+def test_revoked_keys_free_a_slot_and_rotation_does_not_use_one(store, config):
+    store.create_account("solo", "free")
+    first = store.create_key("solo", config)
+    store.rotate_key(first.id, config)  # in grace: still one key line
+    with pytest.raises(KeyStoreError):
+        store.create_key("solo", config)
+    store.revoke_key(first.id)
+    store.create_key("solo", config)
 
 
-def test_enterprise_has_no_cap(database, config):
-    keys.create_account(database, "big", "enterprise")
+def test_enterprise_has_no_cap(store, config):
+    store.create_account("big", "enterprise")
     for _ in range(8):
-        keys.create_key(database, "big", config)
+        store.create_key("big", config)
 
 
-def test_rotation_keeps_id_and_grace(database):
+def test_rotation_keeps_id_and_grace(store):
     config = parse_config({"keys": {"rotation_grace_seconds": 60}})
-    keys.create_account(database, "acme", "pro")
-    old = keys.create_key(database, "acme", config)
-    new = keys.rotate_key(database, old.id, config)
+    store.create_account("acme", "pro")
+    old = store.create_key("acme", config)
+    new = store.rotate_key(old.id, config)
     assert new.id == old.id and new.key != old.key
-    records = load_records(database, config)
+    records = load_records(store, config)
     now = utcnow()
     assert check(records, old.key, iso(now)).reason is None
     assert check(records, new.key, iso(now)).reason is None
@@ -62,52 +63,52 @@ def test_rotation_keeps_id_and_grace(database):
     assert check(records, new.key, later).reason is None
 
 
-def test_revoke_and_unknown(database, config):
-    keys.create_account(database, "acme", "pro")
-    k = keys.create_key(database, "acme", config)
-    keys.revoke_key(database, k.id)
-    records = load_records(database, config)
+def test_revoke_and_unknown(store, config):
+    store.create_account("acme", "pro")
+    k = store.create_key("acme", config)
+    store.revoke_key(k.id)
+    records = load_records(store, config)
     now = iso(utcnow())
     assert "revoked" in check(records, k.key, now).reason
     assert "unknown" in check(records, keys.generate_key(), now).reason
 
 
-def test_expired_key(database, config):
-    keys.create_account(database, "acme", "pro")
-    k = keys.create_key(database, "acme", config, expires=utcnow() + timedelta(seconds=5))
-    records = load_records(database, config)
+def test_expired_key(store, config):
+    store.create_account("acme", "pro")
+    k = store.create_key("acme", config, expires=utcnow() + timedelta(seconds=5))
+    records = load_records(store, config)
     assert check(records, k.key, iso(utcnow())).reason is None
     assert "expired" in check(records, k.key, iso(utcnow() + timedelta(seconds=6))).reason
 
 
-def test_unknown_account_and_tier(database, config):
-    with pytest.raises(keys.KeyStoreError, match="no account named"):
-        keys.create_key(database, "ghost", config)
-    with pytest.raises(keys.KeyStoreError, match="unknown tier"):
-        keys.create_account(database, "x", "gold")
-    keys.create_account(database, "x")
-    with pytest.raises(keys.KeyStoreError, match="already exists"):
-        keys.create_account(database, "x")
+def test_unknown_account_and_tier(store, config):
+    with pytest.raises(KeyStoreError, match="no account named"):
+        store.create_key("ghost", config)
+    with pytest.raises(KeyStoreError, match="unknown tier"):
+        store.create_account("x", "gold")
+    store.create_account("x")
+    with pytest.raises(KeyStoreError, match="already exists"):
+        store.create_account("x")
 
 
-def test_enterprise_account_limits_override(database, config):
-    keys.create_account(database, "big", "enterprise")
-    assert keys.account_limits(keys.get_account(database, "big"), config) == (None, None)
-    acct = keys.set_account_limits(database, "big", requests_per_hour=50, monthly_calls="unlimited")
+def test_enterprise_account_limits_override(store, config):
+    store.create_account("big", "enterprise")
+    assert keys.account_limits(store.get_account("big"), config) == (None, None)
+    acct = store.set_account_limits("big", requests_per_hour=50, monthly_calls="unlimited")
     assert keys.account_limits(acct, config) == (50, None)
 
 
-def test_every_change_bumps_the_version(database, config):
+def test_every_change_bumps_the_version(store, database, config):
     def version():
         return database.execute("SELECT value FROM meta WHERE name='keys_version'").fetchone()[0]
 
-    keys.create_account(database, "acme", "pro")
+    store.create_account("acme", "pro")
     v1 = version()
-    k = keys.create_key(database, "acme", config)
+    k = store.create_key("acme", config)
     v2 = version()
-    keys.rotate_key(database, k.id, config)
+    store.rotate_key(k.id, config)
     v3 = version()
-    keys.revoke_key(database, k.id)
+    store.revoke_key(k.id)
     assert int(v1) < int(v2) < int(v3) < int(version())
 
 
@@ -124,25 +125,26 @@ def test_every_change_bumps_the_version(database, config):
     ],
 )
 def test_account_limits_tier_defaults_and_overrides(tier, rph, monthly, expected):
-    account = {"tier": tier, "requests_per_hour": rph, "monthly_calls": monthly}
+    account = Account(1, "acme", tier, "2026-01-01T00:00:00Z", requests_per_hour=rph, monthly_calls=monthly)
     assert keys.account_limits(account, Config()) == expected
 
 
 def test_account_limits_unknown_tier():
     with pytest.raises(ValueError, match="unknown tier 'gold'"):
-        keys.account_limits({"tier": "gold", "requests_per_hour": None, "monthly_calls": None}, Config())
+        keys.account_limits(Account(1, "acme", "gold", "2026-01-01T00:00:00Z"), Config())
 
 
-def test_a_key_change_on_a_full_disk_raises_the_disk_error(database, config):
+def test_a_key_change_on_a_full_disk_raises_the_disk_error(store, config):
     """SQLite rolls back by itself on SQLITE_FULL; a second ROLLBACK used to replace the
     error with "no transaction is active", which serve could not tell from a bug (500)."""
     import sqlite3
 
-    keys.create_account(database, "acme", "enterprise")
-    pages = database.execute("PRAGMA page_count").fetchone()[0]
-    database.execute(f"PRAGMA max_page_count = {pages}")  # no page more: the file cannot grow
-    with pytest.raises(sqlite3.OperationalError) as full:
-        for n in range(500):
-            keys.create_key(database, "acme", config, name=f"{n}-" + "n" * 60)
-    assert full.value.sqlite_errorname == "SQLITE_FULL"
-    assert not database.conn.in_transaction
+    store.create_account("acme", "enterprise")
+    with store.connection() as conn:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")  # no page more: the file cannot grow
+        with pytest.raises(sqlite3.OperationalError) as full:
+            for n in range(500):
+                store.create_key("acme", config, name=f"{n}-" + "n" * 60)
+        assert full.value.sqlite_errorname == "SQLITE_FULL"
+        assert not conn.in_transaction

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys, members, outbox
+from aispendtrack.store import members, open_store
+from aispendtrack.store.records import KeyStoreError
 
 
 def messages(database, type_=None) -> list[dict]:
@@ -15,62 +16,62 @@ def messages(database, type_=None) -> list[dict]:
     return [json.loads(p) for t, p in rows if type_ is None or t == type_]
 
 
-def test_account_has_its_owner_and_keys_default_to_it(database, config):
-    keys.create_account(database, "acme", "pro", owner="ann")
-    new = keys.create_key(database, "acme", config)
-    assert [(m["name"], m["role"], m["keys"]) for m in members.list_members(database, "acme")] == [("ann", "owner", 1)]
-    assert members.of_key(database, new.id)["name"] == "ann"
+def test_account_has_its_owner_and_keys_default_to_it(store, config):
+    store.create_account("acme", "pro", owner="ann")
+    new = store.create_key("acme", config)
+    assert [(m.name, m.role, m.keys) for m in store.list_members("acme")] == [("ann", "owner", 1)]
+    assert store.member_of_key(new.id).name == "ann"
 
 
-def test_free_account_has_exactly_one_member(database, config):
-    keys.create_account(database, "solo", "free")
-    with pytest.raises(keys.KeyStoreError, match="team access needs the pro or enterprise tier"):
-        members.add_member(database, "solo", "bob", "member", config)
-    assert len(members.list_members(database, "solo")) == 1
+def test_free_account_has_exactly_one_member(store, config):
+    store.create_account("solo", "free")
+    with pytest.raises(KeyStoreError, match="team access needs the pro or enterprise tier"):
+        store.add_member("solo", "bob", "member", config)
+    assert len(store.list_members("solo")) == 1
 
 
 @pytest.mark.parametrize("bad", ["", "boss", "Owner"])
-def test_unknown_role_is_refused(database, config, bad):
-    keys.create_account(database, "acme", "pro")
-    with pytest.raises(keys.KeyStoreError, match="unknown role"):
-        members.add_member(database, "acme", "bob", bad, config)
+def test_unknown_role_is_refused(store, config, bad):
+    store.create_account("acme", "pro")
+    with pytest.raises(KeyStoreError, match="unknown role"):
+        store.add_member("acme", "bob", bad, config)
 
 
-def test_duplicate_member_and_unknown_member(database, config):
-    keys.create_account(database, "acme", "pro")
-    members.add_member(database, "acme", "bob", "viewer", config)
-    with pytest.raises(keys.KeyStoreError, match="already has a member"):
-        members.add_member(database, "acme", "bob", "admin", config)
-    with pytest.raises(keys.KeyStoreError, match="no member 'carl'"):
-        keys.create_key(database, "acme", config, member="carl")
+def test_duplicate_member_and_unknown_member(store, config):
+    store.create_account("acme", "pro")
+    store.add_member("acme", "bob", "viewer", config)
+    with pytest.raises(KeyStoreError, match="already has a member"):
+        store.add_member("acme", "bob", "admin", config)
+    with pytest.raises(KeyStoreError, match="no member 'carl'"):
+        store.create_key("acme", config, member="carl")
 
 
-def test_remove_member_revokes_their_keys_only_and_emits_events(database, config):
-    keys.create_account(database, "acme", "pro")
-    row, _ = outbox.add_endpoint(database, "acme", "http://127.0.0.1:9/h", None)
-    members.add_member(database, "acme", "bob", "member", config)
-    mine = keys.create_key(database, "acme", config)
-    bobs = [keys.create_key(database, "acme", config, member="bob").id for _ in range(2)]
-    assert sorted(members.remove_member(database, "acme", "bob")) == sorted(bobs)
-    states = {k["id"]: keys.key_state(k, dbmod.iso(dbmod.utcnow())) for k in keys.list_keys(database, "acme")}
+def test_remove_member_revokes_their_keys_only_and_emits_events(store, database, config):
+    store.create_account("acme", "pro")
+    row, _ = store.add_endpoint("acme", "http://127.0.0.1:9/h", None)
+    store.add_member("acme", "bob", "member", config)
+    mine = store.create_key("acme", config)
+    bobs = [store.create_key("acme", config, member="bob").id for _ in range(2)]
+    assert sorted(store.remove_member("acme", "bob")) == sorted(bobs)
+    states = {k.id: k.state(dbmod.iso(dbmod.utcnow())) for k in store.list_keys("acme")}
     assert states == {mine.id: "active", bobs[0]: "revoked", bobs[1]: "revoked"}
-    assert [m["name"] for m in members.list_members(database, "acme")] == ["owner"]
+    assert [m.name for m in store.list_members("acme")] == ["owner"]
     types = [m["type"] for m in messages(database)]
     assert types == ["member.added", "key.created", "key.created", "key.created", "key.revoked", "key.revoked",
                      "member.removed"]
     removed = messages(database, "member.removed")[0]["data"]
     assert removed == {"account": "acme", "member": "bob", "role": "member", "revoked_keys": bobs}
     # the name is free again
-    members.add_member(database, "acme", "bob", "viewer", config)
+    store.add_member("acme", "bob", "viewer", config)
 
 
-def test_last_owner_stays(database, config):
-    keys.create_account(database, "acme", "enterprise")
-    with pytest.raises(keys.KeyStoreError, match="only owner"):
-        members.remove_member(database, "acme", "owner")
-    members.add_member(database, "acme", "zoe", "owner", config)
-    members.remove_member(database, "acme", "owner")
-    assert [m["name"] for m in members.list_members(database, "acme")] == ["zoe"]
+def test_last_owner_stays(store, config):
+    store.create_account("acme", "enterprise")
+    with pytest.raises(KeyStoreError, match="only owner"):
+        store.remove_member("acme", "owner")
+    store.add_member("acme", "zoe", "owner", config)
+    store.remove_member("acme", "owner")
+    assert [m.name for m in store.list_members("acme")] == ["zoe"]
 
 
 def test_database_from_before_members_gets_owners(tmp_path, config):
@@ -81,20 +82,21 @@ def test_database_from_before_members_gets_owners(tmp_path, config):
                      "NOT NULL, last_used TEXT, revoked TEXT, expires TEXT)")
     database.execute("INSERT INTO accounts (name, tier, created) VALUES ('old', 'pro', '2026-01-01T00:00:00Z')")
     database.execute("INSERT INTO keys (id, account_id, created) VALUES ('key_000000000001', 1, '2026-01-01T00:00:00Z')")
-    keys.ensure_schema(database)
-    keys.ensure_schema(database)  # idempotent
-    assert [(m["name"], m["role"], m["keys"]) for m in members.list_members(database, "old")] == [("owner", "owner", 1)]
-    assert members.of_key(database, "key_000000000001")["role"] == "owner"
+    database.conn.close()
+    open_store(tmp_path / "old.db").close()
+    with open_store(tmp_path / "old.db") as store:  # idempotent
+        assert [(m.name, m.role, m.keys) for m in store.list_members("old")] == [("owner", "owner", 1)]
+        assert store.member_of_key("key_000000000001").role == "owner"
 
 
-def test_member_spend_and_report_by_member(database, config):
+def test_member_spend_and_report_by_member(store, database, config):
     from aispendtrack.views.members import member_spend
     from aispendtrack.views.report import report
 
-    keys.create_account(database, "acme", "pro")
-    members.add_member(database, "acme", "bob", "member", config)
-    mine = keys.create_key(database, "acme", config)
-    bobs = keys.create_key(database, "acme", config, member="bob")
+    store.create_account("acme", "pro")
+    store.add_member("acme", "bob", "member", config)
+    mine = store.create_key("acme", config)
+    bobs = store.create_key("acme", config, member="bob")
     cols = "ts, key_id, account, provider, api, model, status, outcome, streamed, pricing, cost_usd"
     for key_id, cost in ((mine.id, "0.5"), (bobs.id, "1.25"), (bobs.id, "0.25")):
         database.execute(f"INSERT INTO calls ({cols}) VALUES (?, ?, 'acme', 'openai', 'chat', 'gpt-4o', 200, "
@@ -104,7 +106,7 @@ def test_member_spend_and_report_by_member(database, config):
     rows = member_spend(database, "acme")
     assert [(r["member"], r["role"], r["calls"], r["cost_usd"]) for r in rows] == [
         ("bob", "member", 2, "1.5"), ("owner", "owner", 1, "0.5")]
-    bob_id = members.get_member(database, "acme", "bob")["id"]
+    bob_id = store.get_member("acme", "bob").id
     assert [r["member"] for r in member_spend(database, "acme", member_id=bob_id)] == ["bob"]
 
 
@@ -130,18 +132,18 @@ def test_report_by_member_keeps_accounts_apart(run):
                                          .output)["groups"]] == ["acme/owner"]
 
 
-def test_set_role_and_its_event(database, config):
-    keys.create_account(database, "acme", "pro", owner="ann")
-    outbox.add_endpoint(database, "acme", "https://93.184.215.14/h", None)
-    members.add_member(database, "acme", "bob", "viewer", config)
-    assert members.set_role(database, "acme", "bob", "admin") == "viewer"
-    assert members.get_member(database, "acme", "bob")["role"] == "admin"
+def test_set_role_and_its_event(store, database, config):
+    store.create_account("acme", "pro", owner="ann")
+    store.add_endpoint("acme", "https://93.184.215.14/h", None)
+    store.add_member("acme", "bob", "viewer", config)
+    assert store.set_role("acme", "bob", "admin") == "viewer"
+    assert store.get_member("acme", "bob").role == "admin"
     assert messages(database, "member.role_changed")[-1]["data"] == {
         "account": "acme", "member": "bob", "role": "admin", "previous_role": "viewer"}
-    with pytest.raises(keys.KeyStoreError, match="only owner"):
-        members.set_role(database, "acme", "ann", "admin")
-    with pytest.raises(keys.KeyStoreError, match="unknown role"):
-        members.set_role(database, "acme", "bob", "Owner")
+    with pytest.raises(KeyStoreError, match="only owner"):
+        store.set_role("acme", "ann", "admin")
+    with pytest.raises(KeyStoreError, match="unknown role"):
+        store.set_role("acme", "bob", "Owner")
 
 
 @pytest.mark.parametrize("actor, target, role, allowed", [
@@ -154,46 +156,46 @@ def test_set_role_and_its_event(database, config):
     ("member", "viewer", "admin", False),
     ("owner", "owner", "member", True),
 ])
-def test_set_role_never_above_the_actor(database, config, actor, target, role, allowed):
-    keys.create_account(database, "acme", "pro", owner="first")
-    members.add_member(database, "acme", "target", target, config)
+def test_set_role_never_above_the_actor(store, config, actor, target, role, allowed):
+    store.create_account("acme", "pro", owner="first")
+    store.add_member("acme", "target", target, config)
     if allowed:
-        members.set_role(database, "acme", "target", role, up_to=actor)
-        assert members.get_member(database, "acme", "target")["role"] == role
+        store.set_role("acme", "target", role, up_to=actor)
+        assert store.get_member("acme", "target").role == role
     else:
         with pytest.raises(members.RoleDenied):
-            members.set_role(database, "acme", "target", role, up_to=actor)
-        assert members.get_member(database, "acme", "target")["role"] == target
+            store.set_role("acme", "target", role, up_to=actor)
+        assert store.get_member("acme", "target").role == target
 
 
-def test_downgrade_holds_the_keys_of_members_beyond_the_owner(database, config):
+def test_downgrade_holds_the_keys_of_members_beyond_the_owner(store, config):
     from aispendtrack.store.keycache import lookup_one
 
-    keys.create_account(database, "acme", "pro", owner="ann")
-    members.add_member(database, "acme", "bob", "admin", config)
-    ann = keys.create_key(database, "acme", config)
-    bob = keys.create_key(database, "acme", config, member="bob")
-    keys.set_tier(database, "acme", "free", config)  # free allows 1 key: bob's is held, not counted
-    assert lookup_one(database, config, ann.key).reason is None
-    reason = lookup_one(database, config, bob.key).reason
+    store.create_account("acme", "pro", owner="ann")
+    store.add_member("acme", "bob", "admin", config)
+    ann = store.create_key("acme", config)
+    bob = store.create_key("acme", config, member="bob")
+    store.set_tier("acme", "free", config)  # free allows 1 key: bob's is held, not counted
+    assert lookup_one(store, config, ann.key).reason is None
+    reason = lookup_one(store, config, bob.key).reason
     assert "belongs to member 'bob'" in reason and "free tier" in reason and "owner's keys" in reason
-    with pytest.raises(keys.KeyStoreError, match="only the owner's keys work"):
-        keys.create_key(database, "acme", config, member="bob")
-    with pytest.raises(keys.KeyStoreError, match="maximum of 1"):
-        keys.create_key(database, "acme", config)  # ann's one key is the free tier's one
-    keys.revoke_key(database, ann.id)
-    keys.create_key(database, "acme", config)  # bob's held key does not take the owner's place
-    keys.set_tier(database, "acme", "pro", config)
-    assert lookup_one(database, config, bob.key).reason is None  # back on upgrade, never revoked
+    with pytest.raises(KeyStoreError, match="only the owner's keys work"):
+        store.create_key("acme", config, member="bob")
+    with pytest.raises(KeyStoreError, match="maximum of 1"):
+        store.create_key("acme", config)  # ann's one key is the free tier's one
+    store.revoke_key(ann.id)
+    store.create_key("acme", config)  # bob's held key does not take the owner's place
+    store.set_tier("acme", "pro", config)
+    assert lookup_one(store, config, bob.key).reason is None  # back on upgrade, never revoked
 
 
-def test_downgrade_when_only_a_member_holds_a_key(database, config):
+def test_downgrade_when_only_a_member_holds_a_key(store, config):
     """The hole: the free tier's one key held by someone other than the owner kept working."""
     from aispendtrack.store.keycache import lookup_one
 
-    keys.create_account(database, "acme", "pro", owner="ann")
-    members.add_member(database, "acme", "bob", "member", config)
-    bob = keys.create_key(database, "acme", config, member="bob")
-    keys.set_tier(database, "acme", "free", config)
-    assert "without team access" in lookup_one(database, config, bob.key).reason
-    keys.create_key(database, "acme", config)  # the owner gets the free tier's one key
+    store.create_account("acme", "pro", owner="ann")
+    store.add_member("acme", "bob", "member", config)
+    bob = store.create_key("acme", config, member="bob")
+    store.set_tier("acme", "free", config)
+    assert "without team access" in lookup_one(store, config, bob.key).reason
+    store.create_key("acme", config)  # the owner gets the free tier's one key
