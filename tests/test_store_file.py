@@ -9,7 +9,6 @@ import threading
 import pytest
 
 from aispendtrack.config import Config
-from aispendtrack.store import open_store
 from aispendtrack.store.records import StoreGone, StoreUnavailable
 
 

@@ -7,19 +7,17 @@ from decimal import Decimal
 import pytest
 
 from aispendtrack.config import Config
-from aispendtrack.store.db import connect
-from aispendtrack.store.ledger import LedgerWriter
+from aispendtrack.store.db import connect, iso
 from aispendtrack.views.me import key_standing
 
 
 def test_set_show_and_clear_budgets(run):
     run("accounts", "create", "acme", "--tier", "pro")
     key_id = json.loads(run("keys", "create", "acme", "--json").output)["id"]
-    w = LedgerWriter(run.db)
-    w.start()
-    w.write_sync({"ts": time.time(), "account": "acme", "key_id": key_id, "outcome": "forwarded",
-                  "cost_usd": Decimal("1.25")})
-    w.close()
+    ledger = connect(run.db)
+    ledger["calls"].insert({"ts": iso(time.time()), "account": "acme", "key_id": key_id, "outcome": "forwarded",
+                            "cost_usd": str(Decimal("1.25")), "pricing": "priced"})
+    ledger.conn.close()
     assert "$50 per month" in run("accounts", "budget", "acme", "--usd", "50").output
     run("keys", "budget", key_id, "--usd", "5", "--period", "day")
     account = json.loads(run("accounts", "list", "--json").output)[0]["budget"]

@@ -2,7 +2,6 @@ import subprocess
 
 import pytest
 
-from aispendtrack.store import keys
 from aispendtrack.demo.fake.server import FakeProvider
 
 from .harness import Proxy
@@ -15,9 +14,9 @@ def fake():
 
 
 @pytest.fixture
-def account_key(database, config):
-    keys.create_account(database, "acme", "pro")
-    return keys.create_key(database, "acme", config, name="e2e")
+def account_key(store, config):
+    store.create_account("acme", "pro")
+    return store.create_key("acme", config, name="e2e")
 
 
 @pytest.fixture

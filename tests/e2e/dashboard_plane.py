@@ -16,7 +16,8 @@ import pytest
 
 from aispendtrack.config import parse_config
 from aispendtrack.store import db as dbmod
-from aispendtrack.store import budgets, keys, schema
+from aispendtrack.store import open_store
+from aispendtrack.store.keytext import NewKey
 
 from .harness import MITMDUMP, proxy_and_serve
 
@@ -35,15 +36,13 @@ def _seed_history(database, key_ids: list[str]) -> None:
 
 
 def new_database(tmp: Path):
-    """(db path, the config the keys are made under, an open database with every table)."""
+    """(db path, the config the keys are made under, the store on it: close it when done)."""
     db_path = tmp / "aispendtrack.db"
-    database = dbmod.connect(db_path)
-    schema.ensure_schema(database)
-    return db_path, parse_config({"tiers": {"pro": {"max_keys": 20}}}), database
+    return db_path, parse_config({"tiers": {"pro": {"max_keys": 20}}}), open_store(db_path)
 
 
 @contextlib.contextmanager
-def running(tmp: Path, db_path: Path, config_text: str, made: dict[str, keys.NewKey]):
+def running(tmp: Path, db_path: Path, config_text: str, made: dict[str, NewKey]):
     """The proxy and `serve` on the database: yields the plane dict the helpers here take."""
     with proxy_and_serve(tmp, db_path, config_text) as (_, proxy, serve):
         yield {"db_path": db_path, "config_path": tmp / "mitm.toml", "proxy": proxy, "serve": serve,
@@ -54,12 +53,14 @@ def running(tmp: Path, db_path: Path, config_text: str, made: dict[str, keys.New
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dashboard")
-    db_path, config, database = new_database(tmp)
-    keys.create_account(database, "acme", "pro")
-    keys.create_account(database, "penny", "free")
-    made = {name: keys.create_key(database, "acme", config, name=name) for name in ("owner", "ci")}
-    made |= refused_keys(database, config, "acme")
-    made["penny"] = keys.create_key(database, "penny", config, name="penny")
+    db_path, config, store = new_database(tmp)
+    with store:
+        store.create_account("acme", "pro")
+        store.create_account("penny", "free")
+        made = {name: store.create_key("acme", config, name=name) for name in ("owner", "ci")}
+        made |= refused_keys(store, config, "acme")
+        made["penny"] = store.create_key("penny", config, name="penny")
+    database = dbmod.connect(db_path)
     _seed_history(database, [made["owner"].id, made["ci"].id])
     database.conn.close()
     with running(tmp, db_path, CONFIG, made) as plane:
@@ -80,13 +81,13 @@ def plane(tmp_path_factory):
         assert key not in logs, "a key landed in a log"
 
 
-def refused_keys(database, config, account: str) -> dict[str, keys.NewKey]:
+def refused_keys(store, config, account: str) -> dict[str, NewKey]:
     """Keys of `account` that `refuse` uses: tight (a $0 budget), narrow (gpt-4o-mini only)
     and nocalls (no `calls` permission)."""
-    made = {"tight": keys.create_key(database, account, config, name="tight"),
-            "narrow": keys.create_key(database, account, config, name="narrow", models=("gpt-4o-mini",)),
-            "nocalls": keys.create_key(database, account, config, name="nocalls", permissions=("dashboard",))}
-    budgets.set_budget(database, "key", made["tight"].id, "0", "total", now=time.time())
+    made = {"tight": store.create_key(account, config, name="tight"),
+            "narrow": store.create_key(account, config, name="narrow", models=("gpt-4o-mini",)),
+            "nocalls": store.create_key(account, config, name="nocalls", permissions=("dashboard",))}
+    store.set_budget("key", made["tight"].id, "0", "total", now=time.time())
     return made
 
 

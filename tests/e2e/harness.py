@@ -37,17 +37,13 @@ class Proxy(Mitmdump):
 
 def database_with_key(tmp: Path, label: str, tier: str = "enterprise") -> tuple[Path, str]:
     """A fresh ledger database in `tmp` with account `acme` and one key: (db path, plaintext key)."""
-    from aispendtrack.store import db as dbmod
-    from aispendtrack.store import keys, ledger_schema
     from aispendtrack.config import Config
+    from aispendtrack.store import open_store
 
     db_path = tmp / "aispendtrack.db"
-    database = dbmod.connect(db_path)
-    keys.ensure_schema(database)
-    ledger_schema.ensure_schema(database)
-    keys.create_account(database, "acme", tier)
-    key = keys.create_key(database, "acme", Config(), name=label).key
-    database.conn.close()
+    with open_store(db_path) as store:
+        store.create_account("acme", tier)
+        key = store.create_key("acme", Config(), name=label).key
     return db_path, key
 
 

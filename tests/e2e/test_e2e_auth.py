@@ -71,7 +71,7 @@ def test_anthropic_sdk_with_and_without_key(reverse_proxy, fake, account_key):
     assert len(fake.received) == 1
 
 
-def test_rotation_grace_then_only_the_new_key(make_proxy, fake, database, config):
+def test_rotation_grace_then_only_the_new_key(make_proxy, fake, store, database, config):
     """Both secrets are accepted until the grace end stored with the old one, only the new
     one from then on. Each answer is judged against the time the request was sent and
     answered (the proxy decides in between), so a slow machine cannot fail it."""
@@ -83,9 +83,9 @@ def test_rotation_grace_then_only_the_new_key(make_proxy, fake, database, config
     grace = 5
     proxy = make_proxy({"openai": "reverse:" + fake.url + "@{port}"},
                        config_text=f"[keys]\nrotation_grace_seconds = {grace}\n")
-    keys.create_account(database, "acme", "pro")
-    old = keys.create_key(database, "acme", config)
-    new = keys.rotate_key(database, old.id, parse_config({"keys": {"rotation_grace_seconds": grace}}))
+    store.create_account("acme", "pro")
+    old = store.create_key("acme", config)
+    new = store.rotate_key(old.id, parse_config({"keys": {"rotation_grace_seconds": grace}}))
     (retired,) = [r["retired"] for r in database.query(
         "SELECT retired FROM key_secrets WHERE key_id = ? AND retired IS NOT NULL", [old.id])]
     grace_end = parse_iso(retired).timestamp()
@@ -109,10 +109,10 @@ def test_rotation_grace_then_only_the_new_key(make_proxy, fake, database, config
     assert accepted(new.key)[0]
 
 
-def test_revocation_takes_effect_without_restart(reverse_proxy, fake, account_key, database):
+def test_revocation_takes_effect_without_restart(reverse_proxy, fake, account_key, store):
     client = oa(reverse_proxy, account_key.key)
     client.models.list()
-    keys.revoke_key(database, account_key.id)
+    store.revoke_key(account_key.id)
     import time
 
     deadline = time.time() + 1.0

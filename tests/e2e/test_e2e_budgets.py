@@ -45,10 +45,10 @@ def modes(fake) -> dict[str, str]:
     return {"openai": "reverse:" + fake.url + "@{port}"}
 
 
-def budgeted_key(database, config, usd, period="month", scope="account") -> keys.NewKey:
-    keys.create_account(database, "acme", "enterprise")
-    new = keys.create_key(database, "acme", config, name="budgeted")
-    budgets.set_budget(database, scope, "acme" if scope == "account" else new.id, usd, period, now=time.time())
+def budgeted_key(store, config, usd, period="month", scope="account") -> keys.NewKey:
+    store.create_account("acme", "enterprise")
+    new = store.create_key("acme", config, name="budgeted")
+    store.set_budget(scope, "acme" if scope == "account" else new.id, usd, period, now=time.time())
     return new
 
 
@@ -76,8 +76,8 @@ def ledger_cost(database) -> Decimal:
         "SELECT cost_usd FROM calls WHERE cost_usd IS NOT NULL").fetchall()), Decimal(0))
 
 
-def test_100_concurrent_against_a_budget_of_exactly_10(make_proxy, fake, database, config):
-    k = budgeted_key(database, config, 10 * BOUND)
+def test_100_concurrent_against_a_budget_of_exactly_10(make_proxy, fake, store, database, config):
+    k = budgeted_key(store, config, 10 * BOUND)
     proxy = make_proxy(modes(fake), config_text=CONFIG)
     responses = blast([(proxy.url("openai"), k.key)] * 100)
     assert Counter(r.status_code for r in responses) == {200: 10, 429: 90}
@@ -99,8 +99,8 @@ def test_100_concurrent_against_a_budget_of_exactly_10(make_proxy, fake, databas
     assert "resets at" in error["message"]
 
 
-def test_two_proxies_on_one_database_share_the_budget(make_proxy, fake, database, config):
-    k = budgeted_key(database, config, 10 * BOUND, period="day", scope="key")
+def test_two_proxies_on_one_database_share_the_budget(make_proxy, fake, store, database, config):
+    k = budgeted_key(store, config, 10 * BOUND, period="day", scope="key")
     p1, p2 = make_proxy(modes(fake), config_text=CONFIG), make_proxy(modes(fake), config_text=CONFIG)
     responses = blast([(p.url("openai"), k.key) for _ in range(50) for p in (p1, p2)])
     assert Counter(r.status_code for r in responses) == {200: 10, 429: 90}
@@ -108,11 +108,11 @@ def test_two_proxies_on_one_database_share_the_budget(make_proxy, fake, database
     assert spend(database, "key", k.id) == (10 * BOUND, 0, 0)
 
 
-def test_sdk_stream_settles_at_its_end_and_a_new_month_starts_at_zero(make_proxy, fake, database, config, tmp_path):
+def test_sdk_stream_settles_at_its_end_and_a_new_month_starts_at_zero(make_proxy, fake, store, database, config, tmp_path):
     # The SDK's stream bodies are longer than BODY (bound ~$0.14), each call costs BOUND
     # ($0.09): two fit, a third does not.
     budget = Decimal("0.25")
-    k = budgeted_key(database, config, budget)
+    k = budgeted_key(store, config, budget)
     offset = tmp_path / "offset"
     proxy = make_proxy(modes(fake), config_text=CONFIG, extra_args=clock_option(offset))
     attempts = Attempts()
@@ -136,8 +136,8 @@ def test_sdk_stream_settles_at_its_end_and_a_new_month_starts_at_zero(make_proxy
     assert Decimal(r.headers[B + "remaining-usd"]) == budget - (len(r.http_request.content) + 1) * PER_TOKEN
 
 
-def test_aborted_stream_settles_its_bound_and_errors_settle_nothing(make_proxy, fake, database, config):
-    k = budgeted_key(database, config, 100 * BOUND)
+def test_aborted_stream_settles_its_bound_and_errors_settle_nothing(make_proxy, fake, store, database, config):
+    k = budgeted_key(store, config, 100 * BOUND)
     proxy = make_proxy(modes(fake), config_text=CONFIG)
     url = proxy.url("openai") + "/v1/chat/completions"
     headers = {HEADER: k.key, "authorization": "Bearer sk-x"}
@@ -158,8 +158,8 @@ def test_aborted_stream_settles_its_bound_and_errors_settle_nothing(make_proxy, 
     assert (spent, held, over) == ((len(sent) + 7) * PER_TOKEN, 0, 0)
 
 
-def test_unpriced_model_under_a_budget_is_refused(make_proxy, fake, database, config):
-    k = budgeted_key(database, config, "5")
+def test_unpriced_model_under_a_budget_is_refused(make_proxy, fake, store, config):
+    k = budgeted_key(store, config, "5")
     proxy = make_proxy(modes(fake), config_text=CONFIG)
     r = httpx2.post(proxy.url("openai") + "/v1/chat/completions", json={"model": "no-such-model-xyz", "messages": []},
                     headers={HEADER: k.key}, timeout=30)
@@ -169,15 +169,15 @@ def test_unpriced_model_under_a_budget_is_refused(make_proxy, fake, database, co
     assert fake.received == []
 
 
-def test_unbudgeted_keys_get_no_budget_headers_and_a_new_budget_holds_at_once(make_proxy, fake, database, config):
-    keys.create_account(database, "free-spender", "enterprise")
-    new = keys.create_key(database, "free-spender", config)
+def test_unbudgeted_keys_get_no_budget_headers_and_a_new_budget_holds_at_once(make_proxy, fake, store, database, config):
+    store.create_account("free-spender", "enterprise")
+    new = store.create_key("free-spender", config)
     proxy = make_proxy(modes(fake), config_text=CONFIG)
     (r,) = blast([(proxy.url("openai"), new.key)])
     assert r.status_code == 200 and not any(h.startswith(B) for h in r.headers)
     assert database.execute("SELECT count(*) FROM budget_reservations").fetchone() == (0,)
     # set while the proxy runs: the first call's cost already counts, the next is refused
-    budgets.set_budget(database, "account", "free-spender", BOUND + BOUND / 2, "day", now=time.time())
+    store.set_budget("account", "free-spender", BOUND + BOUND / 2, "day", now=time.time())
     r1, = blast([(proxy.url("openai"), new.key)])
     assert r1.status_code == 429 and r1.json()["error"]["code"] == "budget_exceeded"
     assert f"has ${format(BOUND.normalize(), 'f')} spent" in r1.json()["error"]["message"]

@@ -12,8 +12,6 @@ from datetime import UTC, datetime
 import openai
 import pytest
 
-from aispendtrack.store import keys
-
 from .dashboard_plane import chat, cli, new_database, refuse, refused_keys, running, settle
 from .harness import http
 from .test_e2e_dashboard_http import _get, _session
@@ -25,11 +23,11 @@ NAMES = ("calls", "forwarded", "rejected", "rate_limited", "quota_exceeded", "bu
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("counts")
-    db_path, config, database = new_database(tmp)
-    keys.create_account(database, "acme", "pro")
-    made = {name: keys.create_key(database, "acme", config, name=name) for name in ("owner", "burst")}
-    made |= refused_keys(database, config, "acme")
-    database.conn.close()
+    db_path, config, store = new_database(tmp)
+    with store:
+        store.create_account("acme", "pro")
+        made = {name: store.create_key("acme", config, name=name) for name in ("owner", "burst")}
+        made |= refused_keys(store, config, "acme")
     with running(tmp, db_path, CONFIG, made) as plane:
         refusals(plane)
         settle(plane)

@@ -11,7 +11,6 @@ import time
 import httpx2
 
 from aispendtrack.proxy.auth import HEADER
-from aispendtrack.store import keys
 
 from .harness import Proxy, database_with_key, fill
 
@@ -48,9 +47,9 @@ def backup(path, dest) -> None:
     dst.close()
 
 
-def test_database_deleted_then_restored(reverse_proxy, fake, account_key, database, config, db_path):
-    keys.create_account(database, "bigco", "enterprise")
-    unlimited = keys.create_key(database, "bigco", config).key
+def test_database_deleted_then_restored(reverse_proxy, fake, account_key, store, config, db_path):
+    store.create_account("bigco", "enterprise")
+    unlimited = store.create_key("bigco", config).key
     limited = account_key.key
     assert call(reverse_proxy, limited).status_code == 200 and call(reverse_proxy, unlimited).status_code == 200
     backup(db_path, db_path.with_suffix(".bak"))

@@ -34,9 +34,9 @@ def tiers(hourly, monthly) -> str:
     return f"[tiers.free]\nrequests_per_hour = {q(hourly)}\nmonthly_calls = {q(monthly)}\n"
 
 
-def free_key(database, config, name: str, tier: str = "free") -> keys.NewKey:
-    keys.create_account(database, name, tier)
-    return keys.create_key(database, name, config, name=name)
+def free_key(store, config, name: str, tier: str = "free") -> keys.NewKey:
+    store.create_account(name, tier)
+    return store.create_key(name, config, name=name)
 
 
 def modes(fake, anthropic_too: bool = False) -> dict[str, str]:
@@ -149,9 +149,9 @@ def wait_for(predicate, timeout=3.0, what="condition"):
 # -- 1, 7, 8: 200 concurrent against 100, other keys unaffected ---------------------------------------------
 
 
-def test_200_concurrent_against_100_exactly_100_reach_upstream(make_proxy, fake, database, config):
-    a = free_key(database, config, "hammered")
-    b = free_key(database, config, "bystander", "pro")  # pro: tier defaults, not touched by the config
+def test_200_concurrent_against_100_exactly_100_reach_upstream(make_proxy, fake, store, database, config):
+    a = free_key(store, config, "hammered")
+    b = free_key(store, config, "bystander", "pro")  # pro: tier defaults, not touched by the config
     proxy = make_proxy(modes(fake), config_text=tiers(100, "unlimited"))
     url = proxy.url("openai")
     jobs = [(url, a.key, "A")] * 200 + [(url, b.key, "B")] * 20
@@ -181,8 +181,8 @@ def test_200_concurrent_against_100_exactly_100_reach_upstream(make_proxy, fake,
 # -- 2: two mitmdump processes on one database ---------------------------------------------------------------
 
 
-def test_two_proxies_sharing_the_database_enforce_one_limit(make_proxy, fake, database, config):
-    a = free_key(database, config, "shared")
+def test_two_proxies_sharing_the_database_enforce_one_limit(make_proxy, fake, store, config):
+    a = free_key(store, config, "shared")
     p1 = make_proxy(modes(fake), config_text=tiers(100, "unlimited"))
     p2 = make_proxy(modes(fake), config_text=tiers(100, "unlimited"))
     assert p1.proc.pid != p2.proc.pid and p1.log_path != p2.log_path
@@ -202,8 +202,8 @@ def test_two_proxies_sharing_the_database_enforce_one_limit(make_proxy, fake, da
 # -- 3, 9: monthly quota: no retry, one attempt, message with size and reset ---------------------------------
 
 
-def test_monthly_quota_429_is_final_and_sdks_do_not_retry(make_proxy, fake, database, config):
-    a = free_key(database, config, "monthly")
+def test_monthly_quota_429_is_final_and_sdks_do_not_retry(make_proxy, fake, store, database, config):
+    a = free_key(store, config, "monthly")
     proxy = make_proxy(modes(fake, anthropic_too=True), config_text=tiers("unlimited", 3))
     for i in range(3):
         r = embed(proxy, a.key)
@@ -249,10 +249,10 @@ def test_monthly_quota_429_is_final_and_sdks_do_not_retry(make_proxy, fake, data
 # -- 4, 9: hourly 429: exact retry-after, SDKs wait for it and their retry succeeds ---------------------------
 
 
-def test_hourly_429_exact_retry_after_and_sdk_retry_succeeds(make_proxy, fake, database, config, tmp_path):
+def test_hourly_429_exact_retry_after_and_sdk_retry_succeeds(make_proxy, fake, store, database, config, tmp_path):
     clock = tmp_path / "clock"
     clock.write_text("0")
-    a = free_key(database, config, "hourly")
+    a = free_key(store, config, "hourly")
     proxy = make_proxy(modes(fake, anthropic_too=True), config_text=tiers(2, "unlimited"),
                        extra_args=clock_option(clock))
     assert embed(proxy, a.key).status_code == 200
@@ -306,10 +306,10 @@ def test_hourly_429_exact_retry_after_and_sdk_retry_succeeds(make_proxy, fake, d
 # -- 5: refused requests do not consume quota -----------------------------------------------------------------
 
 
-def test_refused_requests_consume_nothing(make_proxy, fake, database, config, tmp_path):
+def test_refused_requests_consume_nothing(make_proxy, fake, store, database, config, tmp_path):
     clock = tmp_path / "clock"
     clock.write_text("0")
-    a = free_key(database, config, "closed")
+    a = free_key(store, config, "closed")
     proxy = make_proxy(modes(fake), config_text=tiers(3, 1000), extra_args=clock_option(clock))
     url = proxy.url("openai")
     assert [embed(proxy, a.key).status_code for _ in range(3)] == [200] * 3
@@ -330,9 +330,9 @@ def test_refused_requests_consume_nothing(make_proxy, fake, database, config, tm
 # -- 6: a rotated key shares its counter with its successor --------------------------------------------------
 
 
-def test_rotated_key_shares_the_hourly_counter(make_proxy, fake, database, config):
-    old = free_key(database, config, "rotating")
-    new = keys.rotate_key(database, old.id, config)  # default grace: both secrets valid
+def test_rotated_key_shares_the_hourly_counter(make_proxy, fake, store, database, config):
+    old = free_key(store, config, "rotating")
+    new = store.rotate_key(old.id, config)  # default grace: both secrets valid
     assert new.id == old.id and new.key != old.key
     proxy = make_proxy(modes(fake), config_text=tiers(2, "unlimited"))
     assert embed(proxy, old.key).status_code == 200
@@ -358,9 +358,9 @@ def test_rotated_key_shares_the_hourly_counter(make_proxy, fake, database, confi
 # -- 7: our headers on forwarded responses; the provider's pass through untouched ----------------------------
 
 
-def test_status_headers_added_and_provider_ratelimit_headers_untouched(make_proxy, fake, database, config):
-    a = free_key(database, config, "headers")
-    a2 = free_key(database, config, "headers2")
+def test_status_headers_added_and_provider_ratelimit_headers_untouched(make_proxy, fake, store, config):
+    a = free_key(store, config, "headers")
+    a2 = free_key(store, config, "headers2")
     proxy = make_proxy(modes(fake, anthropic_too=True), config_text=tiers(5, 7))
     provider_headers = [
         ("x-ratelimit-limit-requests", "5000"),
@@ -410,8 +410,8 @@ def test_status_headers_added_and_provider_ratelimit_headers_untouched(make_prox
 # -- an hourly 429 with a long wait must not put the Anthropic SDK to sleep for hours ---------------------
 
 
-def test_anthropic_sdk_is_not_put_to_sleep_for_an_hour(make_proxy, fake, database, config, monkeypatch):
-    a = free_key(database, config, "sleepy")
+def test_anthropic_sdk_is_not_put_to_sleep_for_an_hour(make_proxy, fake, store, config, monkeypatch):
+    a = free_key(store, config, "sleepy")
     proxy = make_proxy(modes(fake, anthropic_too=True), config_text=tiers(1, "unlimited"))
     assert embed(proxy, a.key).status_code == 200
     slept: list[float] = []

@@ -24,13 +24,11 @@ import pytest
 from genai_prices import Usage, calc_price
 from mitmproxy import io as mio
 
-from aispendtrack.store import db as dbmod
 from aispendtrack.demo.fake import server as fakeprovider
-from aispendtrack.store import keys, ledger_schema
+from aispendtrack.store import keys, open_store
 from aispendtrack.proxy.auth import HEADER
 from aispendtrack.config import Config
 from aispendtrack.demo.fake.server import FakeProvider, UsageSpec
-from aispendtrack.store import limits as store
 
 from .harness import Proxy, free_port
 
@@ -41,14 +39,9 @@ PRIVATE = "my-private-model-x"
 
 # ---------------------------------------------------------------- fixtures
 def init_db(path):
-    database = dbmod.connect(path)
-    keys.ensure_schema(database)
-    ledger_schema.ensure_schema(database)
-    store.ensure_schema(database)
-    keys.create_account(database, "acme", "enterprise")
-    key = keys.create_key(database, "acme", Config(), name="e2e")
-    database.conn.close()
-    return key
+    with open_store(path) as store:
+        store.create_account("acme", "enterprise")
+        return store.create_key("acme", Config(), name="e2e")
 
 
 class Env:

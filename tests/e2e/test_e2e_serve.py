@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from aispendtrack.config import parse_config
 from aispendtrack.limits.permissions import PERMISSIONS, models_within
 from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys, ledger_schema
-from aispendtrack.store import limits as limits_store
+from aispendtrack.store import open_store
+from aispendtrack.store.keytext import NewKey
+from aispendtrack.store.records import KeyStoreError
 
 from .harness import MITMDUMP, http, proxy_and_serve
 
@@ -47,25 +48,19 @@ def plane(tmp_path_factory):
     """One database, one proxy, one serve process, one fake provider for the module."""
     tmp = tmp_path_factory.mktemp("serve")
     db_path = tmp / "aispendtrack.db"
-    database = dbmod.connect(db_path)
-    for schema in (keys, ledger_schema, limits_store):
-        schema.ensure_schema(database)
-    database.conn.close()
+    open_store(db_path).close()
     with proxy_and_serve(tmp, db_path, CONFIG) as (fake, proxy, serve):
         yield {"db_path": db_path, "config_path": tmp / "mitm.toml", "proxy": proxy, "serve": serve,
                "fake": fake, "config": parse_config({"tiers": {"free": {"max_keys": 50}, "pro": {"max_keys": 50}}})}
 
 
-def new_key(plane, account, tier, *, permissions=None, models=None, name=None) -> keys.NewKey:
-    database = dbmod.connect(plane["db_path"])
-    try:
+def new_key(plane, account, tier, *, permissions=None, models=None, name=None) -> NewKey:
+    with open_store(plane["db_path"]) as store:
         try:
-            keys.get_account(database, account)
-        except keys.KeyStoreError:
-            keys.create_account(database, account, tier)
-        return keys.create_key(database, account, plane["config"], name=name, permissions=permissions, models=models)
-    finally:
-        database.conn.close()
+            store.get_account(account)
+        except KeyStoreError:
+            store.create_account(account, tier)
+        return store.create_key(account, plane["config"], name=name, permissions=permissions, models=models)
 
 
 def chat(plane, key: str, model: str = "gpt-4o-mini"):
@@ -84,7 +79,7 @@ def cli(plane, *args) -> str:
 def test_permission_matrix(plane, tier, narrowed):
     own = NARROWED[narrowed]
     if own is not None and not set(own) <= TIER_PERMS[tier]:
-        with pytest.raises(keys.KeyStoreError, match="tier has no"):
+        with pytest.raises(KeyStoreError, match="tier has no"):
             new_key(plane, f"m-{tier}", tier, permissions=own)
         return
     key = new_key(plane, f"m-{tier}", tier, permissions=own).key
@@ -221,13 +216,10 @@ def test_set_tier_upgrade_and_refused_downgrade(plane):
     status, raw = http("GET", plane["serve"].url + "/v1/me", key)
     assert status == 200 and json.loads(raw)["tier"] == "pro"
     new_key(plane, "upgrade", "pro")
-    database = dbmod.connect(plane["db_path"])
-    try:
-        with pytest.raises(keys.KeyStoreError, match=r"revoke \d+ first \(key_") as e:
-            keys.set_tier(database, "upgrade", "free", parse_config({}))
+    with open_store(plane["db_path"]) as store:
+        with pytest.raises(KeyStoreError, match=r"revoke \d+ first \(key_") as e:
+            store.set_tier("upgrade", "free", parse_config({}))
         assert "free tier allows 1" in str(e.value)
-    finally:
-        database.conn.close()
 
 
 OPS = st.lists(st.tuples(
@@ -267,12 +259,13 @@ def test_no_sequence_of_api_calls_escalates_a_key(plane, ops):
         else:
             status, _ = http("DELETE", url + f"/v1/keys/{target['id']}", actor["key"])
         assert status in (200, 201, 204, 401, 403, 409), (op, status)
+    with open_store(plane["db_path"]) as store:
+        for k in store.list_keys("escalate"):  # what the store holds, root's and its heirs'
+            if k.revoked is None:
+                assert set(k.permissions) <= {"api", "calls"}
+                assert models_within(k.models, ("gpt-4o-mini", "claude-*"))
     database = dbmod.connect(plane["db_path"])
     try:
-        for k in keys.list_keys(database, "escalate"):  # what the store holds, root's and its heirs'
-            if k["revoked"] is None:
-                assert set(keys.decode(k["permissions"])) <= {"api", "calls"}
-                assert models_within(keys.decode(k["models"]), ("gpt-4o-mini", "claude-*"))
         database.execute("UPDATE keys SET revoked = '2000-01-01' WHERE account_id = "
                          "(SELECT id FROM accounts WHERE name = 'escalate')")  # the cap is per example
     finally:

@@ -19,7 +19,7 @@ from standardwebhooks import Webhook
 
 from aispendtrack.config import parse_config
 from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys, members, outbox, schema
+from aispendtrack.store import open_store
 
 from .harness import Serve, http, proxy_and_serve
 from .test_e2e_webhooks import Receiver, cli, wait_for
@@ -33,18 +33,17 @@ CONFIGURED = parse_config(tomllib.loads(CONFIG))
 def team(tmp_path):
     """Account acme (pro): owner ann, admin bob, member carl, viewer vic, one key each."""
     db_path = tmp_path / "aispendtrack.db"
-    database = dbmod.connect(db_path)
-    schema.ensure_schema(database)
+    store = open_store(db_path)
     config = CONFIGURED
-    keys.create_account(database, "acme", "pro", owner="ann")
-    made = {"ann": keys.create_key(database, "acme", config, name="ann")}
+    store.create_account("acme", "pro", owner="ann")
+    made = {"ann": store.create_key("acme", config, name="ann")}
     for name, role in (("bob", "admin"), ("carl", "member"), ("vic", "viewer")):
-        members.add_member(database, "acme", name, role, config)
-        made[name] = keys.create_key(database, "acme", config, member=name, name=name)
+        store.add_member("acme", name, role, config)
+        made[name] = store.create_key("acme", config, member=name, name=name)
     (tmp_path / "mitm.toml").write_text(CONFIG)
-    yield {"tmp": tmp_path, "db_path": db_path, "database": database, "config_path": tmp_path / "mitm.toml",
+    yield {"tmp": tmp_path, "db_path": db_path, "store": store, "config_path": tmp_path / "mitm.toml",
            "key": {n: k.key for n, k in made.items()}, "id": {n: k.id for n, k in made.items()}}
-    database.conn.close()
+    store.close()
 
 
 def chat(proxy, key: str):
@@ -79,10 +78,10 @@ def page(serve, path: str, cookie: str) -> int:
 
 
 def test_downgrade_to_free_stops_what_free_lacks_and_upgrade_restores_it(team):
-    t, database = team, team["database"]
+    t, store = team, team["store"]
     ann, bob = t["key"]["ann"], t["key"]["bob"]
     with Receiver() as receiver:
-        row, receiver.secrets["/acme"] = outbox.add_endpoint(database, "acme", receiver.url("/acme"), None)
+        endpoint, receiver.secrets["/acme"] = store.add_endpoint("acme", receiver.url("/acme"), None)
         with proxy_and_serve(t["tmp"], t["db_path"], CONFIG) as (fake, proxy, serve):
             sessions = {"ann": login(serve, ann), "bob": login(serve, bob)}
             assert chat(proxy, bob).choices
@@ -110,7 +109,7 @@ def test_downgrade_to_free_stops_what_free_lacks_and_upgrade_restores_it(team):
             # webhooks: paused, not deleted; an event while free is never sent
             assert cli(t["db_path"], t["config_path"], "keys", "rotate", t["id"]["ann"]).returncode == 0
             (listed,) = json.loads(cli(t["db_path"], t["config_path"], "webhooks", "list", "--json").stdout)
-            assert listed["id"] == row["id"] and listed["paused"] and listed["disabled"] is None
+            assert listed["id"] == endpoint.id and listed["paused"] and listed["disabled"] is None
             time.sleep(1.5)  # three delivery passes
             assert receiver.got == []
 
@@ -143,8 +142,7 @@ ROLE_CHANGES = [  # (actor, member, new role, expected status) in this order
 
 def test_set_role_through_the_api_never_raises_anyone_above_the_caller(team):
     t = team
-    no_team = keys.create_key(t["database"], "acme", CONFIGURED, member="bob",
-                              permissions=("api", "webhooks")).key
+    no_team = t["store"].create_key("acme", CONFIGURED, member="bob", permissions=("api", "webhooks")).key
     with Serve(t["tmp"], t["db_path"], t["config_path"]) as serve:
         got = [http("PATCH", f"{serve.url}/v1/members/{name}", t["key"][actor], {"role": role})[0]
                for actor, name, role, _ in ROLE_CHANGES]
@@ -168,7 +166,7 @@ def _verifies(secret: str, got: dict) -> bool:
 
 
 def test_rotated_secret_both_sign_during_the_grace_then_only_the_new(team):
-    t, database = team, team["database"]
+    t, store = team, team["store"]
     with Receiver() as receiver, Serve(t["tmp"], t["db_path"], t["config_path"]) as serve:
         status, body = http("POST", serve.url + "/v1/webhooks", t["key"]["bob"],
                             {"url": receiver.url("/h"), "events": ["key.created"]})
@@ -181,12 +179,12 @@ def test_rotated_secret_both_sign_during_the_grace_then_only_the_new(team):
         rotated = json.loads(body)
         new, until = rotated["secret"], dbmod.parse_iso(rotated["previous_secret_until"]).timestamp()
         assert new != old and new.startswith("whsec_")
-        keys.create_key(database, "acme", CONFIGURED, name="during")
+        store.create_key("acme", CONFIGURED, name="during")
         (during,) = wait_for(lambda: receiver.got, what="a delivery during the grace")
         assert time.time() < until, "the delivery came after the grace: the test machine is too slow"
         receiver.secrets["/h"] = new  # the receiver moves to the new secret
         time.sleep(max(0.0, until - time.time()) + 0.5)
-        keys.create_key(database, "acme", CONFIGURED, name="after")
+        store.create_key("acme", CONFIGURED, name="after")
         wait_for(lambda: len(receiver.got) >= 2, what="a delivery after the grace")
         listed = http("GET", serve.url + "/v1/webhooks", t["key"]["bob"])[1].decode()
     after = receiver.got[1]
@@ -194,4 +192,8 @@ def test_rotated_secret_both_sign_during_the_grace_then_only_the_new(team):
     assert _verifies(old, during) and _verifies(new, during)
     assert _verifies(new, after) and not _verifies(old, after)
     assert old not in listed and new not in listed
-    assert database.execute("SELECT previous_secret FROM webhook_endpoints").fetchall() == [(None,)]
+    database = dbmod.connect(t["db_path"])
+    try:
+        assert database.execute("SELECT previous_secret FROM webhook_endpoints").fetchall() == [(None,)]
+    finally:
+        database.conn.close()

@@ -10,8 +10,7 @@ import json
 import pytest
 
 from aispendtrack.config import Config
-from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys, outbox, schema
+from aispendtrack.store import open_store
 
 from .harness import Serve, http
 from .test_e2e_webhooks import Receiver, cli, wait_for
@@ -37,19 +36,18 @@ REFUSED = [  # (URL, what the refusal says)
 @pytest.fixture
 def plane(tmp_path):
     db_path = tmp_path / "aispendtrack.db"
-    database = dbmod.connect(db_path)
-    schema.ensure_schema(database)
-    keys.create_account(database, "acme", "pro")
+    store = open_store(db_path)
+    store.create_account("acme", "pro")
     strict, opted_in = tmp_path / "strict.toml", tmp_path / "local.toml"
     strict.write_text("")
     opted_in.write_text("[webhooks]\nallow_private_networks = true\n")
-    yield tmp_path, db_path, database, strict, opted_in
-    database.conn.close()
+    yield tmp_path, db_path, store, strict, opted_in
+    store.close()
 
 
 def test_registration_refuses_every_form_of_an_inside_address(plane):
-    tmp, db_path, database, strict, _ = plane
-    owner = keys.create_key(database, "acme", Config()).key
+    tmp, db_path, store, strict, _ = plane
+    owner = store.create_key("acme", Config()).key
     with Serve(tmp, db_path, strict) as serve:
         for url, reason in REFUSED:
             status, body = http("POST", serve.url + "/v1/webhooks", owner, {"url": url})
@@ -61,37 +59,37 @@ def test_registration_refuses_every_form_of_an_inside_address(plane):
     for url, reason in REFUSED[::4]:  # the CLI's own test runs every form in process
         result = cli(db_path, strict, "webhooks", "add", "acme", url)
         assert result.returncode != 0 and reason in result.stderr, (url, result.stderr)
-    assert outbox.list_endpoints(database) == []
+    assert store.list_endpoints() == []
 
 
 def test_delivery_refuses_inside_addresses_with_a_short_reason(plane):
     """Endpoints stored before the rule existed (or by hand) are checked again at every delivery."""
-    tmp, db_path, database, strict, _ = plane
-    owner = keys.create_key(database, "acme", Config()).key
+    tmp, db_path, store, strict, _ = plane
+    owner = store.create_key("acme", Config()).key
     with Receiver() as receiver:
-        by_literal, _ = outbox.add_endpoint(database, "acme", receiver.url("/literal"), None)
-        by_name, _ = outbox.add_endpoint(database, "acme", receiver.url("/name").replace("127.0.0.1", "localhost"),
+        by_literal, _ = store.add_endpoint("acme", receiver.url("/literal"), None)
+        by_name, _ = store.add_endpoint("acme", receiver.url("/name").replace("127.0.0.1", "localhost"),
                                          None)
         with Serve(tmp, db_path, strict) as serve:
-            keys.create_key(database, "acme", Config())  # key.created for both
-            wait_for(lambda: len(outbox.deliveries(database, by_name["id"])) >= 1, what="an attempt by name")
-            wait_for(lambda: len(outbox.deliveries(database, by_literal["id"])) >= 1, what="an attempt by address")
-            api = json.loads(http("GET", f"{serve.url}/v1/webhooks/{by_literal['id']}/deliveries", owner)[1])
+            store.create_key("acme", Config())  # key.created for both
+            wait_for(lambda: len(store.deliveries(by_name.id)) >= 1, what="an attempt by name")
+            wait_for(lambda: len(store.deliveries(by_literal.id)) >= 1, what="an attempt by address")
+            api = json.loads(http("GET", f"{serve.url}/v1/webhooks/{by_literal.id}/deliveries", owner)[1])
     assert receiver.got == [] and receiver.bad == []
     assert api[0]["status"] is None and api[0]["error"] == "address 127.0.0.1 is loopback"
-    shown = cli(db_path, strict, "webhooks", "deliveries", by_name["id"]).stdout
+    shown = cli(db_path, strict, "webhooks", "deliveries", by_name.id).stdout
     assert "localhost is loopback" in shown and "Connection refused" not in shown and "Errno" not in shown
 
 
 def test_no_redirect_is_followed_where_local_addresses_are_allowed(plane):
-    tmp, db_path, database, _, opted_in = plane
+    tmp, db_path, store, _, opted_in = plane
     with Receiver() as elsewhere, Receiver() as receiver:
-        row, receiver.secrets["/h"] = outbox.add_endpoint(database, "acme", receiver.url("/h"), None)
+        row, receiver.secrets["/h"] = store.add_endpoint("acme", receiver.url("/h"), None)
         receiver.status = 302  # a verified delivery answered with a redirect to `elsewhere`
         receiver.location = elsewhere.url("/stolen")
         with Serve(tmp, db_path, opted_in):
-            keys.create_key(database, "acme", Config())
+            store.create_key("acme", Config())
             wait_for(lambda: receiver.got, what="the first attempt")
-            attempts = wait_for(lambda: outbox.deliveries(database, row["id"]), what="a recorded attempt")
+            attempts = wait_for(lambda: store.deliveries(row.id), what="a recorded attempt")
     assert elsewhere.got == [] and elsewhere.bad == []
-    assert attempts[0]["status"] == 302 and attempts[0]["state"] == "pending"
+    assert attempts[0].status == 302 and attempts[0].state == "pending"

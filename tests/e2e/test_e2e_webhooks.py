@@ -16,8 +16,7 @@ from standardwebhooks import Webhook
 from aispendtrack.config import parse_config
 from aispendtrack.proxy.auth import HEADER
 from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys, ledger_schema, members, outbox
-from aispendtrack.store import limits as limits_store
+from aispendtrack.store import open_store
 
 from .harness import MITMDUMP, Proxy, Serve, http
 
@@ -90,15 +89,13 @@ def wait_for(predicate, timeout=20.0, what="condition"):
 @pytest.fixture
 def setup(tmp_path):
     db_path = tmp_path / "aispendtrack.db"
-    database = dbmod.connect(db_path)
-    for schema in (keys, ledger_schema, limits_store):
-        schema.ensure_schema(database)
+    store = open_store(db_path)
     config_path = tmp_path / "mitm.toml"
     config_path.write_text('[tiers.pro]\nrequests_per_hour = 1\n[webhooks]\nallow_hosts = ["127.0.0.1"]\n'
                            'allow_private_networks = true\n')  # the receiver is local
     config = parse_config({"tiers": {"pro": {"requests_per_hour": 1}}})
-    yield tmp_path, db_path, config_path, database, config
-    database.conn.close()
+    yield tmp_path, db_path, config_path, store, config
+    store.close()
 
 
 def cli(db_path, config_path, *args) -> subprocess.CompletedProcess:
@@ -132,17 +129,17 @@ def _matrix():
 
 
 def test_role_by_action_matrix(setup):
-    tmp, db_path, config_path, database, config = setup
-    keys.create_account(database, "team", "enterprise", owner="olga")
-    plain = {"owner": keys.create_key(database, "team", config).key}
+    tmp, db_path, config_path, store, config = setup
+    store.create_account("team", "enterprise", owner="olga")
+    plain = {"owner": store.create_key("team", config).key}
     for role in ROLES[1:]:
-        members.add_member(database, "team", f"the-{role}", role, config)
-        plain[role] = keys.create_key(database, "team", config, member=f"the-{role}").key
+        store.add_member("team", f"the-{role}", role, config)
+        plain[role] = store.create_key("team", config, member=f"the-{role}").key
     serial = iter(range(10_000))
 
     def target(role: str) -> str:
         name = f"t{next(serial)}-{role}"
-        members.add_member(database, "team", name, role, config)
+        store.add_member("team", name, role, config)
         return name
 
     def run(action: str, role: str, me: str) -> int:
@@ -162,10 +159,10 @@ def test_role_by_action_matrix(setup):
             return http("POST", base + "/v1/keys", plain[role], {"member": name})[0]
         if action.startswith("rotate"):
             name = target("owner" if action.endswith("owner's key") else "member")
-            key_id = keys.create_key(database, "team", config, member=name).id
+            key_id = store.create_key("team", config, member=name).id
             return http("POST", f"{base}/v1/keys/{key_id}/rotate", plain[role])[0]
         if action == "revoke own key":
-            key_id = keys.create_key(database, "team", config, member=me).id
+            key_id = store.create_key("team", config, member=me).id
             return http("DELETE", f"{base}/v1/keys/{key_id}", plain[role])[0]
         if action == "read usage":
             return http("GET", base + "/v1/usage", plain[role])[0]
@@ -191,10 +188,10 @@ def test_role_by_action_matrix(setup):
 
 
 def test_roles_compose_with_key_permissions_and_tiers(setup):
-    tmp, db_path, config_path, database, config = setup
-    keys.create_account(database, "team", "pro")
-    no_team = keys.create_key(database, "team", config, permissions=("api", "webhooks")).key
-    keys.create_account(database, "solo", "free")
+    tmp, db_path, config_path, store, config = setup
+    store.create_account("team", "pro")
+    no_team = store.create_key("team", config, permissions=("api", "webhooks")).key
+    store.create_account("solo", "free")
     with Serve(tmp, db_path, config_path) as serve:
         status, body = http("GET", serve.url + "/v1/members", no_team)
         assert (status, json.loads(body)["error"]["permission"]) == (403, "team")
@@ -213,9 +210,9 @@ def test_roles_compose_with_key_permissions_and_tiers(setup):
 
 
 def test_events_arrive_signed_and_the_secret_is_shown_once(setup):
-    tmp, db_path, config_path, database, config = setup
-    keys.create_account(database, "acme", "pro")
-    owner = keys.create_key(database, "acme", config).key
+    tmp, db_path, config_path, store, config = setup
+    store.create_account("acme", "pro")
+    owner = store.create_key("acme", config).key
     with Receiver() as receiver, Serve(tmp, db_path, config_path) as serve:
         status, body = http("POST", serve.url + "/v1/webhooks", owner, {"url": receiver.url("/hook")})
         assert status == 201
@@ -246,19 +243,19 @@ def test_events_arrive_signed_and_the_secret_is_shown_once(setup):
 
 
 def test_kill9_of_serve_loses_no_event(setup):
-    tmp, db_path, config_path, database, config = setup
-    keys.create_account(database, "acme", "enterprise")
+    tmp, db_path, config_path, store, config = setup
+    store.create_account("acme", "enterprise")
     with Receiver() as receiver:
-        row, receiver.secrets["/k"] = outbox.add_endpoint(database, "acme", receiver.url("/k"), None)
+        row, receiver.secrets["/k"] = store.add_endpoint("acme", receiver.url("/k"), None)
         receiver.status = 503
         serve = Serve(tmp, db_path, config_path).start()
         try:
             for i in range(10):
-                keys.create_key(database, "acme", config, name=f"k{i}")
+                store.create_key("acme", config, name=f"k{i}")
             wait_for(lambda: len(receiver.got) >= 10, what="first attempts")
             serve.kill9()
             for i in range(10, 15):  # changes while no worker runs
-                keys.create_key(database, "acme", config, name=f"k{i}")
+                store.create_key("acme", config, name=f"k{i}")
             receiver.status = 200
             serve = Serve(tmp, db_path, config_path).start()
             wait_for(lambda: len(receiver.delivered()) >= 15, timeout=30, what="every event after restart")
@@ -267,16 +264,20 @@ def test_kill9_of_serve_loses_no_event(setup):
     names = sorted(p["data"]["name"] for p in receiver.delivered())
     assert names == sorted(f"k{i}" for i in range(15))  # each once: a 200 marks it delivered
     assert receiver.bad == []
-    states = database.execute("SELECT state, COUNT(*) FROM webhook_messages GROUP BY state").fetchall()
+    database = dbmod.connect(db_path)
+    try:
+        states = database.execute("SELECT state, COUNT(*) FROM webhook_messages GROUP BY state").fetchall()
+    finally:
+        database.conn.close()
     assert states == [("delivered", 15)]
 
 
 def test_burst_of_500_refusals_gives_one_limit_event(setup, fake_provider):
-    tmp, db_path, config_path, database, config = setup
-    keys.create_account(database, "acme", "pro")  # 1 request per hour (the test config)
-    key = keys.create_key(database, "acme", config)
+    tmp, db_path, config_path, store, config = setup
+    store.create_account("acme", "pro")  # 1 request per hour (the test config)
+    key = store.create_key("acme", config)
     with Receiver() as receiver:
-        _, receiver.secrets["/limits"] = outbox.add_endpoint(database, "acme", receiver.url("/limits"),
+        _, receiver.secrets["/limits"] = store.add_endpoint("acme", receiver.url("/limits"),
                                                              ("limit.hourly_reached",))
         proxy = Proxy(tmp, db_path, modes={"openai": "reverse:" + fake_provider.url + "@{port}"},
                       config_text=config_path.read_text()).start()

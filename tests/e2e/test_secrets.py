@@ -28,13 +28,13 @@ GEMINI_HEADER_KEY = "AIzaSyHEADERsecretGEMINIkey0123456789ab"
 PROVIDER_KEYS = [OPENAI_KEY, ANTHROPIC_KEY, GEMINI_QUERY_KEY, GEMINI_HEADER_KEY]
 
 
-def test_no_plaintext_key_anywhere_after_a_full_run(tmp_path, db_path, database, fake, make_proxy):
-    keys.create_account(database, "acme", "pro")
-    good = keys.create_key(database, "acme", Config(), name="good")
-    rotated_old = keys.create_key(database, "acme", Config(), name="rotated")
-    rotated_new = keys.rotate_key(database, rotated_old.id, Config())  # old one stays valid (grace)
-    revoked = keys.create_key(database, "acme", Config(), name="revoked")
-    keys.revoke_key(database, revoked.id)
+def test_no_plaintext_key_anywhere_after_a_full_run(tmp_path, db_path, store, fake, make_proxy):
+    store.create_account("acme", "pro")
+    good = store.create_key("acme", Config(), name="good")
+    rotated_old = store.create_key("acme", Config(), name="rotated")
+    rotated_new = store.rotate_key(rotated_old.id, Config())  # old one stays valid (grace)
+    revoked = store.create_key("acme", Config(), name="revoked")
+    store.revoke_key(revoked.id)
     wrong = keys.generate_key()  # well-formed, never stored
     used = [good.key, rotated_old.key, rotated_new.key, revoked.key, wrong]
     flows = tmp_path / "flows.mitm"
