@@ -25,13 +25,12 @@ def store(db_path):
 
 @pytest.fixture
 def admit():
-    """Decide and count one request on `store` as the proxy's limiter does:
+    """Decide and count one request on `store` as the proxy's writer does:
     `admit(store, key_id, account, hourly_limit, monthly_limit, now)` → its `Decision`."""
-    from aispendtrack.store import limits
+    from aispendtrack.store.api.traffic import Admission
 
     def admit(store, key_id, account, hourly_limit, monthly_limit, now):
-        with store.connection() as conn, conn.tx():
-            return limits._check_and_count(conn, key_id, account, hourly_limit, monthly_limit, now)
+        return store.admit(Admission(key_id, account, hourly_limit, monthly_limit, now))
 
     return admit
 

@@ -5,7 +5,7 @@ import pytest
 from aispendtrack.store import keys
 from aispendtrack.config import Config, parse_config
 from aispendtrack.store.db import iso, utcnow
-from aispendtrack.store.keycache import check, load_records
+from aispendtrack.auth.records import check, records_of
 from aispendtrack.store.records import Account, KeyStoreError
 
 
@@ -54,7 +54,7 @@ def test_rotation_keeps_id_and_grace(store):
     old = store.create_key("acme", config)
     new = store.rotate_key(old.id, config)
     assert new.id == old.id and new.key != old.key
-    records = load_records(store, config)
+    records = records_of(store.credentials(), config, store.budgeted_subjects())
     now = utcnow()
     assert check(records, old.key, iso(now)).reason is None
     assert check(records, new.key, iso(now)).reason is None
@@ -67,7 +67,7 @@ def test_revoke_and_unknown(store, config):
     store.create_account("acme", "pro")
     k = store.create_key("acme", config)
     store.revoke_key(k.id)
-    records = load_records(store, config)
+    records = records_of(store.credentials(), config, store.budgeted_subjects())
     now = iso(utcnow())
     assert "revoked" in check(records, k.key, now).reason
     assert "unknown" in check(records, keys.generate_key(), now).reason
@@ -76,7 +76,7 @@ def test_revoke_and_unknown(store, config):
 def test_expired_key(store, config):
     store.create_account("acme", "pro")
     k = store.create_key("acme", config, expires=utcnow() + timedelta(seconds=5))
-    records = load_records(store, config)
+    records = records_of(store.credentials(), config, store.budgeted_subjects())
     assert check(records, k.key, iso(utcnow())).reason is None
     assert "expired" in check(records, k.key, iso(utcnow() + timedelta(seconds=6))).reason
 

@@ -169,7 +169,7 @@ def test_set_role_never_above_the_actor(store, config, actor, target, role, allo
 
 
 def test_downgrade_holds_the_keys_of_members_beyond_the_owner(store, config):
-    from aispendtrack.store.keycache import lookup_one
+    from aispendtrack.auth.records import lookup as lookup_one
 
     store.create_account("acme", "pro", owner="ann")
     store.add_member("acme", "bob", "admin", config)
@@ -191,7 +191,7 @@ def test_downgrade_holds_the_keys_of_members_beyond_the_owner(store, config):
 
 def test_downgrade_when_only_a_member_holds_a_key(store, config):
     """The hole: the free tier's one key held by someone other than the owner kept working."""
-    from aispendtrack.store.keycache import lookup_one
+    from aispendtrack.auth.records import lookup as lookup_one
 
     store.create_account("acme", "pro", owner="ann")
     store.add_member("acme", "bob", "member", config)

@@ -15,7 +15,7 @@ from rich.console import Console
 from aispendtrack import config as configmod
 from aispendtrack.store import open_store
 from aispendtrack.store.base import SqlStore
-from aispendtrack.proxy.auth import HEADER
+from aispendtrack.auth.header import HEADER
 from aispendtrack.demo.checks import Ledger
 from aispendtrack.demo.steps import Steps
 from aispendtrack.demo.fake.server import FakeProvider

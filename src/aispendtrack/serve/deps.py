@@ -12,12 +12,12 @@ from collections.abc import Callable
 
 from fastapi import Depends, Request
 
+from aispendtrack.auth.header import HEADER, parse_header
+from aispendtrack.auth.records import KeyRecord, lookup
 from aispendtrack.config import Config
 from aispendtrack.limits import permissions as perms
-from aispendtrack.proxy.auth import HEADER, parse_header
 from aispendtrack.serve.errors import fail
 from aispendtrack.store.base import SqlStore
-from aispendtrack.store.keycache import KeyRecord, lookup_one
 from aispendtrack.store.keytext import KEY_RE, PREFIX
 
 
@@ -58,7 +58,7 @@ def authenticate(request: Request, store: SqlStore, cfg: Config) -> KeyRecord:
                    "(and replace that key: URLs end up in logs)")
     key, reason = parse_header(request.headers.getlist(HEADER))
     if key is not None:
-        verdict = lookup_one(store, cfg, key)
+        verdict = lookup(store, cfg, key)
         reason = verdict.reason
         if reason is None:
             return verdict.record

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 from fastapi import Depends
 
+from aispendtrack.auth.records import KeyRecord
 from aispendtrack.serve import deps
 from aispendtrack.serve.errors import fail
 from aispendtrack.store import members
 from aispendtrack.store.base import SqlStore
-from aispendtrack.store.keycache import KeyRecord
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
+from aispendtrack.auth.records import lookup
 from aispendtrack.config import Config
 from aispendtrack.limits.permissions import PERMISSIONS
 from aispendtrack.serve import deps, roles
@@ -26,7 +27,6 @@ from aispendtrack.serve.routers import keys as keys_api
 from aispendtrack.serve.routers.usage import _rows, own
 from aispendtrack.store import sessions
 from aispendtrack.store.base import SqlStore
-from aispendtrack.store.keycache import lookup_one
 from aispendtrack.store.keytext import KEY_RE, PREFIX
 from aispendtrack.views.periods import resolve_period
 
@@ -92,7 +92,7 @@ async def login(request: Request) -> Response:
 
     def check() -> Response:
         cfg, store = request.app.state.config, request.app.state.store
-        verdict = lookup_one(store, cfg, key)
+        verdict = lookup(store, cfg, key)
         if verdict.reason is not None:
             return _login(request, f"This key cannot log in: {verdict.reason}.", 401)
         if sess.NEEDED not in verdict.record.permissions:

@@ -9,10 +9,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import Request
 
+from aispendtrack.auth.records import KeyRecord, lookup_digest
 from aispendtrack.config import Config
 from aispendtrack.store import sessions
 from aispendtrack.store.base import SqlStore
-from aispendtrack.store.keycache import KeyRecord, lookup_digest
 from aispendtrack.store.records import Session
 
 COOKIE = "aispendtrack_session"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 
+from aispendtrack.auth.records import KeyRecord
 from aispendtrack.config import Config
 from aispendtrack.limits import permissions as perms
 from aispendtrack.serve import deps
@@ -20,7 +21,6 @@ from aispendtrack.serve.roles import Caller, caller, deny
 from aispendtrack.store import members
 from aispendtrack.store.base import SqlStore
 from aispendtrack.store.db import iso, utcnow
-from aispendtrack.store.keycache import KeyRecord
 from aispendtrack.store.keytext import NewKey as IssuedKey
 from aispendtrack.store.keytext import check_expiry
 from aispendtrack.store.records import KeyInfo, KeyStoreError
