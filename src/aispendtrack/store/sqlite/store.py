@@ -86,9 +86,7 @@ class SqliteStore(SqlStore):
         identity is checked before each operation: gone → `StoreGone` (never an empty file
         created in its place, once this store has opened one); another file (a restored
         backup, one created anew) → reopened on it, its schema brought up to date."""
-        now = file_id(self.path)
-        if now is None and self._file is not None:
-            raise StoreGone(f"database file {self.path} is gone (deleted or moved)")
+        now = self._present()
         held = getattr(self._local, "held", None)
         if held is not None and held[1] == now:
             return held[0]
@@ -104,6 +102,13 @@ class SqliteStore(SqlStore):
         self._local.held = (conn, now)
         return conn
 
+    def _present(self) -> tuple[int, int] | None:
+        """The file's identity now; `StoreGone` when the file this store opened is gone."""
+        now = file_id(self.path)
+        if now is None and self._file is not None:
+            raise StoreGone(f"database file {self.path} is gone (deleted or moved)")
+        return now
+
     @contextmanager
     def connection(self) -> Iterator[SqliteConn]:
         if self._closed:
@@ -115,6 +120,7 @@ class SqliteStore(SqlStore):
         """A connection of its own, closed after the block (this thread's is shared)."""
         if self._closed:
             raise dbmod.DatabaseError(f"the store on {self.path} is closed")
+        self._present()
         conn = self._new()
         try:
             yield conn
