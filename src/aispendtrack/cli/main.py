@@ -80,7 +80,7 @@ def accounts_list(ctx: click.Context, as_json: bool) -> None:
     store = open_store(ctx)
     config = load_config(ctx)
     with store_errors():
-        rows = usage.account_usage(store.legacy_db(), config)
+        rows = usage.account_usage(store, config)
     if as_json:
         emit_json(rows)
         return
@@ -191,7 +191,7 @@ def keys_list(ctx: click.Context, account: str | None, show_all: bool, as_json: 
     store = open_store(ctx)
     config = load_config(ctx)
     with store_errors():
-        rows = usage.key_usage(store.legacy_db(), config, account)
+        rows = usage.key_usage(store, config, account)
     rows.sort(key=lambda r: r["state"] != "active")  # stable: by account and age within
     hidden = 0 if show_all else sum(r["state"] != "active" for r in rows)
     rows = rows if show_all else [r for r in rows if r["state"] == "active"]

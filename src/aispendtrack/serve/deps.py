@@ -30,26 +30,6 @@ async def store(request: Request) -> SqlStore:
     return request.app.state.store
 
 
-class LegacyDb:
-    """The store's `legacy_db()` for views that still run their own SQL on a
-    `sqlite_utils.Database`: resolved on each use, in the thread that uses it, because a
-    dependency and its route may run on different worker threads."""
-
-    def __init__(self, store: SqlStore):
-        self._store = store
-
-    def __getattr__(self, name: str):
-        return getattr(self._store.legacy_db(), name)
-
-    def __getitem__(self, name: str):
-        return self._store.legacy_db()[name]
-
-
-def database(store: SqlStore = Depends(store)) -> LegacyDb:
-    """Views' database (`LegacyDb`) until they read through the store."""
-    return LegacyDb(store)
-
-
 def authenticate(request: Request, store: SqlStore, cfg: Config) -> KeyRecord:
     """The key the request names, or the 400/401 `HTTPException` (the body is not needed:
     `serve.bodies` calls this before reading one)."""

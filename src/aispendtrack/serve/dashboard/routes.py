@@ -61,7 +61,7 @@ def _needs(viewer: sess.Viewer, permission: str, cfg: Config) -> str | None:
 def _dashboard(request: Request, store: SqlStore, cfg: Config, viewer: sess.Viewer, status: int = 200,
                **extra) -> Response:
     who = roles.of(store, viewer.record)
-    data = view.page(store.legacy_db(), cfg, viewer.record, member_id=own(who))
+    data = view.page(store, cfg, viewer.record, member_id=own(who))
     can_keys = viewer.can("api")
     context = {
         **data, "viewer": viewer.record, "who": who, "csrf": viewer.csrf, "permissions": PERMISSIONS,
@@ -180,8 +180,7 @@ def live(request: Request, store: SqlStore = Depends(deps.store), cfg: Config = 
     if isinstance(viewer, Response):
         return viewer
     mine = own(roles.of(store, viewer.record))  # members and viewers see their own keys, as through /v1/usage
-    data = view.live(store.legacy_db(), cfg, viewer.record, member_id=mine)
-    return JSONResponse(view.public(data), headers=HEADERS)
+    return JSONResponse(view.public(view.live(store, cfg, viewer.record, member_id=mine)), headers=HEADERS)
 
 
 @router.get("/dashboard/export.{fmt}")
