@@ -25,22 +25,20 @@ class StepFailed(Exception):
 
 
 class Ledger:
-    """The ledger rows the demo's calls add. Read through `legacy_db()` until the store has
-    ledger reads of its own (issue 21)."""
+    """The ledger rows the demo's calls add (the demo's database holds only those)."""
 
     def __init__(self, store: SqlStore):
         self.store = store
-        self.last_id = self._max_id()
+        self.last_id = max((r["id"] for r in self._rows()), default=0)
 
-    def _max_id(self) -> int:
-        return self.store.legacy_db().execute("SELECT COALESCE(MAX(id), 0) FROM calls").fetchone()[0]
+    def _rows(self) -> list[dict]:
+        return sorted((r._asdict() for r in self.store.export_rows()), key=lambda r: r["id"])
 
     def new_rows(self, n: int = 1, wait: float = ROW_WAIT) -> list[dict]:
         """The rows written since the last call; waits (bounded) for at least `n`."""
         deadline = time.monotonic() + wait
         while True:
-            rows = list(self.store.legacy_db().query("SELECT * FROM calls WHERE id > ? ORDER BY id",
-                                                     [self.last_id]))
+            rows = [r for r in self._rows() if r["id"] > self.last_id]
             if len(rows) >= n or time.monotonic() >= deadline:
                 break
             time.sleep(0.05)

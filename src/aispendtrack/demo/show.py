@@ -40,13 +40,13 @@ def session_summary(output: str) -> str:
     return ""
 
 
-def ledger_table(database) -> Table:
+def ledger_table(store) -> Table:
     table = Table("id", "provider", "api", "model", "status", "outcome", "in", "out", "cost", "pricing")
-    for r in database.query("SELECT * FROM calls ORDER BY id"):
-        table.add_row(str(r["id"]), r["provider"] or "", r["api"] or "", r["model"] or "", str(r["status"]),
-                      r["outcome"], render.fmt_int(r["input_tokens"]), render.fmt_int(r["output_tokens"]),
-                      render.fmt_usd(r["cost_usd"]) if r["cost_usd"] is not None else (r["pricing"] or ""),
-                      r["pricing"] or "")  # fmt: skip
+    for r in sorted(store.export_rows(), key=lambda r: r.id):
+        table.add_row(str(r.id), r.provider or "", r.api or "", r.model or "", str(r.status), r.outcome,
+                      render.fmt_int(r.input_tokens), render.fmt_int(r.output_tokens),
+                      render.fmt_usd(r.cost_usd) if r.cost_usd is not None else (r.pricing or ""),
+                      r.pricing or "")  # fmt: skip
     return table
 
 
@@ -67,20 +67,20 @@ def stop_proxy(d: Demo) -> None:
 def show_report(d: Demo) -> None:
     console = d.console
     console.rule("aispendtrack report (demo database)")
-    database = d.store.legacy_db()  # views read a sqlite_utils database until they read through the store
+    store = d.store
     try:
         from aispendtrack.views import report as reportmod
 
-        rep = reportmod.report(database, by="model")
+        rep = reportmod.report(store, by="model")
     except Exception as e:  # the report module is being finished elsewhere
         console.print(f"[yellow]report module unavailable ({escape(str(e))}); a plain ledger table:[/]")
-        console.print(ledger_table(database))
+        console.print(ledger_table(store))
         totals = None
     else:
         # the same rendering as `aispendtrack report`, by model and by key
         renderer = getattr(render, "render_report", None) or getattr(reportmod, "render_report", None)
-        by_key = reportmod.report(database, by="key")
-        hints = {k.id: k.hint for k in d.store.list_keys()}
+        by_key = reportmod.report(store, by="key")
+        hints = {k.id: k.hint for k in store.list_keys()}
         key_rows = [(f"{render.label(g.key)} {hints.get(g.key, '')}".rstrip(), g.stats) for g in by_key.groups]
         try:
             if renderer is None:
