@@ -132,17 +132,15 @@ def test_names_with_control_characters_are_refused(run, args):
 
 def test_unlimited_usage_comes_from_the_ledger(run):
     """Unlimited keys keep no limit counter; their usage is what the ledger metered."""
-    from aispendtrack.store.db import iso
     import time
 
     run("accounts", "create", "big", "--tier", "enterprise")
     key = json.loads(run("keys", "create", "big", "--json").output)
-    database = connect(run.db)
     now = time.time()
     rows = [(now - 10, "forwarded"), (now - 20, "upstream_error"), (now - 30, "rate_limited"),
             (now - 40, "rejected"), (now - 4000, "forwarded")]
-    for ts, outcome in rows:
-        database["calls"].insert({"ts": iso(ts), "key_id": key["id"], "account": "big", "outcome": outcome})
+    with open_store(run.db) as store:  # as the proxy's ledger writer writes them
+        store.record([{"ts": ts, "key_id": key["id"], "account": "big", "outcome": outcome} for ts, outcome in rows])
     (k,) = json.loads(run("keys", "list", "--json").output)
     assert (k["requests_per_hour"], k["hourly_used"]) == (None, 2)
     (a,) = json.loads(run("accounts", "list", "--json").output)
@@ -174,12 +172,8 @@ def test_rename_account_and_key_keeps_limits_and_history(run, admit):
     now = time.time()
     with open_store(run.db) as store:
         admit(store, key["id"], "acme", 10, 10, now)
-    db["calls"].insert({"ts": "2026-11-01T00:00:00.000000Z", "key_id": key["id"], "account": "acme",
-                        "provider": "openai", "api": "chat", "outcome": "forwarded"}, alter=True)
-    from aispendtrack.views import rollup
-
-    rollup.ensure_schema(db)
-    rollup.catch_up(db)
+        store.record([{"ts": "2026-11-01T00:00:00.000000Z", "key_id": key["id"], "account": "acme",
+                       "provider": "openai", "api": "chat", "outcome": "forwarded"}])
     run("accounts", "rename", "acme", "acme-corp")
     run("keys", "rename", key["id"], "desktop")
     assert {r["account"] for r in db.query("SELECT account FROM calls_daily")} == {"acme-corp"}

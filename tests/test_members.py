@@ -11,6 +11,13 @@ from aispendtrack.store import members, open_store
 from aispendtrack.store.records import KeyStoreError
 
 
+def call(key_id, account, cost) -> dict:
+    """A ledger row of one forwarded call now, as the proxy's ledger writer writes it."""
+    return {"ts": dbmod.utcnow(), "key_id": key_id, "account": account, "provider": "openai", "api": "chat",
+            "model": "gpt-4o", "status": 200, "outcome": "forwarded", "streamed": False,
+            "pricing": "priced" if cost else None, "cost_usd": cost}
+
+
 def messages(database, type_=None) -> list[dict]:
     rows = database.execute("SELECT type, payload FROM webhook_messages ORDER BY rowid").fetchall()
     return [json.loads(p) for t, p in rows if type_ is None or t == type_]
@@ -89,7 +96,7 @@ def test_database_from_before_members_gets_owners(tmp_path, config):
         assert store.member_of_key("key_000000000001").role == "owner"
 
 
-def test_member_spend_and_report_by_member(store, database, config):
+def test_member_spend_and_report_by_member(store, config):
     from aispendtrack.views.members import member_spend
     from aispendtrack.views.report import report
 
@@ -97,31 +104,26 @@ def test_member_spend_and_report_by_member(store, database, config):
     store.add_member("acme", "bob", "member", config)
     mine = store.create_key("acme", config)
     bobs = store.create_key("acme", config, member="bob")
-    cols = "ts, key_id, account, provider, api, model, status, outcome, streamed, pricing, cost_usd"
-    for key_id, cost in ((mine.id, "0.5"), (bobs.id, "1.25"), (bobs.id, "0.25")):
-        database.execute(f"INSERT INTO calls ({cols}) VALUES (?, ?, 'acme', 'openai', 'chat', 'gpt-4o', 200, "
-                         "'forwarded', 0, 'priced', ?)", [dbmod.iso(dbmod.utcnow()), key_id, cost])
-    groups = {g.key.label: (g.stats.calls, str(g.stats.cost_usd)) for g in report(database, by="member").groups}
+    store.record([call(key_id, "acme", cost) for key_id, cost in ((mine.id, "0.5"), (bobs.id, "1.25"),
+                                                                   (bobs.id, "0.25"))])
+    groups = {g.key.label: (g.stats.calls, str(g.stats.cost_usd)) for g in report(store, by="member").groups}
     assert groups == {"acme/bob": (2, "1.5"), "acme/owner": (1, "0.5")}
-    rows = member_spend(database, "acme")
+    rows = member_spend(store, "acme")
     assert [(r["member"], r["role"], r["calls"], r["cost_usd"]) for r in rows] == [
         ("bob", "member", 2, "1.5"), ("owner", "owner", 1, "0.5")]
     bob_id = store.get_member("acme", "bob").id
-    assert [r["member"] for r in member_spend(database, "acme", member_id=bob_id)] == ["bob"]
+    assert [r["member"] for r in member_spend(store, "acme", member_id=bob_id)] == ["bob"]
 
 
 def test_report_by_member_keeps_accounts_apart(run):
     """Every account's first member is `owner`: two accounts' owners are two groups."""
     run("accounts", "create", "acme", "--tier", "pro")
     run("accounts", "create", "beta", "--tier", "pro")
-    database = dbmod.connect(run.db)
-    cols = "ts, key_id, account, provider, api, model, status, outcome, streamed, pricing, cost_usd"
-    for account, cost in (("acme", "0.5"), ("acme", "0.25"), ("beta", "2")):
-        key_id = json.loads(run("keys", "create", account, "--json").output)["id"]
-        database.execute(f"INSERT INTO calls ({cols}) VALUES (?, ?, ?, 'openai', 'chat', 'gpt-4o', 200, "
-                         "'forwarded', 0, 'priced', ?)", [dbmod.iso(dbmod.utcnow()), key_id, account, cost])
-    database.execute(f"INSERT INTO calls ({cols}) VALUES (?, NULL, NULL, 'openai', 'chat', 'gpt-4o', 401, "
-                     "'rejected', 0, NULL, NULL)", [dbmod.iso(dbmod.utcnow())])
+    calls = [call(json.loads(run("keys", "create", account, "--json").output)["id"], account, cost)
+             for account, cost in (("acme", "0.5"), ("acme", "0.25"), ("beta", "2"))]
+    calls.append({**call(None, None, None), "status": 401, "outcome": "rejected", "pricing": None})
+    with open_store(run.db) as store:
+        store.record(calls)
     data = json.loads(run("report", "--by", "member", "--json").output)
     assert [(g["key"], g["account"], g["member"], g["calls"], g["cost_usd"]) for g in data["groups"]] == [
         ("beta/owner", "beta", "owner", 1, "2"), ("acme/owner", "acme", "owner", 2, "0.75"),

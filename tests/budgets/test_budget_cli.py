@@ -7,17 +7,16 @@ from decimal import Decimal
 import pytest
 
 from aispendtrack.config import Config
-from aispendtrack.store.db import connect, iso
+from aispendtrack.store import open_store
 from aispendtrack.views.me import key_standing
 
 
 def test_set_show_and_clear_budgets(run):
     run("accounts", "create", "acme", "--tier", "pro")
     key_id = json.loads(run("keys", "create", "acme", "--json").output)["id"]
-    ledger = connect(run.db)
-    ledger["calls"].insert({"ts": iso(time.time()), "account": "acme", "key_id": key_id, "outcome": "forwarded",
-                            "cost_usd": str(Decimal("1.25")), "pricing": "priced"})
-    ledger.conn.close()
+    with open_store(run.db) as store:  # as the proxy's ledger writer writes a row
+        store.record([{"ts": time.time(), "account": "acme", "key_id": key_id, "outcome": "forwarded",
+                       "cost_usd": Decimal("1.25")}])
     assert "$50 per month" in run("accounts", "budget", "acme", "--usd", "50").output
     run("keys", "budget", key_id, "--usd", "5", "--period", "day")
     account = json.loads(run("accounts", "list", "--json").output)[0]["budget"]
@@ -29,8 +28,8 @@ def test_set_show_and_clear_budgets(run):
     assert (key["limit_usd"], key["period"], key["spent_usd"]) == ("5", "day", "1.25")
     assert 0 < key["reset_seconds"] <= 86400
     assert "$1.25 / $50 month (2%)" in run("accounts", "list").output
-    database = connect(run.db)
-    me = key_standing(database, Config(), key_id)["budget"]
+    with open_store(run.db) as store:
+        me = key_standing(store, Config(), key_id)["budget"]
     assert (me["key"]["remaining_usd"], me["account"]["remaining_usd"]) == ("3.75", "48.75")
     run("keys", "budget", key_id, "--clear")
     assert json.loads(run("keys", "list", "--json").output)[0]["budget"] is None
@@ -82,7 +81,8 @@ def test_dashboard_limits_table_shows_budgets(run):
     key_id = json.loads(run("keys", "create", "acme", "--name", "laptop", "--json").output)["id"]
     run("accounts", "budget", "acme", "--usd", "0", "--period", "total")
     run("keys", "budget", key_id, "--usd", "2", "--period", "week")
-    rows = view.limits(connect(run.db), Config(), "acme", {key_id: "laptop"}, time.time())
+    with open_store(run.db) as store:
+        rows = view.limits(store, Config(), "acme", {key_id: "laptop"}, time.time())
     budget_rows = [r for r in rows if "budget" in r["name"]]
     assert [(r["name"], r["used"], r["limit"], r["hit"]) for r in budget_rows] == [
         ("account acme: total budget (total)", "$0", "$0", True),

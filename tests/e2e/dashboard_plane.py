@@ -25,14 +25,17 @@ CONFIG = '[tiers.free]\nrequests_per_hour = 3\n[tiers.pro]\nmax_keys = 20\n'
 CLI = str(MITMDUMP.parent / "aispendtrack")
 
 
-def _seed_history(database, key_ids: list[str]) -> None:
+def _seed_history(store, key_ids: list[str]) -> None:
     """30 days of synthetic calls for account acme (a chart worth looking at)."""
+    from aispendtrack.store.reads import daily
     from aispendtrack_dev.synth import make_ledger
 
-    make_ledger(database, 3000, seed=7, days=30, n_keys=4)
-    database.execute("DELETE FROM calls WHERE account NOT IN ('acct-0', 'acct-1')")
-    database.execute("UPDATE calls SET account = 'acme', key_id = CASE WHEN id % 3 THEN ? ELSE ? END, "
+    make_ledger(store, 3000, seed=7, days=30, n_keys=4)
+    with store.connection() as conn, conn.tx():
+        conn.execute("DELETE FROM calls WHERE account NOT IN ('acct-0', 'acct-1')")
+        conn.execute("UPDATE calls SET account = 'acme', key_id = CASE WHEN id % 3 THEN ? ELSE ? END, "
                      "key_hint = NULL", key_ids)
+        daily.rebuild(conn)  # the daily sums follow the rows made over
 
 
 def new_database(tmp: Path):
@@ -60,9 +63,7 @@ def plane(tmp_path_factory):
         made = {name: store.create_key("acme", config, name=name) for name in ("owner", "ci")}
         made |= refused_keys(store, config, "acme")
         made["penny"] = store.create_key("penny", config, name="penny")
-    database = dbmod.connect(db_path)
-    _seed_history(database, [made["owner"].id, made["ci"].id])
-    database.conn.close()
+        _seed_history(store, [made["owner"].id, made["ci"].id])
     with running(tmp, db_path, CONFIG, made) as plane:
         for model in ("gpt-4o-mini", "gpt-4o-mini", "gpt-4o", "my-private-model"):
             chat(plane, plane["keys"]["owner"], model)
