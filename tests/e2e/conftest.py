@@ -5,7 +5,7 @@ import pytest
 from aispendtrack.store import keys
 from aispendtrack.demo.fake.server import FakeProvider
 
-from .harness import Proxy
+from support.harness import Proxy
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from aispendtrack.cli.main import cli
 from aispendtrack.store import keys
 from aispendtrack.demo import redact, session_summary
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 KEY_RE = re.compile(r"ask_[A-Za-z0-9]{32}")
 
 SCENARIOS = [

@@ -9,7 +9,7 @@ import pytest
 
 from aispendtrack.store import db as dbmod
 
-from .dashboard_plane import cli, plane  # noqa: F401  (plane: fixture)
+from support.dashboard_plane import cli, plane  # noqa: F401  (plane: fixture)
 
 
 def _post(url: str, fields: dict, origin: str | None, cookie: str | None = None) -> tuple[int, str, dict]:

@@ -13,7 +13,7 @@ import httpx2
 from aispendtrack.proxy.auth import HEADER
 from aispendtrack.store import keys
 
-from .harness import Proxy, database_with_key, fill
+from support.harness import Proxy, database_with_key, fill
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 MESSAGE = {"model": "claude-sonnet-4-6", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}

@@ -17,7 +17,7 @@ from aispendtrack.store import db as dbmod
 from aispendtrack.store import keys, ledger_schema
 from aispendtrack.store import limits as limits_store
 
-from .harness import MITMDUMP, http, proxy_and_serve
+from support.harness import MITMDUMP, http, proxy_and_serve
 
 # Enough keys per tier for the matrix; the rest of each tier is its documented default.
 CONFIG = "".join(f"[tiers.{t}]\nmax_keys = 50\n" for t in ("free", "pro"))

@@ -21,7 +21,7 @@ from aispendtrack.config import parse_config
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import keys, members, outbox, schema
 
-from .harness import Serve, http, proxy_and_serve
+from support.harness import Serve, http, proxy_and_serve
 from .test_e2e_webhooks import Receiver, cli, wait_for
 
 # The receivers are local; a short grace to see it end; room for a few more keys.

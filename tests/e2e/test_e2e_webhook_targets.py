@@ -13,7 +13,7 @@ from aispendtrack.config import Config
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import keys, outbox, schema
 
-from .harness import Serve, http
+from support.harness import Serve, http
 from .test_e2e_webhooks import Receiver, cli, wait_for
 
 REFUSED = [  # (URL, what the refusal says)

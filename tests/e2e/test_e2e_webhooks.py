@@ -19,7 +19,7 @@ from aispendtrack.store import db as dbmod
 from aispendtrack.store import keys, ledger_schema, members, outbox
 from aispendtrack.store import limits as limits_store
 
-from .harness import MITMDUMP, Proxy, Serve, http
+from support.harness import MITMDUMP, Proxy, Serve, http
 
 CLI = str(MITMDUMP.parent / "aispendtrack")
 

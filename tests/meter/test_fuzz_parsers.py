@@ -17,7 +17,7 @@ import zlib
 import pytest
 
 from aispendtrack.meter import Metered, StreamMeter, meter_body
-from meter_samples import (
+from support.meter_samples import (
     ANTH_BODY,
     ANTH_STREAM,
     CHAT_BODY,

@@ -7,7 +7,7 @@ import pytest
 import zstandard
 
 from aispendtrack.meter import Metered, StreamMeter, meter_body
-from meter_samples import (
+from support.meter_samples import (
     ANTH_BODY,
     ANTH_STREAM,
     CHAT_BODY,

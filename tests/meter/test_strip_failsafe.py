@@ -14,7 +14,7 @@ from aispendtrack.meter import StreamMeter
 from aispendtrack.meter import stream as stream_mod
 from aispendtrack.meter.jsonscan import JSONScanner, ScanError
 from aispendtrack.meter.sse import EventTooLarge, SSEParser
-from meter_samples import ANTH_STREAM, CHAT_STREAM, CHAT_STREAM_STRIPPED, GEM_ARRAY, GEM_SSE, RESP_STREAM
+from support.meter_samples import ANTH_STREAM, CHAT_STREAM, CHAT_STREAM_STRIPPED, GEM_ARRAY, GEM_SSE, RESP_STREAM
 
 
 def run(parts, *, enc=None, strip=True, api="chat", sse=True):

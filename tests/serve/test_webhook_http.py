@@ -16,7 +16,7 @@ from aispendtrack.serve import webhook_targets as targets
 from aispendtrack.serve.delivery import Deliverer
 from aispendtrack.serve.webhook_http import Sender
 from aispendtrack.store import keys, outbox
-from tests.e2e.harness import self_signed
+from support.harness import self_signed
 
 OPTED_IN = targets.Policy(allow_private_networks=True)
 

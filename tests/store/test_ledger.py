@@ -17,7 +17,7 @@ import pytest
 from aispendtrack.store import db as dbmod
 from aispendtrack.store.ledger import LedgerClosedError, LedgerUnavailable, LedgerWriter, to_db_row
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def make_row(**over):

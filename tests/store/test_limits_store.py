@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from limits_reference import Model
+from support.limits_reference import Model
 
 from aispendtrack.store.db import connect
 from aispendtrack.store import limits as store

@@ -18,7 +18,7 @@ from aispendtrack_dev.bench.scenarios import WORKLOADS
 
 
 # The benchmark harness lives outside the package, in tools/.
-TOOLS_ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "tools")}
+TOOLS_ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "tools")}
 
 
 @pytest.fixture(scope="module")
