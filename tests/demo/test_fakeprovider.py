@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from aispendtrack.demo.fake.server import FakeProvider, Fault, UsageSpec
-from e2e.harness import self_signed
+from support.harness import self_signed
 
 USER = [{"role": "user", "content": "hello fake"}]
 U = UsageSpec()  # defaults: input 1200 (total), output 300, cache_read 400, cache_write 100, reasoning 50

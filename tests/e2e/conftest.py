@@ -1,10 +1,13 @@
 import subprocess
+from pathlib import Path
 
+import openai
 import pytest
 
 from aispendtrack.store import keys
 from aispendtrack.demo.fake.server import FakeProvider
 
+from support.dashboard_plane import CONFIG, _seed_history, chat, new_database, refuse, refused_keys, running, settle
 from support.harness import Proxy
 
 
@@ -53,3 +56,32 @@ def small_disk(tmp_path):
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dashboard")
+    db_path, config, database = new_database(tmp)
+    keys.create_account(database, "acme", "pro")
+    keys.create_account(database, "penny", "free")
+    made = {name: keys.create_key(database, "acme", config, name=name) for name in ("owner", "ci")}
+    made |= refused_keys(database, config, "acme")
+    made["penny"] = keys.create_key(database, "penny", config, name="penny")
+    _seed_history(database, [made["owner"].id, made["ci"].id])
+    database.conn.close()
+    with running(tmp, db_path, CONFIG, made) as plane:
+        for model in ("gpt-4o-mini", "gpt-4o-mini", "gpt-4o", "my-private-model"):
+            chat(plane, plane["keys"]["owner"], model)
+        chat(plane, plane["keys"]["ci"], stream=True)
+        for _ in range(3):
+            chat(plane, plane["keys"]["penny"])
+        with pytest.raises(openai.RateLimitError):
+            chat(plane, plane["keys"]["penny"])
+        refuse(plane)
+        settle(plane)
+        yield plane
+    logs = plane["serve"].output() + plane["proxy"].output()
+    stored = b"".join(p.read_bytes() for p in (db_path, Path(f"{db_path}-wal")) if p.exists())
+    for key in plane["keys"].values():
+        assert key.encode() not in stored, "a key landed in the database"
+        assert key not in logs, "a key landed in a log"

@@ -14,9 +14,8 @@ import pytest
 
 from aispendtrack.store import keys
 
-from support.dashboard_plane import chat, cli, new_database, refuse, refused_keys, running, settle
+from support.dashboard_plane import _get, _session, chat, cli, new_database, refuse, refused_keys, running, settle
 from support.harness import http
-from .test_e2e_dashboard_http import _get, _session
 
 CONFIG = "[tiers.pro]\nrequests_per_hour = 3\nmax_keys = 20\n"
 NAMES = ("calls", "forwarded", "rejected", "rate_limited", "quota_exceeded", "budget_exceeded", "forbidden")

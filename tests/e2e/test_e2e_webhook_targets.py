@@ -14,7 +14,7 @@ from aispendtrack.store import db as dbmod
 from aispendtrack.store import keys, outbox, schema
 
 from support.harness import Serve, http
-from .test_e2e_webhooks import Receiver, cli, wait_for
+from support.webhooks import Receiver, cli, wait_for
 
 REFUSED = [  # (URL, what the refusal says)
     ("http://127.0.0.1:9/h", "address 127.0.0.1 is loopback"),

@@ -263,7 +263,7 @@ def test_unterminated_last_event_is_metered():
 def test_fuzz_encoded_strip_equals_identity_strip_or_raw():
     """Mutated chat streams in random gzip frames: the client gets either the raw bytes or a
     valid gzip stream whose content is exactly what identity strip mode forwards."""
-    from test_fuzz_parsers import gzip_frames, mutate as fuzz_mutate, splits
+    from support.fuzz import gzip_frames, mutate as fuzz_mutate, splits
 
     rng = random.Random(99)  # a fixed count, not a time budget: the same cases on any machine
     tried = 0

@@ -1,22 +1,14 @@
 import asyncio
 
 import pytest
-from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import taddons, tflow
 
 from aispendtrack.store import keys
 from aispendtrack.proxy.auth import HEADER, Auth, parse_header
-from aispendtrack.store.keycache import KeyCache
-from aispendtrack.proxy.state import Runtime, state_of
+from aispendtrack.proxy.state import state_of
 from aispendtrack.proxy.webview import MARK_REJECTED
 
-
-@pytest.fixture
-def rt(db_path, config):
-    cache = KeyCache(db_path, config)
-    cache.start()
-    yield Runtime(config=config, db_path=db_path, keycache=cache)
-    cache.stop()
+from support.flows import provider_flow
 
 
 @pytest.fixture
@@ -25,16 +17,6 @@ def key(database, config, rt):
     new = keys.create_key(database, "acme", config)
     rt.keycache.refresh()
     return new
-
-
-def provider_flow(host="api.openai.com", path="/v1/chat/completions", mode="regular", headers=()):
-    f = tflow.tflow()
-    f.client_conn.proxy_mode = ProxyMode.parse(mode)
-    f.request.host, f.request.port, f.request.scheme = host, 443, "https"
-    f.request.path = path
-    for name, value in headers:
-        f.request.headers.add(name, value)
-    return f
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from aispendtrack.proxy.state import state_of
 from aispendtrack.proxy.webview import MARK_REJECTED, MARK_UNAVAILABLE
 from aispendtrack.store import keys
 from aispendtrack.store.ledger_schema import Outcome
-from tests.test_auth import provider_flow, rt  # noqa: F401  (rt: the fixture, shared)
+from support.flows import provider_flow
 
 QUERY_MESSAGE = "AiSpendTrack: x-aispendtrack-key was sent in the query string (removed, not used): send it as a header"
 

@@ -36,7 +36,7 @@ from aispendtrack import meter
 from aispendtrack.config import Config, ConfigError, load_config, parse_config
 from aispendtrack.demo.fake.server import FakeProvider
 from aispendtrack.store.keys import KEY_RE
-from e2e.harness import Proxy, database_with_key
+from support.harness import Proxy, database_with_key
 
 HEADER = auth.HEADER
 APIS = {"chat", "responses", "embeddings", "completions", "messages", "generate", "other"}

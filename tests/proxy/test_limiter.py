@@ -13,38 +13,13 @@ import pytest
 from mitmproxy.test import taddons, tflow
 
 from aispendtrack.proxy.limits import Limiter, offset_clock
-from aispendtrack.proxy.state import META, FlowState, Runtime, state_of
+from aispendtrack.proxy.state import Runtime, state_of
 from aispendtrack.proxy.webview import MARK_LIMITED, MARK_UNAVAILABLE
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import limits as limits_store
 from aispendtrack.store.ledger_schema import Outcome
 
-
-def limited_flow(key_id="key_1", account="acme", hourly=2):
-    f = tflow.tflow()
-    state = FlowState("openai", "chat", "openai", time.time())
-    state.key_id, state.account, state.requests_per_hour = key_id, account, hourly
-    f.metadata[META] = state
-    return f
-
-
-def run(limiter: Limiter, scenario, *, start=True, clock=None, **options):
-    """`scenario(tctx)` with the limiter loaded, configured, its clock replaced by `clock` if
-    given, and (unless `start=False`) started."""
-
-    async def main():
-        with taddons.context(limiter) as tctx:
-            tctx.configure(limiter, **options)
-            if clock is not None:
-                limiter.clock = clock
-            if start:
-                limiter.start()
-            try:
-                return await scenario(tctx)
-            finally:
-                limiter.stop()
-
-    return asyncio.run(main())
+from support.limiter import limited_flow, run, spoil
 
 
 def test_counts_and_refuses_over_the_limit(db_path, config):
@@ -181,19 +156,6 @@ def test_without_the_clock_option_the_clock_is_plain_time(db_path, config, tmp_p
         assert lim.clock is not time.time
         tctx.configure(lim, aispendtrack_clock_offset_file="")
         assert lim.clock is time.time
-
-
-def spoil(f, case: str) -> None:
-    """Make `f` a flow no limit check may touch: "answered", "errored", "not live" or "not ours"."""
-    if case == "answered":
-        f.response = tflow.tresp()
-    elif case == "errored":
-        f.error = tflow.terr()
-    elif case == "not live":
-        f.live = False
-    else:
-        assert case == "not ours"
-        f.metadata.clear()
 
 
 @pytest.mark.parametrize("case", ["answered", "errored", "not live", "no key", "unlimited", "not ours"])

@@ -19,7 +19,7 @@ from aispendtrack.proxy.webview import MARK_LIMITED, MARK_REJECTED
 from aispendtrack.store import budgets
 from aispendtrack.store import db as dbmod
 from aispendtrack.store.ledger_schema import Outcome
-from tests.test_limiter import run as run_limiter, spoil
+from support.limiter import run as run_limiter, spoil
 
 NOW = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC).timestamp() + 0.25  # 43199.75 s before December
 # "m" is priced only here ($1000 / $2000 / $1500 per million input / output / cache-write tokens)

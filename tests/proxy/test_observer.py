@@ -7,7 +7,7 @@ from aispendtrack.meter import StreamMeter
 from aispendtrack.proxy import observer as observer_mod
 from aispendtrack.proxy.observer import StreamObserver
 
-from meter.meter_samples import CHAT_STREAM
+from support.meter_samples import CHAT_STREAM
 
 EVENTS = [e + b"\n\n" for e in CHAT_STREAM.split(b"\n\n") if e.strip()]
 FINISH = next(i for i, e in enumerate(EVENTS) if b'"finish_reason": "' in e or b'"finish_reason":"' in e)

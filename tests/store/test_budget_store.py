@@ -7,30 +7,13 @@ import multiprocessing
 import threading
 from decimal import Decimal
 
-import pytest
-
 from aispendtrack.limits import budget as rules
-from aispendtrack.store import budgets, schema
+from aispendtrack.store import budgets
 from aispendtrack.store.db import connect
 from aispendtrack.store.ledger import LedgerWriter
 from aispendtrack.store.limits import check_and_count
 
-T0 = 1_795_683_600.0  # 2026-11-26T09:00:00Z
-NANO = rules.NANO
-
-
-@pytest.fixture()
-def path(tmp_path):
-    p = tmp_path / "shared.db"
-    db = connect(p)
-    schema.ensure_schema(db)
-    db.conn.close()
-    return p
-
-
-def admit(db, amount_nano, now=T0, key_id="k1", account="acme", tier_budget=None):
-    return check_and_count(db, key_id=key_id, account=account, hourly_limit=None, monthly_limit=None,
-                           now=now, charge=budgets.Charge(amount_nano, tier_budget))
+from support.budget_store import NANO, T0, _process, admit
 
 
 def spend_row(db, scope="account", subject="acme", key="m2026-11"):
@@ -93,13 +76,6 @@ class _writer:
 
     def __exit__(self, *exc):
         self.w.close()
-
-
-def _process(path, n, amount_nano, start, out):
-    db = connect(path)
-    start.wait()
-    admitted = sum(admit(db, amount_nano, now=T0 + i * 1e-3).admitted for i in range(n))
-    out.put(admitted)
 
 
 def test_two_os_processes_share_one_budget(path):

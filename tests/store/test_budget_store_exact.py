@@ -13,7 +13,7 @@ from aispendtrack.store.budgets import Reservation, Standing
 from aispendtrack.store.db import connect
 from aispendtrack.store.ledger import LedgerWriter
 
-from tests.budgets.test_budget_store import T0, NANO, path  # noqa: F401  (path: the fixture, shared)
+from support.budget_store import NANO, T0
 
 DAY = 86400.0
 TODAY_END = 1_795_737_600.0  # 2026-11-27T00:00:00Z

@@ -19,8 +19,8 @@ from aispendtrack.store.keycache import KeyCache
 from aispendtrack.store.ledger import LedgerUnavailable, LedgerWriter
 from aispendtrack.store.ledger_schema import Outcome
 
-from test_ledger import make_row, read
-from test_limiter import limited_flow
+from support.ledger_rows import make_row, read
+from support.limiter import limited_flow
 
 
 def wait_for(cond, timeout=5.0):

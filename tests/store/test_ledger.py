@@ -8,7 +8,7 @@ import sys
 import textwrap
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,38 +17,9 @@ import pytest
 from aispendtrack.store import db as dbmod
 from aispendtrack.store.ledger import LedgerClosedError, LedgerUnavailable, LedgerWriter, to_db_row
 
+from support.ledger_rows import make_row, read
+
 SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-def make_row(**over):
-    row = {
-        "ts": datetime(2026, 11, 26, 9, 12, 27, 123456, tzinfo=UTC),
-        "flow_id": "flow-1",
-        "key_id": "key_0123456789ab",
-        "account": "acme",
-        "provider": "openai",
-        "api": "chat",
-        "model": "gpt-4o-mini",
-        "status": 200,
-        "outcome": "forwarded",
-        "streamed": True,
-        "partial": False,
-        "input_tokens": 120,
-        "output_tokens": 30,
-        "usage_json": {"prompt_tokens": 120, "completion_tokens": 30},
-        "cost_usd": Decimal("0.000036"),
-        "pricing": "priced",
-    }
-    row.update(over)
-    return row
-
-
-def read(path, sql, params=()):
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from aispendtrack.store.health import Health
 from aispendtrack.store.ledger import LedgerClosedError, LedgerUnavailable, LedgerWriter, to_db_row
 from aispendtrack.store.ledger_rows import _insert_sql, describe, insert_batch
 
-from test_ledger import make_row, read
+from support.ledger_rows import make_row, read
 
 KEPT = "; the row is kept and written when the database is back"
 

@@ -1,6 +1,8 @@
 """One database, proxy, `serve` and fake provider with two accounts and their calls, for
 the dashboard's tests: acme (pro, 30 days of synthetic history plus real calls, and a call
-refused by each budget and permission rule) and penny (free, over its hourly limit)."""
+refused by each budget and permission rule) and penny (free, over its hourly limit); the
+`plane` fixture that builds it is in tests/e2e/conftest.py. Plus logging in and reading
+pages over plain HTTP."""
 
 from __future__ import annotations
 
@@ -49,35 +51,6 @@ def running(tmp: Path, db_path: Path, config_text: str, made: dict[str, keys.New
         yield {"db_path": db_path, "config_path": tmp / "mitm.toml", "proxy": proxy, "serve": serve,
                "keys": {n: k.key for n, k in made.items()}, "ids": {n: k.id for n, k in made.items()},
                "downloads": tmp / "downloads"}
-
-
-@pytest.fixture(scope="module")
-def plane(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("dashboard")
-    db_path, config, database = new_database(tmp)
-    keys.create_account(database, "acme", "pro")
-    keys.create_account(database, "penny", "free")
-    made = {name: keys.create_key(database, "acme", config, name=name) for name in ("owner", "ci")}
-    made |= refused_keys(database, config, "acme")
-    made["penny"] = keys.create_key(database, "penny", config, name="penny")
-    _seed_history(database, [made["owner"].id, made["ci"].id])
-    database.conn.close()
-    with running(tmp, db_path, CONFIG, made) as plane:
-        for model in ("gpt-4o-mini", "gpt-4o-mini", "gpt-4o", "my-private-model"):
-            chat(plane, plane["keys"]["owner"], model)
-        chat(plane, plane["keys"]["ci"], stream=True)
-        for _ in range(3):
-            chat(plane, plane["keys"]["penny"])
-        with pytest.raises(openai.RateLimitError):
-            chat(plane, plane["keys"]["penny"])
-        refuse(plane)
-        settle(plane)
-        yield plane
-    logs = plane["serve"].output() + plane["proxy"].output()
-    stored = b"".join(p.read_bytes() for p in (db_path, Path(f"{db_path}-wal")) if p.exists())
-    for key in plane["keys"].values():
-        assert key.encode() not in stored, "a key landed in the database"
-        assert key not in logs, "a key landed in a log"
 
 
 def refused_keys(database, config, account: str) -> dict[str, keys.NewKey]:
@@ -136,3 +109,51 @@ def month_report(plane, account: str, by: str = "model") -> dict:
                           "--since", today.replace(day=1).isoformat(), "--until", today.isoformat()))
 
 
+def _post(url: str, fields: dict, origin: str | None, cookie: str | None = None) -> tuple[int, str, dict]:
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **kw):
+            return None
+
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    if origin:
+        headers["origin"] = origin
+    if cookie:
+        headers["cookie"] = f"aispendtrack_session={cookie}"
+    req = urllib.request.Request(url, data=urllib.parse.urlencode(fields, doseq=True).encode(), headers=headers)
+    try:
+        with urllib.request.build_opener(NoRedirect).open(req, timeout=20) as resp:
+            return resp.status, resp.read().decode(), dict(resp.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), dict(e.headers)
+
+
+def _session(plane, name: str) -> tuple[str, str]:
+    """Log in over HTTP: (session cookie value, the page's CSRF token)."""
+    import re
+    import urllib.request
+
+    base = plane["serve"].url
+    status, _, headers = _post(base + "/login", {"key": plane["keys"][name]}, base)
+    assert status == 303
+    set_cookie = headers["set-cookie"]
+    assert "HttpOnly" in set_cookie and "SameSite=strict" in set_cookie and "Max-Age=43200" in set_cookie
+    cookie = re.search(r"aispendtrack_session=([^;]+)", set_cookie).group(1)
+    req = urllib.request.Request(base + "/", headers={"cookie": f"aispendtrack_session={cookie}"})
+    page = urllib.request.urlopen(req, timeout=20).read().decode()
+    return cookie, re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+
+
+def _get(plane, path: str, cookie: str) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(plane["serve"].url + path, headers={"cookie": f"aispendtrack_session={cookie}"})
+    try:
+        with urllib.request.urlopen(req, timeout=20) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()

@@ -14,7 +14,7 @@ from aispendtrack.views import rollup
 from aispendtrack.views.render import render_report
 from aispendtrack.views.report import report
 from aispendtrack.views.stats import build_summary, summary_text
-from tests.test_report import insert, row
+from support.report_rows import insert, row
 
 NOW = utcnow()
 REFUSALS = [

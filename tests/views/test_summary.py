@@ -6,7 +6,7 @@ from rich.console import Console
 from aispendtrack.views.report import report
 from aispendtrack.store.totals import SessionStats, Stats
 from aispendtrack.views.stats import build_summary, render_summary, summary_text
-from tests.test_report import MIXED, insert
+from support.report_rows import MIXED, insert
 
 
 def rows_with_decimals():

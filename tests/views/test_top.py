@@ -6,7 +6,7 @@ from rich.console import Console
 
 from aispendtrack.store import keys
 from aispendtrack.views.top import render_top, top_command
-from tests.test_report import insert, row
+from support.report_rows import insert, row
 
 NOW = datetime(2026, 11, 10, 12, 30, 20, tzinfo=UTC)
 
