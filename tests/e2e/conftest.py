@@ -10,6 +10,16 @@ from aispendtrack.demo.fake.server import FakeProvider
 from support.dashboard_plane import CONFIG, _seed_history, chat, new_database, refuse, refused_keys, running, settle
 from support.harness import Proxy
 
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items):
+    """Every test in this folder starts real processes: mark it `slow`, new ones included,
+    so `-m "not slow"` leaves them out of a quick local run (CI runs everything)."""
+    for item in items:
+        if item.path.resolve().is_relative_to(HERE):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture
 def fake():

@@ -432,6 +432,7 @@ def rss_peak_mb(pid: int) -> float:
     return 0.0
 
 
+@pytest.mark.slow
 def test_hostile_requests_get_clear_answers_and_never_stall(env):
     port, key, fake = env["proxy"].ports["openai"], env["key"], env["fake"]
     tried = 0
@@ -491,6 +492,7 @@ def test_hostile_requests_get_clear_answers_and_never_stall(env):
     assert rss_peak_mb(pid) < 600, f"mitmdump peaked at {rss_peak_mb(pid):.0f} MB"
 
 
+@pytest.mark.slow
 def test_request_gzip_bomb_is_not_inflated_by_the_proxy(env):
     pid = env["proxy"].proc.pid
     reset_rss_peak(pid)
@@ -531,6 +533,7 @@ def expected_body(case: str) -> bytes:
         rest = rest[n + 2:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["sse-no-newline", "sse-encoding-foo", "json-encoding-foo", "json-bad-gzip",
                                   "json-deep", "json-invalid-utf8", "sse-gzip-bomb-zeros",
                                   "sse-gzip-bomb-events"])
@@ -555,6 +558,7 @@ def reset_rss_peak(pid: int) -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM
 
 
+@pytest.mark.slow
 def test_non_streamed_gzip_bomb_response_is_not_inflated_by_the_proxy(env):
     """A 1 MB gzip body inflating to 1 GB: the client gets the encoded bytes, the proxy
     meters within a bound instead of inflating it all."""
@@ -573,6 +577,7 @@ def last_row(env) -> dict:
         return dict(c.execute("SELECT * FROM calls ORDER BY id DESC LIMIT 1").fetchone())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BAD_COUNTS))
 def test_garbage_token_counts_keep_the_row_unpriced_with_the_reason(env, name):
     r = httpx2.post(env["proxy"].url("crafted") + f"/v1/chat/completions?case=usage-{name}", timeout=20,
@@ -584,6 +589,7 @@ def test_garbage_token_counts_keep_the_row_unpriced_with_the_reason(env, name):
     assert "prompt_tokens=" in row["error"]
 
 
+@pytest.mark.slow
 def test_usage_of_a_24_mb_terminal_event_is_metered_with_flat_memory(env):
     pid = env["proxy"].proc.pid
     reset_rss_peak(pid)
@@ -597,6 +603,7 @@ def test_usage_of_a_24_mb_terminal_event_is_metered_with_flat_memory(env):
     assert rss_peak_mb(pid) < 250, f"RSS peak {rss_peak_mb(pid):.0f} MB"
 
 
+@pytest.mark.slow
 def test_mitmdump_log_has_no_aispendtrack_traceback(env):
     good_call(env)
     log = env["proxy"].output()
@@ -604,6 +611,7 @@ def test_mitmdump_log_has_no_aispendtrack_traceback(env):
     assert "Addon error" not in log, log[-3000:]
 
 
+@pytest.mark.slow
 def test_invalid_config_stops_mitmdump_with_one_line(tmp_path, db_path):
     for text, field in [("[tiers.pro]\nrequests_per_hour = -5\n", "tiers.pro.requests_per_hour"),
                         ("not = [toml", "not valid TOML")]:

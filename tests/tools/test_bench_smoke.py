@@ -32,6 +32,7 @@ def quick(tmp_path_factory):
     return json.loads(out.read_text()), proc.stdout
 
 
+@pytest.mark.slow
 def test_every_scenario_ran_without_errors(quick):
     data, _ = quick
     got = {(s["workload"], s["concurrency"], s["config"]) for s in data["scenarios"]}
@@ -42,6 +43,7 @@ def test_every_scenario_ran_without_errors(quick):
         assert s["errors"] == 0, s
 
 
+@pytest.mark.slow
 def test_addon_requests_went_through_auth_and_into_the_ledger(quick):
     data, _ = quick
     checks = data["checks"]
@@ -57,6 +59,7 @@ def test_addon_requests_went_through_auth_and_into_the_ledger(quick):
     assert all(c["ok"] for c in checks.values())
 
 
+@pytest.mark.slow
 def test_streams_are_not_buffered_except_by_plain_mitmdump(quick):
     data, _ = quick
     for s in data["scenarios"]:
@@ -70,6 +73,7 @@ def test_streams_are_not_buffered_except_by_plain_mitmdump(quick):
         assert s["ttfb_p50_ms"] < 0.5 * s["p50_ms"], s
 
 
+@pytest.mark.slow
 def test_report_shows_targets_and_micro_costs(quick):
     data, out = quick
     assert {r["variant"] for r in data["ratios"]} == {"addon", "addon+limits", "addon+budget"}
@@ -82,6 +86,7 @@ def test_report_shows_targets_and_micro_costs(quick):
     assert micro["report"]["ms"] > 0 and micro["report"]["calls_in_report"] > 0
 
 
+@pytest.mark.slow
 def test_serve_was_hammered_next_to_the_proxy(quick):
     data, out = quick
     sv = data["serve"]
