@@ -154,9 +154,11 @@ def _fast_cost(plan: _Plan, values: dict[str, int]) -> Decimal | None:
 
 
 def _usage_values(m: Metered) -> dict[str, int]:
-    values = {k: v for k, v in m.details.items() if isinstance(v, int) and v > 0}
+    """The reported counts, a reported 0 included: it tells genai-prices what it will not guess
+    (e.g. no audio in a Gemini cache read). Unknown counts are absent from `details`."""
+    values = {k: v for k, v in m.details.items() if isinstance(v, int) and v >= 0}
     for key, v in zip(_CORE, (m.input_tokens, m.output_tokens, m.cache_read_tokens, m.cache_write_tokens)):
-        if v:
+        if v is not None:
             values[key] = v
     return values
 
