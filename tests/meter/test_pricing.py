@@ -203,12 +203,38 @@ def test_when_naive_is_utc_aware_is_converted_and_default_is_now(monkeypatch):
     assert pricer.price(m, "deepseek-chat", "deepseek") == Priced(night, "priced", "genai-prices", "deepseek-chat")
 
 
-def test_usage_values_are_the_positive_counts_and_the_core_fields_win():
-    m = Metered(has_usage=True, input_tokens=100, output_tokens=None, cache_read_tokens=40, details={
-        "input_tokens": 99, "output_tokens": 7, "cache_read_tokens": 3, "input_audio_tokens": 1,
-        "output_audio_tokens": 0, "cache_audio_read_tokens": -2, "output_reasoning_tokens": 2.5})
+def test_usage_values_are_the_reported_counts_zeros_included_and_the_core_fields_win():
+    m = Metered(has_usage=True, input_tokens=100, output_tokens=None, cache_read_tokens=40, cache_write_tokens=0,
+                details={"input_tokens": 99, "output_tokens": 7, "cache_read_tokens": 3, "cache_write_tokens": 5,
+                         "input_audio_tokens": 1, "output_audio_tokens": 0, "cache_audio_read_tokens": -2,
+                         "output_reasoning_tokens": 2.5})
     assert pricing._usage_values(m) == {"input_tokens": 100, "output_tokens": 7, "cache_read_tokens": 40,
-                                        "input_audio_tokens": 1}
+                                        "cache_write_tokens": 0, "input_audio_tokens": 1, "output_audio_tokens": 0}
+
+
+AUDIO_PROMPT_TEXT_CACHE = dict(input_tokens=1500, output_tokens=100, cache_read_tokens=800, input_text_tokens=1000,
+                               input_audio_tokens=500, cache_text_read_tokens=800)
+
+
+def test_a_reported_zero_reaches_genai_prices():
+    """Cache reads and audio input both reported: genai-prices prices the call once told the cache held no audio."""
+    usage = dict(AUDIO_PROMPT_TEXT_CACHE, cache_audio_read_tokens=0)
+    expected = calc_price(Usage(**usage), "gemini-2.5-flash", provider_id="google",
+                          genai_request_timestamp=WHEN).total_price
+    p = Pricer().price(metered(**usage), "gemini-2.5-flash", "google", when=WHEN)
+    assert p == Priced(expected, "priced", "genai-prices", "gemini-2.5-flash")
+    assert expected == Decimal("0.000834")
+
+
+def test_an_unknown_split_of_the_cache_is_not_taken_as_zero():
+    """Not told how much of the cache was audio, genai-prices refuses; only the core fields are priced."""
+    usage = AUDIO_PROMPT_TEXT_CACHE
+    assert "cache_audio_read_tokens" not in pricing._usage_values(metered(**usage))
+    with pytest.raises(ValueError, match="require explicit cache_audio_read_tokens"):
+        calc_price(Usage(**usage), "gemini-2.5-flash", provider_id="google", genai_request_timestamp=WHEN)
+    core = calc_price(Usage(input_tokens=1500, output_tokens=100, cache_read_tokens=800), "gemini-2.5-flash",
+                      provider_id="google", genai_request_timestamp=WHEN).total_price
+    assert Pricer().price(metered(**usage), "gemini-2.5-flash", "google", when=WHEN).cost_usd == core
 
 
 def test_naive_datetime_is_utc_and_lookup_cached():

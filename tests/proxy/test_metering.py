@@ -78,6 +78,28 @@ def test_a_forwarded_call_becomes_one_priced_row(db_path, config):
     assert rt.session.totals.calls == 1 and rt.session.totals.input_tokens == 12
 
 
+def test_a_gemini_row_stores_the_reported_usage_and_the_cache_modalities_left_out_as_zero(db_path, config):
+    """usage_json keeps every count the provider reported; cacheTokensDetails naming TEXT only adds the
+    cache's other modalities as 0, which prices the audio prompt exactly."""
+    f = tflow.tflow(resp=True)
+    f.request.path = "/v1beta/models/gemini-2.5-flash:generateContent"
+    f.request.content = b'{"contents": []}'
+    usage = {"promptTokenCount": 1500, "candidatesTokenCount": 100, "totalTokenCount": 1600,
+             "cachedContentTokenCount": 800,
+             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 1000}, {"modality": "AUDIO", "tokenCount": 500}],
+             "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": 800}]}
+    f.response.headers["content-type"] = "application/json"
+    f.response.content = json.dumps({"candidates": [{"finishReason": "STOP"}], "usageMetadata": usage,
+                                     "modelVersion": "gemini-2.5-flash"}).encode()
+    f.metadata[META] = FlowState("google", "generate", "google", time.time())
+    _, (row,) = metered(db_path, config, f)
+    assert json.loads(row["usage_json"]) == {
+        "input_tokens": 1500, "output_tokens": 100, "cache_read_tokens": 800, "input_text_tokens": 1000,
+        "input_audio_tokens": 500, "cache_text_read_tokens": 800, "cache_audio_read_tokens": 0,
+        "cache_image_read_tokens": 0, "cache_video_read_tokens": 0}
+    assert (row["model"], row["pricing"], row["cost_usd"]) == ("gemini-2.5-flash", "priced", "0.000834")
+
+
 def test_an_upstream_error_is_recorded_unmetered(db_path, config):
     f = chat_flow(status=500)
     _, (row,) = metered(db_path, config, f)

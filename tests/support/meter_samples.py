@@ -201,3 +201,21 @@ GEM_CHUNKS = [
 GEM_BODY = GEM_CHUNKS[1]
 GEM_SSE = eol(sse([(None, c) for c in GEM_CHUNKS]), b"\r\n")  # Google sends CRLF
 GEM_ARRAY = ("[" + ",\r\n".join(json.dumps(c, indent=2, ensure_ascii=False) for c in GEM_CHUNKS) + "]").encode()
+
+# gemini-2.5-flash: 500 audio tokens in the prompt, an 800-token cache hit of text only (its bill: $0.000834)
+GEM_AUDIO_USAGE = {
+    "promptTokenCount": 1500,
+    "candidatesTokenCount": 100,
+    "totalTokenCount": 1600,
+    "cachedContentTokenCount": 800,
+    "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 1000}, {"modality": "AUDIO", "tokenCount": 500}],
+    "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": 800}],
+    "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": 100}],
+}
+GEM_AUDIO_CHUNKS = [
+    {**GEM_CHUNKS[0], "usageMetadata": {k: GEM_AUDIO_USAGE[k] for k in (
+        "promptTokenCount", "cachedContentTokenCount", "promptTokensDetails", "cacheTokensDetails")}},
+    {**GEM_CHUNKS[1], "usageMetadata": GEM_AUDIO_USAGE},
+]
+GEM_AUDIO_SSE = eol(sse([(None, c) for c in GEM_AUDIO_CHUNKS]), b"\r\n")
+GEM_AUDIO_ARRAY = ("[" + ",\r\n".join(json.dumps(c, indent=2) for c in GEM_AUDIO_CHUNKS) + "]").encode()
