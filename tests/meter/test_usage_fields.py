@@ -6,7 +6,7 @@ import pytest
 
 from aispendtrack.meter import Metered
 from aispendtrack.meter import usage
-from meter_samples import GEM_AUDIO_USAGE
+from support.meter_samples import GEM_AUDIO_USAGE
 
 BAD = "invalid token counts (stored as unknown): "
 
