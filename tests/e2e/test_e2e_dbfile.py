@@ -8,7 +8,9 @@ now at the path is never written into and never gets the old file's WAL; restart
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import subprocess
 import threading
 import time
 
@@ -19,7 +21,7 @@ from aispendtrack.proxy.auth import HEADER
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import keys
 
-from .harness import Proxy, Serve, http
+from .harness import MITMDUMP, Proxy, Serve, http
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 SETTLED = 2.0  # seconds of traffic after the swap
@@ -168,3 +170,40 @@ def test_database_file_replaced_or_removed_under_load(tmp_path, live, fake, how)
         proxy.stop()
     assert integrity(db_path) == [("ok",)]
     assert len(all_rows(db_path, "calls")) == len(saved["calls"]) + 1
+
+
+def test_backup_under_load_then_restore(tmp_path, live, fake):
+    """`aispendtrack backup` while calls and `/v1/me` go on; then restore: stop, copy, start."""
+    db_path, key = live
+    backup = tmp_path / "backup.db"
+    proxy, serve = run_plane(tmp_path, db_path, fake)
+    try:
+        with Traffic(proxy, serve, key) as traffic:
+            time.sleep(1.0)
+            committed = all_rows(db_path, "calls")  # every row committed before the backup starts
+            made = subprocess.run([str(MITMDUMP.parent / "aispendtrack"), "--db", str(db_path), "backup", str(backup)],
+                                  capture_output=True, text=True, timeout=60)
+            time.sleep(1.0)
+        assert made.returncode == 0, made.stderr
+        assert {s for _, s, _ in traffic.calls} == {200} and {s for _, s, _ in traffic.me} == {200}
+        assert "replaced" not in proxy.output() and "removed" not in serve.output()
+    finally:
+        serve.stop()
+        proxy.stop()
+    copy = all_rows(backup, "calls")
+    assert integrity(backup) == [("ok",)]
+    assert committed and copy[:len(committed)] == committed  # every row committed before it, as it was
+    assert len(all_rows(db_path, "calls")) > len(copy)  # calls went on during and after it
+    assert key.encode() not in backup.read_bytes() and key not in made.stdout + made.stderr
+    shutil.copyfile(backup, tmp_path / "restoring.db")  # restore: the proxy and serve are stopped
+    os.replace(tmp_path / "restoring.db", db_path)
+    proxy, serve = run_plane(tmp_path, db_path, fake)
+    try:
+        assert httpx2.post(proxy.url("openai") + "/v1/chat/completions", json=CHAT, headers={HEADER: key},
+                           timeout=20).status_code == 200
+        assert http("GET", serve.url + "/v1/me", key)[0] == 200
+    finally:
+        serve.stop()
+        proxy.stop()
+    assert integrity(db_path) == [("ok",)]
+    assert all_rows(db_path, "calls")[:len(copy)] == copy and len(all_rows(db_path, "calls")) == len(copy) + 1

@@ -98,6 +98,15 @@ def connect(path: str | Path, *, check_same_thread: bool = True, expect: FileId 
     return database
 
 
+def open_copy(path: str | Path) -> sqlite3.Connection:
+    """A connection to a file that is not the shared database but a copy being written
+    (`backup`): private to its writer, so no WAL, no busy wait, no identity to keep."""
+    try:
+        return sqlite3.connect(str(path), isolation_level=None)
+    except sqlite3.Error as e:
+        raise DatabaseError(f"cannot open {path}: {e}") from e
+
+
 def _existing(path: Path, expect: FileId | None) -> FileId:
     """The identity of the file at `path`, created empty (a valid empty database) when
     there is none and nothing is expected there."""
