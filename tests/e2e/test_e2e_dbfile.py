@@ -21,7 +21,7 @@ from aispendtrack.proxy.auth import HEADER
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import keys
 
-from .harness import MITMDUMP, Proxy, Serve, http
+from .harness import MITMDUMP, Proxy, Serve, http, proxy_and_serve
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 SETTLED = 2.0  # seconds of traffic after the swap
@@ -122,18 +122,20 @@ def live(db_path, config):
         database.conn.close()
 
 
-def run_plane(tmp_path, db_path, fake):
-    proxy = Proxy(tmp_path, db_path, modes={"openai": "reverse:" + fake.url + "@{port}"}).start()
-    serve = Serve(tmp_path, db_path, tmp_path / "mitm.toml").start()
-    return proxy, serve
+def assert_serves_again(tmp_path, db_path, key: str) -> None:
+    """Started again on the file now at the path: both answer from it; it stays intact."""
+    with proxy_and_serve(tmp_path, db_path, "") as (_, proxy, serve):
+        assert httpx2.post(proxy.url("openai") + "/v1/chat/completions", json=CHAT, headers={HEADER: key},
+                           timeout=20).status_code == 200
+        assert http("GET", serve.url + "/v1/me", key)[0] == 200
+    assert integrity(db_path) == [("ok",)]
 
 
 @pytest.mark.parametrize("how", ["mv", "rm"])
-def test_database_file_replaced_or_removed_under_load(tmp_path, live, fake, how):
+def test_database_file_replaced_or_removed_under_load(tmp_path, live, how):
     db_path, key = live
     backup = tmp_path / "backup.db"
-    proxy, serve = run_plane(tmp_path, db_path, fake)
-    try:
+    with proxy_and_serve(tmp_path, db_path, "") as (_, proxy, serve):
         with Traffic(proxy, serve, key) as traffic:
             time.sleep(1.0)
             copy_db(db_path, backup)  # the backup, taken while everything runs
@@ -154,30 +156,18 @@ def test_database_file_replaced_or_removed_under_load(tmp_path, live, fake, how)
         assert_refused_from_then_on(traffic, swapped, word)
         assert "restart" in proxy.output() and word in proxy.output()
         assert "restart" in serve.output() and word in serve.output()
-    finally:
-        serve.stop()
-        proxy.stop()
     assert not os.path.exists(f"{db_path}-wal")  # the old file's WAL left with the old file
     assert integrity(db_path) == [("ok",)]
     assert {t: all_rows(db_path, t) for t in saved} == saved  # not one row written into it
-    proxy, serve = run_plane(tmp_path, db_path, fake)  # restarted: served from the file now there
-    try:
-        assert httpx2.post(proxy.url("openai") + "/v1/chat/completions", json=CHAT, headers={HEADER: key},
-                           timeout=20).status_code == 200
-        assert http("GET", serve.url + "/v1/me", key)[0] == 200
-    finally:
-        serve.stop()
-        proxy.stop()
-    assert integrity(db_path) == [("ok",)]
+    assert_serves_again(tmp_path, db_path, key)  # restarted: served from the file now there
     assert len(all_rows(db_path, "calls")) == len(saved["calls"]) + 1
 
 
-def test_backup_under_load_then_restore(tmp_path, live, fake):
+def test_backup_under_load_then_restore(tmp_path, live):
     """`aispendtrack backup` while calls and `/v1/me` go on; then restore: stop, copy, start."""
     db_path, key = live
     backup = tmp_path / "backup.db"
-    proxy, serve = run_plane(tmp_path, db_path, fake)
-    try:
+    with proxy_and_serve(tmp_path, db_path, "") as (_, proxy, serve):
         with Traffic(proxy, serve, key) as traffic:
             time.sleep(1.0)
             committed = all_rows(db_path, "calls")  # every row committed before the backup starts
@@ -187,9 +177,6 @@ def test_backup_under_load_then_restore(tmp_path, live, fake):
         assert made.returncode == 0, made.stderr
         assert {s for _, s, _ in traffic.calls} == {200} and {s for _, s, _ in traffic.me} == {200}
         assert "replaced" not in proxy.output() and "removed" not in serve.output()
-    finally:
-        serve.stop()
-        proxy.stop()
     copy = all_rows(backup, "calls")
     assert integrity(backup) == [("ok",)]
     assert committed and copy[:len(committed)] == committed  # every row committed before it, as it was
@@ -197,13 +184,5 @@ def test_backup_under_load_then_restore(tmp_path, live, fake):
     assert key.encode() not in backup.read_bytes() and key not in made.stdout + made.stderr
     shutil.copyfile(backup, tmp_path / "restoring.db")  # restore: the proxy and serve are stopped
     os.replace(tmp_path / "restoring.db", db_path)
-    proxy, serve = run_plane(tmp_path, db_path, fake)
-    try:
-        assert httpx2.post(proxy.url("openai") + "/v1/chat/completions", json=CHAT, headers={HEADER: key},
-                           timeout=20).status_code == 200
-        assert http("GET", serve.url + "/v1/me", key)[0] == 200
-    finally:
-        serve.stop()
-        proxy.stop()
-    assert integrity(db_path) == [("ok",)]
+    assert_serves_again(tmp_path, db_path, key)
     assert all_rows(db_path, "calls")[:len(copy)] == copy and len(all_rows(db_path, "calls")) == len(copy) + 1
