@@ -217,6 +217,34 @@ def test_guard_notices_a_replaced_file_itself_before_any_thread(db_path, caplog)
     assert caplog.text.count("was replaced by another file") == 1
 
 
+def test_auth_on_a_lost_file_answers_503_for_good_without_a_line_per_call(db_path, config, caplog):
+    from mitmproxy.test import taddons
+
+    from aispendtrack.proxy.auth import HEADER, Auth
+
+    from test_auth import provider_flow
+
+    rt = Runtime(config=config, db_path=db_path)
+    rt.keycache = KeyCache(db_path, config, rt.health, rt.file())
+    rt.keycache.start()
+    caplog.set_level(logging.WARNING)
+    try:
+        backup(db_path, f"{db_path}.bak")
+        os.replace(f"{db_path}.bak", db_path)
+        auth = Auth(rt)
+        for _ in range(3):  # an unknown key makes the key store be read again
+            f = provider_flow(headers=[(HEADER, "ask_" + "x" * 32)])
+            with taddons.context(auth):
+                asyncio.run(auth.requestheaders(f))
+            assert f.response.status_code == 503 and f.response.headers["x-should-retry"] == "false"
+            assert "could not read its key store: database file" in f.response.json()["error"]["message"]
+            assert "replaced" in f.response.json()["error"]["message"]
+        assert not [m for m in caplog.messages if "key store" in m]
+        assert caplog.text.count("replaced by another file while this process ran") == 1
+    finally:
+        rt.keycache.stop()
+
+
 @pytest.mark.parametrize("condition", ["response", "error", "not live"])
 def test_guard_leaves_a_flow_alone_that_is_answered_failed_or_not_live(condition):
     rt = Runtime()
