@@ -21,7 +21,7 @@ from aispendtrack.proxy.auth import HEADER
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import keys
 
-from .harness import MITMDUMP, Proxy, Serve, http, proxy_and_serve
+from support.harness import MITMDUMP, Proxy, Serve, http, proxy_and_serve
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 SETTLED = 2.0  # seconds of traffic after the swap

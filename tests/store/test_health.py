@@ -7,8 +7,9 @@ import sqlite3
 import time
 
 import pytest
-from mitmproxy.test import tflow
+from mitmproxy.test import taddons, tflow
 
+from aispendtrack.proxy.auth import HEADER, Auth
 from aispendtrack.proxy.guard import LedgerGuard
 from aispendtrack.proxy.state import Runtime, state_of
 from aispendtrack.proxy.webview import MARK_UNAVAILABLE
@@ -20,6 +21,7 @@ from aispendtrack.store.keycache import KeyCache
 from aispendtrack.store.ledger import LedgerUnavailable, LedgerWriter
 from aispendtrack.store.ledger_schema import Outcome
 
+from support.flows import provider_flow
 from support.ledger_rows import make_row, read
 from support.limiter import limited_flow
 
@@ -218,12 +220,6 @@ def test_guard_notices_a_replaced_file_itself_before_any_thread(db_path, caplog)
 
 
 def test_auth_on_a_lost_file_answers_503_for_good_without_a_line_per_call(db_path, config, caplog):
-    from mitmproxy.test import taddons
-
-    from aispendtrack.proxy.auth import HEADER, Auth
-
-    from test_auth import provider_flow
-
     rt = Runtime(config=config, db_path=db_path)
     rt.keycache = KeyCache(db_path, config, rt.health, rt.file())
     rt.keycache.start()

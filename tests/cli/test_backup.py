@@ -9,7 +9,7 @@ import pytest
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import backup as store
 
-from test_ledger import make_row
+from support.ledger_rows import make_row
 
 
 def rows(path, sql):
