@@ -80,8 +80,9 @@ def test_the_worker_is_one_named_daemon_thread_ended_by_stop(db_path, config):
 
 def test_stop_closes_the_worker_connection(db_path, config):
     """A connection still open keeps SQLite from leaving WAL mode; once the limiter has
-    stopped, nothing of it holds the file."""
-    lim = Limiter(Runtime(config=config, db_path=db_path))
+    stopped, nothing of it holds the file (the runtime's pin is the parent addon's to close)."""
+    rt = Runtime(config=config, db_path=db_path)
+    lim = Limiter(rt)
     f = tflow.tflow()
     f.metadata[META] = FlowState("openai", "chat", "openai", time.time(), key_id="key_1", account="acme",
                                  requests_per_hour=2)
@@ -93,6 +94,7 @@ def test_stop_closes_the_worker_connection(db_path, config):
             lim.stop()
 
     asyncio.run(main())
+    rt.file().close()
     assert f.response is None and state_of(f).limit_headers
     database = dbmod.connect(db_path)
     try:

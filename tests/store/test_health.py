@@ -1,4 +1,4 @@
-"""Fail closed: the database file is followed, problems reach `Health`, the guard answers 503."""
+"""Fail closed: a replaced or removed database file is never followed, problems reach `Health`, the guard answers 503."""
 
 import asyncio
 import logging
@@ -7,18 +7,21 @@ import sqlite3
 import time
 
 import pytest
-from mitmproxy.test import tflow
+from mitmproxy.test import taddons, tflow
 
+from aispendtrack.proxy.auth import HEADER, Auth
 from aispendtrack.proxy.guard import LedgerGuard
 from aispendtrack.proxy.state import Runtime, state_of
 from aispendtrack.proxy.webview import MARK_UNAVAILABLE
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import keycache, keys, schema
-from aispendtrack.store.health import DatabaseGone, Follower, Health
+from aispendtrack.store.db import DatabaseLost
+from aispendtrack.store.health import Health
 from aispendtrack.store.keycache import KeyCache
 from aispendtrack.store.ledger import LedgerUnavailable, LedgerWriter
 from aispendtrack.store.ledger_schema import Outcome
 
+from support.flows import provider_flow
 from support.ledger_rows import make_row, read
 from support.limiter import limited_flow
 
@@ -59,40 +62,33 @@ def test_health_reports_first_problem_logs_advice_and_recovery(caplog):
     assert [r.levelname for r in caplog.records] == ["WARNING", "WARNING"]
 
 
-def test_follower_refuses_a_deleted_file_never_creates_one_and_follows_a_new_one(db_path):
-    opened = []
-
-    def opener():
-        opened.append(dbmod.connect(db_path))
-        return opened[-1]
-
-    f = Follower(db_path, opener, lambda d: d.conn.close())
-    first = f.get()
-    assert f.get() is first
-    backup(db_path, f"{db_path}.bak")
-    remove_db(db_path)
-    with pytest.raises(DatabaseGone, match="gone"):
-        f.get()
-    assert not db_path.exists()  # nothing created in its place
-    os.replace(f"{db_path}.bak", db_path)
-    assert f.get() is not first and len(opened) == 2
-
-
-def test_writer_keeps_rows_while_the_file_is_gone_and_writes_them_into_the_restored_one(db_path):
-    w = LedgerWriter(db_path, retries=0)
+@pytest.mark.parametrize("how", ["removed", "replaced"])
+def test_writer_stops_at_once_and_never_writes_into_the_file_put_back(db_path, how, caplog):
+    caplog.set_level(logging.WARNING)
+    w = LedgerWriter(db_path)  # default retries: none for a lost file (they would stall every waiter 3 s)
     w.start()
     try:
         w.write_sync(make_row(flow_id="before"))
         backup(db_path, f"{db_path}.bak")
-        remove_db(db_path)
-        with pytest.raises(LedgerUnavailable):
-            w.write_sync(make_row(flow_id="while-gone"))
-        assert "gone" in w.health.problem and not db_path.exists()
-        os.replace(f"{db_path}.bak", db_path)
-        wait_for(lambda: w.health.problem is None)  # retried by itself, no new row needed
-        assert read(db_path, "SELECT flow_id FROM calls") == [("before",), ("while-gone",)]
+        if how == "removed":
+            remove_db(db_path)
+        else:
+            os.replace(f"{db_path}.bak", db_path)
+        started = time.monotonic()
+        with pytest.raises(LedgerUnavailable, match=how):
+            w.write_sync(make_row(flow_id="after"))
+        assert time.monotonic() - started < 1.0
+        assert how in w.health.problem and "restart" in w.health.problem
+        if how == "removed":
+            assert not db_path.exists()  # nothing created in its place
+            os.replace(f"{db_path}.bak", db_path)  # put back while the writer runs
+        time.sleep(1.5)  # a retry of the kept rows would have run
+        assert read(db_path, "SELECT flow_id FROM calls") == [("before",)]
+        assert how in w.health.problem  # until restarted
     finally:
         w.close()
+    assert read(db_path, "SELECT flow_id FROM calls") == [("before",)]
+    assert "ledger: 1 row(s) could not be written before shutdown" in caplog.text
 
 
 def test_writer_with_failing_commits_fails_fast_keeps_rows_and_recovers(db_path, monkeypatch):
@@ -120,7 +116,7 @@ def test_writer_with_failing_commits_fails_fast_keeps_rows_and_recovers(db_path,
         w.close()
 
 
-def test_keycache_reports_a_deleted_file_and_reloads_a_recreated_one(db_path, config):
+def test_keycache_reports_a_deleted_file_and_never_reads_a_recreated_one(db_path, config):
     database = dbmod.connect(db_path)
     keys.create_account(database, "acme", "pro")
     old = keys.create_key(database, "acme", config)
@@ -132,20 +128,24 @@ def test_keycache_reports_a_deleted_file_and_reloads_a_recreated_one(db_path, co
         assert cache.lookup(old.key).reason is None
         remove_db(db_path)
         wait_for(lambda: health.problem is not None)
-        assert "gone" in health.problem
+        assert "removed" in health.problem
         fresh = dbmod.connect(db_path)  # e.g. `aispendtrack accounts create` on a new file
         schema.ensure_schema(fresh)
         keys.create_account(fresh, "newco", "pro")
         new = keys.create_key(fresh, "newco", config)
         fresh.conn.close()
-        wait_for(lambda: health.problem is None)
-        wait_for(lambda: cache.lookup(new.key).reason is None)
-        assert cache.lookup(old.key).reason.startswith("unknown key")
+        time.sleep(3 * keycache.POLL_SECONDS)
+        assert cache.lookup(new.key).reason.startswith("unknown key")  # never read from the new file
+        assert "removed" in health.problem  # answered 503 until restarted
+        restarted = KeyCache(db_path, config, Health(db_path))
+        restarted.start()
+        assert restarted.lookup(new.key).reason is None
+        restarted.stop()
     finally:
         cache.stop()
 
 
-def test_keycache_fresh_follows_the_file_without_waiting_for_the_poll(db_path, config, monkeypatch):
+def test_keycache_fresh_stops_at_once_without_waiting_for_the_poll(db_path, config, monkeypatch):
     monkeypatch.setattr(keycache, "POLL_SECONDS", 60)  # only the per-request path may notice
     database = dbmod.connect(db_path)
     keys.create_account(database, "acme", "pro")
@@ -155,17 +155,17 @@ def test_keycache_fresh_follows_the_file_without_waiting_for_the_poll(db_path, c
     cache = KeyCache(db_path, config, health)
     cache.start()
     try:
-        remove_db(db_path)
-        with pytest.raises(DatabaseGone):  # an unknown key re-reads the store: refused, not 401
-            asyncio.run(cache.lookup_fresh("ask_" + "x" * 32))
-        assert "gone" in health.problem
-        fresh = dbmod.connect(db_path)
+        fresh = dbmod.connect(f"{db_path}.new")
         schema.ensure_schema(fresh)
         keys.create_account(fresh, "newco", "pro")
-        new = keys.create_key(fresh, "newco", config)  # announced: the next request re-reads
+        new = keys.create_key(fresh, "newco", config)
         fresh.conn.close()
-        assert asyncio.run(cache.lookup_fresh(new.key)).reason is None
-        assert health.problem is None
+        os.replace(f"{db_path}.new", db_path)
+        with pytest.raises(DatabaseLost, match="replaced"):  # an unknown key re-reads the store: refused, not 401
+            asyncio.run(cache.lookup_fresh(new.key))
+        assert "replaced" in health.problem
+        with pytest.raises(DatabaseLost):
+            asyncio.run(cache.lookup_fresh(new.key))
     finally:
         cache.stop()
 
@@ -200,6 +200,47 @@ def test_guard_503_is_exact():
     assert (f.marked, f.comment, state_of(f).error) == (MARK_UNAVAILABLE, message, message)
 
 
+def test_guard_notices_a_replaced_file_itself_before_any_thread(db_path, caplog):
+    caplog.set_level(logging.WARNING)
+    rt = Runtime(db_path=db_path)
+    rt.file().connect().conn.close()  # pinned, as the addon's start does
+    guard = LedgerGuard(rt)
+    ok = limited_flow(hourly=None)
+    guard.requestheaders(ok)
+    assert ok.response is None
+    backup(db_path, f"{db_path}.bak")
+    os.replace(f"{db_path}.bak", db_path)
+    for _ in range(2):
+        f = limited_flow(hourly=None)
+        guard.requestheaders(f)
+        assert f.response.status_code == 503 and "replaced" in f.response.json()["error"]["message"]
+        assert f.response.headers["x-should-retry"] == "false" and "retry-after" not in f.response.headers
+    assert rt.health.problem == rt.health.lost and "restart" in rt.health.lost
+    assert caplog.text.count("was replaced by another file") == 1
+
+
+def test_auth_on_a_lost_file_answers_503_for_good_without_a_line_per_call(db_path, config, caplog):
+    rt = Runtime(config=config, db_path=db_path)
+    rt.keycache = KeyCache(db_path, config, rt.health, rt.file())
+    rt.keycache.start()
+    caplog.set_level(logging.WARNING)
+    try:
+        backup(db_path, f"{db_path}.bak")
+        os.replace(f"{db_path}.bak", db_path)
+        auth = Auth(rt)
+        for _ in range(3):  # an unknown key makes the key store be read again
+            f = provider_flow(headers=[(HEADER, "ask_" + "x" * 32)])
+            with taddons.context(auth):
+                asyncio.run(auth.requestheaders(f))
+            assert f.response.status_code == 503 and f.response.headers["x-should-retry"] == "false"
+            assert "could not read its key store: database file" in f.response.json()["error"]["message"]
+            assert "replaced" in f.response.json()["error"]["message"]
+        assert not [m for m in caplog.messages if "key store" in m]
+        assert caplog.text.count("replaced by another file while this process ran") == 1
+    finally:
+        rt.keycache.stop()
+
+
 @pytest.mark.parametrize("condition", ["response", "error", "not live"])
 def test_guard_leaves_a_flow_alone_that_is_answered_failed_or_not_live(condition):
     rt = Runtime()
@@ -217,21 +258,27 @@ def test_guard_leaves_a_flow_alone_that_is_answered_failed_or_not_live(condition
     assert state_of(f).outcome is Outcome.FORWARDED and not f.marked
 
 
-def test_serve_refuses_a_vanished_database_and_never_creates_one(db_path):
-    from types import SimpleNamespace
+@pytest.mark.parametrize("how", ["removed", "replaced"])
+def test_serve_refuses_a_lost_database_and_never_opens_another(db_path, config, how, caplog):
+    from fastapi.testclient import TestClient
 
-    from fastapi import HTTPException
+    from aispendtrack.serve.app import create_app
 
-    from aispendtrack.serve import deps
-    from aispendtrack.serve.dashboard import routes
-
-    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(db_path=db_path)))
-    opened = deps.database(request)
-    assert next(opened).execute("SELECT count(*) FROM accounts").fetchone() == (0,)
-    opened.close()
-    remove_db(db_path)
-    for open_one in (lambda: next(deps.database(request)), lambda: routes._open(request)):  # API, dashboard
-        with pytest.raises(HTTPException) as refused:
-            open_one()
-        assert refused.value.status_code == 503 and refused.value.detail["type"] == "database_unavailable"
-    assert not db_path.exists()
+    caplog.set_level(logging.WARNING)
+    database = dbmod.connect(db_path)
+    keys.create_account(database, "acme", "pro")
+    key = keys.create_key(database, "acme", config).key
+    database.conn.close()
+    client = TestClient(create_app(config, db_path, deliver=False), base_url="http://127.0.0.1:8090")
+    assert client.get("/v1/me", headers={"x-aispendtrack-key": key}).status_code == 200
+    backup(db_path, f"{db_path}.bak")
+    if how == "removed":
+        remove_db(db_path)
+    else:
+        os.replace(f"{db_path}.bak", db_path)
+    for _ in range(2):  # API and dashboard, and again: it stays so
+        for r in (client.get("/v1/me", headers={"x-aispendtrack-key": key}), client.get("/")):
+            assert r.status_code == 503 and r.json()["error"]["type"] == "storage_unavailable"
+            assert "restarted" in r.json()["error"]["message"] and str(db_path) not in r.text
+    assert db_path.exists() == (how == "replaced")  # nothing created in its place
+    assert caplog.text.count(f"database file {db_path} was {how}") == 1

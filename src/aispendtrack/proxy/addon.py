@@ -28,9 +28,8 @@ from aispendtrack.proxy.summary import Summary
 from aispendtrack.proxy.tlshint import TlsHint
 from aispendtrack.proxy.upstream_errors import UpstreamErrors
 from aispendtrack.proxy.webview import WebColumns
-from aispendtrack.store import db as dbmod
 from aispendtrack.store import schema
-from aispendtrack.store.health import Health
+from aispendtrack.store.health import DbFile, Health
 from aispendtrack.store.keycache import KeyCache
 from aispendtrack.store.presence import Presence
 
@@ -119,8 +118,10 @@ class AiSpendTrack:
         except configmod.ConfigError as e:
             raise exceptions.OptionsError(f"AiSpendTrack config error: {e}") from None
         db_path = configmod.db_path(db_arg)
+        health = Health(db_path)
+        dbfile = DbFile(db_path, health)  # pinned here: every thread below uses this file or none
         try:
-            database = dbmod.connect(db_path)
+            database = dbfile.connect()
             schema.ensure_schema(database)
             database.conn.close()
         except Exception as e:
@@ -128,14 +129,14 @@ class AiSpendTrack:
         self._stop()
         rt = self.rt
         rt.config, rt.config_path, rt.db_path = config, configmod.config_path(config_arg), db_path
-        rt.health = Health(db_path)
-        keycache = KeyCache(db_path, config, rt.health)
+        rt.health, rt.dbfile = health, dbfile
+        keycache = KeyCache(db_path, config, health, dbfile)
         try:
             keycache.start()
         except Exception as e:
             raise exceptions.OptionsError(f"AiSpendTrack database error: {db_path}: {e}") from None
         rt.keycache = keycache
-        rt.presence = Presence(db_path)
+        rt.presence = Presence(db_path, dbfile)
         rt.presence.start()
         for child in self.addons:
             if hasattr(child, "start"):
@@ -152,6 +153,8 @@ class AiSpendTrack:
         if self.rt.keycache is not None:
             self.rt.keycache.stop()
             self.rt.keycache = None
+        if self.rt.dbfile is not None:
+            self.rt.dbfile.close()
 
     def _set_allow_hosts(self) -> None:
         if not self.rt.ready or not ctx.options.aispendtrack_allow_hosts:

@@ -35,10 +35,12 @@ from aispendtrack.store import db as dbmod
 from aispendtrack.store import limits as store
 from aispendtrack.proxy.webview import MARK_LIMITED, MARK_REJECTED, MARK_UNAVAILABLE
 from aispendtrack.store import schema
-from aispendtrack.store.health import Follower
+from aispendtrack.store.health import Handle
 from aispendtrack.store.ledger_schema import Outcome
 
 log = logging.getLogger(__name__)
+
+IDLE_SECONDS = 1.0  # how often an idle limiter thread lets go of a lost database file
 
 
 def offset_clock(path: str) -> Callable[[], float]:
@@ -168,10 +170,14 @@ class Limiter:
             add_headers(flow.response.headers, state.limit_headers)
 
     def _run(self, jobs: queue.SimpleQueue) -> None:
-        database = Follower(self.rt.db_path, self._open, lambda d: d.conn.close())
+        database = Handle(self.rt.file(), self._open, lambda d: d.conn.close())
         stop = False
         while not stop:
-            batch = [jobs.get()]
+            try:
+                batch = [jobs.get(timeout=IDLE_SECONDS)]
+            except queue.Empty:
+                database.idle()
+                continue
             while True:  # checks queued meanwhile: answered with one wake-up of the loop
                 try:
                     batch.append(jobs.get_nowait())
@@ -194,6 +200,6 @@ class Limiter:
         database.close()
 
     def _open(self):
-        database = dbmod.connect(self.rt.db_path)
+        database = self.rt.file().connect()
         schema.ensure_schema(database)
         return database

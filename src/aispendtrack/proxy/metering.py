@@ -24,7 +24,7 @@ from mitmproxy import ctx, exceptions, http
 
 from aispendtrack import meter
 from aispendtrack.limits import routing
-from aispendtrack.store.ledger import LedgerWriter
+from aispendtrack.store.ledger import LedgerUnavailable, LedgerWriter
 from aispendtrack.meter.decode import Decoder, DecodeError
 from aispendtrack.proxy.observer import HOLD_SECONDS, StreamObserver
 from aispendtrack.meter.pricing import Pricer
@@ -55,6 +55,13 @@ def request_body(req: http.Request) -> tuple[bytes, bool]:
     except DecodeError:
         return b"", True
     return b"".join(parts), True
+
+
+def _not_written(flow: http.HTTPFlow, e: Exception) -> None:
+    if isinstance(e, LedgerUnavailable):  # kept in memory; the writer logged the problem once
+        log.debug("aispendtrack: ledger row for flow %s kept for later: %s", flow.id, e)
+    else:
+        log.warning("aispendtrack: ledger row for flow %s not written: %s", flow.id, e)
 
 
 class Metering:
@@ -89,7 +96,7 @@ class Metering:
 
     def start(self) -> None:
         self.pricer = Pricer.with_prices(self.rt.config.prices)
-        self.ledger = LedgerWriter(self.rt.db_path, health=self.rt.health)
+        self.ledger = LedgerWriter(self.rt.db_path, health=self.rt.health, dbfile=self.rt.file())
         self.ledger.start()
 
     def stop(self) -> None:
@@ -154,7 +161,7 @@ class Metering:
                 try:
                     await asyncio.wrap_future(pending)
                 except Exception as e:
-                    log.warning("aispendtrack: ledger row for flow %s not written: %s", flow.id, e)
+                    _not_written(flow, e)
             return
         status = flow.response.status_code
         if state.outcome == Outcome.FORWARDED and status >= 400:
@@ -191,7 +198,7 @@ class Metering:
         try:
             await self.ledger.write(row)
         except Exception as e:
-            log.warning("aispendtrack: ledger row for flow %s not written: %s", flow.id, e)
+            _not_written(flow, e)
 
     def _commit_at_end(self, flow: http.HTTPFlow) -> concurrent.futures.Future | None:
         """Row of a stream whose terminal event was seen, committed before that event is sent.

@@ -19,7 +19,7 @@ from mitmproxy import http
 
 from aispendtrack.config import Config
 from aispendtrack.proxy import providers
-from aispendtrack.store.health import Health
+from aispendtrack.store.health import DbFile, Health
 from aispendtrack.store.keycache import KeyCache, KeyRecord
 from aispendtrack.store.ledger_schema import Outcome
 from aispendtrack.store.presence import Presence
@@ -134,6 +134,13 @@ class Runtime:
     presence: Presence | None = None  # this proxy's calls in flight, published once a second
     session: SessionStats = field(default_factory=SessionStats)
     health: Health = field(default_factory=Health)  # whether the ledger can be kept (fail closed)
+    dbfile: DbFile | None = None  # the database file every thread of this proxy uses (see store/health.py)
+
+    def file(self) -> DbFile:
+        """The proxy's one `DbFile` (made on first use for children loaded alone)."""
+        if self.dbfile is None:
+            self.dbfile = DbFile(self.db_path, self.health)
+        return self.dbfile
 
     @property
     def ready(self) -> bool:

@@ -19,6 +19,7 @@ from aispendtrack.serve.hosts import HostCheck, HostRule
 from aispendtrack.serve.routers import keys, me, members, usage, webhooks
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import schema
+from aispendtrack.store.health import DbFile
 
 
 def create_app(config: Config, db_path: str | Path, *, deliver: bool = True,
@@ -26,13 +27,14 @@ def create_app(config: Config, db_path: str | Path, *, deliver: bool = True,
     """The app; with `deliver`, it runs the webhook delivery worker while it serves.
     `listen` (host, port) is where it is served (default `[serve] listen`): Host headers
     are checked against it."""
-    database = dbmod.connect(db_path)
+    dbfile = DbFile(db_path)  # pinned here: serve uses this file or none (see store/health.py)
+    database = dbfile.connect()
     try:
         schema.ensure_schema(database)
         dashboard.ensure_schema(database)
     finally:
         database.conn.close()
-    deliverer = Deliverer(db_path, policy=Policy.of(config.webhooks)) if deliver else None
+    deliverer = Deliverer(db_path, dbfile=dbfile, policy=Policy.of(config.webhooks)) if deliver else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -43,6 +45,7 @@ def create_app(config: Config, db_path: str | Path, *, deliver: bool = True,
         finally:
             if deliverer is not None:
                 deliverer.stop()
+            dbfile.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -50,7 +53,7 @@ def create_app(config: Config, db_path: str | Path, *, deliver: bool = True,
         summary="Key holders help themselves: usage, calls and keys of their own account.",
         version="1",
     )
-    app.state.config, app.state.db_path = config, Path(db_path)
+    app.state.config, app.state.db_path, app.state.dbfile = config, Path(db_path), dbfile
     app.add_exception_handler(StarletteHTTPException, errors.http_error)
     app.add_exception_handler(HTTPException, errors.http_error)
     app.add_exception_handler(RequestValidationError, errors.validation_error)

@@ -65,11 +65,8 @@ def _key_refusal(scope: Scope) -> Response | None:
     request = Request(scope)
     state = scope["app"].state
     try:
-        db = deps.connect(state.db_path)
-        try:
+        with deps.opened(state) as db:
             deps.authenticate(request, db, state.config)
-        finally:
-            db.conn.close()
     except HTTPException as e:
         return errors.error_response(e)
     except Exception as e:

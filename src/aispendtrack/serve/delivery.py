@@ -25,9 +25,9 @@ from standardwebhooks import Webhook
 
 from aispendtrack.serve import webhook_targets
 from aispendtrack.serve.webhook_http import TIMEOUT_SECONDS, Sender
-from aispendtrack.store import db as dbmod
 from aispendtrack.store import outbox
-from aispendtrack.store.health import file_id
+from aispendtrack.store.db import DatabaseLost
+from aispendtrack.store.health import DbFile, Handle
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,11 @@ def signed_headers(message_id: str, signing_secrets: list[str], payload: str, wh
 class Deliverer:
     """Sends due outbox messages; `run_once()` is one pass, `start()` a polling thread."""
 
-    def __init__(self, db_path: str | Path, *, clock: Callable[[], float] = time.time,
+    def __init__(self, db_path: str | Path, *, dbfile: DbFile | None = None, clock: Callable[[], float] = time.time,
                  send: Callable[[str, dict[str, str], str], tuple[int | None, str | None]] | None = None,
                  policy: webhook_targets.Policy | None = None):
         self.db_path = db_path
+        self.dbfile = dbfile if dbfile is not None else DbFile(db_path)
         self.clock = clock
         self.send = send or Sender(policy or webhook_targets.Policy())
         self.owner = "worker_" + secrets.token_hex(6)
@@ -99,10 +100,7 @@ class Deliverer:
         return outcome
 
     def _connect(self):
-        # Never an empty database created in place of a deleted one (see store/health.py).
-        if file_id(self.db_path) is None:
-            raise RuntimeError(f"database {self.db_path} is gone (deleted or moved)")
-        return dbmod.connect(self.db_path)
+        return self.dbfile.connect()  # the file serve started on, or none (see store/health.py)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="aispendtrack-webhooks", daemon=True)
@@ -115,13 +113,13 @@ class Deliverer:
         self._pool.shutdown(wait=False)
 
     def _run(self) -> None:
-        database = None
+        database = Handle(self.dbfile, self._connect, lambda d: d.conn.close())
         while not self._stop.is_set():
             try:
-                database = database or self._connect()
-                self.run_once(database)
-            except Exception as e:  # the database is busy or gone: try again shortly
+                self.run_once(database.get())
+            except DatabaseLost:
+                pass  # said once by the DbFile: nothing is delivered until serve restarts
+            except Exception as e:  # the database is busy: try again shortly
                 log.warning("aispendtrack: webhook delivery pass failed: %s", e)
             self._stop.wait(POLL_SECONDS)
-        if database is not None:
-            database.conn.close()
+        database.close()

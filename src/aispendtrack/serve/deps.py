@@ -8,7 +8,7 @@ force at once. A key is never accepted in a URL.
 
 from __future__ import annotations
 
-import logging
+import contextlib
 from collections.abc import Callable, Iterator
 
 import sqlite_utils
@@ -18,34 +18,34 @@ from aispendtrack.config import Config
 from aispendtrack.limits import permissions as perms
 from aispendtrack.proxy.auth import HEADER, parse_header
 from aispendtrack.serve.errors import fail
-from aispendtrack.store import db as dbmod
-from aispendtrack.store.health import file_id
 from aispendtrack.store.keycache import KeyRecord, lookup_one
 from aispendtrack.store.keytext import KEY_RE, PREFIX
-
-log = logging.getLogger(__name__)
 
 
 def config(request: Request) -> Config:
     return request.app.state.config
 
 
-def connect(path) -> sqlite_utils.Database:
-    """A connection for one request; 503 while the file is deleted or moved, never an empty
-    one created in its place (the proxy's threads would follow it: see health.py)."""
-    if file_id(path) is None:
-        log.warning("aispendtrack serve: database %s is gone (deleted or moved): answering 503 until it is back", path)
-        raise fail(503, "database_unavailable", "AiSpendTrack cannot read its database right now; try again later")
-    # Sync dependencies and routes may run on different worker threads.
-    return dbmod.connect(path, check_same_thread=False)
+def connect(state) -> sqlite_utils.Database:
+    """A connection to the file serve started on (`state`: the app's): once that file was
+    replaced or removed, `DatabaseLost` (503 `storage_unavailable`, see errors.py) until
+    serve is restarted, never a connection to the file at the path now (store/health.py)."""
+    return state.dbfile.connect(check_same_thread=False)  # routes may run on other threads
 
 
-def database(request: Request) -> Iterator:
-    conn = connect(request.app.state.db_path)
+@contextlib.contextmanager
+def opened(state) -> Iterator[sqlite_utils.Database]:
+    conn = connect(state)
     try:
         yield conn
     finally:
         conn.conn.close()
+        state.dbfile.release()  # nothing unless the file was lost meanwhile
+
+
+def database(request: Request) -> Iterator:
+    with opened(request.app.state) as conn:
+        yield conn
 
 
 def authenticate(request: Request, db, cfg: Config) -> KeyRecord:

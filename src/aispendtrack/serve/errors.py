@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from aispendtrack.store.db import storage_problem
+from aispendtrack.store.db import DatabaseLost, storage_problem
 from aispendtrack.store.health import advice
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = "5"
+LOST = ("AiSpendTrack's database file was replaced or removed while serve ran; it answers 503 until it is "
+        "restarted")
 
 
 def fail(status: int, type_: str, message: str, **extra) -> HTTPException:
@@ -40,6 +43,8 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
 def storage_response(exc: BaseException) -> JSONResponse | None:
     """503 `storage_unavailable` when `exc` says the database cannot be used (disk full,
     read-only, busy, …); None for any other error."""
+    if isinstance(exc, DatabaseLost):  # until serve restarts (store/health.py): no retry-after
+        return JSONResponse({"error": {"type": "storage_unavailable", "message": LOST}}, status_code=503)
     problem = storage_problem(exc)
     if problem is None:
         return None
@@ -52,6 +57,9 @@ def storage_response(exc: BaseException) -> JSONResponse | None:
 
 
 async def storage_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, DatabaseLost):  # whichever connection noticed first: lost for the whole process
+        with contextlib.suppress(DatabaseLost):
+            request.app.state.dbfile.check()  # and said once in its log
     response = storage_response(exc)
     if response is None:
         raise exc  # a bug, not the storage: the 500 and its traceback in the log

@@ -7,8 +7,8 @@ a key created, rotated or revoked is in force on the very next request. An unkno
 triggers the same re-read (cheap: only `keys_version` when nothing changed) before its
 401. A background thread still polls `keys_version` a few times a second as a fallback.
 Times of validity (expiry, rotation grace) are compared at lookup, so they need no reload.
-The same thread watches the database file: deleted → `health` is told (the proxy answers
-503), replaced by another file → reopened and reloaded from it (see health.py).
+The same thread watches the database file: replaced or removed → the file is lost for the
+proxy (see health.py), its connection closed; the proxy answers 503 until restarted.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from pathlib import Path
 from aispendtrack.config import Config
 from aispendtrack.limits import permissions as perms
 from aispendtrack.store import db as dbmod
-from aispendtrack.store import budgets, keychange, keys, schema
-from aispendtrack.store.health import DatabaseGone, Health, Pin
+from aispendtrack.store import budgets, keychange, keys
+from aispendtrack.store.db import DatabaseLost
+from aispendtrack.store.health import DbFile, Health
 
 log = logging.getLogger(__name__)
 
@@ -155,10 +156,12 @@ def check(records: dict[str, KeyRecord], presented: str, now_iso: str | None = N
 class KeyCache:
     """Holds the current records and refreshes them from a background thread."""
 
-    def __init__(self, db_path: str | Path, config: Config, health: Health | None = None):
+    def __init__(self, db_path: str | Path, config: Config, health: Health | None = None,
+                 dbfile: DbFile | None = None):
         self.db_path = str(db_path)
         self.config = config
         self.health = health if health is not None else Health(db_path)
+        self.dbfile = dbfile if dbfile is not None else DbFile(db_path, self.health)
         self.records: dict[str, KeyRecord] = {}
         self.by_id: dict[str, KeyRecord] = {}
         self._version: str | None = None
@@ -166,15 +169,13 @@ class KeyCache:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._db = None
-        self._pin: Pin | None = None
         self._lock = threading.Lock()
         self._watch = keychange.Watch(self.db_path)
         self._pending: asyncio.Future | None = None
 
     def start(self) -> None:
-        self._db = dbmod.connect(self.db_path, check_same_thread=False)
+        self._db = self.dbfile.connect(check_same_thread=False)
         self._watch.open()
-        self._pin = Pin(self.db_path)
         self.refresh()
         self._thread = threading.Thread(target=self._run, name="aispendtrack-keycache", daemon=True)
         self._thread.start()
@@ -183,7 +184,9 @@ class KeyCache:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=2)
-        self._flush_last_used()
+        with self._lock:
+            self._flush_last_used()
+            self._close()
         self._watch.close()
 
     async def fresh(self) -> None:
@@ -224,15 +227,13 @@ class KeyCache:
             self._refresh()
 
     def _follow(self) -> None:
-        """Read the file the path names now (see health.py), whichever path asked: the
-        poll thread or `fresh()` after a key change made on a recreated database."""
+        """Stop at once when the file was replaced or removed, whichever path asked: the poll
+        thread or `fresh()` after a key change (see health.py). Called with the lock held."""
         try:
-            same = self._pin.same()
-        except DatabaseGone as e:
-            self.health.report("keystore", str(e))
+            self.dbfile.check()
+        except DatabaseLost:
+            self._close()
             raise
-        if not same:
-            self._reopen()
         self.health.report("keystore", None)
 
     def _refresh(self) -> None:
@@ -257,15 +258,11 @@ class KeyCache:
             except Exception as e:  # last_used is informational; never fail a proxy for it
                 log.warning("aispendtrack: could not record key last use: %s", e)
 
-    def _reopen(self) -> None:
-        """The path names another file now (a recreated database): read keys from it.
-        Called with the lock held."""
-        database = dbmod.connect(self.db_path, check_same_thread=False)
-        schema.ensure_schema(database)
-        old, self._db, self._pin, self._version = self._db, database, Pin(self.db_path), None
-        self._used.clear()  # key ids of the old file
-        old.conn.close()
-        log.warning("aispendtrack: database %s was replaced by another file: keys reloaded from it", self.db_path)
+    def _close(self) -> None:
+        database, self._db = self._db, None
+        if database is not None:
+            database.conn.close()
+            self.dbfile.release()
 
     def _run(self) -> None:
         while not self._stop.wait(POLL_SECONDS):
@@ -273,7 +270,7 @@ class KeyCache:
                 self.refresh()
                 with self._lock:
                     self._flush_last_used()
-            except DatabaseGone:
-                pass  # `_follow` told health: the proxy answers 503 until the file is back
+            except DatabaseLost:
+                pass  # the DbFile told health and the log: the proxy answers 503 until restarted
             except Exception as e:
                 log.warning("aispendtrack: key store refresh failed (will retry): %s", e)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import functools
 import logging
 import sqlite3
-from pathlib import Path
 from typing import Any
 
 from aispendtrack.store import budgets, budgets_schema
-from aispendtrack.store import db as dbmod
+from aispendtrack.store.health import DbFile
 from aispendtrack.store.ledger_schema import ensure_schema
 
 logger = logging.getLogger("aispendtrack.store.ledger")
@@ -20,9 +19,9 @@ ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.Programmin
               OverflowError, TypeError, ValueError)
 
 
-def open_connection(db_path: Path, busy_timeout: float) -> sqlite3.Connection:
+def open_connection(dbfile: DbFile, busy_timeout: float) -> sqlite3.Connection:
     """The writer's connection, with the ledger and budget tables in place."""
-    database = dbmod.connect(db_path)
+    database = dbfile.connect()
     conn = database.conn
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     ensure_schema(database)

@@ -16,8 +16,8 @@ import time
 import uuid
 from pathlib import Path
 
-from aispendtrack.store import db as dbmod
-from aispendtrack.store.health import Follower
+from aispendtrack.store.db import DatabaseLost
+from aispendtrack.store.health import DbFile, Handle
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,9 @@ def inflight(database, now: float | None = None) -> int | None:
 class Presence:
     """The in-flight counter (touched on the event loop only) and its publishing thread."""
 
-    def __init__(self, db_path: str | Path):
+    def __init__(self, db_path: str | Path, dbfile: DbFile | None = None):
         self.db_path = str(db_path)
+        self.dbfile = dbfile if dbfile is not None else DbFile(db_path)
         self.count = 0
         self.id = uuid.uuid4().hex[:12]
         self._stop = threading.Event()
@@ -64,8 +65,7 @@ class Presence:
             self._thread = None
 
     def _run(self) -> None:
-        # follows the file: a deleted database is not written to, a recreated one is
-        database = Follower(self.db_path, self._open, lambda d: d.conn.close())
+        database = Handle(self.dbfile, self._open, lambda d: d.conn.close())
         started = time.time()
         warned = False
         while True:
@@ -76,6 +76,8 @@ class Presence:
                     [self.id, os.getpid(), socket.gethostname(), started, time.time(), self.count],
                 )
                 warned = False
+            except DatabaseLost:
+                pass  # said once by the DbFile; nothing more to publish until restarted
             except Exception as e:  # informational only: never disturb the proxy
                 if not warned:
                     log.warning("aispendtrack: could not publish calls in flight: %s", e)
@@ -84,12 +86,14 @@ class Presence:
                 break
         try:
             database.get().execute("DELETE FROM proxies WHERE id = ? OR heartbeat < ?", [self.id, time.time() - 3600])
+        except DatabaseLost:
+            pass
         except Exception as e:
             log.warning("aispendtrack: could not publish calls in flight: %s", e)
         finally:
             database.close()
 
     def _open(self):
-        database = dbmod.connect(self.db_path)
+        database = self.dbfile.connect()
         ensure_schema(database)
         return database

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 from aispendtrack.store import keys
-from aispendtrack.store.db import iso, parse_iso
+from aispendtrack.store.db import connect, iso, parse_iso
 from aispendtrack.store.ledger_schema import REFUSED, Outcome, sql_in
 from aispendtrack.views.standing import LimitStatus, limits_status
 from aispendtrack.views.periods import _utc, parse_when, resolve_period
@@ -197,7 +196,8 @@ def report(
         if path and len(chunks) > 1:
             conn = getattr(local, "conn", None)
             if conn is None:
-                conn = local.conn = sqlite3.connect(path, timeout=10, check_same_thread=False)
+                # the same file as `db` or none: never whatever replaced it at the path
+                conn = local.conn = connect(path, check_same_thread=False, expect=getattr(db, "file_id", None)).conn
                 opened.append(conn)
         out = []
         for row in conn.execute(sql, [*chunk, *params]).fetchall():

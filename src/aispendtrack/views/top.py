@@ -27,7 +27,8 @@ from rich.text import Text
 
 from aispendtrack.store import presence
 from aispendtrack.views import render
-from aispendtrack.store.db import connect, iso, utcnow
+from aispendtrack.store.db import DatabaseLost, iso, utcnow
+from aispendtrack.store.health import DbFile
 from aispendtrack.store.ledger_schema import UPSTREAM, Outcome
 from aispendtrack.views.budgets import budgets_section
 from aispendtrack.views.report import limits_status, report
@@ -156,7 +157,8 @@ def top_command(interval: float, once: bool) -> None:
         from aispendtrack.config import load_config
 
         config = load_config(obj.get("config_path"))
-    db = connect(path)
+    dbfile = DbFile(path)
+    db = dbfile.connect()
     console = render.make_console()
     if once or not console.is_terminal:
         console.print(render_top(db, config=config))
@@ -164,6 +166,11 @@ def top_command(interval: float, once: bool) -> None:
     try:
         with _keys() as wait, Live(render_top(db, config=config), console=console, screen=True, auto_refresh=False) as live:
             while wait(interval) not in ("q", "Q"):
+                dbfile.check()  # a replaced file: stop, rather than hold its old WAL open (store/health.py)
                 live.update(render_top(db, config=config), refresh=True)
     except KeyboardInterrupt:
         pass
+    except DatabaseLost as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        db.conn.close()

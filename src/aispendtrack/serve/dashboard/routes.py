@@ -80,7 +80,7 @@ def index(request: Request, db=Depends(deps.database), cfg: Config = Depends(dep
 
 
 def _open(request: Request):
-    return deps.connect(request.app.state.db_path)
+    return deps.connect(request.app.state)
 
 
 @router.post("/login")
@@ -205,5 +205,5 @@ def export(request: Request, fmt: str, db=Depends(deps.database), cfg: Config = 
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
     # members and viewers export their own calls, as through /v1/calls
     mine = own(roles.of(db, viewer.record))
-    return StreamingResponse(_rows(request.app.state.db_path, fmt, since, None, viewer.record.account, mine),
+    return StreamingResponse(_rows(request.app.state.dbfile, fmt, since, None, viewer.record.account, mine),
                              media_type=media, headers={**HEADERS, "Content-Disposition": content_disposition(name)})

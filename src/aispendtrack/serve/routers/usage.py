@@ -15,7 +15,7 @@ from aispendtrack.config import Config
 from aispendtrack.serve import deps
 from aispendtrack.serve.errors import fail
 from aispendtrack.serve.roles import Caller, caller
-from aispendtrack.store import db as dbmod
+from aispendtrack.store.health import DbFile
 from aispendtrack.views import export
 from aispendtrack.views.budgets import budget_entries
 from aispendtrack.views.periods import resolve_period
@@ -56,10 +56,10 @@ def own(who: Caller) -> int | None:
 CHUNK_ROWS = 500
 
 
-def _rows(db_path, fmt: str, since, until, account: str, member_id: int | None = None) -> Iterator[str]:
+def _rows(dbfile: DbFile, fmt: str, since, until, account: str, member_id: int | None = None) -> Iterator[str]:
     """The export, a chunk of rows at a time, from its own connection (the request's is
     closed by the time the body streams)."""
-    database = dbmod.connect(db_path, check_same_thread=False)
+    database = dbfile.connect(check_same_thread=False)
     rows = export.export_rows(database, since=since, until=until, account=account, member_id=member_id)
     write = export.write_csv_rows if fmt == "csv" else export.write_jsonl
     try:
@@ -89,5 +89,5 @@ def calls(request: Request, since: str | None = None, until: str | None = None,
     """The account's ledger rows, oldest first, streamed (fields as `aispendtrack export`)."""
     since_t, until_t = _period(since, until)
     media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
-    return StreamingResponse(_rows(request.app.state.db_path, format, since_t, until_t, who.key.account, own(who)),
+    return StreamingResponse(_rows(request.app.state.dbfile, format, since_t, until_t, who.key.account, own(who)),
                              media_type=media)
