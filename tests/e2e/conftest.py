@@ -1,10 +1,23 @@
 import subprocess
+from pathlib import Path
 
+import openai
 import pytest
 
 from aispendtrack.demo.fake.server import FakeProvider
 
-from .harness import Proxy
+from support.dashboard_plane import CONFIG, _seed_history, chat, new_database, refuse, refused_keys, running, settle
+from support.harness import Proxy
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items):
+    """Every test in this folder starts real processes: mark it `slow`, new ones included,
+    so `-m "not slow"` leaves them out of a quick local run (CI runs everything)."""
+    for item in items:
+        if item.path.resolve().is_relative_to(HERE):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -52,3 +65,32 @@ def small_disk(tmp_path):
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dashboard")
+    db_path, config, store = new_database(tmp)
+    with store:
+        store.create_account("acme", "pro")
+        store.create_account("penny", "free")
+        made = {name: store.create_key("acme", config, name=name) for name in ("owner", "ci")}
+        made |= refused_keys(store, config, "acme")
+        made["penny"] = store.create_key("penny", config, name="penny")
+        _seed_history(store, [made["owner"].id, made["ci"].id])
+    with running(tmp, db_path, CONFIG, made) as plane:
+        for model in ("gpt-4o-mini", "gpt-4o-mini", "gpt-4o", "my-private-model"):
+            chat(plane, plane["keys"]["owner"], model)
+        chat(plane, plane["keys"]["ci"], stream=True)
+        for _ in range(3):
+            chat(plane, plane["keys"]["penny"])
+        with pytest.raises(openai.RateLimitError):
+            chat(plane, plane["keys"]["penny"])
+        refuse(plane)
+        settle(plane)
+        yield plane
+    logs = plane["serve"].output() + plane["proxy"].output()
+    stored = b"".join(p.read_bytes() for p in (db_path, Path(f"{db_path}-wal")) if p.exists())
+    for key in plane["keys"].values():
+        assert key.encode() not in stored, "a key landed in the database"
+        assert key not in logs, "a key landed in a log"

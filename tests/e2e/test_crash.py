@@ -20,7 +20,7 @@ import openai
 
 from aispendtrack.proxy.auth import HEADER
 
-from .harness import Proxy
+from support.harness import Proxy
 
 THREADS = 4
 KILL_AFTER = 40  # completed calls before kill -9

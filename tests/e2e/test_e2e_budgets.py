@@ -23,7 +23,7 @@ from aispendtrack.demo.fake.wire_core import UsageSpec
 from aispendtrack.proxy.auth import HEADER
 from aispendtrack.store import budgets, keys
 
-from .test_e2e_limits import Attempts, clock_option, oa
+from support.sdk import Attempts, clock_option, oa
 
 MODEL = "budget-model"
 BODY = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 7},

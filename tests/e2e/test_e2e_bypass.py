@@ -21,7 +21,7 @@ import pytest
 from aispendtrack.demo.fake.server import FakeProvider
 from aispendtrack.proxy.auth import HEADER
 
-from .harness import REPO, self_signed
+from support.harness import REPO, self_signed
 
 BODY = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
 
@@ -37,7 +37,7 @@ def tls_fake(tmp_path):
 def proxy(make_proxy, tls_fake):
     return make_proxy(
         {"regular": "regular@{port}", "reverse": f"reverse:{tls_fake.url}@{{port}}"},
-        extra_args=["-s", str(REPO / "tests" / "e2e" / "redirect_upstream.py"), "--set", "ssl_insecure=true"],
+        extra_args=["-s", str(REPO / "tests" / "support" / "redirect_upstream.py"), "--set", "ssl_insecure=true"],
         env={"AISPENDTRACK_TEST_UPSTREAM": tls_fake.url},
     )
 
@@ -48,7 +48,7 @@ def regular_only(make_proxy, tls_fake):
     among the intercepted hosts."""
     return make_proxy(
         {"regular": "regular@{port}"},
-        extra_args=["-s", str(REPO / "tests" / "e2e" / "redirect_upstream.py"), "--set", "ssl_insecure=true"],
+        extra_args=["-s", str(REPO / "tests" / "support" / "redirect_upstream.py"), "--set", "ssl_insecure=true"],
         env={"AISPENDTRACK_TEST_UPSTREAM": tls_fake.url},
     )
 
@@ -200,7 +200,7 @@ def test_with_the_option_off_tls_without_sni_is_tunnelled(make_proxy, tls_fake, 
     talks to the upstream's own certificate, ungoverned."""
     off = make_proxy(
         {"regular": "regular@{port}"},
-        extra_args=["-s", str(REPO / "tests" / "e2e" / "redirect_upstream.py"),
+        extra_args=["-s", str(REPO / "tests" / "support" / "redirect_upstream.py"),
                     "--set", "aispendtrack_intercept_nameless_tls=false"],
         env={"AISPENDTRACK_TEST_UPSTREAM": tls_fake.url},
     )

@@ -12,9 +12,8 @@ from datetime import UTC, datetime
 import openai
 import pytest
 
-from .dashboard_plane import chat, cli, new_database, refuse, refused_keys, running, settle
-from .harness import http
-from .test_e2e_dashboard_http import _get, _session
+from support.dashboard_plane import _get, _session, chat, cli, new_database, refuse, refused_keys, running, settle
+from support.harness import http
 
 CONFIG = "[tiers.pro]\nrequests_per_hour = 3\nmax_keys = 20\n"
 NAMES = ("calls", "forwarded", "rejected", "rate_limited", "quota_exceeded", "budget_exceeded", "forbidden")

@@ -15,9 +15,9 @@ from selenium.webdriver.common.by import By
 
 from aispendtrack.store import keys
 
-from .browser import chrome, wait_for
-from .dashboard_plane import chat, cli, month_report, plane, settle  # noqa: F401  (plane: fixture)
-from .harness import REPO
+from support.browser import chrome, wait_for
+from support.dashboard_plane import chat, cli, month_report, settle
+from support.harness import REPO
 
 SCREENSHOTS = Path(os.environ.get("AISPENDTRACK_SCREENSHOTS", REPO / "var" / "screenshots"))
 

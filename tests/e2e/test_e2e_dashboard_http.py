@@ -9,45 +9,7 @@ import pytest
 
 from aispendtrack.store import db as dbmod
 
-from .dashboard_plane import cli, plane  # noqa: F401  (plane: fixture)
-
-
-def _post(url: str, fields: dict, origin: str | None, cookie: str | None = None) -> tuple[int, str, dict]:
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *a, **kw):
-            return None
-
-    headers = {"content-type": "application/x-www-form-urlencoded"}
-    if origin:
-        headers["origin"] = origin
-    if cookie:
-        headers["cookie"] = f"aispendtrack_session={cookie}"
-    req = urllib.request.Request(url, data=urllib.parse.urlencode(fields, doseq=True).encode(), headers=headers)
-    try:
-        with urllib.request.build_opener(NoRedirect).open(req, timeout=20) as resp:
-            return resp.status, resp.read().decode(), dict(resp.headers)
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(), dict(e.headers)
-
-
-def _session(plane, name: str) -> tuple[str, str]:
-    """Log in over HTTP: (session cookie value, the page's CSRF token)."""
-    import re
-    import urllib.request
-
-    base = plane["serve"].url
-    status, _, headers = _post(base + "/login", {"key": plane["keys"][name]}, base)
-    assert status == 303
-    set_cookie = headers["set-cookie"]
-    assert "HttpOnly" in set_cookie and "SameSite=strict" in set_cookie and "Max-Age=43200" in set_cookie
-    cookie = re.search(r"aispendtrack_session=([^;]+)", set_cookie).group(1)
-    req = urllib.request.Request(base + "/", headers={"cookie": f"aispendtrack_session={cookie}"})
-    page = urllib.request.urlopen(req, timeout=20).read().decode()
-    return cookie, re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+from support.dashboard_plane import _get, _post, _session, cli
 
 
 def _state(plane, key_id: str) -> str:
@@ -101,18 +63,6 @@ def test_sessions_are_stored_as_digests_only(plane):
     assert cookie not in digests
 
 
-def _get(plane, path: str, cookie: str) -> tuple[int, str]:
-    import urllib.error
-    import urllib.request
-
-    req = urllib.request.Request(plane["serve"].url + path, headers={"cookie": f"aispendtrack_session={cookie}"})
-    try:
-        with urllib.request.urlopen(req, timeout=20) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
 def test_revoking_the_key_ends_its_sessions_at_once(plane):
     new = json.loads(cli(plane, "keys", "create", "acme", "--name", "short-lived", "--json"))
     plane["keys"]["short-lived"] = new["key"]
@@ -137,7 +87,7 @@ def test_a_member_sees_only_their_own_keys_and_spend_and_the_owner_sees_each_mem
 
     from aispendtrack.views.members import member_spend
 
-    from .dashboard_plane import chat, settle
+    from support.dashboard_plane import chat, settle
 
     made = {}
     for member in ("alice", "bob"):

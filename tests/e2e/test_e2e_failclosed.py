@@ -1,6 +1,7 @@
-"""Fail closed: while the ledger cannot be kept, provider calls are answered 503, and the
-proxy resumes by itself. A real mitmdump, the fake provider, a real SQLite file that is
-deleted and restored, and (where this machine lets us mount a tmpfs) a full disk. Afterwards every call that reached the provider has its row."""
+"""Fail closed: while the ledger cannot be kept, provider calls are answered 503. A real
+mitmdump, the fake provider, a real SQLite file that is deleted (503 until the proxy is
+restarted on the restored file), and (where this machine lets us mount a tmpfs) a full disk,
+from which the proxy resumes by itself. Every call that reached the provider has its row."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import httpx2
 
 from aispendtrack.proxy.auth import HEADER
 
-from .harness import Proxy, database_with_key, fill
+from support.harness import Proxy, database_with_key, fill
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 MESSAGE = {"model": "claude-sonnet-4-6", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
@@ -47,32 +48,36 @@ def backup(path, dest) -> None:
     dst.close()
 
 
-def test_database_deleted_then_restored(reverse_proxy, fake, account_key, store, config, db_path):
+def test_database_deleted_then_restored_needs_a_restart(reverse_proxy, make_proxy, fake, account_key, store, config,
+                                                       db_path):
     store.create_account("bigco", "enterprise")
     unlimited = store.create_key("bigco", config).key
     limited = account_key.key
+    store.close()  # only the proxy has the file open
     assert call(reverse_proxy, limited).status_code == 200 and call(reverse_proxy, unlimited).status_code == 200
     backup(db_path, db_path.with_suffix(".bak"))
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(f"{db_path}{suffix}"):
-            os.remove(f"{db_path}{suffix}")
-    seen = until(reverse_proxy, unlimited, 503)
+    os.remove(db_path)
+    assert call(reverse_proxy, unlimited).status_code == 503  # the very next call: no call starts after it
     forwarded = len(fake.received)
     refused = [call(reverse_proxy, limited), call(reverse_proxy, unlimited), call(reverse_proxy, limited, "anthropic")]
     assert [r.status_code for r in refused] == [503, 503, 503]
-    assert "gone" in refused[0].json()["error"]["message"] and refused[0].headers["retry-after"]
+    assert "removed" in refused[0].json()["error"]["message"]
+    assert refused[0].headers["x-should-retry"] == "false" and "retry-after" not in refused[0].headers
+    assert "restart the proxy" in refused[0].json()["error"]["message"]
     assert refused[2].json()["type"] == "error"  # Anthropic's error shape
     assert len(fake.received) == forwarded
     assert not db_path.exists()  # the proxy does not create an empty file in its place
-    assert "restore the database file" in reverse_proxy.output()
-    os.replace(db_path.with_suffix(".bak"), db_path)
-    seen += until(reverse_proxy, limited, 200)
-    assert call(reverse_proxy, unlimited).status_code == 200
-    time.sleep(1.5)  # rows kept in memory are written on the next retry
-    # every call that reached the provider, and every refusal, has its row in the restored file
+    assert "restart the proxy and serve" in reverse_proxy.output()
+    os.replace(db_path.with_suffix(".bak"), db_path)  # put back while it runs: not used
+    time.sleep(1.5)
+    assert call(reverse_proxy, limited).status_code == 503
+    assert rows(db_path, "SELECT count(*) FROM calls")[0][0] == 2
+    reverse_proxy.stop()
+    restarted = make_proxy({"openai": "reverse:" + fake.url + "@{port}"})  # stop, copy, start
+    assert call(restarted, limited).status_code == 200 and call(restarted, unlimited).status_code == 200
+    restarted.stop()
     assert rows(db_path, "SELECT count(*) FROM calls WHERE outcome = 'forwarded'")[0][0] == len(fake.received)
-    assert rows(db_path, "SELECT count(*) FROM calls WHERE status = 503")[0][0] == seen.count(503) + 3
-    assert "writable again" in reverse_proxy.output()
+    assert rows(db_path, "PRAGMA integrity_check") == [("ok",)]
 
 
 def test_disk_full_unlimited_key(small_disk, tmp_path, fake):

@@ -21,12 +21,10 @@ from aispendtrack.store import keys
 from aispendtrack.proxy.auth import HEADER
 from aispendtrack.demo.fake.server import Fault
 
+from support.sdk import Attempts, clock_option, oa
+
 H = "x-aispendtrack-ratelimit-"
 MSG = [{"role": "user", "content": "hi"}]
-
-
-def clock_option(path) -> list[str]:
-    return ["--set", f"aispendtrack_clock_offset_file={path}"]
 
 
 def tiers(hourly, monthly) -> str:
@@ -44,30 +42,6 @@ def modes(fake, anthropic_too: bool = False) -> dict[str, str]:
     if anthropic_too:
         m["anthropic"] = "reverse:" + fake.url + "@{port}"
     return m
-
-
-class Attempts:
-    """httpx2 event hooks on an SDK's own client: every HTTP attempt and its response."""
-
-    def __init__(self):
-        self.requests: list[float] = []
-        self.responses: list[tuple[float, int, httpx2.Headers]] = []
-
-    def on_request(self, request):
-        self.requests.append(time.monotonic())
-
-    def on_response(self, response):
-        self.responses.append((time.monotonic(), response.status_code, response.headers))
-
-    def hooks(self):
-        return {"request": [self.on_request], "response": [self.on_response]}
-
-
-def oa(proxy, key, attempts: Attempts, **kw):
-    """OpenAI client at the SDK's DEFAULT max_retries (2)."""
-    return openai.OpenAI(base_url=proxy.url("openai") + "/v1", api_key="sk-test-provider-key",
-                         default_headers={HEADER: key},
-                         http_client=openai.DefaultHttpxClient(event_hooks=attempts.hooks()), **kw)
 
 
 def an(proxy, key, attempts: Attempts, **kw):

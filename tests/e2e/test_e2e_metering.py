@@ -30,7 +30,7 @@ from aispendtrack.proxy.auth import HEADER
 from aispendtrack.config import Config
 from aispendtrack.demo.fake.server import FakeProvider, UsageSpec
 
-from .harness import Proxy, free_port
+from support.harness import Proxy, free_port
 
 U = UsageSpec()  # the fake's default usage: 1200 in (400 cache read, 100 cache write), 300 out (50 reasoning)
 FLAVORS = {"groq": "llama-3.3-70b-versatile", "openrouter": "openai/gpt-4o-mini", "deepseek": "deepseek-chat"}

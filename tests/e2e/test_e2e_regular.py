@@ -11,14 +11,14 @@ import pytest
 
 from aispendtrack.proxy.auth import HEADER
 
-from .harness import REPO, self_signed
+from support.harness import REPO, self_signed
 
 
 @pytest.fixture
 def regular_proxy(make_proxy, fake):
     return make_proxy(
         {"regular": "regular@{port}"},
-        extra_args=["-s", str(REPO / "tests" / "e2e" / "redirect_upstream.py")],
+        extra_args=["-s", str(REPO / "tests" / "support" / "redirect_upstream.py")],
         env={"AISPENDTRACK_TEST_UPSTREAM": f"127.0.0.1:{fake.port}"},
     )
 

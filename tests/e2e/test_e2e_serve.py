@@ -18,7 +18,7 @@ from aispendtrack.store import open_store
 from aispendtrack.store.keytext import NewKey
 from aispendtrack.store.records import KeyStoreError
 
-from .harness import MITMDUMP, http, proxy_and_serve
+from support.harness import MITMDUMP, http, proxy_and_serve
 
 # Enough keys per tier for the matrix; the rest of each tier is its documented default.
 CONFIG = "".join(f"[tiers.{t}]\nmax_keys = 50\n" for t in ("free", "pro"))

@@ -24,7 +24,7 @@ import pytest
 from aispendtrack.store import db as dbmod
 from aispendtrack_dev.bench import dashboard as dashboard_bench
 
-from .harness import MITMDUMP, Serve, fill, http, proxy_and_serve
+from support.harness import MITMDUMP, Serve, fill, http, proxy_and_serve
 
 CLI = str(MITMDUMP.parent / "aispendtrack")
 CONFIG = '[serve]\nallowed_hosts = ["dash.example.test"]\n'

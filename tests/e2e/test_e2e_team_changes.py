@@ -21,8 +21,8 @@ from aispendtrack.config import parse_config
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import open_store
 
-from .harness import Serve, http, proxy_and_serve
-from .test_e2e_webhooks import Receiver, cli, wait_for
+from support.harness import Serve, http, proxy_and_serve
+from support.webhooks import Receiver, cli, wait_for
 
 # The receivers are local; a short grace to see it end; room for a few more keys.
 CONFIG = "[webhooks]\nallow_private_networks = true\nrotation_grace_seconds = 10\n[tiers.pro]\nmax_keys = 10\n"

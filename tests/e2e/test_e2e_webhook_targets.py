@@ -12,8 +12,8 @@ import pytest
 from aispendtrack.config import Config
 from aispendtrack.store import open_store
 
-from .harness import Serve, http
-from .test_e2e_webhooks import Receiver, cli, wait_for
+from support.harness import Serve, http
+from support.webhooks import Receiver, cli, wait_for
 
 REFUSED = [  # (URL, what the refusal says)
     ("http://127.0.0.1:9/h", "address 127.0.0.1 is loopback"),

@@ -19,7 +19,7 @@ import pytest
 from aispendtrack.proxy.auth import HEADER
 from aispendtrack.demo.fake.server import FakeProvider
 
-from .harness import Proxy, database_with_key, free_port, mitmdump_argv, wait_port
+from support.harness import Proxy, database_with_key, free_port, mitmdump_argv, wait_port
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from .harness import REPO, free_port, wait_port
+from support.harness import REPO, free_port, wait_port
 
 
 @pytest.fixture(scope="module")

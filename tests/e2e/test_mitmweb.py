@@ -14,8 +14,8 @@ import pytest
 from aispendtrack.proxy import webview
 from aispendtrack.proxy.auth import HEADER
 
-from .browser import chrome
-from .harness import MITMDUMP, REPO, free_port, mitmdump_argv, wait_port
+from support.browser import chrome
+from support.harness import MITMDUMP, REPO, free_port, mitmdump_argv, wait_port
 
 TOKEN = "aispendtrack-test-token"
 

@@ -13,7 +13,7 @@ import httpx2
 import openai
 import pytest
 
-from .harness import REPO, free_port, wait_port
+from support.harness import REPO, free_port, wait_port
 
 
 def start_run(tmp_path, fake, port, *args, upstream=None, serve_port=None):

@@ -5,7 +5,7 @@ from fractions import Fraction as F
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from limits_reference import month_of, next_month_epoch
+from support.limits_reference import month_of, next_month_epoch
 
 from aispendtrack.limits.window import (
     expiry,

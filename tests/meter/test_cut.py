@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aispendtrack.meter import StreamMeter, cut
-from meter_samples import (
+from support.meter_samples import (
     ANTH_HEAD,
     ANTH_START_USAGE,
     ANTH_TAIL,

@@ -1,18 +1,22 @@
 import gzip
 import json
 import zlib
+from decimal import Decimal
 
 import brotli
 import pytest
 import zstandard
 
 from aispendtrack.meter import Metered, StreamMeter, meter_body
-from meter_samples import (
+from support.meter_samples import (
     ANTH_BODY,
     ANTH_STREAM,
     CHAT_BODY,
     CHAT_STREAM,
     GEM_ARRAY,
+    GEM_AUDIO_ARRAY,
+    GEM_AUDIO_CHUNKS,
+    GEM_AUDIO_SSE,
     GEM_BODY,
     GEM_SSE,
     RESP_BODY,
@@ -226,3 +230,39 @@ def test_valid_counts_are_not_flagged():
     m = meter_body("openai", "chat", json.dumps({"model": "gpt-4o-mini", "usage": {
         "prompt_tokens": 10.0, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": None}}}).encode())
     assert m.invalid is None and m.input_tokens == 10
+
+
+GEMINI_AUDIO_CACHE_MODELS = ["gemini-2.5-flash", "gemini-2.0-flash", "gemini-2.5-flash-lite", "gemini-3-flash-preview",
+                             "gemini-3.1-flash-lite"]
+
+
+@pytest.mark.parametrize("how", ["whole", "sse", "array"])
+@pytest.mark.parametrize("model", GEMINI_AUDIO_CACHE_MODELS)
+def test_gemini_audio_prompt_with_a_text_cache_is_priced_exactly(model, how):
+    """The cache held no audio (cacheTokensDetails lists TEXT only): priced as genai-prices prices that
+    usage told explicitly, by the fast path, never with the audio at the text rate."""
+    from datetime import UTC, datetime
+
+    from genai_prices import Usage, calc_price
+
+    from aispendtrack.meter import pricing
+
+    when = datetime(2026, 11, 26, 12, tzinfo=UTC)
+    if how == "whole":
+        m = meter_body("google", "generate", json.dumps(GEM_AUDIO_CHUNKS[-1]).encode())
+    else:
+        sm = StreamMeter("google", "generate", sse=how == "sse")
+        sm.feed(GEM_AUDIO_SSE if how == "sse" else GEM_AUDIO_ARRAY)
+        sm.feed(b"")
+        m = sm.result()
+    assert not m.partial and m.details["cache_audio_read_tokens"] == 0
+    told = Usage(input_tokens=1500, output_tokens=100, cache_read_tokens=800, input_text_tokens=1000,
+                 input_audio_tokens=500, cache_text_read_tokens=800, cache_audio_read_tokens=0)
+    expected = calc_price(told, model, provider_id="google", genai_request_timestamp=when).total_price
+    pricer = pricing.Pricer()
+    assert pricer.price(m, model, "google", when=when) == pricing.Priced(
+        expected, "priced", "genai-prices", model)
+    _, info = pricer.lookup(model, "google")
+    assert pricing._fast_cost(pricing._plan(info.get_prices(when)), pricing._usage_values(m)) == expected
+    if model == "gemini-2.5-flash":
+        assert expected == Decimal("0.000834")  # 200 text · 0.30 + 500 audio · 1.00 + 800 cached · 0.03 + 100 out · 2.50

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from aispendtrack.meter import StreamMeter
 from aispendtrack.meter import stream as stream_mod
-from meter_samples import (
+from support.meter_samples import (
     ANTH_HEAD,
     ANTH_STREAM,
     ANTH_TAIL,

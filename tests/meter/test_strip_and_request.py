@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aispendtrack.meter import StreamMeter, inject_stream_usage, request_info
-from meter_samples import CHAT_STREAM, CHAT_STREAM_STRIPPED, eol
+from support.meter_samples import CHAT_STREAM, CHAT_STREAM_STRIPPED, eol
 
 DECODE = {
     "gzip": gzip.decompress,

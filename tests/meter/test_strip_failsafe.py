@@ -14,7 +14,7 @@ from aispendtrack.meter import StreamMeter
 from aispendtrack.meter import stream as stream_mod
 from aispendtrack.meter.jsonscan import JSONScanner, ScanError
 from aispendtrack.meter.sse import EventTooLarge, SSEParser
-from meter_samples import ANTH_STREAM, CHAT_STREAM, CHAT_STREAM_STRIPPED, GEM_ARRAY, GEM_SSE, RESP_STREAM
+from support.meter_samples import ANTH_STREAM, CHAT_STREAM, CHAT_STREAM_STRIPPED, GEM_ARRAY, GEM_SSE, RESP_STREAM
 
 
 def run(parts, *, enc=None, strip=True, api="chat", sse=True):
@@ -263,7 +263,7 @@ def test_unterminated_last_event_is_metered():
 def test_fuzz_encoded_strip_equals_identity_strip_or_raw():
     """Mutated chat streams in random gzip frames: the client gets either the raw bytes or a
     valid gzip stream whose content is exactly what identity strip mode forwards."""
-    from test_fuzz_parsers import gzip_frames, mutate as fuzz_mutate, splits
+    from support.fuzz import gzip_frames, mutate as fuzz_mutate, splits
 
     rng = random.Random(99)  # a fixed count, not a time budget: the same cases on any machine
     tried = 0

@@ -6,6 +6,7 @@ import pytest
 
 from aispendtrack.meter import Metered
 from aispendtrack.meter import usage
+from support.meter_samples import GEM_AUDIO_USAGE
 
 BAD = "invalid token counts (stored as unknown): "
 
@@ -198,7 +199,8 @@ def test_anthropic(u, expected):
 
 
 GEMINI = [
-    # gemini-2.5-flash with an image and a PDF (DOCUMENT is priced as image), cached text, thoughts
+    # gemini-2.5-flash with an image and a PDF (DOCUMENT is priced as image), cached text, thoughts;
+    # the cache's modalities cacheTokensDetails leaves out held none of it
     ({"promptTokenCount": 500, "candidatesTokenCount": 80, "totalTokenCount": 700, "cachedContentTokenCount": 256,
       "thoughtsTokenCount": 120,
       "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 400}, {"modality": "IMAGE", "tokenCount": 60},
@@ -207,7 +209,35 @@ GEMINI = [
       "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": 80}]},
      m(500, 200, 256, None, 120, {"input_tokens": 500, "output_tokens": 200, "cache_read_tokens": 256,
                                   "output_reasoning_tokens": 120, "input_text_tokens": 400, "input_image_tokens": 100,
-                                  "cache_text_read_tokens": 256, "output_text_tokens": 80})),
+                                  "cache_text_read_tokens": 256, "cache_audio_read_tokens": 0,
+                                  "cache_image_read_tokens": 0, "cache_video_read_tokens": 0,
+                                  "output_text_tokens": 80})),
+    # audio in the prompt, a cache of text only: no cached audio (genai-prices needs that 0 to price it)
+    (GEM_AUDIO_USAGE, m(1500, 100, 800, details={
+        "input_tokens": 1500, "output_tokens": 100, "cache_read_tokens": 800, "input_text_tokens": 1000,
+        "input_audio_tokens": 500, "cache_text_read_tokens": 800, "cache_audio_read_tokens": 0,
+        "cache_image_read_tokens": 0, "cache_video_read_tokens": 0, "output_text_tokens": 100})),
+    # no cacheTokensDetails: how the cache splits is unknown, not 0
+    ({k: v for k, v in GEM_AUDIO_USAGE.items() if k != "cacheTokensDetails"}, m(1500, 100, 800, details={
+        "input_tokens": 1500, "output_tokens": 100, "cache_read_tokens": 800, "input_text_tokens": 1000,
+        "input_audio_tokens": 500, "output_text_tokens": 100})),
+    # a cache of a PDF (priced as image) and audio; a listed modality whose count is null stays unknown
+    ({"promptTokenCount": 90, "cachedContentTokenCount": 70, "candidatesTokenCount": 1,
+      "cacheTokensDetails": [{"modality": "DOCUMENT", "tokenCount": 50}, {"modality": "AUDIO", "tokenCount": 20},
+                             {"modality": "VIDEO", "tokenCount": None}]},
+     m(90, 1, 70, details={"input_tokens": 90, "output_tokens": 1, "cache_read_tokens": 70,
+                           "cache_image_read_tokens": 50, "cache_audio_read_tokens": 20, "cache_text_read_tokens": 0})),
+    # an empty list names no modality: the cache held none of them
+    ({"promptTokenCount": 10, "candidatesTokenCount": 1, "cacheTokensDetails": []},
+     m(10, 1, details={"input_tokens": 10, "output_tokens": 1, "cache_text_read_tokens": 0,
+                       "cache_audio_read_tokens": 0, "cache_image_read_tokens": 0, "cache_video_read_tokens": 0})),
+    # no list, or an entry without a modality (it could be any): the modalities not counted stay unknown
+    *[({"promptTokenCount": 10, "candidatesTokenCount": 1, "cachedContentTokenCount": 4, "cacheTokensDetails": d},
+       m(10, 1, 4, details={"input_tokens": 10, "output_tokens": 1, "cache_read_tokens": 4, **counted}))
+      for d, counted in ((None, {}), ("TEXT", {}), ({"modality": "TEXT", "tokenCount": 4}, {}),
+                         ([{"modality": "TEXT", "tokenCount": 4}, "x"], {"cache_text_read_tokens": 4}),
+                         ([{"modality": "TEXT", "tokenCount": 3}, {"tokenCount": 1}], {"cache_text_read_tokens": 3}),
+                         ([{"modality": None, "tokenCount": 4}], {}))],
     # tool-use prompt (e.g. grounding): added to the input total and to the input modalities
     ({"promptTokenCount": 100, "toolUsePromptTokenCount": 30, "candidatesTokenCount": 20, "totalTokenCount": 150,
       "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 100}],

@@ -30,6 +30,7 @@ from aispendtrack.cli.common import console, emit_json, err_console, load_config
 from aispendtrack.serve.command import serve_command
 from aispendtrack.cli.team import members_group, webhooks_group
 from aispendtrack.cli.budget import budget_command
+from aispendtrack.cli.backup import backup_command
 
 
 @click.group()
@@ -253,7 +254,7 @@ def keys_reset(ctx: click.Context, key_id: str) -> None:
 
 for _command in (report_command, export_command, top_command, demo_command, run_command, addon_path_command,
                  serve_command, members_group, webhooks_group,
-                 ca_bundle_command):
+                 ca_bundle_command, backup_command):
     cli.add_command(_command)
 accounts.add_command(accounts_rename)
 keys_group.add_command(keys_rename)

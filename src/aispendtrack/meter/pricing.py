@@ -20,6 +20,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from genai_prices import Usage
@@ -77,6 +78,9 @@ class _Plan:
     requests: Any  # price per `requests` unit, or None
     requests_per: int
     tiered: bool
+    # (key, groups): a key genai-prices reads that, when not reported, it refuses to take as 0
+    # if every count of one group is above 0 (see `_implied_by`)
+    implied: list[tuple[str, tuple[tuple[str, ...], ...]]]
 
 
 def _plan(model_price: gp_types.ModelPrice) -> _Plan:
@@ -88,6 +92,8 @@ def _plan(model_price: gp_types.ModelPrice) -> _Plan:
         key=lambda up: (-len(up[0].dimensions), up[0].usage_key),
     )
     req = [(u, p) for u, p in resolved if u.usage_key == "requests"]
+    tiered = any(isinstance(p, gp_types.TieredPrices) for _, p in resolved)
+    read = [u.usage_key for u, _ in units] + (["input_tokens"] if tiered else [])
     return _Plan(
         keys=[u.usage_key for u, _ in units],
         pers=[u.per for u, _ in units],
@@ -98,16 +104,39 @@ def _plan(model_price: gp_types.ModelPrice) -> _Plan:
         ],
         requests=req[0][1] if req else None,
         requests_per=req[0][0].per if req else 1,
-        tiered=any(isinstance(p, gp_types.TieredPrices) for _, p in resolved),
+        tiered=tiered,
+        implied=[(key, groups) for key in dict.fromkeys(read) if (groups := _implied_by(key))],
     )
+
+
+@cache
+def _implied_by(usage_key: str) -> tuple[tuple[str, ...], ...]:
+    """Reported counts that make genai-prices refuse to infer `usage_key` as 0 when it is missing.
+
+    `Usage._infer_missing_value`: a reported part of it (cache_audio_read within cache_read), or
+    two reported overlapping counts whose join it is (cache_read and input_audio → how much of
+    the cache was audio is unknown).
+    """
+    registry = _get_registry()
+    unit = registry.units[usage_key]
+    reported = [registry.units[k] for k in gp_types._reported_usage_key_order()]
+    parts = [(u.usage_key,) for u in reported if usage_key in registry.ancestor_usage_keys(u.usage_key)]
+    above = [u for u in reported if u.usage_key in registry.ancestor_usage_keys(usage_key)]
+    pairs = [(a.usage_key, b.usage_key) for i, a in enumerate(above) for b in above[i + 1:]
+             if gp_types._reported_overlap_keys_for_join(unit, [a, b])]
+    return tuple(parts + pairs)
 
 
 def _fast_cost(plan: _Plan, values: dict[str, int]) -> Decimal | None:
     """genai-prices' ModelPrice.calc_price on plain ints; None → let genai-prices decide.
 
     Only priced units are read: one the table has no price for (cache writes, reasoning on
-    most models) is charged within its parent total, as genai-prices does.
+    most models) is charged within its parent total, as genai-prices does. A priced unit not
+    reported counts 0, unless the counts that were reported imply it (genai-prices raises).
     """
+    for key, groups in plan.implied:
+        if key not in values and any(all(values.get(k, 0) > 0 for k in group) for group in groups):
+            return None
     # the tier is chosen by the whole input, as genai-prices does, even when input has no price
     total_input = values.get("input_tokens", 0) if plan.tiered else 0
     leaves: list[int] = []
@@ -125,9 +154,11 @@ def _fast_cost(plan: _Plan, values: dict[str, int]) -> Decimal | None:
 
 
 def _usage_values(m: Metered) -> dict[str, int]:
-    values = {k: v for k, v in m.details.items() if isinstance(v, int) and v > 0}
+    """The reported counts, a reported 0 included: it tells genai-prices what it will not guess
+    (e.g. no audio in a Gemini cache read). Unknown counts are absent from `details`."""
+    values = {k: v for k, v in m.details.items() if isinstance(v, int) and v >= 0}
     for key, v in zip(_CORE, (m.input_tokens, m.output_tokens, m.cache_read_tokens, m.cache_write_tokens)):
-        if v:
+        if v is not None:
             values[key] = v
     return values
 

@@ -220,6 +220,21 @@ def _modalities(c: Counts, items: Any, template: str, extra: dict[str, int | Non
             extra[key] = (extra.get(key) or 0) + count
 
 
+def _cache_modalities(c: Counts, items: Any, extra: dict[str, int | None]) -> None:
+    """`cacheTokensDetails`: the cache's count per modality; a modality it leaves out held none.
+
+    The zeros matter: with cache reads and audio input both reported, genai-prices will not
+    guess how much of the cache was audio. Without the list, the split stays unknown.
+    """
+    _modalities(c, items, "cache_{}_read_tokens", extra)
+    if not isinstance(items, list) or not all(isinstance(dig(item, "modality"), str) for item in items):
+        return  # an entry without a modality could be any of them
+    named = {_MODALITIES.get(item["modality"]) for item in items}
+    for mod in _MODALITIES.values():
+        if mod not in named:
+            extra.setdefault(f"cache_{mod}_read_tokens", 0)
+
+
 def gemini(u: dict) -> Metered:
     """Gemini `usageMetadata`: thoughts are NOT inside candidates; cached is inside prompt."""
     c = Counts()
@@ -235,7 +250,7 @@ def gemini(u: dict) -> Metered:
     _modalities(c, u.get("promptTokensDetails"), "input_{}_tokens", extra)
     _modalities(c, u.get("toolUsePromptTokensDetails"), "input_{}_tokens", extra)
     _modalities(c, u.get("toolUsePromptTokensDetails"), "input_{}_tool_tokens", extra)
-    _modalities(c, u.get("cacheTokensDetails"), "cache_{}_read_tokens", extra)
+    _cache_modalities(c, u.get("cacheTokensDetails"), extra)
     _modalities(c, u.get("candidatesTokensDetails"), "output_{}_tokens", extra)
     return c.apply(build(total_in, output, c(u, "cachedContentTokenCount"), None, thoughts, extra))
 

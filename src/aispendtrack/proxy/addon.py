@@ -121,11 +121,12 @@ class AiSpendTrack:
         self._stop()
         rt = self.rt
         try:
-            store = open_store(target)
+            health = Health(describe_target(target))
+            store = open_store(target, health=health)  # a SQLite file lost under it: health says so, for good
         except Exception as e:
             raise exceptions.OptionsError(f"AiSpendTrack database error: {describe_target(target)}: {e}") from None
         rt.config, rt.config_path, rt.db_path, rt.store = config, configmod.config_path(config_arg), target, store
-        rt.health = Health(store.target)
+        rt.health = health
         keycache = KeyCache(store, config, rt.health)
         rt.presence = Presence()
         writer = StoreWriter(store, health=rt.health, presence=rt.presence, used=keycache.take_used)

@@ -76,6 +76,10 @@ class Auth:
             else:
                 reason = await self._authorise(values, state)
         except Exception as e:
+            if lost := self.rt.health.lost:  # said once in the log; retrying cannot help until restarted
+                reject(flow, 503, f"AiSpendTrack could not read its key store: {lost}", "keys_unavailable",
+                       outcome=Outcome.REJECTED, marker=MARK_UNAVAILABLE, headers={"x-should-retry": "false"})
+                return
             log.warning("aispendtrack: key store unavailable: %s", e)
             reject(flow, 503, "AiSpendTrack could not read its key store; try again", "keys_unavailable",
                    outcome=Outcome.REJECTED, marker=MARK_UNAVAILABLE, headers={"retry-after": "1"})

@@ -47,7 +47,6 @@ def create_app(config: Config, db_path: str | Path, *, deliver: bool = True,
         version="1",
     )
     app.state.config, app.state.store = config, store
-    app.state.db_path = Path(db_path)  # the export stream opens its own connection (routers/usage.py)
     app.add_exception_handler(StarletteHTTPException, errors.http_error)
     app.add_exception_handler(HTTPException, errors.http_error)
     app.add_exception_handler(RequestValidationError, errors.validation_error)

@@ -25,7 +25,7 @@ from standardwebhooks import Webhook
 from aispendtrack.serve import webhook_targets
 from aispendtrack.serve.webhook_http import TIMEOUT_SECONDS, Sender
 from aispendtrack.store.base import SqlStore
-from aispendtrack.store.records import Message
+from aispendtrack.store.records import Message, StoreGone
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,8 @@ class Deliverer:
         while not self._stop.is_set():
             try:
                 self.run_once()
-            except Exception as e:  # the store is busy or gone: try again shortly
+            except StoreGone:
+                self.store.idle()  # said once by the store: nothing is delivered until serve restarts
+            except Exception as e:  # the store is busy: try again shortly
                 log.warning("aispendtrack: webhook delivery pass failed: %s", e)
             self._stop.wait(POLL_SECONDS)

@@ -14,6 +14,8 @@ from aispendtrack.store.records import StoreGone, StoreUnavailable
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = "5"
+LOST = ("AiSpendTrack's database file was replaced or removed while serve ran; it answers 503 until it is "
+        "restarted")
 
 
 def fail(status: int, type_: str, message: str, **extra) -> HTTPException:
@@ -40,15 +42,9 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
 
 def storage_response(exc: BaseException) -> JSONResponse | None:
     """503 `storage_unavailable` when `exc` says the database cannot be used (disk full,
-    read-only, busy, server unreachable, …), `database_unavailable` while its file is gone;
-    None for any other error."""
-    if isinstance(exc, StoreGone):
-        log.warning("aispendtrack serve: %s: answering 503 until it is back", exc)
-        return JSONResponse(
-            {"error": {"type": "database_unavailable",
-                       "message": "AiSpendTrack cannot read its database right now; try again later"}},
-            status_code=503, headers={"retry-after": RETRY_AFTER},
-        )  # fmt: skip
+    read-only, busy, server unreachable, …); None for any other error."""
+    if isinstance(exc, StoreGone):  # until serve restarts (store/health.py, logged once there): no retry-after
+        return JSONResponse({"error": {"type": "storage_unavailable", "message": LOST}}, status_code=503)
     problem = str(exc) if isinstance(exc, StoreUnavailable) else storage_problem(exc)
     if problem is None:
         return None

@@ -21,13 +21,14 @@ def describe_target(target: str | Path) -> str:
     return str(target)
 
 
-def open_store(target: str | Path, *, migrate_schema: bool = True) -> SqlStore:
+def open_store(target: str | Path, *, migrate_schema: bool = True, health=None) -> SqlStore:
     """The store at `target`: a `postgresql://…` URL (the shared PostgreSQL store), else a
-    SQLite file path. Its schema is brought up to date (`migrate_schema`)."""
+    SQLite file path. Its schema is brought up to date (`migrate_schema`). `health`
+    (`store.health.Health`) is told when a SQLite file is lost for the process."""
     if is_url(target):
         from aispendtrack.store.postgres.store import PostgresStore
 
         return PostgresStore(str(target), migrate_schema=migrate_schema)
     from aispendtrack.store.sqlite.store import SqliteStore
 
-    return SqliteStore(target, migrate_schema=migrate_schema)
+    return SqliteStore(target, migrate_schema=migrate_schema, health=health)

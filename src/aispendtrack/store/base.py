@@ -59,6 +59,15 @@ class SqlStore:
     def changes(self) -> Changes:
         raise NotImplementedError
 
+    def lost(self) -> str | None:
+        """Why this process may never use its database again until it restarts (SQLite:
+        the file was replaced or removed), or None."""
+        return None
+
+    def idle(self) -> None:
+        """The calling thread has nothing to do for a while (an engine may let go of what
+        it holds for it)."""
+
     def close(self) -> None:
         raise NotImplementedError
 

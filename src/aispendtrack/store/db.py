@@ -1,21 +1,27 @@
 """One SQLite file holds the key store, the limit counters and the ledger.
 
-Every connection is opened the same way: WAL (readers never block the writer, several
-proxy processes share one file), a busy timeout instead of instant `database is locked`,
-and `synchronous=NORMAL`, which in WAL mode is still durable across a process crash
-(kill -9); only a power loss can drop the last commits.
+Every connection is opened by `connect()`, the same way: WAL (readers never block the
+writer, several proxy processes share one file), a busy timeout instead of instant
+`database is locked`, and `synchronous=NORMAL`, which in WAL mode is still durable across a
+process crash (kill -9); only a power loss can drop the last commits. It also knows which
+file it opened (device, inode) and refuses a file whose `-wal` is another file's (see
+`walowner.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
+
+from aispendtrack.store import walowner
+from aispendtrack.store.walowner import FileId, file_id
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -47,25 +53,73 @@ def storage_problem(error: BaseException) -> str | None:
     return None
 
 
-def connect(path: str | Path, *, check_same_thread: bool = True) -> sqlite_utils.Database:
-    """Open (creating if needed) the database at `path`, configured for shared use."""
+class DatabaseLost(sqlite3.OperationalError):
+    """The file a process works on was replaced or removed at its path while it ran."""
+
+
+class Database(sqlite_utils.Database):
+    """A `sqlite_utils.Database` that knows which file it was opened on."""
+
+    file_id: FileId | None = None
+
+
+def connect(path: str | Path, *, check_same_thread: bool = True, expect: FileId | None = None) -> Database:
+    """Open the database at `path`, configured for shared use: creating it if needed, or,
+    with `expect`, only if `path` still names that file (else `DatabaseLost`, nothing created).
+    Raises `DatabaseError` naming the file when it cannot be opened."""
     path = Path(path)
     try:
-        if path.parent and not path.parent.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+        fid = _existing(path, expect)
+        walowner.claim(path, fid)
         conn = sqlite3.connect(
             str(path),
             timeout=BUSY_TIMEOUT_MS / 1000,
             check_same_thread=check_same_thread,
             isolation_level=None,  # autocommit; explicit BEGIN where atomicity matters
         )
+    except DatabaseLost:
+        raise
+    except (sqlite3.Error, OSError, walowner.ForeignWal) as e:
+        raise DatabaseError(f"cannot open database {path}: {e}") from e
+    try:
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
-    except (sqlite3.Error, OSError) as e:
-        raise DatabaseError(f"cannot open database {path}: {e}") from e
-    return sqlite_utils.Database(conn)
+        if file_id(path) != fid:  # the path changed while it was being opened: which file we have is unknown
+            raise DatabaseLost(f"database file {path} was replaced while it was being opened")
+    except BaseException as e:
+        conn.close()
+        if isinstance(e, sqlite3.Error) and not isinstance(e, DatabaseLost):
+            raise DatabaseError(f"cannot open database {path}: {e}") from e
+        raise
+    database = Database(conn)
+    database.file_id = fid
+    return database
+
+
+def open_copy(path: str | Path) -> sqlite3.Connection:
+    """A connection to a file that is not the shared database but a copy being written
+    (`backup`): private to its writer, so no WAL, no busy wait, no identity to keep."""
+    try:
+        return sqlite3.connect(str(path), isolation_level=None)
+    except sqlite3.Error as e:
+        raise DatabaseError(f"cannot open {path}: {e}") from e
+
+
+def _existing(path: Path, expect: FileId | None) -> FileId:
+    """The identity of the file at `path`, created empty (a valid empty database) when
+    there is none and nothing is expected there."""
+    fid = file_id(path)
+    if expect is not None and fid != expect:
+        raise DatabaseLost(f"database file {path} was {'removed' if fid is None else 'replaced'}")
+    if fid is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644))
+        fid = file_id(path)
+        if fid is None:
+            raise FileNotFoundError(f"{path} vanished as it was created")
+    return fid
 
 
 def settle(outcomes: Iterable[tuple[object, object, BaseException | None]]) -> None:

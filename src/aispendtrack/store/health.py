@@ -1,9 +1,13 @@
-"""Whether the proxy can keep its ledger, and which file its connections are bound to.
+"""Whether the proxy can keep its ledger, and the one database file a process works on.
 
-A connection to a deleted database file keeps working: rows go into the unlinked file and
-vanish with it. So every thread that holds a connection pins the file's identity (device,
-inode) when it opens it and checks it before its work: gone → refuse (`DatabaseGone`),
-replaced by another file → reopen on the new one (schema ensured), never write on blindly.
+A process pins its database file (device, inode) with its first connection (`DbFile`) and
+never follows the path to another file: SQLite keeps a file's WAL by name, so a process that
+reopened a replaced file while one of its connections, or another process's, still held the
+old one would hand the old file's WAL to the new file (see walowner.py). The first time any
+thread sees the path name another file, or none, the file is lost for the whole process:
+each thread closes its connection before using it again (`Handle`), nothing is opened there
+any more, the log says what happened, and what needs the database is refused (the proxy:
+503 in the provider's format; serve: 503 `storage_unavailable`) until the process restarts.
 
 `Health` collects the problems the threads report; the event loop reads one attribute
 (`problem`) per provider-bound call and answers 503 while it is set (fail closed).
@@ -12,79 +16,116 @@ replaced by another file → reopen on the new one (schema ensured), never write
 from __future__ import annotations
 
 import logging
-import os
-import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, TypeVar
+
+from aispendtrack.store import db as dbmod
+from aispendtrack.store import walowner
+from aispendtrack.store.db import DatabaseLost
+from aispendtrack.store.walowner import FileId, file_id
 
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
 
-class DatabaseGone(sqlite3.OperationalError):
-    """The database file was deleted or moved away while the proxy ran."""
+class DbFile:
+    """The database file of one process: pinned by the first `connect()`, lost for good
+    (`lost` says why) once its path names another file or none.
+
+    The pinning connection stays open until `close()`: an inode is never reused while its
+    file is open, so a file deleted and created anew at the path is told apart from the
+    pinned one even while no other connection is open."""
+
+    def __init__(self, path: str | Path, health: Health | None = None):
+        self.path = Path(path)
+        self.health = health
+        self.id: FileId | None = None
+        self.lost: str | None = None
+        self._anchor: dbmod.Database | None = None
+        self._lock = threading.Lock()
+
+    def connect(self, *, check_same_thread: bool = True) -> dbmod.Database:
+        """A new connection to the pinned file (the first one pins it); `DatabaseLost` once lost."""
+        self.check()
+        try:
+            with self._lock:
+                if self._anchor is None:
+                    self._anchor = dbmod.connect(self.path, check_same_thread=False, expect=self.id)
+                    self.id = self._anchor.file_id
+            return dbmod.connect(self.path, check_same_thread=check_same_thread, expect=self.id)
+        except DatabaseLost:
+            self._lose()
+            raise DatabaseLost(self.lost) from None
+
+    def close(self) -> None:
+        """The process is done with the file (its other connections are closed)."""
+        with self._lock:
+            anchor, self._anchor = self._anchor, None
+        if anchor is not None:
+            anchor.conn.close()
+
+    def check(self) -> None:
+        """Raise `DatabaseLost` once the path no longer names the pinned file (one stat)."""
+        if self.lost is None and (self.id is None or file_id(self.path) == self.id):
+            return
+        self._lose()
+        raise DatabaseLost(self.lost)
+
+    def _lose(self) -> None:
+        with self._lock:
+            if self.lost is not None:
+                return
+            what = "removed (deleted or moved away)" if file_id(self.path) is None else "replaced by another file"
+            self.lost = (f"database file {self.path} was {what} while this process ran; nothing is written to it "
+                         f"any more: restart the proxy and serve to use the file now at that path")
+        log.warning("AiSpendTrack: %s (to restore a backup: stop, copy, start)", self.lost)
+        if self.health is not None:
+            self.health.lose(self.lost)
+        self.close()
+        self.release()
+
+    def release(self) -> None:
+        """Once lost, after a connection to it was closed: take the old file's WAL away from
+        the path as soon as no other process has it open (see walowner.py)."""
+        if self.lost is not None and self.id is not None:
+            walowner.release(self.path, self.id)
 
 
-def file_id(path: str | Path) -> tuple[int, int] | None:
-    """(device, inode) of the file at `path`, None when there is none."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return st.st_dev, st.st_ino
+class Handle(Generic[T]):
+    """One thread's connection to a `DbFile` (`opener()`'s result): opened on first use, the
+    file checked before every use, closed as soon as the file is lost."""
 
-
-def gone(path: str | Path) -> DatabaseGone:
-    return DatabaseGone(f"database file {path} is gone (deleted or moved)")
-
-
-class Pin:
-    """The identity of the file a connection was opened on."""
-
-    __slots__ = ("path", "id")
-
-    def __init__(self, path: str | Path):
-        self.path = path
-        self.id = file_id(path)
-
-    def same(self) -> bool:
-        """True while `path` still names the pinned file, False when it names another one
-        (reopen there); raises `DatabaseGone` when it names none."""
-        now = file_id(self.path)
-        if now is None:
-            raise gone(self.path)
-        return now == self.id
-
-
-class Follower(Generic[T]):
-    """A connection (`opener()`'s result) that follows the file at `path`: reopened when the
-    path names another file, refused with `DatabaseGone` when it names none. Once opened,
-    it never creates a file where one vanished."""
-
-    def __init__(self, path: str | Path, opener: Callable[[], T], closer: Callable[[T], None]):
-        self.path = path
+    def __init__(self, dbfile: DbFile, opener: Callable[[], T], closer: Callable[[T], None]):
+        self.dbfile = dbfile
         self.value: T | None = None
         self._opener, self._closer = opener, closer
-        self._pin: Pin | None = None
 
     def get(self) -> T:
-        if self.value is not None and not self._pin.same():
-            log.warning("aispendtrack: database %s was replaced by another file: reopening it", self.path)
+        try:
+            self.dbfile.check()
+        except DatabaseLost:
             self.close()
+            raise
         if self.value is None:
-            if self._pin is not None and file_id(self.path) is None:
-                raise gone(self.path)
             self.value = self._opener()
-            self._pin = Pin(self.path)
         return self.value
+
+    def idle(self) -> None:
+        """The thread has nothing to do: let go of the connection if the file was lost."""
+        if self.value is not None:
+            try:
+                self.dbfile.check()
+            except DatabaseLost:
+                self.close()
 
     def close(self) -> None:
         value, self.value = self.value, None
         if value is not None:
             self._closer(value)
+            self.dbfile.release()
 
 
 def advice(problem: str) -> str:
@@ -109,7 +150,14 @@ class Health:
         self.db_path = db_path
         self.problem: str | None = None
         self._problems: dict[str, str] = {}
+        self.lost: str | None = None  # the database file is lost until restarted (DbFile)
         self._lock = threading.Lock()
+
+    def lose(self, problem: str) -> None:
+        """A problem that lasts until the process restarts (its `DbFile` logged it)."""
+        with self._lock:
+            self.lost = self.lost or problem
+            self.problem = self.lost
 
     def report(self, source: str, problem: str | None) -> None:
         with self._lock:
@@ -119,7 +167,9 @@ class Health:
                 self._problems.pop(source, None)
             else:
                 self._problems[source] = problem
-            before, self.problem = self.problem, next(iter(self._problems.values()), None)
+            before, self.problem = self.problem, self.lost or next(iter(self._problems.values()), None)
+        if self.lost is not None:
+            return
         if self.problem is not None and before is None:
             log.warning(
                 "AiSpendTrack: cannot keep the ledger (%s): provider calls are answered 503 until it can; "

@@ -11,7 +11,7 @@ writer thread drains the queue, inserts every pending row in one transaction, co
 then resolves every waiter (group commit: one fsync-free WAL append per batch, not per
 row; the event loop is woken once per batch, not once per row). A bad row fails only its
 own future. A failed commit (database locked beyond the busy timeout, disk full, file
-gone) is retried with backoff, then fails that batch's futures with the error and reports
+replaced or removed) is retried with backoff, then fails that batch's futures with the error and reports
 the problem to `health` (the proxy then refuses provider calls); the rows are kept in
 memory and written, oldest first, as soon as a retry (every RETRY_SECONDS) commits.
 Problems are logged at WARNING (an ERROR during mitmdump start-up makes it exit).
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from aispendtrack.store import db as dbmod
-from aispendtrack.store.health import Follower, Health
+from aispendtrack.store.health import DbFile, Handle, Health
 from aispendtrack.store.ledger_rows import close_connection, describe, insert_batch, open_connection
 from aispendtrack.store.ledger_schema import to_db_row  # noqa: F401  (to_db_row re-exported)
 
@@ -76,6 +76,7 @@ class LedgerWriter:
         retries: int = 5,
         retry_delay: float = 0.1,
         health: Health | None = None,
+        dbfile: DbFile | None = None,
     ):
         self.db_path = Path(db_path)
         self.busy_timeout = busy_timeout
@@ -88,8 +89,8 @@ class LedgerWriter:
         self._lock = threading.Lock()  # orders submit() against close()
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._db = Follower(  # bound to the file (see health.py)
-            self.db_path, lambda: open_connection(self.db_path, self.busy_timeout), close_connection)
+        self.dbfile = dbfile if dbfile is not None else DbFile(db_path, self.health)
+        self._db = Handle(self.dbfile, lambda: open_connection(self.dbfile, self.busy_timeout), close_connection)
 
     def start(self) -> None:
         """Start the writer thread; returns once its connection is open and the schema exists.
@@ -198,8 +199,9 @@ class LedgerWriter:
 
     def _next_batch(self) -> tuple[list, bool]:
         try:
-            item = self._queue.get(timeout=RETRY_SECONDS if self.backlog else None)
+            item = self._queue.get(timeout=RETRY_SECONDS if self.backlog or self._db.value else None)
         except queue.Empty:
+            self._db.idle()
             return [], False
         if item is _STOP:
             return [], True
@@ -239,7 +241,7 @@ class LedgerWriter:
                 unexpected = not isinstance(e, (sqlite3.Error, dbmod.DatabaseError))
                 if unexpected:  # no quick retry helps, but the rows are kept, never lost with the batch
                     logger.warning("ledger writer: unexpected %s: %s", type(e).__name__, e)
-                if unexpected or attempt >= retries:
+                if unexpected or attempt >= retries or isinstance(e, dbmod.DatabaseLost):  # lost: for good
                     self._keep(pending, e, attempt, outcomes)
                     return
                 delay = self.retry_delay * (2**attempt)

@@ -41,7 +41,7 @@ from aispendtrack.store.api.traffic import Admission
 from aispendtrack.store.health import Health
 from aispendtrack.store.ledger_rows import describe
 from aispendtrack.store.ledger_schema import to_db_row
-from aispendtrack.store.records import StoreError
+from aispendtrack.store.records import StoreError, StoreGone
 
 logger = logging.getLogger("aispendtrack.store.ledger")
 
@@ -215,6 +215,8 @@ class StoreWriter:
             jobs: list = []
             try:
                 jobs, stop = self._next_jobs()
+                if not jobs:
+                    self.store.idle()
                 self._work(jobs, final=stop)
             except BaseException as e:  # the thread must survive anything
                 logger.warning("store writer: unexpected %s: %s", type(e).__name__, e)
@@ -300,7 +302,7 @@ class StoreWriter:
                 if not batch.rows:
                     self.health.report("ledger", str(e)) if not unexpected else None
                     return
-                if unexpected or attempt >= retries or isinstance(e, dbmod.DatabaseLost):
+                if unexpected or attempt >= retries or isinstance(e, (dbmod.DatabaseLost, StoreGone)):  # lost: for good
                     self._keep(batch.rows, e, attempt, outcomes)
                     return
                 delay = self.retry_delay * (2**attempt)

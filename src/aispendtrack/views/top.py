@@ -26,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from aispendtrack.store.db import utcnow
+from aispendtrack.store.records import StoreGone
 from aispendtrack.store.ledger_schema import UPSTREAM, Outcome
 from aispendtrack.store.reads.legacy import as_store
 from aispendtrack.views import render
@@ -163,3 +164,5 @@ def top_command(interval: float, once: bool) -> None:
                     live.update(render_top(store, config=config), refresh=True)
         except KeyboardInterrupt:
             pass
+        except StoreGone as e:  # a replaced file: stop, rather than hold its old WAL open (store/health.py)
+            raise click.ClickException(str(e)) from None

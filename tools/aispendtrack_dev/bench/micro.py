@@ -188,7 +188,7 @@ def cached_ledger(cache_dir: Path, n_rows: int, seed: int = 0) -> tuple[Path, fl
         db.conn.close()
         tmp.rename(path)
     finally:
-        for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}-walowner")):
             p.unlink(missing_ok=True)
     return path, perf() - t0
 

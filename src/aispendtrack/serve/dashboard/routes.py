@@ -198,5 +198,5 @@ def export(request: Request, fmt: str, store: SqlStore = Depends(deps.store),
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
     # members and viewers export their own calls, as through /v1/calls
     mine = own(roles.of(store, viewer.record))
-    return StreamingResponse(_rows(request.app.state.db_path, fmt, since, None, viewer.record.account, mine),
+    return StreamingResponse(_rows(request.app.state.store, fmt, since, None, viewer.record.account, mine),
                              media_type=media, headers={**HEADERS, "Content-Disposition": content_disposition(name)})

@@ -15,7 +15,6 @@ from aispendtrack.config import Config
 from aispendtrack.serve import deps
 from aispendtrack.serve.errors import fail
 from aispendtrack.serve.roles import Caller, caller
-from aispendtrack.store import open_store
 from aispendtrack.store.base import SqlStore
 from aispendtrack.views import export
 from aispendtrack.views.budgets import budget_entries
@@ -57,10 +56,9 @@ def own(who: Caller) -> int | None:
 CHUNK_ROWS = 500
 
 
-def _rows(db_path, fmt: str, since, until, account: str, member_id: int | None = None) -> Iterator[str]:
-    """The export, a chunk of rows at a time, from a store of its own (the request's
-    connection is closed by the time the body streams)."""
-    store = open_store(db_path, migrate_schema=False)
+def _rows(store: SqlStore, fmt: str, since, until, account: str, member_id: int | None = None) -> Iterator[str]:
+    """The export, a chunk of rows at a time, on a connection of its own (`export_rows`:
+    the stream's chunks are read on whichever worker thread runs them)."""
     rows = export.export_rows(store, since=since, until=until, account=account, member_id=member_id)
     write = export.write_csv_rows if fmt == "csv" else export.write_jsonl
     try:
@@ -80,7 +78,6 @@ def _rows(db_path, fmt: str, since, until, account: str, member_id: int | None =
         yield buf.getvalue()
     finally:
         rows.close()
-        store.close()
 
 
 @router.get("/calls")
@@ -90,5 +87,5 @@ def calls(request: Request, since: str | None = None, until: str | None = None,
     """The account's ledger rows, oldest first, streamed (fields as `aispendtrack export`)."""
     since_t, until_t = _period(since, until)
     media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
-    return StreamingResponse(_rows(request.app.state.db_path, format, since_t, until_t, who.key.account, own(who)),
+    return StreamingResponse(_rows(request.app.state.store, format, since_t, until_t, who.key.account, own(who)),
                              media_type=media)

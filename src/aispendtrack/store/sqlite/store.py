@@ -1,8 +1,8 @@
 """`SqliteStore`: the store on one SQLite file (WAL), shared by every process on the machine.
 
-Each thread gets its own connection, opened by `store.db.connect` (the one function that
-opens a connection: pragmas, and the file pinned to its identity so a replaced or removed
-file is never written into) and kept for the thread's later operations. One writer at a
+Each thread gets its own connection, opened through one `DbFile` (`store.db.connect`:
+pragmas, and the file pinned to its identity, so a replaced or removed file is never
+written into and never gets this file's WAL) and kept for the thread's later operations. One writer at a
 time across every process is SQLite's own write lock (`BEGIN IMMEDIATE`). Change signals
 travel through a small mapped file next to the database (`keychange`), read with a memory
 compare before every decision.
@@ -21,7 +21,8 @@ from pathlib import Path
 from aispendtrack.store import keychange
 from aispendtrack.store import db as dbmod
 from aispendtrack.store.base import SqlStore
-from aispendtrack.store.health import file_id
+from aispendtrack.store.db import DatabaseLost
+from aispendtrack.store.health import DbFile, Health
 from aispendtrack.store.migrate import migrate
 from aispendtrack.store.records import StoreGone
 from aispendtrack.store.sqlite.conn import SqliteConn
@@ -51,9 +52,12 @@ class SqliteStore(SqlStore):
     engine = "sqlite"
     engine_errors = (sqlite3.Error, dbmod.DatabaseError)
 
-    def __init__(self, path: str | Path, *, migrate_schema: bool = True):
+    def __init__(self, path: str | Path, *, migrate_schema: bool = True, health: Health | None = None):
         self.path = Path(path)
         self.target = str(path)
+        # Pinned by the first connection; once the path names another file or none, lost
+        # for the whole process until it restarts (see store/health.py for why).
+        self.file = DbFile(self.path, health)
         self._local = threading.local()
         self._lock = threading.Lock()
         # Weak: a worker thread that ends (a thread pool retires idle ones) takes its
@@ -61,15 +65,20 @@ class SqliteStore(SqlStore):
         self._open: weakref.WeakSet[SqliteConn] = weakref.WeakSet()
         self._closed = False
         self._migrate = migrate_schema
-        self._file = None  # the file's identity when this store opened it (or last migrated it)
         with self.connection():
             pass
 
     def _new(self) -> SqliteConn:
-        raw = dbmod.connect(self.path, check_same_thread=False).conn
+        try:
+            raw = self.file.connect(check_same_thread=False).conn
+        except DatabaseLost as e:
+            raise StoreGone(str(e)) from None
         conn = SqliteConn(raw, announce=lambda names: keychange.announce(self.path, names))
         with self._lock:
             self._open.add(conn)
+        if self._migrate:
+            self._migrate = False  # once per process: the file is pinned, never another one
+            migrate(conn, MIGRATIONS)
         return conn
 
     def _drop(self, conn: SqliteConn) -> None:
@@ -79,35 +88,37 @@ class SqliteStore(SqlStore):
             conn.close()
         except sqlite3.Error:
             pass
+        self.file.release()
+
+    def lost(self) -> str | None:
+        """Why the file is lost for this process (one `stat`), or None while it is its own."""
+        try:
+            self.file.check()
+        except DatabaseLost as e:
+            return str(e)
+        return None
 
     def _thread_conn(self) -> SqliteConn:
-        """This thread's connection, on the file the path names now. A connection to a
-        deleted file keeps working and its writes vanish with the file, so the file's
-        identity is checked before each operation: gone → `StoreGone` (never an empty file
-        created in its place, once this store has opened one); another file (a restored
-        backup, one created anew) → reopened on it, its schema brought up to date."""
-        now = self._present()
-        held = getattr(self._local, "held", None)
-        if held is not None and held[1] == now:
-            return held[0]
-        if held is not None:
-            log.warning("aispendtrack: database %s was replaced by another file: reopening it", self.path)
-            self._drop(held[0])
-        conn = self._new()
-        now = file_id(self.path)
-        if now != self._file:  # a file this store has not seen yet: the first, or a replacement
-            if self._migrate:
-                migrate(conn, MIGRATIONS)
-            self._file = now
-        self._local.held = (conn, now)
-        return conn
+        """This thread's connection, after one `stat` saying the path still names the
+        pinned file. A connection to a deleted file keeps working and its writes vanish
+        with it, and a replaced file must never get this file's WAL: either way the thread
+        lets go of its connection and `StoreGone` is raised, from then on, every time."""
+        held = getattr(self._local, "conn", None)
+        if (problem := self.lost()) is not None:
+            if held is not None:
+                self._local.conn = None
+                self._drop(held)
+            raise StoreGone(problem)
+        if held is None:
+            held = self._local.conn = self._new()
+        return held
 
-    def _present(self) -> tuple[int, int] | None:
-        """The file's identity now; `StoreGone` when the file this store opened is gone."""
-        now = file_id(self.path)
-        if now is None and self._file is not None:
-            raise StoreGone(f"database file {self.path} is gone (deleted or moved)")
-        return now
+    def idle(self) -> None:
+        """A thread with nothing to do lets go of its connection if the file was lost."""
+        held = getattr(self._local, "conn", None)
+        if held is not None and self.lost() is not None:
+            self._local.conn = None
+            self._drop(held)
 
     @contextmanager
     def connection(self) -> Iterator[SqliteConn]:
@@ -120,14 +131,13 @@ class SqliteStore(SqlStore):
         """A connection of its own, closed after the block (this thread's is shared)."""
         if self._closed:
             raise dbmod.DatabaseError(f"the store on {self.path} is closed")
-        self._present()
+        if (problem := self.lost()) is not None:
+            raise StoreGone(problem)
         conn = self._new()
         try:
             yield conn
         finally:
-            with self._lock:
-                self._open.discard(conn)
-            conn.close()
+            self._drop(conn)
 
     def changes(self) -> SqliteChanges:
         return SqliteChanges(self.path)
@@ -142,11 +152,5 @@ class SqliteStore(SqlStore):
                 conn.close()
             except Exception:
                 pass
-
-    def legacy_db(self):
-        """Transitional, while views still run their own SQL: this thread's connection as a
-        `sqlite_utils.Database`. Removed when every read goes through the store."""
-        import sqlite_utils
-
-        with self.connection() as conn:
-            return sqlite_utils.Database(conn.raw)
+        self.file.close()
+        self.file.release()
