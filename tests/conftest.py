@@ -85,3 +85,7 @@ def asgi():
         return asyncio.run(go())
 
     return call
+
+
+# Both store engines (SQLite and a PostgreSQL server for the run): pg_server, engine, store_target.
+pytest_plugins = ("engines",)
