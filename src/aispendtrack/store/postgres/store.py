@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from aispendtrack.store import traffic
+from aispendtrack.store import clock
 from aispendtrack.store.base import SqlStore
 from aispendtrack.store.conn import BUDGETS, KEYS, WEBHOOKS
 from aispendtrack.store.migrate import migrate, of_statements
@@ -92,6 +94,7 @@ class PostgresStore(SqlStore):
     engine = "postgres"
     exact_signals = False  # a NOTIFY arrives after the command returned
     write_batch = staticmethod(traffic.admissions_apart)
+    migrations = tuple(of_statements(v, n, s) for v, n, s in MIGRATIONS)
 
     def __init__(self, dsn: str, *, migrate_schema: bool = True, min_size: int = 1, max_size: int = 8):
         self.dsn = dsn
@@ -105,7 +108,7 @@ class PostgresStore(SqlStore):
             raise StoreUnavailable(f"cannot reach PostgreSQL at {self.target}: {e}") from None
         if migrate_schema:
             with self.connection() as conn:
-                migrate(conn, [of_statements(v, n, s) for v, n, s in MIGRATIONS])
+                migrate(conn, self.migrations)
 
     @contextmanager
     def connection(self) -> Iterator[PostgresConn]:
@@ -114,6 +117,14 @@ class PostgresStore(SqlStore):
                 yield PostgresConn(raw)
         except psycopg.OperationalError as e:
             raise StoreUnavailable(f"PostgreSQL at {self.target}: {e}") from e
+
+    def clock_skew(self, now: Callable[[], float] = time.time) -> clock.Skew:
+        """The server's `clock_timestamp()` against this machine's clock (`now`)."""
+        with self.connection() as conn:
+            def server_now() -> float:
+                return float(conn.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()[0])
+
+            return clock.measure(server_now, now=now)
 
     def changes(self) -> PostgresChanges:
         return PostgresChanges(self.dsn)

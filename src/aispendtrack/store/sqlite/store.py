@@ -43,6 +43,7 @@ class SqliteChanges:
 
 class SqliteStore(SqlStore):
     engine = "sqlite"
+    migrations = MIGRATIONS
 
     def __init__(self, path: str | Path, *, migrate_schema: bool = True):
         self.path = Path(path)
@@ -53,7 +54,7 @@ class SqliteStore(SqlStore):
         self._closed = False
         if migrate_schema:
             with self.connection() as conn:
-                migrate(conn, MIGRATIONS)
+                migrate(conn, self.migrations)
 
     def _new(self) -> SqliteConn:
         raw = dbmod.connect(self.path, check_same_thread=False).conn
