@@ -8,8 +8,8 @@ fails with the reason: CI must run them, so they are never skipped.
 
 `engine` is parametrised over `sqlite` and `postgres`; `store_target` is a fresh store of
 that engine for the test (a new SQLite file, or a new PostgreSQL database copied from one
-migrated once per run), as `open_store` takes it. `pg_dsn` is a fresh, empty PostgreSQL
-database for tests that need one.
+migrated once per run), as `open_store` takes it; `empty_target` one never migrated.
+`pg_dsn` is a fresh, empty PostgreSQL database for tests that need one.
 """
 
 from __future__ import annotations
@@ -71,3 +71,11 @@ def store_target(engine, tmp_path, request) -> str:
     if engine == "sqlite":
         return str(tmp_path / "store.db")
     return _copy_of(request.getfixturevalue("pg_server"), TEMPLATE)
+
+
+@pytest.fixture
+def empty_target(engine, tmp_path, request) -> str:
+    """Like `store_target`, but never migrated: an empty file or database."""
+    if engine == "sqlite":
+        return str(tmp_path / "empty.db")
+    return request.getfixturevalue("pg_dsn")

@@ -116,3 +116,9 @@ def claim_all(store, no: int, owner: str, now: float) -> list[str]:
             store.record_attempt(m, f"{owner}-{no}", now, 200, None, 1)
             got.append(m.id)
     return got
+
+
+def open_store_at(store, no: int, target: str) -> int:
+    """Open (and so migrate) the store at `target` again: the schema version it is at."""
+    with open_store(target) as opened:
+        return opened.schema_versions()[0]
