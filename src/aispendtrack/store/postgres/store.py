@@ -23,13 +23,14 @@ from aispendtrack.store.base import SqlStore
 from aispendtrack.store.conn import BUDGETS, KEYS, WEBHOOKS
 from aispendtrack.store.migrate import migrate, of_statements
 from aispendtrack.store.postgres.conn import CHANNEL, PostgresConn
-from aispendtrack.store.postgres.dsn import describe
+from aispendtrack.store.postgres.dsn import describe, scrub
 from aispendtrack.store.postgres.schema import MIGRATIONS
 from aispendtrack.store.records import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 SIGNALS = frozenset({KEYS, BUDGETS, WEBHOOKS})
+CONNECT_TIMEOUT = 10  # seconds
 
 
 class PostgresChanges:
@@ -62,7 +63,8 @@ class PostgresChanges:
             except psycopg.Error as e:
                 if self._stop.is_set():
                     return
-                log.warning("aispendtrack: listening for changes on %s failed (retrying): %s", describe(self._dsn), e)
+                log.warning("aispendtrack: listening for changes on %s failed (retrying): %s", describe(self._dsn),
+                            scrub(str(e), self._dsn))
                 self._mark(SIGNALS)
                 self._stop.wait(1.0)
 
@@ -99,13 +101,17 @@ class PostgresStore(SqlStore):
     def __init__(self, dsn: str, *, migrate_schema: bool = True, min_size: int = 1, max_size: int = 8):
         self.dsn = dsn
         self.target = describe(dsn)
+        try:  # at once, with the server's reason (refused, no such database, password), not a pool timeout
+            psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT).close()
+        except psycopg.Error as e:
+            raise StoreUnavailable(f"cannot reach PostgreSQL at {self.target}: {scrub(str(e), dsn)}") from None
         self.pool = ConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False,
                                    kwargs={"autocommit": True}, name="aispendtrack")
         try:
             self.pool.open(wait=True, timeout=10)
         except Exception as e:
             self.pool.close()
-            raise StoreUnavailable(f"cannot reach PostgreSQL at {self.target}: {e}") from None
+            raise StoreUnavailable(f"cannot reach PostgreSQL at {self.target}: {scrub(str(e), dsn)}") from None
         if migrate_schema:
             with self.connection() as conn:
                 migrate(conn, self.migrations)
@@ -116,7 +122,7 @@ class PostgresStore(SqlStore):
             with self.pool.connection() as raw:
                 yield PostgresConn(raw)
         except psycopg.OperationalError as e:
-            raise StoreUnavailable(f"PostgreSQL at {self.target}: {e}") from e
+            raise StoreUnavailable(f"PostgreSQL at {self.target}: {scrub(str(e), self.dsn)}") from e
 
     def clock_skew(self, now: Callable[[], float] = time.time) -> clock.Skew:
         """The server's `clock_timestamp()` against this machine's clock (`now`)."""
