@@ -204,3 +204,22 @@ def test_a_row_the_store_refuses_fails_alone(store):
     assert len(result.failed) == 1 and result.failed[0][0][0]["cost_usd"] == "0.3"
     store.set_budget("account", "acme", "5", "total", now=T0)
     assert held(store, "account", "acme") == (700_000_000, 0, 0)  # 0.1 + 0.2 + 0.4: the refused row is not there
+
+
+def test_a_value_of_the_wrong_type_is_stored_alike_on_both_engines(store):
+    """SQLite would keep text in a number column and 12.5 in a token count; PostgreSQL would
+    refuse the row, or round the count: the store keeps the row and stores NULL, named."""
+    ids = store.record([
+        row(status="oops", input_tokens=12.5, latency_ms="fast"),
+        row(status="200", input_tokens=12.0, output_tokens="7", latency_ms="12.5", ttfb_ms=float("nan")),
+    ])
+    with store.connection() as conn:
+        got = conn.rows("SELECT status, input_tokens, output_tokens, latency_ms, ttfb_ms, error FROM calls"
+                        " ORDER BY id")
+    assert len(ids) == 2
+    assert got == [
+        {"status": None, "input_tokens": None, "output_tokens": None, "latency_ms": None, "ttfb_ms": None,
+         "error": "not a number, stored as null: status, input_tokens, latency_ms"},
+        {"status": 200, "input_tokens": 12, "output_tokens": 7, "latency_ms": 12.5, "ttfb_ms": None,
+         "error": "not a number, stored as null: ttfb_ms"},
+    ]
