@@ -3,8 +3,10 @@
 `pg_server`: ONE PostgreSQL server for the whole run, started on first use from Debian's
 `postgresql` package (`tools/aispendtrack_dev/pgserver.py`: initdb in a temporary
 directory, on /dev/shm where there is one, a free loopback port, an unprivileged user when
-run as root), fsync off (a test database never outlives the run). When it cannot start, every test that needs it
-fails with the reason: CI must run them, so they are never skipped.
+run as root), fsync off (a test database never outlives the run). When it cannot start,
+every test that needs it fails with the reason: CI must run them, so they are never skipped.
+Its databases sort text like the usual deployment's (ICU `en-US`: "acme" before "Zeta"),
+not bytewise like SQLite, so a query whose result depends on the collation shows it.
 
 `engine` is parametrised over `sqlite` and `postgres`; `store_target` is a fresh store of
 that engine for the test (a new SQLite file, or a new PostgreSQL database copied from one
@@ -24,13 +26,18 @@ TEMPLATE = "aispendtrack_migrated"
 _FAST_DIR = "/dev/shm"  # tmpfs: a new database per test costs ~0.1 s instead of ~1 s on a busy disk
 
 
-def _copy_of(server, template: str) -> str:
-    """A new database with `template`'s tables and rows (a file copy: no migration per test)."""
+LINGUISTIC = "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+
+
+def _new_database(server, template: str = "template0", name: str | None = None) -> str:
+    """A new database: a copy of `template` (a file copy: no migration per test), or an
+    empty one sorting text linguistically."""
     import psycopg
 
-    name = "t_" + uuid.uuid4().hex[:12]
+    name = name or "t_" + uuid.uuid4().hex[:12]
+    how = f"TEMPLATE template0 {LINGUISTIC}" if template == "template0" else f'TEMPLATE "{template}"'
     with psycopg.connect(server.dsn(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+        conn.execute(f'CREATE DATABASE "{name}" {how} STRATEGY FILE_COPY')
     return server.dsn(name)
 
 
@@ -46,7 +53,7 @@ def pg_server():
     try:
         from aispendtrack.store import open_store
 
-        open_store(server.create_database(TEMPLATE)).close()
+        open_store(_new_database(server, name=TEMPLATE)).close()
     except BaseException:
         server.close()
         raise
@@ -57,7 +64,7 @@ def pg_server():
 @pytest.fixture
 def pg_dsn(pg_server) -> str:
     """A new, empty database on the run's server."""
-    return pg_server.create_database()
+    return _new_database(pg_server)
 
 
 @pytest.fixture(params=ENGINES)
@@ -70,7 +77,7 @@ def store_target(engine, tmp_path, request) -> str:
     """Where a fresh store of `engine` is: a SQLite file path or a PostgreSQL URL."""
     if engine == "sqlite":
         return str(tmp_path / "store.db")
-    return _copy_of(request.getfixturevalue("pg_server"), TEMPLATE)
+    return _new_database(request.getfixturevalue("pg_server"), TEMPLATE)
 
 
 @pytest.fixture

@@ -190,3 +190,12 @@ def test_touch_keys_records_last_use_only(store):
     assert store.get_key(a.id).last_used == "2026-11-26T09:00:00.000000Z"
     assert store.get_key(b.id).last_used is None
     assert store.versions() == before  # informational: no change signal
+
+
+def test_names_sort_and_compare_as_on_sqlite_whatever_the_databases_collation(store):
+    for name in ("Zeta", "acme", "_x", "Acme2", "b-c", "bb"):
+        store.create_account(name)
+    assert [a.name for a in store.list_accounts()] == ["Acme2", "Zeta", "_x", "acme", "b-c", "bb"]  # bytewise
+    with store.connection() as conn:
+        assert conn.rows("SELECT name FROM accounts WHERE name < ? ORDER BY name", ["_"]) == [
+            {"name": "Acme2"}, {"name": "Zeta"}]
