@@ -8,6 +8,8 @@ import pytest
 
 from aispendtrack.config import Config, parse_config
 from aispendtrack.store import keys
+from aispendtrack.store.api.traffic import Admission
+from aispendtrack.store.budgets import Charge
 from aispendtrack.store.db import iso, parse_iso
 from aispendtrack.store.records import Account, Credential, KeyInfo, KeyStoreError
 
@@ -149,12 +151,23 @@ def test_credentials_carry_what_authentication_needs(store):
 def test_rename_moves_what_is_keyed_by_the_account_name(store):
     store.create_account("acme", "pro")
     key = store.create_key("acme", CONFIG)
-    store.set_budget("account", "acme", "5", "month", now=1_795_683_600.0)
     store.record([{"ts": "2026-11-26T09:00:00Z", "key_id": key.id, "account": "acme", "outcome": "forwarded",
                    "cost_usd": "0.5", "pricing": "priced"}])
+    store.set_budget("account", "acme", "5", "month", now=1_795_683_600.0)  # counts the row above
+    hold = store.admit(Admission(key.id, "acme", None, None, 1_795_683_601.0, Charge(10**9))).budget.id  # in flight
     assert store.rename_account("acme", "acme-corp").name == "acme-corp"
     assert store.get_key(key.id).account == "acme-corp"
-    assert store.usage(account="acme-corp", now=1_795_683_600.0).monthly_count == 0
+    assert store.usage(account="acme-corp", now=1_795_683_600.0).monthly_count == 1  # the month moved too
+    assert store.get_budget("account", "acme") is None
+    budget = store.get_budget("account", "acme-corp")
+    assert (budget.limit_nano, budget.period) == (5 * 10**9, "month")  # renaming never lifts a budget
+    assert store.budgeted_subjects() == {("account", "acme-corp")}
+    standing = store.budget_standing(budget, now=1_795_683_600.0)
+    assert (standing.spent_nano, standing.reserved_nano) == (500_000_000, 10**9)
+    store.record([{"ts": "2026-11-26T09:00:01Z", "key_id": key.id, "account": "acme-corp", "outcome": "forwarded",
+                   "cost_usd": "0.25", "pricing": "priced", "reservation_id": hold}])  # the call ends after the rename
+    standing = store.budget_standing(budget, now=1_795_683_602.0)
+    assert (standing.spent_nano, standing.reserved_nano) == (750_000_000, 0)
     store.create_account("other")
     with pytest.raises(KeyStoreError, match="account 'other' already exists"):
         store.rename_account("acme-corp", "other")
