@@ -70,8 +70,9 @@ def db_check(ctx: click.Context, max_skew_ms: int | None) -> None:
 @click.option("--force", is_flag=True, help="Replace everything the target database holds.")
 def db_migrate(source: str, target: str, force: bool) -> None:
     """Copy a SQLite store into PostgreSQL exactly: every table, keys still valid, the
-    current hour's and month's counters, budget counters and holds. Stop the gateways on
-    the file first: what they write after the copy started is not copied."""
+    current hour's and month's counters, budget counters and holds (the file's schema is
+    brought up to date first, as any command does). Stop the gateways on the file first:
+    what they write after the copy started is not copied."""
     from aispendtrack.store.postgres.from_sqlite import copy_store
 
     if is_url(source):
