@@ -2,6 +2,7 @@ import csv
 import io
 import itertools
 import json
+import sqlite3
 import tracemalloc
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -9,10 +10,10 @@ from decimal import Decimal
 import pytest
 from click.testing import CliRunner
 
-from aispendtrack.store import db as dbmod
+from aispendtrack.store import open_store
+from aispendtrack.store.ledger_schema import to_db_row
 from aispendtrack.views.export import EXPORT_FIELDS, csv_cell, export_command, export_rows, parse_bound, write_csv
-from aispendtrack.store.ledger import to_db_row
-from aispendtrack.store.ledger_schema import ensure_schema
+from support.store_reads import insert, open_engine
 
 CONTRACT = [
     "ts", "key_id", "account", "provider", "api", "model", "status", "outcome", "streamed",
@@ -34,23 +35,37 @@ def row(ts, **over):
     return to_db_row(r)
 
 
+LEDGER = [
+    row("2026-10-31T23:59:59.999999Z", account="other", key_id="key_b"),
+    row("2026-11-01T00:00:00.000000Z", streamed=True, cost_usd=Decimal("1.5E-7")),
+    row("2026-11-15T12:00:00.000000Z", key_id="key_b", cost_usd=None, pricing="unpriced",
+        cache_read_tokens=None, input_tokens=0, output_tokens=None, latency_ms=None),
+    row("2026-11-30T23:59:59.999999Z", account="other", outcome="rate_limited", status=429,
+        cost_usd=None, pricing="unmetered", input_tokens=None, output_tokens=None,
+        streamed=None, usage_json=None),
+    row("2026-12-01T00:00:00.000000Z"),
+]  # fmt: skip
+
+
 @pytest.fixture
 def ledger(tmp_path):
-    path = tmp_path / "ledger.db"
-    db = dbmod.connect(path)
-    ensure_schema(db)
-    db["calls"].insert_all([
-        row("2026-10-31T23:59:59.999999Z", account="other", key_id="key_b"),
-        row("2026-11-01T00:00:00.000000Z", streamed=True, cost_usd=Decimal("1.5E-7")),
-        row("2026-11-15T12:00:00.000000Z", key_id="key_b", cost_usd=None, pricing="unpriced",
-            cache_read_tokens=None, input_tokens=0, output_tokens=None, latency_ms=None),
-        row("2026-11-30T23:59:59.999999Z", account="other", outcome="rate_limited", status=429,
-            cost_usd=None, pricing="unmetered", input_tokens=None, output_tokens=None,
-            streamed=None, usage_json=None),
-        row("2026-12-01T00:00:00.000000Z"),
-    ])  # fmt: skip
-    db.conn.close()
-    return str(path)
+    with open_store(tmp_path / "ledger.db") as store:
+        insert(store, LEDGER, validate=False)
+        return store.target
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_store_streams_rows_in_order_on_every_engine(tmp_path, engine):
+    """The rows and their order, filters and types are the store's, whatever the engine."""
+    with open_engine(engine, tmp_path) as store:
+        insert(store, reversed(LEDGER), validate=False)
+        got = [r["ts"][5:10] for r in export_rows(store, account="other")]
+        assert got == ["10-31", "11-30"]
+        rows = list(export_rows(store, since=datetime(2026, 11, 1, tzinfo=UTC), key="key_b"))
+        assert [r["ts"] for r in rows] == ["2026-11-15T12:00:00.000000Z"]
+        assert rows[0]["input_tokens"] == 0 and rows[0]["output_tokens"] is None and rows[0]["cost_usd"] is None
+        first = next(r for r in export_rows(store) if r["streamed"])
+        assert first["cost_usd"] == "0.00000015" and first["usage_json"] == {"prompt_tokens": 100}
 
 
 def run(ledger, *args):
@@ -134,13 +149,10 @@ HARMLESS = ["gpt-4o-mini", " =1", "'=1", "a=b", "x\r=1,y"]  # a CR inside a cell
 
 @pytest.fixture
 def hostile(tmp_path):
-    path = tmp_path / "hostile.db"
-    db = dbmod.connect(path)
-    ensure_schema(db)
-    db["calls"].insert_all([row(f"2026-11-01T00:00:{i:02}.000000Z", model=m, path=f"/v1/{m}", error=m)
-                            for i, m in enumerate(FORMULAS + HARMLESS)])
-    db.conn.close()
-    return str(path)
+    with open_store(tmp_path / "hostile.db") as store:
+        insert(store, [row(f"2026-11-01T00:00:{i:02}.000000Z", model=m, path=f"/v1/{m}", error=m)
+                       for i, m in enumerate(FORMULAS + HARMLESS)], validate=False)
+        return store.target
 
 
 def test_csv_cells_that_start_a_formula_are_quoted(hostile):
@@ -197,7 +209,7 @@ def test_missing_db_is_not_created(tmp_path):
 
 def test_db_without_calls_table_is_empty_ledger(tmp_path):
     path = tmp_path / "keys-only.db"
-    dbmod.connect(path).conn.close()
+    sqlite3.connect(path).execute("CREATE TABLE other (x)").connection.close()  # a database, not ours yet
     assert run(str(path)).output == ""
 
 
@@ -215,22 +227,21 @@ def test_parse_bound(text, expected):
 
 
 def test_until_means_the_same_in_report_and_export(ledger):
-    from aispendtrack.store.db import connect
     from aispendtrack.views.periods import resolve_period
     from aispendtrack.views.report import report
 
     exported = jsonl(ledger, "--since", "2026-11-01", "--until", "2026-11-30")
     since, until = resolve_period(since="2026-11-01", until="2026-11-30")
-    assert report(connect(ledger), since=since, until=until).totals.calls == len(exported) == 3
+    with open_store(ledger) as store:
+        assert report(store, since=since, until=until).totals.calls == len(exported) == 3
     assert parse_bound("2026-11-30", end=True) == until == datetime(2026, 12, 1, tzinfo=UTC)
 
 
 def test_export_rows_accepts_date_and_is_lazy(ledger):
-    db = dbmod.connect(ledger)
-    it = export_rows(db, since=date(2026, 11, 1), until=None, account=None, key=None)
-    assert next(it)["ts"] == "2026-11-01T00:00:00.000000Z"
-    it.close()
-    db.conn.close()
+    with open_store(ledger) as store:
+        it = export_rows(store, since=date(2026, 11, 1), until=None, account=None, key=None)
+        assert next(it)["ts"] == "2026-11-01T00:00:00.000000Z"
+        it.close()
 
 
 class Sink(io.TextIOBase):
@@ -243,9 +254,7 @@ class Sink(io.TextIOBase):
 
 
 def test_large_ledger_streams_with_bounded_memory(tmp_path):
-    path = tmp_path / "big.db"
-    db = dbmod.connect(path)
-    ensure_schema(db)
+    store = open_store(tmp_path / "big.db")
     n = 100_000
     template = row("2026-11-01T00:00:00.000000Z")
     cols = list(template)
@@ -257,15 +266,12 @@ def test_large_ledger_streams_with_bounded_memory(tmp_path):
             values[ts_i] = f"2026-11-01T00:{i // 60_000 % 60:02d}:{i // 1000 % 60:02d}.{i % 1000:06d}Z"
             yield tuple(values)
 
-    db.execute("BEGIN")
-    db.conn.executemany(
-        f"INSERT INTO calls ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", gen()
-    )
-    db.execute("COMMIT")
+    with store.connection() as conn, conn.tx():
+        conn.executemany(f"INSERT INTO calls ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", gen())
 
     # Trace allocations while the first rows come out (a fetchall would peak at the first
     # row, at tens of MB), then count the rest untraced (tracemalloc is slow).
-    rows = export_rows(db, since=None, until=None, account=None, key=None)
+    rows = export_rows(store, since=None, until=None, account=None, key=None)
     sink = Sink()
     tracemalloc.start()
     try:
@@ -274,7 +280,7 @@ def test_large_ledger_streams_with_bounded_memory(tmp_path):
     finally:
         tracemalloc.stop()
     rest = write_csv(rows, sink)
-    db.conn.close()
+    store.close()
     assert first + rest == n
     assert sink.chars > 20_000_000  # ~250 bytes a row went through
     assert peak < 2_000_000, f"peak {peak} bytes: export is not streaming"

@@ -12,7 +12,7 @@ import pytest
 from aispendtrack.limits.budget import to_nano
 from aispendtrack.store import budgets
 from aispendtrack.store.db import connect, utcnow
-from tests.test_report import insert, row
+from support.store_reads import insert, row
 
 ACCOUNT = "a-rather-long-account-name"
 MODEL = "claude-3-5-haiku-20241022-extended"

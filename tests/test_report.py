@@ -2,56 +2,23 @@ import json
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from io import StringIO
 
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
-from aispendtrack.store import keys
-from aispendtrack.views import report as rpt
-from aispendtrack.store.db import iso
-from aispendtrack.views.render import fmt_usd, render_report
 from aispendtrack.cli.report import report_command
+from aispendtrack.views import report as rpt
+from aispendtrack.views.render import fmt_usd, render_report
 from aispendtrack.views.report import limits_status, parse_when, report, resolve_period
 from aispendtrack_dev.synth import make_ledger
-from rich.console import Console
-from io import StringIO
-
-T0 = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
+from support.store_reads import MIXED, T0, admit, config, insert, row, store  # noqa: F401  (fixtures)
 
 
-def row(ts=T0, *, model="gpt-4o", key="key_a", account="acme", outcome="forwarded", status=200,
-        cost=None, pricing=None, inp=None, out=None, cached=None, cache_write=None, reasoning=None, provider="openai"):  # fmt: skip
-    if pricing is None:
-        pricing = "priced" if cost is not None else None
-    return {
-        "ts": iso(ts), "key_id": key, "key_hint": key[-2:] if key else None, "account": account,
-        "provider": provider, "api": "chat", "model": model, "status": status, "outcome": outcome,
-        "input_tokens": inp, "output_tokens": out, "cache_read_tokens": cached,
-        "cache_write_tokens": cache_write, "reasoning_tokens": reasoning, "cost_usd": cost, "pricing": pricing,
-    }  # fmt: skip
-
-
-def insert(database, rows):
-    database["calls"].insert_all(rows)
-
-
-MIXED = [
-    row(cost="0.001", inp=100, out=10, cached=20, cache_write=0, reasoning=None),
-    row(cost="0.002", inp=200, out=20, cached=0),
-    row(model="claude", cost="1.5", inp=1000, out=100, cache_write=7, key="key_b", account="other", provider="anthropic"),
-    row(model="mine", pricing="unpriced", inp=50, out=5),
-    row(model="mine", pricing="unmetered"),  # reached upstream, no usage: unknown tokens
-    row(outcome="rejected", status=401, key=None),
-    row(outcome="rate_limited", status=429, pricing="unmetered"),  # not an unmetered *call*
-    row(outcome="quota_exceeded", status=429),
-    row(outcome="upstream_error", status=500, pricing="unmetered"),
-    row(outcome="aborted", status=499, cost="0.0005", inp=10, out=1),
-]
-
-
-def test_totals_known(database):
-    insert(database, MIXED)
-    t = report(database).totals
+def test_totals_known(store):
+    insert(store, MIXED)
+    t = report(store).totals
     assert t.calls == 10
     assert (t.forwarded, t.errors, t.rejected, t.rate_limited, t.quota_exceeded) == (5, 2, 1, 1, 1)
     assert t.cost_usd == Decimal("1.5035") and str(t.cost_usd) == "1.5035"
@@ -61,15 +28,15 @@ def test_totals_known(database):
     assert t.reasoning_tokens is None  # never reported: unknown, not 0
 
 
-def test_tiny_costs_sum_exactly(database):
-    insert(database, [row(T0 + timedelta(seconds=i), cost="0.0000001") for i in range(10_000)])
+def test_tiny_costs_sum_exactly(store):
+    insert(store, [row(T0 + timedelta(seconds=i), cost="0.0000001") for i in range(10_000)])
     acc = 0.0
     for _ in range(10_000):
         acc += float("0.0000001")
     assert acc != 0.001  # what a naive float SUM gives
-    rep = report(database)
-    assert str(rep.totals.cost_usd) == "0.001"
-    assert json.loads(rep.to_json())["totals"]["cost_usd"] == "0.001"
+    for rep in (report(store), report(store, by="provider"), report(store, since=T0)):  # daily sums, ledger
+        assert str(rep.totals.cost_usd) == "0.001"
+        assert json.loads(rep.to_json())["totals"]["cost_usd"] == "0.001"
 
 
 @pytest.mark.parametrize(
@@ -81,36 +48,38 @@ def test_tiny_costs_sum_exactly(database):
         ["-0.5", "0.75"],  # credits
     ],
 )
-def test_exact_for_any_decimal_text(database, costs):
-    insert(database, [row(cost=c) for c in costs])
-    assert report(database).totals.cost_usd == sum(map(Decimal, costs))
+@pytest.mark.parametrize("kind", [{}, {"by": "provider"}, {"since": T0}])  # daily sums; ledger, ledger
+def test_exact_for_any_decimal_text(store, costs, kind):
+    insert(store, [row(cost=c) for c in costs], validate=False)
+    assert report(store, **kind).totals.cost_usd == sum(map(Decimal, costs))
 
 
-def test_invalid_cost_counts_as_unpriced(database):
-    insert(database, [row(cost="abc"), row(cost="1E-20"), row(cost="0.5")])
-    t = report(database).totals
+@pytest.mark.parametrize("kind", [{}, {"by": "provider"}, {"since": T0}])
+def test_invalid_cost_counts_as_unpriced(store, kind):
+    insert(store, [row(cost="abc"), row(cost="1E-20"), row(cost="0.5")], validate=False)  # an older release's rows
+    t = report(store, **kind).totals
     assert t.cost_usd == Decimal("0.5") + Decimal("1E-20")
     assert (t.priced_calls, t.unpriced_calls) == (2, 1)
 
 
-def test_groups_sorted_top_n_and_other(database):
+def test_groups_sorted_top_n_and_other(store):
     rows = [row(model="a", cost="1")] + [row(model="b", cost="2")] * 2 + [row(model="c", cost="0.5")] * 5
     rows += [row(model="d", pricing="unpriced")] * 3 + [row(model=None, cost="0.5")]
-    insert(database, rows)
-    rep = report(database, by="model")
+    insert(store, rows)
+    rep = report(store, by="model")
     assert [g.key for g in rep.groups] == ["b", "c", "a", None, "d"]  # cost desc, then calls
-    top = report(database, by="model", top=2)
+    top = report(store, by="model", top=2)
     assert [g.key for g in top.groups] == ["b", "c"]
     assert top.other.key == 3 and top.other.stats.calls == 5 and top.other.stats.cost_usd == Decimal("1.5")
     assert top.other.stats.unpriced_calls == 3
     assert top.totals == rep.totals
 
 
-def test_null_tokens_stay_unknown(database):
-    insert(database, [row(model="x", pricing="unmetered"), row(model="y", inp=0, out=0, cost="0")])
-    groups = {g.key: g.stats for g in report(database).groups}
+def test_null_tokens_stay_unknown(store):
+    insert(store, [row(model="x", pricing="unmetered"), row(model="y", inp=0, out=0, cost="0")])
+    groups = {g.key: g.stats for g in report(store).groups}
     assert groups["x"].input_tokens is None and groups["y"].input_tokens == 0
-    data = json.loads(report(database).to_json())
+    data = json.loads(report(store).to_json())
     assert {g["key"]: g["input_tokens"] for g in data["groups"]} == {"x": None, "y": 0}
 
 
@@ -126,23 +95,23 @@ def test_null_tokens_stay_unknown(database):
         ("hour", {"2026-11-10T12"}),
     ],
 )
-def test_dimensions(database, by, keys_):
-    insert(database, MIXED)
-    rep = report(database, by=by)
+def test_dimensions(store, by, keys_):
+    insert(store, MIXED)
+    rep = report(store, by=by)
     assert {g.key for g in rep.groups} == keys_
     assert sum(g.stats.calls for g in rep.groups) == 10
 
 
-def test_month_boundary_and_periods(database):
+def test_month_boundary_and_periods(store):
     last_oct = datetime(2026, 10, 31, 23, 59, 59, 999999, tzinfo=UTC)
     first_nov = datetime(2026, 11, 1, tzinfo=UTC)
-    insert(database, [row(last_oct, cost="1"), row(first_nov, cost="2"), row(first_nov + timedelta(days=14), cost="4")])
+    insert(store, [row(last_oct, cost="1"), row(first_nov, cost="2"), row(first_nov + timedelta(days=14), cost="4")])
     since, until = resolve_period(month=True, now=datetime(2026, 11, 20, 8, tzinfo=UTC))
     assert (since, until) == (first_nov, None)
-    assert report(database, since=since, until=until).totals.cost_usd == 6
-    oct_ = report(database, since=parse_when("2026-10-01"), until=parse_when("2026-10-31", end=True))
+    assert report(store, since=since, until=until).totals.cost_usd == 6
+    oct_ = report(store, since=parse_when("2026-10-01"), until=parse_when("2026-10-31", end=True))
     assert oct_.totals.cost_usd == 1
-    everything = report(database)
+    everything = report(store)
     days = dict(everything.daily)
     assert days["2026-10-31"].cost_usd == 1 and days["2026-11-01"].cost_usd == 2
     assert days["2026-11-07"].calls == 0  # gaps filled for the bar chart
@@ -162,43 +131,41 @@ def test_resolve_period():
         parse_when("yesterday")
 
 
-def test_filters(database):
-    insert(database, MIXED)
-    assert report(database, account="other").totals.cost_usd == Decimal("1.5")
-    assert report(database, key="key_a").totals.calls == 8
-    assert report(database, key="key_b", account="acme").totals.calls == 0
+def test_filters(store):
+    insert(store, MIXED)
+    assert report(store, account="other").totals.cost_usd == Decimal("1.5")
+    assert report(store, key="key_a").totals.calls == 8
+    assert report(store, key="key_b", account="acme").totals.calls == 0
 
 
-def test_many_chunks_match_brute_force(tmp_path):
-    """Threaded, chunked aggregation over 90 days equals a plain Python sum of the rows."""
-    from aispendtrack.store.db import connect
-
-    database = connect(tmp_path / "big.db")
-    make_ledger(database, 4000, seed=7, days=90, start=datetime(2026, 8, 1, tzinfo=UTC))
-    rows = list(database.query("SELECT model, cost_usd, input_tokens, outcome FROM calls"))
-    rep = report(database, by="model")
-    assert rep.totals.calls == 4000
-    assert rep.totals.cost_usd == sum((Decimal(r["cost_usd"]) for r in rows if r["cost_usd"]), Decimal(0))
-    for g in rep.groups:
-        mine = [r for r in rows if r["model"] == g.key]
-        assert g.stats.calls == len(mine)
-        assert g.stats.input_tokens == sum(r["input_tokens"] or 0 for r in mine)
-    assert sum(s.calls for _, s in rep.daily) == 4000
-    assert len(rep.daily) == 90
-    window = report(database, since=datetime(2026, 9, 3, 7, tzinfo=UTC), until=datetime(2026, 9, 20, 1, tzinfo=UTC))
-    expected = database.execute(
-        "SELECT COUNT(*) FROM calls WHERE ts >= '2026-09-03T07' AND ts < '2026-09-20T01'"
-    ).fetchone()[0]
-    assert window.totals.calls == expected
+def test_many_days_match_brute_force(store):
+    """Over 90 days, by a dimension the daily sums keep and by one they do not, the report
+    equals a plain Python sum of the rows; a period with partial days too."""
+    make_ledger(store, 4000, seed=7, days=90, start=datetime(2026, 8, 1, tzinfo=UTC))
+    rows = list(store.export_rows())
+    for by in ("model", "provider"):
+        rep = report(store, by=by)
+        assert rep.totals.calls == 4000
+        assert rep.totals.cost_usd == sum((Decimal(r.cost_usd) for r in rows if r.cost_usd), Decimal(0))
+        for g in rep.groups:
+            mine = [r for r in rows if getattr(r, by) == g.key]
+            assert g.stats.calls == len(mine)
+            assert g.stats.input_tokens == sum(r.input_tokens or 0 for r in mine)
+            assert g.stats.cost_usd == sum((Decimal(r.cost_usd) for r in mine if r.cost_usd), Decimal(0))
+        assert sum(s.calls for _, s in rep.daily) == 4000
+        assert len(rep.daily) == 90
+        window = report(store, by=by, since=datetime(2026, 9, 3, 7, tzinfo=UTC),
+                        until=datetime(2026, 9, 20, 1, tzinfo=UTC))
+        assert window.totals.calls == sum(1 for r in rows if "2026-09-03T07" <= r.ts < "2026-09-20T01")
 
 
-def test_json_command_matches_independent_sum(db_path, database):
+def test_json_command_matches_independent_sum(store):
     rng = random.Random(3)
     rows = [row(T0 + timedelta(minutes=i), model=rng.choice("xyz"), cost=f"{rng.randrange(1, 10**9)}e-{rng.randrange(5, 15)}")
             for i in range(300)]  # fmt: skip
     rows += [row(model="x", pricing="unpriced")]
-    insert(database, rows)
-    result = CliRunner().invoke(report_command, ["--json", "--by", "model"], obj={"db_path": str(db_path)})
+    insert(store, rows)
+    result = CliRunner().invoke(report_command, ["--json", "--by", "model"], obj={"db_path": store.target})
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)  # only JSON on stdout
     expected = sum((Decimal(r["cost_usd"]) for r in rows if r["cost_usd"]), Decimal(0))
@@ -208,23 +175,23 @@ def test_json_command_matches_independent_sum(db_path, database):
     assert data["totals"]["unpriced_calls"] == 1
 
 
-def test_command_renders_and_errors(db_path, database, tmp_path):
-    insert(database, MIXED)
+def test_command_renders_and_errors(store, tmp_path):
+    insert(store, MIXED)
     run = CliRunner().invoke
-    result = run(report_command, ["--by", "key", "--since", "2026-11-01"], obj={"db_path": str(db_path)})
+    result = run(report_command, ["--by", "key", "--since", "2026-11-01"], obj={"db_path": store.target})
     assert result.exit_code == 0, result.output
     assert "$1.50" in result.output and "1 unpriced call not in total" in result.output
     assert "2 unmetered calls not in total" in result.output and "\x1b[" not in result.output
     missing = run(report_command, [], obj={"db_path": str(tmp_path / "nope.db")})
-    assert missing.exit_code == 1 and "nope.db" in missing.output
-    both = run(report_command, ["--today", "--month"], obj={"db_path": str(db_path)})
+    assert missing.exit_code == 1 and "nope.db" in missing.output and not (tmp_path / "nope.db").exists()
+    both = run(report_command, ["--today", "--month"], obj={"db_path": store.target})
     assert both.exit_code == 2 and "choose one period" in both.output
 
 
-def test_render_report_daily_bars(database):
-    insert(database, [row(T0 + timedelta(days=d), cost=str(d + 1)) for d in range(3)])
+def test_render_report_daily_bars(store):
+    insert(store, [row(T0 + timedelta(days=d), cost=str(d + 1)) for d in range(3)])
     out = StringIO()
-    Console(file=out, width=100).print(render_report(report(database)))
+    Console(file=out, width=100).print(render_report(report(store)))
     text = out.getvalue()
     assert "spend per day" in text and "2026-11-12" in text and "█" in text and "$3.00" in text
 
@@ -257,16 +224,13 @@ def test_fmt_usd_none_label():
     assert fmt_usd(None, none="unpriced") == "unpriced"
 
 
-def test_limits_status_from_limits_store(database, config):
-    from aispendtrack.store import limits as store
-
-    keys.create_account(database, "acme", "free")
-    k = keys.create_key(database, "acme", config, name="ci")
+def test_limits_status_from_limits_store(store, config):
+    store.create_account("acme", "free")
+    k = store.create_key("acme", config, name="ci")
     now = datetime(2026, 11, 10, 12, tzinfo=UTC)
     for i in range(3):
-        store.check_and_count(database, key_id=k.id, account="acme", hourly_limit=1000, monthly_limit=10_000,
-                              now=now.timestamp() - 600 + i)  # fmt: skip
-    st = {(s.scope, s.window): s for s in limits_status(database, config, now)}
+        admit(store, k.id, "acme", hourly=1000, monthly=10_000, now=now.timestamp() - 600 + i)
+    st = {(s.scope, s.window): s for s in limits_status(store, config, now)}
     hour, month = st["key", "hour"], st["account", "month"]
     assert (hour.used, hour.limit, hour.name) == (3, 1000, "ci")
     assert hour.resets_at == now - timedelta(seconds=600) + timedelta(hours=1)
@@ -275,31 +239,27 @@ def test_limits_status_from_limits_store(database, config):
     assert hour.source == "limits"
 
 
-def test_limits_status_ledger_fallback(tmp_path, config):
-    from aispendtrack.store.db import connect
-    from aispendtrack.store.ledger_schema import ensure_schema
-
-    database = connect(tmp_path / "x.db")
-    keys.ensure_schema(database)
-    ensure_schema(database)
-    keys.create_account(database, "acme", "pro")
-    k = keys.create_key(database, "acme", config)
+def test_limits_status_ledger_fallback(store, config):
+    """An account without limits has no limiter counters: its usage is what the ledger metered."""
+    store.create_account("acme", "enterprise")
+    k = store.create_key("acme", config)
     now = datetime(2026, 11, 10, 12, tzinfo=UTC)
-    insert(database, [row(now - timedelta(minutes=5), key=k.id), row(now - timedelta(minutes=90), key=k.id),
-                      row(now - timedelta(minutes=1), key=k.id, outcome="rate_limited")])  # fmt: skip
-    st = {(s.scope, s.window): s for s in limits_status(database, config, now)}
-    assert st["key", "hour"].used == 1 and st["key", "hour"].limit == 10_000
-    assert st["account", "month"].used == 2 and st["account", "month"].limit is None  # pro: unlimited
-    assert st["key", "hour"].source == "ledger"
+    insert(store, [row(now - timedelta(minutes=5), key=k.id), row(now - timedelta(minutes=90), key=k.id),
+                   row(now - timedelta(minutes=1), key=k.id, outcome="rate_limited"),
+                   row(datetime(2026, 10, 31, 23, 59, tzinfo=UTC), key=k.id)])  # fmt: skip
+    st = {(s.scope, s.window): s for s in limits_status(store, config, now)}
+    assert st["key", "hour"].used == 1 and st["key", "hour"].limit is None  # enterprise: unlimited
+    assert st["account", "month"].used == 2 and st["account", "month"].limit is None
+    assert st["key", "hour"].source == st["account", "month"].source == "ledger"
 
 
-def test_unknown_dimension(database):
+def test_unknown_dimension(store):
     with pytest.raises(ValueError):
-        report(database, by="colour")
+        report(store, by="colour")
 
 
-def test_empty_ledger(database):
-    rep = report(database)
+def test_empty_ledger(store):
+    rep = report(store)
     assert rep.totals.calls == 0 and rep.groups == [] and rep.daily == []
     assert json.loads(rep.to_json())["totals"]["cost_usd"] == "0"
 
@@ -308,21 +268,21 @@ def test_module_has_no_float_money():
     assert "float(" not in rpt.__loader__.get_source(rpt.__name__).split("def report(")[1].split("def _fill_days")[0]
 
 
-def test_grouped_table_counts_401s_next_to_errors_and_429s(database):
-    insert(database, MIXED)
+def test_grouped_table_counts_401s_next_to_errors_and_429s(store):
+    insert(store, MIXED)
     out = StringIO()
-    Console(file=out, width=120).print(render_report(report(database, by="account")))
+    Console(file=out, width=120).print(render_report(report(store, by="account")))
     lines = out.getvalue().splitlines()
     assert any(" err 401 429 " in f" {' '.join(line.split())} " for line in lines), out.getvalue()
     acme = next(line.split() for line in lines if line.startswith("acme"))
     assert acme[-5:] == ["2", "1", "2", "1", "2"]  # err, 401, 429, unpriced, unmetered
 
 
-def test_by_key_rows_name_the_key_and_its_hint(database, config):
-    keys.create_account(database, "acme", "pro")
-    k = keys.create_key(database, "acme", config, name="laptop")
-    insert(database, [row(key=k.id, cost="0.25", inp=10, out=1), row(key="key_gone", cost="0.01")])
-    rep = report(database, by="key")
+def test_by_key_rows_name_the_key_and_its_hint(store, config):
+    store.create_account("acme", "pro")
+    k = store.create_key("acme", config, name="laptop")
+    insert(store, [row(key=k.id, cost="0.25", inp=10, out=1), row(key="key_gone", cost="0.01")])
+    rep = report(store, by="key")
     out = StringIO()
     Console(file=out, width=120).print(render_report(rep))
     assert f"{k.id} laptop {k.hint}" in out.getvalue()
@@ -330,3 +290,12 @@ def test_by_key_rows_name_the_key_and_its_hint(database, config):
     groups = {g["key"]: g for g in rep.to_dict()["groups"]}
     assert (groups[k.id]["name"], groups[k.id]["hint"]) == ("laptop", k.hint)
     assert "name" not in groups["key_gone"]
+
+
+@pytest.mark.parametrize("by", ["model", "member", "provider", "day"])
+def test_groups_without_a_daily_series_are_the_same_groups(store, by):
+    make_ledger(store, 600, seed=2, days=6, start=datetime(2026, 11, 3, tzinfo=UTC))
+    for since in (None, datetime(2026, 11, 4, 7, tzinfo=UTC)):
+        full, flat = report(store, by=by, since=since), report(store, by=by, since=since, per_day=False)
+        assert [(g.key, g.stats) for g in flat.groups] == [(g.key, g.stats) for g in full.groups]
+        assert flat.totals == full.totals and (flat.daily == []) == (by != "day")

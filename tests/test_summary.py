@@ -6,17 +6,17 @@ from rich.console import Console
 from aispendtrack.views.report import report
 from aispendtrack.store.totals import SessionStats, Stats
 from aispendtrack.views.stats import build_summary, render_summary, summary_text
-from tests.test_report import MIXED, insert
+from support.store_reads import MIXED, insert, store  # noqa: F401  (fixture)
 
 
 def rows_with_decimals():
     return [{**r, "cost_usd": Decimal(r["cost_usd"]) if r["cost_usd"] else None} for r in MIXED]
 
 
-def test_session_totals_match_report(database):
-    insert(database, MIXED)
+def test_session_totals_match_report(store):
+    insert(store, MIXED)
     s = build_summary(rows_with_decimals())
-    assert s.totals == report(database).totals
+    assert s.totals == report(store).totals == report(store, by="provider").totals
     assert s.totals.cost_usd == Decimal("1.5035")
 
 

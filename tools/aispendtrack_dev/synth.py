@@ -1,9 +1,10 @@
-"""Synthetic ledgers for benchmarks and demos: `make_ledger(db, n_rows, seed)`.
+"""Synthetic ledgers for benchmarks and demos: `make_ledger(store, n_rows, seed)`.
 
 Rows look like what the metering addon writes: a mix of providers and models, keys in a
 few accounts, mostly forwarded calls with some 401s, 429s and upstream errors, unknown
 token counts as NULL, unpriced and unmetered rows with `cost_usd` NULL, and costs as
-decimal strings with many significant digits (so float sums would be inexact).
+decimal strings with many significant digits (so float sums would be inexact). Each batch
+is written as the ledger writer writes it: the rows and their daily sums in one transaction.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import sqlite_utils
-
+from aispendtrack.store.base import SqlStore
 from aispendtrack.store.db import iso
-from aispendtrack.store.ledger_schema import CALLS_COLUMNS, Outcome, ensure_schema
+from aispendtrack.store.ledger_schema import CALLS_COLUMNS, Outcome
+from aispendtrack.store.migrate import migrate
+from aispendtrack.store.reads import daily
+from aispendtrack.store.reads.legacy import as_store
+from aispendtrack.store.sqlite.schema import MIGRATIONS
 
 # model -> (provider, api, $ per input token, $ per output token); None = not in the price list
 MODELS: dict[str, tuple[str, str, Decimal | None, Decimal | None]] = {
@@ -41,7 +45,7 @@ _INSERT_COLS = [c for c in CALLS_COLUMNS if c not in ("id", "usage_json", "error
 
 
 def make_ledger(
-    db: sqlite_utils.Database,
+    db,
     n_rows: int,
     seed: int = 0,
     *,
@@ -50,8 +54,12 @@ def make_ledger(
     n_keys: int = 24,
     batch: int = 20_000,
 ) -> None:
-    """Append `n_rows` synthetic calls spread over `days` days from `start` (default: `days` before now)."""
-    ensure_schema(db)
+    """Append `n_rows` synthetic calls spread over `days` days from `start` (default: `days`
+    before now) to a store (or a SQLite database, brought to the current schema)."""
+    store = as_store(db)
+    if not isinstance(db, SqlStore):
+        with store.connection() as conn:
+            migrate(conn, MIGRATIONS)
     rng = random.Random(seed)
     start = start or datetime.now(UTC).replace(microsecond=0) - timedelta(days=days)
     span_us = days * 86_400 * 1_000_000
@@ -64,8 +72,6 @@ def make_ledger(
     offsets = sorted(rng.randrange(span_us) for _ in range(n_rows))
     sql = f"INSERT INTO calls ({', '.join(_INSERT_COLS)}) VALUES ({', '.join('?' * len(_INSERT_COLS))})"
     rows = []
-    conn = db.conn
-    conn.execute("BEGIN")
     for i, off in enumerate(offsets):
         key_id, account = keys[rng.randrange(n_keys)]
         model = rng.choices(models, model_weights)[0]
@@ -87,11 +93,16 @@ def make_ledger(
                     cost, source = format(c.normalize(), "f"), "genai-prices"
         rows.append((
             ts, f"flow-{seed}-{i}", key_id, key_id[-4:], account, provider, api, model, model,
-            "POST", f"/v1/{api}", status, outcome, rng.random() < 0.4, 0, *tokens,
+            "POST", f"/v1/{api}", status, outcome, int(rng.random() < 0.4), 0, *tokens,
             cost, pricing, source, rng.uniform(50, 9000), rng.uniform(20, 900),
         ))  # fmt: skip
         if len(rows) >= batch:
-            conn.executemany(sql, rows)
+            _write(store, sql, rows)
             rows.clear()
-    conn.executemany(sql, rows)
-    conn.execute("COMMIT")
+    _write(store, sql, rows)
+
+
+def _write(store, sql: str, rows: list[tuple]) -> None:
+    with store.connection() as conn, conn.tx():
+        conn.executemany(sql, rows)
+        daily.add_rows(conn, [dict(zip(_INSERT_COLS, r)) for r in rows])

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 from rich.text import Text
 
-from aispendtrack.store.db import connect
 from aispendtrack.views.budgets import budget_entries, budgets_table
+from aispendtrack.views.opening import open_existing
 from aispendtrack.views.periods import MAX_DAYS, resolve_period
 from aispendtrack.views.report import DIMENSIONS, report
 
@@ -33,14 +32,11 @@ def report_command(since, until, today, month, days, by, top, account, key, as_j
         period = resolve_period(since=since, until=until, today=today, month=month, days=days)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
-    path = Path(click.get_current_context().obj["db_path"])
-    if not path.exists():
-        raise click.ClickException(f"database not found: {path} (run the proxy first, or pass --db)")
-    db = connect(path)
-    rep = report(db, since=period[0], until=period[1], by=by, top=top, account=account, key=key)
-    # A report of one key shows no budgets: the account's would read as that key's.
-    config = None if key is not None else _config()
-    budgets = budget_entries(db, config, account=account) if config is not None else []
+    with open_existing(click.get_current_context().obj["db_path"]) as store:
+        rep = report(store, since=period[0], until=period[1], by=by, top=top, account=account, key=key)
+        # A report of one key shows no budgets: the account's would read as that key's.
+        config = None if key is not None else _config()
+        budgets = budget_entries(store, config, account=account) if config is not None else []
     if as_json:
         click.echo(json.dumps({**rep.to_dict(), "budgets": budgets}, indent=2))
         return

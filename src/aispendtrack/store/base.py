@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from aispendtrack.store import budgets, keys, limits, members, migrate, outbox, rename, sessions, traffic, webhook_endpoints
+from aispendtrack.store.reads import calls as read_calls
+from aispendtrack.store.reads import report as read_report
+from aispendtrack.store.reads import windows
+from aispendtrack.store.reads.rows import ExportRow
 from aispendtrack.store.api.keys import Changes
 from aispendtrack.store.clock import Skew
 from aispendtrack.store.conn import Conn
@@ -137,3 +141,20 @@ class SqlStore:
     claim_messages = op(outbox.claim)
     record_attempt = op(outbox.record)
     queue_expiring_keys = op(outbox.expiring_keys)
+
+    # -- reads (views: report, dashboard, /v1/me, /v1/usage, export, top; `api.reads`) -------
+    report_groups = op(read_report.report_groups)
+    latest_calls = op(read_calls.latest_calls)
+    count_calls = op(read_calls.count_calls)
+    key_hour = op(windows.key_hour)
+    account_month = op(windows.account_month)
+
+    def export_rows(self, **filters) -> Iterator[ExportRow]:
+        with self.own_connection() as conn:
+            yield from read_calls.export_rows(conn, **filters)
+
+    def own_connection(self) -> AbstractContextManager[Conn]:
+        """A connection used by nothing else while the block runs (a streamed export, read
+        across several threads one batch at a time). Engines whose `connection` lends one
+        whole (a pool) need not override it."""
+        return self.connection()

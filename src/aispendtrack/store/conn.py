@@ -64,6 +64,10 @@ class Conn(Protocol):
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Every row as a dict of column → value."""
 
+    def stream(self, sql: str, params: Sequence[Any] = (), size: int = 500) -> Iterator[tuple]:
+        """A query's rows as they come, `size` at a time in memory (a large export); the
+        connection runs nothing else until the iterator ends or is closed."""
+
     def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run an INSERT into a table with an integer `id`; the new row's id."""
 

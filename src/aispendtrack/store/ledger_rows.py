@@ -1,5 +1,6 @@
-"""One batch of ledger rows in one transaction, with their budget settlements; what a log
-names of a row."""
+"""One batch of ledger rows in one transaction, with their budget settlements and the daily
+sums they add to (budget counters first, then the sums, each in sorted order: one lock order
+for every writer); what a log names of a row."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aispendtrack.store import budgets
+from aispendtrack.store.reads import daily
 from aispendtrack.store.conn import Conn
 
 logger = logging.getLogger("aispendtrack.store.ledger")
@@ -71,6 +73,7 @@ def _insert(conn: Conn, pending: list, *, per_row: bool) -> tuple[list, list]:
                                                   charge_all=row["outcome"] == "aborted" or bool(row.get("partial"))))
     if settlements:
         budgets.settle_many(conn, settlements)
+    daily.add_rows(conn, [row for (row, _), rid in zip(pending, ids) if rid is not None])
     return ids, failed
 
 

@@ -10,14 +10,13 @@ import time
 
 from aispendtrack.config import Config
 from aispendtrack.limits import budget as rules
-from aispendtrack.store import budgets as store
-from aispendtrack.store import keys
 from aispendtrack.store.db import iso, utcnow
+from aispendtrack.store.reads.legacy import as_store
 
 
-def effective(database, config: Config, scope: str, subject: str, tier: str | None = None) -> tuple[rules.Budget, str] | None:
+def effective(store, config: Config, scope: str, subject: str, tier: str | None = None) -> tuple[rules.Budget, str] | None:
     """The budget in force and where it comes from ("own" or "tier"); None without one."""
-    b = store.get_budget(database, scope, subject)
+    b = store.get_budget(scope, subject)
     if b is not None:
         return b, "own"
     if scope == "account" and tier is not None and (t := config.tier(tier)).budget_usd is not None:
@@ -25,14 +24,15 @@ def effective(database, config: Config, scope: str, subject: str, tier: str | No
     return None
 
 
-def budget_status(database, config: Config, scope: str, subject: str, tier: str | None = None,
+def budget_status(store, config: Config, scope: str, subject: str, tier: str | None = None,
                   now: float | None = None) -> dict | None:
-    found = effective(database, config, scope, subject, tier)
+    store = as_store(store)
+    found = effective(store, config, scope, subject, tier)
     if found is None:
         return None
     b, source = found
     now = time.time() if now is None else now
-    s = store.standing(database, b, now=now)
+    s = store.budget_standing(b, now=now)
     return {
         "limit_usd": rules.usd_text(b.limit_nano),
         "period": b.period,
@@ -58,28 +58,27 @@ def fmt_budget(status: dict | None) -> str:
     return text
 
 
-def budget_entries(database, config: Config, now: float | None = None, account: str | None = None,
+def budget_entries(store, config: Config, now: float | None = None, account: str | None = None,
                    member: str | None = None) -> list[dict]:
     """Every budget in force (own or its tier's) of every account (or only `account`) and of
     its active keys (or only `member`'s keys), accounts first: `scope` ("account" or "key"),
     `subject` (account name or key id), `account`, `name` (the key's label) and `budget_status`."""
-    if not database["accounts"].exists():
-        return []
+    store = as_store(store)
     now = time.time() if now is None else now
-    own = store.budgeted_subjects(database) if database["budgets"].exists() else set()
+    own = store.budgeted_subjects()
     rows = []
-    for a in keys.list_accounts(database):
-        if account is not None and a["name"] != account:
+    for a in store.list_accounts():
+        if account is not None and a.name != account:
             continue
-        if ("account", a["name"]) in own or config.tier(a["tier"]).budget_usd is not None:
-            rows.append({"scope": "account", "subject": a["name"], "account": a["name"], "name": None,
-                         **budget_status(database, config, "account", a["name"], a["tier"], now)})
+        if ("account", a.name) in own or config.tier(a.tier).budget_usd is not None:
+            rows.append({"scope": "account", "subject": a.name, "account": a.name, "name": None,
+                         **budget_status(store, config, "account", a.name, a.tier, now)})
     now_iso = iso(utcnow())
-    for k in keys.list_keys(database):
-        if ("key", k["id"]) in own and keys.key_state(k, now_iso) == "active" and account in (None, k["account"]) \
-                and member in (None, k["member"]):
-            rows.append({"scope": "key", "subject": k["id"], "account": k["account"], "name": k["name"],
-                         **budget_status(database, config, "key", k["id"], now=now)})
+    for k in store.list_keys():
+        if ("key", k.id) in own and k.state(now_iso) == "active" and account in (None, k.account) \
+                and member in (None, k.member):
+            rows.append({"scope": "key", "subject": k.id, "account": k.account, "name": k.name,
+                         **budget_status(store, config, "key", k.id, now=now)})
     return rows
 
 
@@ -90,10 +89,10 @@ def who(entry: dict) -> str:
     return f"key {entry['subject']}" + (f" {entry['name']}" if entry["name"] else "")
 
 
-def budgets_section(database, config: Config | None, now: float | None = None, account: str | None = None):
+def budgets_section(store, config: Config | None, now: float | None = None, account: str | None = None):
     """The "budgets" block of `top`; None when nothing has a budget (or without a config to
     read tier budgets from)."""
-    return budgets_table(budget_entries(database, config, now, account) if config is not None else [])
+    return budgets_table(budget_entries(store, config, now, account) if config is not None else [])
 
 
 def budgets_table(entries: list[dict]):

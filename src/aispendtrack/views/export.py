@@ -1,7 +1,7 @@
 """Streaming export of the ledger (`calls`) as CSV or JSON lines.
 
-Rows are read with one cursor, ordered by (ts, id), and written as they come: memory stays
-flat whatever the size of the ledger. Unknown values stay null (an empty CSV cell), never
+Rows come from the store's stream (`store.export_rows`: one statement, ordered by (ts, id))
+and are written as they come: memory stays flat whatever the size of the ledger. Unknown values stay null (an empty CSV cell), never
 0; `cost_usd` is exact decimal text. Every CSV cell goes through `csv_cell`, which also
 defuses spreadsheet formulas (the CLI, `/v1/calls` and the dashboard download alike).
 
@@ -18,24 +18,17 @@ import sys
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import IO, Any
 
 import click
-import sqlite_utils
 
-from aispendtrack.store import db as dbmod
+from aispendtrack.store.reads.legacy import as_store
+from aispendtrack.store.reads.rows import EXPORT_FIELDS
+from aispendtrack.views.opening import open_existing
 from aispendtrack.views.periods import parse_when
 
-# Output fields, in order. The first block is the contract for spreadsheets and scripts;
-# the rest follow. `usage_json` (full provider usage detail) comes last.
-EXPORT_FIELDS = (
-    "ts", "key_id", "account", "provider", "api", "model", "status", "outcome", "streamed",
-    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-    "reasoning_tokens", "cost_usd", "pricing", "latency_ms",
-    "id", "flow_id", "key_hint", "request_model", "partial", "cost_source", "ttfb_ms",
-    "error", "path", "method", "usage_json",
-)  # fmt: skip
+__all__ = ["EXPORT_FIELDS", "csv_cell", "export_command", "export_rows", "parse_bound", "write_csv",
+           "write_csv_rows", "write_jsonl"]
 _BOOL_FIELDS = frozenset({"streamed", "partial"})
 
 
@@ -77,7 +70,7 @@ def _convert(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def export_rows(
-    db: sqlite_utils.Database,
+    store,
     *,
     since: datetime | date | None = None,
     until: datetime | date | None = None,
@@ -88,39 +81,17 @@ def export_rows(
     """Yield ledger rows (dicts keyed by EXPORT_FIELDS, in that order), oldest first.
 
     `since` is inclusive, `until` exclusive; naive datetimes and dates are UTC. `key` is a
-    key id (`key_…`). Lazy: rows are fetched from one cursor as the caller iterates.
-    An absent `calls` table is an empty ledger.
+    key id (`key_…`). Lazy: rows are streamed as the caller iterates (close the iterator
+    when stopping early: it holds a connection of its own).
     """
-    if not db["calls"].exists():
-        return
-    where, params = [], []
-    if since is not None:
-        where.append("ts >= ?")
-        params.append(dbmod.iso(_utc(since)))
-    if until is not None:
-        where.append("ts < ?")
-        params.append(dbmod.iso(_utc(until)))
-    if account is not None:
-        where.append("account = ?")
-        params.append(account)
-    if key is not None:
-        where.append("key_id = ?")
-        params.append(key)
-    if member_id is not None:
-        where.append("key_id IN (SELECT id FROM keys WHERE member_id = ?)")
-        params.append(member_id)
-    present = set(db["calls"].columns_dict)
-    cols = ", ".join(f"[{f}]" if f in present else f"NULL AS [{f}]" for f in EXPORT_FIELDS)
-    sql = f"SELECT {cols} FROM calls"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY ts, id"
-    cursor = db.conn.execute(sql, params)
+    rows = as_store(store).export_rows(since=None if since is None else _utc(since),
+                                       until=None if until is None else _utc(until),
+                                       account=account, key=key, member_id=member_id)
     try:
-        for values in cursor:
-            yield _convert(dict(zip(EXPORT_FIELDS, values)))
+        for row in rows:
+            yield _convert(row._asdict())
     finally:
-        cursor.close()
+        rows.close()
 
 
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP's list).
@@ -215,15 +186,9 @@ def export_command(
     ctx = click.get_current_context()
     if since is not None and until is not None and until <= since:
         raise click.BadParameter("must be later than --since", ctx=ctx, param_hint="'--until'")
-    db_path = Path((ctx.obj or {})["db_path"])
-    if not db_path.is_file():
-        raise click.ClickException(f"database {db_path} does not exist")
-    try:
-        database = dbmod.connect(db_path)
-    except dbmod.DatabaseError as e:
-        raise click.ClickException(str(e)) from None
+    store = open_existing((ctx.obj or {})["db_path"])
     write = write_csv if fmt == "csv" else write_jsonl
-    rows = export_rows(database, since=since, until=until, account=account, key=key)
+    rows = export_rows(store, since=since, until=until, account=account, key=key)
     try:
         with click.open_file(output, "w", encoding="utf-8") as fp:
             try:
@@ -234,7 +199,7 @@ def export_command(
                 ctx.exit(1)
     finally:
         rows.close()
-        database.conn.close()
+        store.close()
 
 
 def _silence_stdout() -> None:

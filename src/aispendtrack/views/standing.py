@@ -1,4 +1,4 @@
-"""Where each key and account stands against its limits: `limits_status(db, config)`.
+"""Where each key and account stands against its limits: `limits_status(store, config)`.
 
 The counts and resets come from `views.usage` (the one usage-against-limits rule)."""
 
@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 from aispendtrack.store.db import iso, utcnow
 from aispendtrack.store.keys import account_limits
+from aispendtrack.store.reads.legacy import as_store
+from aispendtrack.store.records import Account
 from aispendtrack.views.periods import _utc
 from aispendtrack.views.usage import account_month, active_keys, key_hour
 
@@ -33,38 +35,37 @@ class LimitStatus:
         return 1.0 if self.limit == 0 else self.used / self.limit
 
 
-def _limits(row: dict, config) -> tuple[int | None, int | None]:
+def _limits(account: Account, config) -> tuple[int | None, int | None]:
     try:
-        return account_limits(row, config)
+        return account_limits(account, config)
     except Exception:  # no config or an unknown tier: the account's own overrides only
-        return tuple(None if row[c] is None or row[c] < 0 else row[c] for c in ("requests_per_hour", "monthly_calls"))
+        return tuple(None if (v := getattr(account, c)) is None or v < 0 else v
+                     for c in ("requests_per_hour", "monthly_calls"))
 
 
 def _when(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
 
-def limits_status(db, config, now: datetime | None = None) -> list[LimitStatus]:
+def limits_status(store, config, now: datetime | None = None) -> list[LimitStatus]:
     """Every active key's hourly window and every account's monthly window, nearest to
     its limit first."""
+    store = as_store(store)
     now = _utc(now or utcnow())
-    if not (db["accounts"].exists() and db["keys"].exists()):
-        return []
-    if not (db["rate_events"].exists() or db["calls"].exists()):
-        return []
     t = now.timestamp()
-    accounts = {r["id"]: r for r in db.query("SELECT id, name, tier, requests_per_hour, monthly_calls FROM accounts")}
+    accounts = {a.id: a for a in store.list_accounts()}
     out, monthly = [], {}
-    for key_id, account_id, name in active_keys(db, iso(now)):
-        acct = accounts.get(account_id)
+    for key in active_keys(store, iso(now)):
+        acct = accounts.get(key.account_id)
         if acct is None:
             continue
         limits = _limits(acct, config)
-        hour = key_hour(db, key_id, *limits, t)
-        out.append(LimitStatus("key", key_id, name, "hour", hour.used, hour.limit, _when(hour.resets_at), hour.source))
-        if account_id not in monthly:
-            m = account_month(db, acct["name"], *limits, t)
-            monthly[account_id] = LimitStatus("account", str(account_id), acct["name"], "month", m.used, m.limit,
-                                              _when(m.resets_at), m.source)
+        hour = key_hour(store, key.id, *limits, t)
+        out.append(LimitStatus("key", key.id, key.name, "hour", hour.used, hour.limit, _when(hour.resets_at),
+                               hour.source))
+        if acct.id not in monthly:
+            m = account_month(store, acct.name, *limits, t)
+            monthly[acct.id] = LimitStatus("account", str(acct.id), acct.name, "month", m.used, m.limit,
+                                           _when(m.resets_at), m.source)
     out += monthly.values()
     return sorted(out, key=lambda s: (-(s.fraction or 0), s.scope, s.id))

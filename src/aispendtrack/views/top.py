@@ -1,8 +1,9 @@
 """`aispendtrack top`: a live view of the ledger while the proxy runs in another terminal.
 
 One frame = spend per minute (last N minutes), calls in the last minute (the ledger only
-holds finished calls; running proxies publish their calls in flight, see `presence`), the latest calls, and the keys nearest to their limits.
-`render_top(db, now)` builds a frame without a terminal; the command refreshes it with
+holds finished calls; running proxies publish their calls in flight, `store.inflight`), the
+latest calls, and the keys nearest to their limits.
+`render_top(store, now)` builds a frame without a terminal; the command refreshes it with
 `rich.live.Live`, quits on `q` or Ctrl-C, and prints a single frame when stdout is not a TTY.
 """
 
@@ -17,7 +18,6 @@ import time as _time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import click
 from rich.console import Group, RenderableType
@@ -25,48 +25,46 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from aispendtrack.store import presence
-from aispendtrack.views import render
-from aispendtrack.store.db import connect, iso, utcnow
+from aispendtrack.store.db import utcnow
 from aispendtrack.store.ledger_schema import UPSTREAM, Outcome
+from aispendtrack.store.reads.legacy import as_store
+from aispendtrack.views import render
 from aispendtrack.views.budgets import budgets_section
+from aispendtrack.views.opening import open_existing
 from aispendtrack.views.report import limits_status, report
 
 
-def inflight_count(db, now: datetime | None = None) -> int | None:
+def inflight_count(store, now: datetime | None = None) -> int | None:
     """Calls in flight across the proxies running on this database (None: none running)."""
-    return presence.inflight(db, now.timestamp() if now else None)
+    return store.inflight((now or utcnow()).timestamp())
 
 
-def _minutes(db, now: datetime, minutes: int) -> list[tuple[str, Decimal]]:
+def _minutes(store, now: datetime, minutes: int) -> list[tuple[str, Decimal]]:
     start = now.replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
-    rep = report(db, since=start, until=now + timedelta(seconds=1), by="minute")
+    rep = report(store, since=start, until=now + timedelta(seconds=1), by="minute")
     cost = {g.key: g.stats.cost_usd for g in rep.groups}
     labels = [start + timedelta(minutes=i) for i in range(minutes)]
     return [(t.strftime("%H:%M"), cost.get(t.strftime("%Y-%m-%dT%H:%M"), Decimal(0))) for t in labels]
 
 
-def _latest(db, n: int) -> RenderableType:
-    rows = db.execute(
-        "SELECT ts, key_id, key_hint, model, input_tokens, output_tokens, cost_usd, pricing, status, outcome "
-        "FROM calls ORDER BY id DESC LIMIT ?",
-        [n],
-    ).fetchall()
+def _latest(store, n: int) -> RenderableType:
     cells: list[list[str | Text]] = []
-    for ts, key_id, hint, model, inp, out, cost, pricing, status, outcome in rows:
-        cost_text = render.fmt_usd(cost, none=pricing if pricing in ("unpriced", "unmetered") else render.DASH)
-        style = None if outcome == Outcome.FORWARDED else "red" if outcome in UPSTREAM else "yellow"
-        key = render.clean(key_id) if key_id else (f"…{render.clean(hint)}" if hint else render.DASH)
+    for c in store.latest_calls(n):
+        pricing = c.pricing
+        cost_text = render.fmt_usd(c.cost_usd, none=pricing if pricing in ("unpriced", "unmetered") else render.DASH)
+        style = None if c.outcome == Outcome.FORWARDED else "red" if c.outcome in UPSTREAM else "yellow"
+        key = render.clean(c.key_id) if c.key_id else (f"…{render.clean(c.key_hint)}" if c.key_hint else render.DASH)
         cells.append([
-            ts[11:19], key, render.clean(model) if model else "(none)", render.fmt_tokens(inp), render.fmt_tokens(out),
-            cost_text, render.DASH if status is None else str(status), Text(render.clean(outcome or ""), style=style or ""),
+            c.ts[11:19], key, render.clean(c.model) if c.model else "(none)", render.fmt_tokens(c.input_tokens),
+            render.fmt_tokens(c.output_tokens), cost_text, render.DASH if c.status is None else str(c.status),
+            Text(render.clean(c.outcome or ""), style=style or ""),
         ])  # fmt: skip
     columns = ["time", "key", "model", "in", "out", "cost", "status", "outcome"]
     return render.fitted(columns, cells, title="latest calls", right={"in", "out", "cost", "status"})
 
 
-def _limits(db, config, now: datetime, n: int) -> RenderableType:
-    statuses = [s for s in limits_status(db, config, now) if s.limit is not None][:n]
+def _limits(store, config, now: datetime, n: int) -> RenderableType:
+    statuses = [s for s in limits_status(store, config, now) if s.limit is not None][:n]
     if not statuses:
         return Text("limits: none set (or no keys yet)", style="dim")
     cells: list[list[str | Text]] = []
@@ -91,23 +89,22 @@ def _ago(delta: timedelta) -> str:
     return f"{d}d {h}h" if d else f"{h}h {m:02d}m" if h else f"{m}m {s:02d}s"
 
 
-def render_top(db, now: datetime | None = None, *, config=None, minutes: int = 15, latest: int = 10) -> RenderableType:
-    """One frame of `aispendtrack top` for the ledger in `db` at `now` (UTC)."""
+def render_top(store, now: datetime | None = None, *, config=None, minutes: int = 15, latest: int = 10) -> RenderableType:
+    """One frame of `aispendtrack top` for the ledger in `store` at `now` (UTC)."""
+    store = as_store(store)
     now = (now or utcnow()).astimezone(UTC)
-    if not db["calls"].exists():
-        return Text("aispendtrack top: the ledger is empty (no calls table yet)")
-    (last_minute,) = db.execute("SELECT COUNT(*) FROM calls WHERE ts >= ? AND ts <= ?", [iso(now - timedelta(minutes=1)), iso(now)]).fetchone()
-    flying = inflight_count(db, now)
+    last_minute = store.count_calls(now - timedelta(minutes=1), now)
+    flying = inflight_count(store, now)
     head = Text.assemble(
         ("aispendtrack top", "bold"), f"  {now:%Y-%m-%d %H:%M:%S} UTC  ",
         (f"{flying:,} in flight  " if flying is not None else "", "bold"),
         f"{render.plural(last_minute, 'call')} in the last minute" + ("" if flying is not None else " (no proxy running on this database)"),
     )  # fmt: skip
-    series = _minutes(db, now, minutes)
+    series = _minutes(store, now, minutes)
     total = sum((v for _, v in series), Decimal(0))
     bars = render.spend_bars(series, width=30, title=f"spend per minute, last {minutes} min: {render.fmt_usd(total)}")
-    parts = [head, Text(""), bars, Text(""), _latest(db, latest), Text(""), _limits(db, config, now, 5)]
-    if (budgets := budgets_section(db, config, now.timestamp())) is not None:
+    parts = [head, Text(""), bars, Text(""), _latest(store, latest), Text(""), _limits(store, config, now, 5)]
+    if (budgets := budgets_section(store, config, now.timestamp())) is not None:
         parts += [Text(""), budgets]
     return Group(*parts)
 
@@ -148,22 +145,21 @@ def _finite(value: float, param: click.Parameter) -> float:
 def top_command(interval: float, once: bool) -> None:
     """Live spend, latest calls and keys near their limits; q or Ctrl-C quits."""
     obj = click.get_current_context().obj or {}
-    path = Path(obj["db_path"])
-    if not path.exists():
-        raise click.ClickException(f"database not found: {path} (run the proxy first, or pass --db)")
+    store = open_existing(obj["db_path"])
     config = None
     with contextlib.suppress(Exception):
         from aispendtrack.config import load_config
 
         config = load_config(obj.get("config_path"))
-    db = connect(path)
     console = render.make_console()
-    if once or not console.is_terminal:
-        console.print(render_top(db, config=config))
-        return
-    try:
-        with _keys() as wait, Live(render_top(db, config=config), console=console, screen=True, auto_refresh=False) as live:
-            while wait(interval) not in ("q", "Q"):
-                live.update(render_top(db, config=config), refresh=True)
-    except KeyboardInterrupt:
-        pass
+    with store:
+        if once or not console.is_terminal:
+            console.print(render_top(store, config=config))
+            return
+        try:
+            with _keys() as wait, Live(render_top(store, config=config), console=console, screen=True,
+                                       auto_refresh=False) as live:
+                while wait(interval) not in ("q", "Q"):
+                    live.update(render_top(store, config=config), refresh=True)
+        except KeyboardInterrupt:
+            pass

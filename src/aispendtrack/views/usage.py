@@ -1,10 +1,10 @@
-"""Usage against limits — the one rule for every view (CLI lists, report, top).
+"""Usage against limits — the one rule for every view (CLI lists, report, top, /v1/me).
 
 A key's hourly window and an account's calendar month (UTC), each with its limit and
-when its count next goes down. Counts come from the limiter's own counters
-(`store.limits.usage`) when the limiter keeps them: for accounts with any limit, and
-once its tables exist. Unlimited accounts keep no counter (the limiter skips them), so
-their usage is what the ledger metered: calls that reached the provider.
+when its count next goes down. The counts are the store's (`store.key_hour`,
+`store.account_month`): the limiter's own counters for accounts with any limit, what the
+ledger metered (calls that reached the provider) for unlimited accounts, which the
+limiter does not count.
 """
 
 from __future__ import annotations
@@ -13,18 +13,15 @@ import math
 import time
 from dataclasses import dataclass
 
-from aispendtrack.limits import permissions as perms
 from aispendtrack.config import Config
-from aispendtrack.limits.window import WINDOW, expiry, month_start, next_month_start, window_cut
-from aispendtrack.store import keys
+from aispendtrack.limits import permissions as perms
+from aispendtrack.limits.window import next_month_start
+from aispendtrack.store.db import iso, utcnow
+from aispendtrack.store.keys import account_limits
+from aispendtrack.store.reads.legacy import as_store
+from aispendtrack.store.records import KeyInfo
 from aispendtrack.views.budgets import budget_status
 from aispendtrack.views.render import fmt_reset  # noqa: F401  (CLI lists and the dashboard use it from here)
-from aispendtrack.store import limits as store
-from aispendtrack.store.db import iso, parse_iso, utcnow
-from aispendtrack.store.ledger_schema import UPSTREAM, sql_in
-
-HOUR = WINDOW
-COUNTED = f"outcome IN {sql_in(UPSTREAM)}"
 
 
 @dataclass(frozen=True)
@@ -37,96 +34,84 @@ class Window:
     source: str  # "limits" (the limiter's counters) | "ledger" (what was metered)
 
 
-def _counted_by_limiter(database, hourly: int | None, monthly: int | None) -> bool:
-    return (hourly is not None or monthly is not None) and database["rate_events"].exists()
+def _by_limiter(hourly: int | None, monthly: int | None) -> bool:
+    return hourly is not None or monthly is not None
 
 
-def key_hour(database, key_id: str, hourly: int | None, monthly: int | None, now: float) -> Window:
+def key_hour(store, key_id: str, hourly: int | None, monthly: int | None, now: float) -> Window:
     """The key's requests in the sliding hour `(now - 3600, now]`."""
-    if _counted_by_limiter(database, hourly, monthly):
-        used = store.usage(database, key_id=key_id, now=now).hourly_count
-        (oldest,) = database.execute(
-            "SELECT MIN(ts) FROM rate_events WHERE key_id = ? AND ts > ?", [key_id, window_cut(now)]
-        ).fetchone()
-        return Window(used, hourly, None if oldest is None else expiry(oldest), "limits")
-    used, oldest = database.execute(
-        f"SELECT COUNT(*), MIN(ts) FROM calls WHERE key_id = ? AND ts > ? AND ts <= ? AND {COUNTED}",
-        [key_id, iso(now - HOUR), iso(now)],
-    ).fetchone()
-    return Window(used, hourly, None if oldest is None else parse_iso(oldest).timestamp() + HOUR, "ledger")
+    c = store.key_hour(key_id, now, limiter=_by_limiter(hourly, monthly))
+    return Window(c.used, hourly, c.resets_at, c.source)
 
 
-def account_month(database, account: str, hourly: int | None, monthly: int | None, now: float) -> Window:
+def account_month(store, account: str, hourly: int | None, monthly: int | None, now: float) -> Window:
     """The account's calls in the UTC calendar month of `now` (accounts are counted by name)."""
-    if _counted_by_limiter(database, hourly, monthly):
-        used = store.usage(database, account=account, now=now).monthly_count
-        source = "limits"
-    else:
-        (used,) = database.execute(
-            f"SELECT COUNT(*) FROM calls WHERE account = ? AND ts >= ? AND ts <= ? AND {COUNTED}",
-            [account, iso(month_start(now)), iso(now)],
-        ).fetchone()
-        source = "ledger"
-    return Window(used, monthly, next_month_start(now), source)
+    c = store.account_month(account, now, limiter=_by_limiter(hourly, monthly))
+    return Window(c.used, monthly, next_month_start(now), c.source)
 
 
-def active_keys(database, now_iso: str) -> list[tuple[str, int, str | None]]:
-    """(key id, account id, name) of every key neither revoked nor expired."""
-    return database.execute(
-        "SELECT id, account_id, name FROM keys WHERE revoked IS NULL AND (expires IS NULL OR expires > ?) "
-        "ORDER BY id",
-        [now_iso],
-    ).fetchall()
+def active_keys(store, now_iso: str) -> list[KeyInfo]:
+    """Every key neither revoked nor expired, by id."""
+    return sorted((k for k in store.list_keys() if k.state(now_iso) == "active"), key=lambda k: k.id)
 
 
-def _reset_seconds(at: float | None, now: float) -> int | None:
+def reset_seconds(at: float | None, now: float) -> int | None:
+    """Whole seconds (at least 1) until `at`; None for None."""
     return None if at is None else max(1, math.ceil(at - now))
 
 
-def account_usage(database, config: Config, now: float | None = None) -> list[dict]:
+def remaining(limit: int | None, used: int) -> int | None:
+    return None if limit is None else max(0, limit - used)
+
+
+def account_usage(store, config: Config, now: float | None = None) -> list[dict]:
+    """Every account with its tier, active keys, monthly window and budget (`accounts list`)."""
+    store = as_store(store)
     now = time.time() if now is None else now
-    now_iso = iso(utcnow())
-    live = active_keys(database, now_iso)
+    live = active_keys(store, iso(utcnow()))
     out = []
-    for account in keys.list_accounts(database):
-        rph, monthly = keys.account_limits(account, config)
-        month = account_month(database, account["name"], rph, monthly, now)
+    for account in store.list_accounts():
+        rph, monthly = account_limits(account, config)
+        month = account_month(store, account.name, rph, monthly, now)
         out.append({
-            "name": account["name"],
-            "tier": account["tier"],
-            "active_keys": sum(1 for _, account_id, _ in live if account_id == account["id"]),
+            "name": account.name,
+            "tier": account.tier,
+            "active_keys": sum(1 for k in live if k.account_id == account.id),
             "requests_per_hour": rph,
             "monthly_calls": monthly,
             "monthly_used": month.used,
-            "monthly_remaining": None if monthly is None else max(0, monthly - month.used),
+            "monthly_remaining": remaining(monthly, month.used),
             "monthly_reset_seconds": math.ceil(month.resets_at - now),
-            "budget": budget_status(database, config, "account", account["name"], account["tier"], now),
+            "budget": budget_status(store, config, "account", account.name, account.tier, now),
         })
     return out
 
 
-def key_usage(database, config: Config, account: str | None = None, now: float | None = None) -> list[dict]:
+def key_usage(store, config: Config, account: str | None = None, now: float | None = None) -> list[dict]:
+    """Every key (of `account`) with its state, permissions, hourly window and budget (`keys list`)."""
+    store = as_store(store)
     now = time.time() if now is None else now
-    now_iso = iso(utcnow())
-    accounts = {a["name"]: a for a in keys.list_accounts(database)}
-    out = []
-    for key in keys.list_keys(database, account):
-        rph, monthly = keys.account_limits(accounts[key["account"]], config)
-        hour = key_hour(database, key["id"], rph, monthly, now)
-        tier = accounts[key["account"]]["tier"]
-        out.append({
-            **key,
-            "permissions": list(perms.effective(config.tier(tier).permissions, keys.decode(key["permissions"]))),
-            "models": keys.decode(key["models"]),
-            "in_grace": bool(key["in_grace"]),
-            "state": keys.key_state(key, now_iso),
-            "requests_per_hour": rph,
-            "hourly_used": hour.used,
-            "hourly_remaining": None if rph is None else max(0, rph - hour.used),
-            "hourly_reset_seconds": _reset_seconds(hour.resets_at, now) if hour.source == "limits" else None,
-            "budget": budget_status(database, config, "key", key["id"], now=now),
-        })
-    return out
+    accounts = {a.name: a for a in store.list_accounts()}
+    return [key_row(store, config, key, accounts[key.account], now) for key in store.list_keys(account)]
+
+
+def key_row(store, config: Config, key: KeyInfo, account, now: float) -> dict:
+    """One key as `keys list --json` shows it."""
+    rph, monthly = account_limits(account, config)
+    hour = key_hour(store, key.id, rph, monthly, now)
+    return {
+        "id": key.id, "account": key.account, "name": key.name, "created": key.created,
+        "last_used": key.last_used, "revoked": key.revoked, "expires": key.expires,
+        "permissions": list(perms.effective(config.tier(account.tier).permissions, key.permissions)),
+        "models": None if key.models is None else list(key.models),
+        "member": key.member, "hint": key.hint, "in_grace": key.in_grace,
+        "state": key.state(iso(utcnow())),
+        "requests_per_hour": rph,
+        "hourly_used": hour.used,
+        "hourly_remaining": remaining(rph, hour.used),
+        "hourly_reset_seconds": reset_seconds(hour.resets_at, now) if hour.source == "limits" else None,
+        "budget": budget_status(store, config, "key", key.id, now=now),
+    }  # fmt: skip
 
 
 def fmt_limit(limit: int | None) -> str:

@@ -23,11 +23,3 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-
-def ensure_schema(database) -> None:
-    """The daily sums, brought up to date (the first time over a large ledger this takes a
-    while, once, before serve listens)."""
-    from aispendtrack.views import rollup
-
-    rollup.ensure_schema(database)
-    rollup.catch_up(database)

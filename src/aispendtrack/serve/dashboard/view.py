@@ -4,31 +4,33 @@ JSON the page polls. Money is the report's exact decimal text; unknown stays "�
 `member_id` scopes it as the API's role rules do (`serve.roles`, `routers.usage.own`):
 None (owner/admin) = the whole account, with spend per member; a member id = only that
 member's keys and their calls (the account's own quota and budget rows stay: they bind
-every key)."""
+every key).
+
+Every number comes from counters and daily sums (`store.report_groups` answers whole days
+from them), so a render costs the same on a ledger of a million rows as on an empty one."""
 
 from __future__ import annotations
 
-import math
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time as dtime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from aispendtrack.config import Config
-from aispendtrack.store import keys as keystore
 from aispendtrack.store.db import iso, utcnow
-from aispendtrack.store.keycache import KeyRecord
-from aispendtrack.views import rollup
+from aispendtrack.store.keys import account_limits
+from aispendtrack.store.reads.legacy import as_store
 from aispendtrack.store.totals import Stats, canon
 from aispendtrack.views.budgets import budget_status
 from aispendtrack.views.members import member_rows
-from aispendtrack.views.report import MEMBER_KEYS
-from aispendtrack.views.usage import account_month, fmt_reset, key_hour
+from aispendtrack.views.report import Report, report
+from aispendtrack.views.usage import account_month, fmt_reset, key_hour, reset_seconds
+
+if TYPE_CHECKING:
+    from aispendtrack.store.keycache import KeyRecord
 
 CHART_DAYS = 30
 LATEST = 20
-_LATEST_SQL = """SELECT ts, key_id, key_hint, model, status, outcome, streamed, input_tokens, cache_read_tokens,
-                 output_tokens, reasoning_tokens, cost_usd, pricing FROM calls WHERE account = ? {member}
-                 ORDER BY ts DESC, id DESC LIMIT ?"""
 
 
 def money(value) -> str:
@@ -39,13 +41,11 @@ def count(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
-def key_labels(db, account: str, member_id: int | None = None) -> dict[str, str]:
+def key_labels(store, account: str, member_id: int | None = None) -> dict[str, str]:
     """key id → "name (ask_…abcd)": what a person recognises; never the key. Only the
     member's keys with `member_id`."""
-    mine = None if member_id is None else {r[0] for r in db.execute(
-        "SELECT id FROM keys WHERE member_id = ?", [member_id]).fetchall()}
-    return {k["id"]: f"{k['name'] or k['id']} ({k['hint']})" for k in keystore.list_keys(db, account)
-            if mine is None or k["id"] in mine}
+    return {k.id: f"{k.name or k.id} ({k.hint})" for k in store.list_keys(account)
+            if member_id is None or k.member_id == member_id}
 
 
 def spend(st: Stats) -> str:
@@ -91,44 +91,35 @@ def _budget(name: str, b: dict) -> dict:
             "state": state, "hit": left <= 0}
 
 
-def limits(db, cfg: Config, account: str, labels: dict[str, str], now: float, *, every_key: bool = True) -> list[dict]:
+def limits(store, cfg: Config, account: str, labels: dict[str, str], now: float, *,
+           every_key: bool = True) -> list[dict]:
     """The account's month and budget, then each active key's hour and budget (only the keys
     in `labels` unless `every_key`): used, limit, when the next request is admitted."""
-    acct = keystore.get_account(db, account)
-    rph, monthly = keystore.account_limits(acct, cfg)
-    month = account_month(db, account, rph, monthly, now)
-    rows = [_window(f"account {account}: this month", month.used, monthly, _seconds(month.resets_at, now))]
-    if (b := budget_status(db, cfg, "account", account, acct["tier"], now)) is not None:
+    acct = store.get_account(account)
+    rph, monthly = account_limits(acct, cfg)
+    month = account_month(store, account, rph, monthly, now)
+    rows = [_window(f"account {account}: this month", month.used, monthly, reset_seconds(month.resets_at, now))]
+    if (b := budget_status(store, cfg, "account", account, acct.tier, now)) is not None:
         rows.append(_budget(f"account {account}", b))
     now_iso = iso(utcnow())
-    for k in keystore.list_keys(db, account):
-        if keystore.key_state(k, now_iso) == "active" and (every_key or k["id"] in labels):
-            label = labels.get(k["id"], k["id"])
-            hour = key_hour(db, k["id"], rph, monthly, now)
-            rows.append(_window(f"key {label}: last hour", hour.used, rph, _seconds(hour.resets_at, now)))
-            if (b := budget_status(db, cfg, "key", k["id"], now=now)) is not None:
+    for k in store.list_keys(account):
+        if k.state(now_iso) == "active" and (every_key or k.id in labels):
+            label = labels.get(k.id, k.id)
+            hour = key_hour(store, k.id, rph, monthly, now)
+            rows.append(_window(f"key {label}: last hour", hour.used, rph, reset_seconds(hour.resets_at, now)))
+            if (b := budget_status(store, cfg, "key", k.id, now=now)) is not None:
                 rows.append(_budget(f"key {label}", b))
     return rows
 
 
-def _seconds(at: float | None, now: float) -> int | None:
-    return None if at is None else max(1, math.ceil(at - now))
-
-
-def latest(db, account: str, labels: dict[str, str], n: int = LATEST, member_id: int | None = None) -> list[dict]:
-    out = []
-    if member_id is None:
-        sql, params = _LATEST_SQL.format(member=""), [account, n]
-    else:
-        sql, params = _LATEST_SQL.format(member="AND " + MEMBER_KEYS), [account, member_id, n]
-    for r in db.execute(sql, params).fetchall():
-        ts, key_id, hint, model, status, outcome, streamed, inp, cached, outp, reasoning, cost, pricing = r
-        out.append({"time": ts[:19].replace("T", " "), "key": labels.get(key_id, hint or "—"), "model": model or "—",
-                    "status": f"{status} {outcome}", "input": count(inp), "cached": count(cached),
-                    "output": count(outp), "reasoning": count(reasoning),
-                    "cost": money(cost) if cost is not None else (pricing or "—"),
-                    "streamed": "yes" if streamed else "no"})
-    return out
+def latest(store, account: str, labels: dict[str, str], n: int = LATEST, member_id: int | None = None) -> list[dict]:
+    return [{"time": c.ts[:19].replace("T", " "), "key": labels.get(c.key_id, c.key_hint or "—"),
+             "model": c.model or "—", "status": f"{c.status} {c.outcome}", "input": count(c.input_tokens),
+             "cached": count(c.cache_read_tokens), "output": count(c.output_tokens),
+             "reasoning": count(c.reasoning_tokens),
+             "cost": money(c.cost_usd) if c.cost_usd is not None else (c.pricing or "—"),
+             "streamed": "yes" if c.streamed else "no"}
+            for c in store.latest_calls(n, account=account, member_id=member_id)]
 
 
 def chart(days: list[tuple[str, Stats]]) -> dict:
@@ -143,15 +134,22 @@ def chart(days: list[tuple[str, Stats]]) -> dict:
             "first": days[0][0] if days else "", "last": days[-1][0] if days else ""}
 
 
-def live(db, cfg: Config, record: KeyRecord, now: float | None = None, member_id: int | None = None) -> dict:
+def days(store, account: str, first: date, last: date, by: str, member_id: int | None = None) -> Report:
+    """The report of `account` (only `member_id`'s keys) for the whole UTC days [first, last];
+    a daily series only by day."""
+    since = datetime.combine(first, dtime(), UTC)
+    until = datetime.combine(last + timedelta(days=1), dtime(), UTC)
+    return report(store, since=since, until=until, by=by, account=account, member_id=member_id, per_day=by == "day")
+
+
+def live(store, cfg: Config, record: KeyRecord, now: float | None = None, member_id: int | None = None) -> dict:
     """What the page refreshes while open: spend, counts, limits and the latest calls."""
+    store = as_store(store)
     now = time.time() if now is None else now
-    rollup.catch_up(db)
     today = datetime.fromtimestamp(now, UTC).date()
-    daily = rollup.report_from_days(db, record.account, today - timedelta(days=CHART_DAYS - 1), today, "day",
-                                    member_id)
-    month = rollup.report_from_days(db, record.account, today.replace(day=1), today, "day", member_id)
-    labels = key_labels(db, record.account, member_id)
+    daily = days(store, record.account, today - timedelta(days=CHART_DAYS - 1), today, "day", member_id)
+    month = days(store, record.account, today.replace(day=1), today, "day", member_id)
+    labels = key_labels(store, record.account, member_id)
     t = month.totals
     return {
         "spend_month": money(t.to_dict()["cost_usd"]),
@@ -162,8 +160,8 @@ def live(db, cfg: Config, record: KeyRecord, now: float | None = None, member_id
                    "unmetered": count(t.unmetered_calls), "rejected": count(t.rejected),
                    "limited": count(t.rate_limited + t.quota_exceeded), "budget_exceeded": count(t.budget_exceeded),
                    "forbidden": count(t.forbidden), "errors": count(t.errors)},
-        "limits": limits(db, cfg, record.account, labels, now, every_key=member_id is None),
-        "latest": latest(db, record.account, labels, member_id=member_id),
+        "limits": limits(store, cfg, record.account, labels, now, every_key=member_id is None),
+        "latest": latest(store, record.account, labels, member_id=member_id),
         "updated": datetime.fromtimestamp(now, UTC).strftime("%H:%M:%S UTC"),
         "_daily": daily.daily,
         "_labels": labels,
@@ -174,26 +172,27 @@ def _day(days: list[tuple[str, Stats]], day: date) -> Stats:
     return next((st for d, st in days if d == day.isoformat()), Stats())
 
 
-def page(db, cfg: Config, record: KeyRecord, now: float | None = None, member_id: int | None = None) -> dict:
+def page(store, cfg: Config, record: KeyRecord, now: float | None = None, member_id: int | None = None) -> dict:
     """Everything the first render shows: `live` plus the month per model, per key (and per
     member, for the whole account) and the chart."""
+    store = as_store(store)
     now = time.time() if now is None else now
-    data = live(db, cfg, record, now, member_id)
+    data = live(store, cfg, record, now, member_id)
     today = datetime.fromtimestamp(now, UTC).date()
     first = today.replace(day=1)
-    by_model = rollup.report_from_days(db, record.account, first, today, "model", member_id)
-    by_key = rollup.report_from_days(db, record.account, first, today, "key", member_id)
+    by_model = days(store, record.account, first, today, "model", member_id)
+    by_key = days(store, record.account, first, today, "key", member_id)
     labels = data.pop("_labels")
     data["chart"] = chart(data.pop("_daily"))
     data["by_model"] = [stats_row(g.key or "(unknown model)", g.stats) for g in by_model.groups]
     data["by_key"] = [stats_row(labels.get(g.key, g.key or "(no key)"), g.stats) for g in by_key.groups]
     data["month_name"] = first.strftime("%B %Y")
     if member_id is None:
-        by_member = rollup.report_from_days(db, record.account, first, today, "member")
+        by_member = days(store, record.account, first, today, "member")
         data["by_member"] = [
             {"member": m["member"], "role": m["role"], "active_keys": count(m["active_keys"]),
              "cost": money(m["cost_usd"]), "calls": count(m["calls"])}
-            for m in member_rows(db, record.account, by_member.groups)]
+            for m in member_rows(store, record.account, by_member.groups)]
     else:
         data["by_member"] = None
     return data

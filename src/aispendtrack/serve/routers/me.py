@@ -8,6 +8,7 @@ from aispendtrack.config import Config
 from aispendtrack.serve import deps
 from aispendtrack.serve.models import Me
 from aispendtrack.serve.roles import Caller, caller
+from aispendtrack.store.reads.legacy import as_store
 from aispendtrack.views.me import key_standing
 
 router = APIRouter(prefix="/v1", tags=["me"])
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/v1", tags=["me"])
 def me(who: Caller = Depends(caller("api")), db=Depends(deps.database),
        cfg: Config = Depends(deps.config)) -> Me:
     key = who.key
-    s = key_standing(db, cfg, key.key_id)
+    s = key_standing(as_store(db), cfg, key.key_id)
     return Me(
         key_id=key.key_id, name=key.name, account=key.account, tier=key.tier,
         permissions=list(key.permissions), models=None if key.models is None else list(key.models),

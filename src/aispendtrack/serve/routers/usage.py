@@ -15,7 +15,8 @@ from aispendtrack.config import Config
 from aispendtrack.serve import deps
 from aispendtrack.serve.errors import fail
 from aispendtrack.serve.roles import Caller, caller
-from aispendtrack.store import db as dbmod
+from aispendtrack.store import open_store
+from aispendtrack.store.reads.legacy import as_store
 from aispendtrack.views import export
 from aispendtrack.views.budgets import budget_entries
 from aispendtrack.views.periods import resolve_period
@@ -43,9 +44,10 @@ def usage(since: str | None = None, until: str | None = None,
     and the budgets in force; the whole account for owner/admin keys, the member's own keys
     (and the account's budget, which binds them) otherwise."""
     since_t, until_t = _period(since, until)
-    rep = report(db, since=since_t, until=until_t, by=by, account=who.key.account, member_id=own(who))
+    store = as_store(db)
+    rep = report(store, since=since_t, until=until_t, by=by, account=who.key.account, member_id=own(who))
     member = None if who.whole_account else who.member
-    return {**rep.to_dict(), "budgets": budget_entries(db, cfg, account=who.key.account, member=member)}
+    return {**rep.to_dict(), "budgets": budget_entries(store, cfg, account=who.key.account, member=member)}
 
 
 def own(who: Caller) -> int | None:
@@ -57,10 +59,10 @@ CHUNK_ROWS = 500
 
 
 def _rows(db_path, fmt: str, since, until, account: str, member_id: int | None = None) -> Iterator[str]:
-    """The export, a chunk of rows at a time, from its own connection (the request's is
-    closed by the time the body streams)."""
-    database = dbmod.connect(db_path, check_same_thread=False)
-    rows = export.export_rows(database, since=since, until=until, account=account, member_id=member_id)
+    """The export, a chunk of rows at a time, from a store of its own (the request's
+    connection is closed by the time the body streams)."""
+    store = open_store(db_path, migrate_schema=False)
+    rows = export.export_rows(store, since=since, until=until, account=account, member_id=member_id)
     write = export.write_csv_rows if fmt == "csv" else export.write_jsonl
     try:
         buf = io.StringIO()
@@ -79,7 +81,7 @@ def _rows(db_path, fmt: str, since, until, account: str, member_id: int | None =
         yield buf.getvalue()
     finally:
         rows.close()
-        database.conn.close()
+        store.close()
 
 
 @router.get("/calls")

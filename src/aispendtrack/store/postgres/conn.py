@@ -64,6 +64,11 @@ class PostgresConn:
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return list(rows_of(self.execute(sql, params)))
 
+    def stream(self, sql: str, params: Sequence[Any] = (), size: int = 500) -> Iterator[tuple]:
+        # a plain cursor would hold the whole result in memory: stream it in batches
+        with self.raw.cursor() as cur:
+            yield from cur.stream(to_pyformat(sql), params or None, size=size)
+
     def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self.execute(sql + " RETURNING id", params).fetchone()[0]
 

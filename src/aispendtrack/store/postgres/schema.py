@@ -10,7 +10,10 @@ text columns collate as "C" (bytewise, like SQLite).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
+from aispendtrack.store.conn import Conn
+from aispendtrack.store.sqlite import schema as sqlite_schema
 from aispendtrack.store.sqlite.schema import DAILY_COUNTS
 
 V1 = (
@@ -89,6 +92,7 @@ V1 = (
 # collation: under en_US.UTF-8 or ICU "acme" sorts before "Zeta" and 'key_a' < 'key_B'.
 V1 = tuple(re.sub(r"\btext\b", 'text COLLATE "C"', sql) for sql in V1)
 
-MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+MIGRATIONS: tuple[tuple[int, str, tuple[str, ...] | Callable[[Conn], None]], ...] = (
     (1, "initial tables", V1),
+    (2, "daily sums kept by the ledger writer", sqlite_schema.v2),
 )

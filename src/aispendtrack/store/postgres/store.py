@@ -21,7 +21,7 @@ from aispendtrack.store import traffic
 from aispendtrack.store import clock
 from aispendtrack.store.base import SqlStore
 from aispendtrack.store.conn import BUDGETS, KEYS, WEBHOOKS
-from aispendtrack.store.migrate import migrate, of_statements
+from aispendtrack.store.migrate import Migration, migrate, of_statements
 from aispendtrack.store.postgres.conn import CHANNEL, PostgresConn
 from aispendtrack.store.postgres.dsn import describe, scrub
 from aispendtrack.store.postgres.schema import MIGRATIONS
@@ -96,7 +96,7 @@ class PostgresStore(SqlStore):
     engine = "postgres"
     exact_signals = False  # a NOTIFY arrives after the command returned
     write_batch = staticmethod(traffic.admissions_apart)
-    migrations = tuple(of_statements(v, n, s) for v, n, s in MIGRATIONS)
+    migrations = tuple(Migration(v, n, s) if callable(s) else of_statements(v, n, s) for v, n, s in MIGRATIONS)
 
     def __init__(self, dsn: str, *, migrate_schema: bool = True, min_size: int = 1, max_size: int = 8):
         self.dsn = dsn

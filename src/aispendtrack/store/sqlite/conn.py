@@ -55,6 +55,14 @@ class SqliteConn:
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return list(rows_of(self.raw.execute(sql, params)))
 
+    def stream(self, sql: str, params: Sequence[Any] = (), size: int = 500) -> Iterator[tuple]:
+        cur = self.raw.execute(sql, params)
+        try:
+            while batch := cur.fetchmany(size):
+                yield from batch
+        finally:
+            cur.close()
+
     def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self.raw.execute(sql, params).lastrowid
 

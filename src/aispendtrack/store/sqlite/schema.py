@@ -11,6 +11,7 @@ from __future__ import annotations
 from aispendtrack.store.conn import Conn
 from aispendtrack.store.ledger_schema import CALLS_COLUMNS, INDEXES
 from aispendtrack.store.migrate import Migration
+from aispendtrack.store.reads import daily
 
 _SQL_TYPES = {int: "INTEGER", str: "TEXT", float: "REAL"}
 DAILY_COUNTS = ("calls", "forwarded", "errors", "rejected", "rate_limited", "quota_exceeded", "budget_exceeded",
@@ -125,4 +126,15 @@ def v1(conn: Conn) -> None:
                     WHERE member_id IS NULL""")
 
 
-MIGRATIONS = (Migration(1, "tables of the releases before schema versions", v1),)
+def v2(conn: Conn) -> None:
+    """The ledger writer keeps the daily sums in the transaction of each batch
+    (`reads.daily.add_rows`): made once more from the whole ledger; the row-id mark of the
+    sums folded in later by readers goes."""
+    conn.execute("DROP TABLE IF EXISTS calls_daily_mark")
+    daily.rebuild(conn)
+
+
+MIGRATIONS = (
+    Migration(1, "tables of the releases before schema versions", v1),
+    Migration(2, "daily sums kept by the ledger writer", v2),
+)

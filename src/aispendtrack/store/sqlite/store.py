@@ -72,6 +72,19 @@ class SqliteStore(SqlStore):
             conn = self._local.conn = self._new()
         yield conn
 
+    @contextmanager
+    def own_connection(self) -> Iterator[SqliteConn]:
+        """A connection of its own, closed after the block (this thread's is shared)."""
+        if self._closed:
+            raise dbmod.DatabaseError(f"the store on {self.path} is closed")
+        conn = self._new()
+        try:
+            yield conn
+        finally:
+            with self._lock:
+                self._open.discard(conn)
+            conn.close()
+
     def changes(self) -> SqliteChanges:
         return SqliteChanges(self.path)
 

@@ -1,0 +1,43 @@
+"""What the views read: report groups, the export stream, the latest calls, usage windows.
+
+Every read answers from counters and daily sums where it can, so its cost does not grow
+with the number of accounts or with ledger rows outside the question's partial days
+(`store.reads`). Money is exact (`Decimal`) on every engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Protocol
+
+from aispendtrack.store.reads.rows import CallRow, Counted, ExportRow, GroupDay
+
+
+class ReadStore(Protocol):
+    def report_groups(self, *, since: datetime | None = None, until: datetime | None = None, by: str = "model",
+                      account: str | None = None, key: str | None = None,
+                      member_id: int | None = None) -> list[GroupDay]:
+        """The calls in [since, until) grouped by `by` (key, account, model, provider, day,
+        hour, status, outcome, member, minute) and UTC day, in one snapshot; only
+        `account`'s, only `key`'s (id or hint), only member `member_id`'s keys. The same
+        numbers whether a day comes from the daily sums or the ledger. `ValueError` for an
+        unknown dimension."""
+
+    def export_rows(self, *, since: datetime | None = None, until: datetime | None = None,
+                    account: str | None = None, key: str | None = None,
+                    member_id: int | None = None) -> Iterator[ExportRow]:
+        """Ledger rows in [since, until), oldest first, streamed from one snapshot with
+        bounded memory, on a connection of its own (close the iterator when done early)."""
+
+    def latest_calls(self, n: int, *, account: str | None = None, member_id: int | None = None) -> list[CallRow]:
+        """The `n` calls that started last, newest first."""
+
+    def count_calls(self, since: datetime, until: datetime) -> int:
+        """Ledger rows that started in [since, until]."""
+
+    def key_hour(self, key_id: str, now: float, *, limiter: bool) -> Counted:
+        """The key's sliding hour: the limiter's count (`limiter`) or the ledger's upstream calls."""
+
+    def account_month(self, account: str, now: float, *, limiter: bool) -> Counted:
+        """The account's calendar month: the limiter's counter or the daily sums' upstream calls."""
