@@ -12,7 +12,11 @@ from click.testing import CliRunner
 
 from aispendtrack.cli.main import cli
 from aispendtrack.store import open_store
-from aispendtrack.store.migrate import too_new
+from aispendtrack.store.migrate import latest, too_new
+from aispendtrack.store.postgres.store import PostgresStore
+from aispendtrack.store.sqlite.store import SqliteStore
+
+SQLITE, POSTGRES = latest(SqliteStore.migrations), latest(PostgresStore.migrations)  # this code's versions
 
 
 def check(target, *more, ok=True):
@@ -37,7 +41,7 @@ def check_at_offset(dsn, offset: str, *more):
 def test_a_sqlite_store(tmp_path):
     path = tmp_path / "a.db"
     open_store(path).close()
-    assert check(path) == [f"database: {path}", "reachable: yes (sqlite)", "schema: version 1 (this AiSpendTrack's)",
+    assert check(path) == [f"database: {path}", "reachable: yes (sqlite)", f"schema: version {SQLITE} (this AiSpendTrack's)",
                            "clock: this machine's own (the database is a file here: nothing to compare)"]
 
 
@@ -50,7 +54,7 @@ def test_a_missing_file_is_not_reachable_and_not_created(tmp_path):
 def test_a_postgresql_store(pg_dsn):
     open_store(pg_dsn).close()
     lines = check(pg_dsn)
-    assert lines[:3] == [f"database: {pg_dsn}", "reachable: yes (postgres)", "schema: version 1 (this AiSpendTrack's)"]
+    assert lines[:3] == [f"database: {pg_dsn}", "reachable: yes (postgres)", f"schema: version {POSTGRES} (this AiSpendTrack's)"]
     assert lines[3].startswith("clock: skew ") and lines[3].endswith(
         " ms (this machine vs the database server; at most 500 ms allowed)")
     skew = float(lines[3].split()[2])
@@ -58,17 +62,17 @@ def test_a_postgresql_store(pg_dsn):
 
 
 def test_an_empty_database_is_reported_and_left_alone(pg_dsn):
-    assert check(pg_dsn)[2] == ("schema: version 0; this AiSpendTrack's is 1 (applied when a gateway, serve or any "
-                                "other command opens it)")
+    assert check(pg_dsn)[2] == (f"schema: version 0; this AiSpendTrack's is {POSTGRES} (applied when a gateway, "
+                                "serve or any other command opens it)")
     with open_store(pg_dsn, migrate_schema=False) as store:
         assert store.schema_versions()[0] == 0
 
 
-def test_a_newer_schema_fails_the_check(store_target):
+def test_a_newer_schema_fails_the_check(store_target, engine):
     with open_store(store_target) as store, store.connection() as conn:
         conn.execute("INSERT INTO schema_version (version, name, applied) VALUES (999, 'future', 'x')")
     lines = check(store_target, ok=False)
-    assert lines[2] == f"schema: {too_new(999, 1)}"
+    assert lines[2] == f"schema: {too_new(999, {'sqlite': SQLITE, 'postgres': POSTGRES}[engine])}"
 
 
 @pytest.mark.parametrize("offset, side", [("+3s", "ahead of"), ("-3s", "behind")])
