@@ -10,12 +10,14 @@ not bytewise like SQLite, so a query whose result depends on the collation shows
 
 `engine` is parametrised over `sqlite` and `postgres`; `store_target` is a fresh store of
 that engine for the test (a new SQLite file, or a new PostgreSQL database copied from one
-migrated once per run), as `open_store` takes it; `empty_target` one never migrated.
+migrated once per run), as `open_store` takes it (`target_of(engine, tmp_path)` outside a
+fixture); `empty_target` one never migrated.
 `pg_dsn` is a fresh, empty PostgreSQL database for tests that need one.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import uuid
 
@@ -41,24 +43,46 @@ def _new_database(server, template: str = "template0", name: str | None = None) 
     return server.dsn(name)
 
 
+_started: list = []  # the run's server, or why it could not start
+
+
+def shared_server():
+    """The run's PostgreSQL server: started on first use (with a migrated template
+    database), stopped when the run ends. Fails the calling test with the reason when it
+    cannot start (and every later one, at once)."""
+    if not _started:
+        from aispendtrack.store import open_store
+        from aispendtrack_dev.pgserver import PgServer
+
+        server = None
+        try:
+            server = PgServer(fsync=False, directory=_FAST_DIR if os.access(_FAST_DIR, os.W_OK) else "/tmp").start()
+            open_store(_new_database(server, name=TEMPLATE)).close()
+        except Exception as e:
+            if server is not None:
+                server.close()
+            _started.append(e)
+        else:
+            atexit.register(server.close)
+            _started.append(server)
+    got = _started[0]
+    if isinstance(got, Exception):
+        pytest.fail(f"PostgreSQL could not be started for the tests that need it ({type(got).__name__}): {got}",
+                    pytrace=False)
+    return got
+
+
+def target_of(engine: str, tmp_path) -> str:
+    """A fresh store of `engine`: a new SQLite file in `tmp_path`, or a new migrated
+    PostgreSQL database on the run's server."""
+    if engine == "sqlite":
+        return str(tmp_path / "store.db")
+    return _new_database(shared_server(), TEMPLATE)
+
+
 @pytest.fixture(scope="session")
 def pg_server():
-    from aispendtrack_dev.pgserver import PgServer
-
-    try:
-        server = PgServer(fsync=False, directory=_FAST_DIR if os.access(_FAST_DIR, os.W_OK) else "/tmp").start()
-    except Exception as e:  # pytest caches the failure: every later test fails with it at once
-        pytest.fail(f"PostgreSQL could not be started for the tests that need it ({type(e).__name__}): {e}",
-                    pytrace=False)
-    try:
-        from aispendtrack.store import open_store
-
-        open_store(_new_database(server, name=TEMPLATE)).close()
-    except BaseException:
-        server.close()
-        raise
-    yield server
-    server.close()
+    return shared_server()
 
 
 @pytest.fixture
@@ -73,11 +97,9 @@ def engine(request) -> str:
 
 
 @pytest.fixture
-def store_target(engine, tmp_path, request) -> str:
+def store_target(engine, tmp_path) -> str:
     """Where a fresh store of `engine` is: a SQLite file path or a PostgreSQL URL."""
-    if engine == "sqlite":
-        return str(tmp_path / "store.db")
-    return _new_database(request.getfixturevalue("pg_server"), TEMPLATE)
+    return target_of(engine, tmp_path)
 
 
 @pytest.fixture
