@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import sqlite3
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +48,22 @@ def storage_problem(error: BaseException) -> str | None:
     return None
 
 
+def _wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL. Processes opening a new file together race for that switch, and
+    SQLite answers the loser `database is locked` at once, without its busy handler:
+    retried here for as long as the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            busy = (getattr(e, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
+
+
 def connect(path: str | Path, *, check_same_thread: bool = True) -> sqlite_utils.Database:
     """Open (creating if needed) the database at `path`, configured for shared use."""
     path = Path(path)
@@ -60,7 +77,7 @@ def connect(path: str | Path, *, check_same_thread: bool = True) -> sqlite_utils
             isolation_level=None,  # autocommit; explicit BEGIN where atomicity matters
         )
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode=WAL")
+        _wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
     except (sqlite3.Error, OSError) as e:
