@@ -45,7 +45,12 @@ def race(target: str, job: Callable, args: tuple, *, processes: int, threads: in
 
 
 def _process(target, job, args, threads, start, out) -> None:
-    store = open_store(target, migrate_schema=False)
+    try:
+        store = open_store(target, migrate_schema=False)
+    except Exception as e:  # told, not hung on: the parent waits for every process's results
+        start.abort()
+        out.put([f"{type(e).__name__}: {e}"] * threads)
+        return
     results: list = []
     gate = threading.Barrier(threads + 1)
 
@@ -62,6 +67,8 @@ def _process(target, job, args, threads, start, out) -> None:
         w.start()
     try:
         start.wait(timeout=60)
+    except threading.BrokenBarrierError:
+        pass  # another process could not start: race anyway, its results say why
     finally:
         gate.wait()
         for w in workers:
