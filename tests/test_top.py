@@ -37,6 +37,9 @@ def test_render_top_without_terminal(database, config):
 
 
 def test_calls_in_flight_from_live_proxies_only(database):
+    from aispendtrack.store import presence
+
+    presence.ensure_schema(database)
     t = NOW.timestamp()
     database["proxies"].insert_all([
         {"id": "a", "pid": 1, "host": "h", "started": t - 60, "heartbeat": t - 0.5, "inflight": 2},
@@ -49,24 +52,21 @@ def test_calls_in_flight_from_live_proxies_only(database):
     assert "limits: none set" in text
 
 
-def test_presence_publishes_and_withdraws(db_path):
+def test_presence_publishes_and_withdraws(db_path, database):
     import time
 
-    from aispendtrack.store import open_store
-    from aispendtrack.store.writer import Presence, StoreWriter
+    from aispendtrack.store.presence import Presence, inflight
 
-    with open_store(db_path) as store:
-        assert store.inflight() is None
-        p = Presence()
-        p.count = 4
-        w = StoreWriter(store, presence=p)  # the proxy's writer publishes its calls in flight
-        w.start()
-        deadline = time.time() + 3
-        while store.inflight() != 4 and time.time() < deadline:
-            time.sleep(0.05)
-        assert store.inflight() == 4
-        w.close()
-        assert store.inflight() is None
+    assert inflight(database) is None
+    p = Presence(db_path)
+    p.count = 4
+    p.start()
+    deadline = time.time() + 3
+    while inflight(database) != 4 and time.time() < deadline:
+        time.sleep(0.05)
+    assert inflight(database) == 4
+    p.stop()
+    assert inflight(database) is None
 
 
 def test_top_once_command(db_path, database):

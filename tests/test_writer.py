@@ -338,3 +338,14 @@ def test_the_probe_clears_health_once_the_store_is_back_with_nothing_to_write(st
         assert calls["write"] == 1  # a probe, not a write
     finally:
         w.close()
+
+
+def test_calls_in_flight_are_published_and_withdrawn_at_close(store):
+    assert store.inflight() is None
+    w = StoreWriter(store, presence=Presence(count=4))  # the proxy's count, kept on the event loop
+    w.start()
+    try:
+        wait_for(lambda: store.inflight() == 4)
+    finally:
+        w.close()
+    assert store.inflight() is None  # a proxy that stopped has no calls in flight
