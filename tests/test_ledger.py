@@ -184,13 +184,19 @@ def test_close_without_start_flushes_queued_rows(store, db_path):
     assert read(db_path, "SELECT count(*) FROM calls") == [(1,)]
 
 
-def test_start_on_unusable_path_raises_database_error(tmp_path):
-    path = tmp_path / "dir.db"
-    store = open_store(path)  # opened on this thread; then the path names a directory
+def unusable(path):
+    """A store opened at `path` (on this thread), after which the path names a directory: a
+    new thread's connection cannot be opened."""
+    store = open_store(path)
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(f"{path}{suffix}"):
             os.remove(f"{path}{suffix}")
     path.mkdir()
+    return store
+
+
+def test_start_on_unusable_path_raises_database_error(tmp_path):
+    store = unusable(tmp_path / "dir.db")
     try:
         with pytest.raises(dbmod.DatabaseError, match="dir.db"):
             StoreWriter(store).start()  # its thread's connection cannot be opened

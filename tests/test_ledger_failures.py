@@ -11,7 +11,6 @@ transaction open, a store whose `write` fails. Backoff sleeps are recorded by a 
 import contextlib
 import inspect
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -26,7 +25,7 @@ from aispendtrack.store.ledger_rows import describe
 from aispendtrack.store.ledger_schema import to_db_row
 from aispendtrack.store.writer import LedgerClosedError, LedgerUnavailable, StoreWriter
 
-from test_ledger import make_row, read, waiting
+from test_ledger import make_row, read, unusable, waiting
 
 KEPT = "; the row is kept and written when the database is back"
 THREAD = "aispendtrack-writer"
@@ -360,12 +359,7 @@ def test_an_unexpected_error_in_the_store_write_keeps_the_rows_and_fails_closed(
 
 
 def test_close_without_start_on_an_unusable_path_fails_the_queued_rows(tmp_path, logs):
-    path = tmp_path / "dir.db"
-    store = open_store(path)  # opened on this thread; then the path names a directory
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(f"{path}{suffix}"):
-            os.remove(f"{path}{suffix}")
-    path.mkdir()
+    store = unusable(tmp_path / "dir.db")
     w = StoreWriter(store)
     rows = [make_row(flow_id="a"), make_row(flow_id="b")]
     futs = [w.submit(row) for row in rows]

@@ -13,7 +13,7 @@ import pytest
 from mitmproxy.test import taddons, tflow
 
 from aispendtrack.proxy.limits import Limiter, offset_clock
-from aispendtrack.proxy.state import META, FlowState, Runtime, state_of
+from aispendtrack.proxy.state import META, FlowState, state_of
 from aispendtrack.proxy.webview import MARK_LIMITED, MARK_UNAVAILABLE
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import limits as limits_store
