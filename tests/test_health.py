@@ -9,15 +9,17 @@ import time
 import pytest
 from mitmproxy.test import tflow
 
+from aispendtrack.proxy import keycache
 from aispendtrack.proxy.guard import LedgerGuard
+from aispendtrack.proxy.keycache import KeyCache
 from aispendtrack.proxy.state import Runtime, state_of
 from aispendtrack.proxy.webview import MARK_UNAVAILABLE
 from aispendtrack.store import db as dbmod
-from aispendtrack.store import keycache, keys, schema
+from aispendtrack.store import open_store
 from aispendtrack.store.health import DatabaseGone, Follower, Health
-from aispendtrack.store.keycache import KeyCache
-from aispendtrack.store.ledger import LedgerUnavailable, LedgerWriter
 from aispendtrack.store.ledger_schema import Outcome
+from aispendtrack.store.records import StoreUnavailable
+from aispendtrack.store.writer import LedgerUnavailable, StoreWriter
 
 from test_ledger import make_row, read
 from test_limiter import limited_flow
@@ -79,7 +81,8 @@ def test_follower_refuses_a_deleted_file_never_creates_one_and_follows_a_new_one
 
 
 def test_writer_keeps_rows_while_the_file_is_gone_and_writes_them_into_the_restored_one(db_path):
-    w = LedgerWriter(db_path, retries=0)
+    store = open_store(db_path)
+    w = StoreWriter(store, retries=0)
     w.start()
     try:
         w.write_sync(make_row(flow_id="before"))
@@ -93,81 +96,91 @@ def test_writer_keeps_rows_while_the_file_is_gone_and_writes_them_into_the_resto
         assert read(db_path, "SELECT flow_id FROM calls") == [("before",), ("while-gone",)]
     finally:
         w.close()
+        store.close()
 
 
-def test_writer_with_failing_commits_fails_fast_keeps_rows_and_recovers(db_path, monkeypatch):
-    w = LedgerWriter(db_path, retries=3, retry_delay=0.05)
+class FullDisk:
+    """The real store, but its writes fail as on a full disk while `full` is set."""
+
+    def __init__(self, store):
+        self.store, self.full = store, True
+
+    def write(self, batch):
+        if self.full:
+            e = sqlite3.OperationalError("database or disk is full")
+            e.sqlite_errorcode = sqlite3.SQLITE_FULL
+            raise e
+        return self.store.write(batch)
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+def test_writer_with_failing_commits_fails_fast_keeps_rows_and_recovers(db_path):
+    store = open_store(db_path)
+    disk = FullDisk(store)
+    w = StoreWriter(disk, retries=3, retry_delay=0.05)
     w.start()
-    real_insert = w._insert
-    full = [True]
-
-    def insert(pending):
-        if full[0]:
-            raise sqlite3.OperationalError("database or disk is full")
-        return real_insert(pending)
-
-    monkeypatch.setattr(w, "_insert", insert)
     try:
         with pytest.raises(LedgerUnavailable, match="full"):
             w.write_sync(make_row(flow_id="a"))
         assert w.health.problem == "database or disk is full"
         with pytest.raises(LedgerUnavailable):  # at once: no backoff while known to be down
             w.write_sync(make_row(flow_id="b"))  # (asserted with recorded sleeps in test_ledger_failures)
-        full[0] = False
+        disk.full = False
         wait_for(lambda: w.health.problem is None)
         assert read(db_path, "SELECT flow_id FROM calls") == [("a",), ("b",)]
     finally:
         w.close()
+        store.close()
 
 
 def test_keycache_reports_a_deleted_file_and_reloads_a_recreated_one(db_path, config):
-    database = dbmod.connect(db_path)
-    keys.create_account(database, "acme", "pro")
-    old = keys.create_key(database, "acme", config)
-    database.conn.close()
+    with open_store(db_path) as store:
+        store.create_account("acme", "pro")
+        old = store.create_key("acme", config)
+    store = open_store(db_path)
     health = Health(db_path)
-    cache = KeyCache(db_path, config, health)
+    cache = KeyCache(store, config, health)
     cache.start()
     try:
         assert cache.lookup(old.key).reason is None
         remove_db(db_path)
         wait_for(lambda: health.problem is not None)
         assert "gone" in health.problem
-        fresh = dbmod.connect(db_path)  # e.g. `aispendtrack accounts create` on a new file
-        schema.ensure_schema(fresh)
-        keys.create_account(fresh, "newco", "pro")
-        new = keys.create_key(fresh, "newco", config)
-        fresh.conn.close()
+        with open_store(db_path) as fresh:  # e.g. `aispendtrack accounts create` on a new file
+            fresh.create_account("newco", "pro")
+            new = fresh.create_key("newco", config)
         wait_for(lambda: health.problem is None)
         wait_for(lambda: cache.lookup(new.key).reason is None)
         assert cache.lookup(old.key).reason.startswith("unknown key")
     finally:
         cache.stop()
+        store.close()
 
 
 def test_keycache_fresh_follows_the_file_without_waiting_for_the_poll(db_path, config, monkeypatch):
     monkeypatch.setattr(keycache, "POLL_SECONDS", 60)  # only the per-request path may notice
-    database = dbmod.connect(db_path)
-    keys.create_account(database, "acme", "pro")
-    keys.create_key(database, "acme", config)
-    database.conn.close()
+    with open_store(db_path) as store:
+        store.create_account("acme", "pro")
+        store.create_key("acme", config)
+    store = open_store(db_path)
     health = Health(db_path)
-    cache = KeyCache(db_path, config, health)
+    cache = KeyCache(store, config, health)
     cache.start()
     try:
         remove_db(db_path)
-        with pytest.raises(DatabaseGone):  # an unknown key re-reads the store: refused, not 401
+        with pytest.raises(StoreUnavailable, match="gone"):  # an unknown key re-reads the store: refused, not 401
             asyncio.run(cache.lookup_fresh("ask_" + "x" * 32))
         assert "gone" in health.problem
-        fresh = dbmod.connect(db_path)
-        schema.ensure_schema(fresh)
-        keys.create_account(fresh, "newco", "pro")
-        new = keys.create_key(fresh, "newco", config)  # announced: the next request re-reads
-        fresh.conn.close()
+        with open_store(db_path) as fresh:
+            fresh.create_account("newco", "pro")
+            new = fresh.create_key("newco", config)  # announced: the next request re-reads
         assert asyncio.run(cache.lookup_fresh(new.key)).reason is None
         assert health.problem is None
     finally:
         cache.stop()
+        store.close()
 
 
 def test_guard_answers_503_in_the_provider_format_only_while_there_is_a_problem():

@@ -68,6 +68,14 @@ class SqliteStore(SqlStore):
         if self._closed:
             raise dbmod.DatabaseError(f"the store on {self.path} is closed")
         conn = getattr(self._local, "conn", None)
+        if conn is not None and conn.broken:
+            with self._lock:
+                self._open.discard(conn)
+            try:
+                conn.close()
+            except Exception:
+                pass
+            conn = None
         if conn is None:
             conn = self._local.conn = self._new()
         yield conn
