@@ -49,6 +49,34 @@ def config():
 
 
 @pytest.fixture
+def proxy_rt(db_path):
+    """`proxy_rt(config=None, *, writer=True)`: a proxy `Runtime` on `db_path` as the addon
+    opens it: its store, health and one started store writer (`writer=False`: none yet, as
+    before start-up). Writers and stores are closed at the end of the test."""
+    from aispendtrack.proxy.state import Runtime
+    from aispendtrack.store import open_store
+    from aispendtrack.store.health import Health
+    from aispendtrack.store.writer import StoreWriter
+
+    made = []
+
+    def make(config=None, *, writer=True):
+        store = open_store(db_path)
+        rt = Runtime(config=config or Config(), db_path=db_path, store=store, health=Health(store.target))
+        made.append(rt)
+        if writer:
+            rt.writer = StoreWriter(store, health=rt.health)
+            rt.writer.start()
+        return rt
+
+    yield make
+    for rt in made:
+        if rt.writer is not None:
+            rt.writer.close()
+        rt.store.close()
+
+
+@pytest.fixture
 def run(tmp_path):
     """Invoke the `aispendtrack` CLI on a fresh database (`run.db`); fails on a non-zero exit, or with ok=False on a zero one."""
     db = tmp_path / "cli.db"
@@ -104,3 +132,7 @@ def asgi():
         return asyncio.run(go())
 
     return call
+
+
+# Both store engines (SQLite and a PostgreSQL server for the run): pg_server, engine, store_target.
+pytest_plugins = ("engines",)

@@ -202,6 +202,13 @@ class Budgets(_Strict):
     default_max_output_tokens: int = Field(4096, ge=1)
 
 
+class Database(_Strict):
+    # Gateways on one PostgreSQL decide windows, months and budget periods with their own
+    # clocks: one whose clock is further than this from the server's refuses to start, and
+    # answers 503 while it is (measured every minute). See store/clock.py.
+    max_clock_skew_ms: int = Field(500, ge=1, le=3_600_000)
+
+
 class Price(_Strict):
     """Local price for a private or fine-tuned model, USD per million tokens."""
 
@@ -224,6 +231,7 @@ class Config(_Strict):
     serve: Serve = Serve()
     webhooks: Webhooks = Webhooks()
     budgets: Budgets = Budgets()
+    database: Database = Database()
 
     @field_validator("providers", "upstreams")
     @classmethod

@@ -3,9 +3,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aispendtrack.store.db import connect
 from aispendtrack.limits.headers import rejection_headers, rejection_message, status_headers
-from aispendtrack.store.limits import check_and_count, ensure_schema
+from aispendtrack.store import open_store
+from aispendtrack.store.api.traffic import Admission
 
 
 def ep(*args) -> float:
@@ -17,14 +17,12 @@ P = "x-aispendtrack-ratelimit-"
 
 @pytest.fixture()
 def db(tmp_path):
-    db = connect(tmp_path / "h.db")
-    ensure_schema(db)
-    return db
+    with open_store(tmp_path / "h.db") as store:
+        yield store
 
 
 def cc(db, h, m, now, key="key_ab12", acct=42):
-    return check_and_count(db, key_id=key, account=acct, hourly_limit=h,
-                           monthly_limit=m, now=now)
+    return db.admit(Admission(key, acct, h, m, now))
 
 
 def test_status_headers_forwarded(db):

@@ -8,10 +8,9 @@ import pytest
 from aispendtrack.limits.budget import NANO, Budget
 from aispendtrack.limits.headers import budget_headers, budget_message, rejection_headers, status_headers
 from aispendtrack.limits.window import Decision
-from aispendtrack.store import budgets, schema
+from aispendtrack.store import open_store
+from aispendtrack.store.api.traffic import Admission
 from aispendtrack.store.budgets import Charge, Reservation, Standing
-from aispendtrack.store.db import connect
-from aispendtrack.store.limits import check_and_count
 
 
 def ep(*args) -> float:
@@ -101,20 +100,17 @@ def test_message_reset_time_is_ceiled_to_the_second():
 
 @pytest.fixture()
 def db(tmp_path):
-    db = connect(tmp_path / "b.db")
-    schema.ensure_schema(db)
-    return db
+    with open_store(tmp_path / "b.db") as store:
+        yield store
 
 
-def test_store_refusal_through_check_and_count(db):
+def test_store_refusal_through_admit(db):
     """A real refusal from the store: headers and text of the key's month budget."""
-    budgets.set_budget(db, "key", "key_ab12", "1", "month", now=NOW - 60)
-    first = check_and_count(db, key_id="key_ab12", account="acme", hourly_limit=None,
-                            monthly_limit=None, now=NOW, charge=Charge(6 * NANO // 10))
+    db.set_budget("key", "key_ab12", "1", "month", now=NOW - 60)
+    first = db.admit(Admission("key_ab12", "acme", None, None, NOW, Charge(6 * NANO // 10)))
     assert first.admitted and budget_headers(first) == {
         f"{B}limit-usd": "1", f"{B}remaining-usd": "0.4", f"{B}reset-seconds": "43200"}
-    d = check_and_count(db, key_id="key_ab12", account="acme", hourly_limit=None,
-                        monthly_limit=None, now=NOW + 1, charge=Charge(NANO // 2))
+    d = db.admit(Admission("key_ab12", "acme", None, None, NOW + 1, Charge(NANO // 2)))
     assert (d.admitted, d.limit) == (False, "budget")
     assert rejection_headers(d) == {
         "retry-after": "43199", "retry-after-ms": "43198750", "x-should-retry": "false",

@@ -1,12 +1,13 @@
 import pytest
 
+from aispendtrack.proxy.keycache import KeyCache
 from aispendtrack.proxy.state import Runtime
-from aispendtrack.store.keycache import KeyCache
 
 
 @pytest.fixture
-def rt(db_path, config):
-    cache = KeyCache(db_path, config)
+def rt(store, config):
+    """A proxy `Runtime` with its key cache on `store` (the test's SQLite file)."""
+    cache = KeyCache(store, config)
     cache.start()
-    yield Runtime(config=config, db_path=db_path, keycache=cache)
+    yield Runtime(config=config, db_path=store.target, store=store, keycache=cache)
     cache.stop()

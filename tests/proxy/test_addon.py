@@ -15,10 +15,11 @@ def test_addon_starts_on_configured_db_and_stops_cleanly(tmp_path):
         assert {"aispendtrack_redact_provider_keys", "aispendtrack_clock_offset_file"} <= set(tctx.options.keys())
         assert addon.rt.config == Config()
         assert db.exists()
-        tables = set(addon.rt.keycache._db.table_names())
-        assert {"accounts", "keys", "key_secrets", "calls", "rate_events", "monthly_usage"} <= tables
+        with addon.rt.store.connection() as conn:
+            tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
+        assert {"accounts", "keys", "key_secrets", "calls", "rate_events", "monthly_usage", "proxies"} <= tables
         addon.done()
-    assert addon.rt.keycache is None
+    assert addon.rt.keycache is None and addon.rt.store is None
 
 
 def test_bad_config_at_start_up_logs_one_error_line_and_stays_unready(tmp_path, caplog):

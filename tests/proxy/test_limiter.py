@@ -1,6 +1,6 @@
 """The limiter step, loaded alone in mitmproxy's test context: every check runs on the
-limiter's thread, the event loop never waits on SQLite, and a check that cannot be made
-refuses the request (503)."""
+store writer's thread, the event loop never waits on SQLite, and a check that cannot be
+made refuses the request (503)."""
 
 import asyncio
 import json
@@ -13,17 +13,20 @@ import pytest
 from mitmproxy.test import taddons, tflow
 
 from aispendtrack.proxy.limits import Limiter, offset_clock
-from aispendtrack.proxy.state import Runtime, state_of
+from aispendtrack.proxy.state import META, FlowState, state_of
 from aispendtrack.proxy.webview import MARK_LIMITED, MARK_UNAVAILABLE
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import limits as limits_store
 from aispendtrack.store.ledger_schema import Outcome
+from aispendtrack.store.writer import StoreWriter
 
 from support.limiter import limited_flow, run, spoil
 
 
-def test_counts_and_refuses_over_the_limit(db_path, config):
-    lim = Limiter(Runtime(config=config, db_path=db_path))
+
+
+def test_counts_and_refuses_over_the_limit(proxy_rt, db_path, config):
+    lim = Limiter(proxy_rt(config, writer=False))
     flows = [limited_flow() for _ in range(3)]
 
     async def scenario(tctx):
@@ -37,8 +40,8 @@ def test_counts_and_refuses_over_the_limit(db_path, config):
     assert state_of(flows[0]).limit_headers["x-aispendtrack-ratelimit-remaining-requests-hour"] == "1"
 
 
-def test_status_headers_reach_the_forwarded_response(db_path, config):
-    lim = Limiter(Runtime(config=config, db_path=db_path))
+def test_status_headers_reach_the_forwarded_response(proxy_rt, db_path, config):
+    lim = Limiter(proxy_rt(config, writer=False))
     f = limited_flow()
 
     async def scenario(tctx):
@@ -51,8 +54,8 @@ def test_status_headers_reach_the_forwarded_response(db_path, config):
     assert f.response.headers["x-aispendtrack-ratelimit-remaining-requests-hour"] == "1"
 
 
-def test_unidentified_and_unlimited_flows_are_not_counted(db_path, config):
-    lim = Limiter(Runtime(config=config, db_path=db_path))
+def test_unidentified_and_unlimited_flows_are_not_counted(proxy_rt, db_path, config):
+    lim = Limiter(proxy_rt(config, writer=False))
     plain, unlimited = tflow.tflow(), limited_flow(hourly=None)
 
     async def scenario(tctx):
@@ -67,10 +70,10 @@ def test_unidentified_and_unlimited_flows_are_not_counted(db_path, config):
     database.conn.close()
 
 
-def test_clock_offset_file_option_moves_the_window(db_path, config, tmp_path):
+def test_clock_offset_file_option_moves_the_window(proxy_rt, db_path, config, tmp_path):
     clock = tmp_path / "clock"
     clock.write_text("0")
-    lim = Limiter(Runtime(config=config, db_path=db_path))
+    lim = Limiter(proxy_rt(config, writer=False))
     flows = [limited_flow(hourly=1) for _ in range(3)]
 
     async def scenario(tctx):
@@ -83,8 +86,8 @@ def test_clock_offset_file_option_moves_the_window(db_path, config, tmp_path):
     assert [f.response and f.response.status_code for f in flows] == [None, 429, None]
 
 
-def test_a_held_write_lock_sends_the_check_to_the_thread_without_blocking_the_loop(db_path, config):
-    lim = Limiter(Runtime(config=config, db_path=db_path))
+def test_a_held_write_lock_sends_the_check_to_the_thread_without_blocking_the_loop(proxy_rt, db_path, config):
+    lim = Limiter(proxy_rt(config, writer=False))
     other = dbmod.connect(db_path)
     f = limited_flow()
     try:
@@ -107,12 +110,12 @@ def test_a_held_write_lock_sends_the_check_to_the_thread_without_blocking_the_lo
 
 
 @pytest.mark.parametrize("failure", ["database", "stopped"])
-def test_a_failed_check_is_refused_with_503_never_forwarded(db_path, config, monkeypatch, caplog, failure):
+def test_a_failed_check_is_refused_with_503_never_forwarded(proxy_rt, db_path, config, monkeypatch, caplog, failure):
     """Fail closed: when check-and-count raises (or the limiter is not running) the flow is
     answered 503 with `retry-after: 1` and recorded as rejected, not waved through; the
     reason is logged."""
     caplog.set_level(logging.WARNING)
-    lim = Limiter(Runtime(config=config, db_path=db_path))
+    lim = Limiter(proxy_rt(config, writer=False))
     f = limited_flow()
 
     async def scenario(tctx):
@@ -120,9 +123,11 @@ def test_a_failed_check_is_refused_with_503_never_forwarded(db_path, config, mon
 
     if failure == "database":
         def broken(*a, **kw):
-            raise sqlite3.OperationalError("disk I/O error")
+            e = sqlite3.OperationalError("disk I/O error")
+            e.sqlite_errorcode = sqlite3.SQLITE_IOERR  # as SQLite reports it
+            raise e
 
-        monkeypatch.setattr(limits_store, "check_and_count", broken)
+        monkeypatch.setattr(limits_store, "decide", broken)
     run(lim, scenario, start=failure == "database")
     assert f.response is not None and f.response.status_code == 503
     assert f.response.headers["retry-after"] == "1"
@@ -131,8 +136,14 @@ def test_a_failed_check_is_refused_with_503_never_forwarded(db_path, config, mon
     reason = "disk I/O error" if failure == "database" else "the limiter is stopped"
     assert state.error == f"AiSpendTrack could not check limits: {reason}"
     assert f.marked == MARK_UNAVAILABLE
-    assert caplog.record_tuples == [
-        ("aispendtrack.proxy.limits", logging.WARNING, f"aispendtrack: limit check failed: {reason}")]
+    refused = [("aispendtrack.proxy.limits", logging.WARNING, f"aispendtrack: limit check failed: {reason}")]
+    if failure == "database":  # the store failing also stops the proxy's other calls, until it answers again
+        health = "aispendtrack.store.health", logging.WARNING
+        refused = [(*health, "AiSpendTrack: cannot keep the ledger (disk I/O error): provider calls are answered"
+                             " 503 until it can; check the database file and the disk, the proxy resumes by itself"),
+                   *refused,
+                   (*health, f"AiSpendTrack: ledger {db_path} is writable again: provider calls are forwarded")]
+    assert caplog.record_tuples == refused
 
 
 @pytest.mark.parametrize("content, offset", [("3600.5", 3600.5), ("-60\n", -60.0), ("", 0.0), ("soon", 0.0),
@@ -148,8 +159,8 @@ def test_test_clock_reads_its_offset_at_each_check(tmp_path, monkeypatch, conten
     assert clock() == 1_000_007.0
 
 
-def test_without_the_clock_option_the_clock_is_plain_time(db_path, config, tmp_path):
-    lim = Limiter(Runtime(config=config, db_path=db_path))
+def test_without_the_clock_option_the_clock_is_plain_time(proxy_rt, db_path, config, tmp_path):
+    lim = Limiter(proxy_rt(config, writer=False))
     assert lim.clock is time.time
     with taddons.context(lim) as tctx:
         tctx.configure(lim, aispendtrack_clock_offset_file=str(tmp_path / "clock"))
@@ -159,10 +170,10 @@ def test_without_the_clock_option_the_clock_is_plain_time(db_path, config, tmp_p
 
 
 @pytest.mark.parametrize("case", ["answered", "errored", "not live", "no key", "unlimited", "not ours"])
-def test_flows_it_must_not_check_are_left_alone(db_path, config, case):
+def test_flows_it_must_not_check_are_left_alone(proxy_rt, db_path, config, case):
     """A stopped limiter answers 503 to anything it checks, so a flow left without a 503
     proves it was not checked."""
-    lim = Limiter(Runtime(config=config, db_path=db_path))
+    lim = Limiter(proxy_rt(config, writer=False))
     f = limited_flow(hourly=None) if case == "unlimited" else limited_flow()
     if case == "no key":
         state_of(f).key_id = None
@@ -178,23 +189,23 @@ def test_flows_it_must_not_check_are_left_alone(db_path, config, case):
     assert f.marked == ""
 
 
-def test_a_stopped_limiter_refuses_at_once(db_path, config):
-    lim = Limiter(Runtime(config=config, db_path=db_path))
+def test_a_stopped_limiter_refuses_at_once(proxy_rt, db_path, config):
+    lim = Limiter(proxy_rt(config, writer=False))
     f = limited_flow()
 
     async def scenario(tctx):
-        lim.stop()  # started by `run`, stopped before the flow comes
+        lim.rt.writer.close()  # started by `run`, stopped (the addon's shutdown) before the flow comes
         await asyncio.wait_for(tctx.cycle(lim, f), 10)
 
     run(lim, scenario)
     assert f.response.status_code == 503
-    assert state_of(f).error == "AiSpendTrack could not check limits: the limiter is stopped"
+    assert state_of(f).error == "AiSpendTrack could not check limits: the store writer is closed"
     assert json.loads(f.response.content)["error"]["code"] == "limits_unavailable"
 
 
 @pytest.mark.parametrize("limit, outcome", [("hourly", Outcome.RATE_LIMITED), ("monthly", Outcome.QUOTA_EXCEEDED)])
-def test_429_names_the_limit_and_carries_its_headers(db_path, config, limit, outcome):
-    lim = Limiter(Runtime(config=config, db_path=db_path))
+def test_429_names_the_limit_and_carries_its_headers(proxy_rt, db_path, config, limit, outcome):
+    lim = Limiter(proxy_rt(config, writer=False))
     flows = [limited_flow(hourly=1 if limit == "hourly" else None) for _ in range(2)]
     for f in flows:
         state_of(f).monthly_calls = 1 if limit == "monthly" else None
@@ -217,10 +228,10 @@ def test_429_names_the_limit_and_carries_its_headers(db_path, config, limit, out
     assert r.headers[f"x-aispendtrack-ratelimit-remaining-requests-{period}"] == "0"
 
 
-def test_free_tier_monthly_429_tells_how_to_lift_the_limit(db_path, config):
+def test_free_tier_monthly_429_tells_how_to_lift_the_limit(proxy_rt, db_path, config):
     """The refusal's text is written for the account's tier (`FlowState.tier`)."""
     now = 1_795_003_200.25  # 2026-11-18T12:00:00.25Z, 12.5 days before December
-    lim = Limiter(Runtime(config=config, db_path=db_path))
+    lim = Limiter(proxy_rt(config, writer=False))
     flows = [limited_flow(hourly=None) for _ in range(2)]
     for f in flows:
         state_of(f).monthly_calls, state_of(f).tier = 1, "free"
@@ -238,10 +249,10 @@ def test_free_tier_monthly_429_tells_how_to_lift_the_limit(db_path, config):
         " 2026-12-01T00:00:00Z; wait until then, or upgrade the account's tier to lift this limit")
 
 
-def test_a_narrowed_key_is_counted_in_request_after_its_models_were_checked(db_path, config):
+def test_a_narrowed_key_is_counted_in_request_after_its_models_were_checked(proxy_rt, db_path, config):
     """A key with a model list waits for `request`, where Access has already refused what it
     refuses: a call answered before then (403) uses no count."""
-    lim = Limiter(Runtime(config=config, db_path=db_path))
+    lim = Limiter(proxy_rt(config, writer=False))
     refused, admitted = limited_flow(hourly=1), limited_flow(hourly=1)
     for f in (refused, admitted):
         state_of(f).models = ["gpt-4o-mini"]

@@ -14,10 +14,10 @@ from mitmproxy.test import tflow
 from aispendtrack.config import parse_config
 from aispendtrack.limits import budget as rules
 from aispendtrack.proxy.limits import Limiter
-from aispendtrack.proxy.state import META, FlowState, Runtime, state_of
+from aispendtrack.proxy.state import META, FlowState, state_of
 from aispendtrack.proxy.webview import MARK_LIMITED, MARK_REJECTED
-from aispendtrack.store import budgets
 from aispendtrack.store import db as dbmod
+from aispendtrack.store import open_store
 from aispendtrack.store.ledger_schema import Outcome
 from support.limiter import run as run_limiter, spoil
 
@@ -53,9 +53,8 @@ def cycle_all(lim, flows):
 
 
 def key_budget(db_path, usd):
-    database = dbmod.connect(db_path)
-    budgets.set_budget(database, "key", "key_1", usd, "month", now=NOW)
-    database.conn.close()
+    with open_store(db_path) as store:
+        store.set_budget("key", "key_1", usd, "month", now=NOW)
 
 
 def rows(db_path, sql):
@@ -66,9 +65,9 @@ def rows(db_path, sql):
         database.conn.close()
 
 
-def test_bound_is_reserved_and_its_id_kept_for_the_ledger(db_path):
+def test_bound_is_reserved_and_its_id_kept_for_the_ledger(proxy_rt, db_path):
     key_budget(db_path, "1")
-    lim = Limiter(Runtime(config=CONFIG, db_path=db_path))
+    lim = Limiter(proxy_rt(CONFIG, writer=False))
     f = budgeted_flow(hourly=5)
 
     async def scenario(tctx):
@@ -96,9 +95,9 @@ def test_bound_is_reserved_and_its_id_kept_for_the_ledger(db_path):
     assert {k: f.response.headers[k] for k in expected} == expected
 
 
-def test_a_call_over_budget_is_refused_429_with_budget_headers_and_text(db_path):
+def test_a_call_over_budget_is_refused_429_with_budget_headers_and_text(proxy_rt, db_path):
     key_budget(db_path, "0.2")  # room for one bound, not two
-    lim = Limiter(Runtime(config=CONFIG, db_path=db_path))
+    lim = Limiter(proxy_rt(CONFIG, writer=False))
     ok, refused = budgeted_flow(), budgeted_flow()
     run(lim, cycle_all(lim, [ok, refused]))
     assert ok.response is None
@@ -127,9 +126,9 @@ def test_a_call_over_budget_is_refused_429_with_budget_headers_and_text(db_path)
     assert rows(db_path, "SELECT COUNT(*) FROM rate_events") == [(1,)]  # nor was it counted
 
 
-def test_a_model_without_a_price_is_refused_403_before_any_check(db_path):
+def test_a_model_without_a_price_is_refused_403_before_any_check(proxy_rt, db_path):
     key_budget(db_path, "1")
-    lim = Limiter(Runtime(config=CONFIG, db_path=db_path))
+    lim = Limiter(proxy_rt(CONFIG, writer=False))
     f = budgeted_flow(json.dumps({"model": "no-such-model-x", "max_tokens": 1}).encode())
     run(lim, cycle_all(lim, [f]))
     message = ("AiSpendTrack cannot hold a budget for model no-such-model-x: it has no known price, so its cost"
@@ -147,10 +146,10 @@ def test_a_model_without_a_price_is_refused_403_before_any_check(db_path):
     assert rows(db_path, "SELECT COUNT(*) FROM rate_events") == [(0,)]
 
 
-def test_a_limiter_not_started_prices_with_the_config_and_fails_closed(db_path):
+def test_a_limiter_not_started_prices_with_the_config_and_fails_closed(proxy_rt, db_path):
     """`request` before `start()`: the bound is still priced with the config's prices ("m"
     is known only there, so no 403), then the check cannot run: 503."""
-    lim = Limiter(Runtime(config=CONFIG, db_path=db_path))
+    lim = Limiter(proxy_rt(CONFIG, writer=False))
     f = budgeted_flow()
     run(lim, cycle_all(lim, [f]), start=False)
     assert f.response.status_code == 503
@@ -158,10 +157,10 @@ def test_a_limiter_not_started_prices_with_the_config_and_fails_closed(db_path):
 
 
 @pytest.mark.parametrize("case", ["answered", "errored", "not live", "not ours", "not budgeted"])
-def test_flows_request_must_not_check_are_left_alone(db_path, case):
+def test_flows_request_must_not_check_are_left_alone(proxy_rt, db_path, case):
     """A stopped limiter answers 503 to anything `request` checks, so a flow left without a
     503 proves it was not checked."""
-    lim = Limiter(Runtime(config=CONFIG, db_path=db_path))
+    lim = Limiter(proxy_rt(CONFIG, writer=False))
     f = budgeted_flow()
     if case != "not budgeted":
         spoil(f, case)

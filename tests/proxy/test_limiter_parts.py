@@ -1,5 +1,5 @@
-"""The limiter's parts around the check: its testing option and clock, its worker thread,
-and how its status headers join the upstream's response headers."""
+"""The limiter's parts around the check: its testing option and clock, the thread its checks
+run on, and how its status headers join the upstream's response headers."""
 
 import asyncio
 import locale
@@ -57,31 +57,26 @@ def test_clock_file_is_read_as_utf8_whatever_the_locale(tmp_path, monkeypatch):
         locale.setlocale(locale.LC_CTYPE, before)
 
 
-def test_the_worker_is_one_named_daemon_thread_ended_by_stop(db_path, config):
-    """Named for thread dumps; a daemon, so a proxy that exits without `done()` does not hang
-    on a thread waiting for checks; after `stop()` it is gone and holds no connection."""
-    lim = Limiter(Runtime(config=config, db_path=db_path))
+def test_the_worker_is_one_named_daemon_thread_ended_by_stop(proxy_rt, config):
+    """The checks run on the store writer's thread: named for thread dumps; a daemon, so a
+    proxy that exits without `done()` does not hang on a thread waiting for checks; after
+    the writer is closed (the addon's shutdown) it is gone."""
 
     def ours():
-        return [t for t in threading.enumerate() if t.name == "aispendtrack-limits"]
+        return [t for t in threading.enumerate() if t.name == "aispendtrack-writer"]
 
-    async def main():
-        with taddons.context(lim):
-            lim.start()
-            try:
-                [thread] = ours()
-                assert thread.daemon is True
-            finally:
-                lim.stop()
-            assert ours() == []
-
-    asyncio.run(main())
+    assert ours() == []
+    rt = proxy_rt(config)
+    [thread] = ours()
+    assert thread.daemon is True
+    rt.writer.close()
+    assert ours() == [] and not thread.is_alive()
 
 
-def test_stop_closes_the_worker_connection(db_path, config):
-    """A connection still open keeps SQLite from leaving WAL mode; once the limiter has
-    stopped, nothing of it holds the file (the runtime's pin is the parent addon's to close)."""
-    rt = Runtime(config=config, db_path=db_path)
+def test_stop_closes_the_worker_connection(proxy_rt, db_path, config):
+    """A connection still open keeps SQLite from leaving WAL mode; once the addon has shut
+    down (writer and store closed), nothing of the limiter's checks holds the file."""
+    rt = proxy_rt(config)
     lim = Limiter(rt)
     f = tflow.tflow()
     f.metadata[META] = FlowState("openai", "chat", "openai", time.time(), key_id="key_1", account="acme",
@@ -90,8 +85,9 @@ def test_stop_closes_the_worker_connection(db_path, config):
     async def main():
         with taddons.context(lim) as tctx:
             lim.start()
-            await tctx.cycle(lim, f)  # the worker opens its connection and counts the call
-            lim.stop()
+            await tctx.cycle(lim, f)  # the writer opens its connection and counts the call
+            rt.writer.close()
+            rt.store.close()
 
     asyncio.run(main())
     rt.file().close()

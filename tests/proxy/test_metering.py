@@ -21,9 +21,9 @@ from mitmproxy.test import taddons, tflow
 
 from aispendtrack.proxy import metering as metering_mod
 from aispendtrack.proxy.metering import Metering
-from aispendtrack.proxy.state import META, FlowState, Runtime, state_of
+from aispendtrack.proxy.state import META, FlowState, state_of
 from aispendtrack.store import db as dbmod
-from aispendtrack.store.ledger import LedgerWriter
+from aispendtrack.store.writer import StoreWriter
 
 BODY = {"id": "c1", "object": "chat.completion", "model": "gpt-4o-mini-2024-07-18",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
@@ -43,8 +43,8 @@ def chat_flow(status=200) -> http.HTTPFlow:
     return f
 
 
-def metered(db_path, config, *flows):
-    rt = Runtime(config=config, db_path=db_path)
+def metered(proxy_rt, db_path, config, *flows):
+    rt = proxy_rt(config)
     metering = Metering(rt)
 
     async def main():
@@ -58,7 +58,7 @@ def metered(db_path, config, *flows):
                     metering.responseheaders(f)
                     await metering.response(f)
             finally:
-                metering.stop()
+                rt.writer.close()
 
     asyncio.run(main())
     database = dbmod.connect(db_path)
@@ -67,9 +67,9 @@ def metered(db_path, config, *flows):
     return rt, rows
 
 
-def test_a_forwarded_call_becomes_one_priced_row(db_path, config):
+def test_a_forwarded_call_becomes_one_priced_row(proxy_rt, db_path, config):
     f = chat_flow()
-    rt, rows = metered(db_path, config, f)
+    rt, rows = metered(proxy_rt, db_path, config, f)
     (row,) = rows
     assert (row["key_id"], row["account"], row["outcome"], row["status"]) == ("key_1", "acme", "forwarded", 200)
     assert (row["input_tokens"], row["output_tokens"], row["request_model"]) == (12, 3, "gpt-4o-mini")
@@ -78,7 +78,7 @@ def test_a_forwarded_call_becomes_one_priced_row(db_path, config):
     assert rt.session.totals.calls == 1 and rt.session.totals.input_tokens == 12
 
 
-def test_a_gemini_row_stores_the_reported_usage_and_the_cache_modalities_left_out_as_zero(db_path, config):
+def test_a_gemini_row_stores_the_reported_usage_and_the_cache_modalities_left_out_as_zero(proxy_rt, db_path, config):
     """usage_json keeps every count the provider reported; cacheTokensDetails naming TEXT only adds the
     cache's other modalities as 0, which prices the audio prompt exactly."""
     f = tflow.tflow(resp=True)
@@ -92,7 +92,7 @@ def test_a_gemini_row_stores_the_reported_usage_and_the_cache_modalities_left_ou
     f.response.content = json.dumps({"candidates": [{"finishReason": "STOP"}], "usageMetadata": usage,
                                      "modelVersion": "gemini-2.5-flash"}).encode()
     f.metadata[META] = FlowState("google", "generate", "google", time.time())
-    _, (row,) = metered(db_path, config, f)
+    _, (row,) = metered(proxy_rt, db_path, config, f)
     assert json.loads(row["usage_json"]) == {
         "input_tokens": 1500, "output_tokens": 100, "cache_read_tokens": 800, "input_text_tokens": 1000,
         "input_audio_tokens": 500, "cache_text_read_tokens": 800, "cache_audio_read_tokens": 0,
@@ -100,14 +100,14 @@ def test_a_gemini_row_stores_the_reported_usage_and_the_cache_modalities_left_ou
     assert (row["model"], row["pricing"], row["cost_usd"]) == ("gemini-2.5-flash", "priced", "0.000834")
 
 
-def test_an_upstream_error_is_recorded_unmetered(db_path, config):
+def test_an_upstream_error_is_recorded_unmetered(proxy_rt, db_path, config):
     f = chat_flow(status=500)
-    _, (row,) = metered(db_path, config, f)
+    _, (row,) = metered(proxy_rt, db_path, config, f)
     assert (row["outcome"], row["status"], row["pricing"], row["input_tokens"]) == ("upstream_error", 500, "unmetered", None)
 
 
-def test_flows_not_ours_leave_no_row(db_path, config):
-    _, rows = metered(db_path, config, tflow.tflow(resp=True))
+def test_flows_not_ours_leave_no_row(proxy_rt, db_path, config):
+    _, rows = metered(proxy_rt, db_path, config, tflow.tflow(resp=True))
     assert rows == []
 
 
@@ -124,26 +124,38 @@ class _WaitOpensGate(concurrent.futures.Future):
         return super().result(timeout)
 
 
-class GatedWriter(LedgerWriter):
+class Gated:
+    """The real store, but a batch is committed only once `gate` is open."""
+
+    def __init__(self, store):
+        self.store, self.gate = store, threading.Event()
+
+    def write(self, batch):
+        self.gate.wait(30)
+        return self.store.write(batch)
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+class GatedWriter(StoreWriter):
     """A real writer whose commits wait for `gate`; with `open_on_wait`, a thread
     waiting on a submitted row's future opens it."""
 
-    def __init__(self, path, *, open_on_wait: bool):
-        super().__init__(path)
-        self.gate = threading.Event()
+    def __init__(self, store, *, open_on_wait: bool):
+        super().__init__(Gated(store))
+        self.gate = self.store.gate
         self.open_on_wait = open_on_wait
 
     def submit(self, row):
+        real = super().submit(row)
         if not self.open_on_wait:
-            return super().submit(row)
+            return real
         fut = _WaitOpensGate(self.gate)
         fut.set_running_or_notify_cancel()
-        self._put(row, fut)
+        real.add_done_callback(lambda done: fut.set_exception(done.exception()) if done.exception()
+                               else fut.set_result(done.result()))
         return fut
-
-    def _insert(self, pending):
-        self.gate.wait(30)
-        return super()._insert(pending)
 
 
 def committed_rows(db_path) -> int:
@@ -155,20 +167,21 @@ def committed_rows(db_path) -> int:
 
 
 @pytest.fixture
-def metering(db_path, config):
-    m = Metering(Runtime(config=config, db_path=db_path))
+def metering(proxy_rt, config):
+    rt = proxy_rt(config)
+    m = Metering(rt)
     m.start()
-    m.ledger.close()  # replaced by `gated`
+    rt.writer.close()  # replaced by `gated`
     yield m
-    if isinstance(m.ledger, GatedWriter):
-        m.ledger.gate.set()
-    m.stop()
+    if isinstance(rt.writer, GatedWriter):
+        rt.writer.gate.set()
+        rt.writer.close()
 
 
 def gated(metering, db_path, *, open_on_wait=False) -> GatedWriter:
-    w = GatedWriter(db_path, open_on_wait=open_on_wait)
+    w = GatedWriter(metering.rt.store, open_on_wait=open_on_wait)
     w.start()
-    metering.ledger = w
+    metering.rt.writer = w
     return w
 
 
@@ -261,7 +274,7 @@ def test_a_commit_slower_than_the_stream_wait_is_awaited_by_the_response_hook(me
     asyncio.run(scenario())
 
 
-def test_a_path_routed_call_records_the_paths_model_not_the_bodys(db_path, config):
+def test_a_path_routed_call_records_the_paths_model_not_the_bodys(proxy_rt, db_path, config):
     """Gemini serves the model its path names: that one is ledgered (and priced) even when
     the body names another and the response does not say."""
     f = tflow.tflow(resp=True)
@@ -271,12 +284,12 @@ def test_a_path_routed_call_records_the_paths_model_not_the_bodys(db_path, confi
     f.response.content = json.dumps({"candidates": [], "usageMetadata": {
         "promptTokenCount": 10, "candidatesTokenCount": 5, "totalTokenCount": 15}}).encode()
     f.metadata[META] = FlowState("google", "generate", "google", time.time(), key_id="key_1", account="acme")
-    _, (row,) = metered(db_path, config, f)
+    _, (row,) = metered(proxy_rt, db_path, config, f)
     assert (row["model"], row["request_model"], row["pricing"]) == ("gemini-2.5-pro", "gemini-2.5-pro", "priced")
 
 
 @pytest.mark.parametrize("hook", ["response", "error"])
-def test_a_flow_loaded_from_a_file_adds_no_row(db_path, config, hook):
+def test_a_flow_loaded_from_a_file_adds_no_row(proxy_rt, db_path, config, hook):
     """`mitmdump -r` and mitmweb's Open run a saved flow through the hooks, not live. One
     saved before its row (in flight when the proxy stopped) is a record, not a call."""
     from mitmproxy import flow as mflow
@@ -287,7 +300,7 @@ def test_a_flow_loaded_from_a_file_adds_no_row(db_path, config, hook):
     assert not loaded.live and not state_of(loaded).recorded
     if hook == "error":
         loaded.error = mflow.Error("Client disconnected.")
-    rt = Runtime(config=config, db_path=db_path)
+    rt = proxy_rt(config)
     m = Metering(rt)
 
     async def main():
@@ -297,7 +310,7 @@ def test_a_flow_loaded_from_a_file_adds_no_row(db_path, config, hook):
                 m.responseheaders(loaded)
                 await getattr(m, hook)(loaded)
             finally:
-                m.stop()
+                rt.writer.close()
 
     asyncio.run(main())
     assert committed_rows(db_path) == 0

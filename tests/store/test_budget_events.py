@@ -2,15 +2,15 @@
 and 100 % of a budget, once each per budget and period."""
 
 import json
+import sqlite3
 from decimal import Decimal
 
 import pytest
 
 from aispendtrack.limits import budget as rules
-from aispendtrack.store import budgets, budgets_schema, keys, outbox, schema
-from aispendtrack.store.db import connect
-from aispendtrack.store.ledger import LedgerWriter
-from aispendtrack.store.limits import check_and_count
+from aispendtrack.store import budgets, open_store
+from aispendtrack.store.api.traffic import Admission
+from aispendtrack.store.writer import StoreWriter
 
 T0 = 1_795_683_600.0  # 2026-11-26T09:00:00Z
 DEC = 1_796_083_200.0  # 2026-12-01T00:00:00Z
@@ -19,22 +19,27 @@ NANO = rules.NANO
 
 @pytest.fixture()
 def db(tmp_path):
-    database = connect(tmp_path / "shared.db")
-    schema.ensure_schema(database)
-    keys.create_account(database, "acme", "pro")
-    outbox.add_endpoint(database, "acme", "http://127.0.0.1:9/hook", ("budget.threshold",))
-    writer = LedgerWriter(tmp_path / "shared.db")
-    writer.start()
-    database.writer = writer
-    yield database
-    writer.close()
-    database.conn.close()
+    """The store, with acme listening to `budget.threshold`, and a running proxy writer (`db.writer`)."""
+    store = open_store(tmp_path / "shared.db")
+    store.create_account("acme", "pro")
+    store.add_endpoint("acme", "http://127.0.0.1:9/hook", ("budget.threshold",))
+    store.writer = StoreWriter(store)
+    store.writer.start()
+    yield store
+    store.writer.close()
+    store.close()
+
+
+def sql(db, statement):
+    with db.connection() as conn:
+        return conn.execute(statement).fetchall()
 
 
 def spend(db, cost, now=T0, key_id="k1", tier_budget=None, hold=None):
-    """Admit one call (a hold of `cost`, or `hold`) and write its ledger row at `cost` (the settle)."""
-    d = check_and_count(db, key_id=key_id, account="acme", hourly_limit=None, monthly_limit=None,
-                        now=now, charge=budgets.Charge(rules.to_nano(hold or cost), tier_budget))
+    """Admit one call (a hold of `cost`, or `hold`) and write its ledger row at `cost` (the
+    settle), both through the proxy's writer."""
+    d = db.writer.admit_sync(Admission(key_id, "acme", None, None, now,
+                                       budgets.Charge(rules.to_nano(hold or cost), tier_budget)))
     assert d.admitted
     db.writer.write_sync({"ts": now, "key_id": key_id, "account": "acme", "provider": "openai",
                           "outcome": "forwarded", "cost_usd": Decimal(cost), "pricing": "priced",
@@ -42,12 +47,12 @@ def spend(db, cost, now=T0, key_id="k1", tier_budget=None, hold=None):
 
 
 def events(db):
-    return [json.loads(p)["data"] for (p,) in db.execute(
-        "SELECT payload FROM webhook_messages WHERE type = 'budget.threshold' ORDER BY rowid")]
+    return [json.loads(p)["data"] for (p,) in sql(
+        db, "SELECT payload FROM webhook_messages WHERE type = 'budget.threshold' ORDER BY rowid")]
 
 
 def test_each_threshold_once_per_period_and_again_in_the_next(db):
-    budgets.set_budget(db, "account", "acme", "1", "month", now=T0)
+    db.set_budget("account", "acme", "1", "month", now=T0)
     spend(db, "0.5")
     assert events(db) == []
     spend(db, "0.3")  # 0.8: reaches 80 %
@@ -66,7 +71,7 @@ def test_each_threshold_once_per_period_and_again_in_the_next(db):
 
 
 def test_one_call_past_both_thresholds_sends_both_and_key_budgets_name_the_key(db):
-    budgets.set_budget(db, "key", "k1", "0.4", "day", now=T0)
+    db.set_budget("key", "k1", "0.4", "day", now=T0)
     spend(db, "0.45", hold="0.3")  # over its hold: the overshoot still counts as spent
     assert [(e["scope"], e["key_id"], e["period"], e["threshold"]) for e in events(db)] == [
         ("key", "k1", "day", 80), ("key", "k1", "day", 100)]
@@ -82,21 +87,23 @@ def test_a_tier_default_budget_alerts_too(db):
 
 
 def test_no_endpoint_no_message_but_the_threshold_is_still_spent(db):
-    budgets.set_budget(db, "account", "acme", "1", "month", now=T0)
-    db.execute("UPDATE webhook_endpoints SET disabled = 'x'")
+    db.set_budget("account", "acme", "1", "month", now=T0)
+    sql(db, "UPDATE webhook_endpoints SET disabled = 'x'")
     spend(db, "0.9")
-    db.execute("UPDATE webhook_endpoints SET disabled = NULL")
+    sql(db, "UPDATE webhook_endpoints SET disabled = NULL")
     spend(db, "0.05")
     assert events(db) == []  # 80 % was reached while nobody listened: not sent late
 
 
 def test_an_earlier_reservations_table_gains_the_limit_columns(tmp_path):
-    old = connect(tmp_path / "old.db")
+    old = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
     old.execute("""CREATE TABLE budget_reservations (id TEXT PRIMARY KEY, created REAL NOT NULL,
         amount_nano INTEGER NOT NULL, key_id TEXT, key_period TEXT, account TEXT, account_period TEXT,
         expired INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID""")
     old.execute("INSERT INTO budget_reservations (id, created, amount_nano) VALUES ('r1', 1, 5)")
-    budgets_schema.ensure_schema(old)
-    budgets_schema.ensure_schema(old)
-    assert old.execute("SELECT id, amount_nano, key_limit, account_limit FROM budget_reservations").fetchall() == [
-        ("r1", 5, None, None)]
+    old.close()
+    open_store(tmp_path / "old.db").close()
+    open_store(tmp_path / "old.db").close()  # once is enough: opening it again changes nothing
+    with open_store(tmp_path / "old.db") as store:
+        assert sql(store, "SELECT id, amount_nano, key_limit, account_limit FROM budget_reservations") == [
+            ("r1", 5, None, None)]

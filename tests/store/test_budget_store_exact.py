@@ -1,6 +1,6 @@
-"""Budgets in SQLite, exactly: what each store function returns and writes, the standings a
-reservation reports, expiry and late settling on a key and an account held together, the
-counter created on first use, and the definitions through a plain sqlite3 connection."""
+"""Budgets in the store, exactly: what each store function returns and writes, the standings
+a reservation reports, expiry and late settling on a key and an account held together, the
+counter created on first use, and the definitions through a store connection."""
 
 import sqlite3
 from decimal import Decimal
@@ -8,10 +8,9 @@ from decimal import Decimal
 import pytest
 
 from aispendtrack.limits import budget as rules
-from aispendtrack.store import budgets, budgets_schema
+from aispendtrack.store import budgets, open_store
 from aispendtrack.store.budgets import Reservation, Standing
-from aispendtrack.store.db import connect
-from aispendtrack.store.ledger import LedgerWriter
+from aispendtrack.store.sqlite.conn import SqliteConn
 
 from support.budget_store import NANO, T0
 
@@ -21,28 +20,22 @@ TODAY_END = 1_795_737_600.0  # 2026-11-27T00:00:00Z
 
 @pytest.fixture()
 def conn(path):
-    """The plain sqlite3 connection (autocommit) the data path and the writer use."""
-    database = connect(path)
-    yield database.conn
-    database.conn.close()
+    """A connection of the store (autocommit, explicit transactions), as the data path has."""
+    with open_store(path) as store, store.connection() as c:
+        yield c
 
 
 def write(path, *rows):
-    w = LedgerWriter(path)
-    w.start()
-    try:
-        for ts, cost, rid, key_id in rows:
-            w.write_sync({"ts": ts, "key_id": key_id, "account": "acme", "provider": "openai",
-                          "outcome": "forwarded", "cost_usd": cost, "pricing": "priced", "reservation_id": rid})
-    finally:
-        w.close()
+    with open_store(path) as store:
+        store.record([{"ts": ts, "key_id": key_id, "account": "acme", "provider": "openai", "outcome": "forwarded",
+                       "cost_usd": cost, "pricing": "priced", "reservation_id": rid}
+                      for ts, cost, rid, key_id in rows])
 
 
 def reserve(conn, amount, now=T0, tier_budget=None):
-    conn.execute("BEGIN IMMEDIATE")
-    r = budgets.reserve(conn, key_id="k1", account="acme", charge=budgets.Charge(amount, tier_budget), now=now)
-    conn.execute("COMMIT")
-    return r
+    with conn.tx("key:k1", "account:acme"):
+        return budgets.reserve(conn, key_id="k1", account="acme", charge=budgets.Charge(amount, tier_budget),
+                               now=now)
 
 
 def counter(conn, scope, subject, key):
@@ -50,8 +43,7 @@ def counter(conn, scope, subject, key):
                         " WHERE scope = ? AND subject = ? AND period_key = ?", (scope, subject, key)).fetchone()
 
 
-def test_definitions_through_a_plain_connection(conn):
-    budgets_schema.ensure_schema(conn)  # idempotent, on a sqlite3.Connection as well as a Database
+def test_definitions_through_a_store_connection(conn):
     assert budgets.set_budget(conn, "key", "k1", "2.5", "day", now=T0) == rules.Budget("key", "k1", 2_500_000_000, "day", T0)
     assert budgets.set_budget(conn, "account", "acme", "10", "month", now=T0 + 1) == rules.Budget(
         "account", "acme", 10 * NANO, "month", T0 + 1)
@@ -94,7 +86,7 @@ def test_standing_only_reads(path, conn):
     write(path, (T0, Decimal("0.25"), None, "k1"))
     b = budgets.set_budget(conn, "key", "k1", "1", "week", now=T0)
     conn.execute("DELETE FROM budget_spend")
-    ro = sqlite3.connect(f"file:{path}?mode=ro", uri=True)  # a viewer that may not write
+    ro = SqliteConn(sqlite3.connect(f"file:{path}?mode=ro", uri=True))  # a viewer that may not write
     try:
         assert budgets.standing(ro, b, now=T0) == Standing(b, "w2026-W48", 1_795_996_800.0, NANO // 4, 0, 0)
     finally:
@@ -138,7 +130,10 @@ def test_expiry_releases_the_key_and_the_account_and_a_late_row_is_overshoot(pat
     budgets.set_budget(conn, "key", "k1", "1", "total", now=T0)
     budgets.set_budget(conn, "account", "acme", "1", "total", now=T0)
     lost = reserve(conn, NANO)
+    assert budgets.expire_holds(conn, T0 + budgets.RESERVATION_TTL) == 0
     assert reserve(conn, 1, now=T0 + budgets.RESERVATION_TTL).id is None  # still held at the TTL
+    assert budgets.expire_holds(conn, T0 + budgets.RESERVATION_TTL + 1) == 1  # the proxies' writers run it
+    assert conn.execute("SELECT id, expired FROM budget_reservations").fetchall() == [(lost.id, 1)]
     later = reserve(conn, NANO // 2, now=T0 + budgets.RESERVATION_TTL + 1)
     assert later.id is not None
     assert counter(conn, "key", "k1", "t") == counter(conn, "account", "acme", "t") == (0, NANO // 2, 0)
@@ -150,24 +145,47 @@ def test_expiry_releases_the_key_and_the_account_and_a_late_row_is_overshoot(pat
 def test_settle_defaults_to_nothing_for_an_unknown_cost_and_dates_its_threshold_event(conn):
     budgets.set_budget(conn, "account", "acme", "1", "month", now=T0)
     a, b = reserve(conn, NANO // 2), reserve(conn, NANO // 2)
-    conn.execute("BEGIN IMMEDIATE")
-    budgets.settle(conn, a.id, None)  # no usage seen, not charge_all: costs nothing
-    budgets.settle(conn, b.id, Decimal("0.9"), now=T0 + 42)
-    conn.execute("COMMIT")
+    with conn.tx():
+        budgets.settle(conn, a.id, None)  # no usage seen, not charge_all: costs nothing
+        budgets.settle(conn, b.id, Decimal("0.9"), now=T0 + 42)
     assert counter(conn, "account", "acme", "m2026-11") == (NANO * 9 // 10, 0, NANO * 4 // 10)
     assert conn.execute("SELECT kind, ts FROM webhook_alerts").fetchall() == [("budget.threshold.80", T0 + 42)]
 
 
+HALF_UPGRADED = """CREATE TABLE budget_reservations (id TEXT PRIMARY KEY, created REAL NOT NULL,
+    amount_nano INTEGER NOT NULL, key_id TEXT, key_period TEXT, account TEXT, account_period TEXT,
+    expired INTEGER NOT NULL DEFAULT 0, account_limit INTEGER) WITHOUT ROWID"""
+OLD_COLUMNS = ["id", "created", "amount_nano", "key_id", "key_period", "account", "account_period", "expired",
+               "account_limit"]
+
+
+def columns(db, table):
+    conn = sqlite3.connect(db)
+    try:
+        return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+    finally:
+        conn.close()
+
+
+def test_a_half_upgraded_reservations_table_is_completed(tmp_path):
+    old = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    old.execute(HALF_UPGRADED)  # account_limit added, key_limit not
+    old.close()
+    open_store(tmp_path / "old.db").close()
+    assert columns(tmp_path / "old.db", "budget_reservations") == OLD_COLUMNS + ["key_limit"]
+
+
 def test_a_failed_upgrade_leaves_the_reservations_table_as_it_was(tmp_path):
     old = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
-    old.execute("""CREATE TABLE budget_reservations (id TEXT PRIMARY KEY, created REAL NOT NULL,
-        amount_nano INTEGER NOT NULL, key_id TEXT, key_period TEXT, account TEXT, account_period TEXT,
-        expired INTEGER NOT NULL DEFAULT 0, account_limit INTEGER) WITHOUT ROWID""")  # half upgraded
-    with pytest.raises(sqlite3.OperationalError) as e:
-        budgets_schema.ensure_schema(old)
-    assert str(e.value) == "duplicate column name: account_limit"
-    assert not old.in_transaction  # rolled back: key_limit was not added either
-    assert [r[1] for r in old.execute("PRAGMA table_info(budget_reservations)")] == [
-        "id", "created", "amount_nano", "key_id", "key_period", "account", "account_period", "expired",
-        "account_limit"]
+    old.execute(HALF_UPGRADED)
+    # a later step of the same upgrade cannot run: the rename of monthly_usage.account_id
+    old.execute("CREATE TABLE monthly_usage (account_id TEXT, account TEXT, month TEXT, calls INTEGER)")
     old.close()
+    with pytest.raises(sqlite3.OperationalError) as e:
+        open_store(tmp_path / "old.db")
+    assert str(e.value) == "error in table monthly_usage after rename: duplicate column name: account"
+    assert columns(tmp_path / "old.db", "budget_reservations") == OLD_COLUMNS  # rolled back: key_limit not added
+    locked = sqlite3.connect(tmp_path / "old.db", isolation_level=None, timeout=0)
+    locked.execute("BEGIN IMMEDIATE")  # no transaction was left open holding the file
+    locked.execute("ROLLBACK")
+    locked.close()

@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 
 from aispendtrack.store import db as dbmod
-from aispendtrack.store.ledger import LedgerClosedError, LedgerUnavailable, LedgerWriter, to_db_row
+from aispendtrack.store import open_store
+from aispendtrack.store.ledger_schema import to_db_row
+from aispendtrack.store.records import StoreGone
+from aispendtrack.store.writer import LedgerClosedError, LedgerUnavailable, StoreWriter
 
-from support.ledger_rows import make_row, read
+from support.ledger_rows import make_row, read, unusable, waiting
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -28,8 +31,14 @@ def db_path(tmp_path):
 
 
 @pytest.fixture
-def writer(db_path):
-    w = LedgerWriter(db_path)
+def store(db_path):
+    with open_store(db_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+def writer(store):
+    w = StoreWriter(store)
     w.start()
     yield w
     w.close()
@@ -126,8 +135,8 @@ def test_bad_row_fails_only_its_own_future(writer, db_path):
     assert writer.write_sync(make_row(flow_id="c")) > 0
 
 
-def test_close_flushes_pending_and_is_idempotent(db_path):
-    w = LedgerWriter(db_path)
+def test_close_flushes_pending_and_is_idempotent(store, db_path):
+    w = StoreWriter(store)
     w.start()
     futs = [w.submit(make_row(flow_id=str(i))) for i in range(500)]
     w.close()
@@ -139,8 +148,8 @@ def test_close_flushes_pending_and_is_idempotent(db_path):
         late.result(1)
 
 
-def test_close_without_start_flushes_queued_rows(db_path):
-    w = LedgerWriter(db_path)
+def test_close_without_start_flushes_queued_rows(store, db_path):
+    w = StoreWriter(store)
     fut = w.submit(make_row())
     w.close()
     assert fut.result(1) == 1
@@ -148,9 +157,12 @@ def test_close_without_start_flushes_queued_rows(db_path):
 
 
 def test_start_on_unusable_path_raises_database_error(tmp_path):
-    (tmp_path / "dir.db").mkdir()
-    with pytest.raises(dbmod.DatabaseError, match="dir.db"):
-        LedgerWriter(tmp_path / "dir.db").start()
+    store = unusable(tmp_path / "dir.db")
+    try:
+        with pytest.raises(StoreGone, match="dir.db"):
+            StoreWriter(store).start()  # its thread's connection cannot be opened: the path names another file
+    finally:
+        store.close()
 
 
 def hold_write_lock(db_path, seconds):
@@ -168,8 +180,9 @@ def hold_write_lock(db_path, seconds):
     return t
 
 
-def test_locked_database_is_retried_then_written(db_path):
-    w = LedgerWriter(db_path, busy_timeout=0.02, retries=6, retry_delay=0.02)
+def test_locked_database_is_retried_then_written(db_path, monkeypatch):
+    store = waiting(db_path, monkeypatch, 0.02)
+    w = StoreWriter(store, retries=6, retry_delay=0.02)
     w.start()
     try:
         t = hold_write_lock(db_path, 0.3)
@@ -179,10 +192,12 @@ def test_locked_database_is_retried_then_written(db_path):
         assert read(db_path, "SELECT flow_id FROM calls WHERE id=?", (rid,)) == [("late",)]
     finally:
         w.close()
+        store.close()
 
 
-def test_lock_beyond_retries_fails_futures_keeps_the_row_and_thread_survives(db_path, caplog):
-    w = LedgerWriter(db_path, busy_timeout=0.01, retries=1, retry_delay=0.01)
+def test_lock_beyond_retries_fails_futures_keeps_the_row_and_thread_survives(db_path, caplog, monkeypatch):
+    store = waiting(db_path, monkeypatch, 0.01)
+    w = StoreWriter(store, retries=1, retry_delay=0.01)
     w.start()
     try:
         t = hold_write_lock(db_path, 0.5)
@@ -197,6 +212,7 @@ def test_lock_beyond_retries_fails_futures_keeps_the_row_and_thread_survives(db_
         assert caplog.records and all(r.levelname == "WARNING" for r in caplog.records)
     finally:
         w.close()
+        store.close()
 
 
 CHILD = textwrap.dedent(
@@ -204,9 +220,10 @@ CHILD = textwrap.dedent(
     import sys, threading
     from datetime import UTC, datetime
     from decimal import Decimal
-    from aispendtrack.store.ledger import LedgerWriter
+    from aispendtrack.store import open_store
+    from aispendtrack.store.writer import StoreWriter
 
-    w = LedgerWriter(sys.argv[1])
+    w = StoreWriter(open_store(sys.argv[1]))
     w.start()
     out = threading.Lock()
 
@@ -255,8 +272,8 @@ def test_sigkill_loses_no_acknowledged_row(tmp_path, db_path):
     assert json.loads(read(db_path, "SELECT usage_json FROM calls WHERE id=?", (printed[0],))[0][0]).keys() == {"n"}
 
 
-def test_an_integer_sqlite_cannot_hold_is_stored_null_and_named_not_the_row_lost(db_path):
-    w = LedgerWriter(db_path)
+def test_an_integer_sqlite_cannot_hold_is_stored_null_and_named_not_the_row_lost(store, db_path):
+    w = StoreWriter(store)
     w.start()
     try:
         w.write_sync(make_row(flow_id="huge", input_tokens=10**30, output_tokens=2**63, error="x"))

@@ -8,16 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.limits_reference import Model
 
-from aispendtrack.store.db import connect
 from aispendtrack.store import limits as store
+from aispendtrack.store import open_store
+from aispendtrack.store.api.traffic import Admission
 from aispendtrack.limits.window import Usage, millis_until
-from aispendtrack.store.limits import (
-    check_and_count,
-    ensure_schema,
-    reset_account,
-    reset_key,
-    usage,
-)
 
 
 def ep(*args) -> float:
@@ -30,11 +24,10 @@ _ids = itertools.count()
 
 @pytest.fixture(scope="module")
 def mdb(tmp_path_factory):
-    """One file for the module; each test / example uses fresh key and account ids."""
-    db = connect(tmp_path_factory.mktemp("limits") / "limits.db")
-    ensure_schema(db)
-    ensure_schema(db)  # idempotent
-    with pytest.MonkeyPatch.context() as mp:
+    """One store for the module; each test / example uses fresh key and account ids."""
+    path = tmp_path_factory.mktemp("limits") / "limits.db"
+    open_store(path).close()
+    with open_store(path) as db, pytest.MonkeyPatch.context() as mp:  # opened again: migrated once
         # prune aggressively so the property tests cover pruning too
         mp.setattr(store, "PRUNE_KEY_EVERY", 2)
         mp.setattr(store, "PRUNE_ALL_EVERY", 5)
@@ -44,9 +37,13 @@ def mdb(tmp_path_factory):
 
 @pytest.fixture()
 def db(tmp_path):
-    db = connect(tmp_path / "t.db")
-    ensure_schema(db)
-    return db
+    with open_store(tmp_path / "t.db") as opened:
+        yield opened
+
+
+def sql(db, statement):
+    with db.connection() as conn:
+        return conn.execute(statement).fetchall()
 
 
 def fresh():
@@ -55,9 +52,7 @@ def fresh():
 
 
 def cc(db, key, acct, h, m, now):
-    return check_and_count(
-        db, key_id=key, account=acct, hourly_limit=h, monthly_limit=m, now=now
-    )
+    return db.admit(Admission(key, acct, h, m, now))
 
 
 steps = (
@@ -88,7 +83,7 @@ def test_store_matches_reference(mdb, start, deltas, hourly, monthly):
         assert (d.admitted, d.limit, d.retry_after, d.should_retry) == (
             admitted, which, retry_after, should_retry,
         )
-        u = usage(mdb, key_id=key, account=acct, now=now)
+        u = mdb.usage(key_id=key, account=acct, now=now)
         assert u.hourly_count == model.in_hour(now)
         assert u.monthly_count == model.months.get(u.month, 0)
         if hourly is not None:
@@ -172,7 +167,7 @@ def test_denied_requests_consume_nothing(db):
     assert cc(db, key, acct, 1, 5, T0).admitted
     for i in range(50):
         assert not cc(db, key, acct, 1, 5, T0 + i).admitted
-    u = usage(db, key_id=key, account=acct, now=T0 + 100)
+    u = db.usage(key_id=key, account=acct, now=T0 + 100)
     assert (u.hourly_count, u.monthly_count) == (1, 1)
     assert cc(db, key, acct, 1, 5, T0 + 3600).admitted  # window unaffected by denials
 
@@ -185,7 +180,7 @@ def test_monthly_exhausted_does_not_consume_hourly(db):
     assert (d.admitted, d.limit, d.should_retry) == (False, "monthly", False)
     assert d.retry_after == math.ceil(ep(2026, 12, 1) - (T0 + 1))
     assert d.hourly_remaining == 9  # untouched, this request not counted
-    assert usage(db, key_id="key_m1", now=T0 + 1).hourly_count == 1
+    assert db.usage(key_id="key_m1", now=T0 + 1).hourly_count == 1
 
 
 def test_hourly_exhausted_does_not_consume_monthly(db):
@@ -193,7 +188,7 @@ def test_hourly_exhausted_does_not_consume_monthly(db):
     assert cc(db, "key_h", acct, 1, 100, T0).admitted
     d = cc(db, "key_h", acct, 1, 100, T0 + 5)
     assert (d.limit, d.monthly_remaining) == ("hourly", 99)
-    assert usage(db, account=acct, now=T0 + 5).monthly_count == 1
+    assert db.usage(account=acct, now=T0 + 5).monthly_count == 1
 
 
 def test_both_deny_reports_monthly_with_the_later_wait(db):
@@ -228,7 +223,7 @@ def test_blocked_limits(db):
     assert (d.admitted, d.limit, d.retry_after, d.should_retry) == (False, "monthly", None, False)
     with pytest.raises(ValueError):
         cc(db, "key_z", 5, -1, None, T0)
-    assert usage(db, key_id="key_z", account=5, now=T0) == Usage(
+    assert db.usage(key_id="key_z", account=5, now=T0) == Usage(
         "key_z", 0, 5, "2026-11", 0
     )
 
@@ -239,16 +234,14 @@ def test_unlimited_still_counts(db):
         assert d.admitted and d.hourly_remaining is None and d.monthly_remaining is None
         assert d.hourly_reset is None and d.monthly_reset is None
         assert (d.key_id, d.account) == ("key_u", 6)
-    u = usage(db, key_id="key_u", account=6, now=T0 + 10)
+    u = db.usage(key_id="key_u", account=6, now=T0 + 10)
     assert (u.hourly_count, u.monthly_count) == (5, 5)
 
 
 def test_clock_behind_keeps_log_ordered(db):
     assert cc(db, "key_c", 1, 2, None, T0 + 10).admitted
     assert cc(db, "key_c", 1, 2, None, T0 + 5).admitted  # other process, older clock
-    rows = db.conn.execute(
-        "SELECT seq, ts FROM rate_events WHERE key_id='key_c' ORDER BY seq"
-    ).fetchall()
+    rows = sql(db, "SELECT seq, ts FROM rate_events WHERE key_id='key_c' ORDER BY seq")
     assert rows == [(1, T0 + 10), (2, T0 + 10)]
     assert not cc(db, "key_c", 1, 2, None, T0 + 3609).admitted
     assert cc(db, "key_c", 1, 2, None, T0 + 3610).admitted
@@ -257,30 +250,31 @@ def test_clock_behind_keeps_log_ordered(db):
 def test_pruning_bounds_the_table(db):
     for i in range(200):  # one request every 60 s: at most 60 in any hour
         assert cc(db, "key_p", 1, 100, None, T0 + 60 * i).admitted
-    (rows,) = db.conn.execute("SELECT count(*) FROM rate_events").fetchone()
+    ((rows,),) = sql(db, "SELECT count(*) FROM rate_events")
     limit = 60 + (store.PRUNE_MARGIN / 60) + store.PRUNE_KEY_EVERY
     assert rows <= limit
-    assert usage(db, key_id="key_p", now=T0 + 60 * 199).hourly_count == 60
+    assert db.usage(key_id="key_p", now=T0 + 60 * 199).hourly_count == 60
 
 
 def test_reset_key_and_account(db):
     for i in range(3):
         cc(db, "key_r", 2, 3, 3, T0 + i)
     assert not cc(db, "key_r", 2, 3, 3, T0 + 5).admitted
-    assert reset_key(db, "key_r") == 3
+    assert db.reset_key("key_r") == 3
     d = cc(db, "key_r", 2, 3, 3, T0 + 6)
     assert d.limit == "monthly"
-    assert reset_account(db, 2, month="2026-10") == 0
-    assert reset_account(db, 2, month="2026-11") == 1
+    assert db.reset_account(2, month="2026-10") == 0
+    assert db.reset_account(2, month="2026-11") == 1
     assert cc(db, "key_r", 2, 3, 3, T0 + 7).admitted
-    assert reset_account(db, 2) == 1
+    assert db.reset_account(2) == 1
 
 
 def test_refuses_open_transaction(db):
-    db.conn.execute("BEGIN")
-    with pytest.raises(RuntimeError, match="^check_and_count needs a connection outside a transaction$"):
-        cc(db, "key_t", 1, 1, 1, T0)
-    db.conn.execute("ROLLBACK")
+    with db.connection() as conn:
+        conn.execute("BEGIN")
+        with pytest.raises(RuntimeError, match="^a write transaction cannot start inside another one$"):
+            store.admit(conn, Admission("key_t", 1, 1, 1, T0))
+        conn.execute("ROLLBACK")
 
 
 def test_account_names_are_not_coerced(db):
@@ -294,12 +288,12 @@ def test_a_monthly_usage_column_named_account_id_is_renamed_keeping_its_rows(tmp
     conn.execute("CREATE TABLE monthly_usage (account_id NOT NULL, month TEXT NOT NULL, "
                  "calls INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (account_id, month)) WITHOUT ROWID")
     conn.execute("INSERT INTO monthly_usage VALUES ('acme', '2026-11', 4)")
-    ensure_schema(conn)
-    ensure_schema(conn)  # idempotent
-    assert usage(conn, account="acme", now=T0).monthly_count == 4
-    assert cc(conn, "key_old", "acme", None, 5, T0).admitted
-    assert not cc(conn, "key_old", "acme", None, 5, T0).admitted
     conn.close()
+    open_store(tmp_path / "old.db").close()
+    with open_store(tmp_path / "old.db") as db:  # opened again: nothing more to do
+        assert db.usage(account="acme", now=T0).monthly_count == 4
+        assert cc(db, "key_old", "acme", None, 5, T0).admitted
+        assert not cc(db, "key_old", "acme", None, 5, T0).admitted
 
 
 @pytest.mark.parametrize("hourly, monthly, name", [(-1, None, "hourly_limit"), (None, -1, "monthly_limit"),
@@ -315,4 +309,4 @@ def test_pruning_keeps_every_event_still_in_the_window(db, monkeypatch):
     for _ in range(store.PRUNE_KEY_EVERY - 1):
         assert cc(db, "key_k", 1, 100, None, T0).admitted
     assert cc(db, "key_k", 1, 100, None, T0 + 3590).admitted  # this admission prunes
-    assert usage(db, key_id="key_k", now=T0 + 3595).hourly_count == store.PRUNE_KEY_EVERY
+    assert db.usage(key_id="key_k", now=T0 + 3595).hourly_count == store.PRUNE_KEY_EVERY

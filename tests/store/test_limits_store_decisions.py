@@ -1,4 +1,4 @@
-"""Every field of the `Decision` that `store.limits.check_and_count` returns, exactly, for the
+"""Every field of the `Decision` that the store's `admit` returns, exactly, for the
 refusals (budget, monthly with the hourly window open, hourly with no quota, a lowered
 hourly limit); a failure inside the transaction rolls both counters back; and pruning of
 all keys keeps every event still in a window."""
@@ -10,11 +10,10 @@ import pytest
 
 from aispendtrack.limits.budget import NANO
 from aispendtrack.limits.window import Decision, Usage
-from aispendtrack.store import budgets, schema
 from aispendtrack.store import limits as store
+from aispendtrack.store import open_store
+from aispendtrack.store.api.traffic import Admission
 from aispendtrack.store.budgets import Charge
-from aispendtrack.store.db import connect
-from aispendtrack.store.limits import check_and_count, usage
 
 
 def ep(*args) -> float:
@@ -28,15 +27,12 @@ DEC_1 = ep(2026, 12, 1)
 
 @pytest.fixture()
 def db(tmp_path):
-    database = connect(tmp_path / "decisions.db")
-    schema.ensure_schema(database)
-    yield database
-    database.conn.close()
+    with open_store(tmp_path / "decisions.db") as store:
+        yield store
 
 
 def cc(db, key, hourly, monthly, now, charge=None, account="acme"):
-    return check_and_count(db, key_id=key, account=account, hourly_limit=hourly, monthly_limit=monthly,
-                           now=now, charge=charge)
+    return db.admit(Admission(key, account, hourly, monthly, now, charge))
 
 
 def refused(**fields) -> Decision:
@@ -49,7 +45,7 @@ def refused(**fields) -> Decision:
 
 
 def test_budget_refusal_with_counted_calls(db):
-    budgets.set_budget(db, "key", "key_ab12", "1", "month", now=NOW - 60)
+    db.set_budget("key", "key_ab12", "1", "month", now=NOW - 60)
     assert cc(db, "key_ab12", 5, 10, NOW, Charge(6 * NANO // 10)).admitted
     d = cc(db, "key_ab12", 5, 10, NOW + 1, Charge(NANO // 2))
     assert d.budget.id is None and d.budget.refused_by.reset_at == DEC_1
@@ -59,7 +55,7 @@ def test_budget_refusal_with_counted_calls(db):
 
 
 def test_budget_refusal_of_the_first_call(db):
-    budgets.set_budget(db, "key", "key_ab12", "0", "month", now=NOW - 60)
+    db.set_budget("key", "key_ab12", "0", "month", now=NOW - 60)
     d = cc(db, "key_ab12", 5, 10, NOW, Charge(1))
     assert d == refused(limit="budget", retry_after=43200, now=NOW, retry_at=DEC_1,
                         hourly_limit=5, hourly_remaining=5, hourly_reset=NOW,  # nothing counted
@@ -67,7 +63,7 @@ def test_budget_refusal_of_the_first_call(db):
 
 
 def test_budget_refusal_by_a_total_budget_without_request_limits(db):
-    budgets.set_budget(db, "account", "acme", "0", "total", now=NOW - 60)
+    db.set_budget("account", "acme", "0", "total", now=NOW - 60)
     d = cc(db, "key_ab12", None, None, NOW, Charge(1))
     assert d.budget.refused_by.reset_at is None
     assert d == refused(limit="budget", now=NOW, budget=d.budget)  # never resets: no retry time
@@ -113,8 +109,9 @@ def test_a_failure_after_counting_rolls_both_counters_back(db, monkeypatch):
     monkeypatch.setattr(store, "_quota_event", boom)  # runs after both counters moved
     with pytest.raises(Boom, match="^queued event failed$"):
         cc(db, "key_ab12", 5, 1, T0)
-    assert not db.conn.in_transaction
-    assert usage(db, key_id="key_ab12", account="acme", now=T0) == Usage("key_ab12", 0, "acme", "2026-11", 0)
+    with db.connection() as conn:
+        assert not conn.in_transaction
+    assert db.usage(key_id="key_ab12", account="acme", now=T0) == Usage("key_ab12", 0, "acme", "2026-11", 0)
     monkeypatch.undo()
     assert cc(db, "key_ab12", 5, 1, T0).admitted
 
@@ -129,29 +126,33 @@ def test_pruning_all_keys_keeps_rows_still_in_a_window_and_drops_stale_ones(db, 
         assert cc(db, "key_busy", None, None, T0 + 3000).admitted
     assert cc(db, "key_busy", None, None, T0 + 3000).admitted  # the 4th: prunes every key
     rows = "SELECT key_id, seq, ts FROM rate_events ORDER BY key_id, seq"
-    assert db.conn.execute(rows).fetchall() == [("key_busy", seq, T0 + 3000) for seq in (1, 2, 3, 4)] + [
+    with db.connection() as conn:
+        stored = conn.execute(rows).fetchall()
+    assert stored == [("key_busy", seq, T0 + 3000) for seq in (1, 2, 3, 4)] + [
         ("key_idle", 2, T0 - 500)]
-    assert usage(db, key_id="key_idle", now=T0 + 3000).hourly_count == 1
+    assert db.usage(key_id="key_idle", now=T0 + 3000).hourly_count == 1
     assert not cc(db, "key_idle", 1, None, T0 + 3000).admitted
 
 
 def test_usage_of_a_key_alone_or_an_account_alone_leaves_the_other_side_none(db):
     cc(db, "k1", 10, 10, NOW)
-    assert usage(db, key_id="k1", now=NOW) == Usage("k1", 1, None, "2026-11", None)
-    assert usage(db, account="acme", now=NOW) == Usage(None, None, "acme", "2026-11", 1)
-    assert usage(db, account="nobody", now=NOW) == Usage(None, None, "nobody", "2026-11", 0)
+    assert db.usage(key_id="k1", now=NOW) == Usage("k1", 1, None, "2026-11", None)
+    assert db.usage(account="acme", now=NOW) == Usage(None, None, "acme", "2026-11", 1)
+    assert db.usage(account="nobody", now=NOW) == Usage(None, None, "nobody", "2026-11", 0)
 
 
 def test_a_failed_schema_upgrade_rolls_back_and_raises_its_own_error(tmp_path):
     """An old database (monthly_usage.account_id) whose rename cannot run: the original error
-    comes out, and no transaction is left open on the connection."""
+    comes out, and no transaction is left open on the file."""
     import sqlite3
 
     conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
     conn.execute("CREATE TABLE monthly_usage (account_id TEXT, account TEXT, month TEXT, calls INTEGER)")
     with pytest.raises(sqlite3.OperationalError, match="^error in table monthly_usage after rename: duplicate column name: account$"):
-        store.ensure_schema(conn)
+        open_store(tmp_path / "old.db")
     assert not conn.in_transaction
     assert [r[1] for r in conn.execute("PRAGMA table_info(monthly_usage)")] == ["account_id", "account", "month",
                                                                                  "calls"]
+    conn.execute("BEGIN IMMEDIATE")  # nobody else holds the write lock
+    conn.execute("ROLLBACK")
     conn.close()

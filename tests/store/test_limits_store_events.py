@@ -1,4 +1,4 @@
-"""The webhook events `store.limits.check_and_count` queues in its transaction, exactly:
+"""The webhook events the store's `admit` queues in its transaction, exactly:
 `quota.monthly_threshold` at 80 % and 100 % of the monthly quota (once each per month),
 `limit.hourly_reached` on a key's first refusal in an hour, and the `webhook_alerts` rows
 that keep each one to once per period."""
@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aispendtrack.store import keys, outbox, schema
-from aispendtrack.store.db import connect
-from aispendtrack.store.limits import check_and_count
+from aispendtrack.store import open_store
+from aispendtrack.store.api.traffic import Admission
 
 T0 = datetime(2026, 11, 26, 9, 0, 0, tzinfo=UTC).timestamp()
 
@@ -22,25 +21,28 @@ def stamp(seconds: int) -> str:
 
 @pytest.fixture()
 def db(tmp_path):
-    database = connect(tmp_path / "events.db")
-    schema.ensure_schema(database)
-    keys.create_account(database, "acme", "pro")
-    outbox.add_endpoint(database, "acme", "http://127.0.0.1:9/hook", None)  # every event
-    yield database
-    database.conn.close()
+    with open_store(tmp_path / "events.db") as store:
+        store.create_account("acme", "pro")
+        store.add_endpoint("acme", "http://127.0.0.1:9/hook", None)  # every event
+        yield store
 
 
 def cc(db, key, hourly, monthly, now):
-    return check_and_count(db, key_id=key, account="acme", hourly_limit=hourly, monthly_limit=monthly, now=now)
+    return db.admit(Admission(key, "acme", hourly, monthly, now))
+
+
+def sql(db, statement):
+    with db.connection() as conn:
+        return conn.execute(statement).fetchall()
 
 
 def events(db) -> list[dict]:
     return [{"row_type": t, **json.loads(p)}
-            for t, p in db.conn.execute("SELECT type, payload FROM webhook_messages ORDER BY rowid")]
+            for t, p in sql(db, "SELECT type, payload FROM webhook_messages ORDER BY rowid")]
 
 
 def alerts(db) -> list[tuple]:
-    return db.conn.execute("SELECT scope, kind, period, ts FROM webhook_alerts ORDER BY ts, kind").fetchall()
+    return sql(db, "SELECT scope, kind, period, ts FROM webhook_alerts ORDER BY ts, kind")
 
 
 def quota(seconds, percent, limit, used):

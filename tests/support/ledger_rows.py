@@ -1,8 +1,13 @@
-"""A ledger row as the proxy hands it to `LedgerWriter`, and a plain read of the file it wrote."""
+"""A ledger row as the proxy hands it to the store writer, a plain read of the file it wrote,
+and stores whose file cannot be opened or waits for another connection's lock."""
 
+import os
 import sqlite3
 from datetime import UTC, datetime
 from decimal import Decimal
+
+from aispendtrack.store import db as dbmod
+from aispendtrack.store import open_store
 
 
 def make_row(**over):
@@ -34,3 +39,20 @@ def read(path, sql, params=()):
         return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
+
+
+def unusable(path):
+    """A store opened at `path` (on this thread), after which the path names a directory: a
+    new thread's connection cannot be opened."""
+    store = open_store(path)
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(f"{path}{suffix}"):
+            os.remove(f"{path}{suffix}")
+    path.mkdir()
+    return store
+
+
+def waiting(db_path, monkeypatch, seconds):
+    """A store whose connections wait `seconds` for another connection's write lock."""
+    monkeypatch.setattr(dbmod, "BUSY_TIMEOUT_MS", round(seconds * 1000))
+    return open_store(db_path)

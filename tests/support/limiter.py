@@ -8,6 +8,7 @@ from mitmproxy.test import taddons, tflow
 
 from aispendtrack.proxy.limits import Limiter
 from aispendtrack.proxy.state import META, FlowState
+from aispendtrack.store.writer import StoreWriter
 
 
 def limited_flow(key_id="key_1", account="acme", hourly=2):
@@ -20,7 +21,9 @@ def limited_flow(key_id="key_1", account="acme", hourly=2):
 
 def run(limiter: Limiter, scenario, *, start=True, clock=None, **options):
     """`scenario(tctx)` with the limiter loaded, configured, its clock replaced by `clock` if
-    given, and (unless `start=False`) started."""
+    given, and (unless `start=False`) started with a running store writer, as the addon
+    starts them; the writer is closed at the end, as the addon's shutdown does."""
+    rt = limiter.rt
 
     async def main():
         with taddons.context(limiter) as tctx:
@@ -28,11 +31,14 @@ def run(limiter: Limiter, scenario, *, start=True, clock=None, **options):
             if clock is not None:
                 limiter.clock = clock
             if start:
+                rt.writer = StoreWriter(rt.store, health=rt.health)
+                rt.writer.start()
                 limiter.start()
             try:
                 return await scenario(tctx)
             finally:
-                limiter.stop()
+                if rt.writer is not None:
+                    rt.writer.close()
 
     return asyncio.run(main())
 

@@ -2,13 +2,12 @@
 as the ledger writer writes them (the rows and their daily sums in one transaction).
 
 `store` is a fresh SQLite store; `any_store` is parametrised over both engines (the
-PostgreSQL server starts once per session, a database per test; skipped where PostgreSQL
-is not installed). Import the fixtures into a test module to use them."""
+PostgreSQL server starts once per run, a database per test: tests/engines.py). Import the
+fixtures into a test module to use them."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import lru_cache
 
 import pytest
 
@@ -19,6 +18,7 @@ from aispendtrack.store.db import iso
 from aispendtrack.store.ledger_schema import to_db_row
 from aispendtrack.store.reads import daily
 from aispendtrack.store.reads.legacy import as_store
+from engines import target_of
 
 T0 = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
 
@@ -63,27 +63,9 @@ def insert(store, rows, *, validate: bool = True) -> None:
         daily.add_rows(conn, db_rows)
 
 
-@lru_cache(maxsize=1)
-def _pg():
-    from aispendtrack_dev.pgserver import PgServer, PgUnavailable
-
-    try:
-        server = PgServer().start()
-    except PgUnavailable as e:
-        return e
-    import atexit
-
-    atexit.register(server.close)
-    return server
-
-
 def open_engine(engine: str, tmp_path):
-    if engine == "sqlite":
-        return open_store(tmp_path / "store.db")
-    server = _pg()
-    if isinstance(server, Exception):
-        pytest.skip(f"PostgreSQL: {server}")
-    return open_store(server.create_database())
+    """A fresh store of `engine` ("sqlite" or "postgres"), for tests that choose it themselves."""
+    return open_store(target_of(engine, tmp_path))
 
 
 @pytest.fixture
@@ -92,9 +74,11 @@ def store(tmp_path):
         yield s
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def any_store(request, tmp_path):
-    with open_engine(request.param, tmp_path) as s:
+@pytest.fixture
+def any_store(store_target):
+    """A fresh store of each engine (`store_target`, tests/engines.py: the run's one
+    PostgreSQL server; a PostgreSQL test fails with the reason when it cannot start)."""
+    with open_store(store_target) as s:
         yield s
 
 

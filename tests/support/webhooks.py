@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks import Webhook
 
-from .harness import MITMDUMP
+from support.harness import MITMDUMP
 
 CLI = str(MITMDUMP.parent / "aispendtrack")
 

@@ -1,4 +1,4 @@
-"""Micro-benchmark of `check_and_count` on one SQLite file, from 1 or 2 OS processes.
+"""Micro-benchmark of the store's `admit` on one SQLite file, from 1 or 2 OS processes.
 
     python -m aispendtrack_dev.limits_bench [n] [processes]
 
@@ -16,9 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from aispendtrack.store import budgets, schema
-from aispendtrack.store.db import connect
-from aispendtrack.store.limits import check_and_count
+from aispendtrack.store import budgets, open_store
+from aispendtrack.store.api.traffic import Admission
 
 T0 = 1_795_000_000.0  # 2026-11-18
 
@@ -35,25 +34,25 @@ def run_checks(
     start=None,
     charge_nano: int | None = None,
 ) -> tuple[int, float]:
-    """`n` check-and-counts at t0, t0 + dt, …; returns (admitted, elapsed seconds).
+    """`n` admissions at t0, t0 + dt, …; returns (admitted, elapsed seconds).
 
     `start` (a multiprocessing Event or Barrier) lines up processes before timing. With
     `charge_nano`, each call also reserves that much on the account's budget.
     """
     charge = None if charge_nano is None else budgets.Charge(charge_nano)
-    db = connect(path)
-    if start is not None:
-        start.wait()
-    admitted = 0
-    began = time.perf_counter()
-    for i in range(n):
-        d = check_and_count(
-            db, key_id=key_id, account=account, hourly_limit=hourly_limit,
-            monthly_limit=monthly_limit, now=t0 + i * dt, charge=charge,
-        )
-        admitted += d.admitted
-    elapsed = time.perf_counter() - began
-    db.conn.close()
+    store = open_store(path, migrate_schema=False)
+    try:
+        with store.connection():  # this thread's connection, opened before the clock starts
+            pass
+        if start is not None:
+            start.wait()
+        admitted = 0
+        began = time.perf_counter()
+        for i in range(n):
+            admitted += store.admit(Admission(key_id, account, hourly_limit, monthly_limit, t0 + i * dt, charge)).admitted
+        elapsed = time.perf_counter() - began
+    finally:
+        store.close()
     return admitted, elapsed
 
 
@@ -62,15 +61,13 @@ def _worker(args, start, out) -> None:
 
 
 def bench(n: int = 20_000, processes: int = 1, path: str | Path | None = None, budgeted: bool = False) -> float:
-    """Mean seconds per `check_and_count` call with `processes` (1 or 2) on one file;
+    """Mean seconds per `admit` call with `processes` (1 or 2) on one file;
     `budgeted`: the account has a dollar budget, so each call also reserves its bound."""
     with tempfile.TemporaryDirectory() as tmp:
         path = str(path or Path(tmp) / "bench.db")
-        db = connect(path)
-        schema.ensure_schema(db)
-        if budgeted:  # large enough never to refuse: every call takes the admit path
-            budgets.set_budget(db, "account", 1, "1000000", "month", now=T0)
-        db.conn.close()
+        with open_store(path) as store:
+            if budgeted:  # large enough never to refuse: every call takes the admit path
+                store.set_budget("account", 1, "1000000", "month", now=T0)
         charge = 1000 if budgeted else None
         jobs = [(path, f"key_bench{p:07d}", 1, n, 10_000, 10**9, T0, 0.25, None, charge) for p in range(processes)]
         if processes == 1:
@@ -92,5 +89,5 @@ def bench(n: int = 20_000, processes: int = 1, path: str | Path | None = None, b
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
     for procs in [int(sys.argv[2])] if len(sys.argv) > 2 else [1, 2]:
-        print(f"{procs} process(es): {bench(n, procs) * 1e3:.4f} ms per check-and-count, "
+        print(f"{procs} process(es): {bench(n, procs) * 1e3:.4f} ms per admission, "
               f"{bench(n, procs, budgeted=True) * 1e3:.4f} ms with a budget reservation")

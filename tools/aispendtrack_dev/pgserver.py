@@ -50,10 +50,12 @@ def _ensure_user() -> None:
 class PgServer:
     """One PostgreSQL cluster: `start()`, `dsn(dbname)`, `create_database()`, `stop()`, `kill()`."""
 
-    def __init__(self, *, fsync: bool = False, settings: dict[str, str] | None = None):
+    def __init__(self, *, fsync: bool = False, settings: dict[str, str] | None = None, directory: str = "/tmp"):
+        """`directory`: where the cluster's temporary directory is made (a tmpfs such as
+        /dev/shm makes `CREATE DATABASE` ten times faster than a busy disk)."""
         self.bin = bindir()
         self.port = _free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="aispendtrack-pg-", dir="/tmp"))
+        self.root = Path(tempfile.mkdtemp(prefix="aispendtrack-pg-", dir=directory))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.settings = {"fsync": "on" if fsync else "off", "max_connections": "200",

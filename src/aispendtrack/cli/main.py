@@ -31,6 +31,7 @@ from aispendtrack.serve.command import serve_command
 from aispendtrack.cli.team import members_group, webhooks_group
 from aispendtrack.cli.budget import budget_command
 from aispendtrack.cli.backup import backup_command
+from aispendtrack.cli.db import db_group
 
 
 @click.group()
@@ -260,6 +261,7 @@ accounts.add_command(accounts_rename)
 keys_group.add_command(keys_rename)
 accounts.add_command(budget_command("account"))
 keys_group.add_command(budget_command("key"))
+cli.add_command(db_group)
 
 
 def main() -> None:

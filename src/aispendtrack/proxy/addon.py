@@ -30,6 +30,7 @@ from aispendtrack.proxy.upstream_errors import UpstreamErrors
 from aispendtrack.proxy.webview import WebColumns
 from aispendtrack.proxy.keycache import KeyCache
 from aispendtrack.store import describe_target, open_store
+from aispendtrack.store.clock import ClockWatch, check as check_clock
 from aispendtrack.store.health import Health
 from aispendtrack.store.writer import Presence, StoreWriter
 
@@ -48,6 +49,7 @@ class AiSpendTrack:
         self._allow_hosts_set: list[str] | None = None
         self._running = False
         self._updater = None
+        self._clock: ClockWatch | None = None
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -125,6 +127,12 @@ class AiSpendTrack:
             store = open_store(target, health=health)  # a SQLite file lost under it: health says so, for good
         except Exception as e:
             raise exceptions.OptionsError(f"AiSpendTrack database error: {describe_target(target)}: {e}") from None
+        bound = config.database.max_clock_skew_ms
+        try:  # windows, months and budget periods are decided with this machine's clock
+            skew = check_clock(store, bound)
+        except Exception as e:
+            store.close()
+            raise exceptions.OptionsError(f"AiSpendTrack database error: {store.target}: {e}") from None
         rt.config, rt.config_path, rt.db_path, rt.store = config, configmod.config_path(config_arg), target, store
         rt.health = health
         keycache = KeyCache(store, config, rt.health)
@@ -138,12 +146,17 @@ class AiSpendTrack:
             store.close()
             raise exceptions.OptionsError(f"AiSpendTrack database error: {store.target}: {e}") from None
         rt.keycache, rt.writer = keycache, writer
+        if skew is not None:  # another machine's clock: measured again every minute (503 while too far)
+            self._clock = ClockWatch(store, rt.health, bound).start()
         for child in self.addons:
             if hasattr(child, "start"):
                 child.start()
         log.info("AiSpendTrack: config %s, database %s", configmod.describe_config(rt.config_path), store.target)
 
     def _stop(self) -> None:
+        if self._clock is not None:
+            self._clock.stop()
+            self._clock = None
         for child in reversed(self.addons):
             if hasattr(child, "stop"):
                 child.stop()

@@ -38,6 +38,7 @@ class KeyCache:
         self.records: dict[str, KeyRecord] = {}
         self.by_id: dict[str, KeyRecord] = {}
         self._versions: dict[str, str] | None = None
+        self._unread = False  # the last read of the store failed
         self._used: set[str] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -96,15 +97,19 @@ class KeyCache:
         return verdict
 
     def refresh(self, force: bool = False) -> None:
-        """Reload the records if the store's versions moved (or `force`)."""
+        """Reload the records if the store's versions moved (or `force`). After the store could
+        not be read, the next read reloads everything: what answers now may be another
+        database (a file deleted and created anew counts its versions from the start again)."""
         with self._lock:
             try:
                 versions = self.store.versions()
-                if force or versions != self._versions:
+                if force or self._unread or versions != self._versions:
                     self._load(versions)
             except Exception as e:
+                self._unread = True
                 self.health.report("keystore", str(e))
                 raise
+            self._unread = False
             self.health.report("keystore", None)
 
     def _load(self, versions: dict[str, str]) -> None:

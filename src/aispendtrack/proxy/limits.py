@@ -117,15 +117,17 @@ class Limiter:
         """Whether the call goes through the store's admission: with a limit or a budget to
         count; and every call where the store's change signals are not exact (PostgreSQL),
         so the key itself is checked there in the same transaction."""
-        return state.limited or not self.rt.store.exact_signals
+        store = self.rt.store
+        return state.limited or store is None or not store.exact_signals  # no store: refused (stopped)
 
     async def _decide(self, flow: http.HTTPFlow, state, budget_charge) -> None:
-        adm = Admission(state.key_id, state.account, state.requests_per_hour, state.monthly_calls, self.clock(),
-                        budget_charge, None if self.rt.store.exact_signals else state.digest)
         try:
-            if self.rt.writer is None:
+            store, writer = self.rt.store, self.rt.writer
+            if store is None or writer is None:
                 raise RuntimeError("the limiter is stopped")
-            decision = await self.rt.writer.admit(adm)
+            decision = await writer.admit(Admission(
+                state.key_id, state.account, state.requests_per_hour, state.monthly_calls, self.clock(),
+                budget_charge, None if store.exact_signals else state.digest))
         except Exception as e:
             # Fail closed: a limit we cannot check is not a limit we may skip.
             log.warning("aispendtrack: limit check failed: %s", e)

@@ -10,16 +10,18 @@ connections are made and kept, how the schema is migrated and how change signals
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from aispendtrack.store import budgets, keys, limits, members, outbox, rename, sessions, traffic, webhook_endpoints
+from aispendtrack.store import budgets, keys, limits, members, migrate, outbox, rename, sessions, traffic, webhook_endpoints
 from aispendtrack.store.reads import calls as read_calls
 from aispendtrack.store.reads import report as read_report
 from aispendtrack.store.reads import windows
 from aispendtrack.store.reads.rows import ExportRow
 from aispendtrack.store.api.keys import Changes
+from aispendtrack.store.clock import Skew
 from aispendtrack.store.conn import Conn
 
 P = ParamSpec("P")
@@ -51,6 +53,17 @@ class SqlStore:
     engine_errors: tuple[type[BaseException], ...] = ()
     # how a batch of admissions and rows commits on this engine (see store/traffic.py)
     write_batch: Callable = staticmethod(traffic.one_transaction)
+    migrations: Sequence[migrate.Migration] = ()  # the engine's numbered schema migrations
+
+    def schema_versions(self) -> tuple[int, int]:
+        """(the database's schema version, the newest this code knows), writing nothing."""
+        with self.connection() as conn:
+            return migrate.applied_version(conn), migrate.latest(self.migrations)
+
+    def clock_skew(self, now: Callable[[], float] = time.time) -> Skew | None:
+        """How far the clock deciding windows and periods is from this machine's (see
+        `store/clock.py`); None when they are one clock (a file on this machine)."""
+        return None
 
     def connection(self) -> AbstractContextManager[Conn]:
         """A connection for this thread's next operation."""

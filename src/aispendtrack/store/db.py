@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import os
 import sqlite3
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +54,22 @@ def storage_problem(error: BaseException) -> str | None:
     return None
 
 
+def _wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL. Processes opening a new file together race for that switch, and
+    SQLite answers the loser `database is locked` at once, without its busy handler:
+    retried here for as long as the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            busy = (getattr(e, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
+
+
 class DatabaseLost(sqlite3.OperationalError):
     """The file a process works on was replaced or removed at its path while it ran."""
 
@@ -83,7 +100,7 @@ def connect(path: str | Path, *, check_same_thread: bool = True, expect: FileId 
         raise DatabaseError(f"cannot open database {path}: {e}") from e
     try:
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode=WAL")
+        _wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         if file_id(path) != fid:  # the path changed while it was being opened: which file we have is unknown

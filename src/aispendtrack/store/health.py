@@ -131,6 +131,8 @@ class Handle(Generic[T]):
 def advice(problem: str) -> str:
     """What an operator should do about a ledger problem."""
     text = problem.lower()
+    if "max_clock_skew_ms" in text:
+        return "synchronise the clocks (the problem says how)"
     if "full" in text:
         return "free disk space"
     if "readonly" in text or "read-only" in text or "permission" in text:

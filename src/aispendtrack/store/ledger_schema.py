@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -128,27 +129,58 @@ def to_db_row(row: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(str(k) for k in row if k not in _COLUMN_SET)
         raise ValueError(f"unknown ledger column(s): {', '.join(unknown)}")
     out: dict[str, Any] = {}
-    too_big = []
+    too_big, unfit = [], []
     for key, value in row.items():
         if value is not None:
             convert = _CONVERT.get(key)
             if convert is not None:
                 value = convert(value)
-            elif value.__class__ is bool:
-                value = int(value)
-            elif isinstance(value, Decimal):
-                value = format(value, "f")
-            elif value.__class__ is int and not _INT_MIN <= value <= _INT_MAX:
-                too_big.append(key)  # SQLite would refuse the whole row
-                value = None
+            else:
+                if value.__class__ is bool:
+                    value = int(value)
+                elif isinstance(value, Decimal):
+                    value = format(value, "f")
+                kind = CALLS_COLUMNS[key]
+                if kind is not str and (value := _as_number(kind, value)) is None:
+                    unfit.append(key)  # stored alike on both engines (SQLite kept text, PostgreSQL lost the row)
+                elif value.__class__ is int and not _INT_MIN <= value <= _INT_MAX:
+                    too_big.append(key)  # SQLite would refuse the whole row
+                    value = None
         out[key] = value
+    notes = [out.get("error")]
+    if unfit:
+        notes.append(f"not a {'whole ' if all(CALLS_COLUMNS[k] is int for k in unfit) else ''}number, "
+                     f"stored as null: {', '.join(unfit)}")
     if too_big:
-        out["error"] = "; ".join(filter(None, [out.get("error"), f"out of range, stored as null: {', '.join(too_big)}"]))
+        notes.append(f"out of range, stored as null: {', '.join(too_big)}")
+    if unfit or too_big:
+        out["error"] = "; ".join(filter(None, notes))
     if out.get("ts") is None:
         raise ValueError("ledger row has no ts")
     if out.get("outcome") is None:
         raise ValueError("ledger row has no outcome")
     return out
+
+
+def _as_number(kind: type, value: Any) -> int | float | None:
+    """`value` as an integer (`kind` int: whole numbers only, also as text or 12.0) or a
+    finite float column's value; None when it is not one."""
+    if isinstance(value, str):
+        try:
+            value = float(value) if kind is float or not _WHOLE.fullmatch(value.strip()) else int(value)
+        except ValueError:
+            return None
+    if kind is int:
+        if value.__class__ is int:
+            return value
+        return int(value) if isinstance(value, float) and value.is_integer() else None
+    if isinstance(value, (int, float)):
+        try:
+            value = float(value)
+        except OverflowError:
+            return None
+        return value if math.isfinite(value) else None
+    return None
 
 
 def _usage_text(value: Any) -> str:
@@ -158,6 +190,7 @@ def _usage_text(value: Any) -> str:
 
 
 _COLUMN_SET = frozenset(CALLS_COLUMNS)
+_WHOLE = re.compile(r"[-+]?[0-9]+")
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _CONVERT = {"ts": _format_ts, "cost_usd": _format_decimal, "usage_json": _usage_text}
 

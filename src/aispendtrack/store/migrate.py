@@ -46,15 +46,35 @@ def current_version(conn: Conn) -> int:
     return row[0] or 0
 
 
+def latest(migrations: Sequence[Migration]) -> int:
+    return migrations[-1].version if migrations else 0
+
+
+def applied_version(conn: Conn) -> int:
+    """The database's schema version, writing nothing (0: never migrated). Outside a
+    transaction: a missing table's error ends only this statement."""
+    try:
+        row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    except Exception as e:
+        if "no such table" in str(e) or getattr(e, "sqlstate", None) == "42P01":  # SQLite's, PostgreSQL's
+            return 0
+        raise
+    return row[0] or 0
+
+
+def too_new(version: int, known: int) -> str:
+    """The documented refusal of a database migrated by a newer AiSpendTrack."""
+    return (f"the database's schema is version {version}, newer than this AiSpendTrack knows ({known}): "
+            "upgrade AiSpendTrack on this machine (every gateway on one database runs the same version)")
+
+
 def migrate(conn: Conn, migrations: Sequence[Migration]) -> int:
     """Bring the schema up to the last of `migrations`; the version it is at."""
-    latest = migrations[-1].version if migrations else 0
+    latest_known = latest(migrations)
     with conn.tx("schema"):  # concurrent CREATE TABLE IF NOT EXISTS can collide on PostgreSQL
         version = current_version(conn)
-    if version > latest:
-        raise SchemaTooNew(
-            f"the database's schema is version {version}, newer than this AiSpendTrack knows ({latest}): "
-            "upgrade AiSpendTrack on this machine (every gateway on one database runs the same version)")
+    if version > latest_known:
+        raise SchemaTooNew(too_new(version, latest_known))
     for m in migrations:
         if m.version <= version:
             continue

@@ -19,7 +19,7 @@ from aispendtrack.store import budgets, keys, limits
 from aispendtrack.store.conn import Conn
 from aispendtrack.store.ledger_rows import _insert, insert_batch
 from aispendtrack.store.ledger_schema import to_db_row
-from aispendtrack.store.records import StoreError
+from aispendtrack.store.records import StoreError, StoreUnavailable
 from aispendtrack.store.writer import Batch, BatchResult
 
 FRESH = 3.0  # a proxy not heard from for this long is gone
@@ -72,13 +72,42 @@ def one_transaction(conn: Conn, batch: Batch) -> BatchResult:
 
 
 def admissions_apart(conn: Conn, batch: Batch) -> BatchResult:
-    result = BatchResult(decisions=_decide(conn, batch, limits.admit))
-    if batch.rows:
-        result.ids, result.failed = insert_batch(conn, batch.rows, extra=lambda c: _extras(c, batch))
-    elif batch.touched or batch.presence is not None:
-        with conn.tx():
-            _extras(conn, batch)
+    result = BatchResult(decisions=_each_alone(conn, batch.admissions))
+    decided = any(isinstance(d, Decision) for d in result.decisions)
+    try:
+        if batch.rows:
+            result.ids, result.failed = insert_batch(conn, batch.rows, extra=lambda c: _extras(c, batch))
+        elif batch.touched or batch.presence is not None:
+            with conn.tx():
+                _extras(conn, batch)
+    except _STORE_ERRORS as e:
+        if not decided:
+            raise
+        # the admissions committed stand; the writer retries the rows
+        result.error = e if isinstance(e, StoreError) else StoreUnavailable(str(e))
     return result
+
+
+def _each_alone(conn: Conn, admissions: list) -> list:
+    """Each admission in its own transaction: the ones committed stand whatever follows
+    (refusing them now would leave them counted). After an error of the store itself the
+    rest fail with it at once, untried: they must not be decided late."""
+    failing = None
+    out: list[Decision | BaseException] = []
+    for adm in admissions:
+        if failing is None:
+            try:
+                out.append(limits.admit(conn, adm))
+                continue
+            except _STORE_ERRORS as e:
+                if not any(isinstance(d, Decision) for d in out):
+                    raise  # nothing committed: the batch fails as a whole
+                failing = e
+            except Exception as e:
+                out.append(e)
+                continue
+        out.append(failing)
+    return out
 
 
 def record(conn: Conn, rows: Sequence[dict]) -> list[int | None]:

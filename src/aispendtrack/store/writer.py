@@ -13,10 +13,14 @@ Promises kept from the separate limiter and ledger writer this replaces:
 - durable: `await write(row)` returns after the transaction holding the row committed (the
   metering addon awaits it before the response's end reaches the client);
 - exact across processes: admissions are decided under the store's write locks;
-- failing closed: an admission that cannot be decided raises (the proxy answers 503) and is
-  never retried late; rows whose commit failed are retried with backoff, then kept in
-  memory (up to `MAX_BACKLOG`) and written, oldest first, when the store is back, while
-  `health` tells the proxy to answer 503.
+- failing closed: an admission that cannot be decided raises at once (the proxy answers
+  503), never after its batch's retries and never decided late; rows whose commit failed
+  are retried with backoff, then kept in memory (up to `MAX_BACKLOG`) and written, oldest
+  first, when the store is back, while `health` tells the proxy to answer 503. With
+  nothing to write the writer asks the store (`ping`) whether it is back.
+
+Between wake-ups, once a minute, it releases budget holds whose calls never settled
+(`expire_holds`, its own short transaction, after the wake-up's waiters were answered).
 """
 
 from __future__ import annotations
@@ -89,6 +93,9 @@ class BatchResult:
     decisions: list[Decision | BaseException] = field(default_factory=list)
     ids: list[int | None] = field(default_factory=list)
     failed: list = field(default_factory=list)  # ((row, waiter), error) refused one by one
+    # The rows, last use and presence could not be committed, the admissions were decided
+    # apart (PostgreSQL): they stand, the rows are retried.
+    error: BaseException | None = None
 
 
 @dataclass
@@ -119,6 +126,7 @@ class StoreWriter:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._due = {"presence": 0.0, "touch": 0.0, "expire": 0.0}
+        self._offset = 0.0  # the admissions' clock minus this one (see `_expire`)
 
     # -- any thread ------------------------------------------------------------------
 
@@ -221,6 +229,7 @@ class StoreWriter:
             except BaseException as e:  # the thread must survive anything
                 logger.warning("store writer: unexpected %s: %s", type(e).__name__, e)
                 dbmod.settle((fut, None, e) for _, fut in jobs)
+            self._expire()
         if self.backlog:
             logger.warning("ledger: %d row(s) could not be written before shutdown: %s", len(self.backlog),
                            self.health.problem)
@@ -254,12 +263,16 @@ class StoreWriter:
                 if kind == "admit":
                     batch.admissions.append(payload)
                     waiters.append(fut)
+                    self._offset = payload.now - time.time()
                 else:
                     try:
                         batch.rows.append((to_db_row(payload), fut))
                     except Exception as e:
                         self._fail_row(payload, fut, e, outcomes)
-            self._timers(batch, final)
+            try:
+                self._timers(batch, final)
+            except Exception as e:  # last use and presence are informational: never worth a call
+                logger.warning("store writer: unexpected %s: %s", type(e).__name__, e)
             if batch.admissions or batch.rows or self.backlog or batch.touched or batch.presence:
                 self._write(batch, waiters, outcomes)
             elif self.health.problem:
@@ -270,19 +283,29 @@ class StoreWriter:
     def _timers(self, batch: Batch, final: bool) -> None:
         now = time.time()
         if self.used is not None and (final or now >= self._due["touch"]):
+            self._due["touch"] = now + TOUCH_SECONDS
             batch.touched = sorted(self.used())
             batch.touched_at = dbmod.iso(now)
-            self._due["touch"] = now + TOUCH_SECONDS
         if self.presence is not None and now >= self._due["presence"]:
             p = self.presence
             batch.presence = (p.id, p.pid, p.host, p.started, now, p.count)
             self._due["presence"] = now + PRESENCE_SECONDS
-        if now >= self._due["expire"]:
-            self._due["expire"] = now + EXPIRE_SECONDS
-            try:
-                self.store.expire_holds(now)
-            except Exception as e:  # only informational here: the next turn tries again
-                logger.warning("store writer: releasing stale budget holds failed: %s", e)
+
+    def _expire(self) -> None:
+        """Release stale budget holds now and then, after the wake-up's waiters were told (no
+        admission waits for it), and not while the store is failing (the rows' and
+        admissions' own errors already say so). A hold is stamped with its admission's clock
+        (`Admission.now`, which a test may move), so it is released by that clock: this
+        one's offset at the last admission."""
+        now = time.time()
+        if now < self._due["expire"] or self.health.problem:
+            return
+        self._due["expire"] = now + EXPIRE_SECONDS
+        try:
+            self.store.expire_holds(now + self._offset)
+        except Exception as e:  # the next turn tries again; a storage problem shows in the writes
+            level = logging.DEBUG if dbmod.storage_problem(e) else logging.WARNING
+            logger.log(level, "store writer: releasing stale budget holds failed: %s", e)
 
     def _write(self, batch: Batch, waiters: list, outcomes: list) -> None:
         batch.rows = [(row, None) for row in self.backlog] + batch.rows
@@ -292,30 +315,34 @@ class StoreWriter:
         while True:
             try:
                 result = self.store.write(batch)
+                error = result.error
             except Exception as e:
-                if waiters:  # an admission is never decided late: fail closed now
-                    outcomes += [(fut, None, e) for fut in waiters]
-                    waiters, batch.admissions = [], []
-                unexpected = not isinstance(e, (StoreError, dbmod.DatabaseError)) and dbmod.storage_problem(e) is None
-                if unexpected:  # no quick retry helps, but the rows are kept, never lost with the batch
-                    logger.warning("store writer: unexpected %s: %s", type(e).__name__, e)
-                if not batch.rows:
-                    self.health.report("ledger", str(e)) if not unexpected else None
-                    return
-                if unexpected or attempt >= retries or isinstance(e, (dbmod.DatabaseLost, StoreGone)):  # lost: for good
-                    self._keep(batch.rows, e, attempt, outcomes)
-                    return
-                delay = self.retry_delay * (2**attempt)
-                attempt += 1
-                self.stats.retries += 1
-                logger.warning("ledger: commit failed (%s), retry %d/%d in %.2fs", e, attempt, self.retries, delay)
-                time.sleep(delay)
-                continue
-            break
+                result, error = None, e
+            if error is None:
+                break
+            unexpected = not isinstance(error, (StoreError, dbmod.DatabaseError)) and dbmod.storage_problem(error) is None
+            if unexpected:  # no quick retry helps, but the rows are kept, never lost with the batch
+                logger.warning("store writer: unexpected %s: %s", type(error).__name__, error)
+            elif not batch.rows:
+                self.health.report("ledger", str(error))
+            if waiters:  # told now, never after the rows' retries: an admission is never decided late
+                told = zip(waiters, result.decisions) if result is not None else ((f, error) for f in waiters)
+                dbmod.settle(self._decided(told))
+                self.stats.admissions += len(batch.admissions) if result is not None else 0
+                waiters, batch.admissions = [], []
+            if not batch.rows:
+                return
+            if unexpected or attempt >= retries or isinstance(error, (dbmod.DatabaseLost, StoreGone)):  # lost: for good
+                self._keep(batch.rows, error, attempt, outcomes)
+                return
+            delay = self.retry_delay * (2**attempt)
+            attempt += 1
+            self.stats.retries += 1
+            logger.warning("ledger: commit failed (%s), retry %d/%d in %.2fs", error, attempt, self.retries, delay)
+            time.sleep(delay)
         self.health.report("ledger", None)
         self.stats.admissions += len(batch.admissions)
-        for fut, decision in zip(waiters, result.decisions):
-            outcomes.append((fut, None, decision) if isinstance(decision, BaseException) else (fut, decision, None))
+        outcomes += self._decided(zip(waiters, result.decisions))
         committed = [(fut, rid) for (_, fut), rid in zip(batch.rows, result.ids) if rid is not None]
         if committed:
             self.stats.batches += 1
@@ -324,6 +351,10 @@ class StoreWriter:
         for (row, fut), e in result.failed:
             self._fail_row(row, fut, e, outcomes)
         outcomes += [(fut, rid, None) for fut, rid in committed if fut is not None]
+
+    @staticmethod
+    def _decided(pairs) -> list:
+        return [(fut, None, d) if isinstance(d, BaseException) else (fut, d, None) for fut, d in pairs]
 
     def _probe(self) -> None:
         """Nothing to write while the store was failing: ask it whether it is back, so the

@@ -25,7 +25,7 @@ def _missing(e: BaseException) -> dict:
 
 
 def limiter(n: int, processes: int, budgeted: bool = False) -> dict:
-    """`check_and_count` on one SQLite file (WAL) from 1 or 2 OS processes, via limits_bench.py;
+    """The store's `admit` on one SQLite file (WAL) from 1 or 2 OS processes, via limits_bench.py;
     `budgeted`: with the dollar-budget reservation folded into the same transaction."""
     try:
         from aispendtrack_dev.limits_bench import bench
@@ -52,13 +52,15 @@ def sample_row(i: int = 0) -> dict:
 
 
 def ledger(n: int, tasks: int = 8) -> dict:
-    """`await LedgerWriter.write(row)` from `tasks` concurrent tasks: wall time per row and await latency."""
+    """`await StoreWriter.write(row)` from `tasks` concurrent tasks: wall time per row and await latency."""
     try:
-        from aispendtrack.store.ledger import LedgerWriter
+        from aispendtrack.store import open_store
+        from aispendtrack.store.writer import StoreWriter
     except ImportError as e:
         return _missing(e)
     with tempfile.TemporaryDirectory() as tmp:
-        writer = LedgerWriter(Path(tmp) / "ledger.db")
+        store = open_store(Path(tmp) / "ledger.db")
+        writer = StoreWriter(store)
         writer.start()
         waits: list[float] = []
         per_task = max(1, n // tasks)
@@ -79,6 +81,7 @@ def ledger(n: int, tasks: int = 8) -> dict:
             elapsed = asyncio.run(main())
         finally:
             writer.close()
+            store.close()
         stats = writer.stats
     rows = per_task * tasks
     mean_batch = stats.rows_written / max(stats.batches, 1)

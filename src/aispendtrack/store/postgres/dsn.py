@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+import re
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 
 def describe(dsn: str) -> str:
@@ -19,3 +20,13 @@ def describe(dsn: str) -> str:
         netloc = f"{userinfo}@{host}"
     query = "&".join("password=***" if q.lower().startswith("password=") else q for q in parts.query.split("&") if q)
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def scrub(text: str, dsn: str) -> str:
+    """`text` (an error message) with the URL's password taken out: libpq echoes a URL it
+    cannot parse, password and all."""
+    found = set(re.findall(r"^[a-z]+://[^/@?#]*?:([^/?#]*)@", dsn, re.I))  # even where urlsplit gives up
+    found |= set(re.findall(r"[?&]password=([^&#]*)", dsn, re.I))
+    for secret in sorted({p for f in found for p in (f, unquote(f))} - {""}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return " ".join(text.split())  # one line

@@ -3,11 +3,13 @@
 The same tables and columns as SQLite's, so the store's logic runs unchanged on both:
 times are ISO 8601 UTC text with a `Z` where SQLite keeps text (they sort and compare the
 same way), epoch seconds are `double precision` where SQLite keeps REAL, money counters
-are nano-dollars in `bigint`, a ledger row's cost is decimal text (summed as `numeric`).
+are nano-dollars in `bigint`, a ledger row's cost is decimal text (summed as `numeric`);
+text columns collate as "C" (bytewise, like SQLite).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from aispendtrack.store.conn import Conn
@@ -85,6 +87,10 @@ V1 = (
         scope text NOT NULL, kind text NOT NULL, period text NOT NULL, ts double precision NOT NULL,
         PRIMARY KEY (scope, kind, period))""",
 )
+
+# Text compares and sorts bytewise, as SQLite's does, whatever the database's default
+# collation: under en_US.UTF-8 or ICU "acme" sorts before "Zeta" and 'key_a' < 'key_B'.
+V1 = tuple(re.sub(r"\btext\b", 'text COLLATE "C"', sql) for sql in V1)
 
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...] | Callable[[Conn], None]], ...] = (
     (1, "initial tables", V1),

@@ -10,24 +10,27 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from aispendtrack.store import traffic
+from aispendtrack.store import clock
 from aispendtrack.store.base import SqlStore
 from aispendtrack.store.conn import BUDGETS, KEYS, WEBHOOKS
 from aispendtrack.store.migrate import Migration, migrate, of_statements
 from aispendtrack.store.postgres.conn import CHANNEL, PostgresConn
-from aispendtrack.store.postgres.dsn import describe
+from aispendtrack.store.postgres.dsn import describe, scrub
 from aispendtrack.store.postgres.schema import MIGRATIONS
 from aispendtrack.store.records import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 SIGNALS = frozenset({KEYS, BUDGETS, WEBHOOKS})
+CONNECT_TIMEOUT = 10  # seconds
 
 
 class PostgresChanges:
@@ -60,7 +63,8 @@ class PostgresChanges:
             except psycopg.Error as e:
                 if self._stop.is_set():
                     return
-                log.warning("aispendtrack: listening for changes on %s failed (retrying): %s", describe(self._dsn), e)
+                log.warning("aispendtrack: listening for changes on %s failed (retrying): %s", describe(self._dsn),
+                            scrub(str(e), self._dsn))
                 self._mark(SIGNALS)
                 self._stop.wait(1.0)
 
@@ -92,20 +96,25 @@ class PostgresStore(SqlStore):
     engine = "postgres"
     exact_signals = False  # a NOTIFY arrives after the command returned
     write_batch = staticmethod(traffic.admissions_apart)
+    migrations = tuple(Migration(v, n, s) if callable(s) else of_statements(v, n, s) for v, n, s in MIGRATIONS)
 
     def __init__(self, dsn: str, *, migrate_schema: bool = True, min_size: int = 1, max_size: int = 8):
         self.dsn = dsn
         self.target = describe(dsn)
+        try:  # at once, with the server's reason (refused, no such database, password), not a pool timeout
+            psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT).close()
+        except psycopg.Error as e:
+            raise StoreUnavailable(f"cannot reach PostgreSQL at {self.target}: {scrub(str(e), dsn)}") from None
         self.pool = ConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False,
                                    kwargs={"autocommit": True}, name="aispendtrack")
         try:
             self.pool.open(wait=True, timeout=10)
         except Exception as e:
             self.pool.close()
-            raise StoreUnavailable(f"cannot reach PostgreSQL at {self.target}: {e}") from None
+            raise StoreUnavailable(f"cannot reach PostgreSQL at {self.target}: {scrub(str(e), dsn)}") from None
         if migrate_schema:
             with self.connection() as conn:
-                migrate(conn, [Migration(v, n, s) if callable(s) else of_statements(v, n, s) for v, n, s in MIGRATIONS])
+                migrate(conn, self.migrations)
 
     @contextmanager
     def connection(self) -> Iterator[PostgresConn]:
@@ -113,7 +122,15 @@ class PostgresStore(SqlStore):
             with self.pool.connection() as raw:
                 yield PostgresConn(raw)
         except psycopg.OperationalError as e:
-            raise StoreUnavailable(f"PostgreSQL at {self.target}: {e}") from e
+            raise StoreUnavailable(f"PostgreSQL at {self.target}: {scrub(str(e), self.dsn)}") from e
+
+    def clock_skew(self, now: Callable[[], float] = time.time) -> clock.Skew:
+        """The server's `clock_timestamp()` against this machine's clock (`now`)."""
+        with self.connection() as conn:
+            def server_now() -> float:
+                return float(conn.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()[0])
+
+            return clock.measure(server_now, now=now)
 
     def changes(self) -> PostgresChanges:
         return PostgresChanges(self.dsn)

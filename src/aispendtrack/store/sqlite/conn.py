@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from aispendtrack.store.conn import rows_of
+
+log = logging.getLogger(__name__)
 
 
 class SqliteDialect:
@@ -41,6 +44,7 @@ class SqliteConn:
         self._announce = announce
         self._signals: set[str] = set()
         self._savepoints = 0
+        self.broken = False  # a failed rollback left it unusable
 
     @property
     def in_transaction(self) -> bool:
@@ -78,10 +82,19 @@ class SqliteConn:
             self.raw.execute("COMMIT")
         except BaseException:
             self._signals.clear()
-            if self.raw.in_transaction:
-                self.raw.execute("ROLLBACK")
+            self._rollback()
             raise
         self._flush_signals()
+
+    def _rollback(self) -> None:
+        if not self.raw.in_transaction:
+            return
+        try:
+            self.raw.execute("ROLLBACK")
+        except sqlite3.Error as e:
+            # Left inside a transaction it could never start another: the store replaces it.
+            log.warning("aispendtrack: rollback failed (%s): the database connection is opened again", e)
+            self.broken = True
 
     @contextmanager
     def read(self) -> Iterator[SqliteConn]:

@@ -51,6 +51,7 @@ class SqliteChanges:
 class SqliteStore(SqlStore):
     engine = "sqlite"
     engine_errors = (sqlite3.Error, dbmod.DatabaseError)
+    migrations = MIGRATIONS
 
     def __init__(self, path: str | Path, *, migrate_schema: bool = True, health: Health | None = None):
         self.path = Path(path)
@@ -78,7 +79,7 @@ class SqliteStore(SqlStore):
             self._open.add(conn)
         if self._migrate:
             self._migrate = False  # once per process: the file is pinned, never another one
-            migrate(conn, MIGRATIONS)
+            migrate(conn, self.migrations)
         return conn
 
     def _drop(self, conn: SqliteConn) -> None:
@@ -104,6 +105,10 @@ class SqliteStore(SqlStore):
         with it, and a replaced file must never get this file's WAL: either way the thread
         lets go of its connection and `StoreGone` is raised, from then on, every time."""
         held = getattr(self._local, "conn", None)
+        if held is not None and held.broken:  # a failed rollback left it unusable: a new one
+            self._local.conn = None
+            self._drop(held)
+            held = None
         if (problem := self.lost()) is not None:
             if held is not None:
                 self._local.conn = None
