@@ -10,9 +10,10 @@ from support.team import CONFIG, make_team
 
 
 @pytest.fixture
-def team(database):
-    """`support.team.make_team`: acme's owner, ada (admin), mia (member), vic (viewer), and rival."""
-    return make_team(database)
+def team(store):
+    """`support.team.make_team` on `store`: acme's owner, ada (admin), mia (member), vic
+    (viewer), and rival."""
+    return make_team(store)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ and own permissions — each way around them tried and refused."""
 import pytest
 
 from aispendtrack.config import parse_config
-from aispendtrack.store import keys
 
 from support.team import CONFIG
 
@@ -30,7 +29,7 @@ def test_owner_and_admin_list_the_account_members_and_viewers_their_own(api, tea
         assert set(k) >= {"hint", "state", "permissions"} and "key" not in k
 
 
-def test_a_member_creates_a_working_key_of_their_own_shown_once(api, team, database):
+def test_a_member_creates_a_working_key_of_their_own_shown_once(api, team):
     r = api("POST", "/v1/keys", team["mia"].key, json={"name": "laptop"})
     assert r.status_code == 201, r.text
     new = r.json()
@@ -41,9 +40,9 @@ def test_a_member_creates_a_working_key_of_their_own_shown_once(api, team, datab
     assert new["key"] not in api("GET", "/v1/keys", team["owner"].key).text
 
 
-def test_a_new_key_never_gets_more_than_the_calling_key(api, database):
-    keys.create_account(database, "acme", "pro")
-    narrow = keys.create_key(database, "acme", CONFIG, permissions=("calls", "api"), models=("gpt-4o-mini",)).key
+def test_a_new_key_never_gets_more_than_the_calling_key(api, store):
+    store.create_account("acme", "pro")
+    narrow = store.create_key("acme", CONFIG, permissions=("calls", "api"), models=("gpt-4o-mini",)).key
     for body, what in (({"permissions": ["api", "export"]}, "export"),
                        ({"permissions": ["api"], "models": ["*"]}, "models"),
                        ({"permissions": ["api"], "models": ["gpt-4o-mini", "gpt-4o"]}, "models")):
@@ -51,7 +50,7 @@ def test_a_new_key_never_gets_more_than_the_calling_key(api, database):
         assert r.status_code == 403 and r.json()["error"]["permission"] == what, r.text
     inherited = api("POST", "/v1/keys", narrow, json={}).json()
     assert (inherited["permissions"], inherited["models"]) == (["calls", "api"], ["gpt-4o-mini"])
-    assert len(keys.list_keys(database, "acme")) == 2  # nothing was made by the refused calls
+    assert len(store.list_keys("acme")) == 2  # nothing was made by the refused calls
 
 
 @pytest.mark.parametrize("caller, member, status", [
@@ -63,15 +62,15 @@ def test_a_new_key_never_gets_more_than_the_calling_key(api, database):
     ("owner", "ada", 201),
     ("ada", "nobody", 404),
 ])
-def test_whose_key_a_caller_may_create(api, team, database, caller, member, status):
-    before = len(keys.list_keys(database, "acme"))
+def test_whose_key_a_caller_may_create(api, team, store, caller, member, status):
+    before = len(store.list_keys("acme"))
     r = api("POST", "/v1/keys", team[caller].key, json={"member": member} if member else {})
     assert r.status_code == status, r.text
     if status == 201:
         assert r.json()["account"] == "acme" and listed(api, team["owner"].key)[r.json()["id"]]["member"] == member
     else:
         assert r.json()["error"]["type"] == ("not_found" if status == 404 else "role_denied")
-        assert len(keys.list_keys(database, "acme")) == before
+        assert len(store.list_keys("acme")) == before
 
 
 def test_keys_of_others_are_not_even_acknowledged(api, team):
@@ -91,9 +90,9 @@ def test_an_admin_may_not_revoke_or_rotate_an_owners_key(api, team):
     assert works(api, team["owner"].key)
 
 
-def test_a_narrowed_key_may_not_revoke_a_broader_one(api, team, database):
+def test_a_narrowed_key_may_not_revoke_a_broader_one(api, team, store):
     """Revoking or rotating is acting on the target: the caller needs every permission it has."""
-    narrow = keys.create_key(database, "acme", CONFIG, name="api-only", permissions=("api",)).key
+    narrow = store.create_key("acme", CONFIG, name="api-only", permissions=("api",)).key
     r = api("DELETE", f"/v1/keys/{team['mia'].id}", narrow)
     assert r.status_code == 403 and r.json()["error"]["type"] == "permission_denied"
     assert works(api, team["mia"].key)

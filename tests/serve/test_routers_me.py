@@ -5,15 +5,14 @@ import time
 
 import pytest
 
-from aispendtrack.store import keys
-from aispendtrack.store.limits import check_and_count
+from aispendtrack.store.api.traffic import Admission
 
 from support.team import CONFIG
 
 
-def test_me_names_the_key_its_member_and_role_and_counts_its_calls(api, team, database):
+def test_me_names_the_key_its_member_and_role_and_counts_its_calls(api, team, store):
     mia = team["mia"]
-    check_and_count(database, key_id=mia.id, account="acme", hourly_limit=10_000, monthly_limit=None, now=time.time())
+    assert store.admit(Admission(mia.id, "acme", 10_000, None, time.time())).admitted
     r = api("GET", "/v1/me", mia.key)
     assert r.status_code == 200, r.text
     me = r.json()
@@ -52,22 +51,22 @@ def test_a_key_in_the_url_is_refused_even_when_the_header_is_valid(api, team):
         assert key not in r.text
 
 
-def test_a_revoked_key_is_refused_at_once(api, team, database):
+def test_a_revoked_key_is_refused_at_once(api, team, store):
     assert api("GET", "/v1/me", team["vic"].key).status_code == 200
-    keys.revoke_key(database, team["vic"].id)
+    store.revoke_key(team["vic"].id)
     r = api("GET", "/v1/me", team["vic"].key)
     assert r.status_code == 401 and "revoked" in r.json()["error"]["message"]
 
 
-def test_a_key_without_api_is_403_whatever_its_role(api, team, database):
-    narrow = keys.create_key(database, "acme", CONFIG, name="calls-only", permissions=("calls", "dashboard"))
+def test_a_key_without_api_is_403_whatever_its_role(api, team, store):
+    narrow = store.create_key("acme", CONFIG, name="calls-only", permissions=("calls", "dashboard"))
     r = api("GET", "/v1/me", narrow.key)
     assert r.status_code == 403
     assert (r.json()["error"]["type"], r.json()["error"]["permission"]) == ("permission_denied", "api")
 
 
-def test_a_free_tier_key_has_no_api(api, database):
-    keys.create_account(database, "penny", "free")
-    key = keys.create_key(database, "penny", CONFIG).key
+def test_a_free_tier_key_has_no_api(api, store):
+    store.create_account("penny", "free")
+    key = store.create_key("penny", CONFIG).key
     r = api("GET", "/v1/me", key)
     assert r.status_code == 403 and r.json()["error"]["tier"] == "free"

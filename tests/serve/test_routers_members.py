@@ -3,13 +3,11 @@ acts on or gives a role above their own, and other accounts' members are out of 
 
 import pytest
 
-from aispendtrack.store import keys, members
-
 from support.team import CONFIG
 
 
-def roles(database, account="acme") -> dict[str, str]:
-    return {m["name"]: m["role"] for m in members.list_members(database, account)}
+def roles(store, account="acme") -> dict[str, str]:
+    return {m.name: m.role for m in store.list_members(account)}
 
 
 def test_owner_and_admin_list_the_accounts_members_with_their_key_counts(api, team):
@@ -22,63 +20,63 @@ def test_owner_and_admin_list_the_accounts_members_with_their_key_counts(api, te
 
 
 @pytest.mark.parametrize("caller", ["mia", "vic"])
-def test_members_and_viewers_may_not_read_or_change_members(api, team, database, caller):
+def test_members_and_viewers_may_not_read_or_change_members(api, team, store, caller):
     key = team[caller].key
     for method, path, body in (("GET", "/v1/members", None), ("POST", "/v1/members", {"name": "x", "role": "viewer"}),
                                ("PATCH", f"/v1/members/{caller}", {"role": "owner"}), ("DELETE", "/v1/members/vic", None)):
         r = api(method, path, key, json=body)
         assert r.status_code == 403 and r.json()["error"]["type"] == "role_denied", (method, path, r.text)
-    assert roles(database) == {"owner": "owner", "ada": "admin", "mia": "member", "vic": "viewer"}
+    assert roles(store) == {"owner": "owner", "ada": "admin", "mia": "member", "vic": "viewer"}
 
 
-def test_an_owner_key_without_team_is_refused(api, team, database):
-    narrow = keys.create_key(database, "acme", CONFIG, name="no-team", permissions=("calls", "api")).key
+def test_an_owner_key_without_team_is_refused(api, team, store):
+    narrow = store.create_key("acme", CONFIG, name="no-team", permissions=("calls", "api")).key
     r = api("GET", "/v1/members", narrow)
     assert r.status_code == 403 and r.json()["error"]["permission"] == "team"
 
 
-def test_an_admin_adds_up_to_admin_never_an_owner(api, team, database):
+def test_an_admin_adds_up_to_admin_never_an_owner(api, team, store):
     ada = team["ada"].key
     r = api("POST", "/v1/members", ada, json={"name": "neo", "role": "admin"})
     assert r.status_code == 201 and (r.json()["name"], r.json()["role"], r.json()["keys"]) == ("neo", "admin", 0)
     r = api("POST", "/v1/members", ada, json={"name": "boss", "role": "owner"})
     assert r.status_code == 403 and r.json()["error"]["type"] == "role_denied"
-    assert "boss" not in roles(database)
+    assert "boss" not in roles(store)
     assert api("POST", "/v1/members", team["owner"].key, json={"name": "boss", "role": "owner"}).status_code == 201
 
 
-def test_an_admin_changes_roles_only_up_to_their_own(api, team, database):
+def test_an_admin_changes_roles_only_up_to_their_own(api, team, store):
     ada = team["ada"].key
     r = api("PATCH", "/v1/members/vic", ada, json={"role": "admin"})
     assert r.status_code == 200 and r.json()["role"] == "admin"
     for name, role in (("mia", "owner"), ("owner", "viewer")):  # giving more, or acting on more
         r = api("PATCH", f"/v1/members/{name}", ada, json={"role": role})
         assert r.status_code == 403 and r.json()["error"]["type"] == "role_denied", r.text
-    assert roles(database) == {"owner": "owner", "ada": "admin", "mia": "member", "vic": "admin"}
+    assert roles(store) == {"owner": "owner", "ada": "admin", "mia": "member", "vic": "admin"}
 
 
-def test_removing_a_member_revokes_their_keys_but_never_above_the_callers_role(api, team, database):
+def test_removing_a_member_revokes_their_keys_but_never_above_the_callers_role(api, team, store):
     r = api("DELETE", "/v1/members/owner", team["ada"].key)
     assert r.status_code == 403 and api("GET", "/v1/me", team["owner"].key).status_code == 200
     assert api("DELETE", "/v1/members/mia", team["ada"].key).status_code == 204
-    assert "mia" not in roles(database)
+    assert "mia" not in roles(store)
     assert api("GET", "/v1/me", team["mia"].key).status_code == 401
 
 
-def test_another_accounts_members_are_out_of_reach(api, team, database):
+def test_another_accounts_members_are_out_of_reach(api, team, store):
     rival = team["rival"].key
     for method, body in (("PATCH", {"role": "viewer"}), ("DELETE", None)):
         r = api(method, "/v1/members/mia", rival, json=body)
         assert r.status_code == 404 and r.json()["error"]["type"] == "not_found", r.text
-    assert roles(database)["mia"] == "member" and api("GET", "/v1/me", team["mia"].key).status_code == 200
+    assert roles(store)["mia"] == "member" and api("GET", "/v1/me", team["mia"].key).status_code == 200
 
 
-def test_the_last_owner_stays(api, team, database):
+def test_the_last_owner_stays(api, team, store):
     r = api("DELETE", "/v1/members/owner", team["owner"].key)
     assert r.status_code == 409 and "only owner" in r.json()["error"]["message"]
     r = api("PATCH", "/v1/members/owner", team["owner"].key, json={"role": "admin"})
     assert r.status_code == 409
-    assert roles(database)["owner"] == "owner"
+    assert roles(store)["owner"] == "owner"
 
 
 @pytest.mark.parametrize("method, path, body, status, fragment", [

@@ -10,8 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from aispendtrack.store import keys
-from aispendtrack.store.ledger import LedgerWriter
+from aispendtrack.store.writer import StoreWriter
 
 from support.ledger_rows import make_row
 from support.team import CONFIG
@@ -20,9 +19,9 @@ NOVEMBER = "since=2026-11-01&until=2026-12-01"  # the rows' month, whatever toda
 
 
 @pytest.fixture
-def ledger(team, db_path):
+def ledger(team, store):
     """In November 2026: the owner's call ($0.5), two of mia's ($1.25, $0.25), one of rival's ($9)."""
-    writer = LedgerWriter(db_path)
+    writer = StoreWriter(store)
     writer.start()
     try:
         for i, (name, cost) in enumerate((("owner", "0.5"), ("mia", "1.25"), ("mia", "0.25"), ("rival", "9"))):
@@ -75,8 +74,8 @@ def test_a_query_cannot_reach_another_account_or_member(api, ledger):
     assert {c["key_id"] for c in calls(api, ledger["mia"].key, sneaky, fmt="csv")} == {ledger["mia"].id}
 
 
-def test_the_export_needs_the_export_permission(api, ledger, database):
-    narrow = keys.create_key(database, "acme", CONFIG, name="no-export", permissions=("api",)).key
+def test_the_export_needs_the_export_permission(api, ledger, store):
+    narrow = store.create_key("acme", CONFIG, name="no-export", permissions=("api",)).key
     assert api("GET", f"/v1/usage?{NOVEMBER}", narrow).status_code == 200
     r = api("GET", f"/v1/calls?{NOVEMBER}", narrow)
     assert r.status_code == 403 and r.json()["error"]["permission"] == "export"
