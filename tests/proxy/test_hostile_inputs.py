@@ -634,20 +634,20 @@ HOSTILE_NAMES = ["evil\x1b[31mred\x1b[0m", "\x1b]0;pwned\x07title", "[bold red]m
                  "m" * (1 << 20), "cr\rover\bwrite"]
 
 
-def test_report_and_top_print_no_control_characters_and_bounded_names(database, config, monkeypatch):
+def test_report_and_top_print_no_control_characters_and_bounded_names(store, config, monkeypatch):
     from click.testing import CliRunner
 
     from aispendtrack.cli.main import cli
     from aispendtrack.store.db import iso
 
     now = time.time()
-    database["calls"].insert_all([
+    store.record([  # as the ledger writer writes them: the daily sums the report reads follow
         {"ts": iso(now - 60 * i), "key_id": f"key_{name[:40]}", "account": name, "provider": "openai", "api": "chat",
          "model": name, "status": 200, "outcome": "forwarded", "input_tokens": 10, "output_tokens": 5,
          "cost_usd": "0.01", "pricing": "priced"}
         for i, name in enumerate(HOSTILE_NAMES)
     ])
-    database_path = database.conn.execute("PRAGMA database_list").fetchone()[2]
+    database_path = store.target
     runner = CliRunner()
     for args in (["report"], ["report", "--by", "account"], ["report", "--by", "key"], ["top", "--once"]):
         r = runner.invoke(cli, ["--db", database_path, *args], catch_exceptions=False)

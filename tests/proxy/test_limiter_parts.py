@@ -90,7 +90,6 @@ def test_stop_closes_the_worker_connection(proxy_rt, db_path, config):
             rt.store.close()
 
     asyncio.run(main())
-    rt.file().close()
     assert f.response is None and state_of(f).limit_headers
     database = dbmod.connect(db_path)
     try:

@@ -142,3 +142,12 @@ class SqliteConn:
 
     def close(self) -> None:
         self.raw.close()
+
+    def __del__(self) -> None:
+        # sqlite3 connections sit in a reference cycle (their statement cache), so one a
+        # finished thread dropped would stay open until a garbage collection: its file
+        # handles and locks kept SQLite from checkpointing or leaving WAL mode meanwhile.
+        try:
+            self.raw.close()
+        except Exception:
+            pass
