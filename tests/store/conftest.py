@@ -18,3 +18,31 @@ def path(tmp_path):
     p = tmp_path / "shared.db"
     open_store(p).close()
     return p
+
+
+class Peek:
+    """Plain SQL (`?` placeholders) on the store's own database, whichever its engine: to look
+    at what the store wrote, or to age a row as time would."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def execute(self, sql: str, params=()) -> list[tuple]:
+        with self.store.connection() as conn, conn.tx():
+            cur = conn.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+
+    def dump(self) -> str:
+        """Every row of every table, as text."""
+        if self.store.engine == "sqlite":
+            sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        else:
+            sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        tables = [t for (t,) in self.execute(sql)]
+        return "\n".join(repr(r) for t in tables for r in self.execute(f'SELECT * FROM "{t}"'))
+
+
+@pytest.fixture
+def database(store):
+    """`Peek` on the test's store (overrides the SQLite-only connection of tests/conftest.py)."""
+    return Peek(store)

@@ -100,7 +100,7 @@ def test_writer_stops_at_once_and_never_writes_into_the_file_put_back(db_path, h
         store.close()
     assert read(db_path, "SELECT flow_id FROM calls") == [("before",)]
     assert "ledger: 1 row(s) could not be written before shutdown" in caplog.text
-    assert caplog.text.count(f"database file {db_path} was {how}") == 1
+    assert caplog.text.count(f"AiSpendTrack: database file {db_path} was {how}") == 1  # said once
 
 
 class FullDisk:

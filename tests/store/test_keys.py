@@ -18,7 +18,7 @@ def test_generated_keys_have_the_documented_shape():
 def test_plaintext_key_is_never_stored(store, database, config):
     store.create_account("acme", "pro")
     new = store.create_key("acme", config, name="ci")
-    dump = "\n".join(database.conn.iterdump())
+    dump = database.dump()
     assert new.key not in dump
     assert new.key[4:] not in dump
     assert keys.digest(new.key) in dump
@@ -100,7 +100,7 @@ def test_enterprise_account_limits_override(store, config):
 
 def test_every_change_bumps_the_version(store, database, config):
     def version():
-        return database.execute("SELECT value FROM meta WHERE name='keys_version'").fetchone()[0]
+        return database.execute("SELECT value FROM meta WHERE name='keys_version'")[0][0]
 
     store.create_account("acme", "pro")
     v1 = version()
@@ -134,11 +134,14 @@ def test_account_limits_unknown_tier():
         keys.account_limits(Account(1, "acme", "gold", "2026-01-01T00:00:00Z"), Config())
 
 
-def test_a_key_change_on_a_full_disk_raises_the_disk_error(store, config):
+def test_a_key_change_on_a_full_disk_raises_the_disk_error(db_path, config):
     """SQLite rolls back by itself on SQLITE_FULL; a second ROLLBACK used to replace the
     error with "no transaction is active", which serve could not tell from a bug (500)."""
     import sqlite3
 
+    from aispendtrack.store import open_store
+
+    store = open_store(db_path)  # SQLite's own behaviour: not the engine-parametrised store
     store.create_account("acme", "enterprise")
     with store.connection() as conn:
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
@@ -148,3 +151,4 @@ def test_a_key_change_on_a_full_disk_raises_the_disk_error(store, config):
                 store.create_key("acme", config, name=f"{n}-" + "n" * 60)
         assert full.value.sqlite_errorname == "SQLITE_FULL"
         assert not conn.in_transaction
+    store.close()

@@ -17,6 +17,8 @@ from aispendtrack.store import db as dbmod
 from aispendtrack.store import outbox, webhook_endpoints
 from aispendtrack.store.records import KeyStoreError
 
+from support.store_sql import StoreSql
+
 
 class Clock:
     def __init__(self, t: float = 1_800_000_000.0):
@@ -37,8 +39,15 @@ class Receiver:
         return (self.status, None) if self.status else (None, "ConnectionRefusedError: refused")
 
 
+@pytest.fixture
+def database(store):
+    """Plain SQL on the test's store (this directory runs each test on both engines)."""
+    return StoreSql(store)
+
+
 def payloads(database, type_=None) -> list[dict]:
-    return [json.loads(p) for t, p in database.execute("SELECT type, payload FROM webhook_messages ORDER BY rowid")
+    order = f"created, {database.insertion}"  # as queued
+    return [json.loads(p) for t, p in database.execute(f"SELECT type, payload FROM webhook_messages ORDER BY {order}")
             if type_ is None or t == type_]
 
 

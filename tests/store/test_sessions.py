@@ -8,7 +8,7 @@ from aispendtrack.store.db import iso, utcnow
 
 def test_create_lookup_end(store, database):
     s = store.create_session("keydigest", hours=12)
-    stored = database.execute("SELECT * FROM dashboard_sessions").fetchall()
+    stored = database.execute("SELECT * FROM dashboard_sessions")
     assert len(stored) == 1 and all(s.id not in str(v) for v in stored[0])
     assert store.lookup_session(s.id) == s
     assert store.lookup_session(s.id + "x") is None
