@@ -8,6 +8,8 @@ import pytest
 
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import backup as store
+from aispendtrack.store import open_store
+from aispendtrack.store.writer import StoreWriter
 
 from support.ledger_rows import make_row
 
@@ -26,14 +28,14 @@ def live(run):
     the last one still in the WAL (never checkpointed): the copy must hold it too."""
     run("accounts", "create", "acme", "--tier", "pro")
     key = run("keys", "create", "acme", "--json").output
-    from aispendtrack.store.ledger import LedgerWriter
-
-    w = LedgerWriter(run.db)
+    opened = open_store(run.db)
+    w = StoreWriter(opened)
     w.start()
     w.write_sync(make_row(flow_id="one"))
     hold = dbmod.connect(run.db)  # an open reader keeps the WAL from being folded in at close
     w.write_sync(make_row(flow_id="two"))
     w.close()
+    opened.close()
     yield run, key.split('"key": "')[1].split('"')[0]
     hold.conn.close()
 
@@ -87,4 +89,20 @@ def test_backup_refuses_a_destination_it_must_not_write(live, tmp_path, where, m
 def test_backup_of_a_missing_database_creates_nothing(tmp_path):
     with pytest.raises(store.BackupError, match="not found"):
         store.backup(tmp_path / "none.db", tmp_path / "copy.db")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_backup_of_a_postgresql_store_points_to_pg_dump_and_writes_nothing(tmp_path):
+    """A PostgreSQL store is not a file to copy: the command says to use pg_dump, shows the
+    URL without its password, and neither connects nor writes anything."""
+    from click.testing import CliRunner
+
+    from aispendtrack.cli.main import cli
+
+    url = "postgresql://spend:s3cret-pw@db.invalid:5432/aispendtrack"
+    dest = tmp_path / "copy.db"
+    result = CliRunner().invoke(cli, ["--db", url, "backup", str(dest)], catch_exceptions=False)
+    assert result.exit_code == 1, result.output
+    assert "postgresql://spend:***@db.invalid:5432/aispendtrack is a PostgreSQL database" in result.output
+    assert "pg_dump" in result.output and "s3cret-pw" not in result.output
     assert list(tmp_path.iterdir()) == []

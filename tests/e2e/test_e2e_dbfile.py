@@ -18,8 +18,7 @@ import httpx2
 import pytest
 
 from aispendtrack.proxy.auth import HEADER
-from aispendtrack.store import db as dbmod
-from aispendtrack.store import keys
+from aispendtrack.store import open_store
 
 from support.harness import MITMDUMP, Proxy, Serve, http, proxy_and_serve
 
@@ -114,12 +113,9 @@ def assert_refused_from_then_on(traffic: Traffic, swapped: float, word: str) -> 
 
 @pytest.fixture
 def live(db_path, config):
-    database = dbmod.connect(db_path)  # closed: only the processes under test hold the file
-    try:
-        keys.create_account(database, "acme", "pro")  # limited: the limiter writes per call too
-        return db_path, keys.create_key(database, "acme", config, name="e2e").key
-    finally:
-        database.conn.close()
+    with open_store(db_path) as store:  # closed: only the processes under test hold the file
+        store.create_account("acme", "pro")  # limited: the limiter writes per call too
+        return db_path, store.create_key("acme", config, name="e2e").key
 
 
 def assert_serves_again(tmp_path, db_path, key: str) -> None:

@@ -3,7 +3,7 @@ import asyncio
 import pytest
 from mitmproxy.test import taddons, tflow
 
-from aispendtrack.store import keys
+from aispendtrack.store import keys, open_store
 from aispendtrack.proxy.auth import HEADER, Auth, parse_header
 from aispendtrack.proxy.state import state_of
 from aispendtrack.proxy.webview import MARK_REJECTED
@@ -12,9 +12,9 @@ from support.flows import provider_flow
 
 
 @pytest.fixture
-def key(database, config, rt):
-    keys.create_account(database, "acme", "pro")
-    new = keys.create_key(database, "acme", config)
+def key(store, config, rt):
+    store.create_account("acme", "pro")
+    new = store.create_key("acme", config)
     rt.keycache.refresh()
     return new
 
@@ -106,7 +106,7 @@ def test_reverse_listener_to_custom_upstream_is_provider_bound(rt):
     assert state_of(f).provider == "anthropic"
 
 
-def test_replay_is_reauthorised_from_the_recorded_key_id(rt, key, database):
+def test_replay_is_reauthorised_from_the_recorded_key_id(rt, key, store):
     auth = Auth(rt)
     f = provider_flow(headers=[(HEADER, key.key)])
     with taddons.context(auth):
@@ -118,7 +118,7 @@ def test_replay_is_reauthorised_from_the_recorded_key_id(rt, key, database):
         asyncio.run(auth.requestheaders(replay))
         assert replay.response is None
         assert (state_of(replay).key_id, state_of(replay).account) == (key.id, "acme")
-        keys.revoke_key(database, key.id)
+        store.revoke_key(key.id)
         rt.keycache.refresh()
         again = f.copy()
         again.is_replay = "request"
@@ -127,12 +127,14 @@ def test_replay_is_reauthorised_from_the_recorded_key_id(rt, key, database):
         assert again.response.status_code == 401
 
 
-def test_cli_changes_are_known_at_the_next_lookup(rt, database, config):
-    """No waiting for the poll thread: the change signal makes the very next lookup re-read."""
-    keys.create_account(database, "late", "pro")
-    new = keys.create_key(database, "late", config)
-    assert asyncio.run(rt.keycache.lookup_fresh(new.key)).reason is None
-    keys.revoke_key(database, new.id)
+def test_cli_changes_are_known_at_the_next_lookup(rt, db_path, config):
+    """No waiting for the poll thread: the change signal makes the very next lookup re-read.
+    The changes are made as the CLI makes them: by another store on the same file."""
+    with open_store(db_path) as cli:
+        cli.create_account("late", "pro")
+        new = cli.create_key("late", config)
+        assert asyncio.run(rt.keycache.lookup_fresh(new.key)).reason is None
+        cli.revoke_key(new.id)
     assert asyncio.run(rt.keycache.lookup_fresh(new.key)).reason is not None
 
 

@@ -10,7 +10,6 @@ from mitmproxy.test import taddons
 from aispendtrack.proxy.auth import HEADER, Auth
 from aispendtrack.proxy.state import state_of
 from aispendtrack.proxy.webview import MARK_REJECTED, MARK_UNAVAILABLE
-from aispendtrack.store import keys
 from aispendtrack.store.ledger_schema import Outcome
 from support.flows import provider_flow
 
@@ -18,9 +17,9 @@ QUERY_MESSAGE = "AiSpendTrack: x-aispendtrack-key was sent in the query string (
 
 
 @pytest.fixture
-def account(database):
-    keys.create_account(database, "acme", "pro")
-    return keys.get_account(database, "acme")
+def account(store):
+    store.create_account("acme", "pro")
+    return store.get_account("acme")
 
 
 def run(rt, f):
@@ -33,8 +32,8 @@ def openai_error(message, code, type_="invalid_request_error"):
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
 
 
-def test_an_accepted_key_records_its_whole_identity(rt, database, config, account):
-    new = keys.create_key(database, "acme", config, permissions=("calls", "export"), models=("gpt-4o*",))
+def test_an_accepted_key_records_its_whole_identity(rt, store, config, account):
+    new = store.create_key("acme", config, permissions=("calls", "export"), models=("gpt-4o*",))
     rt.keycache.refresh()
     f = provider_flow(headers=[(HEADER, new.key)])
     run(rt, f)
@@ -42,7 +41,7 @@ def test_an_accepted_key_records_its_whole_identity(rt, database, config, accoun
     state = state_of(f)
     record = rt.keycache.by_id[new.id]
     assert (state.key_id, state.key_hint, state.account, state.account_id, state.tier) == \
-        (new.id, record.hint, "acme", account["id"], "pro")
+        (new.id, record.hint, "acme", account.id, "pro")
     assert (state.requests_per_hour, state.monthly_calls, state.budgeted) == (10_000, None, False)
     assert (state.permissions, state.models) == (["calls", "export"], ["gpt-4o*"])
     assert (state.outcome, state.error) == (Outcome.FORWARDED, None)
@@ -56,8 +55,8 @@ def test_an_accepted_key_records_its_whole_identity(rt, database, config, accoun
     ("generativelanguage.googleapis.com", "/v1beta/models/gemini-2.5-flash:generateContent",
      lambda m: {"error": {"code": 403, "message": m, "status": "PERMISSION_DENIED"}}),
 ])
-def test_a_key_without_the_calls_permission_is_answered_403(rt, database, config, account, shape_host, path, body):
-    new = keys.create_key(database, "acme", config, permissions=("dashboard",))
+def test_a_key_without_the_calls_permission_is_answered_403(rt, store, config, account, shape_host, path, body):
+    new = store.create_key("acme", config, permissions=("dashboard",))
     rt.keycache.refresh()
     f = provider_flow(host=shape_host, path=path, headers=[(HEADER, new.key)])
     run(rt, f)
@@ -92,7 +91,7 @@ def test_a_key_sent_only_in_the_query_string_is_named_as_the_reason(rt, account)
     assert f.request.path == "/v1/chat/completions"
 
 
-def test_with_a_header_as_well_the_header_decides(rt, database, config, account):
+def test_with_a_header_as_well_the_header_decides(rt, store, config, account):
     """The query-string reason replaces only "missing header": a bad header is named as such,
     a good one is accepted (the query copy is still removed)."""
     f = provider_flow(path="/v1/chat/completions?x-aispendtrack-key=ask_" + "A" * 32,
@@ -100,7 +99,7 @@ def test_with_a_header_as_well_the_header_decides(rt, database, config, account)
     run(rt, f)
     assert state_of(f).error == "AiSpendTrack: x-aispendtrack-key header is not 'ask_' followed by 32 letters and digits"
     assert f.request.path == "/v1/chat/completions"
-    new = keys.create_key(database, "acme", config)
+    new = store.create_key("acme", config)
     rt.keycache.refresh()
     f = provider_flow(path="/v1/chat/completions?x-aispendtrack-key=" + new.key + "&n=1", headers=[(HEADER, new.key)])
     run(rt, f)
@@ -108,8 +107,8 @@ def test_with_a_header_as_well_the_header_decides(rt, database, config, account)
     assert f.request.path == "/v1/chat/completions?n=1"
 
 
-def test_every_copy_of_the_key_header_is_stripped_and_several_refused(rt, database, config, account):
-    new = keys.create_key(database, "acme", config)
+def test_every_copy_of_the_key_header_is_stripped_and_several_refused(rt, store, config, account):
+    new = store.create_key("acme", config)
     rt.keycache.refresh()
     f = provider_flow(headers=[(HEADER, new.key), ("X-AiSpendTrack-Key", new.key), ("accept", "*/*")])
     run(rt, f)

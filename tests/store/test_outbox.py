@@ -17,8 +17,6 @@ from aispendtrack.store import db as dbmod
 from aispendtrack.store import outbox, webhook_endpoints
 from aispendtrack.store.records import KeyStoreError
 
-from support.store_sql import StoreSql
-
 
 class Clock:
     def __init__(self, t: float = 1_800_000_000.0):
@@ -39,14 +37,10 @@ class Receiver:
         return (self.status, None) if self.status else (None, "ConnectionRefusedError: refused")
 
 
-@pytest.fixture
-def database(store):
-    """Plain SQL on the test's store (this directory runs each test on both engines)."""
-    return StoreSql(store)
-
-
 def payloads(database, type_=None) -> list[dict]:
-    order = f"created, {database.insertion}"  # as queued
+    """The queued events, oldest first (`database`: tests/store/conftest.py's `Peek`). Rows
+    queued at one moment keep their order on SQLite (rowid); PostgreSQL has no rowid."""
+    order = "created, " + ("rowid" if database.store.engine == "sqlite" else "id")
     return [json.loads(p) for t, p in database.execute(f"SELECT type, payload FROM webhook_messages ORDER BY {order}")
             if type_ is None or t == type_]
 
@@ -75,7 +69,7 @@ def test_events_only_for_subscribed_enabled_endpoints_of_the_account(store, data
     store.add_endpoint("acme", "https://example.com/x", ("key.revoked",))
     store.create_key("other", config)
     store.create_key("acme", config)
-    assert database.execute("SELECT COUNT(*) FROM webhook_messages").fetchone()[0] == 1
+    assert database.execute("SELECT COUNT(*) FROM webhook_messages")[0][0] == 1
 
 
 def test_a_failed_change_queues_nothing(store, database, config, acme):
@@ -111,7 +105,7 @@ def test_retry_schedule_on_a_test_clock_then_failed(store, database, config, acm
     store.create_key("acme", config)
     database.execute("UPDATE webhook_messages SET next_at = ?", [clock.t])
     start = clock.t
-    while (row := database.execute("SELECT state, next_at FROM webhook_messages").fetchone())[0] == "pending":
+    while (row := database.execute("SELECT state, next_at FROM webhook_messages")[0])[0] == "pending":
         clock.t = row[1] - 1  # a second early: nothing goes out
         sent = len(receiver.got)
         worker.run_once()
@@ -121,7 +115,7 @@ def test_retry_schedule_on_a_test_clock_then_failed(store, database, config, acm
         assert len(receiver.got) == sent + 1
     times = [t - start for t, _, _ in receiver.got]
     assert [b - a for a, b in zip([0, *times], times)] == list(outbox.SCHEDULE)
-    assert database.execute("SELECT state, attempts FROM webhook_messages").fetchone() == ("failed", 10)
+    assert database.execute("SELECT state, attempts FROM webhook_messages") == [("failed", 10)]
     assert len(store.deliveries(acme[0])) == 10
     # the same message id and body on every attempt, signed each time
     ids = {h["webhook-id"] for _, h, _ in receiver.got}
@@ -187,7 +181,7 @@ def test_two_workers_deliver_each_message_once(store, config, acme):
 
 
 def _count(database, type_):
-    return database.execute("SELECT COUNT(*) FROM webhook_messages WHERE type = ?", [type_]).fetchone()[0]
+    return database.execute("SELECT COUNT(*) FROM webhook_messages WHERE type = ?", [type_])[0][0]
 
 
 def test_500_refusals_give_one_hourly_reached_per_hour(store, database, admit, acme):
@@ -257,7 +251,7 @@ def test_rotated_secret_signs_next_to_the_old_one_during_the_grace_only(store, d
     assert len(headers["webhook-signature"].split(" ")) == 1
     assert _verifies(new, payload, headers) and not _verifies(old, payload, headers)
     # and the old secret is gone from the database, not merely unused
-    assert database.execute("SELECT previous_secret, previous_secret_until FROM webhook_endpoints").fetchall() == [
+    assert database.execute("SELECT previous_secret, previous_secret_until FROM webhook_endpoints") == [
         (None, None)]
 
 

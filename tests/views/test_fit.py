@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from aispendtrack.limits.budget import to_nano
-from aispendtrack.store import budgets
+from aispendtrack.store import budgets, open_store
 from aispendtrack.store.db import connect, utcnow
 from support.store_reads import insert, row
 
@@ -24,14 +24,13 @@ def busy(run):
     key = json.loads(run("keys", "create", ACCOUNT, "--name", "build-server-eu-west", "--json").output)
     run("accounts", "budget", ACCOUNT, "--usd", "25", "--period", "month")
     run("keys", "budget", key["id"], "--usd", "5", "--period", "day")
-    database = connect(run.db)
-    insert(database, [row(utcnow() - timedelta(seconds=20), key=key["id"], account=ACCOUNT, model=MODEL, cost="1.25",
-                          inp=123_456, out=98_765, cached=4_321, reasoning=1_000)])  # fmt: skip
-    with database.conn:  # the proxy's path: hold $1 before the call, settle its real cost after
-        held = budgets.reserve(database.conn, key_id=key["id"], account=ACCOUNT, charge=budgets.Charge(to_nano("1")),
-                               now=time.time())
-        budgets.settle(database.conn, held.id, "1.25")
-    database.conn.close()
+    with open_store(run.db) as store:
+        insert(store, [row(utcnow() - timedelta(seconds=20), key=key["id"], account=ACCOUNT, model=MODEL, cost="1.25",
+                           inp=123_456, out=98_765, cached=4_321, reasoning=1_000)])  # fmt: skip
+        with store.connection() as conn, conn.tx():  # the proxy's path: hold $1 before the call, settle its real cost after
+            held = budgets.reserve(conn, key_id=key["id"], account=ACCOUNT, charge=budgets.Charge(to_nano("1")),
+                                   now=time.time())
+            budgets.settle(conn, held.id, "1.25")
     return key
 
 

@@ -14,7 +14,8 @@ from aispendtrack.store import backup as store
 def backup_command(ctx: click.Context, path: str, force: bool) -> None:
     """Copy the database to PATH, safe while the proxy and serve run: the copy holds every
     call, key and counter committed before the command started. Restore: stop the proxy and
-    serve, copy the backup over the database file, start them again."""
+    serve, copy the backup over the database file, start them again. (A PostgreSQL database
+    is backed up with pg_dump instead.)"""
     try:
         made = store.backup(ctx.obj["db_path"], path, force=force)
     except store.BackupError as e:

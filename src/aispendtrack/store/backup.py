@@ -6,6 +6,9 @@ committed before it began. The copy is written next to `dest` under a temporary 
 (readable by its owner only: it holds what the database holds), checked, made a
 self-contained file (rollback journal: no `-wal` to carry along), synced, and only then
 given its name, so `dest` is never a half-written file.
+
+SQLite only: a PostgreSQL store is backed up with PostgreSQL's own tools (`pg_dump`), and
+asking for it here is refused with that advice before anything is written.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from aispendtrack.store import db as dbmod
+from aispendtrack.store import describe_target, is_url
 
 
 class BackupError(Exception):
@@ -32,6 +36,11 @@ class Backup:
 
 
 def backup(db_path: str | Path, dest: str | Path, *, force: bool = False) -> Backup:
+    if is_url(db_path):
+        raise BackupError(
+            f"{describe_target(db_path)} is a PostgreSQL database: `aispendtrack backup` copies a SQLite "
+            f"file. Back PostgreSQL up with its own tools, e.g. pg_dump --format=custom --file={dest} "
+            f"'<the database URL>' (restore with pg_restore)")
     db_path, dest = Path(db_path), Path(dest)
     _check_destination(db_path, dest, force)
     if not db_path.is_file():

@@ -49,18 +49,16 @@ def login(base: str, key: str) -> str:
 def _prepare(ledger: Path, tmp: Path) -> tuple[Path, str, str, int]:
     """A copy of the ledger with the busiest account on the pro tier and a key for it."""
     from aispendtrack.config import Config
-    from aispendtrack.store import db as dbmod
-    from aispendtrack.store import keys
+    from aispendtrack.store import open_store
 
     db_path = tmp / "ledger.db"
     shutil.copy(ledger, db_path)
-    database = dbmod.connect(db_path)
-    keys.ensure_schema(database)
-    account, rows = database.execute(
-        "SELECT account, COUNT(*) FROM calls GROUP BY account ORDER BY 2 DESC LIMIT 1").fetchone()
-    keys.create_account(database, account, "pro")
-    key = keys.create_key(database, account, Config(), name="bench").key
-    database.conn.close()
+    with open_store(db_path) as store:  # its schema brought up to date
+        with store.connection() as conn:
+            account, rows = conn.execute(
+                "SELECT account, COUNT(*) FROM calls GROUP BY account ORDER BY 2 DESC LIMIT 1").fetchone()
+        store.create_account(account, "pro")
+        key = store.create_key(account, Config(), name="bench").key
     return db_path, account, key, rows
 
 

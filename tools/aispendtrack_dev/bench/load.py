@@ -10,10 +10,17 @@ command per stdin line and answers one JSON result per stdout line:
 With ``"get": "/v1/me"`` it sends that GET instead of a chat completion (the account plane).
 
 ``concurrency`` keep-alive connections each send requests back to back (closed loop).
-Per request it records the latency (request written → last byte of the response) and,
-the TTFB (request written → first body byte; for SSE, the first event's bytes). A
-request counts as ok only with status 200 and a complete, well-framed body (for streams:
-ending in ``data: [DONE]``).
+Per request it records the latency (request written → last byte of the response),
+the TTFB (request written → first body byte; for SSE, the first event's bytes) and the
+body's spread (first body byte → last). A request counts as ok only with status 200 and a
+complete, well-framed body (for streams: ending in ``data: [DONE]``).
+
+Streamed or buffered is told by the spread, not by the TTFB: the fake provider sends
+``chunks + 4`` SSE events (role, the deltas, finish, usage, [DONE]) ``stream_delay``
+apart, so a proxy that streams hands the client its first event at least
+``(chunks + 3) × stream_delay`` before the last, whatever its own cost before the first
+byte (auth, the limiter's commit, a loaded CPU: they delay both ends alike), while one that
+buffers hands over the whole body at once (a spread of about 0).
 """
 
 from __future__ import annotations
@@ -71,6 +78,7 @@ class Tally:
     error_samples: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)  # seconds
     ttfbs: list[float] = field(default_factory=list)
+    spreads: list[float] = field(default_factory=list)  # first body byte → last
     last_done: float = 0.0
 
     def error(self, msg: str) -> None:
@@ -121,6 +129,7 @@ async def _worker(port: int, conn: Conn | None, data: bytes, stream: bool, phase
         tally.ok += 1
         tally.latencies.append(t1 - t0)
         tally.ttfbs.append((t_first or t1) - t0)
+        tally.spreads.append(t1 - (t_first or t1))
         tally.last_done = max(tally.last_done, t1)
     if conn is not None and conn.transport is not None:
         conn.transport.close()
@@ -151,8 +160,10 @@ async def run_load(port: int, *, config: str, stream: bool, concurrency: int, du
         warmup + duration + REQUEST_TIMEOUT + 10,
     )
     elapsed = max(measured.last_done - t_measure, 1e-9) if measured.ok else duration
-    lat, ttfb = measured.latencies, measured.ttfbs
-    streamed_first = sum(1 for a, b in zip(ttfb, lat) if a < 0.5 * b)
+    lat, ttfb, spreads = measured.latencies, measured.ttfbs, measured.spreads
+    # how long the fake provider takes from a stream's first event to its last (see above)
+    span = (chunks + 3) * stream_delay if stream and not get else 0.0
+    streamed_first = sum(1 for s in spreads if s >= 0.5 * span)
     ms = 1000.0
 
     def p(values, q):
@@ -167,7 +178,10 @@ async def run_load(port: int, *, config: str, stream: bool, concurrency: int, du
         "ok_total": warm.ok + measured.ok, "reconnects": reconnects[0],
         "rps": measured.ok / elapsed,
         "p50_ms": p(lat, 50), "p95_ms": p(lat, 95), "p99_ms": p(lat, 99), "ttfb_p50_ms": p(ttfb, 50), "ttfb_p99_ms": p(ttfb, 99),
-        "first_event_before_end": (streamed_first / len(lat)) if lat else None,
+        "spread_p50_ms": p(spreads, 50), "stream_span_ms": span * ms if span else None,
+        # the share of streamed requests whose first event came at least half the stream's
+        # own span before its end (1.0: streamed; about 0: buffered)
+        "first_event_before_end": (streamed_first / len(spreads)) if spreads and span else None,
     }
 
 

@@ -172,6 +172,7 @@ def cached_ledger(cache_dir: Path, n_rows: int, seed: int = 0) -> tuple[Path, fl
     Returns (path, seconds spent generating, or None when it came from the cache). Built
     in a temporary file renamed into place, so an interrupted build leaves no bad cache.
     """
+    from aispendtrack.store import open_store
     from aispendtrack.store.db import connect
 
     make_ledger = _make_ledger_fn()
@@ -184,11 +185,14 @@ def cached_ledger(cache_dir: Path, n_rows: int, seed: int = 0) -> tuple[Path, fl
     tmp = path.with_suffix(f".tmp{uuid.uuid4().hex[:6]}")
     t0 = perf()
     try:
-        db = connect(tmp)
-        make_ledger(db, n_rows, seed)
-        db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        db.conn.execute("PRAGMA journal_mode=DELETE")
-        db.conn.close()
+        with open_store(tmp) as store:
+            make_ledger(store, n_rows, seed)
+        db = connect(tmp)  # one self-contained file (no -wal): copied as it is
+        try:
+            db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            db.conn.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            db.conn.close()
         tmp.rename(path)
     finally:
         for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}-walowner")):
@@ -197,7 +201,7 @@ def cached_ledger(cache_dir: Path, n_rows: int, seed: int = 0) -> tuple[Path, fl
 
 
 def report(cache_dir: Path, n_rows: int, seed: int = 0, runs: int = 3) -> dict:
-    """`aispendtrack.views.report.report(db)` (all time, by model) over a generated ledger."""
+    """`aispendtrack.views.report.report(store)` (all time, by model) over a generated ledger."""
     try:
         from aispendtrack.views.report import report as report_fn
     except ImportError as e:
@@ -206,15 +210,14 @@ def report(cache_dir: Path, n_rows: int, seed: int = 0, runs: int = 3) -> dict:
         path, gen = cached_ledger(cache_dir, n_rows, seed)
     except ImportError as e:
         return _missing(e)
-    from aispendtrack.store.db import connect
+    from aispendtrack.store import open_store
 
     times = []
     for _ in range(runs):
-        db = connect(path)
-        t0 = perf()
-        rep = report_fn(db)
-        times.append(perf() - t0)
-        db.conn.close()
+        with open_store(path) as store:
+            t0 = perf()
+            rep = report_fn(store)
+            times.append(perf() - t0)
     calls = getattr(getattr(rep, "totals", None), "calls", None)
     gen_text = f"generated in {gen:.1f} s" if gen is not None else "cached"
     return {

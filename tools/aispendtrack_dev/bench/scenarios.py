@@ -73,24 +73,20 @@ class Setup:
 
 def make_keys(db_path: Path, config_path: Path) -> dict:
     from aispendtrack import config as configmod
-    from aispendtrack.store import budgets, keys, schema
-    from aispendtrack.store import db as dbmod
+    from aispendtrack.store import open_store
 
     cfg = configmod.load_config(config_path)
-    database = dbmod.connect(db_path)
-    schema.ensure_schema(database)
-    keys.create_account(database, "bench-enterprise", "enterprise")
-    keys.create_account(database, "bench-free", "free")
-    keys.create_account(database, "bench-budget", "free")
-    budgets.set_budget(database, "account", "bench-budget", "1000000", "month", now=time.time())
-    out = {
-        "addon": keys.create_key(database, "bench-enterprise", cfg, name="bench"),
-        "addon+limits": keys.create_key(database, "bench-free", cfg, name="bench"),
-        "addon+budget": keys.create_key(database, "bench-budget", cfg, name="bench"),
-        SERVE_KEY: keys.create_key(database, "bench-enterprise", cfg, name="bench-serve"),
-    }
-    database.conn.close()
-    return out
+    with open_store(db_path) as store:  # closed before the proxies start: they hold the file
+        store.create_account("bench-enterprise", "enterprise")
+        store.create_account("bench-free", "free")
+        store.create_account("bench-budget", "free")
+        store.set_budget("account", "bench-budget", "1000000", "month", now=time.time())
+        return {
+            "addon": store.create_key("bench-enterprise", cfg, name="bench"),
+            "addon+limits": store.create_key("bench-free", cfg, name="bench"),
+            "addon+budget": store.create_key("bench-budget", cfg, name="bench"),
+            SERVE_KEY: store.create_key("bench-enterprise", cfg, name="bench-serve"),
+        }
 
 
 def start(tmp: Path, children: Children, *, want_stream: bool, addon_args: list[str] | None = None) -> Setup:

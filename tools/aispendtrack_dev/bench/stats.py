@@ -43,6 +43,8 @@ def aggregate(cells: list[dict]) -> list[dict]:
             "p99_ms": median(_col(rs, "p99_ms")),
             "ttfb_p50_ms": median(_col(rs, "ttfb_p50_ms")),
             "ttfb_range": spread(_col(rs, "ttfb_p50_ms")),
+            "spread_p50_ms": median(_col(rs, "spread_p50_ms")),
+            "stream_span_ms": median(_col(rs, "stream_span_ms")),
             "first_event_before_end": min((r["first_event_before_end"] or 0.0) for r in rs),
             "server_cpu_us_per_req": median(_col(rs, "server_cpu_us_per_req")),
             "loadgen_cpu_share": median([r["cpu_share"]["loadgen"] for r in rs]),
