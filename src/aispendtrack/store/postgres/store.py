@@ -31,6 +31,12 @@ log = logging.getLogger(__name__)
 
 SIGNALS = frozenset({KEYS, BUDGETS, WEBHOOKS})
 CONNECT_TIMEOUT = 10  # seconds
+# How long an operation waits for a pooled connection: every one busy under load, or the
+# server unreachable (the pool reconnects in the background meanwhile). Short once an
+# operation has failed to reach it, so that a request is answered 503 at once while the
+# server is down, never held until it is back.
+POOL_WAIT = 5.0
+POOL_WAIT_DOWN = 0.2
 
 
 class PostgresChanges:
@@ -105,8 +111,10 @@ class PostgresStore(SqlStore):
             psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT).close()
         except psycopg.Error as e:
             raise StoreUnavailable(f"cannot reach PostgreSQL at {self.target}: {scrub(str(e), dsn)}") from None
-        self.pool = ConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False,
-                                   kwargs={"autocommit": True}, name="aispendtrack")
+        self.pool = ConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False, timeout=POOL_WAIT,
+                                   kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+                                   name="aispendtrack")
+        self._down = False  # the last operation could not reach the server
         try:
             self.pool.open(wait=True, timeout=10)
         except Exception as e:
@@ -119,9 +127,11 @@ class PostgresStore(SqlStore):
     @contextmanager
     def connection(self) -> Iterator[PostgresConn]:
         try:
-            with self.pool.connection() as raw:
+            with self.pool.connection(timeout=POOL_WAIT_DOWN if self._down else POOL_WAIT) as raw:
+                self._down = False
                 yield PostgresConn(raw)
-        except psycopg.OperationalError as e:
+        except psycopg.OperationalError as e:  # the pool's timeout (PoolTimeout) included
+            self._down = True
             raise StoreUnavailable(f"PostgreSQL at {self.target}: {scrub(str(e), self.dsn)}") from e
 
     def clock_skew(self, now: Callable[[], float] = time.time) -> clock.Skew:
