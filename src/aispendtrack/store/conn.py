@@ -40,6 +40,10 @@ class Cursor(Protocol):
 class Dialect(Protocol):
     name: str  # "sqlite" | "postgres"
     for_update: str  # " FOR UPDATE" where rows must be locked when read (SQLite's writer holds them all)
+    # A statement run first in a write transaction so that its commit returns before it is
+    # flushed to disk (PostgreSQL: `SET LOCAL synchronous_commit = off`, this transaction
+    # only); None where the engine offers none.
+    relaxed_commit: str | None
 
     def json_array(self, *exprs: str) -> str:
         """An expression of the JSON array text of `exprs` (equal text on both engines)."""

@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 class SqliteDialect:
     name = "sqlite"
     for_update = ""  # appended to a SELECT whose rows the transaction will change
+    relaxed_commit = None  # one writer, one file: every commit is as durable as the others
 
     @staticmethod
     def json_array(*exprs: str) -> str:
