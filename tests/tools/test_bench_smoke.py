@@ -108,6 +108,56 @@ def test_serve_was_hammered_next_to_the_proxy(quick):
     assert data["checks"]["addon+limits"]["requests_sent"] > sum(c["sent_total"] for c in loaded)
 
 
+def run_bench(tmp_path_factory, *args: str, timeout: float = 180) -> tuple[dict, str]:
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "aispendtrack_dev.bench", "--quick", *args, "--json", str(out)],
+                          capture_output=True, text=True, timeout=timeout, env=TOOLS_ENV)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(out.read_text()), proc.stdout
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    """The gateways and admission parts alone: 1 and 2 gateways on SQLite and on PostgreSQL."""
+    return run_bench(tmp_path_factory, "--no-load", "--no-micro", "--gateways", "1,2", "--admissions")
+
+
+@pytest.mark.slow
+def test_gateways_on_one_store_next_to_bare_mitmdump(stores):
+    data, out = stores
+    gw = data["gateways"]
+    assert {(r["gateways"], r["kind"]) for r in gw["rows"]} == {(n, k) for n in (1, 2)
+                                                               for k in ("bare", "sqlite", "postgres")}
+    for r in gw["rows"]:
+        assert r["ok"] > 0 and r["errors"] == 0, r
+        assert r["p99_ms"] >= r["p50_ms"] > 0
+        assert (r["rps_ratio"] is None) == (r["kind"] == "bare")
+        assert (r["db_cpu_us_per_req"] is not None) == (r["kind"] == "postgres")
+    # the two gateways of N=2 each got their own c=8 connections, and each one's requests were counted
+    two = [c for c in gw["raw"] if c["gateways"] == 2 and c["repeat"] >= 0]
+    assert all(len(c["per_target"]) == 2 and all(t["ok_total"] > 0 for t in c["per_target"]) for c in two)
+    for kind in ("sqlite", "postgres"):
+        c = gw["checks"][kind]
+        assert c["requests_sent"] > 0 and c["ok"], c
+        assert c["ledger_rows"] == c["ledger_forwarded"] == c["ledger_priced"] == c["requests_sent"]
+    assert gw["checks"]["bare"]["fake_received"] == gw["checks"]["bare"]["requests_sent"] > 0
+    assert "fsync=on" in gw["database"] and "synchronous_commit=on" in gw["database"]
+    assert "Gateways on one store" in out
+
+
+@pytest.mark.slow
+def test_admissions_durable_and_fast_on_postgresql(stores):
+    data, out = stores
+    modes = data["admissions"]["modes"]
+    assert set(modes) == {"sqlite", "postgres durable", "postgres fast"}
+    for mode, e in modes.items():
+        assert e["admission"]["us"] > 0 and e["admission"]["p99_us"] >= e["admission"]["p50_us"] > 0, mode
+        assert e["hot_key"]["per_s"] > 0 and e["hot_key"]["admitted"] > 0, mode
+    for mode in ("sqlite", "postgres durable"):
+        assert modes[mode]["ledger_row"]["us"] > 0 and modes[mode]["ledger_row"]["mean_batch"] >= 1
+    assert "one hot key" in out
+
+
 def test_percentile_nearest_rank():
     assert percentile([], 50) is None
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0

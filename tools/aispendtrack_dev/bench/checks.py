@@ -15,9 +15,14 @@ from aispendtrack_dev.bench.scenarios import Setup
 
 
 def fake_stats(setup: Setup) -> dict:
+    return fake_stats_at(setup.fake.port)
+
+
+def fake_stats_at(port: int) -> dict:
+    """The fake provider's tallies: requests per `x-bench-config`, and how many carried a key header."""
     from aispendtrack_dev.bench.fake import STATS_PATH
 
-    with socket.create_connection(("127.0.0.1", setup.fake.port), timeout=5) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(f"GET {STATS_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
         data = b""
         deadline = time.monotonic() + 5
@@ -30,19 +35,23 @@ def fake_stats(setup: Setup) -> dict:
 
 
 def ledger_counts(setup: Setup) -> dict:
-    import sqlite3
+    return ledger_counts_at(setup.db_path, {config: k.id for config, k in setup.keys.items()})
 
-    conn = sqlite3.connect(f"file:{setup.db_path}?mode=ro", uri=True, timeout=10)
-    try:
-        out = {}
-        for config, k in setup.keys.items():
-            row = conn.execute(
-                "SELECT COUNT(*), SUM(outcome = 'forwarded'), SUM(pricing = 'priced'), SUM(streamed), "
-                "SUM(input_tokens IS NOT NULL) FROM calls WHERE key_id = ?", [k.id]).fetchone()
-            out[config] = dict(zip(["rows", "forwarded", "priced", "streamed", "metered"], [v or 0 for v in row]))
-        return out
-    finally:
-        conn.close()
+
+def ledger_counts_at(target, key_ids: dict[str, str]) -> dict:
+    """Per name: the ledger rows of its key id (forwarded, priced, streamed, metered), read
+    through the store, so a SQLite file and a PostgreSQL database are checked alike."""
+    from aispendtrack.store import open_store
+
+    sql = ("SELECT COUNT(*), SUM(CASE WHEN outcome = 'forwarded' THEN 1 ELSE 0 END), "
+           "SUM(CASE WHEN pricing = 'priced' THEN 1 ELSE 0 END), SUM(streamed), "
+           "SUM(CASE WHEN input_tokens IS NOT NULL THEN 1 ELSE 0 END) FROM calls WHERE key_id = ?")
+    out = {}
+    with open_store(target, migrate_schema=False) as store, store.connection() as conn:
+        for name, key_id in key_ids.items():
+            row = conn.execute(sql, [key_id]).fetchone()
+            out[name] = dict(zip(["rows", "forwarded", "priced", "streamed", "metered"], [int(v or 0) for v in row]))
+    return out
 
 
 def checks(setup: Setup, cells: list[dict]) -> dict:

@@ -48,6 +48,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-load", action="store_true", help="skip the proxy load runs (micro-costs only)")
     ap.add_argument("--no-serve", action="store_true", help="skip the account plane part (/v1/me under load, "
                                                             "proxy throughput with serve idle vs hammered)")
+    ap.add_argument("--gateways", default="", metavar="N,N,…",
+                    help="also N gateways (mitmdump + addon, own confdirs) on ONE store, c=8 each, JSON, limits on: "
+                         "on one SQLite file and on one PostgreSQL (started by the bench, fsync on), next to N bare "
+                         "mitmdumps, e.g. 1,2,4")
+    ap.add_argument("--admissions", action="store_true",
+                    help="also µs per admission and per ledger row on SQLite and PostgreSQL, and one hot key's "
+                         "admissions/s, PostgreSQL admissions durable vs fast (synchronous_commit off)")
     ap.add_argument("--profile", action="store_true", help="also profile the addon process under load (py-spy)")
     ap.add_argument("--profile-duration", type=float, default=None, help="seconds per profiled workload (default 8)")
     ap.add_argument("--json", dest="json_out", help="write all results as JSON to this file")
@@ -63,6 +70,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a.profile_duration = a.profile_duration or (2.0 if a.quick else 8.0)
     a.concurrency = [int(x) for x in str(a.concurrency).split(",") if x.strip()]
     a.workloads = [w.strip() for w in a.workloads.split(",") if w.strip()]
+    try:
+        a.gateways = [int(x) for x in a.gateways.split(",") if x.strip()]
+    except ValueError:
+        ap.error("--gateways: comma-separated counts, e.g. 1,2,4")
+    if a.gateways and (min(a.gateways) < 1 or max(a.gateways) > 16):
+        ap.error("--gateways: counts between 1 and 16")
     for w in a.workloads:
         if w not in WORKLOADS:
             ap.error(f"unknown workload {w!r}: json, sse")
@@ -83,7 +96,8 @@ def new_data(a: argparse.Namespace) -> dict:
                     "platform": platform.platform()},
         "settings": {"quick": a.quick, "duration": a.duration, "warmup": a.warmup, "repeats": a.repeats,
                      "concurrency": a.concurrency, "workloads": a.workloads, "stream_delay_s": STREAM_DELAY,
-                     "stream_events": STREAM_CHUNKS + 4, "ledger_rows": a.ledger_rows, "addon_args": a.addon_arg},
+                     "stream_events": STREAM_CHUNKS + 4, "ledger_rows": a.ledger_rows, "addon_args": a.addon_arg,
+                     "gateways": a.gateways, "admissions": a.admissions},
         "targets": {"rps_ratio_min": TARGET_RPS_RATIO, "added_p50_ms_max": TARGET_ADDED_P50_MS,
                     "ttfb_delta_ms_max": TARGET_TTFB_DELTA_MS},
         "scenarios": [], "ratios": [], "checks": {}, "raw": [],
@@ -115,6 +129,30 @@ def run_load(a: argparse.Namespace, data: dict, tmp: Path, children: Children) -
     children.stop_all()  # before the micro-costs: they should not compete with idle proxies
 
 
+def run_parts(a: argparse.Namespace, data: dict, tmp: Path, children: Children) -> None:
+    """The optional parts: gateways on one store, admission costs (one PostgreSQL for both)."""
+    if not (a.gateways or a.admissions):
+        return
+    from aispendtrack_dev.bench.pg import BenchPg
+
+    pg = BenchPg()
+    try:
+        if a.gateways:
+            from aispendtrack_dev.bench.gateways import measure_gateways
+
+            where = tmp / "gateways"
+            where.mkdir()
+            data["gateways"] = measure_gateways(where, children, pg, counts=a.gateways, repeats=a.repeats,
+                                                duration=a.duration, warmup=a.warmup, log=log)
+        if a.admissions:
+            from aispendtrack_dev.bench.admissions import measure_admissions
+
+            data["admissions"] = measure_admissions(pg, quick=a.quick, log=log)
+    finally:
+        children.stop_all()  # the gateways, before their database server
+        pg.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     data = new_data(a)
@@ -130,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not a.no_load:
             run_load(a, data, tmp, children)
+        run_parts(a, data, tmp, children)
         if not a.no_micro:
             from aispendtrack_dev.bench import micro
 
@@ -140,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         if a.json_out:
             Path(a.json_out).write_text(json.dumps(data, indent=1, default=str))
         failed = [c for c, v in data["checks"].items() if not v["ok"]] + \
+                 [f"gateways/{k}" for k, v in data.get("gateways", {}).get("checks", {}).items() if not v["ok"]] + \
+                 [f"gateways/{r['gateways']}/{r['kind']}" for r in data.get("gateways", {}).get("rows", [])
+                  if r["errors"]] + \
                  [f"{r['workload']}/{r['concurrency']}/{r['config']}" for r in data["scenarios"] if r["errors"]] + \
                  [f"serve/{k}" for k, v in data.get("serve", {}).items() if isinstance(v, dict) and v.get("errors")]
         if failed:

@@ -89,12 +89,29 @@ def make_keys(db_path: Path, config_path: Path) -> dict:
         }
 
 
-def start(tmp: Path, children: Children, *, want_stream: bool, addon_args: list[str] | None = None) -> Setup:
+def start_driver(children: Children) -> tuple[Child, Child, str]:
+    """The fake provider and the load generator (their own processes); the fake's URL."""
     py = sys.executable
     fake = children.spawn("fake provider", [py, "-m", "aispendtrack_dev.bench.fake"], pipes=True)
     url = read_line(fake, 30).strip()
     fake.port = int(url.rsplit(":", 1)[1])
     loadgen = children.spawn("load generator", [py, "-m", "aispendtrack_dev.bench.load"], pipes=True)
+    return fake, loadgen, url
+
+
+def ask(loadgen: Child, cmd: dict, timeout: float) -> dict:
+    """One command to the load generator, its answer (an error if it failed)."""
+    assert loadgen.proc.stdin is not None
+    loadgen.proc.stdin.write((json.dumps(cmd) + "\n").encode())
+    loadgen.proc.stdin.flush()
+    result = json.loads(read_line(loadgen, timeout))
+    if "fatal" in result:
+        raise RuntimeError(f"load generator failed on {cmd.get('config')}: {result['fatal']}")
+    return result
+
+
+def start(tmp: Path, children: Children, *, want_stream: bool, addon_args: list[str] | None = None) -> Setup:
+    fake, loadgen, url = start_driver(children)
     setup = Setup(tmp, children, fake, loadgen)
 
     config_path = tmp / "mitm.toml"
@@ -127,13 +144,8 @@ def run_cell(setup: Setup, *, config: str, stream: bool, concurrency: int, durat
     watched = {"server": server, "loadgen": setup.loadgen, "fake": setup.fake}
     cpu0 = {k: c.cpu_seconds() for k, c in watched.items()}
     t0 = time.perf_counter()
-    assert setup.loadgen.proc.stdin is not None
-    setup.loadgen.proc.stdin.write((json.dumps(cmd) + "\n").encode())
-    setup.loadgen.proc.stdin.flush()
-    result = json.loads(read_line(setup.loadgen, warmup + duration + 90))
+    result = ask(setup.loadgen, cmd, warmup + duration + 90)
     wall = time.perf_counter() - t0
-    if "fatal" in result:
-        raise RuntimeError(f"load generator failed on {config}: {result['fatal']}")
     cpu = {k: c.cpu_seconds() - cpu0[k] for k, c in watched.items()}
     n = max(result["sent_total"], 1)
     result["wall"] = wall

@@ -195,10 +195,15 @@ def print_report(data: dict) -> None:
     con = Console(width=max(140, shutil.get_terminal_size((140, 40)).columns))
     _header(con, data)
     _scenario_tables(con, data)
-    _ratio_table(con, data)
+    if data["ratios"]:
+        _ratio_table(con, data)
     if data.get("serve"):
         _serve_table(con, data["serve"])
-    _checks_table(con, data)
+    if data.get("checks"):
+        _checks_table(con, data)
+    from aispendtrack_dev.bench.table_parts import print_parts
+
+    print_parts(con, data)
     if data.get("micro"):
         _micro_table(con, data["micro"])
     if data.get("profile"):
