@@ -7,11 +7,13 @@ thing fast; these counts prove the measured path is the real one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import sqlite3
 import time
 
-from aispendtrack_dev.bench.scenarios import Setup
+from aispendtrack_dev.bench.scenarios import BASE_PREFIX, Setup
 
 
 def fake_stats(setup: Setup) -> dict:
@@ -35,23 +37,34 @@ def fake_stats_at(port: int) -> dict:
 
 
 def ledger_counts(setup: Setup) -> dict:
-    return ledger_counts_at(setup.db_path, {config: k.id for config, k in setup.keys.items()})
+    ours = {config: k.id for config, k in setup.keys.items() if not config.startswith(BASE_PREFIX)}
+    out = ledger_counts_at(setup.db_path, ours)
+    if setup.base_db is not None:  # the --baseline commit's own database
+        out |= ledger_counts_at(setup.base_db, {c: k.id for c, k in setup.keys.items() if c.startswith(BASE_PREFIX)})
+    return out
+
+
+COUNTS_SQL = ("SELECT COUNT(*), SUM(CASE WHEN outcome = 'forwarded' THEN 1 ELSE 0 END), "
+              "SUM(CASE WHEN pricing = 'priced' THEN 1 ELSE 0 END), SUM(streamed), "
+              "SUM(CASE WHEN input_tokens IS NOT NULL THEN 1 ELSE 0 END) FROM calls WHERE key_id = ?")
 
 
 def ledger_counts_at(target, key_ids: dict[str, str]) -> dict:
-    """Per name: the ledger rows of its key id (forwarded, priced, streamed, metered), read
-    through the store, so a SQLite file and a PostgreSQL database are checked alike."""
-    from aispendtrack.store import open_store
+    """Per name: the ledger rows of its key id (forwarded, priced, streamed, metered). A
+    PostgreSQL URL is read through the store; a SQLite file read-only with sqlite3, whatever
+    its schema version (a --baseline commit's file is not this tree's to migrate)."""
+    from aispendtrack.store import is_url, open_store
 
-    sql = ("SELECT COUNT(*), SUM(CASE WHEN outcome = 'forwarded' THEN 1 ELSE 0 END), "
-           "SUM(CASE WHEN pricing = 'priced' THEN 1 ELSE 0 END), SUM(streamed), "
-           "SUM(CASE WHEN input_tokens IS NOT NULL THEN 1 ELSE 0 END) FROM calls WHERE key_id = ?")
-    out = {}
-    with open_store(target, migrate_schema=False) as store, store.connection() as conn:
-        for name, key_id in key_ids.items():
-            row = conn.execute(sql, [key_id]).fetchone()
-            out[name] = dict(zip(["rows", "forwarded", "priced", "streamed", "metered"], [int(v or 0) for v in row]))
-    return out
+    with contextlib.ExitStack() as stack:
+        if is_url(target):
+            store = stack.enter_context(open_store(target, migrate_schema=False))
+            conn = stack.enter_context(store.connection())
+        else:
+            conn = sqlite3.connect(f"file:{target}?mode=ro", uri=True, timeout=10)
+            stack.callback(conn.close)
+        rows = {name: conn.execute(COUNTS_SQL, [key_id]).fetchone() for name, key_id in key_ids.items()}
+    return {name: dict(zip(["rows", "forwarded", "priced", "streamed", "metered"], [int(v or 0) for v in row]))
+            for name, row in rows.items()}
 
 
 def checks(setup: Setup, cells: list[dict]) -> dict:

@@ -24,7 +24,8 @@ from aispendtrack_dev.bench.procs import REPO, Children
 from aispendtrack_dev.bench.profiling import profile_addon
 from aispendtrack_dev.bench.scenarios import STREAM_CHUNKS, STREAM_DELAY, WORKLOADS, measure_all, start
 from aispendtrack_dev.bench.serveload import measure_serve
-from aispendtrack_dev.bench.stats import TARGET_ADDED_P50_MS, TARGET_RPS_RATIO, TARGET_TTFB_DELTA_MS, aggregate, ratios
+from aispendtrack_dev.bench.stats import (TARGET_ADDED_P50_MS, TARGET_BUDGET_RATIO, TARGET_P50_CONCURRENCY,
+                                          TARGET_RPS_RATIO, TARGET_TTFB_DELTA_MS, aggregate, ratios)
 from aispendtrack_dev.bench.table import print_report
 
 CACHE = REPO / ".bench"
@@ -55,6 +56,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--admissions", action="store_true",
                     help="also µs per admission and per ledger row on SQLite and PostgreSQL, and one hot key's "
                          "admissions/s, PostgreSQL admissions durable vs fast (synchronous_commit off)")
+    ap.add_argument("--baseline", metavar="REV",
+                    help="also run the proxy part's addon configurations on commit REV (a temporary git worktree, "
+                         "this .venv when its dependencies are the same), interleaved with this tree's: "
+                         "before/after from one run")
     ap.add_argument("--profile", action="store_true", help="also profile the addon process under load (py-spy)")
     ap.add_argument("--profile-duration", type=float, default=None, help="seconds per profiled workload (default 8)")
     ap.add_argument("--json", dest="json_out", help="write all results as JSON to this file")
@@ -97,8 +102,9 @@ def new_data(a: argparse.Namespace) -> dict:
         "settings": {"quick": a.quick, "duration": a.duration, "warmup": a.warmup, "repeats": a.repeats,
                      "concurrency": a.concurrency, "workloads": a.workloads, "stream_delay_s": STREAM_DELAY,
                      "stream_events": STREAM_CHUNKS + 4, "ledger_rows": a.ledger_rows, "addon_args": a.addon_arg,
-                     "gateways": a.gateways, "admissions": a.admissions},
+                     "gateways": a.gateways, "admissions": a.admissions, "baseline": a.baseline},
         "targets": {"rps_ratio_min": TARGET_RPS_RATIO, "added_p50_ms_max": TARGET_ADDED_P50_MS,
+                    "added_p50_at_concurrency": TARGET_P50_CONCURRENCY, "budget_ratio_min": TARGET_BUDGET_RATIO,
                     "ttfb_delta_ms_max": TARGET_TTFB_DELTA_MS},
         "scenarios": [], "ratios": [], "checks": {}, "raw": [],
     }
@@ -107,8 +113,26 @@ def new_data(a: argparse.Namespace) -> dict:
 def run_load(a: argparse.Namespace, data: dict, tmp: Path, children: Children) -> None:
     """The proxy load part: every cell, summaries, harness checks, optional profile, proxy logs."""
     want_stream = "sse" in a.workloads
+    baseline = None
+    if a.baseline:
+        from aispendtrack_dev.bench import baseline as basemod
+
+        log(f"bench: checking out {a.baseline} into a temporary worktree …")
+        baseline = basemod.prepare(a.baseline, tmp / "baseline", CACHE, log)
+        data["baseline"] = {"rev": a.baseline, "sha": baseline.sha, "venv": baseline.venv,
+                            "describe": baseline.describe()}
+    try:
+        _run_load(a, data, tmp, children, want_stream, baseline)
+    finally:
+        if baseline is not None:
+            children.stop_all()  # its processes, before their checkout goes
+            basemod.remove(baseline.checkout)
+
+
+def _run_load(a: argparse.Namespace, data: dict, tmp: Path, children: Children, want_stream: bool,
+              baseline) -> None:
     log(f"bench: starting fake provider, load generator and mitmdump processes in {tmp} …")
-    setup = start(tmp, children, want_stream=want_stream, addon_args=a.addon_arg)
+    setup = start(tmp, children, want_stream=want_stream, addon_args=a.addon_arg, baseline=baseline)
     cells = measure_all(setup, workloads=a.workloads, concurrency=a.concurrency, repeats=a.repeats,
                         duration=a.duration, warmup=a.warmup, log=log)
     data["raw"] = cells
@@ -123,7 +147,7 @@ def run_load(a: argparse.Namespace, data: dict, tmp: Path, children: Children) -
     if a.profile:
         log("bench: profiling the addon process …")
         data["profile"] = profile_addon(setup, duration=a.profile_duration, concurrency=max(a.concurrency))
-    for name in ("addon", "bare", "bare-stream"):
+    for name in ("addon", "base:addon", "bare", "bare-stream"):
         if name in setup.proxies:
             data.setdefault("proxy_logs", {})[name] = setup.proxies[name].output()[-2000:]
     children.stop_all()  # before the micro-costs: they should not compete with idle proxies
