@@ -179,6 +179,26 @@ def test_baseline_commit_runs_interleaved_in_a_worktree_that_goes_away(tmp_path_
     assert "aispendtrack-bench-" not in worktrees  # the temporary checkout is gone, with git's record of it
 
 
+@pytest.mark.slow
+def test_account_plane_next_to_a_trivial_endpoint_and_report_by_model_and_provider(tmp_path_factory):
+    data, out = run_bench(tmp_path_factory, "--no-load", "--no-micro", "--plane")
+    pl = data["plane"]
+    assert pl["rows"] == 20_000 and 0 < pl["account_rows"] < pl["rows"]
+    assert set(pl["endpoints"]) == {"trivial", "trivial (def)", "/v1/me", "dashboard"}
+    for name, e in pl["endpoints"].items():
+        assert e["ok"] > 0 and e["errors"] == 0, (name, e)  # every answer a 200 with its whole body
+        assert e["p99_ms"] >= e["p50_ms"] > 0
+    for name in ("/v1/me", "dashboard"):  # paired per repeat with the trivial endpoint
+        e = pl["endpoints"][name]
+        assert e["share"] == pytest.approx(e["rps"] / pl["endpoints"]["trivial"]["rps"], rel=1e-6)
+        assert set(e["meets"]) == {"share", "p50"}
+    # (the bench refuses to measure a dashboard cell answered with the login form, also a 200)
+    assert pl["first_render_ms"] > 0
+    for by in ("model", "provider"):
+        assert pl["report"][by]["calls"] == pl["rows"] and pl["report"][by]["groups"] > 1
+    assert "Account plane over a 20,000-row ledger" in out and "by provider" in out
+
+
 def test_a_baseline_reuses_this_venv_only_for_the_same_dependencies():
     from aispendtrack_dev.bench.baseline import dependencies
 

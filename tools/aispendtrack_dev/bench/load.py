@@ -42,13 +42,19 @@ perf = time.perf_counter
 REQUEST_TIMEOUT = 15.0
 
 
+def get_headers(port: int, key: str | None, cookie: str | None = None) -> dict[str, str]:
+    """The headers of the load generator's GETs (a probe sends the same)."""
+    headers = {"Host": f"127.0.0.1:{port}", "User-Agent": "aispendtrack-bench/1", "Accept": "application/json"}
+    if key:
+        headers["x-aispendtrack-key"] = key
+    if cookie:
+        headers["Cookie"] = cookie
+    return headers
+
+
 def build_get(port: int, path: str, key: str | None, cookie: str | None = None) -> bytes:
     """The bytes of one GET (the account plane: ``/v1/me``, the dashboard)."""
-    headers = [f"Host: 127.0.0.1:{port}", "User-Agent: aispendtrack-bench/1", "Accept: application/json"]
-    if key:
-        headers.append(f"x-aispendtrack-key: {key}")
-    if cookie:
-        headers.append(f"Cookie: {cookie}")
+    headers = [f"{k}: {v}" for k, v in get_headers(port, key, cookie).items()]
     return (f"GET {path} HTTP/1.1\r\n" + "\r\n".join(headers) + "\r\n\r\n").encode()
 
 

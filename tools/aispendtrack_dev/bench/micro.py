@@ -238,7 +238,7 @@ def dashboard(cache_dir: Path, n_rows: int, seed: int = 0) -> dict:
     return measure(path, n_rows)
 
 
-def run_all(*, quick: bool, cache_dir: Path, ledger_rows: int, log=print) -> dict:
+def run_all(*, quick: bool, cache_dir: Path, ledger_rows: int, log=print, with_dashboard: bool = True) -> dict:
     n_lim = 2_000 if quick else 20_000
     n_ledger = 2_000 if quick else 20_000
     n_meter = 300 if quick else 3_000
@@ -250,8 +250,9 @@ def run_all(*, quick: bool, cache_dir: Path, ledger_rows: int, log=print) -> dic
         ("ledger_write", lambda: ledger(n_ledger)),
         ("metering", lambda: metering(n_meter)),
         ("report", lambda: report(cache_dir, ledger_rows)),
-        ("dashboard", lambda: dashboard(cache_dir, ledger_rows)),
     ]
+    if with_dashboard:
+        steps.append(("dashboard", lambda: dashboard(cache_dir, ledger_rows)))
     for name, fn in steps:
         log(f"micro: {name} …")
         try:

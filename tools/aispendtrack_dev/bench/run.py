@@ -60,6 +60,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="also run the proxy part's addon configurations on commit REV (a temporary git worktree, "
                          "this .venv when its dependencies are the same), interleaved with this tree's: "
                          "before/after from one run")
+    ap.add_argument("--plane", action="store_true",
+                    help="also the account plane over the generated ledger (--ledger-rows): GET /v1/me and the "
+                         "dashboard next to a trivial FastAPI endpoint served the same way (c=8), the dashboard's "
+                         "first render, report by model and by provider")
     ap.add_argument("--profile", action="store_true", help="also profile the addon process under load (py-spy)")
     ap.add_argument("--profile-duration", type=float, default=None, help="seconds per profiled workload (default 8)")
     ap.add_argument("--json", dest="json_out", help="write all results as JSON to this file")
@@ -102,7 +106,8 @@ def new_data(a: argparse.Namespace) -> dict:
         "settings": {"quick": a.quick, "duration": a.duration, "warmup": a.warmup, "repeats": a.repeats,
                      "concurrency": a.concurrency, "workloads": a.workloads, "stream_delay_s": STREAM_DELAY,
                      "stream_events": STREAM_CHUNKS + 4, "ledger_rows": a.ledger_rows, "addon_args": a.addon_arg,
-                     "gateways": a.gateways, "admissions": a.admissions, "baseline": a.baseline},
+                     "gateways": a.gateways, "admissions": a.admissions, "baseline": a.baseline,
+                     "plane": a.plane},
         "targets": {"rps_ratio_min": TARGET_RPS_RATIO, "added_p50_ms_max": TARGET_ADDED_P50_MS,
                     "added_p50_at_concurrency": TARGET_P50_CONCURRENCY, "budget_ratio_min": TARGET_BUDGET_RATIO,
                     "ttfb_delta_ms_max": TARGET_TTFB_DELTA_MS},
@@ -193,10 +198,20 @@ def main(argv: list[str] | None = None) -> int:
         if not a.no_load:
             run_load(a, data, tmp, children)
         run_parts(a, data, tmp, children)
+        if a.plane:
+            from aispendtrack_dev.bench.micro import cached_ledger
+            from aispendtrack_dev.bench.plane import measure_plane
+
+            log(f"bench: the account plane over a {a.ledger_rows:,}-row ledger …")
+            ledger, _ = cached_ledger(CACHE, a.ledger_rows)
+            data["plane"] = measure_plane(ledger, a.ledger_rows, repeats=a.repeats, duration=a.duration,
+                                          warmup=a.warmup, log=log)
         if not a.no_micro:
             from aispendtrack_dev.bench import micro
 
-            data["micro"] = micro.run_all(quick=a.quick, cache_dir=CACHE, ledger_rows=a.ledger_rows, log=log)
+            # with --plane, the dashboard's first render was measured there
+            data["micro"] = micro.run_all(quick=a.quick, cache_dir=CACHE, ledger_rows=a.ledger_rows, log=log,
+                                          with_dashboard=not a.plane)
         data["elapsed_s"] = round(time.monotonic() - t_begin, 1)
         print_report(data)
         log(f"bench: done in {data['elapsed_s']} s")
@@ -207,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
                  [f"gateways/{r['gateways']}/{r['kind']}" for r in data.get("gateways", {}).get("rows", [])
                   if r["errors"]] + \
                  [f"{r['workload']}/{r['concurrency']}/{r['config']}" for r in data["scenarios"] if r["errors"]] + \
-                 [f"serve/{k}" for k, v in data.get("serve", {}).items() if isinstance(v, dict) and v.get("errors")]
+                 [f"serve/{k}" for k, v in data.get("serve", {}).items() if isinstance(v, dict) and v.get("errors")] + \
+                 [f"plane/{k}" for k, v in data.get("plane", {}).get("endpoints", {}).items() if v["errors"]]
         if failed:
             log(f"bench: harness checks failed: {', '.join(failed)}")
             return 1

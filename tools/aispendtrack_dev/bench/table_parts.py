@@ -56,8 +56,42 @@ def admissions_table(con: Console, adm: dict) -> None:
               "the account's locks until it commits); ledger row: StoreWriter.write awaited from 8 tasks.[/]")
 
 
+def _mark(ok: bool | None, text: str) -> str:
+    return text if ok is None else (f"[green]{text} ✓[/]" if ok else f"[red]{text} ✗[/]")
+
+
+def plane_table(con: Console, pl: dict) -> None:
+    from aispendtrack_dev.bench.plane import TARGET_FIRST_RENDER_MS, TARGET_P50_MS, TARGET_REPORT_S, TARGET_SHARE
+
+    t = Table(title=f"Account plane over a {pl['rows']:,}-row ledger (account {pl['account']}: "
+                    f"{pl['account_rows']:,} rows), c={pl['concurrency']}, next to a trivial FastAPI endpoint served the "
+                    f"same way; targets ≥ {TARGET_SHARE:.0%} of trivial, p50 ≤ {TARGET_P50_MS:g} ms",
+              title_justify="left")
+    _columns(t, ["endpoint", "req/s", "\\[min–max]", "÷ trivial", "\\[min–max]", "p50 ms", "p99 ms", "ok", "errors"],
+             ("endpoint",))
+    for name, e in pl["endpoints"].items():
+        meets = e.get("meets", {})
+        t.add_row(name, fmt(e["rps"], ".0f"), fmt_range(e["rps_range"], ".0f"),
+                  _mark(meets.get("share"), fmt(e.get("share"), ".2f")) if "share" in e else "–",
+                  fmt_range(e.get("share_range"), ".2f"), _mark(meets.get("p50"), fmt(e["p50_ms"], ".2f")),
+                  fmt(e["p99_ms"], ".2f"), str(e["ok"]), _errors(e["errors"]))
+    con.print(t)
+    rep = pl["report"]
+    con.print(f"Dashboard first render (GET / after login): "
+              f"{_mark(pl['first_render_ok'], f'{pl['first_render_ms']:.0f} ms')} (target < {TARGET_FIRST_RENDER_MS} "
+              f"ms); serve start-up {pl['serve_startup_s']:.1f} s. report over the ledger: "
+              + ", ".join(f"by {by} {_mark(r['ok'], f'{r['s'] * 1e3:.0f} ms')} (min {r['min_s'] * 1e3:.0f} ms, "
+                          f"{r['groups']} groups, {r['calls']:,} calls)" for by, r in rep.items())
+              + f" (target < {TARGET_REPORT_S:g} s)")
+    con.print("[dim]trivial: `async def` returning a small JSON; trivial (def): the same as a plain `def`, run in "
+              "FastAPI's thread pool as /v1/me and the dashboard are. /v1/me with the key's header, the dashboard "
+              "with the login's session cookie; every answer a 200.[/]")
+
+
 def print_parts(con: Console, data: dict) -> None:
     if data.get("gateways"):
         gateways_table(con, data["gateways"])
     if data.get("admissions"):
         admissions_table(con, data["admissions"])
+    if data.get("plane"):
+        plane_table(con, data["plane"])
