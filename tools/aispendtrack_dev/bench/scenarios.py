@@ -12,6 +12,9 @@ Processes (all on 127.0.0.1, all stopped on exit, Ctrl-C and errors included):
   free tier with limits raised so they never trigger (check-and-count on every call),
   ``addon+budget`` = the same tier on an account with a dollar budget too large ever to
   refuse (check-and-count plus a budget reservation and its settlement on every call)
+- ``base:addon`` (``--baseline REV``): the same three keys' configurations on another
+  commit's addon (``baseline.py``), its own database; cells ``base:addon``, ``base:addon+limits``,
+  ``base:addon+budget`` in the same schedule
 - the load generator (``aispendtrack_dev.bench.load``), its own process, driven by JSON lines
 
 Every measurement cell (workload × concurrency × configuration) runs once per repeat,
