@@ -96,6 +96,8 @@ def advice(problem: str) -> str:
     text = problem.lower()
     if "max_clock_skew_ms" in text:
         return "synchronise the clocks (the problem says how)"
+    if "postgresql" in text:
+        return "check that the PostgreSQL server is running, reachable from here and accepts writes"
     if "full" in text:
         return "free disk space"
     if "readonly" in text or "read-only" in text or "permission" in text:

@@ -27,7 +27,9 @@ FRESH = 3.0  # a proxy not heard from for this long is gone
 try:
     import psycopg
 
-    _STORE_ERRORS: tuple[type[BaseException], ...] = (StoreError, sqlite3.OperationalError, psycopg.OperationalError)
+    # the store cannot be written now (unreachable, shutting down, read-only): never one admission's fault
+    _STORE_ERRORS: tuple[type[BaseException], ...] = (StoreError, sqlite3.OperationalError, psycopg.OperationalError,
+                                                      psycopg.errors.ReadOnlySqlTransaction)
 except ImportError:  # pragma: no cover
     _STORE_ERRORS = (StoreError, sqlite3.OperationalError)
 
