@@ -203,6 +203,10 @@ class Budgets(_Strict):
 
 
 class Database(_Strict):
+    # The store every gateway, `serve` and command of this config uses when no `--db`,
+    # `--set aispendtrack_db=` or $AISPENDTRACK_DB names one: a `postgresql://` URL (libpq
+    # parameters pass through), or a SQLite file path.
+    url: str | None = Field(None, min_length=1)
     # Gateways on one PostgreSQL decide windows, months and budget periods with their own
     # clocks: one whose clock is further than this from the server's refuses to start, and
     # answers 503 while it is (measured every minute). See store/clock.py.

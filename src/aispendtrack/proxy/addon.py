@@ -119,7 +119,7 @@ class AiSpendTrack:
             config = configmod.load_config(config_arg)
         except configmod.ConfigError as e:
             raise exceptions.OptionsError(f"AiSpendTrack config error: {e}") from None
-        target = configmod.db_path(db_arg)
+        target = configmod.db_path(db_arg, config.database.url)
         self._stop()
         rt = self.rt
         try:
