@@ -24,6 +24,14 @@ def store(db_path):
 
 
 @pytest.fixture
+def any_store(store_target):
+    """A fresh store of each engine (`store_target`, tests/engines.py: the run's one
+    PostgreSQL server; a PostgreSQL test fails with the reason when it cannot start)."""
+    with open_store(store_target) as s:
+        yield s
+
+
+@pytest.fixture
 def admit():
     """Decide and count one request on `store` as the proxy's writer does:
     `admit(store, key_id, account, hourly_limit, monthly_limit, now)` → its `Decision`."""

@@ -17,7 +17,7 @@ from aispendtrack.store.reads import report as reads
 from aispendtrack.store.sqlite.schema import MIGRATIONS
 from aispendtrack.views.report import assemble, report
 from aispendtrack_dev.synth import make_ledger
-from support.store_reads import any_store, config, insert, open_engine, row, store  # noqa: F401  (fixtures)
+from support.store_reads import insert, open_engine, row
 
 START = datetime(2026, 10, 20, tzinfo=UTC)
 

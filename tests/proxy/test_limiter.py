@@ -13,12 +13,11 @@ import pytest
 from mitmproxy.test import taddons, tflow
 
 from aispendtrack.proxy.limits import Limiter, offset_clock
-from aispendtrack.proxy.state import META, FlowState, state_of
+from aispendtrack.proxy.state import state_of
 from aispendtrack.proxy.webview import MARK_LIMITED, MARK_UNAVAILABLE
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import limits as limits_store
 from aispendtrack.store.ledger_schema import Outcome
-from aispendtrack.store.writer import StoreWriter
 
 from support.limiter import limited_flow, run, spoil
 

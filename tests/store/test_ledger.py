@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from aispendtrack.store import db as dbmod
 from aispendtrack.store import open_store
 from aispendtrack.store.ledger_schema import to_db_row
 from aispendtrack.store.records import StoreGone

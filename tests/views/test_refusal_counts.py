@@ -18,7 +18,7 @@ from aispendtrack.store.reads.report import ledger_groups
 from aispendtrack.views.render import render_report
 from aispendtrack.views.report import assemble, report
 from aispendtrack.views.stats import build_summary, summary_text
-from support.store_reads import config, insert, row, store  # noqa: F401  (fixtures)
+from support.store_reads import insert, row
 
 NOW = utcnow()
 REFUSALS = [

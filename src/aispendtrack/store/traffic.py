@@ -20,7 +20,7 @@ from aispendtrack.store.conn import Conn
 from aispendtrack.store.ledger_rows import _insert, insert_batch
 from aispendtrack.store.ledger_schema import to_db_row
 from aispendtrack.store.records import StoreError, StoreUnavailable
-from aispendtrack.store.writer import Batch, BatchResult
+from aispendtrack.store.batch import Batch, BatchResult
 
 FRESH = 3.0  # a proxy not heard from for this long is gone
 

@@ -22,7 +22,6 @@ from decimal import Decimal
 import click
 from rich.console import Group, RenderableType
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
 from aispendtrack.store.db import utcnow
