@@ -12,7 +12,7 @@ from aispendtrack.config import Config
 from aispendtrack.limits import budget as rules
 from aispendtrack.store import budgets as store
 from aispendtrack.store import keys
-from aispendtrack.store.db import iso, utcnow
+from aispendtrack.store.db import iso
 
 
 def effective(database, config: Config, scope: str, subject: str, tier: str | None = None) -> tuple[rules.Budget, str] | None:
@@ -74,7 +74,7 @@ def budget_entries(database, config: Config, now: float | None = None, account: 
         if ("account", a["name"]) in own or config.tier(a["tier"]).budget_usd is not None:
             rows.append({"scope": "account", "subject": a["name"], "account": a["name"], "name": None,
                          **budget_status(database, config, "account", a["name"], a["tier"], now)})
-    now_iso = iso(utcnow())
+    now_iso = iso(now)
     for k in keys.list_keys(database):
         if ("key", k["id"]) in own and keys.key_state(k, now_iso) == "active" and account in (None, k["account"]) \
                 and member in (None, k["member"]):

@@ -20,7 +20,7 @@ from aispendtrack.store import keys
 from aispendtrack.views.budgets import budget_status
 from aispendtrack.views.render import fmt_reset  # noqa: F401  (CLI lists and the dashboard use it from here)
 from aispendtrack.store import limits as store
-from aispendtrack.store.db import iso, parse_iso, utcnow
+from aispendtrack.store.db import iso, parse_iso
 from aispendtrack.store.ledger_schema import UPSTREAM, sql_in
 
 HOUR = WINDOW
@@ -85,7 +85,7 @@ def _reset_seconds(at: float | None, now: float) -> int | None:
 
 def account_usage(database, config: Config, now: float | None = None) -> list[dict]:
     now = time.time() if now is None else now
-    now_iso = iso(utcnow())
+    now_iso = iso(now)
     live = active_keys(database, now_iso)
     out = []
     for account in keys.list_accounts(database):
@@ -107,7 +107,7 @@ def account_usage(database, config: Config, now: float | None = None) -> list[di
 
 def key_usage(database, config: Config, account: str | None = None, now: float | None = None) -> list[dict]:
     now = time.time() if now is None else now
-    now_iso = iso(utcnow())
+    now_iso = iso(now)
     accounts = {a["name"]: a for a in keys.list_accounts(database)}
     out = []
     for key in keys.list_keys(database, account):

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from aispendtrack.config import Config
 from aispendtrack.store import keys as keystore
-from aispendtrack.store.db import iso, utcnow
+from aispendtrack.store.db import iso
 from aispendtrack.store.keycache import KeyRecord
 from aispendtrack.views import rollup
 from aispendtrack.store.totals import Stats, canon
@@ -100,7 +100,7 @@ def limits(db, cfg: Config, account: str, labels: dict[str, str], now: float, *,
     rows = [_window(f"account {account}: this month", month.used, monthly, _seconds(month.resets_at, now))]
     if (b := budget_status(db, cfg, "account", account, acct["tier"], now)) is not None:
         rows.append(_budget(f"account {account}", b))
-    now_iso = iso(utcnow())
+    now_iso = iso(now)
     for k in keystore.list_keys(db, account):
         if keystore.key_state(k, now_iso) == "active" and (every_key or k["id"] in labels):
             label = labels.get(k["id"], k["id"])
