@@ -247,7 +247,7 @@ CHILD = textwrap.dedent(
 def test_sigkill_loses_no_acknowledged_row(tmp_path, db_path):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    env = dict(os.environ, PYTHONPATH=str(SRC))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH")) if p))
     proc = subprocess.Popen([sys.executable, str(script), db_path], stdout=subprocess.PIPE, env=env)
     printed = []
     try:

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from aispendtrack.config import Config
-from aispendtrack.store.db import iso, utcnow
+from aispendtrack.store.db import iso
 from aispendtrack.store.keys import account_limits
 from aispendtrack.store.reads.legacy import as_store
 from aispendtrack.store.totals import Stats, canon
@@ -101,7 +101,7 @@ def limits(store, cfg: Config, account: str, labels: dict[str, str], now: float,
     rows = [_window(f"account {account}: this month", month.used, monthly, reset_seconds(month.resets_at, now))]
     if (b := budget_status(store, cfg, "account", account, acct.tier, now)) is not None:
         rows.append(_budget(f"account {account}", b))
-    now_iso = iso(utcnow())
+    now_iso = iso(now)
     for k in store.list_keys(account):
         if k.state(now_iso) == "active" and (every_key or k.id in labels):
             label = labels.get(k.id, k.id)
