@@ -149,6 +149,7 @@ class SqlStore:
     remove_endpoint = op(webhook_endpoints.remove_endpoint)
     rotate_secret = op(webhook_endpoints.rotate_secret)
     deliveries = op(outbox.deliveries)
+    outbox_depth = op(outbox.depth)
     send_test_event = op(outbox.test_event)
     claim_messages = op(outbox.claim)
     record_attempt = op(outbox.record)

@@ -142,6 +142,13 @@ def expiring_keys(conn: Conn, now: float) -> int:
     return sent
 
 
+def depth(conn: Conn, account: str) -> int:
+    """Messages of the account's endpoints not delivered yet (pending, or leased and in flight)."""
+    row = conn.execute("SELECT count(*) FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id"
+                       " WHERE e.account = ? AND m.state = 'pending'", (account,)).fetchone()
+    return int(row[0])
+
+
 def test_event(conn: Conn, endpoint_id: str) -> int:
     """Queue a `webhook.test` event for one endpoint (`webhooks test`); messages queued."""
     endpoint = webhook_endpoints.get_endpoint(conn, endpoint_id)
