@@ -105,6 +105,9 @@ MAX_GRACE_SECONDS = 100 * 365 * 86_400
 
 class Keys(_Strict):
     rotation_grace_seconds: int = Field(86_400, ge=0, le=MAX_GRACE_SECONDS)
+    # A key whose secret is this old is flagged for rotation (lists, /v1/me, the dashboard)
+    # and announced once by a `key.rotation_due` webhook.
+    rotate_after_days: int = Field(90, ge=1, le=36_500)
 
 
 class Proxy(_Strict):

@@ -154,6 +154,7 @@ class SqlStore:
     claim_messages = op(outbox.claim)
     record_attempt = op(outbox.record)
     queue_expiring_keys = op(outbox.expiring_keys)
+    queue_rotation_due = op(outbox.rotation_due_keys)
 
     # -- reads (views: report, dashboard, /v1/me, /v1/usage, export, top; `api.reads`) -------
     report_groups = op(read_report.report_groups)
