@@ -26,6 +26,10 @@ class SqliteDialect:
         return f"SUM({cond})"
 
     @staticmethod
+    def json_field(expr: str, name: str) -> str:
+        return f"json_extract({expr}, '$.\"{name}\"')"
+
+    @staticmethod
     def concat_agg(expr: str, sep: str) -> str:
         return f"group_concat({expr}, '{sep}')"
 

@@ -134,7 +134,14 @@ def v2(conn: Conn) -> None:
     daily.rebuild(conn)
 
 
+def v3(conn: Conn) -> None:
+    """The calls' tags (a JSON object), for splitting spend by feature, customer, env."""
+    if "tags" not in _columns(conn, "calls"):
+        conn.execute("ALTER TABLE calls ADD COLUMN tags TEXT")
+
+
 MIGRATIONS = (
     Migration(1, "tables of the releases before schema versions", v1),
     Migration(2, "daily sums kept by the ledger writer", v2),
+    Migration(3, "tags on ledger rows", v3),
 )
