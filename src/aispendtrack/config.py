@@ -46,6 +46,8 @@ DEFAULT_PROVIDER_HOSTS = {
     "openrouter.ai": "openrouter",
     "api.deepseek.com": "deepseek",
     "api.x.ai": "x-ai",
+    "localhost:11434": "ollama",
+    "127.0.0.1:11434": "ollama",
 }
 
 # Hosts known to accept `stream_options.include_usage` on chat streams.
@@ -226,8 +228,10 @@ class Config(_Strict):
     proxy: Proxy = Proxy()
     keys: Keys = Keys()
     tiers: Tiers = Tiers()
-    # provider host (exact, lower case) → provider id
+    # provider host (exact, lower case) → provider id; `[providers.local]` is read into local_providers
     providers: dict[str, str] = DEFAULT_PROVIDER_HOSTS
+    # provider ids whose calls run on the user's own machines: priced $0 as "local"
+    local_providers: frozenset[str] = frozenset()
     # explicit provider for other upstreams: "host:port" or "host" → provider id
     upstreams: dict[str, str] = {}
     metering: Metering = Metering()
@@ -236,6 +240,29 @@ class Config(_Strict):
     webhooks: Webhooks = Webhooks()
     budgets: Budgets = Budgets()
     database: Database = Database()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _local_providers(cls, data: object) -> object:
+        # `[providers.local] ollama = true` sits inside the host table: lift it out. Hosts given
+        # next to it replace the default hosts; `local` alone keeps them.
+        if not isinstance(data, dict):
+            return data
+        if "local_providers" in data:
+            raise ValueError('unknown key "local_providers": declare local providers as [providers.local] <id> = true')
+        providers = data.get("providers")
+        if not isinstance(providers, dict) or "local" not in providers:
+            return data
+        hosts = {host: provider for host, provider in providers.items() if host != "local"}
+        local = providers["local"]
+        if not isinstance(local, dict) or not all(isinstance(v, bool) for v in local.values()):
+            raise ValueError("providers.local: expected a table of provider id = true | false, e.g. ollama = true")
+        data = {**data, "local_providers": frozenset(name.strip().lower() for name, on in local.items() if on)}
+        if hosts:
+            data["providers"] = hosts
+        else:
+            data.pop("providers")
+        return data
 
     @field_validator("providers", "upstreams")
     @classmethod
