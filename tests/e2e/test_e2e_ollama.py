@@ -8,6 +8,9 @@ Two proxies on the same fake: one with `[providers.local] ollama = true` (calls 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import sqlite3
 import time
 from decimal import Decimal
@@ -191,3 +194,19 @@ def test_local_calls_pass_a_budget_at_zero_and_unpriced_ones_do_not(local, plain
     assert refused.status_code == 403 and "llama3.2" in refused.json()["error"]  # Ollama's error shape
     (row,) = plain.rows(m)
     assert (row["provider"], row["outcome"], row["model"]) == ("ollama", "budget_exceeded", "llama3.2")
+
+
+def test_export_and_report_say_local(local, tmp_path):
+    with local.client() as c:
+        assert c.post("/api/chat", json=chat(stream=False)).status_code == 200
+    env = {**os.environ, "AISPENDTRACK_DB": str(local.db_path), "AISPENDTRACK_CONFIG": str(local.proxy.config_path)}
+    cli = [sys.executable, "-m", "aispendtrack.cli"]
+    exported = subprocess.run([*cli, "export", "--format", "jsonl"], env=env, capture_output=True, text=True,
+                              check=True, cwd=tmp_path).stdout
+    rows = [json.loads(line) for line in exported.splitlines()]
+    assert rows and all((r["provider"], r["pricing"], r["cost_usd"]) == ("ollama", "local", "0")
+                        for r in rows if r["api"] != "ollama-embeddings")
+    reported = json.loads(subprocess.run([*cli, "report", "--json", "--by", "model"], env=env, capture_output=True,
+                                         text=True, check=True, cwd=tmp_path).stdout)
+    totals = reported["totals"]
+    assert totals["local_calls"] >= 1 and totals["unpriced_calls"] == 0 and totals["cost_usd"] == "0"
