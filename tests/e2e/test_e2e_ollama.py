@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import sqlite3
 import time
 from decimal import Decimal
 
@@ -24,6 +23,7 @@ from aispendtrack.demo.fake.server import FakeProvider, UsageSpec
 from aispendtrack.proxy.auth import HEADER
 from aispendtrack.store import open_store
 from support.harness import Proxy
+from support.ledger_rows import last_id, rows_after
 
 U = UsageSpec()  # 1200 in (400 cached), 300 out
 
@@ -47,19 +47,10 @@ class Gateway:
         return httpx2.Client(base_url=self.proxy.url("ollama"), headers={HEADER: key or self.key}, timeout=20)
 
     def mark(self) -> int:
-        with sqlite3.connect(self.db_path) as c:
-            return c.execute("SELECT coalesce(max(id), 0) FROM calls").fetchone()[0]
+        return last_id(self.db_path)
 
     def rows(self, mark: int, n: int = 1, timeout: float = 10) -> list[dict]:
-        deadline = time.time() + timeout
-        while True:
-            with sqlite3.connect(self.db_path) as c:
-                c.row_factory = sqlite3.Row
-                rows = [dict(r) for r in c.execute("SELECT * FROM calls WHERE id > ? ORDER BY id", (mark,))]
-            if len(rows) >= n or time.time() > deadline:
-                assert len(rows) == n, rows
-                return rows
-            time.sleep(0.05)
+        return rows_after(self.db_path, mark, n, timeout)
 
 
 @pytest.fixture(scope="module")
