@@ -16,6 +16,9 @@ from aispendtrack.limits import permissions
 from aispendtrack.limits.budget import MAX_BUDGET_USD
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from aispendtrack.config_providers import (  # noqa: F401  (the defaults are read from here too)
+    DEFAULT_INJECT_USAGE, DEFAULT_PROVIDER_HOSTS, lift_local_providers,
+)
 from aispendtrack.paths import config_path, db_path, describe_config  # noqa: F401  (where they are: see paths.py)
 
 TIERS = ("free", "pro", "enterprise")
@@ -36,23 +39,6 @@ def limit_value(value: object) -> int | str:
 
 # A positive count, or "unlimited" (see `unlimited_to_none`).
 Limit = Annotated[int | str, BeforeValidator(limit_value)]
-
-DEFAULT_PROVIDER_HOSTS = {
-    "api.openai.com": "openai",
-    "api.anthropic.com": "anthropic",
-    "generativelanguage.googleapis.com": "google",
-    "api.groq.com": "groq",
-    "api.mistral.ai": "mistral",
-    "openrouter.ai": "openrouter",
-    "api.deepseek.com": "deepseek",
-    "api.x.ai": "x-ai",
-    "localhost:11434": "ollama",
-    "127.0.0.1:11434": "ollama",
-}
-
-# Hosts known to accept `stream_options.include_usage` on chat streams.
-DEFAULT_INJECT_USAGE = {"openai": True, "groq": True, "openrouter": True, "deepseek": True, "x-ai": True, "mistral": False}
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -244,25 +230,7 @@ class Config(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _local_providers(cls, data: object) -> object:
-        # `[providers.local] ollama = true` sits inside the host table: lift it out. Hosts given
-        # next to it replace the default hosts; `local` alone keeps them.
-        if not isinstance(data, dict):
-            return data
-        if "local_providers" in data:
-            raise ValueError('unknown key "local_providers": declare local providers as [providers.local] <id> = true')
-        providers = data.get("providers")
-        if not isinstance(providers, dict) or "local" not in providers:
-            return data
-        hosts = {host: provider for host, provider in providers.items() if host != "local"}
-        local = providers["local"]
-        if not isinstance(local, dict) or not all(isinstance(v, bool) for v in local.values()):
-            raise ValueError("providers.local: expected a table of provider id = true | false, e.g. ollama = true")
-        data = {**data, "local_providers": frozenset(name.strip().lower() for name, on in local.items() if on)}
-        if hosts:
-            data["providers"] = hosts
-        else:
-            data.pop("providers")
-        return data
+        return lift_local_providers(data)
 
     @field_validator("providers", "upstreams")
     @classmethod
