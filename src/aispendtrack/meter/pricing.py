@@ -20,10 +20,10 @@ genai-prices' own calculation.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
