@@ -40,8 +40,8 @@ class Gateway:
         config = f'[upstreams]\n"127.0.0.1:{fake.port}" = "ollama"\n'
         if local:
             config += "[providers.local]\nollama = true\n"
-        self.proxy = Proxy(tmp, self.db_path, modes={"ollama": f"reverse:{fake.url}@{{port}}"},
-                           config_text=config).start()
+        modes = {"ollama": f"reverse:{fake.url}@{{port}}", "regular": "regular@{port}"}
+        self.proxy = Proxy(tmp, self.db_path, modes=modes, config_text=config).start()
 
     def client(self, key: str | None = None) -> httpx2.Client:
         return httpx2.Client(base_url=self.proxy.url("ollama"), headers={HEADER: key or self.key}, timeout=20)
@@ -201,3 +201,17 @@ def test_export_and_report_say_local(local, tmp_path):
                                          text=True, check=True, cwd=tmp_path).stdout)
     totals = reported["totals"]
     assert totals["local_calls"] >= 1 and totals["unpriced_calls"] == 0 and totals["cost_usd"] == "0"
+
+
+def test_regular_mode_meters_an_ollama_named_under_upstreams(local, fake):
+    """`HTTP_PROXY` style: the client talks to the Ollama host itself, through the proxy."""
+    m = local.mark()
+    with httpx2.Client(proxy=local.proxy.url("regular"), headers={HEADER: local.key}, timeout=20) as c:
+        with c.stream("POST", fake.url + "/api/chat", json=chat()) as r:
+            assert r.status_code == 200 and r.headers["content-type"] == "application/x-ndjson"
+            r.read()
+        refused = c.post(fake.url + "/api/chat", json=chat(), headers={HEADER: "ask_wrong"})
+    assert refused.status_code == 401 and set(refused.json()) == {"error"}  # Ollama's error shape
+    ok, rejected = local.rows(m, 2)
+    check(ok, api="ollama-chat", streamed=True)
+    assert (rejected["provider"], rejected["outcome"]) == ("ollama", "rejected")
