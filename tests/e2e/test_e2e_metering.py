@@ -24,13 +24,12 @@ import pytest
 from genai_prices import Usage, calc_price
 from mitmproxy import io as mio
 
-from aispendtrack.demo.fake import server as fakeprovider
 from aispendtrack.store import keys, open_store
 from aispendtrack.proxy.auth import HEADER
 from aispendtrack.config import Config
 from aispendtrack.demo.fake.server import FakeProvider, UsageSpec
 
-from support.harness import Proxy, free_port
+from support.harness import Proxy, free_port, record_replies
 from support.ledger_rows import last_id, rows_after
 
 U = UsageSpec()  # the fake's default usage: 1200 in (400 cache read, 100 cache write), 300 out (50 reasoning)
@@ -83,16 +82,7 @@ def env(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def recorded(monkeypatch):
     """request id → the bytes the fake generated (before any gzip)."""
-    sent: dict[str, bytes] = {}
-    build = fakeprovider.build
-
-    def recording_build(call):
-        reply = build(call)
-        sent[call.request_id] = b"".join(reply.frames) if reply.frames is not None else reply.body
-        return reply
-
-    monkeypatch.setattr(fakeprovider, "build", recording_build)
-    return sent
+    return record_replies(monkeypatch)
 
 
 @pytest.fixture

@@ -18,11 +18,10 @@ import httpx2
 import pytest
 
 from aispendtrack.config import Config
-from aispendtrack.demo.fake import server as fakeprovider
 from aispendtrack.demo.fake.server import FakeProvider, UsageSpec
 from aispendtrack.proxy.auth import HEADER
 from aispendtrack.store import open_store
-from support.harness import Proxy
+from support.harness import Proxy, record_replies
 from support.ledger_rows import last_id, rows_after
 
 U = UsageSpec()  # 1200 in (400 cached), 300 out
@@ -78,16 +77,7 @@ def sent(fake, monkeypatch):
     """request id → the bytes the fake generated; the fake reset to its defaults."""
     fake.clear()
     fake.stream_delay, fake.gzip, fake.model_override, fake.usage, fake.chunks = 0.0, False, None, UsageSpec(), 4
-    recorded: dict[str, bytes] = {}
-    build = fakeprovider.build
-
-    def recording_build(call):
-        reply = build(call)
-        recorded[call.request_id] = b"".join(reply.frames) if reply.frames is not None else reply.body
-        return reply
-
-    monkeypatch.setattr(fakeprovider, "build", recording_build)
-    return recorded
+    return record_replies(monkeypatch)
 
 
 def chat(**kw) -> dict:
