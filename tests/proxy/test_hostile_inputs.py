@@ -39,7 +39,8 @@ from aispendtrack.store.keys import KEY_RE
 from support.harness import Proxy, database_with_key
 
 HEADER = auth.HEADER
-APIS = {"chat", "responses", "embeddings", "completions", "messages", "generate", "other"}
+APIS = {"chat", "responses", "embeddings", "completions", "messages", "generate", "ollama-chat", "ollama-generate",
+        "ollama-embed", "ollama-embeddings", "other"}
 
 # ---------------------------------------------------------------------------------- properties
 
