@@ -70,6 +70,7 @@ class Deliverer:
             self.store.queue_expiring_keys(now)
             self.store.queue_rotation_due(now, self.rotate_after_days)
             self._next_scan = now + EXPIRING_SCAN_SECONDS
+            now = self.clock()  # what was just queued is due: its time went through a datetime (µs)
         while batch := self.store.claim_messages(self.owner, now, BATCH):
             for outcome in self._pool.map(self._attempt, batch):
                 counts[outcome] = counts.get(outcome, 0) + 1
