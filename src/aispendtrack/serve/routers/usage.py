@@ -45,7 +45,7 @@ def usage(since: str | None = None, until: str | None = None,
     (and the account's budget, which binds them) otherwise."""
     since_t, until_t = _period(since, until)
     if by not in ("day", "model", "key", "member") and tag_of(by) is None:
-        raise fail(400, "invalid_request", "by: one of day, model, key, member, or tag:NAME")
+        raise fail(422, "invalid_request", "by: one of day, model, key, member, or tag:NAME")
     rep = report(store, since=since_t, until=until_t, by=by, account=who.key.account, member_id=own(who))
     member = None if who.whole_account else who.member
     return {**rep.to_dict(), "budgets": budget_entries(store, cfg, account=who.key.account, member=member)}
