@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 import pytest
 from click.testing import CliRunner
 
@@ -6,6 +8,8 @@ from aispendtrack.cli.main import cli
 from aispendtrack.config import Config
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import open_store
+
+_MIDNIGHT = pytest.StashKey[list[str]]()
 
 
 @pytest.fixture
@@ -21,6 +25,14 @@ def store(db_path):
     """The store on `db_path`, the file the CLI, serve and the proxy of a test share."""
     with open_store(db_path) as store:
         yield store
+
+
+@pytest.fixture
+def any_store(store_target):
+    """A fresh store of each engine (`store_target`, tests/engines.py: the run's one
+    PostgreSQL server; a PostgreSQL test fails with the reason when it cannot start)."""
+    with open_store(store_target) as s:
+        yield s
 
 
 @pytest.fixture
@@ -132,6 +144,23 @@ def asgi():
         return asyncio.run(go())
 
     return call
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Notes the test during which a UTC midnight passed (scripts/test-dates starts two minutes
+    before one): the summary names it, so a run shows which test met the day's end."""
+    day = datetime.now(UTC).date()
+    try:
+        return (yield)
+    finally:
+        if datetime.now(UTC).date() != day:
+            item.config.stash.setdefault(_MIDNIGHT, []).append(item.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    for nodeid in config.stash.get(_MIDNIGHT, []):
+        terminalreporter.write_line(f"a UTC midnight passed during {nodeid}")
 
 
 # Both store engines (SQLite and a PostgreSQL server for the run): pg_server, engine, store_target.

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from aispendtrack.serve.dashboard import view
 from aispendtrack.store.reads.report import ledger_groups
 from aispendtrack.views.report import assemble
-from support.store_reads import any_store, config, insert, row, store  # noqa: F401  (fixtures)
+from support.store_reads import insert, row
 
 NOW = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
 

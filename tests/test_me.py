@@ -9,7 +9,7 @@ import pytest
 from aispendtrack.limits.window import month_start
 from aispendtrack.views.me import key_standing
 from aispendtrack.views.usage import account_usage, key_usage
-from support.store_reads import admit, any_store, config, insert, row, store  # noqa: F401  (fixtures)
+from support.store_reads import admit, insert, row
 
 NOW = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)  # the month's last half hour
 

@@ -66,12 +66,16 @@ def _target(value: str | os.PathLike) -> Path | str:
     return text if text.startswith(("postgresql://", "postgres://")) else Path(text)
 
 
-def db_path(explicit: str | os.PathLike | None = None) -> Path | str:
-    """The database: a SQLite file path, or a `postgresql://` URL (the shared store)."""
+def db_path(explicit: str | os.PathLike | None = None, configured: str | None = None) -> Path | str:
+    """The database: a SQLite file path, or a `postgresql://` URL (the shared store).
+    `explicit` (an option) beats `$AISPENDTRACK_DB`, which beats `configured` (the config
+    file's `[database] url`)."""
     if explicit:
         return _target(explicit)
     if env := os.environ.get(DB_ENV):
         return _target(env)
+    if configured:
+        return _target(configured)
     checkout = find_checkout()
     if checkout is not None:
         return checkout / "var" / "aispendtrack.db"

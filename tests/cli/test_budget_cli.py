@@ -10,27 +10,39 @@ from aispendtrack.config import Config
 from aispendtrack.store import open_store
 from aispendtrack.views.me import key_standing
 
+from support.clock import day_of, month, within_one
 
+
+@pytest.mark.period
 def test_set_show_and_clear_budgets(run):
     run("accounts", "create", "acme", "--tier", "pro")
     key_id = json.loads(run("keys", "create", "acme", "--json").output)["id"]
+    spent_at = time.time()
     with open_store(run.db) as store:  # as the proxy's ledger writer writes a row
-        store.record([{"ts": time.time(), "account": "acme", "key_id": key_id, "outcome": "forwarded",
+        store.record([{"ts": spent_at, "account": "acme", "key_id": key_id, "outcome": "forwarded",
                        "cost_usd": Decimal("1.25")}])
     assert "$50 per month" in run("accounts", "budget", "acme", "--usd", "50").output
     run("keys", "budget", key_id, "--usd", "5", "--period", "day")
-    account = json.loads(run("accounts", "list", "--json").output)[0]["budget"]
+    store = open_store(run.db)
+
+    def read():
+        return (json.loads(run("accounts", "list", "--json").output)[0]["budget"],
+                json.loads(run("keys", "list", "--json").output)[0]["budget"], run("accounts", "list").output,
+                key_standing(store, Config(), key_id)["budget"])
+
+    (account, key, table, me), today = within_one(read)
+    store.close()
+    # the $1.25 counts in its own day and month: a day or month that began since holds nothing yet
+    day_spent = Decimal("1.25") if day_of(spent_at) == today else Decimal(0)
+    month_spent = Decimal("1.25") if month(day_of(spent_at)) == month(today) else Decimal(0)
     assert account | {"reset_seconds": None} == {
-        "limit_usd": "50", "period": "month", "period_key": time.strftime("%Y-%m", time.gmtime()),
-        "spent_usd": "1.25", "reserved_usd": "0", "remaining_usd": "48.75", "overshoot_usd": "0",
-        "reset_seconds": None, "source": "own"}
-    key = json.loads(run("keys", "list", "--json").output)[0]["budget"]
-    assert (key["limit_usd"], key["period"], key["spent_usd"]) == ("5", "day", "1.25")
+        "limit_usd": "50", "period": "month", "period_key": today.strftime("%Y-%m"),
+        "spent_usd": str(month_spent), "reserved_usd": "0", "remaining_usd": str(50 - month_spent),
+        "overshoot_usd": "0", "reset_seconds": None, "source": "own"}
+    assert (key["limit_usd"], key["period"], key["spent_usd"]) == ("5", "day", str(day_spent))
     assert 0 < key["reset_seconds"] <= 86400
-    assert "$1.25 / $50 month (2%)" in run("accounts", "list").output
-    with open_store(run.db) as store:
-        me = key_standing(store, Config(), key_id)["budget"]
-    assert (me["key"]["remaining_usd"], me["account"]["remaining_usd"]) == ("3.75", "48.75")
+    assert f"${month_spent} / $50 month ({month_spent * 100 // 50}%)" in table
+    assert (me["key"]["remaining_usd"], me["account"]["remaining_usd"]) == (str(5 - day_spent), str(50 - month_spent))
     run("keys", "budget", key_id, "--clear")
     assert json.loads(run("keys", "list", "--json").output)[0]["budget"] is None
 
@@ -74,6 +86,7 @@ def test_tier_default_budget_shows_as_tier(run, tmp_path):
     assert (row["limit_usd"], row["period"], row["source"]) == ("2.5", "week", "tier")
 
 
+@pytest.mark.period
 def test_dashboard_limits_table_shows_budgets(run):
     from aispendtrack.serve.dashboard import view
 
@@ -81,12 +94,13 @@ def test_dashboard_limits_table_shows_budgets(run):
     key_id = json.loads(run("keys", "create", "acme", "--name", "laptop", "--json").output)["id"]
     run("accounts", "budget", "acme", "--usd", "0", "--period", "total")
     run("keys", "budget", key_id, "--usd", "2", "--period", "week")
+    now = time.time()
     with open_store(run.db) as store:
-        rows = view.limits(store, Config(), "acme", {key_id: "laptop"}, time.time())
+        rows = view.limits(store, Config(), "acme", {key_id: "laptop"}, now)
     budget_rows = [r for r in rows if "budget" in r["name"]]
     assert [(r["name"], r["used"], r["limit"], r["hit"]) for r in budget_rows] == [
         ("account acme: total budget (total)", "$0", "$0", True),
-        (f"key laptop: week budget ({time.strftime('%G-W%V', time.gmtime())})", "$0", "$2", False),
+        (f"key laptop: week budget ({time.strftime('%G-W%V', time.gmtime(now))})", "$0", "$2", False),
     ]
     assert budget_rows[0]["reset"] == "never" and "refused" in budget_rows[0]["state"]
     assert budget_rows[1]["state"] == "$2 left"

@@ -6,6 +6,8 @@ import pytest
 from aispendtrack.store import open_store
 from aispendtrack.store.db import connect
 
+from support.clock import day_of, month, within_one
+
 
 def test_key_lifecycle_with_json(run):
     run("accounts", "create", "acme", "--tier", "pro")
@@ -71,19 +73,22 @@ def test_accounts_list_and_enterprise_limits(run):
     assert acct["requests_per_hour"] is None
 
 
+@pytest.mark.period
 def test_usage_and_reset(run, admit):
     run("accounts", "create", "acme", "--tier", "free")
     key = json.loads(run("keys", "create", "acme", "--json").output)
     import time
 
+    now = time.time()
     with open_store(run.db) as store:
         for _ in range(3):
-            admit(store, key["id"], "acme", 1000, 10000, time.time())
-    (k,) = json.loads(run("keys", "list", "--json").output)
+            admit(store, key["id"], "acme", 1000, 10000, now)
+    ((k,), (a,)), today = within_one(lambda: (json.loads(run("keys", "list", "--json").output),
+                                              json.loads(run("accounts", "list", "--json").output)), month)
     assert (k["hourly_used"], k["hourly_remaining"]) == (3, 997)
     assert 3590 < k["hourly_reset_seconds"] <= 3600
-    (a,) = json.loads(run("accounts", "list", "--json").output)
-    assert (a["monthly_used"], a["monthly_remaining"]) == (3, 9997)
+    in_month = 3 if month(day_of(now)) == month(today) else 0  # a month that began since then has none
+    assert (a["monthly_used"], a["monthly_remaining"]) == (in_month, 10000 - in_month)
     run("keys", "reset", key["id"])
     run("accounts", "reset", "acme")
     assert json.loads(run("keys", "list", "--json").output)[0]["hourly_used"] == 0
@@ -130,6 +135,7 @@ def test_names_with_control_characters_are_refused(run, args):
     assert "printable" in r.output or "at most 64" in r.output
 
 
+@pytest.mark.period
 def test_unlimited_usage_comes_from_the_ledger(run):
     """Unlimited keys keep no limit counter; their usage is what the ledger metered."""
     import time
@@ -143,12 +149,12 @@ def test_unlimited_usage_comes_from_the_ledger(run):
         store.record([{"ts": ts, "key_id": key["id"], "account": "big", "outcome": outcome} for ts, outcome in rows])
     (k,) = json.loads(run("keys", "list", "--json").output)
     assert (k["requests_per_hour"], k["hourly_used"]) == (None, 2)
-    (a,) = json.loads(run("accounts", "list", "--json").output)
-    in_month = sum(1 for ts, o in rows if o in ("forwarded", "upstream_error")
-                   and time.gmtime(ts).tm_mon == time.gmtime(now).tm_mon)
+    (a,), today = within_one(lambda: json.loads(run("accounts", "list", "--json").output), month)
+    in_month = sum(1 for ts, o in rows if o in ("forwarded", "upstream_error") and month(day_of(ts)) == month(today))
     assert (a["monthly_calls"], a["monthly_used"]) == (None, in_month)
 
 
+@pytest.mark.period
 def test_account_reset_clears_only_the_current_month(run):
     from aispendtrack.limits.window import month_key
 
@@ -156,12 +162,16 @@ def test_account_reset_clears_only_the_current_month(run):
     database = connect(run.db)
     import time
 
-    this, last = month_key(time.time()), month_key(time.time() - 40 * 86400)
+    now = time.time()
+    this, last = month_key(now), month_key(now - 40 * 86400)
     database.execute("INSERT INTO monthly_usage VALUES ('acme', ?, 7), ('acme', ?, 9)", [this, last])
-    run("accounts", "reset", "acme")
-    assert database.execute("SELECT month, calls FROM monthly_usage").fetchall() == [(last, 9)]
+    _, today = within_one(lambda: run("accounts", "reset", "acme"), month)
+    # the month current when the command ran (a new one, if `this` ended meanwhile: nothing to clear)
+    kept = [(last, 9)] if month(today) == month(day_of(now)) else [(last, 9), (this, 7)]
+    assert sorted(database.execute("SELECT month, calls FROM monthly_usage").fetchall()) == kept
 
 
+@pytest.mark.period
 def test_rename_account_and_key_keeps_limits_and_history(run, admit):
     from aispendtrack.limits.window import month_key
     import time

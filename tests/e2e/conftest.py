@@ -6,6 +6,7 @@ import pytest
 
 from aispendtrack.demo.fake.server import FakeProvider
 
+from support.clock import month, utc_today
 from support.dashboard_plane import CONFIG, _seed_history, chat, new_database, refuse, refused_keys, running, settle
 from support.harness import Proxy
 
@@ -79,6 +80,7 @@ def plane(tmp_path_factory):
         made["penny"] = store.create_key("penny", config, name="penny")
         _seed_history(store, [made["owner"].id, made["ci"].id])
     with running(tmp, db_path, CONFIG, made) as plane:
+        started = month(utc_today())
         for model in ("gpt-4o-mini", "gpt-4o-mini", "gpt-4o", "my-private-model"):
             chat(plane, plane["keys"]["owner"], model)
         chat(plane, plane["keys"]["ci"], stream=True)
@@ -88,6 +90,9 @@ def plane(tmp_path_factory):
             chat(plane, plane["keys"]["penny"])
         refuse(plane)
         settle(plane)
+        # the month of the plane's own calls (None if one ended while they were made): later, in
+        # another month, "this month" holds none of them
+        plane["calls_month"] = started if month(utc_today()) == started else None
         yield plane
     logs = plane["serve"].output() + plane["proxy"].output()
     stored = b"".join(p.read_bytes() for p in (db_path, Path(f"{db_path}-wal")) if p.exists())

@@ -23,7 +23,8 @@ from aispendtrack.demo.fake.wire_core import UsageSpec
 from aispendtrack.proxy.auth import HEADER
 from aispendtrack.store import budgets, keys
 
-from support.sdk import Attempts, clock_option, oa
+from support.clock import within_one
+from support.sdk import HOUR, Attempts, before_month_end, clock_option, next_utc_month_start, oa
 
 MODEL = "budget-model"
 BODY = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 7},
@@ -76,9 +77,12 @@ def ledger_cost(database) -> Decimal:
         "SELECT cost_usd FROM calls WHERE cost_usd IS NOT NULL").fetchall()), Decimal(0))
 
 
-def test_100_concurrent_against_a_budget_of_exactly_10(make_proxy, fake, store, database, config):
+@pytest.mark.period
+def test_100_concurrent_against_a_budget_of_exactly_10(make_proxy, fake, store, database, config, tmp_path):
     k = budgeted_key(store, config, 10 * BOUND)
-    proxy = make_proxy(modes(fake), config_text=CONFIG)
+    clock = tmp_path / "clock"
+    offset = before_month_end(clock)
+    proxy = make_proxy(modes(fake), config_text=CONFIG, extra_args=clock_option(clock))
     responses = blast([(proxy.url("openai"), k.key)] * 100)
     assert Counter(r.status_code for r in responses) == {200: 10, 429: 90}
     assert len(fake.received) == 10
@@ -91,30 +95,36 @@ def test_100_concurrent_against_a_budget_of_exactly_10(make_proxy, fake, store, 
     assert {Decimal(r.headers[B + "limit-usd"]) for r in ok} == {10 * BOUND}
     refused = next(r for r in responses if r.status_code == 429)
     assert refused.headers["x-should-retry"] == "false"
-    assert 0 < int(refused.headers["retry-after"]) <= 31 * 86400
+    resets = next_utc_month_start(time.time() + offset)
+    assert resets - (time.time() + offset) <= int(refused.headers["retry-after"]) <= HOUR
     assert int(refused.headers[B + "reset-seconds"]) == int(refused.headers["retry-after"])
     error = refused.json()["error"]
     assert error["code"] == "budget_exceeded"
     assert f"month budget of ${format((10 * BOUND).normalize(), 'f')} for account acme" in error["message"]
-    assert "resets at" in error["message"]
+    assert f"resets at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(resets))}" in error["message"]
 
 
-def test_two_proxies_on_one_database_share_the_budget(make_proxy, fake, store, database, config):
+@pytest.mark.period
+def test_two_proxies_on_one_database_share_the_budget(make_proxy, fake, store, database, config, tmp_path):
     k = budgeted_key(store, config, 10 * BOUND, period="day", scope="key")
-    p1, p2 = make_proxy(modes(fake), config_text=CONFIG), make_proxy(modes(fake), config_text=CONFIG)
+    clock = tmp_path / "clock"
+    before_month_end(clock)
+    p1, p2 = (make_proxy(modes(fake), config_text=CONFIG, extra_args=clock_option(clock)) for _ in range(2))
     responses = blast([(p.url("openai"), k.key) for _ in range(50) for p in (p1, p2)])
     assert Counter(r.status_code for r in responses) == {200: 10, 429: 90}
     assert len(fake.received) == 10
     assert spend(database, "key", k.id) == (10 * BOUND, 0, 0)
 
 
+@pytest.mark.period
 def test_sdk_stream_settles_at_its_end_and_a_new_month_starts_at_zero(make_proxy, fake, store, database, config, tmp_path):
     # The SDK's stream bodies are longer than BODY (bound ~$0.14), each call costs BOUND
     # ($0.09): two fit, a third does not.
     budget = Decimal("0.25")
     k = budgeted_key(store, config, budget)
-    offset = tmp_path / "offset"
-    proxy = make_proxy(modes(fake), config_text=CONFIG, extra_args=clock_option(offset))
+    clock = tmp_path / "clock"
+    offset = before_month_end(clock)
+    proxy = make_proxy(modes(fake), config_text=CONFIG, extra_args=clock_option(clock))
     attempts = Attempts()
     client = oa(proxy, k.key, attempts)
     for _ in range(2):
@@ -128,8 +138,8 @@ def test_sdk_stream_settles_at_its_end_and_a_new_month_starts_at_zero(make_proxy
     assert e.value.body["code"] == "budget_exceeded"
     assert len(attempts.requests) == 3  # x-should-retry: false: the SDK did not retry
     now = time.time()
-    next_month = budgets.rules.period_bounds("month", now)[2]
-    offset.write_text(str(next_month - now + 1))
+    next_month = budgets.rules.period_bounds("month", now + offset)[2]
+    clock.write_text(str(next_month - now + 1))
     r = client.chat.completions.with_raw_response.create(model=MODEL, messages=[{"role": "user", "content": "hi"}],
                                                          max_tokens=1)
     assert r.http_response.status_code == 200
@@ -169,15 +179,26 @@ def test_unpriced_model_under_a_budget_is_refused(make_proxy, fake, store, confi
     assert fake.received == []
 
 
+@pytest.mark.period
 def test_unbudgeted_keys_get_no_budget_headers_and_a_new_budget_holds_at_once(make_proxy, fake, store, database, config):
-    store.create_account("free-spender", "enterprise")
-    new = store.create_key("free-spender", config)
     proxy = make_proxy(modes(fake), config_text=CONFIG)
-    (r,) = blast([(proxy.url("openai"), new.key)])
+    accounts = iter(("free-spender", "free-spender-2"))
+
+    def call_then_budget():
+        """A call of an unbudgeted key, then a day budget of 1.5 calls set while the proxy runs,
+        then the next call: (first response, reservations it held, next response)."""
+        account = next(accounts)
+        store.create_account(account, "enterprise")
+        new = store.create_key(account, config)
+        (r,) = blast([(proxy.url("openai"), new.key)])
+        held = database.execute("SELECT count(*) FROM budget_reservations WHERE account = ?", [account]).fetchone()
+        store.set_budget("account", account, BOUND + BOUND / 2, "day", now=time.time())
+        (r1,) = blast([(proxy.url("openai"), new.key)])
+        return r, held, r1
+
+    # the first call's cost counts in its day: when that day ends before the next call, both are made again
+    (r, held, r1), _ = within_one(call_then_budget)
     assert r.status_code == 200 and not any(h.startswith(B) for h in r.headers)
-    assert database.execute("SELECT count(*) FROM budget_reservations").fetchone() == (0,)
-    # set while the proxy runs: the first call's cost already counts, the next is refused
-    store.set_budget("account", "free-spender", BOUND + BOUND / 2, "day", now=time.time())
-    r1, = blast([(proxy.url("openai"), new.key)])
+    assert held == (0,)
     assert r1.status_code == 429 and r1.json()["error"]["code"] == "budget_exceeded"
     assert f"has ${format(BOUND.normalize(), 'f')} spent" in r1.json()["error"]["message"]

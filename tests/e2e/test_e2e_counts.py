@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 
 import openai
 import pytest
 
+from support.clock import month, utc_today, within_one
 from support.dashboard_plane import _get, _session, chat, cli, new_database, refuse, refused_keys, running, settle
 from support.harness import http
 
@@ -50,6 +50,7 @@ def counts(totals: dict) -> dict:
     return {name: totals[name] for name in NAMES}
 
 
+@pytest.mark.period
 def test_report_usage_and_dashboard_show_the_same_counts(plane):
     everything = json.loads(cli(plane, "report", "--json"))["totals"]
     assert counts(everything) == {"calls": 11, "forwarded": 5, "rejected": 1, "rate_limited": 1, "quota_exceeded": 0,
@@ -61,13 +62,15 @@ def test_report_usage_and_dashboard_show_the_same_counts(plane):
     assert [b["subject"] for b in acme["budgets"]] == [plane["ids"]["tight"]]
 
     cookie, _ = _session(plane, "owner")
-    for _attempt in range(2):  # the dashboard shows this month: read it and the report in one month
-        month = datetime.now(UTC).date().replace(day=1)
+
+    def read():
+        """The dashboard's counts of this month and the report of the same month."""
         (_, live), (_, page) = _get(plane, "/dashboard/live.json", cookie), _get(plane, "/", cookie)
-        shown = json.loads(live)["counts"]
-        report = json.loads(cli(plane, "report", "--json", "--account", "acme", "--since", month.isoformat()))
-        if datetime.now(UTC).date().replace(day=1) == month:
-            break
+        since = month(utc_today()).isoformat()
+        return json.loads(live)["counts"], page, json.loads(cli(plane, "report", "--json", "--account", "acme",
+                                                                "--since", since))
+
+    (shown, page, report), _ = within_one(read, month)
     t = report["totals"]
     expected = {"calls": t["calls"], "rejected": t["rejected"], "limited": t["rate_limited"] + t["quota_exceeded"],
                 "budget_exceeded": t["budget_exceeded"], "forbidden": t["forbidden"]}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import openai
@@ -16,6 +16,7 @@ from selenium.webdriver.common.by import By
 from aispendtrack.store import keys
 
 from support.browser import chrome, wait_for
+from support.clock import month, utc_today, within_one
 from support.dashboard_plane import chat, cli, month_report, settle
 from support.harness import REPO
 
@@ -36,6 +37,16 @@ def login(driver, plane, name: str) -> None:
     driver.get(plane["serve"].url + "/")
     driver.find_element(By.CSS_SELECTOR, "[data-testid=key-input]").send_keys(plane["keys"][name])
     driver.find_element(By.CSS_SELECTOR, "[data-testid=login]").click()
+    _dashboard_shown(driver)
+
+
+def reload(driver, plane) -> None:
+    """The dashboard rendered afresh, for the session already logged in."""
+    driver.get(plane["serve"].url + "/")
+    _dashboard_shown(driver)
+
+
+def _dashboard_shown(driver) -> None:
     wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "[data-testid=spend-month]"), what="the dashboard")
 
 
@@ -68,6 +79,14 @@ def spend(group: dict) -> str:
     return "$" + group["cost_usd"]
 
 
+NO_CALLS = [["No calls this month."]]  # a table of the month with nothing in it
+
+# the page's counters and the report's totals they add up
+COUNTS = {"calls": ("calls",), "unpriced": ("unpriced_calls",), "rejected": ("rejected",),
+          "unmetered": ("unmetered_calls",), "limited": ("rate_limited", "quota_exceeded"),
+          "budget_exceeded": ("budget_exceeded",), "forbidden": ("forbidden",)}
+
+
 def note(totals: dict) -> str:
     """The spend note for a report's totals: which calls the sum leaves out, by kind.
 
@@ -76,39 +95,51 @@ def note(totals: dict) -> str:
     parts = [f"{n:,} {what}" for n, what in ((totals["unpriced_calls"], "unpriced"),
                                             (totals["unmetered_calls"], "unmetered")) if n]
     plural = "s" if totals["unpriced_calls"] + totals["unmetered_calls"] > 1 else ""
-    return f"+ {' and '.join(parts)} call{plural} not in this sum"
+    return f"+ {' and '.join(parts)} call{plural} not in this sum" if parts else ""
 
 
+@pytest.mark.period
 def test_numbers_equal_report_and_no_key_anywhere(plane, browser):
     login(browser, plane, "owner")
+
+    def read():
+        """The page and `report` for its month, its day and its last 30 days."""
+        reload(browser, plane)
+        shown = {testid: text(browser, testid) for testid in
+                 ("spend-month", "spend-today", "spend-30d", "spend-note", *(f"count-{n}" for n in COUNTS))}
+        shown |= {testid: table(browser, testid) for testid in ("by-model", "by-key")}
+        first = (utc_today() - timedelta(days=29)).isoformat()
+        return shown, {"month": month_report(plane, "acme"), "by_key": month_report(plane, "acme", "key"),
+                       "today": json.loads(cli(plane, "report", "--json", "--today", "--account", "acme")),
+                       "last30": json.loads(cli(plane, "report", "--json", "--account", "acme", "--since", first,
+                                                "--by", "day"))}
+
+    (shown, rep), day = within_one(read)
     assert_no_key(browser, plane["keys"]["owner"])
-    rep = month_report(plane, "acme")
-    today = json.loads(cli(plane, "report", "--json", "--today", "--account", "acme"))
-    assert text(browser, "spend-month") == "$" + rep["totals"]["cost_usd"]
-    assert text(browser, "spend-today") == "$" + today["totals"]["cost_usd"]
-    t = rep["totals"]
-    for testid, value in (("calls", t["calls"]), ("unpriced", t["unpriced_calls"]), ("rejected", t["rejected"]),
-                          ("unmetered", t["unmetered_calls"]), ("limited", t["rate_limited"] + t["quota_exceeded"]),
-                          ("budget_exceeded", t["budget_exceeded"]), ("forbidden", t["forbidden"])):
-        assert text(browser, f"count-{testid}") == f"{value:,}", testid
-    assert t["unpriced_calls"] >= 1  # my-private-model: counted, not folded into $0
-    assert t["budget_exceeded"] >= 2 and t["forbidden"] >= 2  # the plane's refusals, each counted
-    shown = [(r[0], r[1], r[2]) for r in table(browser, "by-model")]
-    assert shown == [(g["key"] or "(unknown model)", spend(g), f"{g['calls']:,}") for g in rep["groups"]]
-    assert ("my-private-model", "not priced") in [(r[0], r[1]) for r in shown]
-    assert text(browser, "spend-note") == note(t)
-    by_key = month_report(plane, "acme", "key")
-    costs = [r[1] for r in table(browser, "by-key")]
-    assert costs == [spend(g) for g in by_key["groups"]]
-    assert any(r[0].startswith("owner (ask_…") for r in table(browser, "by-key"))
-    first = (datetime.now(UTC).date() - timedelta(days=29)).isoformat()
-    last30 = json.loads(cli(plane, "report", "--json", "--account", "acme", "--since", first, "--by", "day"))
-    assert text(browser, "spend-30d") == "$" + last30["totals"]["cost_usd"]
+    t = rep["month"]["totals"]
+    assert shown["spend-month"] == "$" + t["cost_usd"]
+    assert shown["spend-today"] == "$" + rep["today"]["totals"]["cost_usd"]
+    for name, fields in COUNTS.items():
+        assert shown[f"count-{name}"] == f"{sum(t[f] for f in fields):,}", name
+    if plane["calls_month"] == month(day):  # the plane's own calls are in the month shown
+        assert t["unpriced_calls"] >= 1  # my-private-model: counted, not folded into $0
+        assert t["budget_exceeded"] >= 2 and t["forbidden"] >= 2  # the plane's refusals, each counted
+        assert ("my-private-model", "not priced") in [(r[0], r[1]) for r in shown["by-model"]]
+        assert any(r[0].startswith("owner (ask_…") for r in shown["by-key"])
+    assert [r[:3] for r in shown["by-model"]] == ([
+        [g["key"] or "(unknown model)", spend(g), f"{g['calls']:,}"] for g in rep["month"]["groups"]] or NO_CALLS)
+    assert shown["spend-note"] == note(t)
+    if rep["by_key"]["groups"]:
+        assert [r[1] for r in shown["by-key"]] == [spend(g) for g in rep["by_key"]["groups"]]
+    else:  # a month that began after the plane's calls (and the synthetic history)
+        assert shown["by-key"] == NO_CALLS
+    assert shown["spend-30d"] == "$" + rep["last30"]["totals"]["cost_usd"]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser.set_window_size(1280, 1500)
     browser.save_screenshot(str(SCREENSHOTS / "dashboard.png"))
 
 
+@pytest.mark.period
 def test_latest_calls_refresh_without_reload(plane, browser):
     login(browser, plane, "owner")
     browser.execute_script("window.__stay = 42")
@@ -118,21 +149,29 @@ def test_latest_calls_refresh_without_reload(plane, browser):
     wait_for(lambda: (table(browser, "latest") or [[""] * 3])[0][2] == "gpt-4.1-nano", timeout=20,
              what="the new call in the latest calls")
     assert browser.execute_script("return window.__stay") == 42  # the page was not reloaded
-    rep = month_report(plane, "acme")
-    wait_for(lambda: text(browser, "spend-month") == "$" + rep["totals"]["cost_usd"], what="the month's spend")
+    # the report is made again at each look: after a month's end the page's next refresh shows the new month
+    wait_for(lambda: text(browser, "spend-month") == "$" + month_report(plane, "acme")["totals"]["cost_usd"],
+             what="the month's spend")
 
 
+@pytest.mark.period
 def test_export_download_equals_cli_export(plane, browser):
     login(browser, plane, "owner")
-    for old in plane["downloads"].glob("*"):
-        old.unlink()
-    browser.find_element(By.CSS_SELECTOR, "[data-testid=export-csv]").click()
-    done = wait_for(lambda: [p for p in plane["downloads"].glob("*.csv")], what="the CSV download")
-    since = datetime.now(UTC).date().replace(day=1).isoformat()
-    expected = cli(plane, "export", "--format", "csv", "--account", "acme", "--since", since)
-    assert done[0].name.startswith("aispendtrack-acme-")
-    assert done[0].read_text().splitlines() == expected.splitlines()
-    assert len(expected.splitlines()) > 5
+
+    def download() -> tuple[Path, str]:
+        """The dashboard's CSV of this month and `export` of the same month."""
+        for old in plane["downloads"].glob("*"):
+            old.unlink()
+        browser.find_element(By.CSS_SELECTOR, "[data-testid=export-csv]").click()
+        done = wait_for(lambda: [p for p in plane["downloads"].glob("*.csv")], what="the CSV download")
+        since = month(utc_today()).isoformat()
+        return done[0], cli(plane, "export", "--format", "csv", "--account", "acme", "--since", since)
+
+    (done, expected), day = within_one(download)
+    assert done.name.startswith("aispendtrack-acme-")
+    assert done.read_text().splitlines() == expected.splitlines()
+    if plane["calls_month"] == month(day):  # the plane's own calls are in the month exported
+        assert len(expected.splitlines()) > 5
 
 
 def test_revoke_in_ui_and_the_proxy_refuses_the_next_call(plane, browser):
@@ -161,11 +200,13 @@ def test_create_key_shown_once_then_usable(plane, browser):
     assert new not in browser.page_source and new[-4:] in browser.page_source  # its hint only
 
 
+@pytest.mark.period
 def test_free_account_sees_needs_pro_and_its_hit_limit(plane, browser):
     login(browser, plane, "penny")
+    limited, day = within_one(lambda: (reload(browser, plane), text(browser, "count-limited"))[1])
     assert "needs Pro" in text(browser, "export-unavailable")
     assert "needs Pro" in text(browser, "keys-unavailable")
-    assert text(browser, "count-limited") == "1"
+    assert limited == ("1" if plane["calls_month"] == month(day) else "0")  # its 429 counts in its month only
     hit = [r for r in table(browser, "limits") if r[4].startswith("limit reached")]
     assert hit and "penny" in hit[0][0] and hit[0][1] == "3" and hit[0][2] == "3"
     browser.set_window_size(390, 844)

@@ -7,7 +7,6 @@ Limits come from a test config (small tier limits); time is moved with the limit
 from __future__ import annotations
 
 import asyncio
-import calendar
 import math
 import time
 from collections import Counter
@@ -21,7 +20,7 @@ from aispendtrack.store import keys
 from aispendtrack.proxy.auth import HEADER
 from aispendtrack.demo.fake.server import Fault
 
-from support.sdk import Attempts, clock_option, oa
+from support.sdk import Attempts, before_month_end, clock_option, next_utc_month_start, oa
 
 H = "x-aispendtrack-ratelimit-"
 MSG = [{"role": "user", "content": "hi"}]
@@ -106,12 +105,6 @@ def monthly_calls(database, account) -> int:
     return row[0] or 0
 
 
-def next_utc_month_start(now: float) -> int:
-    tm = time.gmtime(now)
-    y, m = (tm.tm_year + 1, 1) if tm.tm_mon == 12 else (tm.tm_year, tm.tm_mon + 1)
-    return calendar.timegm((y, m, 1, 0, 0, 0))
-
-
 def wait_for(predicate, timeout=3.0, what="condition"):
     deadline = time.time() + timeout
     while not (result := predicate()):
@@ -176,16 +169,20 @@ def test_two_proxies_sharing_the_database_enforce_one_limit(make_proxy, fake, st
 # -- 3, 9: monthly quota: no retry, one attempt, message with size and reset ---------------------------------
 
 
-def test_monthly_quota_429_is_final_and_sdks_do_not_retry(make_proxy, fake, store, database, config):
+@pytest.mark.period
+def test_monthly_quota_429_is_final_and_sdks_do_not_retry(make_proxy, fake, store, database, config, tmp_path):
     a = free_key(store, config, "monthly")
-    proxy = make_proxy(modes(fake, anthropic_too=True), config_text=tiers("unlimited", 3))
+    clock = tmp_path / "clock"
+    offset = before_month_end(clock)
+    proxy = make_proxy(modes(fake, anthropic_too=True), config_text=tiers("unlimited", 3),
+                       extra_args=clock_option(clock))
     for i in range(3):
         r = embed(proxy, a.key)
         assert r.status_code == 200
         assert r.headers[H + "remaining-requests-month"] == str(2 - i)
         assert r.headers[H + "limit-requests-month"] == "3"
 
-    before = time.time()
+    before = time.time() + offset
     r = embed(proxy, a.key)
     assert r.status_code == 429
     assert r.headers["x-should-retry"] == "false"
@@ -332,10 +329,13 @@ def test_rotated_key_shares_the_hourly_counter(make_proxy, fake, store, database
 # -- 7: our headers on forwarded responses; the provider's pass through untouched ----------------------------
 
 
-def test_status_headers_added_and_provider_ratelimit_headers_untouched(make_proxy, fake, store, config):
+@pytest.mark.period
+def test_status_headers_added_and_provider_ratelimit_headers_untouched(make_proxy, fake, store, database, config, tmp_path):
     a = free_key(store, config, "headers")
     a2 = free_key(store, config, "headers2")
-    proxy = make_proxy(modes(fake, anthropic_too=True), config_text=tiers(5, 7))
+    clock = tmp_path / "clock"
+    offset = before_month_end(clock)
+    proxy = make_proxy(modes(fake, anthropic_too=True), config_text=tiers(5, 7), extra_args=clock_option(clock))
     provider_headers = [
         ("x-ratelimit-limit-requests", "5000"),
         ("x-ratelimit-remaining-requests", "4999"),
@@ -349,10 +349,10 @@ def test_status_headers_added_and_provider_ratelimit_headers_untouched(make_prox
                                "finish_reason": "stop"}],
                   "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
     fake.fail(Fault.error(200, completion, provider_headers))
-    before = time.time()
+    before = time.time() + offset
     r = httpx2.post(proxy.url("openai") + "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": MSG},
                     headers={HEADER: a.key})
-    after = time.time()
+    after = time.time() + offset
     assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "ok"
     for name, value in provider_headers:
         assert r.headers.get_list(name) == [value], name

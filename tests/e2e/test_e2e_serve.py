@@ -18,6 +18,7 @@ from aispendtrack.store import open_store
 from aispendtrack.store.keytext import NewKey
 from aispendtrack.store.records import KeyStoreError
 
+from support.clock import month, utc_today, within_one
 from support.harness import MITMDUMP, http, proxy_and_serve
 
 # Enough keys per tier for the matrix; the rest of each tier is its documented default.
@@ -137,23 +138,32 @@ def test_model_allow_list_in_the_proxy(plane):
     assert status == 200 and json.loads(raw)["models"] == ["gpt-4o-mini", "claude-*"]
 
 
+@pytest.mark.period
 def test_api_numbers_equal_report_and_export(plane):
     key = new_key(plane, "numbers", "enterprise").key
     for model in ("gpt-4o-mini", "gpt-4o", "gpt-4o-mini"):
         chat(plane, key, model)
     http("GET", plane["serve"].url + "/v1/me", key)
-    for by in ("day", "model", "key"):
-        _, raw = http("GET", plane["serve"].url + f"/v1/usage?by={by}&since=2020-01-01", key)
-        cli_report = json.loads(cli(plane, "report", "--json", "--account", "numbers", "--by", by, "--since", "2020-01-01"))
-        assert json.loads(raw) == cli_report
+
+    def read():
+        """/v1/usage and `report` by day up to today, /v1/me and `report` of this month."""
+        usage = {by: (json.loads(http("GET", plane["serve"].url + f"/v1/usage?by={by}&since=2020-01-01", key)[1]),
+                      json.loads(cli(plane, "report", "--json", "--account", "numbers", "--by", by,
+                                     "--since", "2020-01-01")))
+                 for by in ("day", "model", "key")}
+        me = json.loads(http("GET", plane["serve"].url + "/v1/me", key)[1])
+        since = month(utc_today()).isoformat()
+        return usage, me, json.loads(cli(plane, "report", "--json", "--account", "numbers", "--since", since))
+
+    (usage, me, this_month), _ = within_one(read)
+    for api, cli_report in usage.values():
+        assert api == cli_report
         assert cli_report["totals"]["calls"] == 3
     for fmt in ("jsonl", "csv"):
         _, raw = http("GET", plane["serve"].url + f"/v1/calls?format={fmt}", key)
         assert raw.decode() == cli(plane, "export", "--format", fmt, "--account", "numbers")
     assert len(raw.decode().splitlines()) == 4  # header + 3 calls
-    _, me = http("GET", plane["serve"].url + "/v1/me", key)
-    me = json.loads(me)
-    assert me["spend_month_usd"] == cli_report["totals"]["cost_usd"]
+    assert me["spend_month_usd"] == this_month["totals"]["cost_usd"]
     assert me["hour"] == {"limit": None, "used": 3, "remaining": None, "reset_seconds": None}
 
 

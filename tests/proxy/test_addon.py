@@ -22,6 +22,19 @@ def test_addon_starts_on_configured_db_and_stops_cleanly(tmp_path):
     assert addon.rt.keycache is None and addon.rt.store is None
 
 
+def test_the_config_database_url_is_used_when_no_option_names_one(tmp_path, pg_dsn, monkeypatch):
+    monkeypatch.delenv("AISPENDTRACK_DB", raising=False)
+    config = tmp_path / "mitm.toml"
+    config.write_text(f'[database]\nurl = "{pg_dsn}"\n')
+    addon = AiSpendTrack()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, aispendtrack_config=str(config))
+        assert addon.rt.ready and addon.rt.store.engine == "postgres" and addon.rt.db_path == pg_dsn
+        tctx.configure(addon, aispendtrack_db=str(tmp_path / "a.db"))  # the option beats the config
+        assert addon.rt.store.engine == "sqlite"
+        addon.done()
+
+
 def test_bad_config_at_start_up_logs_one_error_line_and_stays_unready(tmp_path, caplog):
     bad = tmp_path / "bad.toml"
     bad.write_text("[tiers.free]\nmax_keys = 0\n")

@@ -13,12 +13,11 @@ import pytest
 from mitmproxy.test import taddons, tflow
 
 from aispendtrack.proxy.limits import Limiter, offset_clock
-from aispendtrack.proxy.state import META, FlowState, state_of
+from aispendtrack.proxy.state import state_of
 from aispendtrack.proxy.webview import MARK_LIMITED, MARK_UNAVAILABLE
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import limits as limits_store
 from aispendtrack.store.ledger_schema import Outcome
-from aispendtrack.store.writer import StoreWriter
 
 from support.limiter import limited_flow, run, spoil
 
@@ -203,6 +202,7 @@ def test_a_stopped_limiter_refuses_at_once(proxy_rt, db_path, config):
     assert json.loads(f.response.content)["error"]["code"] == "limits_unavailable"
 
 
+@pytest.mark.period
 @pytest.mark.parametrize("limit, outcome", [("hourly", Outcome.RATE_LIMITED), ("monthly", Outcome.QUOTA_EXCEEDED)])
 def test_429_names_the_limit_and_carries_its_headers(proxy_rt, db_path, config, limit, outcome):
     lim = Limiter(proxy_rt(config, writer=False))
@@ -214,7 +214,8 @@ def test_429_names_the_limit_and_carries_its_headers(proxy_rt, db_path, config, 
         for f in flows:
             await tctx.cycle(lim, f)
 
-    run(lim, scenario)
+    now = time.time()
+    run(lim, scenario, clock=lambda: now)  # both in one month, even when the real one ends between them
     ok, refused = flows
     assert ok.response is None
     r = refused.response

@@ -1,4 +1,4 @@
-"""The fail-closed units alone: `DbFile`, `Handle`, the operator's advice, `Health`'s log lines."""
+"""The fail-closed units alone: `DbFile`, the operator's advice, `Health`'s log lines."""
 
 import logging
 import os
@@ -6,7 +6,7 @@ import os
 import pytest
 
 from aispendtrack.store.db import DatabaseLost
-from aispendtrack.store.health import DbFile, Handle, Health, advice
+from aispendtrack.store.health import DbFile, Health, advice
 
 FULL = "free disk space"
 WRITABLE = "make the database file and its folder writable"
@@ -122,36 +122,3 @@ def test_dbfile_removed(db):
     with pytest.raises(DatabaseLost, match=r"was removed \(deleted or moved away\) while this process ran"):
         f.connect()
     assert not db.exists()  # never created in its place
-
-
-def test_handle_opens_once_checks_every_use_and_closes_as_soon_as_lost(db):
-    f = DbFile(db)
-    opened, closed = [], []
-
-    def opener():
-        opened.append(f.connect())
-        return opened[-1]
-
-    h = Handle(f, opener, lambda d: (closed.append(d), d.conn.close()))
-    h.idle()  # nothing open: nothing to do
-    first = h.get()
-    assert h.get() is first and opened == [first] and closed == []
-    h.idle()
-    assert h.value is first  # still the pinned file: kept
-    replace_file(db, "")
-    h.idle()  # nothing to do and the file is gone: let go at once
-    assert closed == [first] and h.value is None
-    with pytest.raises(DatabaseLost):
-        h.get()
-    assert opened == [first]  # never reopened on the new file
-
-
-def test_handle_get_closes_before_refusing(db):
-    f = DbFile(db)
-    closed = []
-    h = Handle(f, f.connect, lambda d: (closed.append(d), d.conn.close()))
-    first = h.get()
-    db.unlink()
-    with pytest.raises(DatabaseLost):
-        h.get()
-    assert closed == [first] and h.value is None

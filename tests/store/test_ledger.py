@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from aispendtrack.store import db as dbmod
 from aispendtrack.store import open_store
 from aispendtrack.store.ledger_schema import to_db_row
 from aispendtrack.store.records import StoreGone
@@ -248,7 +247,7 @@ CHILD = textwrap.dedent(
 def test_sigkill_loses_no_acknowledged_row(tmp_path, db_path):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    env = dict(os.environ, PYTHONPATH=str(SRC))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH")) if p))
     proc = subprocess.Popen([sys.executable, str(script), db_path], stdout=subprocess.PIPE, env=env)
     printed = []
     try:

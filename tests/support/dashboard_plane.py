@@ -10,7 +10,6 @@ import contextlib
 import json
 import subprocess
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import openai
@@ -21,6 +20,7 @@ from aispendtrack.store import db as dbmod
 from aispendtrack.store import open_store
 from aispendtrack.store.keytext import NewKey
 
+from support.clock import utc_today
 from support.harness import MITMDUMP, proxy_and_serve
 
 CONFIG = '[tiers.free]\nrequests_per_hour = 3\n[tiers.pro]\nmax_keys = 20\n'
@@ -106,7 +106,7 @@ def cli(plane, *args) -> str:
 
 
 def month_report(plane, account: str, by: str = "model") -> dict:
-    today = datetime.now(UTC).date()
+    today = utc_today()
     return json.loads(cli(plane, "report", "--json", "--account", account, "--by", by,
                           "--since", today.replace(day=1).isoformat(), "--until", today.isoformat()))
 

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
 
-from aispendtrack.config import Config
 from aispendtrack.store import open_store
 from aispendtrack.store.api.traffic import Admission
 from aispendtrack.store.db import iso
-from aispendtrack.store.ledger_schema import to_db_row
 from aispendtrack.store.reads import daily
 from aispendtrack.store.reads.legacy import as_store
 from engines import target_of
@@ -66,25 +63,6 @@ def insert(store, rows, *, validate: bool = True) -> None:
 def open_engine(engine: str, tmp_path):
     """A fresh store of `engine` ("sqlite" or "postgres"), for tests that choose it themselves."""
     return open_store(target_of(engine, tmp_path))
-
-
-@pytest.fixture
-def store(tmp_path):
-    with open_store(tmp_path / "store.db") as s:
-        yield s
-
-
-@pytest.fixture
-def any_store(store_target):
-    """A fresh store of each engine (`store_target`, tests/engines.py: the run's one
-    PostgreSQL server; a PostgreSQL test fails with the reason when it cannot start)."""
-    with open_store(store_target) as s:
-        yield s
-
-
-@pytest.fixture
-def config():
-    return Config()
 
 
 def admit(store, key_id: str, account: str, *, hourly: int | None, monthly: int | None, now: float):

@@ -19,8 +19,10 @@ from aispendtrack_dev.bench.profiling import summarise_collapsed
 from aispendtrack_dev.bench.scenarios import WORKLOADS
 
 
-# The benchmark harness lives outside the package, in tools/.
-TOOLS_ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "tools")}
+# The benchmark harness lives outside the package, in tools/; the caller's PYTHONPATH stays
+# after it (scripts/test-dates puts its time.sleep mend there).
+TOOLS_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    p for p in (str(Path(__file__).resolve().parents[2] / "tools"), os.environ.get("PYTHONPATH")) if p)}
 
 
 @pytest.fixture(scope="module")

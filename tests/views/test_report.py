@@ -13,7 +13,7 @@ from aispendtrack.views import report as rpt
 from aispendtrack.views.render import fmt_usd, render_report
 from aispendtrack.views.report import limits_status, parse_when, report, resolve_period
 from aispendtrack_dev.synth import make_ledger
-from support.store_reads import MIXED, T0, admit, config, insert, row, store  # noqa: F401  (fixtures)
+from support.store_reads import MIXED, T0, admit, insert, row
 
 
 def test_totals_known(store):

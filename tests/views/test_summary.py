@@ -6,7 +6,7 @@ from rich.console import Console
 from aispendtrack.views.report import report
 from aispendtrack.store.totals import SessionStats, Stats
 from aispendtrack.views.stats import build_summary, render_summary, summary_text
-from support.store_reads import MIXED, insert, store  # noqa: F401  (fixture)
+from support.store_reads import MIXED, insert
 
 
 def rows_with_decimals():

@@ -5,7 +5,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from aispendtrack.views.top import render_top, top_command
-from support.store_reads import any_store, config, insert, row, store  # noqa: F401  (fixtures)
+from support.store_reads import insert, row
 
 NOW = datetime(2026, 11, 10, 12, 30, 20, tzinfo=UTC)
 

@@ -6,6 +6,8 @@ Commands mirror the store one to one (`store.create_key` ↔ `aispendtrack keys 
 
 from __future__ import annotations
 
+import os
+
 import sys
 import time
 
@@ -13,6 +15,7 @@ import click
 from rich.table import Table
 
 from aispendtrack import config as configmod
+from aispendtrack.paths import DB_ENV
 from aispendtrack.store import keys
 from aispendtrack.views import render, usage
 from aispendtrack.cli.cabundle import ca_bundle_command
@@ -38,15 +41,20 @@ from aispendtrack.cli.db import db_group
 @click.option("--config", "config_path", envvar="AISPENDTRACK_CONFIG", type=click.Path(dir_okay=False),
               help="Config file (TOML). Default: $AISPENDTRACK_CONFIG, else ./mitm.toml, else the checkout's, else built-in defaults.")
 @click.option("--db", "db_path", envvar="AISPENDTRACK_DB", type=click.Path(dir_okay=False),
-              help="Database file. Default: $AISPENDTRACK_DB, else the checkout's var/aispendtrack.db, else the user data directory.")
+              help="Database: a file, or a postgresql:// URL. Default: $AISPENDTRACK_DB, else the config's "
+                   "[database] url, else the checkout's var/aispendtrack.db, else the user data directory.")
 @click.version_option(package_name="aispendtrack")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, db_path: str | None) -> None:
     """AiSpendTrack: keys, limits and the spend ledger of your local LLM gateway."""
-    ctx.obj = {
-        "config_path": configmod.config_path(config_path),
-        "db_path": str(configmod.db_path(db_path)),
-    }
+    config_path = configmod.config_path(config_path)
+    configured = None
+    if not db_path and not os.environ.get(DB_ENV) and config_path is not None:
+        try:  # the config's `[database] url`: a broken config is an error here too, naming the field
+            configured = configmod.load_config(config_path).database.url
+        except configmod.ConfigError as e:
+            raise click.ClickException(str(e)) from None
+    ctx.obj = {"config_path": config_path, "db_path": str(configmod.db_path(db_path, configured))}
 
 
 # ---- accounts -------------------------------------------------------------------------
@@ -203,7 +211,7 @@ def keys_list(ctx: click.Context, account: str | None, show_all: bool, as_json: 
     clean = render.clean
     cells = [[
         r["id"], clean(r["account"]), clean(r["member"] or ""), clean(r["name"] or ""), r["hint"],
-        r["state"] + (" (old secret in grace)" if r["in_grace"] else ""),
+        r["state"] + (" (old secret in grace)" if r["in_grace"] else "") + (", rotate it" if r["rotation_due"] else ""),
         ",".join(r["permissions"]), clean(",".join(r["models"])) if r["models"] is not None else "any",
         usage.fmt_used(r["hourly_used"], r["requests_per_hour"]), usage.fmt_reset(r["hourly_reset_seconds"]),
         fmt_budget(r["budget"]), render.fmt_time(r["last_used"]) if r["last_used"] else "never",

@@ -73,13 +73,13 @@ def run(args: list[str], config_arg: str | os.PathLike | None = None, db_arg: st
     """Prepare, then exec mitmdump (returns only on an error: the exit code)."""
     given = launch.options_in(args)  # `--set aispendtrack_config=…` beats --config and the environment
     config_path = configmod.config_path(given.get("aispendtrack_config") or config_arg)
-    db_path = configmod.db_path(given.get("aispendtrack_db") or db_arg)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         config = configmod.load_config(config_path)
     except configmod.ConfigError as e:
         print(f"AiSpendTrack config error: {e}", file=sys.stderr)
         return 2
+    db_path = configmod.db_path(given.get("aispendtrack_db") or db_arg, config.database.url)
     try:
         sock = listen.bind(config.serve.host, config.serve.port, config_path) if config.serve.enabled else None
     except listen.ListenError as e:

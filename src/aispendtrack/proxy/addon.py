@@ -18,6 +18,7 @@ from aispendtrack import config as configmod
 from aispendtrack.proxy.access import Access
 from aispendtrack.proxy.auth import Auth
 from aispendtrack.proxy.guard import LedgerGuard
+from aispendtrack.proxy.tags import Tags
 from aispendtrack.proxy.intercept import NamelessTls, intercept_patterns
 from aispendtrack.proxy.limits import Limiter
 from aispendtrack.proxy.metering import Metering
@@ -43,7 +44,7 @@ class AiSpendTrack:
     def __init__(self) -> None:
         self.rt = Runtime()
         # The data path in hook order: each child is one step.
-        self.addons = [Auth(self.rt), LedgerGuard(self.rt), Access(self.rt), Limiter(self.rt), Metering(self.rt),
+        self.addons = [Auth(self.rt), Tags(self.rt), LedgerGuard(self.rt), Access(self.rt), Limiter(self.rt), Metering(self.rt),
                        UpstreamErrors(), Redact(), Summary(self.rt), TlsHint(), NamelessTls(self.rt), WebColumns(),
                        ServeWatch()]
         self._allow_hosts_set: list[str] | None = None
@@ -119,7 +120,7 @@ class AiSpendTrack:
             config = configmod.load_config(config_arg)
         except configmod.ConfigError as e:
             raise exceptions.OptionsError(f"AiSpendTrack config error: {e}") from None
-        target = configmod.db_path(db_arg)
+        target = configmod.db_path(db_arg, config.database.url)
         self._stop()
         rt = self.rt
         try:

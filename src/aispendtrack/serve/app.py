@@ -15,7 +15,7 @@ from aispendtrack.serve.bodies import BodyGuard
 from aispendtrack.serve.delivery import Deliverer
 from aispendtrack.serve.webhook_targets import Policy
 from aispendtrack.serve.hosts import HostCheck, HostRule
-from aispendtrack.serve.routers import keys, me, members, usage, webhooks
+from aispendtrack.serve.routers import keys, me, members, metrics, usage, webhooks
 from aispendtrack.store import open_store
 from aispendtrack.store.records import StoreUnavailable
 
@@ -27,7 +27,7 @@ def create_app(config: Config, db_path: str | Path, *, deliver: bool = True,
     serves. `listen` (host, port) is where it is served (default `[serve] listen`): Host
     headers are checked against it."""
     store = open_store(db_path)
-    deliverer = Deliverer(store, policy=Policy.of(config.webhooks)) if deliver else None
+    deliverer = Deliverer(store, policy=Policy.of(config.webhooks), rotate_after_days=config.keys.rotate_after_days) if deliver else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -55,7 +55,7 @@ def create_app(config: Config, db_path: str | Path, *, deliver: bool = True,
     host, port = listen or (config.serve.host, config.serve.port)
     app.add_middleware(BodyGuard, max_bytes=config.serve.max_body_bytes)
     app.add_middleware(HostCheck, rule=HostRule.of(host, port, config.serve.allowed_hosts))  # outermost
-    for router in (me.router, usage.router, keys.router, members.router, webhooks.router):
+    for router in (me.router, usage.router, keys.router, members.router, webhooks.router, metrics.router):
         app.include_router(router)
     dashboard.install(app)
     return app

@@ -3,7 +3,8 @@
 A route states what it needs in its signature (`key: KeyRecord = Depends(require("export"))`)
 and cannot forget it. Authentication is the proxy's: the `x-aispendtrack-key` header, the
 same key store and the same 401 reasons, decided straight from the store so a key change is
-in force at once. A key is never accepted in a URL.
+in force at once (`/metrics` also takes it as `Authorization: Bearer`, as Prometheus sends
+one). A key is never accepted in a URL.
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ def authenticate(request: Request, store: SqlStore, cfg: Config) -> KeyRecord:
     if PREFIX in request.url.query or KEY_RE.search(request.url.path):
         raise fail(400, "key_in_url", f"AiSpendTrack keys are never accepted in a URL; send the {HEADER} header "
                    "(and replace that key: URLs end up in logs)")
-    key, reason = parse_header(request.headers.getlist(HEADER))
+    values = request.headers.getlist(HEADER)
+    if not values and request.url.path == "/metrics":  # what Prometheus sends (credentials_file)
+        values = [v[7:] for v in request.headers.getlist("authorization") if v[:7].lower() == "bearer "]
+    key, reason = parse_header(values)
     if key is not None:
         verdict = lookup(store, cfg, key)
         reason = verdict.reason

@@ -149,10 +149,12 @@ class SqlStore:
     remove_endpoint = op(webhook_endpoints.remove_endpoint)
     rotate_secret = op(webhook_endpoints.rotate_secret)
     deliveries = op(outbox.deliveries)
+    outbox_depth = op(outbox.depth)
     send_test_event = op(outbox.test_event)
     claim_messages = op(outbox.claim)
     record_attempt = op(outbox.record)
     queue_expiring_keys = op(outbox.expiring_keys)
+    queue_rotation_due = op(outbox.rotation_due_keys)
 
     # -- reads (views: report, dashboard, /v1/me, /v1/usage, export, top; `api.reads`) -------
     report_groups = op(read_report.report_groups)

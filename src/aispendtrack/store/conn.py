@@ -51,6 +51,10 @@ class Dialect(Protocol):
     def count_if(self, cond: str) -> str:
         """An integer count of the rows of a group where `cond` holds."""
 
+    def json_field(self, expr: str, name: str) -> str:
+        """The text value of field `name` of the JSON object text `expr` (NULL when absent);
+        `name` is a checked tag name (auth/tags.py), never client text as such."""
+
     def concat_agg(self, expr: str, sep: str) -> str:
         """The values of a group's `expr` joined with `sep`."""
 

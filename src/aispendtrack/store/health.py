@@ -5,7 +5,7 @@ never follows the path to another file: SQLite keeps a file's WAL by name, so a 
 reopened a replaced file while one of its connections, or another process's, still held the
 old one would hand the old file's WAL to the new file (see walowner.py). The first time any
 thread sees the path name another file, or none, the file is lost for the whole process:
-each thread closes its connection before using it again (`Handle`), nothing is opened there
+each thread closes its connection before using it again (`SqliteStore`), nothing is opened there
 any more, the log says what happened, and what needs the database is refused (the proxy:
 503 in the provider's format; serve: 503 `storage_unavailable`) until the process restarts.
 
@@ -17,16 +17,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Generic, TypeVar
 
 from aispendtrack.store import db as dbmod
 from aispendtrack.store import walowner
 from aispendtrack.store.db import DatabaseLost
 from aispendtrack.store.walowner import FileId, file_id
 
-T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -94,45 +91,13 @@ class DbFile:
             walowner.release(self.path, self.id)
 
 
-class Handle(Generic[T]):
-    """One thread's connection to a `DbFile` (`opener()`'s result): opened on first use, the
-    file checked before every use, closed as soon as the file is lost."""
-
-    def __init__(self, dbfile: DbFile, opener: Callable[[], T], closer: Callable[[T], None]):
-        self.dbfile = dbfile
-        self.value: T | None = None
-        self._opener, self._closer = opener, closer
-
-    def get(self) -> T:
-        try:
-            self.dbfile.check()
-        except DatabaseLost:
-            self.close()
-            raise
-        if self.value is None:
-            self.value = self._opener()
-        return self.value
-
-    def idle(self) -> None:
-        """The thread has nothing to do: let go of the connection if the file was lost."""
-        if self.value is not None:
-            try:
-                self.dbfile.check()
-            except DatabaseLost:
-                self.close()
-
-    def close(self) -> None:
-        value, self.value = self.value, None
-        if value is not None:
-            self._closer(value)
-            self.dbfile.release()
-
-
 def advice(problem: str) -> str:
     """What an operator should do about a ledger problem."""
     text = problem.lower()
     if "max_clock_skew_ms" in text:
         return "synchronise the clocks (the problem says how)"
+    if "postgresql" in text:
+        return "check that the PostgreSQL server is running, reachable from here and accepts writes"
     if "full" in text:
         return "free disk space"
     if "readonly" in text or "read-only" in text or "permission" in text:

@@ -20,14 +20,16 @@ from aispendtrack.store.conn import Conn
 from aispendtrack.store.ledger_rows import _insert, insert_batch
 from aispendtrack.store.ledger_schema import to_db_row
 from aispendtrack.store.records import StoreError, StoreUnavailable
-from aispendtrack.store.writer import Batch, BatchResult
+from aispendtrack.store.batch import Batch, BatchResult
 
 FRESH = 3.0  # a proxy not heard from for this long is gone
 
 try:
     import psycopg
 
-    _STORE_ERRORS: tuple[type[BaseException], ...] = (StoreError, sqlite3.OperationalError, psycopg.OperationalError)
+    # the store cannot be written now (unreachable, shutting down, read-only): never one admission's fault
+    _STORE_ERRORS: tuple[type[BaseException], ...] = (StoreError, sqlite3.OperationalError, psycopg.OperationalError,
+                                                      psycopg.errors.ReadOnlySqlTransaction)
 except ImportError:  # pragma: no cover
     _STORE_ERRORS = (StoreError, sqlite3.OperationalError)
 

@@ -29,14 +29,11 @@ import asyncio
 import atexit
 import concurrent.futures
 import logging
-import os
 import queue
-import socket
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from aispendtrack.limits.window import Decision
@@ -45,6 +42,8 @@ from aispendtrack.store.api.traffic import Admission
 from aispendtrack.store.health import Health
 from aispendtrack.store.ledger_rows import describe
 from aispendtrack.store.ledger_schema import to_db_row
+from aispendtrack.store.batch import (  # noqa: F401  (the writer's callers take them from here too)
+    Batch, BatchResult, LedgerClosedError, LedgerUnavailable, Presence, WriterStats)
 from aispendtrack.store.records import StoreError, StoreGone
 
 logger = logging.getLogger("aispendtrack.store.ledger")
@@ -56,56 +55,6 @@ PRESENCE_SECONDS = 1.0  # calls in flight published this often
 TOUCH_SECONDS = 0.25  # keys' last use written this often
 EXPIRE_SECONDS = 60.0  # stale budget holds released this often
 _STOP = object()
-
-
-class LedgerClosedError(RuntimeError):
-    """A row or admission was submitted after `close()`."""
-
-
-class LedgerUnavailable(RuntimeError):
-    """The row could not be committed now; it is kept and written when the store is back."""
-
-
-@dataclass
-class Presence:
-    """This proxy's calls in flight (counted on the event loop), published by the writer."""
-
-    id: str = field(default_factory=lambda: os.urandom(6).hex())
-    pid: int = field(default_factory=os.getpid)
-    host: str = field(default_factory=socket.gethostname)
-    started: float = field(default_factory=time.time)
-    count: int = 0
-
-
-@dataclass
-class Batch:
-    """What one wake-up of the writer hands the store."""
-
-    admissions: list[Admission] = field(default_factory=list)
-    rows: list[tuple[dict, Any]] = field(default_factory=list)  # (db row, waiter or None)
-    touched: list[str] = field(default_factory=list)
-    touched_at: str | None = None
-    presence: tuple | None = None  # (id, pid, host, started, heartbeat, inflight)
-
-
-@dataclass
-class BatchResult:
-    decisions: list[Decision | BaseException] = field(default_factory=list)
-    ids: list[int | None] = field(default_factory=list)
-    failed: list = field(default_factory=list)  # ((row, waiter), error) refused one by one
-    # The rows, last use and presence could not be committed, the admissions were decided
-    # apart (PostgreSQL): they stand, the rows are retried.
-    error: BaseException | None = None
-
-
-@dataclass
-class WriterStats:
-    rows_written: int = 0
-    rows_failed: int = 0
-    batches: int = 0  # committed transactions holding rows
-    max_batch: int = 0
-    retries: int = 0  # commits that failed and were retried
-    admissions: int = 0
 
 
 class StoreWriter:

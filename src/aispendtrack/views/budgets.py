@@ -10,7 +10,7 @@ import time
 
 from aispendtrack.config import Config
 from aispendtrack.limits import budget as rules
-from aispendtrack.store.db import iso, utcnow
+from aispendtrack.store.db import iso
 from aispendtrack.store.reads.legacy import as_store
 
 
@@ -73,7 +73,7 @@ def budget_entries(store, config: Config, now: float | None = None, account: str
         if ("account", a.name) in own or config.tier(a.tier).budget_usd is not None:
             rows.append({"scope": "account", "subject": a.name, "account": a.name, "name": None,
                          **budget_status(store, config, "account", a.name, a.tier, now)})
-    now_iso = iso(utcnow())
+    now_iso = iso(now)
     for k in store.list_keys():
         if ("key", k.id) in own and k.state(now_iso) == "active" and account in (None, k.account) \
                 and member in (None, k.member):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from aispendtrack.config import Config
 from aispendtrack.limits import permissions as perms
 from aispendtrack.limits.window import next_month_start
-from aispendtrack.store.db import iso, utcnow
+from aispendtrack.store.db import iso
 from aispendtrack.store.keys import account_limits
 from aispendtrack.store.reads.legacy import as_store
 from aispendtrack.store.records import KeyInfo
@@ -68,7 +68,7 @@ def account_usage(store, config: Config, now: float | None = None) -> list[dict]
     """Every account with its tier, active keys, monthly window and budget (`accounts list`)."""
     store = as_store(store)
     now = time.time() if now is None else now
-    live = active_keys(store, iso(utcnow()))
+    live = active_keys(store, iso(now))
     out = []
     for account in store.list_accounts():
         rph, monthly = account_limits(account, config)
@@ -85,6 +85,11 @@ def account_usage(store, config: Config, now: float | None = None) -> list[dict]
             "budget": budget_status(store, config, "account", account.name, account.tier, now),
         })
     return out
+
+
+def rotation_due(key: KeyInfo, config: Config, now: float) -> bool:
+    """Whether the key's secret is `[keys] rotate_after_days` old or older (and the key active)."""
+    return key.rotation_due(iso(now), iso(now - config.keys.rotate_after_days * 86_400))
 
 
 def key_usage(store, config: Config, account: str | None = None, now: float | None = None) -> list[dict]:
@@ -105,7 +110,9 @@ def key_row(store, config: Config, key: KeyInfo, account, now: float) -> dict:
         "permissions": list(perms.effective(config.tier(account.tier).permissions, key.permissions)),
         "models": None if key.models is None else list(key.models),
         "member": key.member, "hint": key.hint, "in_grace": key.in_grace,
-        "state": key.state(iso(utcnow())),
+        "state": key.state(iso(now)),
+        "rotated": key.secret_created or key.created,
+        "rotation_due": rotation_due(key, config, now),
         "requests_per_hour": rph,
         "hourly_used": hour.used,
         "hourly_remaining": remaining(rph, hour.used),

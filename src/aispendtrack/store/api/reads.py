@@ -41,3 +41,6 @@ class ReadStore(Protocol):
 
     def account_month(self, account: str, now: float, *, limiter: bool) -> Counted:
         """The account's calendar month: the limiter's counter or the daily sums' upstream calls."""
+
+    def outbox_depth(self, account: str) -> int:
+        """Webhook messages of the account's endpoints not delivered yet."""

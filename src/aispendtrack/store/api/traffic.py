@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from aispendtrack.limits import budget as rules
 from aispendtrack.limits.window import Decision
-from aispendtrack.store.budgets import Charge, Reservation, Standing
+from aispendtrack.store.budgets import Charge, Standing
 from aispendtrack.store.records import Usage
 
 

@@ -37,6 +37,10 @@ class PostgresDialect:
         return f"COUNT(*) FILTER (WHERE {cond})"
 
     @staticmethod
+    def json_field(expr: str, name: str) -> str:
+        return f"(({expr})::jsonb ->> '{name}')"
+
+    @staticmethod
     def concat_agg(expr: str, sep: str) -> str:
         return f"string_agg({expr}, '{sep}')"
 

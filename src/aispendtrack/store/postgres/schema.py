@@ -95,4 +95,6 @@ V1 = tuple(re.sub(r"\btext\b", 'text COLLATE "C"', sql) for sql in V1)
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...] | Callable[[Conn], None]], ...] = (
     (1, "initial tables", V1),
     (2, "daily sums kept by the ledger writer", sqlite_schema.v2),
+    (3, "daily sums count local calls", sqlite_schema.v3),
+    (4, "tags on ledger rows", ('ALTER TABLE calls ADD COLUMN IF NOT EXISTS tags text COLLATE "C"',)),
 )

@@ -151,6 +151,8 @@ class PostgresStore(SqlStore):
         except psycopg.OperationalError as e:  # the pool's timeout (PoolTimeout) included
             self._down = True
             raise StoreUnavailable(f"PostgreSQL at {self.target}: {scrub(str(e), self.dsn)}") from e
+        except psycopg.errors.ReadOnlySqlTransaction as e:  # a standby, or default_transaction_read_only
+            raise StoreUnavailable(f"PostgreSQL at {self.target} is read-only: {scrub(str(e), self.dsn)}") from e
 
     def clock_skew(self, now: Callable[[], float] = time.time) -> clock.Skew:
         """The server's `clock_timestamp()` against this machine's clock (`now`)."""

@@ -13,17 +13,11 @@ from aispendtrack.store.base import SqlStore
 from aispendtrack.store.sqlite.conn import SqliteConn
 
 
-class _BorrowedConn(SqliteConn):
-    def __del__(self) -> None:
-        """The connection stays its owner's: never closed when this wrapper is dropped
-        (`SqliteConn.__del__` closes a connection the store opened itself)."""
-
-
 class BorrowedStore(SqlStore):
     engine = "sqlite"
 
     def __init__(self, raw: Any):
-        self._conn = _BorrowedConn(raw)
+        self._conn = SqliteConn(raw)  # not owned: never closed here
         self.raw = raw
 
     @contextmanager

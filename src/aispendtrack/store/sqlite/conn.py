@@ -27,6 +27,10 @@ class SqliteDialect:
         return f"SUM({cond})"
 
     @staticmethod
+    def json_field(expr: str, name: str) -> str:
+        return f"json_extract({expr}, '$.\"{name}\"')"
+
+    @staticmethod
     def concat_agg(expr: str, sep: str) -> str:
         return f"group_concat({expr}, '{sep}')"
 
@@ -40,8 +44,10 @@ class SqliteConn:
 
     dialect = DIALECT
 
-    def __init__(self, raw: sqlite3.Connection, announce: Callable[[frozenset[str]], None] | None = None):
+    def __init__(self, raw: sqlite3.Connection, announce: Callable[[frozenset[str]], None] | None = None, *,
+                 owned: bool = False):
         self.raw = raw
+        self._owned = owned  # opened for this wrapper (the store's): closed with it
         self._announce = announce
         self._signals: set[str] = set()
         self._savepoints = 0
@@ -148,7 +154,9 @@ class SqliteConn:
         # sqlite3 connections sit in a reference cycle (their statement cache), so one a
         # finished thread dropped would stay open until a garbage collection: its file
         # handles and locks kept SQLite from checkpointing or leaving WAL mode meanwhile.
-        try:
-            self.raw.close()
-        except Exception:
-            pass
+        # A connection only wrapped here (a caller's) stays its caller's.
+        if self._owned:
+            try:
+                self.raw.close()
+            except Exception:
+                pass

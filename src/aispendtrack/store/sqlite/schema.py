@@ -131,10 +131,28 @@ def v2(conn: Conn) -> None:
     (`reads.daily.add_rows`): made once more from the whole ledger; the row-id mark of the
     sums folded in later by readers goes."""
     conn.execute("DROP TABLE IF EXISTS calls_daily_mark")
+    v3(conn)  # the rebuild writes every count the sums have in this release
     daily.rebuild(conn)
+
+
+def v3(conn: Conn) -> None:
+    """The daily sums count local calls (`[providers.local]`). No ledger row was local before
+    this count existed, so 0 is exact for the sums already made."""
+    if conn.dialect.name == "postgres":
+        conn.execute("ALTER TABLE calls_daily ADD COLUMN IF NOT EXISTS local_calls bigint NOT NULL DEFAULT 0")
+    elif "local_calls" not in _columns(conn, "calls_daily"):
+        conn.execute("ALTER TABLE calls_daily ADD COLUMN local_calls INTEGER NOT NULL DEFAULT 0")
+
+
+def v4(conn: Conn) -> None:
+    """The calls' tags (a JSON object), for splitting spend by feature, customer, env."""
+    if "tags" not in _columns(conn, "calls"):
+        conn.execute("ALTER TABLE calls ADD COLUMN tags TEXT")
 
 
 MIGRATIONS = (
     Migration(1, "tables of the releases before schema versions", v1),
     Migration(2, "daily sums kept by the ledger writer", v2),
+    Migration(3, "daily sums count local calls", v3),
+    Migration(4, "tags on ledger rows", v4),
 )

@@ -74,7 +74,7 @@ class SqliteStore(SqlStore):
             raw = self.file.connect(check_same_thread=False).conn
         except DatabaseLost as e:
             raise StoreGone(str(e)) from None
-        conn = SqliteConn(raw, announce=lambda names: keychange.announce(self.path, names))
+        conn = SqliteConn(raw, announce=lambda names: keychange.announce(self.path, names), owned=True)
         with self._lock:
             self._open.add(conn)
         if self._migrate:

@@ -1,0 +1,67 @@
+"""`GET /metrics`: one account's totals in the Prometheus text format (`prometheus_client`).
+
+Counters are the ledger's all-time sums for the account, read from the daily sums like
+`report` (so they equal `report --json --account A` without dates, and only grow); gauges
+are where its budgets and its webhook outbox stand now. Every name is under `aispendtrack_`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from aispendtrack.config import Config
+from aispendtrack.views.budgets import budget_entries
+
+OUTCOMES = ("forwarded", "errors", "rejected", "rate_limited", "quota_exceeded", "budget_exceeded", "forbidden")
+REFUSALS = ("rejected", "rate_limited", "quota_exceeded", "budget_exceeded", "forbidden")
+TOKENS = {"input": "input_tokens", "output": "output_tokens", "cache_read": "cache_read_tokens",
+          "cache_write": "cache_write_tokens", "reasoning": "reasoning_tokens"}
+
+
+class AccountMetrics:
+    """A `prometheus_client` collector of one account's metrics, read at each scrape."""
+
+    def __init__(self, store, config: Config, account: str, now: float | None = None):
+        self.store, self.config, self.account, self.now = store, config, account, now
+
+    def collect(self) -> Iterator[Metric]:
+        now = time.time() if self.now is None else self.now
+        a = self.account
+        calls = CounterMetricFamily("aispendtrack_calls", "Provider-bound calls by model and outcome (errors: "
+                                    "upstream errors and aborted calls)", labels=["account", "model", "outcome"])
+        tokens = CounterMetricFamily("aispendtrack_tokens", "Tokens by model and kind (input includes cache reads "
+                                     "and writes, output includes reasoning)", labels=["account", "model", "kind"])
+        cost = CounterMetricFamily("aispendtrack_cost_usd", "Cost of the priced calls in USD, by model",
+                                   labels=["account", "model"])
+        refused = CounterMetricFamily("aispendtrack_refusals", "Calls the gateway answered itself, by reason",
+                                      labels=["account", "reason"])
+        totals = dict.fromkeys(REFUSALS, 0)
+        for g in self.store.report_groups(by="model", account=a, per_day=False):
+            model, st = "" if g.group is None else str(g.group), g.stats
+            for outcome in OUTCOMES:
+                calls.add_metric([a, model, outcome], getattr(st, outcome))
+                if outcome in totals:
+                    totals[outcome] += getattr(st, outcome)
+            for kind, field in TOKENS.items():
+                if (n := getattr(st, field)) is not None:
+                    tokens.add_metric([a, model, kind], n)
+            cost.add_metric([a, model], float(st.cost_usd))
+        for reason, n in totals.items():
+            refused.add_metric([a, reason], n)
+        yield from (calls, tokens, cost, refused)
+        remaining = GaugeMetricFamily("aispendtrack_budget_remaining_usd", "What a budget still allows in its "
+                                      "current period, in USD", labels=["account", "scope", "subject", "period"])
+        limit = GaugeMetricFamily("aispendtrack_budget_limit_usd", "A budget's limit per period, in USD",
+                                  labels=["account", "scope", "subject", "period"])
+        for e in budget_entries(self.store, self.config, now=now, account=a):
+            labels = [a, e["scope"], e["subject"], e["period"]]
+            remaining.add_metric(labels, float(e["remaining_usd"]))
+            limit.add_metric(labels, float(e["limit_usd"]))
+        yield from (remaining, limit)
+        depth = GaugeMetricFamily("aispendtrack_webhook_outbox_pending", "Webhook messages not delivered yet",
+                                  labels=["account"])
+        depth.add_metric([a], self.store.outbox_depth(a))
+        yield depth
