@@ -97,4 +97,5 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...] | Callable[[Conn], None]], ...
     (2, "daily sums kept by the ledger writer", sqlite_schema.v2),
     (3, "daily sums count local calls", sqlite_schema.v3),
     (4, "tags on ledger rows", ('ALTER TABLE calls ADD COLUMN IF NOT EXISTS tags text COLLATE "C"',)),
+    (5, "daily sums by provider too", sqlite_schema.v5),
 )
