@@ -34,7 +34,7 @@ CONNECT_TIMEOUT = 10  # seconds
 # server unreachable (the pool reconnects in the background meanwhile). Short once an
 # operation has failed to reach it, so that a request is answered 503 at once while the
 # server is down, never held until it is back.
-POOL_WAIT = 5.0
+POOL_WAIT = 2.0
 POOL_WAIT_DOWN = 0.2
 
 
