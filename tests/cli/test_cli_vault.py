@@ -51,7 +51,7 @@ def test_bad_input_is_named(run):
     assert "unknown provider 'nope'" in setkey(run, "acme", "nope", ok=False).output
     assert "secret: empty" in setkey(run, "acme", "openai", secret="", ok=False).output
     assert "no account named 'ghost'" in setkey(run, "ghost", "openai", ok=False).output
-    assert "no key with id" in setkey(run, "acme", "openai", "--key", "key_nope", ok=False).output
+    assert "no key 'key_nope' in account acme" in setkey(run, "acme", "openai", "--key", "key_nope", ok=False).output
     assert "no account named 'ghost'" in run("providers", "list", "ghost", ok=False).output
     # a secret on the command line is not an option at all
     assert "Got unexpected extra argument" in run("providers", "set", "acme", "openai", SECRET, ok=False).output

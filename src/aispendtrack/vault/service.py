@@ -34,12 +34,18 @@ def check_secret(secret: str) -> str:
     return secret
 
 
-def store_secret(store, account: str, provider: str, key_id: str | None, secret: str, set_by: str) -> VaultRecord:
-    """Seal `secret` with the current master key (the key file is made on first use) and store it."""
+def store_secret(store, account: str, provider: str, key_id: str | None, secret: str, set_by: str,
+                 *, create: bool = True) -> VaultRecord:
+    """Seal `secret` with the current master key (with `create`, the key file is made on first
+    use) and store it."""
     acct = store.get_account(account)
-    if key_id is not None and store.get_key(key_id).account != account:
-        raise KeyStoreError(f"key {key_id} is not a key of account {account}")
-    ring = keyfile.load(create=True)
+    if key_id is not None and key_id not in {k.id for k in store.list_keys(account)}:
+        # one answer whether the key is another account's or nobody's
+        raise KeyStoreError(f"key_id: no key {key_id!r} in account {account} (see: aispendtrack keys list)")
+    ring = keyfile.load(create=create)
+    if ring is None:
+        raise VaultError(f"no vault master key: {keyfile.described()} does not exist; set ${keyfile.KEY_ENV} "
+                         "for this process, or store the first provider key with: aispendtrack providers set")
     master, sealed = ring.seal(check_secret(secret), acct.id, provider, key_id)
     return store.put_credential(acct.id, provider, key_id, master, sealed, hint(secret.strip()), set_by)
 
