@@ -111,3 +111,31 @@ def test_a_key_file_others_can_read_is_refused(run, vault_key_file):
     os.chmod(vault_key_file, 0o644)
     assert "chmod 600" in listed(run, ok=False)[0]["problem"]
     assert "chmod 600" in setkey(run, "acme", "openai", ok=False).output
+
+
+def test_rotations_at_once_never_lose_the_key_in_use(run):
+    """Each rotation holds the key file's lock: without it one could write back a file
+    without the key the other had just resealed every record with."""
+    import threading
+
+    from aispendtrack.store import open_store
+    from aispendtrack.vault import service
+
+    run("accounts", "create", "acme")
+    setkey(run, "acme", "openai")
+    errors = []
+
+    def rotate():
+        with open_store(run.db) as store:
+            for _ in range(5):
+                try:
+                    service.rotate(store)
+                except Exception as e:  # noqa: BLE001 - every failure is the test's
+                    errors.append(e)
+
+    threads = [threading.Thread(target=rotate) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [] and listed(run)[0]["decrypts"]

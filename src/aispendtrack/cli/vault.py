@@ -29,11 +29,6 @@ def vault_errors():
             raise click.ClickException(str(e)) from None
 
 
-def _known(ctx: click.Context) -> set[str]:
-    config = common.load_config(ctx)
-    return set(config.providers.values()) | set(config.upstreams.values()) | {"azure"}
-
-
 def _read_secret(provider: str) -> str:
     if sys.stdin.isatty():
         return click.prompt(f"{provider} API key (not shown)", hide_input=True, prompt_suffix=": ")
@@ -58,7 +53,7 @@ def providers_set(ctx: click.Context, account: str, provider: str, key_id: str |
     """Store PROVIDER's API key for ACCOUNT, read from stdin or a hidden prompt."""
     store = common.open_store(ctx)
     with vault_errors():
-        service.check_provider(provider, _known(ctx))
+        service.check_provider(provider, service.known_providers(common.load_config(ctx)))
         store.get_account(account)
         record = service.store_secret(store, account, provider, key_id, _read_secret(provider),
                                       set_by or f"cli:{getpass.getuser()}")

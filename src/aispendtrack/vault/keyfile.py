@@ -11,8 +11,11 @@ read it.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import platformdirs
@@ -81,6 +84,18 @@ def write_file(path: Path, keyring: Keyring, *, new: bool = False) -> None:
         os.link(tmp, path)
     finally:
         os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold `<key file>.lock` exclusively (one key-file change at a time on this machine)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def load(create: bool = False) -> Keyring | None:

@@ -17,6 +17,12 @@ PROVIDER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MAX_SECRET = 4096
 
 
+def known_providers(config) -> set[str]:
+    """The provider ids a key may be stored for: the config's hosts' and upstreams', and
+    Azure's (its hosts are per resource, named under `[upstreams]`)."""
+    return set(config.providers.values()) | set(config.upstreams.values()) | {"azure"}
+
+
 def check_provider(provider: str, known: set[str]) -> str:
     if not PROVIDER_NAME.fullmatch(provider) or provider not in known:
         raise VaultError(f"provider: unknown provider {provider!r}; choose one of {', '.join(sorted(known))} "
@@ -114,14 +120,17 @@ def rotate(store) -> Rotated:
     every record as it was and the new key kept for the next attempt."""
     env_ring = keyfile.from_env()
     if env_ring is not None:
-        ring = env_ring
-    else:
-        path = keyfile.key_file()
+        return _rotate(store, env_ring, None)
+    path = keyfile.key_file()
+    with keyfile.locked(path):  # two rotations at once would each drop the other's new key
         old = keyfile.load(create=False)
         fresh = Keyring.of([new_master_key()], str(path))
         ring = Keyring({**(old.keys if old else {}), **fresh.keys}, fresh.current, str(path))
         keyfile.write_file(path, ring)  # first: running gateways can open what is resealed next
+        return _rotate(store, ring, path)
 
+
+def _rotate(store, ring: Keyring, path) -> Rotated:
     def reseal(r: VaultRecord) -> tuple[str, str]:
         try:
             secret = ring.open(r.master_key_id, r.sealed, r.account_id, r.provider, r.key_id)
@@ -134,8 +143,8 @@ def rotate(store) -> Rotated:
 
     count = store.reseal_credentials(reseal)
     unused = tuple(k for k in ring.keys if k != ring.current and k not in store.master_keys_in_use())
-    if env_ring is not None:
+    if path is None:
         return Rotated(count, ring.current, (), unused, ring.source)
-    keyfile.write_file(keyfile.key_file(), Keyring({k: v for k, v in ring.keys.items() if k not in unused},
-                                                   ring.current, ring.source))
+    keyfile.write_file(path, Keyring({k: v for k, v in ring.keys.items() if k not in unused}, ring.current,
+                                     ring.source))
     return Rotated(count, ring.current, unused, (), ring.source)

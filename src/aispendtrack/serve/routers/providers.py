@@ -49,10 +49,6 @@ class ModeRequest(BaseModel):
     mode: Literal[MODES]  # type: ignore[valid-type]
 
 
-def _known(cfg: Config) -> set[str]:
-    return set(cfg.providers.values()) | set(cfg.upstreams.values()) | {"azure"}
-
-
 def _stored(item: service.Listed) -> StoredKey:
     data = item.as_json()
     del data["account"]
@@ -69,7 +65,7 @@ def set_key(provider: str, body: SetKeyRequest, who: Caller = Depends(admin), st
             cfg: Config = Depends(deps.config)) -> StoredKey:
     account = who.key.account
     try:
-        service.check_provider(provider, _known(cfg))
+        service.check_provider(provider, service.known_providers(cfg))
         record = service.store_secret(store, account, provider, body.key_id, body.secret,
                                       f"{who.member or 'owner'} ({who.key.key_id})", create=False)
     except VaultError as e:
