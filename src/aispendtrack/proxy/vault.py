@@ -51,6 +51,7 @@ class VaultView:
         self.entries: dict[tuple[int, str, str], Entry] = {}
         self.modes: dict[int, str] = {}
         self._opened: dict[tuple, str] = {}  # (account, provider, key, master key, sealed) → secret
+        self._told: set[tuple] = set()  # problems already logged (a reload happens on every key change)
 
     def load(self, store) -> None:
         records, modes = store.list_credentials(), store.vault_modes()
@@ -62,8 +63,10 @@ class VaultView:
             if secret is not None:
                 opened[(r.account_id, r.provider, r.key_id, r.master_key_id, r.sealed)] = secret
             else:
-                log.warning("aispendtrack: stored %s key of account %s cannot be used: %s", r.provider, r.account,
-                            problem)
+                if (told := (r.account_id, r.provider, r.key_id, r.sealed, problem)) not in self._told:
+                    self._told.add(told)
+                    log.warning("aispendtrack: stored %s key of account %s cannot be used: %s", r.provider,
+                                r.account, problem)
                 entries[(r.account_id, r.key_id or "", r.provider)] = Entry(None, problem, r.hint)
         for k, secret in opened.items():
             r = known[k]
