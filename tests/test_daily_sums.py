@@ -5,6 +5,7 @@ schema migration, read back by `report` for whole days (the ledger only for part
 import sqlite3
 import threading
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +15,7 @@ from aispendtrack.store import open_store
 from aispendtrack.store.db import iso
 from aispendtrack.store.reads import daily
 from aispendtrack.store.reads import report as reads
-from aispendtrack.store.sqlite.schema import MIGRATIONS
+from aispendtrack.store.sqlite.schema import MIGRATIONS, v3
 from aispendtrack.views.report import assemble, report
 from aispendtrack_dev.synth import make_ledger
 from support.store_reads import insert, open_engine, row
@@ -161,6 +162,7 @@ def test_migration_rebuilds_the_sums_of_an_older_database(tmp_path):
     from aispendtrack.store.migrate import migrate
 
     migrate(SqliteConn(conn), MIGRATIONS[:1])
+    v3(SqliteConn(conn))  # the sums' columns of today, so that today's writer can stand in for the old one
     old = open_store(path, migrate_schema=False)
     make_ledger(old, 600, seed=9, start=START, days=10)  # writes its sums as the new writer does …
     conn.execute("DELETE FROM calls_daily WHERE day > ?", [(START + timedelta(days=4)).date().isoformat()])
@@ -187,3 +189,42 @@ def test_rebuild_makes_the_sums_of_the_whole_ledger(any_store):
         assert daily.rebuild(conn) > 0
     for by in ("model", "key", "day", "account"):
         assert _as_report(_sums(any_store, by), by) == _as_report(_ledger(any_store, by), by)
+
+
+LOCAL_ROWS = [
+    row(model="llama3.2", provider="ollama", pricing="local", cost="0", inp=26, out=282),
+    row(model="llama3.2", provider="ollama", pricing="local", cost="0", inp=None, out=282, key="key_b"),
+    row(model="gpt-4o", cost="0.25", inp=1, out=1),
+    row(model="llama3.2", provider="ollama", pricing="unpriced", inp=5, out=5),
+]
+
+
+def test_local_calls_are_counted_apart_at_zero_cost(any_store):
+    """A local call adds $0 and counts as local: not priced, not unpriced; sums and ledger agree."""
+    insert(any_store, LOCAL_ROWS)
+    for by in ("model", "key", "day", "account"):
+        assert _as_report(_sums(any_store, by), by) == _as_report(_ledger(any_store, by), by)
+    totals = report(any_store, by="model").totals
+    assert (totals.local_calls, totals.priced_calls, totals.unpriced_calls) == (2, 1, 1)
+    assert totals.cost_usd == Decimal("0.25") and totals.input_tokens == 26 + 1 + 5
+
+
+def test_a_version_2_database_gets_the_local_count_at_zero(tmp_path):
+    """Sums made before local calls existed read on, with 0 local calls, after the migration."""
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    from aispendtrack.store.sqlite.conn import SqliteConn
+    from aispendtrack.store.migrate import migrate
+
+    migrate(SqliteConn(conn), MIGRATIONS[:2])
+    old = open_store(path, migrate_schema=False)
+    insert(old, [r for r in LOCAL_ROWS if r["pricing"] != "local"])
+    old.close()
+    conn.execute("ALTER TABLE calls_daily DROP COLUMN local_calls")  # as the release before it made them
+    conn.close()
+    with open_store(path) as s:
+        assert s.schema_versions() == (MIGRATIONS[-1].version,) * 2
+        assert _as_report(_sums(s, "model"), "model") == _as_report(_ledger(s, "model"), "model")
+        insert(s, [r for r in LOCAL_ROWS if r["pricing"] == "local"])
+        assert report(s, by="model").totals.local_calls == 2
+        assert _as_report(_sums(s, "key"), "key") == _as_report(_ledger(s, "key"), "key")

@@ -16,6 +16,9 @@ from aispendtrack.limits import permissions
 from aispendtrack.limits.budget import MAX_BUDGET_USD
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from aispendtrack.config_providers import (  # noqa: F401  (the defaults are read from here too)
+    DEFAULT_INJECT_USAGE, DEFAULT_PROVIDER_HOSTS, lift_local_providers,
+)
 from aispendtrack.paths import config_path, db_path, describe_config  # noqa: F401  (where they are: see paths.py)
 
 TIERS = ("free", "pro", "enterprise")
@@ -36,21 +39,6 @@ def limit_value(value: object) -> int | str:
 
 # A positive count, or "unlimited" (see `unlimited_to_none`).
 Limit = Annotated[int | str, BeforeValidator(limit_value)]
-
-DEFAULT_PROVIDER_HOSTS = {
-    "api.openai.com": "openai",
-    "api.anthropic.com": "anthropic",
-    "generativelanguage.googleapis.com": "google",
-    "api.groq.com": "groq",
-    "api.mistral.ai": "mistral",
-    "openrouter.ai": "openrouter",
-    "api.deepseek.com": "deepseek",
-    "api.x.ai": "x-ai",
-}
-
-# Hosts known to accept `stream_options.include_usage` on chat streams.
-DEFAULT_INJECT_USAGE = {"openai": True, "groq": True, "openrouter": True, "deepseek": True, "x-ai": True, "mistral": False}
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -105,6 +93,9 @@ MAX_GRACE_SECONDS = 100 * 365 * 86_400
 
 class Keys(_Strict):
     rotation_grace_seconds: int = Field(86_400, ge=0, le=MAX_GRACE_SECONDS)
+    # A key whose secret is this old is flagged for rotation (lists, /v1/me, the dashboard)
+    # and announced once by a `key.rotation_due` webhook.
+    rotate_after_days: int = Field(90, ge=1, le=36_500)
 
 
 class Proxy(_Strict):
@@ -226,8 +217,10 @@ class Config(_Strict):
     proxy: Proxy = Proxy()
     keys: Keys = Keys()
     tiers: Tiers = Tiers()
-    # provider host (exact, lower case) → provider id
+    # provider host (exact, lower case) → provider id; `[providers.local]` is read into local_providers
     providers: dict[str, str] = DEFAULT_PROVIDER_HOSTS
+    # provider ids whose calls run on the user's own machines: priced $0 as "local"
+    local_providers: frozenset[str] = frozenset()
     # explicit provider for other upstreams: "host:port" or "host" → provider id
     upstreams: dict[str, str] = {}
     metering: Metering = Metering()
@@ -236,6 +229,11 @@ class Config(_Strict):
     webhooks: Webhooks = Webhooks()
     budgets: Budgets = Budgets()
     database: Database = Database()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _local_providers(cls, data: object) -> object:
+        return lift_local_providers(data)
 
     @field_validator("providers", "upstreams")
     @classmethod

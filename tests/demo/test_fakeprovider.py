@@ -251,6 +251,39 @@ def test_gemini_generate_and_streams(fake):
     assert "".join(c["candidates"][0]["content"]["parts"][0]["text"] for c in arr) == "Fake reply to: hello fake"
 
 
+def test_ollama_native_api_streams_ndjson_by_default(fake):
+    chat = {"model": "llama3.2", "messages": USER}
+    with httpx2.stream("POST", fake.url + "/api/chat", json=chat) as r:
+        assert r.headers["content-type"] == "application/x-ndjson"
+        lines = [json.loads(line) for line in r.iter_lines() if line]
+    assert len(lines) == 5 and not any(o["done"] for o in lines[:-1])
+    assert "".join(o["message"]["content"] for o in lines) == "Fake reply to: hello fake"
+    last = lines[-1]
+    assert last == {**last, "done": True, "done_reason": "stop", "model": "llama3.2", "prompt_eval_count": 1200,
+                    "eval_count": 300} and "total_duration" in last and "prompt_eval_cached_count" not in last
+    gen = httpx2.post(fake.url + "/api/generate", json={"model": "llama3.2", "prompt": "hi", "stream": False})
+    body = gen.json()  # one JSON object, not NDJSON
+    assert gen.headers["content-type"].startswith("application/json") and body["done"] is True
+    assert (body["response"], body["prompt_eval_count"], body["eval_count"]) == ("Fake reply to: hi", 1200, 300)
+    assert isinstance(body["context"], list)
+
+
+def test_ollama_flavors_embed_and_errors(fake):
+    old = httpx2.post(fake.url + "/api/chat", json={"model": "llama3.2", "messages": USER, "stream": False},
+                      headers={"x-fake-flavor": "old"}).json()
+    assert "prompt_eval_count" not in old and old["eval_count"] == 300
+    cached = httpx2.post(fake.url + "/api/generate", json={"model": "llama3.2", "prompt": "hi", "stream": False},
+                         headers={"x-fake-flavor": "cached"}).json()
+    assert (cached["prompt_eval_count"], cached["prompt_eval_cached_count"]) == (1200, 400)
+    embed = httpx2.post(fake.url + "/api/embed", json={"model": "all-minilm", "input": ["a", "b"]}).json()
+    assert len(embed["embeddings"]) == 2 and embed["prompt_eval_count"] == 1200 and "eval_count" not in embed
+    legacy = httpx2.post(fake.url + "/api/embeddings", json={"model": "all-minilm", "prompt": "a"}).json()
+    assert list(legacy) == ["embedding"]
+    fake.fail_next.append(Fault.error(404))
+    r = httpx2.post(fake.url + "/api/chat", json={"model": "nope", "messages": USER})
+    assert r.status_code == 404 and r.json() == {"error": "Fake provider error 404"}
+
+
 # ------------------------------------------------------------------ errors and faults
 def test_error_faults_in_provider_format(fake, oai, ant):
     fake.fail_next.append(Fault.error(500))

@@ -24,13 +24,13 @@ import pytest
 from genai_prices import Usage, calc_price
 from mitmproxy import io as mio
 
-from aispendtrack.demo.fake import server as fakeprovider
 from aispendtrack.store import keys, open_store
 from aispendtrack.proxy.auth import HEADER
 from aispendtrack.config import Config
 from aispendtrack.demo.fake.server import FakeProvider, UsageSpec
 
-from support.harness import Proxy, free_port
+from support.harness import Proxy, free_port, record_replies
+from support.ledger_rows import last_id, rows_after
 
 U = UsageSpec()  # the fake's default usage: 1200 in (400 cache read, 100 cache write), 300 out (50 reasoning)
 FLAVORS = {"groq": "llama-3.3-70b-versatile", "openrouter": "openai/gpt-4o-mini", "deepseek": "deepseek-chat"}
@@ -53,20 +53,10 @@ class Env:
         return self.proxy.url(name)
 
     def mark(self) -> int:
-        with sqlite3.connect(self.db_path) as c:
-            return c.execute("SELECT coalesce(max(id), 0) FROM calls").fetchone()[0]
+        return last_id(self.db_path)
 
     def rows(self, mark: int, n: int = 1, timeout: float = 10) -> list[dict]:
-        """The rows written after `mark`, waiting (error hooks run after the client saw the end) for n."""
-        deadline = time.time() + timeout
-        while True:
-            with sqlite3.connect(self.db_path) as c:
-                c.row_factory = sqlite3.Row
-                rows = [dict(r) for r in c.execute("SELECT * FROM calls WHERE id > ? ORDER BY id", (mark,))]
-            if len(rows) >= n or time.time() > deadline:
-                assert len(rows) == n, rows
-                return rows
-            time.sleep(0.05)
+        return rows_after(self.db_path, mark, n, timeout)
 
 
 @pytest.fixture(scope="module")
@@ -92,16 +82,7 @@ def env(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def recorded(monkeypatch):
     """request id → the bytes the fake generated (before any gzip)."""
-    sent: dict[str, bytes] = {}
-    build = fakeprovider.build
-
-    def recording_build(call):
-        reply = build(call)
-        sent[call.request_id] = b"".join(reply.frames) if reply.frames is not None else reply.body
-        return reply
-
-    monkeypatch.setattr(fakeprovider, "build", recording_build)
-    return sent
+    return record_replies(monkeypatch)
 
 
 @pytest.fixture

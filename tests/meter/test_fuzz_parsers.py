@@ -28,12 +28,14 @@ from support.meter_samples import (
     RESP_BODY,
     RESP_STREAM,
 )
+from support import ollama_samples as ollama
 
 from support.fuzz import gzip_frames, mutate, splits
 
 PROVIDERS = ["openai", "anthropic", "google", "groq", "mistral", "openrouter", "deepseek", "x-ai", None]
-APIS = ["chat", "responses", "embeddings", "completions", "messages", "generate", "other"]
-# (api the sample belongs to, is SSE, bytes)
+APIS = ["chat", "responses", "embeddings", "completions", "messages", "generate", "ollama-chat", "ollama-generate",
+        "ollama-embed", "other"]
+# (api the sample belongs to, SSE: True, a JSON array: False, or "ndjson"; bytes)
 STREAMS = [
     ("chat", True, CHAT_STREAM),
     ("chat", True, CHAT_STREAM_NO_USAGE),
@@ -41,12 +43,16 @@ STREAMS = [
     ("messages", True, ANTH_STREAM),
     ("generate", True, GEM_SSE),
     ("generate", False, GEM_ARRAY),
+    ("ollama-chat", "ndjson", ollama.CHAT_STREAM),
+    ("ollama-generate", "ndjson", ollama.GENERATE_STREAM),
 ]
-BODIES = [json.dumps(b).encode() for b in (CHAT_BODY, RESP_BODY, ANTH_BODY, GEM_BODY)]
+BODIES = [json.dumps(b).encode() for b in (CHAT_BODY, RESP_BODY, ANTH_BODY, GEM_BODY, ollama.CHAT_BODY,
+                                          ollama.EMBED_BODY)]
 
 
 def run_stream(provider, api, sse, chunks, *, encoding=None, strip=False) -> tuple[bytes, Metered]:
-    sm = StreamMeter(provider, api, content_encoding=encoding, strip_usage_chunk=strip, sse=sse)
+    sm = StreamMeter(provider, api, content_encoding=encoding, strip_usage_chunk=strip, sse=sse is True,
+                     ndjson=sse == "ndjson")
     out = []
     for c in chunks:
         r = sm.feed(c)
@@ -76,7 +82,7 @@ def test_mutation_fuzz_stream_meter_and_meter_body():
             out, _ = run_stream(provider, api, sse, parts, encoding=rng.choice([None, "identity", ""]))
             assert out == data, "strip off: forwarded bytes must equal input bytes"
         tried += 1
-        if sse and api in ("chat", "completions") and rng.random() < 0.3:
+        if sse is True and api in ("chat", "completions") and rng.random() < 0.3:
             run_stream(provider, api, sse, parts, strip=True)  # may drop the usage chunk; must not raise
             strip_tried += 1
         body = mutate(rng, rng.choice(BODIES + [s for _, _, s in STREAMS])) if rng.random() < 0.9 else rng.choice(BODIES)
@@ -89,7 +95,7 @@ def test_mutation_fuzz_stream_meter_and_meter_body():
     assert tried == bodies == 600 and gz_tried > 0 and strip_tried > 0
 
 
-@pytest.mark.parametrize("sample_api, sse, sample", STREAMS, ids=[f"{a}-{'sse' if s else 'array'}-{i}" for i, (a, s, _) in enumerate(STREAMS)])
+@pytest.mark.parametrize("sample_api, sse, sample", STREAMS, ids=[f"{a}-{'sse' if s is True else s or 'array'}-{i}" for i, (a, s, _) in enumerate(STREAMS)])
 def test_every_provider_and_api_passes_bytes_through(sample_api, sse, sample):
     for provider in PROVIDERS:
         for api in APIS:
@@ -105,7 +111,7 @@ def _time(provider, api, sse, data: bytes, chunk: int = 16384) -> float:
     return time.process_time() - t
 
 
-@pytest.mark.parametrize("sample_api, sse, sample", STREAMS[:1] + STREAMS[2:], ids=["chat", "responses", "messages", "gemini-sse", "gemini-array"])
+@pytest.mark.parametrize("sample_api, sse, sample", STREAMS[:1] + STREAMS[2:], ids=["chat", "responses", "messages", "gemini-sse", "gemini-array", "ollama-chat", "ollama-generate"])
 def test_time_is_linear_in_stream_length(sample_api, sse, sample):
     small, big = sample * 50, sample * 800  # 16x the bytes
     _time("openai", sample_api, sse, small)  # warm up
@@ -149,3 +155,12 @@ def test_strip_mode_never_loses_bytes_of_an_oversized_event():
     out, m = run_stream("openai", "chat", True, [data[i:i + 65536] for i in range(0, len(data), 65536)], strip=True)
     assert m.error and "exceeds" in m.error
     assert out == data, f"{len(data) - len(out)} bytes lost"
+
+
+def test_an_endless_ndjson_line_is_cheap_and_bounded():
+    """An NDJSON stream that never ends its line: bytes pass, the line is dropped past MAX_EVENT."""
+    piece = b'{"model":"llama3.2","message":{"content":"' + b"z" * 65490
+    t = time.process_time()
+    out, m = run_stream("ollama", "ollama-chat", "ndjson", [piece] * 96)
+    assert out == piece * 96 and not m.has_usage and "NDJSON line over" in m.error
+    assert time.process_time() - t < 5.0

@@ -39,7 +39,8 @@ from aispendtrack.store.keys import KEY_RE
 from support.harness import Proxy, database_with_key
 
 HEADER = auth.HEADER
-APIS = {"chat", "responses", "embeddings", "completions", "messages", "generate", "other"}
+APIS = {"chat", "responses", "embeddings", "completions", "messages", "generate", "ollama-chat", "ollama-generate",
+        "ollama-embed", "ollama-embeddings", "other"}
 
 # ---------------------------------------------------------------------------------- properties
 
@@ -80,7 +81,7 @@ def test_identify_and_api_of_never_raise(path, host, port, reverse):
     if reverse:
         assert t is not None and t.api in APIS
     if t is not None:
-        assert t.shape in ("openai", "anthropic", "google")
+        assert t.shape in ("openai", "anthropic", "google", "ollama")
         body = providers.error_body(t.shape, 401, "m\udcff\x00", "c")  # lone surrogate in a message
         assert json.loads(body)
 

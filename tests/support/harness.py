@@ -164,3 +164,19 @@ def self_signed(path: Path, name: str = "127.0.0.1") -> Path:
                      + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                          serialization.NoEncryption()))
     return path
+
+
+def record_replies(monkeypatch) -> dict[str, bytes]:
+    """request id → the bytes the in-process fake provider generates for it (before any gzip)."""
+    from aispendtrack.demo.fake import server as fakeprovider
+
+    sent: dict[str, bytes] = {}
+    build = fakeprovider.build
+
+    def recording_build(call):
+        reply = build(call)
+        sent[call.request_id] = b"".join(reply.frames) if reply.frames is not None else reply.body
+        return reply
+
+    monkeypatch.setattr(fakeprovider, "build", recording_build)
+    return sent

@@ -3,6 +3,7 @@ and stores whose file cannot be opened or waits for another connection's lock.""
 
 import os
 import sqlite3
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -56,3 +57,23 @@ def waiting(db_path, monkeypatch, seconds):
     """A store whose connections wait `seconds` for another connection's write lock."""
     monkeypatch.setattr(dbmod, "BUSY_TIMEOUT_MS", round(seconds * 1000))
     return open_store(db_path)
+
+
+def last_id(path) -> int:
+    """The id of the newest ledger row of the file (0 for none): a watermark for `rows_after`."""
+    with sqlite3.connect(path) as c:
+        return c.execute("SELECT coalesce(max(id), 0) FROM calls").fetchone()[0]
+
+
+def rows_after(path, mark: int, n: int = 1, timeout: float = 10) -> list[dict]:
+    """The n rows written after `mark`, waiting up to `timeout` for them (a row can be
+    committed just after the client saw the end of its call: error hooks run later)."""
+    deadline = time.time() + timeout
+    while True:
+        with sqlite3.connect(path) as c:
+            c.row_factory = sqlite3.Row
+            rows = [dict(r) for r in c.execute("SELECT * FROM calls WHERE id > ? ORDER BY id", (mark,))]
+        if len(rows) >= n or time.time() > deadline:
+            assert len(rows) == n, rows
+            return rows
+        time.sleep(0.05)

@@ -212,7 +212,7 @@ def keys_list(ctx: click.Context, account: str | None, show_all: bool, as_json: 
     clean = render.clean
     cells = [[
         r["id"], clean(r["account"]), clean(r["member"] or ""), clean(r["name"] or ""), r["hint"],
-        r["state"] + (" (old secret in grace)" if r["in_grace"] else ""),
+        r["state"] + (" (old secret in grace)" if r["in_grace"] else "") + (", rotate it" if r["rotation_due"] else ""),
         ",".join(r["permissions"]), clean(",".join(r["models"])) if r["models"] is not None else "any",
         usage.fmt_used(r["hourly_used"], r["requests_per_hour"]), usage.fmt_reset(r["hourly_reset_seconds"]),
         fmt_budget(r["budget"]), render.fmt_time(r["last_used"]) if r["last_used"] else "never",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aispendtrack.meter.decode import Decoder, DecodeError
-from aispendtrack.meter.state import Accumulator
+from aispendtrack.meter.state import OLLAMA_APIS, Accumulator
 from aispendtrack.meter.stream import StreamMeter, loads
 from aispendtrack.meter.types import Metered
 
@@ -32,7 +32,7 @@ def meter_body(
     """Usage of a whole response body; never raises.
 
     Decodes `content_encoding` itself (pass None when mitmproxy already decoded). A buffered
-    SSE body or a Gemini JSON array is metered like the stream it was. `request` is
+    SSE body, NDJSON body (Ollama) or a Gemini JSON array is metered like the stream it was. `request` is
     accepted for callers' convenience; the model fallback stays with the caller.
     """
     try:
@@ -43,8 +43,9 @@ def meter_body(
         text = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
         if not text:
             return Metered(error="empty body")
-        if _looks_like_sse(text):
-            sm = StreamMeter(provider, api)
+        if _looks_like_sse(text) or (api in OLLAMA_APIS and b"\n" in text.strip()):
+            # a buffered stream: SSE, or Ollama's NDJSON sent with another content type
+            sm = StreamMeter(provider, api, ndjson=api in OLLAMA_APIS)
             sm.feed(raw)
             sm.feed(b"")
             return sm.result()

@@ -5,6 +5,9 @@ Lookup rules: with a known provider, the model is looked up under that provider 
 also follows genai-prices' own fallbacks, e.g. google → anthropic models). If genai-prices
 does not know that provider id, or the model under it, the model is looked up alone
 (genai-prices picks the provider by model name). Not found → "unpriced", cost None.
+A provider declared local (`[providers.local]`, e.g. Ollama on the user's own machine) is
+not looked up at all: its calls cost $0 as "local", which is neither a price-list $0 nor
+an unknown cost.
 
 Speed: a genai-prices `calc_price` costs ~0.2-0.3 ms, mostly re-validating the price table
 and inferring missing usage on every call. We cache the model lookup (hits and misses) per
@@ -17,6 +20,7 @@ genai-prices' own calculation.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -62,8 +66,8 @@ class PriceOverride:
 @dataclass
 class Priced:
     cost_usd: Decimal | None
-    pricing: str  # "priced" | "unpriced" | "unmetered"
-    source: str | None  # "genai-prices" | "provider" | "override" | None
+    pricing: str  # "priced" | "unpriced" | "unmetered" | "local"
+    source: str | None  # "genai-prices" | "provider" | "override" | "local" | None
     model_ref: str | None = None  # the genai-prices model id that matched, for debugging
 
 
@@ -166,25 +170,29 @@ def _usage_values(m: Metered) -> dict[str, int]:
 class Pricer:
     """Prices `Metered` calls; one instance per process (it caches lookups)."""
 
-    def __init__(self, overrides: dict[str, PriceOverride] | None = None) -> None:
+    def __init__(self, overrides: dict[str, PriceOverride] | None = None, local: Iterable[str] = ()) -> None:
         self.overrides = dict(overrides or {})
+        self.local = frozenset(p.lower() for p in local)
         self._lower = {k.lower(): v for k, v in self.overrides.items()}
         self._models: dict[tuple[str, str | None], tuple[gp_types.Provider, gp_types.ModelInfo] | None] = {}
         self._plans: dict[int, tuple[gp_types.ModelPrice, _Plan | None]] = {}
         self._snapshot = get_snapshot()
 
     @classmethod
-    def with_prices(cls, prices: dict) -> Pricer:
-        """A pricer with local prices (`config.Config.prices`: model → `Price`) over the bundled ones."""
+    def with_prices(cls, prices: dict, local: Iterable[str] = ()) -> Pricer:
+        """A pricer with local prices (`config.Config.prices`: model → `Price`) over the bundled
+        ones, and the provider ids that run locally (`config.Config.local_providers`)."""
         return cls({
             model: PriceOverride(input_mtok=p.input_mtok, output_mtok=p.output_mtok,
                                  cache_read_mtok=p.cache_read_mtok, cache_write_mtok=p.cache_write_mtok)
             for model, p in prices.items()
-        })
+        }, local)
 
     def price(self, m: Metered, model: str | None, provider: str | None, *, when: datetime | None = None) -> Priced:
         if not m.has_usage:
             return Priced(None, "unmetered", None)
+        if provider and provider.lower() in self.local:
+            return Priced(Decimal(0), "local", "local")  # free whatever the counts, even garbage ones
         if m.invalid:
             return Priced(None, "unpriced", None)  # never a cost from partial, garbage usage
         if m.provider_cost is not None:

@@ -6,6 +6,9 @@ import json
 
 from aispendtrack.meter.types import RequestInfo
 
+# Ollama streams unless the body says `"stream": false`; its embeddings never stream.
+_STREAM_BY_DEFAULT = frozenset({"ollama-chat", "ollama-generate"})
+
 
 def _object(body: bytes) -> dict | None:
     try:
@@ -32,7 +35,7 @@ def request_info(api: str, body: bytes) -> RequestInfo:
         include = opts["include_usage"]
     return RequestInfo(
         model=model if isinstance(model, str) and model else None,
-        stream=obj.get("stream") is True,
+        stream=obj.get("stream") is not False if api in _STREAM_BY_DEFAULT else obj.get("stream") is True,
         include_usage=include,
     )
 

@@ -16,7 +16,12 @@ SHAPES = {
     "responses": "responses",
     "messages": "anthropic",
     "generate": "gemini",
+    "ollama-chat": "ollama",
+    "ollama-generate": "ollama",
+    "ollama-embed": "ollama",
+    "ollama-embeddings": "ollama",
 }
+OLLAMA_APIS = frozenset(api for api, shape in SHAPES.items() if shape == "ollama")
 _RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
@@ -24,6 +29,8 @@ def guess_shape(obj: dict) -> str:
     """Shape of an object from an API we were not told about."""
     if "usageMetadata" in obj or "candidates" in obj:
         return "gemini"
+    if "prompt_eval_count" in obj or "eval_count" in obj:
+        return "ollama"
     t = obj.get("type")
     if isinstance(t, str) and (t.startswith("message") or t.startswith("content_block")):
         return "anthropic"
@@ -59,6 +66,8 @@ class Accumulator:
             self._anthropic(obj)
         elif shape == "gemini":
             self._gemini(obj)
+        elif shape == "ollama":
+            self._ollama(obj)
         return False
 
     def done(self) -> None:
@@ -160,3 +169,12 @@ class Accumulator:
         cands = obj.get("candidates")
         if isinstance(cands, list) and any(isinstance(c, dict) and c.get("finishReason") for c in cands):
             self.terminal = True
+
+    def _ollama(self, obj: dict) -> None:
+        self._set_model(obj.get("model"))
+        if obj.get("done") is True:  # the last object of /api/chat and /api/generate, streamed or not
+            self.terminal = True
+            self.usage = usage.ollama(obj)
+        elif "done" not in obj and ("embeddings" in obj or "prompt_eval_count" in obj):  # /api/embed
+            self.terminal = True
+            self.usage = usage.ollama(obj)

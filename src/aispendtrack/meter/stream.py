@@ -24,6 +24,7 @@ from decimal import Decimal
 
 from aispendtrack.meter.decode import Decoder, DecodeError
 from aispendtrack.meter.jsonscan import JSONScanner, ScanError
+from aispendtrack.meter.ndjson import NDJSONParser
 from aispendtrack.meter import cut
 from aispendtrack.meter.sse import Event, EventTooLarge, SSEParser
 from aispendtrack.meter.state import Accumulator
@@ -48,6 +49,8 @@ _STRIP_APIS = frozenset({"chat", "completions"})
 _SKIP_ANTHROPIC = frozenset({"content_block_delta", "content_block_start", "content_block_stop", "ping"})
 # chat chunks worth a JSON parse once the model is known (usage object, or a finish_reason)
 _CHAT_INTERESTING = re.compile(rb'"usage"\s*:\s*\{|"finish_reason"\s*:\s*"')
+# Ollama lines worth a JSON parse once the model is known: the `done` object (with the counts)
+_OLLAMA_INTERESTING = re.compile(rb'"done"\s*:\s*true|"prompt_eval_count"|"eval_count"')
 _SKIP_RESPONSES_PREFIX = ("response.output_", "response.content_part", "response.reasoning", "response.function_")
 
 
@@ -57,7 +60,8 @@ def loads(data: bytes) -> object:
 
 
 class StreamMeter:
-    """Observer of one streamed response (SSE, or a JSON array when `sse=False`).
+    """Observer of one streamed response: SSE, a JSON array when `sse=False`, or NDJSON
+    (Ollama) when `ndjson=True`.
 
     `feed` never raises: on an internal problem it records `error`, stops parsing and
     passes the bytes through unchanged. In strip mode a `Stripper` decides what is
@@ -72,6 +76,7 @@ class StreamMeter:
         content_encoding: str | None = None,
         strip_usage_chunk: bool = False,
         sse: bool = True,
+        ndjson: bool = False,
         max_event: int | None = None,
     ) -> None:
         self._acc = Accumulator(provider, api)
@@ -79,10 +84,12 @@ class StreamMeter:
         self._parsing = True
         self._ended = False
         max_event = max_event or MAX_EVENT
+        sse = sse and not ndjson
         self._strip = strip_usage_chunk and sse and api in _STRIP_APIS
         # strip mode holds a pending event's bytes, so it keeps the hard limit (and fails safe)
         self._sse = SSEParser(max_event, cut=not self._strip) if sse else None
-        self._json = None if sse else JSONScanner(max_event)
+        self._ndjson = NDJSONParser(max_event) if ndjson else None
+        self._json = None if sse or ndjson else JSONScanner(max_event)
         self._chat = api in _STRIP_APIS
         self._wire = 0  # bytes fed
         self._parsed = 0  # decoded bytes handed to the parser
@@ -153,7 +160,7 @@ class StreamMeter:
     def budget_ok(self, n: int) -> bool:
         """Account `n` decoded bytes about to be parsed; False (and parsing stops) when
         the per-stream CPU budget is spent."""
-        parser = self._sse if self._sse is not None else self._json
+        parser = self._parser
         work = parser.items + OBJ_WORK * self._objs
         dropped = getattr(parser, "dropped", 0)  # skipped in C, never parsed: not in the budget
         if (
@@ -186,17 +193,30 @@ class StreamMeter:
             self.stop(f"{type(e).__name__}: {e}")
 
     def finish_events(self) -> None:
-        """End of stream: meter an unterminated last SSE event."""
+        """End of stream: meter an unterminated last SSE event or NDJSON line."""
         if self._parsing and self._sse is not None:
             ev = self._sse.finish()
             if ev is not None:
                 self.account(ev)
+        elif self._parsing and self._ndjson is not None:
+            line = self._ndjson.finish()
+            if line is not None:
+                self._line(line)
+
+    @property
+    def _parser(self) -> SSEParser | JSONScanner | NDJSONParser:
+        return next(p for p in (self._sse, self._ndjson, self._json) if p is not None)
 
     def _on_decoded(self, data: bytes) -> None:
         if not self._parsing or not self.budget_ok(len(data)):
             raise Stop  # nothing more to do with decoded bytes: stop decoding
         if self._sse is not None:
             self.parse(data, self.account)
+        elif self._ndjson is not None:
+            for line in self._ndjson.feed(data):
+                self._line(line)
+            if self._ndjson.too_long and self._error is None:
+                self._error = f"NDJSON line over {self._ndjson.max_line} bytes skipped"
         else:
             assert self._json is not None
             self.parse(data, self._obj)
@@ -206,7 +226,7 @@ class StreamMeter:
     def parse(self, data: bytes, handle: Callable[[object], object]) -> None:
         """Feed `data` to the parser and `handle` each event/element it completes, also
         those completed before an oversized one (the parser's error is then re-raised)."""
-        parser = self._sse if self._sse is not None else self._json
+        parser = self._parser
         error: Exception | None = None
         try:
             items = parser.feed(data)
@@ -241,6 +261,12 @@ class StreamMeter:
         if self._chat and self._acc.model is not None and not _CHAT_INTERESTING.search(stripped):
             return False  # a content delta: nothing to meter in it
         return self._obj(stripped)
+
+    def _line(self, line: bytes) -> None:
+        """Account one NDJSON line; content lines are skipped unparsed once the model is known."""
+        if self._acc.model is not None and not _OLLAMA_INTERESTING.search(line):
+            return
+        self._obj(line)
 
     def _obj(self, data: bytes) -> bool:
         self._objs += 1

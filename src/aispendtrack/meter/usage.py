@@ -263,3 +263,17 @@ def money(v: Any) -> Decimal | None:
     except (InvalidOperation, ValueError):
         return None
     return d if d.is_finite() and 0 <= d <= MAX_COST_USD else None
+
+
+def ollama(u: dict) -> Metered:
+    """Ollama's native counts (the `done` object of /api/chat and /api/generate, the /api/embed
+    body): `prompt_eval_count` is the whole prompt — older servers leave it out when the
+    prompt came from their cache, so a missing one stays unknown — and
+    `prompt_eval_cached_count`, when sent, the cached part of it; `eval_count` is the output
+    (thinking included). Embeddings have no output."""
+    c = Counts()
+    return c.apply(build(
+        c(u, "prompt_eval_count", total=True),
+        c(u, "eval_count", total=True),
+        c(u, "prompt_eval_cached_count"),
+    ))

@@ -85,7 +85,7 @@ class Limiter:
                 log.warning("AiSpendTrack: limiter clock offset read from %s (testing option)", path)
 
     def start(self) -> None:
-        self.pricer = Pricer.with_prices(self.rt.config.prices)
+        self.pricer = Pricer.with_prices(self.rt.config.prices, self.rt.config.local_providers)
 
     async def requestheaders(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
@@ -105,7 +105,7 @@ class Limiter:
             await self._decide(flow, state, None)
             return
         if self.pricer is None:
-            self.pricer = Pricer.with_prices(self.rt.config.prices)
+            self.pricer = Pricer.with_prices(self.rt.config.prices, self.rt.config.local_providers)
         b = charge.bound(flow, state, self.rt.config, self.pricer)
         if b.charge is None:
             reject(flow, 403, b.refusal, "budget_unpriced_model", outcome=Outcome.BUDGET_EXCEEDED,

@@ -93,7 +93,7 @@ class Metering:
         return self.rt.writer
 
     def start(self) -> None:
-        self.pricer = Pricer.with_prices(self.rt.config.prices)
+        self.pricer = Pricer.with_prices(self.rt.config.prices, self.rt.config.local_providers)
 
     def request(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
@@ -126,9 +126,11 @@ class Metering:
             return
         state.ttfb = time.time()
         resp = flow.response
-        sse = "text/event-stream" in resp.headers.get("content-type", "").lower()
+        content_type = resp.headers.get("content-type", "").lower()
+        sse = "text/event-stream" in content_type
+        ndjson = "ndjson" in content_type  # Ollama: application/x-ndjson
         gemini_array = state.api == "generate" and "streamGenerateContent" in flow.request.path and not sse
-        if not (sse or gemini_array):
+        if not (sse or ndjson or gemini_array):
             return
         stream_meter = meter.StreamMeter(
             state.provider,
@@ -136,6 +138,7 @@ class Metering:
             content_encoding=resp.headers.get("content-encoding"),
             strip_usage_chunk=state.strip_usage and resp.status_code == 200,
             sse=sse,
+            ndjson=ndjson,
             max_event=self.max_event,
         )
         resp.stream = StreamObserver(stream_meter, lambda: self._commit_at_end(flow),
@@ -218,7 +221,7 @@ class Metering:
         row = self.build_row(flow, state, status, partial=partial)
         self.rt.session.add(row)
         flow.comment = comment_for(row)
-        if row["pricing"] != "priced" and row["outcome"] == Outcome.FORWARDED and not flow.marked:
+        if row["pricing"] not in ("priced", "local") and row["outcome"] == Outcome.FORWARDED and not flow.marked:
             flow.marked = MARK_UNPRICED
         return row
 

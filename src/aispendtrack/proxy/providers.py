@@ -25,10 +25,20 @@ SHAPE_PROVIDER = {
     "completions": "openai",
     "messages": "anthropic",
     "generate": "google",
+    "ollama-chat": "ollama",
+    "ollama-generate": "ollama",
+    "ollama-embed": "ollama",
+    "ollama-embeddings": "ollama",
 }
 
+# Ollama's native API sits at the root (`/api/chat`), or under a path prefix; OpenRouter's
+# `/api/v1/chat/completions` is matched by the OpenAI patterns first.
 _PATH_APIS = [
     (re.compile(r"/chat/completions/?$"), "chat"),
+    (re.compile(r"/api/chat/?$"), "ollama-chat"),
+    (re.compile(r"/api/generate/?$"), "ollama-generate"),
+    (re.compile(r"/api/embed/?$"), "ollama-embed"),
+    (re.compile(r"/api/embeddings/?$"), "ollama-embeddings"),
     (re.compile(r"/responses/?$"), "responses"),
     (re.compile(r"/embeddings/?$"), "embeddings"),
     (re.compile(r"/completions/?$"), "completions"),
@@ -40,8 +50,8 @@ _PATH_APIS = [
 @dataclass(frozen=True)
 class Target:
     provider: str  # genai-prices provider id
-    api: str  # chat | responses | embeddings | completions | messages | generate | other
-    shape: str  # openai | anthropic | google: error format and usage dialect
+    api: str  # chat | responses | embeddings | completions | messages | generate | ollama-<chat|generate|embed|embeddings> | other
+    shape: str  # openai | anthropic | google | ollama: error format and usage dialect
 
 
 def api_of(path: str) -> str:
@@ -53,6 +63,8 @@ def api_of(path: str) -> str:
 
 
 def shape_of(provider: str, api: str) -> str:
+    if api.startswith("ollama-"):
+        return "ollama"  # Ollama's OpenAI-compatible /v1 paths speak the OpenAI shape
     if api == "messages" or provider == "anthropic":
         return "anthropic"
     if api == "generate" or provider == "google":
@@ -119,7 +131,9 @@ _GOOGLE_STATUS = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 429: "RESOUR
 
 def error_body(shape: str, status: int, message: str, code: str) -> bytes:
     """An error body the provider's official SDK parses into its own exception."""
-    if shape == "anthropic":
+    if shape == "ollama":
+        body = {"error": message}  # what Ollama itself answers, and ollama-python reads
+    elif shape == "anthropic":
         body = {"type": "error", "error": {"type": _ANTHROPIC_TYPES.get(status, "api_error"), "message": message}}
     elif shape == "google":
         body = {"error": {"code": status, "message": message, "status": _GOOGLE_STATUS.get(status, "UNKNOWN")}}

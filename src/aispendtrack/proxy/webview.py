@@ -25,7 +25,8 @@ def comment_for(row: dict) -> str:
     """One line for the flow list, most telling first: `$0.00033 · gpt-4o-mini · 1,200 in …`."""
     if row["outcome"] not in UPSTREAM:
         return (row.get("error") or row["outcome"]).removeprefix("AiSpendTrack: ")
-    parts = [fmt_usd(row["cost_usd"], none=row["pricing"])]
+    local = row["pricing"] == "local"  # $0 because it ran on the user's machine, not by a price list
+    parts = ["local $0" if local else fmt_usd(row["cost_usd"], none=row["pricing"])]
     if row["model"]:
         parts.append(row["model"])
     if row["input_tokens"] is not None:

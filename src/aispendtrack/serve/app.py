@@ -27,7 +27,7 @@ def create_app(config: Config, db_path: str | Path, *, deliver: bool = True,
     serves. `listen` (host, port) is where it is served (default `[serve] listen`): Host
     headers are checked against it."""
     store = open_store(db_path)
-    deliverer = Deliverer(store, policy=Policy.of(config.webhooks)) if deliver else None
+    deliverer = Deliverer(store, policy=Policy.of(config.webhooks), rotate_after_days=config.keys.rotate_after_days) if deliver else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -51,8 +51,9 @@ class Deliverer:
 
     def __init__(self, store: SqlStore, *, clock: Callable[[], float] = time.time,
                  send: Callable[[str, dict[str, str], str], tuple[int | None, str | None]] | None = None,
-                 policy: webhook_targets.Policy | None = None):
+                 policy: webhook_targets.Policy | None = None, rotate_after_days: int = 90):
         self.store = store
+        self.rotate_after_days = rotate_after_days  # `[keys] rotate_after_days`: key.rotation_due
         self.clock = clock
         self.send = send or Sender(policy or webhook_targets.Policy())
         self.owner = "worker_" + secrets.token_hex(6)
@@ -67,7 +68,9 @@ class Deliverer:
         now = self.clock()
         if now >= self._next_scan:
             self.store.queue_expiring_keys(now)
+            self.store.queue_rotation_due(now, self.rotate_after_days)
             self._next_scan = now + EXPIRING_SCAN_SECONDS
+            now = self.clock()  # what was just queued is due: its time went through a datetime (µs)
         while batch := self.store.claim_messages(self.owner, now, BATCH):
             for outcome in self._pool.map(self._attempt, batch):
                 counts[outcome] = counts.get(outcome, 0) + 1

@@ -44,6 +44,8 @@ class Me(BaseModel):
     month: Window
     spend_month_usd: str = Field(description="exact decimal, USD, this calendar month (UTC)")
     budget: Budgets
+    rotated: str = Field(description="when this key's current secret was made (created, or last rotated)")
+    rotation_due: bool = Field(description="the secret is [keys] rotate_after_days old or older: rotate it")
 
 
 class Key(BaseModel):
@@ -58,6 +60,8 @@ class Key(BaseModel):
     last_used: str | None
     permissions: list[str]
     models: list[str] | None
+    rotated: str = Field(description="when its current secret was made (created, or last rotated)")
+    rotation_due: bool = Field(description="the secret is [keys] rotate_after_days old or older: rotate it")
 
 
 class NewKeyRequest(BaseModel):

@@ -155,6 +155,7 @@ class SqlStore:
     claim_messages = op(outbox.claim)
     record_attempt = op(outbox.record)
     queue_expiring_keys = op(outbox.expiring_keys)
+    queue_rotation_due = op(outbox.rotation_due_keys)
 
     # -- the provider-key vault (sealed by `aispendtrack.vault`; the store never sees a secret) --
     put_credential = op(vault.put_credential)

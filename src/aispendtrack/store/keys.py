@@ -199,15 +199,16 @@ def _key_sql(where: str) -> str:
                       (SELECT COUNT(*) FROM key_secrets s WHERE s.key_id = keys.id AND s.retired IS NOT NULL
                            AND s.retired > ? AND keys.revoked IS NULL
                            AND (keys.expires IS NULL OR keys.expires > ?)) AS in_grace,
-                      keys.account_id, keys.member_id
+                      keys.account_id, keys.member_id,
+                      (SELECT MAX(s.created) FROM key_secrets s WHERE s.key_id = keys.id) AS secret_created
                FROM keys JOIN accounts ON accounts.id = keys.account_id {where}"""
 
 
 def _key_info(row: tuple) -> KeyInfo:
     (id_, account, name, created, last_used, revoked, expires, permissions, models, member, hint_, in_grace,
-     account_id, member_id) = row
+     account_id, member_id, secret_created) = row
     return KeyInfo(id_, account, name, created, last_used, revoked, expires, decode(permissions), decode(models),
-                   member, hint_, bool(in_grace), account_id, member_id)
+                   member, hint_, bool(in_grace), account_id, member_id, secret_created)
 
 
 def get_key(conn: Conn, key_id: str) -> KeyInfo:

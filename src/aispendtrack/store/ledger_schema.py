@@ -40,7 +40,7 @@ CALLS_COLUMNS: dict[str, type] = {
     "reasoning_tokens": int,
     "usage_json": str,
     "cost_usd": str,  # decimal text; NULL unless priced
-    "pricing": str,  # priced | unpriced | unmetered
+    "pricing": str,  # priced | unpriced | unmetered | local
     "cost_source": str,  # genai-prices | provider | override
     "latency_ms": float,
     "ttfb_ms": float,
@@ -73,7 +73,7 @@ def sql_in(outcomes) -> str:
     """`('a', 'b')`, for `outcome IN …` in a query (the values are our own constants)."""
     return "(" + ", ".join(f"'{o.value}'" for o in sorted(outcomes)) + ")"
 
-PRICING = ("priced", "unpriced", "unmetered")
+PRICING = ("priced", "unpriced", "unmetered", "local")
 
 # Indexes match the report/export queries: time ranges, optionally per key/account/model.
 INDEXES = [

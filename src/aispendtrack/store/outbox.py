@@ -142,6 +142,27 @@ def expiring_keys(conn: Conn, now: float) -> int:
     return sent
 
 
+def rotation_due_keys(conn: Conn, now: float, days: int) -> int:
+    """Queue `key.rotation_due` once per key and secret: for active keys whose current secret
+    was made `days` or more ago (a rotation makes a new secret, and a later reminder)."""
+    due, at = iso(datetime.fromtimestamp(now - days * 86_400, UTC)), iso(datetime.fromtimestamp(now, UTC))
+    with conn.tx(OUTBOX):
+        rows = conn.execute(
+            """SELECT k.id, k.name, a.name, (SELECT MAX(s.created) FROM key_secrets s WHERE s.key_id = k.id)
+               FROM keys k JOIN accounts a ON a.id = k.account_id
+               WHERE k.revoked IS NULL AND (k.expires IS NULL OR k.expires > ?)""",
+            [at],
+        ).fetchall()
+        sent = 0
+        for key_id, name, account, secret_created in rows:
+            if secret_created is not None and secret_created <= due \
+                    and once(conn, key_id, "key.rotation_due", secret_created, now):
+                sent += emit(conn, account, "key.rotation_due",
+                             {"account": account, "key_id": key_id, "name": name, "secret_created": secret_created,
+                              "rotate_after_days": days}, now=now)
+    return sent
+
+
 def depth(conn: Conn, account: str) -> int:
     """Messages of the account's endpoints not delivered yet (pending, or leased and in flight)."""
     row = conn.execute("SELECT count(*) FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id"

@@ -57,6 +57,7 @@ class KeyInfo:
     in_grace: bool = False  # an older secret still works (rotation grace)
     account_id: int | None = None
     member_id: int | None = None
+    secret_created: str | None = None  # when its current secret was made (created or last rotated)
 
     def state(self, now_iso: str) -> str:
         if self.revoked:
@@ -64,6 +65,10 @@ class KeyInfo:
         if self.expires and self.expires <= now_iso:
             return "expired"
         return "active"
+
+    def rotation_due(self, now_iso: str, due_iso: str) -> bool:
+        """Active, with a secret made at or before `due_iso` (now minus `[keys] rotate_after_days`)."""
+        return self.state(now_iso) == "active" and (self.secret_created or self.created) <= due_iso
 
 
 @dataclass(frozen=True, slots=True)

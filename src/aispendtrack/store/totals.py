@@ -48,6 +48,7 @@ class Stats:
     priced_calls: int = 0
     unpriced_calls: int = 0  # cost unknown: model not in the price list
     unmetered_calls: int = 0  # reached the provider, but no usage could be read
+    local_calls: int = 0  # $0 because a local provider served them (`[providers.local]`), not by a price
 
     def add_row(self, row: Mapping) -> None:
         self.calls += 1
@@ -71,6 +72,9 @@ class Stats:
             if v is not None:
                 setattr(self, name, (getattr(self, name) or 0) + v)
         cost, pricing = row.get("cost_usd"), row.get("pricing")
+        if pricing == "local":
+            self.local_calls += 1
+            return
         if cost is not None:
             try:
                 value = cost if isinstance(cost, Decimal) else Decimal(str(cost).strip())

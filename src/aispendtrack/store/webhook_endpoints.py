@@ -23,7 +23,7 @@ from aispendtrack.store.db import iso, utcnow
 from aispendtrack.store.records import Endpoint, KeyStoreError
 
 EVENTS = (
-    "key.created", "key.rotated", "key.revoked", "key.expiring", "member.added", "member.removed",
+    "key.created", "key.rotated", "key.revoked", "key.expiring", "key.rotation_due", "member.added", "member.removed",
     "member.role_changed", "limit.hourly_reached", "quota.monthly_threshold", "budget.threshold",
 )
 SECRET_PREFIX = "whsec_"

@@ -56,10 +56,14 @@ def fmt_int(value: int | None) -> str:
     return DASH if value is None else f"{value:,}"
 
 
+LOCAL_COST = "local $0"  # served by a local provider: free, and not by a price list
+
+
 def fmt_cost(stats: Stats) -> str:
-    """A group's cost cell: "unpriced" if none of its calls had a price, "—" if no cost applies."""
+    """A group's cost cell: "unpriced" if none of its calls had a price, "local $0" if they all
+    ran on a local provider, "—" if no cost applies."""
     if stats.priced_calls == 0:
-        return "unpriced" if stats.unpriced_calls else DASH
+        return "unpriced" if stats.unpriced_calls else LOCAL_COST if stats.local_calls else DASH
     return fmt_usd(stats.cost_usd)
 
 
@@ -74,6 +78,8 @@ def not_in_total(stats: Stats) -> list[str]:
         notes.append(f"{plural(stats.unpriced_calls, 'unpriced call')} not in total (model not in the price list)")
     if stats.unmetered_calls:
         notes.append(f"{plural(stats.unmetered_calls, 'unmetered call')} not in total (no usage reported)")
+    if stats.local_calls:
+        notes.append(f"{plural(stats.local_calls, 'local call')} at $0 (a local provider, [providers.local])")
     return notes
 
 
@@ -151,8 +157,9 @@ def stats_table(rows: list[tuple[str, Stats]], dimension: str, *, title: str | N
         ("for-\nbidden", lambda s: fmt_int(s.forbidden) if s.forbidden else ""),
         ("un-\npriced", lambda s: fmt_int(s.unpriced_calls) if s.unpriced_calls else ""),
         ("un-\nmetered", lambda s: fmt_int(s.unmetered_calls) if s.unmetered_calls else ""),
+        ("local", lambda s: fmt_int(s.local_calls) if s.local_calls else ""),
     ]
-    optional = {"cache\nread", "reason-\ning", "bud-\nget", "for-\nbidden", "un-\npriced", "un-\nmetered"}
+    optional = {"cache\nread", "reason-\ning", "bud-\nget", "for-\nbidden", "un-\npriced", "un-\nmetered", "local"}
     cells = [[fn(s) for _, fn in cols] for _, s in rows]
     keep = [i for i, (name, _) in enumerate(cols) if name not in optional or any(c[i] not in ("", DASH) for c in cells)]
     names = [cols[i][0] for i in keep]

@@ -42,7 +42,8 @@ def _line(name: str, st: Stats) -> str:
     fails = st.rate_limited + st.quota_exceeded
     extra = "".join(
         f", {n} {w}" for n, w in ((st.errors, "errors"), (fails, "429s"), (st.budget_exceeded, "budget refused"),
-                                  (st.forbidden, "forbidden"), (st.unpriced_calls, "unpriced")) if n
+                                  (st.forbidden, "forbidden"), (st.unpriced_calls, "unpriced"),
+                                  (st.local_calls, "local")) if n
     )
     return f"  {name}: {render.plural(st.calls, 'call')}, {render.fmt_cost(st)}{extra}"
 

@@ -51,7 +51,8 @@ def _latest(store, n: int) -> RenderableType:
     cells: list[list[str | Text]] = []
     for c in store.latest_calls(n):
         pricing = c.pricing
-        cost_text = render.fmt_usd(c.cost_usd, none=pricing if pricing in ("unpriced", "unmetered") else render.DASH)
+        cost_text = render.LOCAL_COST if pricing == "local" else \
+            render.fmt_usd(c.cost_usd, none=pricing if pricing in ("unpriced", "unmetered") else render.DASH)
         style = None if c.outcome == Outcome.FORWARDED else "red" if c.outcome in UPSTREAM else "yellow"
         key = render.clean(c.key_id) if c.key_id else (f"…{render.clean(c.key_hint)}" if c.key_hint else render.DASH)
         cells.append([

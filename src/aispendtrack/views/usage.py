@@ -87,6 +87,11 @@ def account_usage(store, config: Config, now: float | None = None) -> list[dict]
     return out
 
 
+def rotation_due(key: KeyInfo, config: Config, now: float) -> bool:
+    """Whether the key's secret is `[keys] rotate_after_days` old or older (and the key active)."""
+    return key.rotation_due(iso(now), iso(now - config.keys.rotate_after_days * 86_400))
+
+
 def key_usage(store, config: Config, account: str | None = None, now: float | None = None) -> list[dict]:
     """Every key (of `account`) with its state, permissions, hourly window and budget (`keys list`)."""
     store = as_store(store)
@@ -106,6 +111,8 @@ def key_row(store, config: Config, key: KeyInfo, account, now: float) -> dict:
         "models": None if key.models is None else list(key.models),
         "member": key.member, "hint": key.hint, "in_grace": key.in_grace,
         "state": key.state(iso(now)),
+        "rotated": key.secret_created or key.created,
+        "rotation_due": rotation_due(key, config, now),
         "requests_per_hour": rph,
         "hourly_used": hour.used,
         "hourly_remaining": remaining(rph, hour.used),

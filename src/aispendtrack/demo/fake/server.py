@@ -1,4 +1,4 @@
-"""A local fake LLM provider (OpenAI, Anthropic, Gemini) speaking the real wire formats.
+"""A local fake LLM provider (OpenAI, Anthropic, Gemini, Ollama) speaking the real wire formats.
 
 For end-to-end tests, ``aispendtrack demo`` and ``scripts/bench``. Standard library only:
 an asyncio HTTP/1.1 server (keep-alive, chunked streams, optional gzip and TLS) running
@@ -9,7 +9,7 @@ runs it from the command line (``__main__.py``).
     with FakeProvider(stream_delay=0.01).start() as fake:
         client = openai.OpenAI(base_url=fake.url + "/v1", api_key="x")
 
-Per-request knobs (request headers): ``x-fake-flavor: groq|openrouter|deepseek``,
+Per-request knobs (request headers): ``x-fake-flavor: groq|openrouter|deepseek`` (Ollama: ``old|cached``),
 ``x-fake-usage-with-choices: 1``, ``x-fake-chunks: N``, ``x-fake-stream-delay: S``,
 ``x-fake-fault: 500|429|reset[:N]|hang[:N]|slow:S`` (same as one queued :class:`Fault`).
 """
@@ -226,7 +226,8 @@ class FakeProvider:
             n = int(h.get("x-fake-chunks") or self.chunks)
             text = self.reply_text or f"Fake reply to: {prompt_text(api, req)[:40]}".rstrip(": ")
             query = target.partition("?")[2]
-            stream = (path_model is not None and "streamGenerateContent" in target) or req.get("stream") is True
+            stream = (path_model is not None and "streamGenerateContent" in target) or req.get("stream") is True \
+                or (api in ("ollama-chat", "ollama-generate") and req.get("stream") is not False)  # Ollama streams by default
             call = Call(provider, api, req, split_text(text, n), self.usage, rid, self.model_override, path_model,
                         stream=stream, sse="alt=sse" in query, flavor=h.get("x-fake-flavor", "").lower(),
                         usage_with_choices=h.get("x-fake-usage-with-choices", "") in ("1", "true"))

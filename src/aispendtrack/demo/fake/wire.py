@@ -21,15 +21,17 @@ from aispendtrack.demo.fake.wire_core import (
     split_text,
 )
 from aispendtrack.demo.fake.wire_gemini import gemini_generate, gemini_usage
+from aispendtrack.demo.fake.wire_ollama import NDJSON, ollama_chat, ollama_embed, ollama_embeddings, ollama_generate
 from aispendtrack.demo.fake.wire_openai import (
     openai_chat, openai_completions, openai_embeddings, openai_models, openai_responses, openai_usage,
 )
 
 __all__ = [
-    "DEFAULT_MODEL", "HANDLERS", "SIGNATURE", "SSE", "THINKING", "Call", "Reply", "UsageSpec",
+    "DEFAULT_MODEL", "HANDLERS", "NDJSON", "SIGNATURE", "SSE", "THINKING", "Call", "Reply", "UsageSpec",
     "anthropic_count_tokens", "anthropic_messages", "anthropic_models", "anthropic_usage", "build",
     "data_frame", "error_body", "event_frame", "gemini_generate", "gemini_usage", "json_reply",
     "openai_chat", "openai_completions", "openai_embeddings", "openai_models", "openai_responses",
+    "ollama_chat", "ollama_embed", "ollama_embeddings", "ollama_generate",
     "openai_usage", "prompt_text", "route", "split_text",
 ]  # fmt: skip
 
@@ -37,7 +39,11 @@ __all__ = [
 _GEMINI = re.compile(r"^/v1(?:beta|alpha)?/models/([^/:]+):(generateContent|streamGenerateContent)$")
 HANDLERS = {"chat": openai_chat, "responses": openai_responses, "embeddings": openai_embeddings,
             "completions": openai_completions, "messages": anthropic_messages,
-            "count_tokens": anthropic_count_tokens, "generate": gemini_generate}
+            "count_tokens": anthropic_count_tokens, "generate": gemini_generate,
+            "ollama-chat": ollama_chat, "ollama-generate": ollama_generate, "ollama-embed": ollama_embed,
+            "ollama-embeddings": ollama_embeddings}
+_OLLAMA = {"/api/chat": "ollama-chat", "/api/generate": "ollama-generate", "/api/embed": "ollama-embed",
+           "/api/embeddings": "ollama-embeddings"}
 
 
 def route(method: str, path: str, headers: dict[str, str]) -> tuple[str, str, str | None]:
@@ -46,6 +52,8 @@ def route(method: str, path: str, headers: dict[str, str]) -> tuple[str, str, st
     if method == "POST":
         if m := _GEMINI.match(p):
             return "google", "generate", m.group(1)
+        if p in _OLLAMA:
+            return "ollama", _OLLAMA[p], None
         api = {"/v1/chat/completions": "chat", "/v1/responses": "responses", "/v1/embeddings": "embeddings",
                "/v1/completions": "completions", "/v1/messages": "messages",
                "/v1/messages/count_tokens": "count_tokens"}.get(p, "")

@@ -24,8 +24,8 @@ class UsageSpec:
 
 @dataclass
 class Call:
-    provider: str  # openai | anthropic | google
-    api: str  # chat | responses | embeddings | completions | models | messages | count_tokens | generate
+    provider: str  # openai | anthropic | google | ollama
+    api: str  # chat | responses | embeddings | completions | models | messages | count_tokens | generate | ollama-…
     body: dict[str, Any]
     pieces: list[str]  # reply text, split into stream deltas
     usage: UsageSpec
@@ -34,7 +34,7 @@ class Call:
     path_model: str | None = None  # Gemini: model from the path
     stream: bool = False
     sse: bool = True  # Gemini: alt=sse vs JSON array
-    flavor: str = ""  # groq | openrouter | deepseek
+    flavor: str = ""  # groq | openrouter | deepseek; Ollama: old | cached
     usage_with_choices: bool = False
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -67,6 +67,8 @@ DEFAULT_MODEL = {
     "chat": "gpt-4o-mini", "responses": "gpt-4o-mini", "embeddings": "text-embedding-3-small",
     "completions": "gpt-3.5-turbo-instruct", "models": "", "messages": "claude-sonnet-4-6",
     "count_tokens": "claude-sonnet-4-6", "generate": "gemini-2.5-flash",
+    "ollama-chat": "llama3.2", "ollama-generate": "llama3.2", "ollama-embed": "all-minilm",
+    "ollama-embeddings": "all-minilm",
 }
 SSE = "text/event-stream; charset=utf-8"
 
@@ -98,11 +100,15 @@ def prompt_text(call_api: str, body: dict) -> str:
             return flat(c.get("text") or c.get("content") or c.get("parts") or "")
         return ""
     try:
-        if call_api in ("chat", "messages", "count_tokens"):
+        if call_api in ("chat", "messages", "count_tokens", "ollama-chat"):
             return flat((body.get("messages") or [{}])[-1].get("content"))
         if call_api == "responses":
             inp = body.get("input")
             return flat(inp[-1] if isinstance(inp, list) and inp else inp)
+        if call_api in ("ollama-generate", "ollama-embeddings"):
+            return flat(body.get("prompt"))
+        if call_api == "ollama-embed":
+            return flat(body.get("input"))
         if call_api == "completions":
             return flat(body.get("prompt"))
         if call_api == "generate":
@@ -136,6 +142,8 @@ _GOOGLE_ERR = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION
 
 def error_body(provider: str, status: int, message: str | None = None) -> dict:
     message = message or f"Fake provider error {status}"
+    if provider == "ollama":
+        return {"error": message}
     if provider == "anthropic":
         return {"type": "error", "error": {"type": _ANTHROPIC_ERR.get(status, "api_error"), "message": message}}
     if provider == "google":

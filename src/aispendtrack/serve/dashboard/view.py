@@ -52,21 +52,27 @@ def spend(st: Stats) -> str:
     """The priced spend; "not priced" when no call of the set had a price (never a bare $0)."""
     if not st.priced_calls and (st.unpriced_calls or st.unmetered_calls):
         return "not priced"
+    if not st.priced_calls and st.local_calls:
+        return f"{money(0)} (local)"
     return money(st.to_dict()["cost_usd"])
 
 
 def unpriced_note(st: Stats) -> str:
     parts = [f"{n:,} {what}" for n, what in ((st.unpriced_calls, "unpriced"), (st.unmetered_calls, "unmetered"))
              if n]
-    return f"+ {' and '.join(parts)} call{'s' if st.unpriced_calls + st.unmetered_calls > 1 else ''} not in this sum" \
+    note = f"+ {' and '.join(parts)} call{'s' if st.unpriced_calls + st.unmetered_calls > 1 else ''} not in this sum" \
         if parts else ""
+    if st.local_calls:
+        local = f"{st.local_calls:,} local call{'s' if st.local_calls > 1 else ''} at $0"
+        note = f"{note} · {local}" if note else local
+    return note
 
 
 def stats_row(label: str, st: Stats) -> dict:
     return {"label": label, "cost": spend(st), "calls": count(st.calls),
             "input": count(st.input_tokens), "cached": count(st.cache_read_tokens),
             "output": count(st.output_tokens), "reasoning": count(st.reasoning_tokens),
-            "unpriced": st.unpriced_calls, "unmetered": st.unmetered_calls}
+            "unpriced": st.unpriced_calls, "unmetered": st.unmetered_calls, "local": st.local_calls}
 
 
 def _window(name: str, used: int, limit: int | None, reset: int | None) -> dict:
@@ -117,7 +123,8 @@ def latest(store, account: str, labels: dict[str, str], n: int = LATEST, member_
              "model": c.model or "—", "status": f"{c.status} {c.outcome}", "input": count(c.input_tokens),
              "cached": count(c.cache_read_tokens), "output": count(c.output_tokens),
              "reasoning": count(c.reasoning_tokens),
-             "cost": money(c.cost_usd) if c.cost_usd is not None else (c.pricing or "—"),
+             "cost": f"{money(0)} (local)" if c.pricing == "local"
+             else money(c.cost_usd) if c.cost_usd is not None else (c.pricing or "—"),
              "streamed": "yes" if c.streamed else "no"}
             for c in store.latest_calls(n, account=account, member_id=member_id)]
 
@@ -157,7 +164,7 @@ def live(store, cfg: Config, record: KeyRecord, now: float | None = None, member
         "spend_30d": money(daily.totals.to_dict()["cost_usd"]),
         "spend_note": unpriced_note(t),
         "counts": {"calls": count(t.calls), "priced": count(t.priced_calls), "unpriced": count(t.unpriced_calls),
-                   "unmetered": count(t.unmetered_calls), "rejected": count(t.rejected),
+                   "unmetered": count(t.unmetered_calls), "local": count(t.local_calls), "rejected": count(t.rejected),
                    "limited": count(t.rate_limited + t.quota_exceeded), "budget_exceeded": count(t.budget_exceeded),
                    "forbidden": count(t.forbidden), "errors": count(t.errors)},
         "limits": limits(store, cfg, record.account, labels, now, every_key=member_id is None),

@@ -20,7 +20,8 @@ from aispendtrack.serve.models import Key, NewKey, NewKeyRequest
 from aispendtrack.serve.roles import Caller, caller, deny
 from aispendtrack.store import members
 from aispendtrack.store.base import SqlStore
-from aispendtrack.store.db import iso, utcnow
+from aispendtrack.store.db import iso, parse_iso, utcnow
+from aispendtrack.views.usage import rotation_due
 from aispendtrack.store.keytext import NewKey as IssuedKey
 from aispendtrack.store.keytext import check_expiry
 from aispendtrack.store.records import KeyInfo, KeyStoreError
@@ -75,7 +76,8 @@ def _key(key: KeyInfo, tier: str, cfg: Config, now: str) -> Key:
     permissions, models = _scope(key, tier, cfg)
     return Key(id=key.id, name=key.name, member=key.member, hint=key.hint, state=key.state(now),
                created=key.created, expires=key.expires, revoked=key.revoked, last_used=key.last_used,
-               permissions=list(permissions), models=None if models is None else list(models))
+               permissions=list(permissions), models=None if models is None else list(models),
+               rotated=key.secret_created or key.created, rotation_due=rotation_due(key, cfg, parse_iso(now).timestamp()))
 
 
 def _new(new: IssuedKey, permissions, models) -> NewKey:

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 _PICO = Decimal("1e-12")
 # A decimal number as PostgreSQL's numeric and Python's Decimal both read it.
 _DECIMAL_RE = r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"
+# A local call's $0 is in the cost sum (it adds nothing) but it is not a priced call.
+NOT_LOCAL = "(pricing IS NULL OR pricing <> 'local')"
 TOKENS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
 
 
@@ -45,8 +47,9 @@ def _counts(d: Dialect) -> list[str]:
         n(f"outcome = '{Outcome.QUOTA_EXCEEDED}'"), n(f"outcome = '{Outcome.BUDGET_EXCEEDED}'"),
         n(f"outcome = '{Outcome.FORBIDDEN}'"),
         *(f"CAST(SUM({t}) AS BIGINT)" for t in TOKENS),
-        "COUNT(cost_usd)", n("cost_usd IS NULL AND pricing IN ('priced', 'unpriced')"),
+        n(f"cost_usd IS NOT NULL AND {NOT_LOCAL}"), n("cost_usd IS NULL AND pricing IN ('priced', 'unpriced')"),
         n(f"cost_usd IS NULL AND pricing = 'unmetered' AND outcome NOT IN {sql_in(REFUSED)}"),
+        n("pricing = 'local'"),
     ]  # fmt: skip
 
 
@@ -72,9 +75,9 @@ def stats_of(d: Dialect, values: Sequence[Any]) -> tuple[Stats, bool]:
         calls=v[0], forwarded=v[1], errors=v[2], rejected=v[3], rate_limited=v[4], quota_exceeded=v[5],
         budget_exceeded=v[6], forbidden=v[7], input_tokens=v[8], cache_read_tokens=v[9],
         cache_write_tokens=v[10], output_tokens=v[11], reasoning_tokens=v[12], priced_calls=v[13],
-        unpriced_calls=v[14], unmetered_calls=v[15],
+        unpriced_calls=v[14], unmetered_calls=v[15], local_calls=v[16],
     )  # fmt: skip
-    st.cost_usd, exact = money_of(d, v[16:])
+    st.cost_usd, exact = money_of(d, v[17:])
     return st, exact
 
 

@@ -28,7 +28,7 @@ from aispendtrack.store.totals import Stats, canon
 
 COUNTS = ("calls", "forwarded", "errors", "rejected", "rate_limited", "quota_exceeded", "budget_exceeded",
           "forbidden", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
-          "reasoning_tokens", "priced_calls", "unpriced_calls", "unmetered_calls")
+          "reasoning_tokens", "priced_calls", "unpriced_calls", "unmetered_calls", "local_calls")
 _KEY = "account = ? AND day = ? AND grp = ?"
 _SELECT = f"SELECT {', '.join(COUNTS)}, cost_usd FROM calls_daily WHERE {_KEY}"
 _UPDATE = f"UPDATE calls_daily SET {', '.join(f'{c} = ?' for c in COUNTS)}, cost_usd = ? WHERE {_KEY}"

@@ -131,12 +131,22 @@ def v2(conn: Conn) -> None:
     (`reads.daily.add_rows`): made once more from the whole ledger; the row-id mark of the
     sums folded in later by readers goes."""
     conn.execute("DROP TABLE IF EXISTS calls_daily_mark")
+    v3(conn)  # the rebuild writes every count the sums have in this release
     daily.rebuild(conn)
+
+
+def v3(conn: Conn) -> None:
+    """The daily sums count local calls (`[providers.local]`). No ledger row was local before
+    this count existed, so 0 is exact for the sums already made."""
+    if conn.dialect.name == "postgres":
+        conn.execute("ALTER TABLE calls_daily ADD COLUMN IF NOT EXISTS local_calls bigint NOT NULL DEFAULT 0")
+    elif "local_calls" not in _columns(conn, "calls_daily"):
+        conn.execute("ALTER TABLE calls_daily ADD COLUMN local_calls INTEGER NOT NULL DEFAULT 0")
 
 
 # The provider-key vault (issue 24): sealed credentials, an account's or one key's
 # (`key_id` '' for the account's), and each account's policy. No secret is stored in clear.
-V3 = (
+V4 = (
     """CREATE TABLE IF NOT EXISTS provider_credentials (
         account_id INTEGER NOT NULL REFERENCES accounts(id), provider TEXT NOT NULL, key_id TEXT NOT NULL,
         master_key_id TEXT NOT NULL, sealed TEXT NOT NULL, hint TEXT NOT NULL, set_by TEXT NOT NULL,
@@ -145,8 +155,10 @@ V3 = (
         account_id INTEGER PRIMARY KEY REFERENCES accounts(id), mode TEXT NOT NULL)""",
 )
 
+
 MIGRATIONS = (
     Migration(1, "tables of the releases before schema versions", v1),
     Migration(2, "daily sums kept by the ledger writer", v2),
-    of_statements(3, "provider-key vault", V3),
+    Migration(3, "daily sums count local calls", v3),
+    of_statements(4, "provider-key vault", V4),
 )

@@ -1,0 +1,43 @@
+"""The `[providers]` part of `mitm.toml`: the default provider hosts, and `[providers.local]`,
+the provider ids whose calls run on the user's own machines (priced $0 as "local")."""
+
+from __future__ import annotations
+
+DEFAULT_PROVIDER_HOSTS = {
+    "api.openai.com": "openai",
+    "api.anthropic.com": "anthropic",
+    "generativelanguage.googleapis.com": "google",
+    "api.groq.com": "groq",
+    "api.mistral.ai": "mistral",
+    "openrouter.ai": "openrouter",
+    "api.deepseek.com": "deepseek",
+    "api.x.ai": "x-ai",
+    "localhost:11434": "ollama",
+    "127.0.0.1:11434": "ollama",
+}
+
+# Hosts known to accept `stream_options.include_usage` on chat streams.
+DEFAULT_INJECT_USAGE = {"openai": True, "groq": True, "openrouter": True, "deepseek": True, "x-ai": True, "mistral": False}
+
+
+def lift_local_providers(data: object) -> object:
+    """The raw config with `[providers.local]` (a table inside the host table) moved to
+    `local_providers`. Hosts given next to it replace the default hosts; `local` alone keeps
+    them. Raises ValueError naming the field for anything but `<id> = true | false`."""
+    if not isinstance(data, dict):
+        return data
+    if "local_providers" in data:
+        raise ValueError('unknown key "local_providers": declare local providers as [providers.local] <id> = true')
+    providers = data.get("providers")
+    if not isinstance(providers, dict) or "local" not in providers:
+        return data
+    hosts = {host: provider for host, provider in providers.items() if host != "local"}
+    local = providers["local"]
+    if not isinstance(local, dict) or not all(isinstance(v, bool) for v in local.values()):
+        raise ValueError("providers.local: expected a table of provider id = true | false, e.g. ollama = true")
+    data = {**data, "local_providers": frozenset(name.strip().lower() for name, on in local.items() if on)}
+    if hosts:
+        data["providers"] = hosts
+    else:
+        data.pop("providers")
+    return data
