@@ -15,7 +15,7 @@ from aispendtrack.store import open_store
 from aispendtrack.store.db import iso
 from aispendtrack.store.reads import daily
 from aispendtrack.store.reads import report as reads
-from aispendtrack.store.sqlite.schema import MIGRATIONS, v3
+from aispendtrack.store.sqlite.schema import MIGRATIONS, _daily_provider, v3
 from aispendtrack.views.report import assemble, report
 from aispendtrack_dev.synth import make_ledger
 from support.store_reads import insert, open_engine, row
@@ -37,7 +37,7 @@ def _as_report(parts, by):
     return assemble(parts, since=None, until=None, by=by).to_dict()
 
 
-@pytest.mark.parametrize("by", ["model", "key", "day", "account"])
+@pytest.mark.parametrize("by", ["model", "key", "day", "account", "provider"])
 def test_sums_equal_the_ledger_after_batches(any_store, by):
     make_ledger(any_store, 1500, seed=3, start=START, days=30, batch=400)
     make_ledger(any_store, 700, seed=4, start=START + timedelta(days=10), days=25, batch=300)  # late rows, old days
@@ -111,7 +111,7 @@ def test_random_batches_sum_exactly(tmp_path_factory, engine, batches):
     with open_engine(engine, tmp_path_factory.mktemp("sums")) as s:
         for batch in batches:
             insert(s, [_row(*b) for b in batch])
-        for by in ("model", "key", "day", "account"):
+        for by in ("model", "key", "day", "account", "provider"):
             assert _as_report(_sums(s, by), by) == _as_report(_ledger(s, by), by)
 
 
@@ -150,7 +150,8 @@ def test_report_reads_whole_days_from_the_sums_and_edges_from_the_ledger(store):
     assert edges.totals.calls == 102  # the first and the last day from the ledger, the middle one summed
     inside = report(store, since=START + timedelta(days=1, hours=1), until=START + timedelta(days=1, hours=23))
     assert inside.totals.calls == 1  # within one day: the ledger
-    assert report(store, by="provider").totals.calls == 3  # a dimension the sums do not keep: the ledger
+    assert report(store, by="provider").totals.calls == 102  # kept by the sums too: whole days from them
+    assert report(store, by="status").totals.calls == 3  # a dimension the sums do not keep: the ledger
 
 
 def test_migration_rebuilds_the_sums_of_an_older_database(tmp_path):
@@ -163,6 +164,7 @@ def test_migration_rebuilds_the_sums_of_an_older_database(tmp_path):
 
     migrate(SqliteConn(conn), MIGRATIONS[:1])
     v3(SqliteConn(conn))  # the sums' columns of today, so that today's writer can stand in for the old one
+    _daily_provider(SqliteConn(conn))
     old = open_store(path, migrate_schema=False)
     make_ledger(old, 600, seed=9, start=START, days=10)  # writes its sums as the new writer does …
     conn.execute("DELETE FROM calls_daily WHERE day > ?", [(START + timedelta(days=4)).date().isoformat()])
@@ -174,7 +176,7 @@ def test_migration_rebuilds_the_sums_of_an_older_database(tmp_path):
             tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
             assert c.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == MIGRATIONS[-1].version
         assert "calls_daily_mark" not in tables
-        for by in ("model", "key", "day", "account"):
+        for by in ("model", "key", "day", "account", "provider"):
             assert _as_report(_sums(s, by), by) == _as_report(_ledger(s, by), by)
 
 
@@ -187,7 +189,7 @@ def test_rebuild_makes_the_sums_of_the_whole_ledger(any_store):
         for r in rows:
             conn.insert(f"INSERT INTO calls ({', '.join(r)}) VALUES ({', '.join('?' * len(r))})", list(r.values()))
         assert daily.rebuild(conn) > 0
-    for by in ("model", "key", "day", "account"):
+    for by in ("model", "key", "day", "account", "provider"):
         assert _as_report(_sums(any_store, by), by) == _as_report(_ledger(any_store, by), by)
 
 
@@ -202,7 +204,7 @@ LOCAL_ROWS = [
 def test_local_calls_are_counted_apart_at_zero_cost(any_store):
     """A local call adds $0 and counts as local: not priced, not unpriced; sums and ledger agree."""
     insert(any_store, LOCAL_ROWS)
-    for by in ("model", "key", "day", "account"):
+    for by in ("model", "key", "day", "account", "provider"):
         assert _as_report(_sums(any_store, by), by) == _as_report(_ledger(any_store, by), by)
     totals = report(any_store, by="model").totals
     assert (totals.local_calls, totals.priced_calls, totals.unpriced_calls) == (2, 1, 1)

@@ -10,7 +10,15 @@ from rich.text import Text
 from aispendtrack.views.budgets import budget_entries, budgets_table
 from aispendtrack.views.opening import open_existing
 from aispendtrack.views.periods import MAX_DAYS, resolve_period
+from aispendtrack.store.reads.report import tag_of
 from aispendtrack.views.report import DIMENSIONS, report
+
+
+def _dimension(value: str) -> str:
+    if (value in DIMENSIONS and value != "minute") or tag_of(value) is not None:
+        return value
+    raise click.BadParameter(f"{value!r}: choose from {', '.join(d for d in DIMENSIONS if d != 'minute')}, "
+                             "or tag:NAME (NAME: lower-case letters, digits, '_', '.', '-')")
 
 
 @click.command("report")
@@ -19,7 +27,8 @@ from aispendtrack.views.report import DIMENSIONS, report
 @click.option("--today", is_flag=True, help="Since midnight UTC.")
 @click.option("--month", is_flag=True, help="This calendar month (UTC).")
 @click.option("--days", type=click.IntRange(min=1, max=MAX_DAYS), help="The last N days.")
-@click.option("--by", type=click.Choice([d for d in DIMENSIONS if d != "minute"]), default="model", show_default=True)
+@click.option("--by", callback=lambda ctx, param, value: _dimension(value), default="model", show_default=True,
+              help=f"Group by one of {', '.join(d for d in DIMENSIONS if d != 'minute')}, or tag:NAME (a call tag).")
 @click.option("--top", type=click.IntRange(min=1), help="Show the N costliest groups, the rest merged.")
 @click.option("--account", help="Only this account (name).")
 @click.option("--key", help="Only this key (key id or hint).")

@@ -19,6 +19,7 @@ from aispendtrack import config as configmod
 from aispendtrack.proxy.access import Access
 from aispendtrack.proxy.auth import Auth
 from aispendtrack.proxy.guard import LedgerGuard
+from aispendtrack.proxy.tags import Tags
 from aispendtrack.proxy.intercept import NamelessTls, intercept_patterns
 from aispendtrack.proxy.limits import Limiter
 from aispendtrack.proxy.metering import Metering
@@ -45,8 +46,8 @@ class AiSpendTrack:
     def __init__(self) -> None:
         self.rt = Runtime()
         # The data path in hook order: each child is one step.
-        self.addons = [Auth(self.rt), LedgerGuard(self.rt), Access(self.rt), VaultCheck(self.rt), Limiter(self.rt),
-                       VaultInject(self.rt), Metering(self.rt),
+        self.addons = [Auth(self.rt), Tags(self.rt), LedgerGuard(self.rt), Access(self.rt), VaultCheck(self.rt),
+                       Limiter(self.rt), VaultInject(self.rt), Metering(self.rt),
                        UpstreamErrors(), Redact(), Summary(self.rt), TlsHint(), NamelessTls(self.rt), WebColumns(),
                        ServeWatch()]
         self._allow_hosts_set: list[str] | None = None

@@ -269,6 +269,7 @@ class Metering:
             "ttfb_ms": round((ttfb - state.start) * 1000, 3) if ttfb else None,
             "error": state.error or (metered.invalid or metered.error if metered else None),
             "reservation_id": state.reservation_id,
+            "tags": state.tags,
         }
 
     @staticmethod

@@ -65,6 +65,7 @@ class FlowState:
     # limits
     limit_headers: dict[str, str] | None = None  # status headers for the forwarded response
     reservation_id: str | None = None  # the budget hold the ledger row settles
+    tags: dict[str, str] | None = None  # the client's tags (proxy/tags.py), kept with the row
     # request and response, as metering sees them
     request_model: str | None = None
     stream: bool = False

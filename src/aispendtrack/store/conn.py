@@ -40,12 +40,20 @@ class Cursor(Protocol):
 class Dialect(Protocol):
     name: str  # "sqlite" | "postgres"
     for_update: str  # " FOR UPDATE" where rows must be locked when read (SQLite's writer holds them all)
+    # A statement run first in a write transaction so that its commit returns before it is
+    # flushed to disk (PostgreSQL: `SET LOCAL synchronous_commit = off`, this transaction
+    # only); None where the engine offers none.
+    relaxed_commit: str | None
 
     def json_array(self, *exprs: str) -> str:
         """An expression of the JSON array text of `exprs` (equal text on both engines)."""
 
     def count_if(self, cond: str) -> str:
         """An integer count of the rows of a group where `cond` holds."""
+
+    def json_field(self, expr: str, name: str) -> str:
+        """The text value of field `name` of the JSON object text `expr` (NULL when absent);
+        `name` is a checked tag name (auth/tags.py), never client text as such."""
 
     def concat_agg(self, expr: str, sep: str) -> str:
         """The values of a group's `expr` joined with `sep`."""

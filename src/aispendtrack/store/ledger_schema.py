@@ -46,6 +46,7 @@ CALLS_COLUMNS: dict[str, type] = {
     "ttfb_ms": float,
     "error": str,
     "reservation_id": str,  # the budget reservation this row settles (store/budgets.py)
+    "tags": str,  # the client's tags: a JSON object of names to values (auth/tags.py)
 }
 
 
@@ -192,7 +193,15 @@ def _usage_text(value: Any) -> str:
 _COLUMN_SET = frozenset(CALLS_COLUMNS)
 _WHOLE = re.compile(r"[-+]?[0-9]+")
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
-_CONVERT = {"ts": _format_ts, "cost_usd": _format_decimal, "usage_json": _usage_text}
+def _tags_text(value: Any) -> str:
+    if isinstance(value, str):
+        value = json.loads(value)
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValueError(f"tags must be an object of names to text values, not {value!r}")
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+_CONVERT = {"ts": _format_ts, "cost_usd": _format_decimal, "usage_json": _usage_text, "tags": _tags_text}
 
 
 def _json_default(value: Any) -> Any:

@@ -70,13 +70,18 @@ def locks(adm: Admission) -> tuple[str, str]:
     return f"key:{adm.key_id}", f"account:{adm.account}"
 
 
-def admit(conn: Conn, adm: Admission) -> Decision:
+def admit(conn: Conn, adm: Admission, *, durable: bool = True) -> Decision:
     """Admit and count the request at `adm.now`, or deny it without counting anything, in
     one write transaction.
 
     With a `charge`, the call's dollar bound is reserved on its budgets in the same
-    transaction (`budgets.reserve`); a budget it would exceed denies it (``limit="budget"``)."""
+    transaction (`budgets.reserve`); a budget it would exceed denies it (``limit="budget"``).
+    `durable=False` lets the commit return before it is flushed where the engine allows it
+    (`Dialect.relaxed_commit`): other gateways see it at once, but a crash of the database
+    server may forget it."""
     with conn.tx(*locks(adm)):
+        if not durable and conn.dialect.relaxed_commit:
+            conn.execute(conn.dialect.relaxed_commit)
         return decide(conn, adm)
 
 

@@ -73,8 +73,10 @@ def one_transaction(conn: Conn, batch: Batch) -> BatchResult:
     return result
 
 
-def admissions_apart(conn: Conn, batch: Batch) -> BatchResult:
-    result = BatchResult(decisions=_each_alone(conn, batch.admissions))
+def admissions_apart(conn: Conn, batch: Batch, *, durable: bool = True) -> BatchResult:
+    """`durable=False`: the admissions' commits return before they are flushed
+    (`limits.admit`); the rows' stays durable."""
+    result = BatchResult(decisions=_each_alone(conn, batch.admissions, durable))
     decided = any(isinstance(d, Decision) for d in result.decisions)
     try:
         if batch.rows:
@@ -90,7 +92,7 @@ def admissions_apart(conn: Conn, batch: Batch) -> BatchResult:
     return result
 
 
-def _each_alone(conn: Conn, admissions: list) -> list:
+def _each_alone(conn: Conn, admissions: list, durable: bool = True) -> list:
     """Each admission in its own transaction: the ones committed stand whatever follows
     (refusing them now would leave them counted). After an error of the store itself the
     rest fail with it at once, untried: they must not be decided late."""
@@ -99,7 +101,7 @@ def _each_alone(conn: Conn, admissions: list) -> list:
     for adm in admissions:
         if failing is None:
             try:
-                out.append(limits.admit(conn, adm))
+                out.append(limits.admit(conn, adm, durable=durable))
                 continue
             except _STORE_ERRORS as e:
                 if not any(isinstance(d, Decision) for d in out):

@@ -60,12 +60,12 @@ def _convert(row: dict[str, Any]) -> dict[str, Any]:
         if row[name] is not None:
             row[name] = bool(row[name])
     row["cost_usd"] = _cost_text(row["cost_usd"])
-    usage = row["usage_json"]
-    if isinstance(usage, str):
-        try:
-            row["usage_json"] = json.loads(usage)
-        except ValueError:
-            pass  # keep the text as stored
+    for name in ("usage_json", "tags"):  # objects in JSONL, a JSON cell in CSV
+        if isinstance(row[name], str):
+            try:
+                row[name] = json.loads(row[name])
+            except ValueError:
+                pass  # keep the text as stored
     return row
 
 

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from aispendtrack.store.db import iso
 from aispendtrack.store.reads.legacy import as_store
 from aispendtrack.store.reads.report import DIMENSIONS as _DIMENSIONS
+from aispendtrack.store.reads.report import tag_of
 from aispendtrack.store.totals import Stats, canon
 from aispendtrack.views.periods import _utc, parse_when, resolve_period
 from aispendtrack.views.standing import LimitStatus, limits_status
@@ -86,8 +87,8 @@ def report(
     """Totals, per-`by` groups (cost desc, then calls) and a daily series (not without
     `per_day`) for [since, until): only `account`'s calls, only `key`'s (its id or hint),
     only the keys of `member_id`."""
-    if by not in DIMENSIONS:
-        raise ValueError(f"unknown dimension {by!r}: one of {', '.join(DIMENSIONS)}")
+    if by not in DIMENSIONS and tag_of(by) is None:
+        raise ValueError(f"unknown dimension {by!r}: one of {', '.join(DIMENSIONS)}, or tag:NAME")
     store = as_store(store)
     since, until = (_utc(t) if t else None for t in (since, until))
     parts = store.report_groups(since=since, until=until, by=by, account=account, key=key, member_id=member_id,

@@ -21,7 +21,7 @@ TARGET_MS = 300
 perf = time.perf_counter
 
 
-def _get(url: str, cookie: str) -> tuple[float, str]:
+def get_page(url: str, cookie: str) -> tuple[float, str]:
     req = urllib.request.Request(url, headers={"cookie": f"aispendtrack_session={cookie}"})
     t0 = perf()
     with urllib.request.urlopen(req, timeout=60) as resp:
@@ -46,7 +46,7 @@ def login(base: str, key: str) -> str:
     raise RuntimeError("login did not answer 303")
 
 
-def _prepare(ledger: Path, tmp: Path) -> tuple[Path, str, str, int]:
+def prepare_ledger(ledger: Path, tmp: Path) -> tuple[Path, str, str, int]:
     """A copy of the ledger with the busiest account on the pro tier and a key for it."""
     from aispendtrack.config import Config
     from aispendtrack.store import open_store
@@ -67,7 +67,7 @@ def dashboard(ledger: Path, n_rows: int, runs: int = 5) -> dict:
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        db_path, account, key, account_rows = _prepare(ledger, tmp)
+        db_path, account, key, account_rows = prepare_ledger(ledger, tmp)
         (tmp / "mitm.toml").write_text("")
         port = free_port()
         argv = [str(Path(sys.executable).parent / "aispendtrack"), "--config", str(tmp / "mitm.toml"),
@@ -80,11 +80,11 @@ def dashboard(ledger: Path, n_rows: int, runs: int = 5) -> dict:
             base = f"http://127.0.0.1:{port}"
             urllib.request.urlopen(base + "/", timeout=60).read()  # what a person sees first: the login form
             cookie = login(base, key)
-            first, page = _get(base + "/", cookie)
+            first, page = get_page(base + "/", cookie)
             if 'data-testid="spend-month"' not in page:
                 raise RuntimeError("the dashboard page has no spend-month figure")
-            later = [_get(base + "/", cookie)[0] for _ in range(runs)]
-            live = [_get(base + "/dashboard/live.json", cookie)[0] for _ in range(runs)]
+            later = [get_page(base + "/", cookie)[0] for _ in range(runs)]
+            live = [get_page(base + "/dashboard/live.json", cookie)[0] for _ in range(runs)]
         finally:
             stop_process(proc, signal.SIGTERM)
     ms = first * 1e3

@@ -7,7 +7,10 @@ command per stdin line and answers one JSON result per stdout line:
     {"port": 8080, "config": "addon", "stream": true, "concurrency": 8,
      "duration": 3.0, "warmup": 0.5, "key": "ask_…", "stream_delay": 0.02, "chunks": 2}
 
-With ``"get": "/v1/me"`` it sends that GET instead of a chat completion (the account plane).
+With ``"get": "/v1/me"`` it sends that GET instead of a chat completion (the account plane),
+with ``"cookie"`` a ``Cookie`` header (a dashboard session). With ``"targets": [{"port": …,
+"key": …, "config": …}, …]`` it drives several servers at once, ``concurrency`` connections
+each (several gateways); the figures are over all of them, ``per_target`` counts each one's.
 
 ``concurrency`` keep-alive connections each send requests back to back (closed loop).
 Per request it records the latency (request written → last byte of the response),
@@ -39,11 +42,19 @@ perf = time.perf_counter
 REQUEST_TIMEOUT = 15.0
 
 
-def build_get(port: int, path: str, key: str | None) -> bytes:
-    """The bytes of one GET (the account plane: ``/v1/me``)."""
-    headers = [f"Host: 127.0.0.1:{port}", "User-Agent: aispendtrack-bench/1", "Accept: application/json"]
+def get_headers(port: int, key: str | None, cookie: str | None = None) -> dict[str, str]:
+    """The headers of the load generator's GETs (a probe sends the same)."""
+    headers = {"Host": f"127.0.0.1:{port}", "User-Agent": "aispendtrack-bench/1", "Accept": "application/json"}
     if key:
-        headers.append(f"x-aispendtrack-key: {key}")
+        headers["x-aispendtrack-key"] = key
+    if cookie:
+        headers["Cookie"] = cookie
+    return headers
+
+
+def build_get(port: int, path: str, key: str | None, cookie: str | None = None) -> bytes:
+    """The bytes of one GET (the account plane: ``/v1/me``, the dashboard)."""
+    headers = [f"{k}: {v}" for k, v in get_headers(port, key, cookie).items()]
     return (f"GET {path} HTTP/1.1\r\n" + "\r\n".join(headers) + "\r\n\r\n").encode()
 
 
@@ -85,6 +96,19 @@ class Tally:
         self.errors += 1
         if len(self.error_samples) < 5:
             self.error_samples.append(msg)
+
+    @classmethod
+    def merged(cls, tallies: list[Tally]) -> Tally:
+        out = cls()
+        for t in tallies:
+            out.ok += t.ok
+            out.errors += t.errors
+            out.error_samples += t.error_samples[:5 - len(out.error_samples)]
+            out.latencies += t.latencies
+            out.ttfbs += t.ttfbs
+            out.spreads += t.spreads
+            out.last_done = max(out.last_done, t.last_done)
+        return out
 
 
 async def _connect(port: int) -> Conn:
@@ -144,21 +168,27 @@ def percentile(values: list[float], q: float) -> float | None:
     return s[k]
 
 
-async def run_load(port: int, *, config: str, stream: bool, concurrency: int, duration: float, warmup: float,
-                   key: str | None = None, stream_delay: float = 0.02, chunks: int = 2,
-                   get: str | None = None) -> dict:
-    data = build_get(port, get, key) if get else \
-        build_request(port, config=config, stream=stream, key=key, stream_delay=stream_delay, chunks=chunks)
-    conns = await asyncio.gather(*(_connect(port) for _ in range(concurrency)))
-    warm, measured = Tally(), Tally()
+async def run_load(port: int | None = None, *, config: str, stream: bool, concurrency: int, duration: float,
+                   warmup: float, key: str | None = None, stream_delay: float = 0.02, chunks: int = 2,
+                   get: str | None = None, cookie: str | None = None, targets: list[dict] | None = None) -> dict:
+    targets = targets or [{"port": port, "key": key, "config": config}]
+    datas = [build_get(t["port"], get, t["key"], cookie) if get else
+             build_request(t["port"], config=t["config"], stream=stream, key=t["key"], stream_delay=stream_delay,
+                           chunks=chunks) for t in targets]
+    conns = await asyncio.gather(*(_connect(t["port"]) for t in targets for _ in range(concurrency)))
     t_start = perf()
     t_measure = t_start + warmup
-    phases = [(t_measure, warm), (t_measure + duration, measured)]
+    # each target its own tallies (its requests counted apart for the harness checks)
+    phases = [[(t_measure, Tally()), (t_measure + duration, Tally())] for _ in targets]
     reconnects = [0]
     await asyncio.wait_for(
-        asyncio.gather(*(_worker(port, c, data, stream, phases, reconnects) for c in conns)),
+        asyncio.gather(*(_worker(t["port"], conns[i * concurrency + j], datas[i], stream, phases[i], reconnects)
+                         for i, t in enumerate(targets) for j in range(concurrency))),
         warmup + duration + REQUEST_TIMEOUT + 10,
     )
+    warm, measured = Tally.merged([p[0][1] for p in phases]), Tally.merged([p[1][1] for p in phases])
+    per_target = [{"config": t["config"], "port": t["port"], "sent_total": sum(x.ok + x.errors for _, x in p),
+                   "ok_total": sum(x.ok for _, x in p)} for t, p in zip(targets, phases)]
     elapsed = max(measured.last_done - t_measure, 1e-9) if measured.ok else duration
     lat, ttfb, spreads = measured.latencies, measured.ttfbs, measured.spreads
     # how long the fake provider takes from a stream's first event to its last (see above)
@@ -182,6 +212,7 @@ async def run_load(port: int, *, config: str, stream: bool, concurrency: int, du
         # the share of streamed requests whose first event came at least half the stream's
         # own span before its end (1.0: streamed; about 0: buffered)
         "first_event_before_end": (streamed_first / len(spreads)) if spreads and span else None,
+        "per_target": per_target,
     }
 
 

@@ -51,15 +51,17 @@ def sample_row(i: int = 0) -> dict:
     }
 
 
-def ledger(n: int, tasks: int = 8) -> dict:
-    """`await StoreWriter.write(row)` from `tasks` concurrent tasks: wall time per row and await latency."""
+def ledger(n: int, tasks: int = 8, store=None) -> dict:
+    """`await StoreWriter.write(row)` from `tasks` concurrent tasks: wall time per row and await
+    latency; on `store` (default: a new SQLite file)."""
     try:
         from aispendtrack.store import open_store
         from aispendtrack.store.writer import StoreWriter
     except ImportError as e:
         return _missing(e)
     with tempfile.TemporaryDirectory() as tmp:
-        store = open_store(Path(tmp) / "ledger.db")
+        own = store is None
+        store = open_store(Path(tmp) / "ledger.db") if own else store
         writer = StoreWriter(store)
         writer.start()
         waits: list[float] = []
@@ -81,13 +83,15 @@ def ledger(n: int, tasks: int = 8) -> dict:
             elapsed = asyncio.run(main())
         finally:
             writer.close()
-            store.close()
+            if own:
+                store.close()
         stats = writer.stats
     rows = per_task * tasks
     mean_batch = stats.rows_written / max(stats.batches, 1)
     return {
         "us": elapsed / rows * 1e6,
         "await_p50_us": statistics.median(waits) * 1e6,
+        "mean_batch": mean_batch,
         "detail": f"{rows} rows from {tasks} tasks; await p50 {statistics.median(waits) * 1e6:.0f} µs; "
                   f"mean group commit {mean_batch:.1f} rows",
     }
@@ -234,7 +238,7 @@ def dashboard(cache_dir: Path, n_rows: int, seed: int = 0) -> dict:
     return measure(path, n_rows)
 
 
-def run_all(*, quick: bool, cache_dir: Path, ledger_rows: int, log=print) -> dict:
+def run_all(*, quick: bool, cache_dir: Path, ledger_rows: int, log=print, with_dashboard: bool = True) -> dict:
     n_lim = 2_000 if quick else 20_000
     n_ledger = 2_000 if quick else 20_000
     n_meter = 300 if quick else 3_000
@@ -246,8 +250,9 @@ def run_all(*, quick: bool, cache_dir: Path, ledger_rows: int, log=print) -> dic
         ("ledger_write", lambda: ledger(n_ledger)),
         ("metering", lambda: metering(n_meter)),
         ("report", lambda: report(cache_dir, ledger_rows)),
-        ("dashboard", lambda: dashboard(cache_dir, ledger_rows)),
     ]
+    if with_dashboard:
+        steps.append(("dashboard", lambda: dashboard(cache_dir, ledger_rows)))
     for name, fn in steps:
         log(f"micro: {name} …")
         try:

@@ -139,9 +139,12 @@ def read_line(child: Child, timeout: float) -> str:
 
 def mitmdump_argv(name: str, upstream: str, port: int, confdir: Path, *, addon: dict | None = None,
                   extra: list[str] | None = None) -> list[str]:
+    """`addon`: {"config", "db"}, and optionally the "entry" file and the "mitmdump" program of
+    another checkout (`--baseline`)."""
     options = {"listen_host": "127.0.0.1", "confdir": confdir, "connection_strategy": "lazy",
                "flow_detail": 0, "termlog_verbosity": "warn"}
     if addon:
         options |= {"aispendtrack_config": addon["config"], "aispendtrack_db": addon["db"]}
     return launch.mitmdump_argv([f"reverse:{upstream}@{port}"], options=options, args=extra or [],
-                                entry=launch.ENTRY if addon else None)
+                                entry=(addon.get("entry") or launch.ENTRY) if addon else None,
+                                program=(addon or {}).get("mitmdump") or launch.MITMDUMP)

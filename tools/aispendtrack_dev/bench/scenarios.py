@@ -12,6 +12,9 @@ Processes (all on 127.0.0.1, all stopped on exit, Ctrl-C and errors included):
   free tier with limits raised so they never trigger (check-and-count on every call),
   ``addon+budget`` = the same tier on an account with a dollar budget too large ever to
   refuse (check-and-count plus a budget reservation and its settlement on every call)
+- ``base:addon`` (``--baseline REV``): the same three keys' configurations on another
+  commit's addon (``baseline.py``), its own database; cells ``base:addon``, ``base:addon+limits``,
+  ``base:addon+budget`` in the same schedule
 - the load generator (``aispendtrack_dev.bench.load``), its own process, driven by JSON lines
 
 Every measurement cell (workload × concurrency × configuration) runs once per repeat,
@@ -42,6 +45,7 @@ monthly_calls = 100000000
 """
 
 SERVE_KEY = "serve"  # the key GET /v1/me is asked with; not a proxy configuration
+BASE_PREFIX = "base:"  # configurations run on the --baseline commit
 
 WORKLOADS = {
     "json": {"stream": False, "configs": ["direct", "bare", "addon", "addon+limits", "addon+budget"],
@@ -57,9 +61,10 @@ class Setup:
     children: Children
     fake: Child
     loadgen: Child
-    proxies: dict[str, Child] = field(default_factory=dict)  # bare, bare-stream, addon
-    keys: dict[str, Any] = field(default_factory=dict)  # config name → NewKey
+    proxies: dict[str, Child] = field(default_factory=dict)  # bare, bare-stream, addon, base:addon
+    keys: dict[str, Any] = field(default_factory=dict)  # config name → NewKey (BaseKey for base:…)
     db_path: Path | None = None
+    base_db: Path | None = None  # --baseline: the other commit's database
 
     def port(self, config: str) -> int:
         return self.process_of(config).port  # type: ignore[return-value]
@@ -67,8 +72,16 @@ class Setup:
     def process_of(self, config: str) -> Child:
         if config == "direct":
             return self.fake
-        # both addon configurations share one process: they differ by key only
+        # the addon configurations of one tree share one process: they differ by key only
+        if config.startswith(BASE_PREFIX):
+            return self.proxies[BASE_PREFIX + "addon"]
         return self.proxies["addon" if config.startswith("addon") else config]
+
+
+def configs_of(workload: str, baseline: bool = False) -> list[str]:
+    """The workload's configurations; with a baseline, its addon configurations too."""
+    configs = WORKLOADS[workload]["configs"]
+    return configs + [BASE_PREFIX + c for c in configs if c.startswith("addon")] if baseline else configs
 
 
 def make_keys(db_path: Path, config_path: Path) -> dict:
@@ -89,12 +102,31 @@ def make_keys(db_path: Path, config_path: Path) -> dict:
         }
 
 
-def start(tmp: Path, children: Children, *, want_stream: bool, addon_args: list[str] | None = None) -> Setup:
+def start_driver(children: Children) -> tuple[Child, Child, str]:
+    """The fake provider and the load generator (their own processes); the fake's URL."""
     py = sys.executable
     fake = children.spawn("fake provider", [py, "-m", "aispendtrack_dev.bench.fake"], pipes=True)
     url = read_line(fake, 30).strip()
     fake.port = int(url.rsplit(":", 1)[1])
     loadgen = children.spawn("load generator", [py, "-m", "aispendtrack_dev.bench.load"], pipes=True)
+    return fake, loadgen, url
+
+
+def ask(loadgen: Child, cmd: dict, timeout: float) -> dict:
+    """One command to the load generator, its answer (an error if it failed)."""
+    assert loadgen.proc.stdin is not None
+    loadgen.proc.stdin.write((json.dumps(cmd) + "\n").encode())
+    loadgen.proc.stdin.flush()
+    result = json.loads(read_line(loadgen, timeout))
+    if "fatal" in result:
+        raise RuntimeError(f"load generator failed on {cmd.get('config')}: {result['fatal']}")
+    return result
+
+
+def start(tmp: Path, children: Children, *, want_stream: bool, addon_args: list[str] | None = None,
+          baseline=None) -> Setup:
+    """`baseline` (`baseline.Baseline`): the other commit's addon too, on its own database."""
+    fake, loadgen, url = start_driver(children)
     setup = Setup(tmp, children, fake, loadgen)
 
     config_path = tmp / "mitm.toml"
@@ -103,15 +135,23 @@ def start(tmp: Path, children: Children, *, want_stream: bool, addon_args: list[
     setup.keys = make_keys(setup.db_path, config_path)
 
     specs = {"bare": None, "addon": {"config": config_path, "db": setup.db_path}}
+    if baseline is not None:
+        from aispendtrack_dev.bench.baseline import make_keys as make_base_keys
+
+        setup.base_db = tmp / "baseline.db"
+        setup.keys |= make_base_keys(baseline, setup.base_db, config_path)
+        specs[BASE_PREFIX + "addon"] = {"config": config_path, "db": setup.base_db, "entry": baseline.entry,
+                                        "mitmdump": baseline.mitmdump}
     if want_stream:
         specs["bare-stream"] = None
     for name, addon in specs.items():
         port = free_port()
         extra = ["--set", "stream_large_bodies=1"] if name == "bare-stream" else []
-        if name == "addon":
+        if name.endswith("addon"):  # the same what-if arguments for both trees
             extra = list(addon_args or [])
-        argv = mitmdump_argv(name, url, port, tmp / f"conf-{name}", addon=addon, extra=extra)
-        setup.proxies[name] = children.spawn(f"mitmdump ({name})", argv, log_path=tmp / f"mitmdump-{name}.log",
+        slug = name.replace(":", "-")
+        argv = mitmdump_argv(name, url, port, tmp / f"conf-{slug}", addon=addon, extra=extra)
+        setup.proxies[name] = children.spawn(f"mitmdump ({name})", argv, log_path=tmp / f"mitmdump-{slug}.log",
                                              port=port, cwd=tmp)
     for child in setup.proxies.values():
         wait_port(child.port, child)  # type: ignore[arg-type]
@@ -127,13 +167,8 @@ def run_cell(setup: Setup, *, config: str, stream: bool, concurrency: int, durat
     watched = {"server": server, "loadgen": setup.loadgen, "fake": setup.fake}
     cpu0 = {k: c.cpu_seconds() for k, c in watched.items()}
     t0 = time.perf_counter()
-    assert setup.loadgen.proc.stdin is not None
-    setup.loadgen.proc.stdin.write((json.dumps(cmd) + "\n").encode())
-    setup.loadgen.proc.stdin.flush()
-    result = json.loads(read_line(setup.loadgen, warmup + duration + 90))
+    result = ask(setup.loadgen, cmd, warmup + duration + 90)
     wall = time.perf_counter() - t0
-    if "fatal" in result:
-        raise RuntimeError(f"load generator failed on {config}: {result['fatal']}")
     cpu = {k: c.cpu_seconds() - cpu0[k] for k, c in watched.items()}
     n = max(result["sent_total"], 1)
     result["wall"] = wall
@@ -143,13 +178,14 @@ def run_cell(setup: Setup, *, config: str, stream: bool, concurrency: int, durat
     return result
 
 
-def schedule(workloads: list[str], concurrency: list[int], repeats: int) -> list[tuple[int, str, int, str]]:
+def schedule(workloads: list[str], concurrency: list[int], repeats: int,
+             baseline: bool = False) -> list[tuple[int, str, int, str]]:
     """(repeat, workload, concurrency, config) in run order; configurations rotate by one each repeat."""
     plan = []
     for rep in range(repeats):
         for workload in workloads:
             for conc in concurrency:
-                configs = WORKLOADS[workload]["configs"]
+                configs = configs_of(workload, baseline)
                 k = rep % len(configs)
                 plan += [(rep, workload, conc, config) for config in configs[k:] + configs[:k]]
     return plan
@@ -158,14 +194,14 @@ def schedule(workloads: list[str], concurrency: list[int], repeats: int) -> list
 def measure_all(setup: Setup, *, workloads: list[str], concurrency: list[int], repeats: int, duration: float,
                 warmup: float, log: Callable[[str], None]) -> list[dict]:
     """Every cell of the schedule, one progress line each; the raw per-repeat results."""
-    plan = schedule(workloads, concurrency, repeats)
+    plan = schedule(workloads, concurrency, repeats, baseline=BASE_PREFIX + "addon" in setup.proxies)
     cells: list[dict] = []
     for done, (rep, workload, conc, config) in enumerate(plan, 1):
         r = run_cell(setup, config=config, stream=WORKLOADS[workload]["stream"], concurrency=conc,
                      duration=duration, warmup=warmup)
         r.update(workload=workload, repeat=rep)
         cells.append(r)
-        log(f"  [{done}/{len(plan)}] rep {rep + 1} {workload:4} c={conc:<3} {config:13} "
+        log(f"  [{done}/{len(plan)}] rep {rep + 1} {workload:4} c={conc:<3} {config:18} "
             f"{r['rps']:8.1f} req/s  p50 {r['p50_ms'] or 0:7.2f} ms  ttfb {r['ttfb_p50_ms'] or 0:7.2f} ms"
             f"  errors {r['errors']}")
     return cells

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import statistics
 
-from aispendtrack_dev.bench.scenarios import WORKLOADS
+from aispendtrack_dev.bench.scenarios import BASE_PREFIX, WORKLOADS
 
-TARGET_RPS_RATIO = 0.95
-TARGET_ADDED_P50_MS = 0.3
+# Issue 21's targets: throughput ≥ 0.75× bare mitmdump at every concurrency, added p50 ≤ 0.6 ms
+# at c=1 (at c=8 the added p50 is mostly queueing behind the CPU: reported, no target); a
+# budget costs at most 5 % of throughput against limits on. SSE: the first event within 1 ms.
+TARGET_RPS_RATIO = 0.75
+TARGET_ADDED_P50_MS = 0.6
+TARGET_P50_CONCURRENCY = 1
+TARGET_BUDGET_RATIO = 0.95
 TARGET_TTFB_DELTA_MS = 1.0
 
 
@@ -55,11 +60,17 @@ def aggregate(cells: list[dict]) -> list[dict]:
     return out
 
 
+VARIANTS = ("addon", "addon+limits", "addon+budget")
+
+
 def _pairs() -> list[tuple[str, str, str]]:
-    """(workload, base, variant): each addon variant against the baseline, limits on vs off, budget on vs off."""
-    pairs = [(w, spec["base"], v) for w, spec in WORKLOADS.items() for v in ("addon", "addon+limits", "addon+budget")]
-    return pairs + [(w, "addon", "addon+limits") for w in WORKLOADS] + [(w, "addon+limits", "addon+budget")
-                                                                         for w in WORKLOADS]
+    """(workload, base, variant): each addon variant against the baseline, limits on vs off, budget on vs off;
+    with --baseline, the other commit's variants against the baseline and this tree's against them."""
+    pairs = [(w, spec["base"], v) for w, spec in WORKLOADS.items() for v in VARIANTS]
+    pairs += [(w, "addon", "addon+limits") for w in WORKLOADS] + [(w, "addon+limits", "addon+budget")
+                                                                   for w in WORKLOADS]
+    pairs += [(w, spec["base"], BASE_PREFIX + v) for w, spec in WORKLOADS.items() for v in VARIANTS]
+    return pairs + [(w, BASE_PREFIX + v, v) for w in WORKLOADS for v in VARIANTS]
 
 
 def ratios(cells: list[dict]) -> list[dict]:
@@ -87,6 +98,7 @@ def ratios(cells: list[dict]) -> list[dict]:
                     cap.append(b["server_cpu_us_per_req"] / v["server_cpu_us_per_req"])
             if not rps:
                 continue
+            budget_pair = (base, variant) == ("addon+limits", "addon+budget")
             out.append({
                 "workload": w, "concurrency": conc, "variant": variant, "base": base,
                 "rps_ratio": median(rps), "rps_ratio_range": spread(rps),
@@ -95,12 +107,14 @@ def ratios(cells: list[dict]) -> list[dict]:
                 "added_cpu_us_per_req": median(dcpu),
                 # a CPU-bound proxy's max throughput scales with 1 / CPU per request: less noisy than req/s
                 "cpu_capacity_ratio": median(cap),
-                # limits on vs off and budget on vs off are informative only: targets are against the baselines
-                "targets": base == WORKLOADS[w]["base"],
+                # against the baselines, and budget on vs limits on; limits on vs off and after vs
+                # before are informative
+                "targets": base == WORKLOADS[w]["base"] or budget_pair,
                 "meets": {
-                    "rps": median(rps) >= TARGET_RPS_RATIO,
-                    "p50": median(dp50) <= TARGET_ADDED_P50_MS,
-                    **({"ttfb": median(dttfb) <= TARGET_TTFB_DELTA_MS} if dttfb else {}),
+                    "rps": median(rps) >= (TARGET_BUDGET_RATIO if budget_pair else TARGET_RPS_RATIO),
+                    "p50": median(dp50) <= TARGET_ADDED_P50_MS
+                    if conc == TARGET_P50_CONCURRENCY and not budget_pair else None,
+                    **({"ttfb": median(dttfb) <= TARGET_TTFB_DELTA_MS} if dttfb and not budget_pair else {}),
                 },
             })
     return out

@@ -7,8 +7,9 @@ import shutil
 from rich.console import Console
 from rich.table import Table
 
-from aispendtrack_dev.bench.scenarios import STREAM_CHUNKS, STREAM_DELAY, WORKLOADS
-from aispendtrack_dev.bench.stats import TARGET_ADDED_P50_MS, TARGET_RPS_RATIO, TARGET_TTFB_DELTA_MS
+from aispendtrack_dev.bench.scenarios import STREAM_CHUNKS, STREAM_DELAY, WORKLOADS, configs_of
+from aispendtrack_dev.bench.stats import (TARGET_ADDED_P50_MS, TARGET_BUDGET_RATIO, TARGET_P50_CONCURRENCY,
+                                          TARGET_RPS_RATIO, TARGET_TTFB_DELTA_MS)
 
 
 def fmt(v: float | None, spec: str = ".1f") -> str:
@@ -38,6 +39,9 @@ def _header(con: Console, data: dict) -> None:
     con.print(f"{s['repeats']} repeat(s) × {s['duration']} s per cell (+{s['warmup']} s warm-up), concurrency "
               f"{', '.join(map(str, s['concurrency']))}, round-robin; medians over repeats, \\[min–max] spread. "
               f"SSE: {STREAM_CHUNKS + 4} events, {STREAM_DELAY * 1000:.0f} ms apart, include_usage.")
+    if data.get("baseline"):
+        con.print(f"[bold]Before/after:[/] 'base:…' configurations run commit {data['baseline']['describe']}, "
+                  "interleaved with this tree's in the same schedule.")
     if s.get("addon_args"):
         con.print(f"[bold red]What-if run:[/] addon process started with extra arguments {s['addon_args']}")
     con.print("[yellow]Honest note:[/] load generator, fake provider and proxy are separate processes but share "
@@ -69,17 +73,20 @@ def _scenario_tables(con: Console, data: dict) -> None:
             t.add_column("TTFB p50 ms", justify="right")
             t.add_column("streamed?", justify="center")
         _columns(t, ["proxy CPU µs/req", "loadgen CPU", "ok", "errors"], ())
-        for r in sorted(rows, key=lambda r: (r["concurrency"], spec["configs"].index(r["config"]))):
+        order = configs_of(workload, baseline=True)
+        for r in sorted(rows, key=lambda r: (r["concurrency"], order.index(r["config"]))):
             t.add_row(*_scenario_row(r, spec["stream"]))
         con.print(t)
 
 
 def _ratio_table(con: Console, data: dict) -> None:
     t = Table(title=f"Addon cost vs baseline (paired per repeat; targets: throughput ≥ {TARGET_RPS_RATIO}× bare, "
-                    f"added p50 ≤ {TARGET_ADDED_P50_MS} ms, TTFB within {TARGET_TTFB_DELTA_MS} ms)",
+                    f"added p50 ≤ {TARGET_ADDED_P50_MS} ms at c={TARGET_P50_CONCURRENCY}, TTFB within "
+                    f"{TARGET_TTFB_DELTA_MS} ms, budget on ≥ {TARGET_BUDGET_RATIO}× limits on)",
               title_justify="left")
     _columns(t, ["workload", "conc", "variant ÷ base", "throughput ×", "\\[min–max]", "added p50 ms", "\\[min–max]",
                  "TTFB Δ ms", "added proxy CPU µs/req", "CPU capacity ×"], ("workload", "variant ÷ base"))
+    t.columns[2].no_wrap = True
     for r in data["ratios"]:
         tg = r["targets"]
         t.add_row(r["workload"], str(r["concurrency"]), f"{r['variant']} ÷ {r['base']}",
@@ -195,10 +202,15 @@ def print_report(data: dict) -> None:
     con = Console(width=max(140, shutil.get_terminal_size((140, 40)).columns))
     _header(con, data)
     _scenario_tables(con, data)
-    _ratio_table(con, data)
+    if data["ratios"]:
+        _ratio_table(con, data)
     if data.get("serve"):
         _serve_table(con, data["serve"])
-    _checks_table(con, data)
+    if data.get("checks"):
+        _checks_table(con, data)
+    from aispendtrack_dev.bench.table_parts import print_parts
+
+    print_parts(con, data)
     if data.get("micro"):
         _micro_table(con, data["micro"])
     if data.get("profile"):

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from aispendtrack.config import Config
@@ -16,6 +16,7 @@ from aispendtrack.serve import deps
 from aispendtrack.serve.errors import fail
 from aispendtrack.serve.roles import Caller, caller
 from aispendtrack.store.base import SqlStore
+from aispendtrack.store.reads.report import tag_of
 from aispendtrack.views import export
 from aispendtrack.views.budgets import budget_entries
 from aispendtrack.views.periods import resolve_period
@@ -36,13 +37,15 @@ def _period(since: str | None, until: str | None) -> tuple[datetime | None, date
 
 @router.get("/usage")
 def usage(since: str | None = None, until: str | None = None,
-          by: Literal["day", "model", "key", "member"] = "model",
+          by: str = Query("model", description="day, model, key, member, or tag:NAME (a call tag)"),
           who: Caller = Depends(caller("api")), store: SqlStore = Depends(deps.store),
           cfg: Config = Depends(deps.config)) -> dict:
     """Totals and groups for [since, until) (ISO dates or datetimes, UTC), money as decimal strings,
     and the budgets in force; the whole account for owner/admin keys, the member's own keys
     (and the account's budget, which binds them) otherwise."""
     since_t, until_t = _period(since, until)
+    if by not in ("day", "model", "key", "member") and tag_of(by) is None:
+        raise fail(422, "invalid_request", "by: one of day, model, key, member, or tag:NAME")
     rep = report(store, since=since_t, until=until_t, by=by, account=who.key.account, member_id=own(who))
     member = None if who.whole_account else who.member
     return {**rep.to_dict(), "budgets": budget_entries(store, cfg, account=who.key.account, member=member)}

@@ -24,6 +24,9 @@ CHANNEL = "aispendtrack_changes"
 class PostgresDialect:
     name = "postgres"
     for_update = " FOR UPDATE"  # appended to a SELECT whose rows the transaction will change
+    # this transaction's commit returns once it is in the WAL buffers, not flushed: a server
+    # crash may forget it (a later durable commit flushes it with its own)
+    relaxed_commit = "SET LOCAL synchronous_commit = off"
 
     @staticmethod
     def json_array(*exprs: str) -> str:
@@ -32,6 +35,10 @@ class PostgresDialect:
     @staticmethod
     def count_if(cond: str) -> str:
         return f"COUNT(*) FILTER (WHERE {cond})"
+
+    @staticmethod
+    def json_field(expr: str, name: str) -> str:
+        return f"(({expr})::jsonb ->> '{name}')"
 
     @staticmethod
     def concat_agg(expr: str, sep: str) -> str:

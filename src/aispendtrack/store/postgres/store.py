@@ -17,8 +17,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from aispendtrack.store import traffic
-from aispendtrack.store import clock
+from aispendtrack.store import clock, limits, traffic
 from aispendtrack.store.base import SqlStore
 from aispendtrack.store.conn import BUDGETS, KEYS, VAULT, WEBHOOKS
 from aispendtrack.store.migrate import Migration, migrate, of_statements
@@ -104,8 +103,19 @@ class PostgresStore(SqlStore):
     write_batch = staticmethod(traffic.admissions_apart)
     migrations = tuple(Migration(v, n, s) if callable(s) else of_statements(v, n, s) for v, n, s in MIGRATIONS)
 
-    def __init__(self, dsn: str, *, migrate_schema: bool = True, min_size: int = 1, max_size: int = 8):
+    def __init__(self, dsn: str, *, migrate_schema: bool = True, min_size: int = 1, max_size: int = 8,
+                 fast_admissions: bool = False):
+        """`fast_admissions`: each admission's transaction commits with `synchronous_commit =
+        off` (`SET LOCAL`, that transaction only; ledger rows and every other write stay
+        durable). Its count, window event and budget hold are seen by every gateway at once,
+        but the commit returns before the disk flush, so a hot key's lock is held a few
+        hundred µs instead of a flush (ms). A crash of the database *server* (not of a
+        gateway) may forget the admissions of the last moments (up to 3 × `wal_writer_delay`,
+        0.6 s by default) whose calls had no ledger row committed yet: any later durable commit
+        flushes the WAL before it, admissions included. Those calls are then in the ledger
+        but not counted against their hourly window, monthly quota or budget. Off by default."""
         self.dsn = dsn
+        self.fast_admissions = fast_admissions
         self.target = describe(dsn)
         try:  # at once, with the server's reason (refused, no such database, password), not a pool timeout
             psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT).close()
@@ -123,6 +133,14 @@ class PostgresStore(SqlStore):
         if migrate_schema:
             with self.connection() as conn:
                 migrate(conn, self.migrations)
+
+    def write(self, batch):
+        with self.connection() as conn:
+            return self.write_batch(conn, batch, durable=not self.fast_admissions)
+
+    def admit(self, adm):
+        with self.connection() as conn:
+            return limits.admit(conn, adm, durable=not self.fast_admissions)
 
     @contextmanager
     def connection(self) -> Iterator[PostgresConn]:

@@ -1,4 +1,4 @@
-"""Daily sums of the ledger per (account, UTC day, key, model): `calls_daily`.
+"""Daily sums of the ledger per (account, UTC day, key, model, provider): `calls_daily`.
 
 `add_rows(conn, rows)` adds a batch of ledger rows to them inside the transaction that
 inserts the rows, so the sums are never behind the ledger and every row counts exactly
@@ -9,7 +9,7 @@ PostgreSQL the read locks the row (`FOR UPDATE`) and a group first made by two w
 once is merged by the one that finds the other's row.
 
 A row's account is kept as given, NULL as "" (a key always has a named account; a 401
-has none); `grp` is the JSON of (key, model), the part of the key that may be NULL.
+has none); `grp` is the JSON of (key, model, provider), the part of the key that may be NULL.
 `rebuild` makes the sums again from the ledger (the schema migration that introduced
 `add_rows`); `groups` reads them back grouped like a report.
 """
@@ -32,12 +32,12 @@ COUNTS = ("calls", "forwarded", "errors", "rejected", "rate_limited", "quota_exc
 _KEY = "account = ? AND day = ? AND grp = ?"
 _SELECT = f"SELECT {', '.join(COUNTS)}, cost_usd FROM calls_daily WHERE {_KEY}"
 _UPDATE = f"UPDATE calls_daily SET {', '.join(f'{c} = ?' for c in COUNTS)}, cost_usd = ? WHERE {_KEY}"
-_COLUMNS = ("account", "day", "grp", "key_id", "model", *COUNTS, "cost_usd")
+_COLUMNS = ("account", "day", "grp", "key_id", "model", "provider", *COUNTS, "cost_usd")
 _INSERT = f"INSERT INTO calls_daily ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 
 
-def grp(key_id: str | None, model: str | None) -> str:
-    return json.dumps([key_id, model], ensure_ascii=False, separators=(",", ":"))
+def grp(key_id: str | None, model: str | None, provider: str | None) -> str:
+    return json.dumps([key_id, model, provider], ensure_ascii=False, separators=(",", ":"))
 
 
 def _values(st: Stats) -> list:
@@ -51,21 +51,21 @@ def _stats(row: Sequence[Any]) -> Stats:
 def add_rows(conn: Conn, rows: Iterable[Mapping[str, Any]]) -> None:
     """Inside the caller's write transaction: add ledger rows (`ledger_schema.to_db_row`
     form, as inserted) to the daily sums."""
-    groups: dict[tuple[str, str, str | None, str | None], Stats] = {}
+    groups: dict[tuple[str, str, str | None, str | None, str | None], Stats] = {}
     for row in rows:
-        k = (row.get("account") or "", row["ts"][:10], row.get("key_id"), row.get("model"))
+        k = (row.get("account") or "", row["ts"][:10], row.get("key_id"), row.get("model"), row.get("provider"))
         st = groups.get(k)
         if st is None:
             st = groups[k] = Stats()
         st.add_row(row)
     select = _SELECT + (" FOR UPDATE" if conn.dialect.name == "postgres" else "")
-    keyed = sorted(((account, day, grp(key_id, model)), key_id, model, st)
-                   for (account, day, key_id, model), st in groups.items())
-    for k, key_id, model, st in keyed:
-        _add(conn, select, k, key_id, model, st)
+    keyed = sorted(((account, day, grp(key_id, model, provider)), key_id, model, provider, st)
+                   for (account, day, key_id, model, provider), st in groups.items())
+    for k, key_id, model, provider, st in keyed:
+        _add(conn, select, k, key_id, model, provider, st)
 
 
-def _add(conn: Conn, select: str, k: tuple[str, str, str], key_id, model, st: Stats) -> None:
+def _add(conn: Conn, select: str, k: tuple[str, str, str], key_id, model, provider, st: Stats) -> None:
     while True:
         old = conn.execute(select, k).fetchone()
         if old is not None:
@@ -74,7 +74,7 @@ def _add(conn: Conn, select: str, k: tuple[str, str, str], key_id, model, st: St
             conn.execute(_UPDATE, [*_values(merged), *k])
             return
         made = conn.execute(_INSERT + " ON CONFLICT (account, day, grp) DO NOTHING",
-                            [*k, key_id, model, *_values(st)])
+                            [*k, key_id, model, provider, *_values(st)])
         if made.rowcount:
             return  # else another writer made this group meanwhile: merge into theirs
 
@@ -83,9 +83,9 @@ def rebuild(conn: Conn) -> int:
     """Inside the caller's write transaction: make the sums again from the whole ledger;
     the number of groups."""
     conn.execute("DELETE FROM calls_daily")
-    dims = ("coalesce(account, '')", "substr(ts, 1, 10)", "key_id", "model")
-    out = [[account, day, grp(key_id, model), key_id, model, *_values(st)]
-           for (account, day, key_id, model), st in agg.grouped(conn, dims, "FROM calls", (), ())]
+    dims = ("coalesce(account, '')", "substr(ts, 1, 10)", "key_id", "model", "provider")
+    out = [[account, day, grp(key_id, model, provider), key_id, model, provider, *_values(st)]
+           for (account, day, key_id, model, provider), st in agg.grouped(conn, dims, "FROM calls", (), ())]
     conn.executemany(_INSERT, out)
     return len(out)
 
@@ -98,6 +98,7 @@ DIMENSIONS = {  # what the sums can be grouped by: select expressions, joins
     "key": (("calls_daily.key_id",), ""),
     "account": (("calls_daily.account",), ""),
     "model": (("calls_daily.model",), ""),
+    "provider": (("calls_daily.provider",), ""),
     "day": ((), ""),
     "member": (("calls_daily.account", "m.name"), _MEMBER_JOIN),
 }

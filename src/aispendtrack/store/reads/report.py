@@ -10,6 +10,7 @@ ledger's own aggregate (`agg`).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time, timedelta
 
 from aispendtrack.store.conn import Conn
@@ -32,6 +33,8 @@ DIMENSIONS = {  # ledger select expressions and joins per dimension
     "minute": (("substr(calls.ts, 1, 16)",), ""),  # for `top`; not offered on the command line
 }
 _DAY = "substr(calls.ts, 1, 10)"
+# A tag name as the proxy admits them (auth/tags.py): safe inside a JSON path
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 
 def report_groups(conn: Conn, *, since: datetime | None = None, until: datetime | None = None, by: str = "model",
@@ -40,8 +43,8 @@ def report_groups(conn: Conn, *, since: datetime | None = None, until: datetime 
     """The calls in [since, until) (None: unbounded) grouped by `by` and day (or only by
     `by`, day None, without `per_day`): only `account`'s, only `key`'s (its id or hint),
     only the keys of member `member_id`."""
-    if by not in DIMENSIONS:
-        raise ValueError(f"unknown dimension {by!r}: one of {', '.join(DIMENSIONS)}")
+    if by not in DIMENSIONS and tag_of(by) is None:
+        raise ValueError(f"unknown dimension {by!r}: one of {', '.join(DIMENSIONS)}, or tag:NAME")
     filters = dict(account=account, key=key, member_id=member_id, per_day=per_day)
     with conn.read():
         if by not in daily.DIMENSIONS or key is not None or account == "":
@@ -52,6 +55,12 @@ def report_groups(conn: Conn, *, since: datetime | None = None, until: datetime 
         for lo, hi in edges:
             out += ledger_groups(conn, by, lo, hi, **filters)
         return out
+
+
+def tag_of(by: str) -> str | None:
+    """NAME of a `tag:NAME` dimension (a valid tag name), else None."""
+    name = by[4:] if by.startswith("tag:") else None
+    return name if name is not None and NAME_RE.fullmatch(name) else None
 
 
 def split_days(since: datetime | None, until: datetime | None):
@@ -74,8 +83,9 @@ def _midnight(t: datetime) -> datetime:
 
 def ledger_groups(conn: Conn, by: str, since, until, *, account=None, key=None, member_id=None,
                   per_day: bool = True) -> list[GroupDay]:
-    """`report_groups` from the ledger alone (no daily sums)."""
-    dims, joins = DIMENSIONS[by]
+    """`report_groups` from the ledger alone (no daily sums; the tags' groups always: the
+    sums do not keep tags, so a tag report reads the period's rows)."""
+    dims, joins = DIMENSIONS[by] if by in DIMENSIONS else ((conn.dialect.json_field("calls.tags", tag_of(by)),), "")
     conds, params = [], []
     for cond, values in (("calls.ts >= ?", [since and iso(since)]), ("calls.ts < ?", [until and iso(until)]),
                          ("calls.account = ?", [account]), ("(calls.key_id = ? OR calls.key_hint = ?)", [key, key]),

@@ -12,7 +12,7 @@ from aispendtrack.store.totals import Stats
 EXPORT_FIELDS = (
     "ts", "key_id", "account", "provider", "api", "model", "status", "outcome", "streamed",
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-    "reasoning_tokens", "cost_usd", "pricing", "latency_ms",
+    "reasoning_tokens", "cost_usd", "pricing", "latency_ms", "tags",
     "id", "flow_id", "key_hint", "request_model", "partial", "cost_source", "ttfb_ms",
     "error", "path", "method", "usage_json",
 )  # fmt: skip

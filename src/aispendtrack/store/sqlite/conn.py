@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 class SqliteDialect:
     name = "sqlite"
     for_update = ""  # appended to a SELECT whose rows the transaction will change
+    relaxed_commit = None  # one writer, one file: every commit is as durable as the others
 
     @staticmethod
     def json_array(*exprs: str) -> str:
@@ -24,6 +25,10 @@ class SqliteDialect:
     @staticmethod
     def count_if(cond: str) -> str:
         return f"SUM({cond})"
+
+    @staticmethod
+    def json_field(expr: str, name: str) -> str:
+        return f"json_extract({expr}, '$.\"{name}\"')"
 
     @staticmethod
     def concat_agg(expr: str, sep: str) -> str:

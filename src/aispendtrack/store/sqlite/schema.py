@@ -131,7 +131,8 @@ def v2(conn: Conn) -> None:
     (`reads.daily.add_rows`): made once more from the whole ledger; the row-id mark of the
     sums folded in later by readers goes."""
     conn.execute("DROP TABLE IF EXISTS calls_daily_mark")
-    v3(conn)  # the rebuild writes every count the sums have in this release
+    v3(conn)  # the rebuild writes every count and column the sums have in this release
+    _daily_provider(conn)
     daily.rebuild(conn)
 
 
@@ -144,9 +145,29 @@ def v3(conn: Conn) -> None:
         conn.execute("ALTER TABLE calls_daily ADD COLUMN local_calls INTEGER NOT NULL DEFAULT 0")
 
 
+def v4(conn: Conn) -> None:
+    """The calls' tags (a JSON object), for splitting spend by feature, customer, env."""
+    if "tags" not in _columns(conn, "calls"):
+        conn.execute("ALTER TABLE calls ADD COLUMN tags TEXT")
+
+
+def _daily_provider(conn: Conn) -> None:
+    if conn.dialect.name == "postgres":
+        conn.execute('ALTER TABLE calls_daily ADD COLUMN IF NOT EXISTS provider text COLLATE "C"')
+    elif "provider" not in _columns(conn, "calls_daily"):
+        conn.execute("ALTER TABLE calls_daily ADD COLUMN provider TEXT")
+
+
+def v5(conn: Conn) -> None:
+    """The daily sums keep the provider (a report by provider read every row of its period):
+    made again from the ledger, each group now also by provider."""
+    _daily_provider(conn)
+    daily.rebuild(conn)
+
+
 # The provider-key vault (issue 24): sealed credentials, an account's or one key's
 # (`key_id` '' for the account's), and each account's policy. No secret is stored in clear.
-V4 = (
+V6 = (
     """CREATE TABLE IF NOT EXISTS provider_credentials (
         account_id INTEGER NOT NULL REFERENCES accounts(id), provider TEXT NOT NULL, key_id TEXT NOT NULL,
         master_key_id TEXT NOT NULL, sealed TEXT NOT NULL, hint TEXT NOT NULL, set_by TEXT NOT NULL,
@@ -160,5 +181,7 @@ MIGRATIONS = (
     Migration(1, "tables of the releases before schema versions", v1),
     Migration(2, "daily sums kept by the ledger writer", v2),
     Migration(3, "daily sums count local calls", v3),
-    of_statements(4, "provider-key vault", V4),
+    Migration(4, "tags on ledger rows", v4),
+    Migration(5, "daily sums by provider too", v5),
+    of_statements(6, "provider-key vault", V6),
 )
