@@ -165,3 +165,13 @@ def pytest_terminal_summary(terminalreporter, config):
 
 # Both store engines (SQLite and a PostgreSQL server for the run): pg_server, engine, store_target.
 pytest_plugins = ("engines",)
+
+
+@pytest.fixture(autouse=True)
+def vault_key_file(tmp_path_factory, monkeypatch):
+    """Every test's vault master key file is its own (never the checkout's `var/vault.key`),
+    and no master key comes from the environment unless a test sets one."""
+    path = tmp_path_factory.mktemp("vault") / "vault.key"
+    monkeypatch.setenv("AISPENDTRACK_VAULT_KEY_FILE", str(path))
+    monkeypatch.delenv("AISPENDTRACK_VAULT_KEY", raising=False)
+    return path

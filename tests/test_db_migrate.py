@@ -17,11 +17,13 @@ from aispendtrack.limits.budget import to_nano
 from aispendtrack.store import keys, open_store
 from aispendtrack.store.api.traffic import Admission
 from aispendtrack.store.budgets import Charge
+from aispendtrack.vault import service as vault_service
 from aispendtrack.views.report import report
 
 CONFIG = Config()
 NOW = time.time()
 HOLD = 500_000_000  # $0.50 held per call
+VAULTED = "sk-proj-VAULTED-COPIED-SECRET-0042"
 COSTS = ("0.000123456789012345678", "1.5", "0.1", "0.2", "12.000000000001", "0.000000001")
 
 
@@ -67,6 +69,9 @@ def sqlite_store(tmp_path):
         store.record(rows)
         session = store.create_session(keys.digest(made["live"].key), 12)
         store.write(_presence())
+        vault_service.store_secret(store, "acme", "openai", None, VAULTED, "ops")
+        vault_service.store_secret(store, "acme", "anthropic", made["bob"].id, VAULTED, "ops")
+        store.set_vault_mode(store.get_account("acme").id, "require")
     return path, made, holds, session
 
 
@@ -78,7 +83,8 @@ def _presence():
 
 TABLES = ("accounts", "members", "keys", "key_secrets", "meta", "rate_events", "monthly_usage", "budgets",
           "budget_spend", "budget_reservations", "calls", "calls_daily", "proxies",
-          "dashboard_sessions", "webhook_endpoints", "webhook_messages", "webhook_attempts", "webhook_alerts")
+          "dashboard_sessions", "webhook_endpoints", "webhook_messages", "webhook_attempts", "webhook_alerts",
+          "provider_credentials", "vault_modes")
 
 
 def tables_of(store) -> dict[str, list]:
@@ -102,7 +108,11 @@ def test_a_sqlite_store_is_copied_exactly(sqlite_store, pg_dsn):
         meta = after.pop("meta")  # the copy raised every change signal on top of the copied versions
         before.pop("meta")
         assert after == before
-        assert {dict(r)["name"] for r in meta} == {"keys_version", "budgets_version", "webhooks_version"}
+        assert {dict(r)["name"] for r in meta} == {"keys_version", "budgets_version", "webhooks_version",
+                                                   "vault_version"}
+        # the vault's sealed keys open on the copy: account ids, and so their associated data, kept
+        assert [(r.provider, s, p) for r, s, p in vault_service.opened(shared.list_credentials())] == [
+            ("anthropic", VAULTED, None), ("openai", VAULTED, None)]
 
         # the report: the same totals and groups, to the last decimal
         for by in ("account", "model", "key", "day", "outcome"):

@@ -1,7 +1,8 @@
 """The AiSpendTrack addon: options, start-up and shutdown; the data path lives in children.
 
 request → auth (`auth.Auth`) → ledger health (`guard.LedgerGuard`) → models (`access.Access`: the path's, then
-the body's) → limits (`limits.Limiter`: only what may be forwarded is counted) → upstream → meter and ledger
+the body's) → vault policy (`vault.VaultCheck`) → limits (`limits.Limiter`: only what may be forwarded is
+counted) → the vault's provider key set (`vault.VaultInject`) → upstream → meter and ledger
 (`metering.Metering`) → provider keys redacted (`redact.Redact`) → summary on exit
 (`summary.Summary`). The parent opens the shared services (`state.Runtime`) when its
 options name a config and database; each child owns the rest of what it needs.
@@ -28,6 +29,7 @@ from aispendtrack.proxy.state import Runtime
 from aispendtrack.proxy.summary import Summary
 from aispendtrack.proxy.tlshint import TlsHint
 from aispendtrack.proxy.upstream_errors import UpstreamErrors
+from aispendtrack.proxy.vault import VaultCheck, VaultInject, VaultView
 from aispendtrack.proxy.webview import WebColumns
 from aispendtrack.proxy.keycache import KeyCache
 from aispendtrack.store import describe_target, open_store
@@ -44,7 +46,8 @@ class AiSpendTrack:
     def __init__(self) -> None:
         self.rt = Runtime()
         # The data path in hook order: each child is one step.
-        self.addons = [Auth(self.rt), Tags(self.rt), LedgerGuard(self.rt), Access(self.rt), Limiter(self.rt), Metering(self.rt),
+        self.addons = [Auth(self.rt), Tags(self.rt), LedgerGuard(self.rt), Access(self.rt), VaultCheck(self.rt),
+                       Limiter(self.rt), VaultInject(self.rt), Metering(self.rt),
                        UpstreamErrors(), Redact(), Summary(self.rt), TlsHint(), NamelessTls(self.rt), WebColumns(),
                        ServeWatch()]
         self._allow_hosts_set: list[str] | None = None
@@ -137,6 +140,7 @@ class AiSpendTrack:
         rt.config, rt.config_path, rt.db_path, rt.store = config, configmod.config_path(config_arg), target, store
         rt.health = health
         keycache = KeyCache(store, config, rt.health)
+        keycache.vault = rt.vault = VaultView()
         rt.presence = Presence()
         writer = StoreWriter(store, health=rt.health, presence=rt.presence, used=keycache.take_used)
         try:
@@ -163,7 +167,7 @@ class AiSpendTrack:
                 child.stop()
         if self.rt.keycache is not None:
             self.rt.keycache.stop()
-            self.rt.keycache = None
+            self.rt.keycache = self.rt.vault = None
         if self.rt.writer is not None:
             self.rt.writer.close()  # stays on the runtime: late rows are told it is closed
         if self.rt.store is not None:

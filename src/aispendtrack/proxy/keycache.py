@@ -19,13 +19,13 @@ import threading
 
 from aispendtrack.auth.records import KeyRecord, Verdict, check, records_of
 from aispendtrack.config import Config
-from aispendtrack.store.conn import BUDGETS, KEYS
+from aispendtrack.store.conn import BUDGETS, KEYS, VAULT
 from aispendtrack.store.health import Health
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.25
-RELOAD_ON = frozenset({KEYS, BUDGETS})  # budgets: who must reserve per call
+RELOAD_ON = frozenset({KEYS, BUDGETS, VAULT})  # budgets: who must reserve per call; vault: provider keys
 
 
 class KeyCache:
@@ -45,6 +45,7 @@ class KeyCache:
         self._lock = threading.Lock()
         self._changes = None
         self._pending: asyncio.Future | None = None
+        self.vault = None  # a `proxy.vault.VaultView` to reload with the keys, if any
 
     def start(self) -> None:
         self._changes = self.store.changes()
@@ -114,6 +115,8 @@ class KeyCache:
 
     def _load(self, versions: dict[str, str]) -> None:
         records = records_of(self.store.credentials(), self.config, self.store.budgeted_subjects())
+        if self.vault is not None:
+            self.vault.load(self.store)
         by_id: dict[str, KeyRecord] = {}
         for r in records.values():
             if r.key_id not in by_id or (by_id[r.key_id].retired or "~") < (r.retired or "~"):

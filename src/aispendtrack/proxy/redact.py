@@ -5,7 +5,9 @@ provider's credentials on the flow are replaced by a hint: `Authorization`, `x-a
 `api-key`, `x-goog-api-key` headers and a `key` query parameter. Script addons run before
 mitmproxy's flow dump (`flow_detail`), mitmweb's view and the `-w` saver, so none of them
 sees the secret. The price: a replay from mitmweb carries no provider key, so the
-provider answers 401; set `aispendtrack_redact_provider_keys=false` to keep them.
+provider answers 401; set `aispendtrack_redact_provider_keys=false` to keep them. A key
+the gateway set from its vault (`FlowState.injected`) is hidden whatever that option says
+(a replay gets it set again by the vault).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from aispendtrack.proxy.state import state_of
 
 CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
 QUERY_KEYS = ("key",)
+REDACTED = "(redacted by AiSpendTrack)"
 
 
 def hint(secret: str) -> str:
@@ -23,7 +26,7 @@ def hint(secret: str) -> str:
     the console shows a header's non-ASCII bytes escaped (`\\xe2\\x80\\xa6`)."""
     scheme, _, token = secret.rpartition(" ")
     shown = f"{token[:3]}...{token[-4:]}" if len(token) > 12 else "..."
-    return f"{scheme + ' ' if scheme else ''}{shown} (redacted by AiSpendTrack)"
+    return f"{scheme + ' ' if scheme else ''}{shown} {REDACTED}"
 
 
 def redact(request: http.Request) -> int:
@@ -65,5 +68,12 @@ class Redact:
 
     @staticmethod
     def _redact(flow: http.HTTPFlow) -> None:
-        if state_of(flow) is not None and ctx.options.aispendtrack_redact_provider_keys:
+        state = state_of(flow)
+        if state is None:
+            return
+        if ctx.options.aispendtrack_redact_provider_keys:
             redact(flow.request)
+        elif state.injected:  # the vault's key is never the client's to keep: hidden whatever the option
+            values = flow.request.headers.get_all(state.injected)
+            if values and not values[0].endswith(REDACTED):
+                flow.request.headers.set_all(state.injected, [hint(v) for v in values])

@@ -14,6 +14,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mitmproxy import http
 
@@ -21,6 +22,9 @@ from aispendtrack.auth.records import KeyRecord
 from aispendtrack.config import Config
 from aispendtrack.proxy import providers
 from aispendtrack.proxy.keycache import KeyCache
+
+if TYPE_CHECKING:
+    from aispendtrack.proxy.vault import VaultView
 from aispendtrack.store.health import Health
 from aispendtrack.store.ledger_schema import Outcome
 from aispendtrack.store.totals import SessionStats
@@ -70,6 +74,7 @@ class FlowState:
     ttfb: float | None = None  # epoch seconds at responseheaders
     error: str | None = None
     recorded: bool = False  # the ledger row is built (exactly one per flow)
+    injected: str | None = None  # the header the vault's provider key was set in (its name, never the key)
     # the presented secret's SHA-256, for the store's own check where its change signals are
     # not exact (`Admission.digest`); never saved with the flow
     digest: str | None = None
@@ -141,6 +146,7 @@ class Runtime:
     store: object | None = None  # the process's `SqlStore`
     writer: StoreWriter | None = None  # the one writer: admissions, ledger rows, last use, presence
     keycache: KeyCache | None = None
+    vault: VaultView | None = None  # the provider keys opened from the vault (reloaded with the keys)
     presence: Presence | None = None  # this proxy's calls in flight, published by the writer
     session: SessionStats = field(default_factory=SessionStats)
     health: Health = field(default_factory=Health)  # whether the ledger can be kept (fail closed)

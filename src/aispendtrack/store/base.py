@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from aispendtrack.store import budgets, keys, limits, members, migrate, outbox, rename, sessions, traffic, webhook_endpoints
+from aispendtrack.store import (budgets, keys, limits, members, migrate, outbox, rename, sessions, traffic, vault,
+                                webhook_endpoints)
 from aispendtrack.store.reads import calls as read_calls
 from aispendtrack.store.reads import report as read_report
 from aispendtrack.store.reads import windows
@@ -155,6 +156,15 @@ class SqlStore:
     record_attempt = op(outbox.record)
     queue_expiring_keys = op(outbox.expiring_keys)
     queue_rotation_due = op(outbox.rotation_due_keys)
+
+    # -- the provider-key vault (sealed by `aispendtrack.vault`; the store never sees a secret) --
+    put_credential = op(vault.put_credential)
+    list_credentials = op(vault.list_credentials)
+    remove_credential = op(vault.remove_credential)
+    reseal_credentials = op(vault.reseal)
+    master_keys_in_use = op(vault.master_keys_in_use)
+    set_vault_mode = op(vault.set_vault_mode)
+    vault_modes = op(vault.vault_modes)
 
     # -- reads (views: report, dashboard, /v1/me, /v1/usage, export, top; `api.reads`) -------
     report_groups = op(read_report.report_groups)

@@ -11,7 +11,7 @@ both run. What differs between the engines sits behind this interface:
   logic is exact across gateways.
 * `insert(sql, params)`: the new row's id (SQLite's `lastrowid`, PostgreSQL's `RETURNING id`).
 * `signal(*names)`: a change signal raised when the transaction commits (`keys`,
-  `budgets`, `webhooks`), seen by every process before its next decision.
+  `budgets`, `webhooks`, `vault`), seen by every process before its next decision.
 * `dialect`: the few expressions the engines spell differently.
 """
 
@@ -25,7 +25,7 @@ from typing import Any, Protocol
 # The key store's write lock (taken by every key-store change: on SQLite the one writer is
 # implied) and the change signals a committed change raises.
 KEYSTORE = "keystore"
-KEYS, BUDGETS, WEBHOOKS = "keys", "budgets", "webhooks"
+KEYS, BUDGETS, WEBHOOKS, VAULT = "keys", "budgets", "webhooks", "vault"
 
 
 class Cursor(Protocol):

@@ -1,7 +1,7 @@
 """Change signals every process on a SQLite database sees before its very next decision.
 
 Next to the database file (`<db>-keys`) lies one 8-byte slot per signal (`keys`, `budgets`,
-`webhooks`). Every committed change writes a new random value into the slots of what it
+`webhooks`, `vault`). Every committed change writes a new random value into the slots of what it
 changed *after* its commit; each proxy maps the file and compares the slots before deciding
 on a key, which costs a memory read, no system call. A changed slot means: re-read that part
 of the store (off the event loop) before answering. A torn or out-of-order write only makes a
@@ -19,7 +19,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-SIGNALS = ("keys", "budgets", "webhooks")
+SIGNALS = ("keys", "budgets", "webhooks", "vault")
 SLOT = 8
 SIZE = SLOT * len(SIGNALS)
 

@@ -14,7 +14,7 @@ from aispendtrack.store.keytext import NewKey
 from aispendtrack.store.records import Account, Credential, KeyInfo
 
 # What a change signal names: the proxy reloads only what changed.
-KEYS, BUDGETS, WEBHOOKS = "keys", "budgets", "webhooks"
+KEYS, BUDGETS, WEBHOOKS, VAULT = "keys", "budgets", "webhooks", "vault"
 
 
 class Changes(Protocol):

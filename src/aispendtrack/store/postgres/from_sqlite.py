@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aispendtrack.store import inventory
-from aispendtrack.store.conn import BUDGETS, KEYS, KEYSTORE, WEBHOOKS
+from aispendtrack.store.conn import BUDGETS, KEYS, KEYSTORE, VAULT, WEBHOOKS
 from aispendtrack.store.postgres.store import PostgresStore
 from aispendtrack.store.records import StoreError
 from aispendtrack.store.sqlite.store import SqliteStore
@@ -66,7 +66,7 @@ def copy_store(source: SqliteStore, target: PostgresStore, *, force: bool = Fals
                         progress(table, counts[table])
                 _restart_identities(dst, tables)
                 _verify(dst, tables, counts, totals)
-                dst.signal(KEYS, BUDGETS, WEBHOOKS)  # gateways already on the target reload everything
+                dst.signal(KEYS, BUDGETS, WEBHOOKS, VAULT)  # gateways already on the target reload everything
     return Copied(counts, skipped, totals, {t: n for t, n in before.items() if n})
 
 

@@ -92,10 +92,19 @@ V1 = (
 # collation: under en_US.UTF-8 or ICU "acme" sorts before "Zeta" and 'key_a' < 'key_B'.
 V1 = tuple(re.sub(r"\btext\b", 'text COLLATE "C"', sql) for sql in V1)
 
+V6 = tuple(re.sub(r"\btext\b", 'text COLLATE "C"', sql) for sql in (
+    """CREATE TABLE provider_credentials (
+        account_id bigint NOT NULL REFERENCES accounts(id), provider text NOT NULL, key_id text NOT NULL,
+        master_key_id text NOT NULL, sealed text NOT NULL, hint text NOT NULL, set_by text NOT NULL,
+        set_at text NOT NULL, PRIMARY KEY (account_id, provider, key_id))""",
+    """CREATE TABLE vault_modes (account_id bigint PRIMARY KEY REFERENCES accounts(id), mode text NOT NULL)""",
+))
+
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...] | Callable[[Conn], None]], ...] = (
     (1, "initial tables", V1),
     (2, "daily sums kept by the ledger writer", sqlite_schema.v2),
     (3, "daily sums count local calls", sqlite_schema.v3),
     (4, "tags on ledger rows", ('ALTER TABLE calls ADD COLUMN IF NOT EXISTS tags text COLLATE "C"',)),
     (5, "daily sums by provider too", sqlite_schema.v5),
+    (6, "provider-key vault", V6),
 )

@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 
 from aispendtrack.store import clock, limits, traffic
 from aispendtrack.store.base import SqlStore
-from aispendtrack.store.conn import BUDGETS, KEYS, WEBHOOKS
+from aispendtrack.store.conn import BUDGETS, KEYS, VAULT, WEBHOOKS
 from aispendtrack.store.migrate import Migration, migrate, of_statements
 from aispendtrack.store.postgres.conn import CHANNEL, PostgresConn
 from aispendtrack.store.postgres.dsn import describe, scrub
@@ -28,7 +28,7 @@ from aispendtrack.store.records import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-SIGNALS = frozenset({KEYS, BUDGETS, WEBHOOKS})
+SIGNALS = frozenset({KEYS, BUDGETS, WEBHOOKS, VAULT})
 CONNECT_TIMEOUT = 10  # seconds
 # How long an operation waits for a pooled connection: every one busy under load, or the
 # server unreachable (the pool reconnects in the background meanwhile). Short once an

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aispendtrack.store.conn import Conn
 from aispendtrack.store.ledger_schema import CALLS_COLUMNS, INDEXES
-from aispendtrack.store.migrate import Migration
+from aispendtrack.store.migrate import Migration, of_statements
 from aispendtrack.store.reads import daily
 
 _SQL_TYPES = {int: "INTEGER", str: "TEXT", float: "REAL"}
@@ -165,10 +165,23 @@ def v5(conn: Conn) -> None:
     daily.rebuild(conn)
 
 
+# The provider-key vault (issue 24): sealed credentials, an account's or one key's
+# (`key_id` '' for the account's), and each account's policy. No secret is stored in clear.
+V6 = (
+    """CREATE TABLE IF NOT EXISTS provider_credentials (
+        account_id INTEGER NOT NULL REFERENCES accounts(id), provider TEXT NOT NULL, key_id TEXT NOT NULL,
+        master_key_id TEXT NOT NULL, sealed TEXT NOT NULL, hint TEXT NOT NULL, set_by TEXT NOT NULL,
+        set_at TEXT NOT NULL, PRIMARY KEY (account_id, provider, key_id)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS vault_modes (
+        account_id INTEGER PRIMARY KEY REFERENCES accounts(id), mode TEXT NOT NULL)""",
+)
+
+
 MIGRATIONS = (
     Migration(1, "tables of the releases before schema versions", v1),
     Migration(2, "daily sums kept by the ledger writer", v2),
     Migration(3, "daily sums count local calls", v3),
     Migration(4, "tags on ledger rows", v4),
     Migration(5, "daily sums by provider too", v5),
+    of_statements(6, "provider-key vault", V6),
 )
