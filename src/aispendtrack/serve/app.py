@@ -15,7 +15,7 @@ from aispendtrack.serve.bodies import BodyGuard
 from aispendtrack.serve.delivery import Deliverer
 from aispendtrack.serve.webhook_targets import Policy
 from aispendtrack.serve.hosts import HostCheck, HostRule
-from aispendtrack.serve.routers import keys, me, members, metrics, providers, usage, webhooks
+from aispendtrack.serve.routers import budgets, keys, me, members, metrics, providers, usage, webhooks
 from aispendtrack.store import open_store
 from aispendtrack.store.records import StoreUnavailable
 
@@ -56,7 +56,7 @@ def create_app(config: Config, db_path: str | Path, *, deliver: bool = True,
     app.add_middleware(BodyGuard, max_bytes=config.serve.max_body_bytes)
     app.add_middleware(HostCheck, rule=HostRule.of(host, port, config.serve.allowed_hosts))  # outermost
     for router in (me.router, usage.router, keys.router, members.router, webhooks.router, metrics.router,
-                   providers.router):
+                   providers.router, budgets.router):
         app.include_router(router)
     dashboard.install(app)
     return app
