@@ -46,3 +46,10 @@ class Peek:
 def database(store):
     """`Peek` on the test's store (overrides the SQLite-only connection of tests/conftest.py)."""
     return Peek(store)
+
+
+@pytest.fixture()
+def db(path):
+    """The SQLite store on `path` (tests of SQLite's own file sharing across processes)."""
+    with open_store(path) as store:
+        yield store

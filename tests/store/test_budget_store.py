@@ -16,20 +16,6 @@ from aispendtrack.store.api.traffic import Admission
 from support.budget_store import NANO, T0, _process, admit
 
 
-@pytest.fixture()
-def path(tmp_path):
-    p = tmp_path / "shared.db"
-    open_store(p).close()
-    return p
-
-
-@pytest.fixture()
-def db(path):
-    """The store on `path`."""
-    with open_store(path) as store:
-        yield store
-
-
 def spend_row(db, scope="account", subject="acme", key="m2026-11"):
     with db.connection() as conn:
         return conn.execute(

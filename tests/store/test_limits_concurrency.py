@@ -13,19 +13,6 @@ from aispendtrack_dev.limits_bench import _worker
 T0 = 1_795_683_600.0  # 2026-11-26T09:00:00Z
 
 
-@pytest.fixture()
-def path(tmp_path):
-    p = tmp_path / "shared.db"
-    open_store(p).close()
-    return p
-
-
-@pytest.fixture()
-def db(path):
-    with open_store(path) as store:
-        yield store
-
-
 def _race(path, n_threads, **limits):
     barrier = threading.Barrier(n_threads)
     results, errors = [], []
