@@ -7,7 +7,6 @@ import multiprocessing
 import threading
 from decimal import Decimal
 
-import pytest
 
 from aispendtrack.limits import budget as rules
 from aispendtrack.store import budgets, open_store

@@ -4,7 +4,6 @@ with its own store and connection, as proxies have."""
 import multiprocessing
 import threading
 
-import pytest
 
 from aispendtrack.store import open_store
 from aispendtrack.store.api.traffic import Admission
