@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aispendtrack_dev.bench.procs import REPO
-from aispendtrack_dev.bench.scenarios import BASE_PREFIX as PREFIX
 
+BASE_PREFIX = "base:"  # the configurations run on the --baseline commit
 CLI = "import sys; from aispendtrack.cli import main; sys.exit(main())"
 
 
@@ -128,5 +128,5 @@ def make_keys(b: Baseline, db: Path, config: Path) -> dict[str, BaseKey]:
     for config_name, account in (("addon", "bench-enterprise"), ("addon+limits", "bench-free"),
                                  ("addon+budget", "bench-budget")):
         made = json.loads(b.cli(config, db, "keys", "create", account, "--name", "bench", "--json"))
-        keys[PREFIX + config_name] = BaseKey(made["id"], made["key"])
+        keys[BASE_PREFIX + config_name] = BaseKey(made["id"], made["key"])
     return keys

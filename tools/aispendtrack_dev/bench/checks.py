@@ -13,7 +13,8 @@ import socket
 import sqlite3
 import time
 
-from aispendtrack_dev.bench.scenarios import BASE_PREFIX, Setup
+from aispendtrack_dev.bench.baseline import BASE_PREFIX
+from aispendtrack_dev.bench.scenarios import Setup
 
 
 def fake_stats(setup: Setup) -> dict:

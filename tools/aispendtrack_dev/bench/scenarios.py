@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aispendtrack_dev.bench.baseline import BASE_PREFIX
+from aispendtrack_dev.bench.baseline import make_keys as make_base_keys
 from aispendtrack_dev.bench.procs import Child, Children, free_port, mitmdump_argv, read_line, wait_port
 
 STREAM_DELAY = 0.02  # seconds between SSE events
@@ -45,7 +47,6 @@ monthly_calls = 100000000
 """
 
 SERVE_KEY = "serve"  # the key GET /v1/me is asked with; not a proxy configuration
-BASE_PREFIX = "base:"  # configurations run on the --baseline commit
 
 WORKLOADS = {
     "json": {"stream": False, "configs": ["direct", "bare", "addon", "addon+limits", "addon+budget"],
@@ -136,7 +137,6 @@ def start(tmp: Path, children: Children, *, want_stream: bool, addon_args: list[
 
     specs = {"bare": None, "addon": {"config": config_path, "db": setup.db_path}}
     if baseline is not None:
-        from aispendtrack_dev.bench.baseline import make_keys as make_base_keys
 
         setup.base_db = tmp / "baseline.db"
         setup.keys |= make_base_keys(baseline, setup.base_db, config_path)

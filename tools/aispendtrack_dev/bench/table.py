@@ -7,28 +7,17 @@ import shutil
 from rich.console import Console
 from rich.table import Table
 
+from aispendtrack_dev.bench.cells import _columns, fmt, fmt_range
 from aispendtrack_dev.bench.scenarios import STREAM_CHUNKS, STREAM_DELAY, WORKLOADS, configs_of
+from aispendtrack_dev.bench.table_parts import print_parts
 from aispendtrack_dev.bench.stats import (TARGET_ADDED_P50_MS, TARGET_BUDGET_RATIO, TARGET_P50_CONCURRENCY,
                                           TARGET_RPS_RATIO, TARGET_TTFB_DELTA_MS)
-
-
-def fmt(v: float | None, spec: str = ".1f") -> str:
-    return "–" if v is None else format(v, spec)
-
-
-def fmt_range(r: tuple[float, float] | None, spec: str = ".1f") -> str:
-    return "–" if r is None else f"{format(r[0], spec)}–{format(r[1], spec)}"
 
 
 def _mark(ok: bool | None, text: str, targets: bool) -> str:
     if not targets or ok is None:
         return text
     return f"[green]{text} ✓[/]" if ok else f"[red]{text} ✗[/]"
-
-
-def _columns(t: Table, names: list[str], left: tuple[str, ...]) -> None:
-    for col in names:
-        t.add_column(col, justify="left" if col in left else "right")
 
 
 def _header(con: Console, data: dict) -> None:
@@ -208,7 +197,6 @@ def print_report(data: dict) -> None:
         _serve_table(con, data["serve"])
     if data.get("checks"):
         _checks_table(con, data)
-    from aispendtrack_dev.bench.table_parts import print_parts
 
     print_parts(con, data)
     if data.get("micro"):

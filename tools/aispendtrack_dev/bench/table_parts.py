@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from aispendtrack_dev.bench.table import _columns, fmt, fmt_range
+from aispendtrack_dev.bench.cells import _columns, fmt, fmt_range
 
 
 def _errors(n: int) -> str:
