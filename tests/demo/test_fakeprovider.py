@@ -338,7 +338,8 @@ def test_stream_delay_observable(fake, oai):
     for _ in oai.chat.completions.create(model="m", messages=USER, stream=True):
         stamps.append(time.monotonic())
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
-    assert len(gaps) == 5 and min(gaps) >= 0.04
+    # the server spaces the chunks; a client read late under load shortens only the gap after it
+    assert len(gaps) == 5 and stamps[-1] - stamps[0] >= 0.2 and sorted(gaps)[1] >= 0.04
 
 
 def test_concurrent_streams(fake):
