@@ -1,6 +1,8 @@
 """`accounts budget` / `keys budget` and where budgets show (lists, `/v1/me`'s standing)."""
 
 import json
+
+from aispendtrack.views.formats import fmt_usd
 import time
 from decimal import Decimal
 
@@ -41,7 +43,7 @@ def test_set_show_and_clear_budgets(run):
         "overshoot_usd": "0", "reset_seconds": None, "source": "own"}
     assert (key["limit_usd"], key["period"], key["spent_usd"]) == ("5", "day", str(day_spent))
     assert 0 < key["reset_seconds"] <= 86400
-    assert f"${month_spent} / $50 month ({month_spent * 100 // 50}%)" in table
+    assert f"{fmt_usd(month_spent)} / $50.00 month ({month_spent * 100 // 50}%)" in table
     assert (me["key"]["remaining_usd"], me["account"]["remaining_usd"]) == (str(5 - day_spent), str(50 - month_spent))
     run("keys", "budget", key_id, "--clear")
     assert json.loads(run("keys", "list", "--json").output)[0]["budget"] is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 
 import click
@@ -18,6 +19,13 @@ from aispendtrack.store.records import KeyStoreError, StoreUnavailable
 # In pipes rich would squeeze tables to 80 columns; give them room instead.
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def table_console() -> Console:
+    """A console for tables that fit their width: the terminal's, else $COLUMNS, else 160
+    columns (a pipe); made per command, so it sees the environment the command runs in."""
+    wide = sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(highlight=False, soft_wrap=True, width=None if wide else 160)
 
 
 def open_store(ctx: click.Context) -> SqlStore:

@@ -12,16 +12,15 @@ import sys
 import time
 
 import click
-from rich.table import Table
 
 from aispendtrack import config as configmod
 from aispendtrack.paths import DB_ENV
 from aispendtrack.store import keys
-from aispendtrack.views import render, usage
+from aispendtrack.views import lists, usage
 from aispendtrack.cli.cabundle import ca_bundle_command
 from aispendtrack.cli.rename import accounts_rename, keys_rename
 from aispendtrack.views.render import safe
-from aispendtrack.views.budgets import fmt_budget
+from aispendtrack.views.formats import fmt_duration, fmt_time
 from aispendtrack.cli.run import addon_path_command, run_command
 from aispendtrack.demo import demo_command
 from aispendtrack.views.export import export_command
@@ -29,7 +28,7 @@ from aispendtrack.limits.window import month_key
 from aispendtrack.cli.report import report_command
 from aispendtrack.views.top import top_command
 from aispendtrack.cli import newkey
-from aispendtrack.cli.common import console, emit_json, err_console, load_config, open_store, store_errors  # noqa: F401
+from aispendtrack.cli.common import console, emit_json, err_console, load_config, open_store, store_errors, table_console  # noqa: F401
 from aispendtrack.serve.command import serve_command
 from aispendtrack.cli.team import members_group, webhooks_group
 from aispendtrack.cli.budget import budget_command
@@ -95,14 +94,7 @@ def accounts_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table("account", "tier", "keys", "requests/hour per key", "calls this month", "month resets", "budget")
-    for r in rows:
-        table.add_row(
-            safe(r["name"]), r["tier"], str(r["active_keys"]), usage.fmt_limit(r["requests_per_hour"]),
-            usage.fmt_used(r["monthly_used"], r["monthly_calls"]), usage.fmt_reset(r["monthly_reset_seconds"]),
-            fmt_budget(r["budget"]),
-        )
-    console.print(table)
+    table_console().print(lists.accounts_table(rows))
 
 
 @accounts.command("set-tier")
@@ -209,17 +201,7 @@ def keys_list(ctx: click.Context, account: str | None, show_all: bool, as_json: 
     if as_json:
         emit_json(rows)
         return
-    clean = render.clean
-    cells = [[
-        r["id"], clean(r["account"]), clean(r["member"] or ""), clean(r["name"] or ""), r["hint"],
-        r["state"] + (" (old secret in grace)" if r["in_grace"] else "") + (", rotate it" if r["rotation_due"] else ""),
-        ",".join(r["permissions"]), clean(",".join(r["models"])) if r["models"] is not None else "any",
-        usage.fmt_used(r["hourly_used"], r["requests_per_hour"]), usage.fmt_reset(r["hourly_reset_seconds"]),
-        fmt_budget(r["budget"]), render.fmt_time(r["last_used"]) if r["last_used"] else "never",
-    ] for r in rows]  # fmt: skip
-    columns = ["id", "account", "member", "name", "key", "state", "permissions", "models", "requests this hour",
-               "resets in", "budget", "last used"]
-    console.print(render.fitted(columns, cells, console))
+    table_console().print(lists.keys_table(rows))
     if hidden:
         console.print(f"{hidden} revoked or expired {'key' if hidden == 1 else 'keys'} not shown (--all shows them)")
 
@@ -236,7 +218,7 @@ def keys_rotate(ctx: click.Context, key_id: str, as_json: bool) -> None:
         new = store.rotate_key(key_id, config)
     newkey.print_new_key(new, as_json, "Rotated", console)
     if not as_json:
-        err_console.print(f"The previous secret stays valid for {config.keys.rotation_grace_seconds} s.")
+        err_console.print(f"The previous secret stays valid for {fmt_duration(config.keys.rotation_grace_seconds)}.")
 
 
 @keys_group.command("revoke")
@@ -247,7 +229,7 @@ def keys_revoke(ctx: click.Context, key_id: str) -> None:
     store = open_store(ctx)
     with store_errors():
         key = store.revoke_key(key_id)
-    console.print(f"Revoked key {safe(key_id)} (account {safe(key.account)}) at {key.revoked}.")
+    console.print(f"Revoked key {safe(key_id)} (account {safe(key.account)}) at {fmt_time(key.revoked)}.")
 
 
 @keys_group.command("reset")

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import click
-from rich.table import Table
 
 from aispendtrack.cli import common
 from aispendtrack.serve import webhook_targets
 from aispendtrack.store import members as memberstore
 from aispendtrack.store import webhook_endpoints
-from aispendtrack.views.render import safe
+from aispendtrack.views import lists
+from aispendtrack.views.formats import fmt_time
+from aispendtrack.views.render import clean, safe
 
 
 @click.group("members")
@@ -45,10 +46,10 @@ def members_list(ctx: click.Context, account: str | None, as_json: bool) -> None
         common.emit_json([{"account": m.account, "id": m.id, "name": m.name, "role": m.role, "created": m.created,
                            "keys": m.keys} for m in rows])
         return
-    table = Table("account", "member", "role", "active keys", "since")
-    for m in rows:
-        table.add_row(safe(m.account), safe(m.name), m.role, str(m.keys), m.created[:10])
-    common.console.print(table)
+    records = [{"account": clean(m.account), "member": clean(m.name), "role": m.role, "active keys": str(m.keys),
+                "keys": str(m.keys), "since": m.created[:10]} for m in rows]
+    common.table_console().print(lists.table(records, [["account", "member", "role", "active keys", "since"],
+                                               ["account", "member", "role", "keys", "since"]], right={"active keys", "keys"}))
 
 
 @members_group.command("set-role")
@@ -109,13 +110,7 @@ def webhooks_list(ctx: click.Context, account: str | None, as_json: bool) -> Non
     if as_json:
         common.emit_json([asdict(e) for e in rows])
         return
-    table = Table("id", "account", "url", "events", "state")
-    for e in rows:
-        state = e.state
-        if e.previous_secret_until:
-            state += f"; previous secret signs until {e.previous_secret_until}"
-        table.add_row(e.id, safe(e.account), safe(e.url), ",".join(e.events) if e.events else "all", state)
-    common.console.print(table)
+    common.table_console().print(lists.endpoints_table(rows))
 
 
 @webhooks_group.command("remove")
@@ -154,7 +149,7 @@ def webhooks_rotate_secret(ctx: click.Context, endpoint_id: str) -> None:
     common.console.print(f"New signing secret for webhook [bold]{endpoint_id}[/], shown only this once:\n")
     click.echo(secret)
     until = endpoint.previous_secret_until
-    common.err_console.print(f"\nUntil {until} deliveries carry a signature with the old secret too: move your "
+    common.err_console.print(f"\nUntil {fmt_time(until)} deliveries carry a signature with the old secret too: move your "
                              "receiver to the new one before then." if until else
                              "\nThe old secret no longer signs ([webhooks] rotation_grace_seconds = 0).")
 
@@ -172,8 +167,4 @@ def webhooks_deliveries(ctx: click.Context, endpoint_id: str, as_json: bool) -> 
     if as_json:
         common.emit_json([asdict(a) for a in rows])
         return
-    table = Table("time", "message", "event", "status", "error", "ms", "message state")
-    for a in rows:
-        table.add_row(a.ts, a.message_id, a.type or "", str(a.status or ""), a.error or "", str(a.duration_ms),
-                      f"{a.state} after {a.attempts}")
-    common.console.print(table)
+    common.table_console().print(lists.deliveries_table(rows))

@@ -220,6 +220,8 @@ class Metering:
             self.rt.presence.count -= 1
         row = self.build_row(flow, state, status, partial=partial)
         self.rt.session.add(row)
+        if state.key_name and state.key_id:
+            self.rt.session.key_names.setdefault(state.key_id, state.key_name)
         flow.comment = comment_for(row)
         if row["pricing"] not in ("priced", "local") and row["outcome"] == Outcome.FORWARDED and not flow.marked:
             flow.marked = MARK_UNPRICED

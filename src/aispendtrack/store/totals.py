@@ -112,6 +112,7 @@ class SessionStats:
         self.by_model: dict[str | None, Stats] = {}
         self.by_key: dict[str | None, Stats] = {}
         self.key_hints: dict[str | None, str] = {}
+        self.key_names: dict[str | None, str] = {}  # the keys' labels, filled by the proxy (rows carry no name)
 
     def add(self, row: Mapping) -> None:
         self.totals.add_row(row)

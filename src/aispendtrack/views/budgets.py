@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import time
 
+from rich.text import Text
+
 from aispendtrack.config import Config
 from aispendtrack.limits import budget as rules
 from aispendtrack.store.db import iso
 from aispendtrack.store.reads.legacy import as_store
+from aispendtrack.views.formats import fmt_duration, fmt_usd
 
 
 def effective(store, config: Config, scope: str, subject: str, tier: str | None = None) -> tuple[rules.Budget, str] | None:
@@ -47,15 +50,18 @@ def budget_status(store, config: Config, scope: str, subject: str, tier: str | N
 
 
 def fmt_budget(status: dict | None) -> str:
-    """"$1.2 / $5 month (24%)" for a table cell; "—" without a budget."""
+    """"$1.20 / $5.00 month (24%)" for a table cell; "—" without a budget."""
     if status is None:
         return "—"
-    spent, limit = rules.parse_usd(status["spent_usd"]), rules.parse_usd(status["limit_usd"])
-    pct = f" ({spent * 100 // limit}%)" if limit else ""
-    text = f"${status['spent_usd']} / ${status['limit_usd']} {status['period']}{pct}"
+    text = f"{fmt_usd(status['spent_usd'])} / {fmt_usd(status['limit_usd'])} {status['period']}{_pct(status)}"
     if status["overshoot_usd"] != "0":
-        text += f" ⚠ ${status['overshoot_usd']} over bounds"
+        text += f" ⚠ {fmt_usd(status['overshoot_usd'])} over bounds"
     return text
+
+
+def _pct(status: dict) -> str:
+    spent, limit = rules.parse_usd(status["spent_usd"]), rules.parse_usd(status["limit_usd"])
+    return f" ({spent * 100 // limit}%)" if limit else ""
 
 
 def budget_entries(store, config: Config, now: float | None = None, account: str | None = None,
@@ -96,21 +102,26 @@ def budgets_section(store, config: Config | None, now: float | None = None, acco
 
 
 def budgets_table(entries: list[dict]):
-    """`budget_entries` as the "budgets" block of `report` and `top`: spent / limit / reset
-    per budget; None without any."""
+    """`budget_entries` as the "budgets" block of `report` and `top`: spent / limit, a bar of
+    the part spent, when it resets; None without any."""
     from aispendtrack.views import render
-    from aispendtrack.views.render import fmt_reset
 
     if not entries:
         return None
     cells = []
     for s in entries:
         spent, limit = rules.parse_usd(s["spent_usd"]), rules.parse_usd(s["limit_usd"])
-        pct = f" ({spent * 100 // limit}%)" if limit else ""
-        over = f"${s['overshoot_usd']}" if s["overshoot_usd"] != "0" else ""
-        cells.append([render.clean(who(s)), f"${s['spent_usd']}{pct}", f"${s['limit_usd']}", s["period"],
-                      fmt_reset(s["reset_seconds"]) if s["reset_seconds"] is not None else "never", over])
-    columns = ["who", "spent", "limit", "period", "resets in", "over bounds"]
+        frac = min(1.0, spent / limit) if limit else 1.0
+        style = "red" if frac >= 0.9 else "yellow" if frac >= 0.7 else "green"
+        over = fmt_usd(s["overshoot_usd"]) if s["overshoot_usd"] != "0" else ""
+        cells.append([render.clean(who(s)), f"{fmt_usd(s['spent_usd'])}{_pct(s)}", fmt_usd(s["limit_usd"]), s["period"],
+                      Text(render.bar(frac, 1, 10).ljust(10, "·"), style=style),
+                      fmt_duration(s["reset_seconds"]) if s["reset_seconds"] is not None else "never", over])
+    columns = ["who", "spent", "limit", "period", "", "resets in", "over bounds"]
     if not any(c[-1] for c in cells):
         columns, cells = columns[:-1], [c[:-1] for c in cells]
-    return render.fitted(columns, cells, title="budgets", right={"spent", "limit", "over bounds"})
+    # narrower: spent and limit in one cell, shorter headers; each may wrap between words
+    short = [[c[0], f"{c[1]} of {c[2]}", *c[3:]] for c in cells]
+    compact = [(["who", "spent of limit", "period", "", "resets", "over"][:len(columns) - 1], short)]
+    return render.fitted(columns, cells, title="budgets", right={"spent", "limit", "over bounds", "over"},
+                         wrap={"who", "spent of limit", "resets"}, compact=compact)

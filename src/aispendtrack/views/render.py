@@ -1,8 +1,8 @@
 """Rich rendering helpers shared by `report`, `top` and the session summary.
 
-Formatting rules: unknown numbers print as "—" (never 0), money as `$1,234.56`, or with
-three significant digits below one cent (`$0.000123`); calls without a price are named
-("3 unpriced calls not in total"), never folded into $0.
+Numbers, money, durations and times are written by `views.formats` (one rule each); unknown
+numbers print as "—" (never 0); calls without a price are named ("3 unpriced calls not in
+total"), never folded into $0.
 
 Names come from upstream responses and operators (models, accounts, keys): every one goes
 through `safe()` before it reaches a terminal — no control character (an escape sequence
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -25,35 +25,13 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from aispendtrack.views.formats import DASH, fmt_int, fmt_tokens, fmt_usd, plural  # noqa: F401  (callers' names)
+
 if TYPE_CHECKING:
     from aispendtrack.store.totals import Stats
 
-DASH = "—"
 MAX_CELL = 64  # characters of one name in a table cell or a message
-_CENT = Decimal("0.01")
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
-
-
-def fmt_usd(value: Decimal | str | None, none: str = DASH) -> str:
-    """`$1,234.56` from a dollar up; below it three significant digits (`$0.000123`,
-    `$0.0142`, `$0.50`), so a small total is never shown 30% off; None → `none`."""
-    if value is None:
-        return none
-    v = Decimal(value)
-    sign, v = ("-" if v < 0 else ""), abs(v)
-    if v == 0:
-        return "$0.00"
-    if v < 1:
-        q = v.quantize(Decimal(1).scaleb(v.adjusted() - 2), rounding=ROUND_HALF_UP)
-        if q < 1:
-            text = format(q, "f").rstrip("0")
-            decimals = len(text.split(".")[1])
-            return f"{sign}${text}" if decimals >= 2 else f"{sign}${q:.2f}"
-    return f"{sign}${v.quantize(_CENT, rounding=ROUND_HALF_UP):,.2f}"
-
-
-def fmt_int(value: int | None) -> str:
-    return DASH if value is None else f"{value:,}"
 
 
 LOCAL_COST = "local $0"  # served by a local provider: free, and not by a price list
@@ -65,10 +43,6 @@ def fmt_cost(stats: Stats) -> str:
     if stats.priced_calls == 0:
         return "unpriced" if stats.unpriced_calls else LOCAL_COST if stats.local_calls else DASH
     return fmt_usd(stats.cost_usd)
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def not_in_total(stats: Stats) -> list[str]:
@@ -126,18 +100,6 @@ def totals_panel(stats: Stats, title: str, subtitle: str | None = None) -> Rende
     return AtWidth(build)
 
 
-def fmt_tokens(value: int | None) -> str:
-    """Exact below 100,000, else compact (`271.9M`): tables stay narrow, JSON stays exact."""
-    if value is None:
-        return DASH
-    if abs(value) < 100_000:
-        return f"{value:,}"
-    for unit, div in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
-        if abs(value) >= div:
-            return f"{value / div:.1f}{unit}"
-    return str(value)
-
-
 def stats_table(rows: list[tuple[str, Stats]], dimension: str, *, title: str | None = None) -> RenderableType:
     """One line per group (labels are rich markup, as `safe()` makes them). Token columns
     whose every value is unknown, the budget / forbidden columns when nothing was refused so,
@@ -167,12 +129,19 @@ def stats_table(rows: list[tuple[str, Stats]], dimension: str, *, title: str | N
         [Text.from_markup(label), *(Text(row[i], style="yellow" if cols[i][0].startswith("un-") else "") for i in keep)]
         for (label, _), row in zip(rows, cells)
     ]
-    return fitted([dimension, *names], table_rows, title=title, right=set(names))
+    failed = [Text(fmt_int(s.errors + s.rejected + s.rate_limited + s.quota_exceeded + s.budget_exceeded + s.forbidden))
+              for _, s in rows]
 
+    def pick(drop: set[str], extra: bool = False) -> Layout:
+        idx = [0] + [i + 1 for i, n in enumerate(names) if n not in drop]
+        return ([[dimension, *names][i] for i in idx] + (["failed"] if extra else []),
+                [[r[i] for i in idx] + ([f] if extra else []) for r, f in zip(table_rows, failed)])
 
-def fmt_time(ts: str) -> str:
-    """A ledger/key-store timestamp to the second: `2026-11-26 09:12:27`."""
-    return ts[:19].replace("T", " ")
+    detail = {"cache\nread", "reason-\ning"}
+    compact = [pick(detail), pick(detail | {"err", "401", "429", "bud-\nget", "for-\nbidden"}, extra=True)]
+    # a key's label (id, name, hint) may wrap between its words; a model's name never breaks
+    return fitted([dimension, *names], table_rows, title=title, right=set(names) | {"failed"}, compact=compact,
+                  wrap={dimension} if dimension == "key" else set())
 
 
 class AtWidth:
@@ -186,33 +155,73 @@ class AtWidth:
         yield self.build(options.max_width)
 
 
-def _width(cell: str | Text) -> int:
-    return max((cell_len(line) for line in str(cell).split("\n")), default=0)
+def _width(cell: str | Text, wrap: bool = False) -> int:
+    """Cells of the widest line, or of the widest word if the column may wrap at spaces."""
+    parts = str(cell).split() if wrap else str(cell).split("\n")
+    return max((cell_len(p) for p in parts), default=0)
+
+
+Layout = tuple[list[str], list[list[str | Text]]]  # column names, rows of cells
+
+
+def _widths(layout: Layout, width: int, wrap: frozenset[str] | set[str]) -> list[int] | None:
+    """Each column's width in a table of `layout` within `width` cells, every cell whole:
+    the widest cell, less for `wrap` columns (down to their widest word) as far as needed,
+    the widest first. None if even that does not fit."""
+    columns, rows = layout
+    most = [max(_width(c) for c in [name, *(row[i] for row in rows)]) for i, name in enumerate(columns)]
+    least = [max(_width(c, name in wrap) for c in [name, *(row[i] for row in rows)]) for i, name in enumerate(columns)]
+    excess = sum(most) + 2 * (len(columns) - 1) - width  # cells + two-cell gaps (padding collapsed)
+    widths = list(most)
+    while excess > 0:
+        slack = [(w - lo, i) for i, (w, lo) in enumerate(zip(widths, least)) if w > lo]
+        if not slack:
+            return None
+        i = max(slack)[1]
+        widths[i] -= 1
+        excess -= 1
+    return widths
+
+
+def fits(layout: Layout, width: int, wrap: frozenset[str] | set[str] = frozenset()) -> bool:
+    """Whether a table of `layout` fits `width` cells with no cell cut: its widest cells (the
+    widest words in `wrap` columns) plus the gaps between columns."""
+    return _widths(layout, width, wrap) is not None
 
 
 def fitted(columns: list[str], rows: list[list[str | Text]], console: Console | None = None, *,
-           title: str | None = None, right: frozenset[str] | set[str] = frozenset()) -> RenderableType:
-    """A table when every cell fits the width it is printed at unbroken; otherwise one block
-    per row (`column  value` lines), so no name or number is wrapped or cut mid-token.
-    Columns named in `right` are right-aligned in the table; a header may hold a line break."""
+           title: str | None = None, right: frozenset[str] | set[str] = frozenset(),
+           wrap: frozenset[str] | set[str] = frozenset(), compact: list[Layout] | tuple[Layout, ...] = ()) -> RenderableType:
+    """A table when every cell fits the width it is printed at unbroken; else the first of the
+    `compact` layouts that fits (fewer or merged columns, shorter headers); otherwise one
+    block per row of the full layout (`column  value` lines), so no name or number is cut
+    mid-token. Columns named in `right` are right-aligned; those in `wrap` may wrap at
+    spaces (never inside a word); a header or a merged cell may hold a line break."""
+
+    def table(layout: Layout, widths: list[int]) -> Table:
+        t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+                  show_edge=False, collapse_padding=True)
+        for name, w in zip(layout[0], widths):  # widths set here: rich's own squeeze may cut a word
+            t.add_column(name, no_wrap=name not in wrap, justify="right" if name in right else "left", width=w)
+        for row in layout[1]:
+            t.add_row(*(c if isinstance(c, Text) else Text(c) for c in row))  # cells are cleaned, not markup
+        return t
 
     def build(width: int) -> RenderableType:
-        widths = [max(_width(c) for c in [name, *(row[i] for row in rows)]) for i, name in enumerate(columns)]
-        if sum(widths) + 3 * (len(columns) - 1) <= width:  # cells + " │ "-wide gaps
-            table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
-                          show_edge=False)
-            for name in columns:
-                table.add_column(name, no_wrap=True, justify="right" if name in right else "left")
-            for row in rows:
-                table.add_row(*(c if isinstance(c, Text) else Text(c) for c in row))  # cells are cleaned, not markup
-            return table
+        for layout in ((columns, rows), *compact):
+            if (widths := _widths(layout, width, wrap)) is not None:
+                return table(layout, widths)
         names = [name.replace("-\n", "").replace("\n", " ") for name in columns[1:]]
         pad = max((len(n) for n in names), default=0) + 2
         blocks: list[RenderableType] = [Text(title, style="italic")] if title else []
         for row in rows:
-            lines = [Text(str(row[0]), style="bold")]
-            lines += [Text.assemble(f"  {name:<{pad}}", value) for name, value in zip(names, row[1:]) if str(value)]
-            blocks.append(Group(*lines))
+            grid = Table.grid()  # a long value wraps between its words, in its own column
+            grid.add_column(no_wrap=True, width=pad + 2)
+            grid.add_column()
+            for name, value in zip(names, row[1:]):
+                if str(value):
+                    grid.add_row(f"  {name}", value)
+            blocks.append(Group(Text(str(row[0]), style="bold"), grid))
         return Group(*blocks)
 
     return AtWidth(build)
@@ -304,16 +313,3 @@ def render_report(rep: Any, *, bar_days: int = 62) -> RenderableType:
         title = "spend per day (UTC)" + (f", last {len(days)} days" if skipped else "")
         parts += [Text(""), spend_bars([(d, s.cost_usd) for d, s in days], title=title)]
     return Group(*parts)
-
-
-def fmt_reset(seconds: int | None) -> str:
-    """Seconds until a limit or budget resets, in the largest units that keep it exact enough."""
-    if seconds is None:
-        return "—"
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    if seconds < 172800:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"

@@ -19,8 +19,9 @@ def build_summary(rows: Iterable[Mapping]) -> SessionStats:
 
 
 def key_label(s: SessionStats, key: str | None) -> str:
-    hint = s.key_hints.get(key)
-    return f"{render.label(key)} ({hint})" if hint else render.label(key)
+    """"key_… name (ask_…abcd)": the id commands take, the name people know, the hint."""
+    name, hint = s.key_names.get(key), s.key_hints.get(key)
+    return " ".join([render.label(key), *([render.safe(name)] if name else []), *([f"({hint})"] if hint else [])])
 
 
 def _stats(rows_or_stats) -> SessionStats:

@@ -1,8 +1,9 @@
 """`aispendtrack top`: a live view of the ledger while the proxy runs in another terminal.
 
-One frame = spend per minute (last N minutes), calls in the last minute (the ledger only
-holds finished calls; running proxies publish their calls in flight, `store.inflight`), the
-latest calls, and the keys nearest to their limits.
+One frame = calls in the last minute (the ledger only holds finished calls; running proxies
+publish their calls in flight, `store.inflight`), the keys nearest to their limits, the
+budgets, spend per minute (last N minutes) and the latest calls — in that order, so a
+small terminal (80×24) keeps the limits and budgets and shortens the chart.
 `render_top(store, now)` builds a frame without a terminal; the command refreshes it with
 `rich.live.Live`, quits on `q` or Ctrl-C, and prints a single frame when stdout is not a TTY.
 """
@@ -28,8 +29,9 @@ from aispendtrack.store.db import utcnow
 from aispendtrack.store.records import StoreGone
 from aispendtrack.store.ledger_schema import UPSTREAM, Outcome
 from aispendtrack.store.reads.legacy import as_store
-from aispendtrack.views import render
-from aispendtrack.views.budgets import budgets_section
+from aispendtrack.views import lists, render
+from aispendtrack.views.budgets import budget_entries, budgets_table
+from aispendtrack.views.formats import DASH, fmt_clock, fmt_duration, fmt_tokens, fmt_usd, plural
 from aispendtrack.views.opening import open_existing
 from aispendtrack.views.report import limits_status, report
 
@@ -47,51 +49,57 @@ def _minutes(store, now: datetime, minutes: int) -> list[tuple[str, Decimal]]:
     return [(t.strftime("%H:%M"), cost.get(t.strftime("%Y-%m-%dT%H:%M"), Decimal(0))) for t in labels]
 
 
-def _latest(store, n: int) -> RenderableType:
-    cells: list[list[str | Text]] = []
+def _latest(store, n: int, names: dict[str, str]) -> RenderableType:
+    records = []
     for c in store.latest_calls(n):
         pricing = c.pricing
         cost_text = render.LOCAL_COST if pricing == "local" else \
-            render.fmt_usd(c.cost_usd, none=pricing if pricing in ("unpriced", "unmetered") else render.DASH)
+            fmt_usd(c.cost_usd, none=pricing if pricing in ("unpriced", "unmetered") else DASH)
         style = None if c.outcome == Outcome.FORWARDED else "red" if c.outcome in UPSTREAM else "yellow"
-        key = render.clean(c.key_id) if c.key_id else (f"…{render.clean(c.key_hint)}" if c.key_hint else render.DASH)
-        cells.append([
-            c.ts[11:19], key, render.clean(c.model) if c.model else "(none)", render.fmt_tokens(c.input_tokens),
-            render.fmt_tokens(c.output_tokens), cost_text, render.DASH if c.status is None else str(c.status),
-            Text(render.clean(c.outcome or ""), style=style or ""),
-        ])  # fmt: skip
-    columns = ["time", "key", "model", "in", "out", "cost", "status", "outcome"]
-    return render.fitted(columns, cells, title="latest calls", right={"in", "out", "cost", "status"})
+        key = render.clean(names.get(c.key_id) or c.key_id) if c.key_id else \
+            (f"…{render.clean(c.key_hint)}" if c.key_hint else DASH)
+        model = render.clean(c.model) if c.model else "(none)"
+        records.append({
+            "time": fmt_clock(c.ts), "key": key, "model": model, "in": fmt_tokens(c.input_tokens),
+            "out": fmt_tokens(c.output_tokens), "cost": cost_text, "status": DASH if c.status is None else str(c.status),
+            "outcome": Text(render.clean(c.outcome or ""), style=style or ""), "key / model": f"{key}\n{model}",
+        })  # fmt: skip
+    return lists.table(records, [
+        ["time", "key", "model", "in", "out", "cost", "status", "outcome"],
+        ["time", "key", "model", "in", "out", "cost", "outcome"],
+        ["time", "key / model", "in", "out", "cost", "outcome"],
+    ], title="latest calls", right={"in", "out", "cost", "status"})
 
 
 def _limits(store, config, now: datetime, n: int) -> RenderableType:
     statuses = [s for s in limits_status(store, config, now) if s.limit is not None][:n]
     if not statuses:
         return Text("limits: none set (or no keys yet)", style="dim")
-    cells: list[list[str | Text]] = []
+    records = []
     for s in statuses:
         frac = s.fraction or 0.0
         style = "red" if frac >= 0.9 else "yellow" if frac >= 0.7 else "green"
-        who = f"{s.scope} {render.clean(s.name or s.id)}" + (f" ({render.clean(s.id)})" if s.scope == "key" and s.name else "")
-        left = _ago(s.resets_at - now) if s.resets_at else render.DASH
-        cells.append([who, s.window, f"{s.used:,}", f"{s.limit:,}", Text(render.bar(frac, 1, 20).ljust(20, "·"), style=style), left])
-    table = render.fitted(["who", "window", "used", "limit", "", "resets in"], cells, title="nearest to their limits",
-                          right={"used", "limit", "resets in"})
+        name = f"{s.scope} {render.clean(s.name or s.id)}"
+        records.append({
+            "who": name + (f" ({render.clean(s.id)})" if s.scope == "key" and s.name else ""), "name": name,
+            "window": s.window, "used": f"{s.used:,}", "limit": f"{s.limit:,}",
+            "": Text(render.bar(frac, 1, 20).ljust(20, "·"), style=style),
+            " ": Text(render.bar(frac, 1, 10).ljust(10, "·"), style=style),
+            "resets in": fmt_duration((s.resets_at - now).total_seconds()) if s.resets_at else DASH,
+        })  # fmt: skip
+    table = lists.table(records, [["who", "window", "used", "limit", "", "resets in"],
+                                  ["name", "window", "used", "limit", " ", "resets in"]],
+                        title="nearest to their limits", right={"used", "limit", "resets in"})
     if statuses[0].source == "ledger":
         return Group(table, Text("estimated from the ledger (no limit counters in this database)", style="dim"))
     return table
 
 
-def _ago(delta: timedelta) -> str:
-    s = max(0, int(delta.total_seconds()))
-    d, s = divmod(s, 86_400)
-    h, s = divmod(s, 3600)
-    m, s = divmod(s, 60)
-    return f"{d}d {h}h" if d else f"{h}h {m:02d}m" if h else f"{m}m {s:02d}s"
-
-
-def render_top(store, now: datetime | None = None, *, config=None, minutes: int = 15, latest: int = 10) -> RenderableType:
-    """One frame of `aispendtrack top` for the ledger in `store` at `now` (UTC)."""
+def render_top(store, now: datetime | None = None, *, config=None, minutes: int = 15, latest: int = 10,
+               height: int | None = None) -> RenderableType:
+    """One frame of `aispendtrack top` for the ledger in `store` at `now` (UTC). With a
+    `height` (a terminal's lines), the chart and the latest calls give up lines first, so the
+    limits and budgets stay on screen."""
     store = as_store(store)
     now = (now or utcnow()).astimezone(UTC)
     last_minute = store.count_calls(now - timedelta(minutes=1), now)
@@ -99,14 +107,24 @@ def render_top(store, now: datetime | None = None, *, config=None, minutes: int 
     head = Text.assemble(
         ("aispendtrack top", "bold"), f"  {now:%Y-%m-%d %H:%M:%S} UTC  ",
         (f"{flying:,} in flight  " if flying is not None else "", "bold"),
-        f"{render.plural(last_minute, 'call')} in the last minute" + ("" if flying is not None else " (no proxy running on this database)"),
+        f"{plural(last_minute, 'call')} in the last minute" + ("" if flying is not None else " (no proxy running on this database)"),
     )  # fmt: skip
+    n_limits = 5
+    entries = budget_entries(store, config, now.timestamp()) if config is not None else []
+    if height is not None:  # title, header and rule of each table, a blank line between blocks
+        n_limits, n_budgets = (3, 3) if height < 40 else (5, 6)
+        entries = entries[:n_budgets]
+        spare = height - 3 - (4 + n_limits) - (4 + len(entries) if entries else 0)
+        latest = max(1, min(latest, (spare - 4) // 2 - 3))
+        minutes = max(3, min(minutes, spare - 4 - (latest + 3) - 2))
     series = _minutes(store, now, minutes)
     total = sum((v for _, v in series), Decimal(0))
-    bars = render.spend_bars(series, width=30, title=f"spend per minute, last {minutes} min: {render.fmt_usd(total)}")
-    parts = [head, Text(""), bars, Text(""), _latest(store, latest), Text(""), _limits(store, config, now, 5)]
-    if (budgets := budgets_section(store, config, now.timestamp())) is not None:
+    bars = render.spend_bars(series, width=30, title=f"spend per minute, last {minutes} min: {fmt_usd(total)}")
+    names = {k.id: k.name for k in store.list_keys() if k.name}
+    parts = [head, Text(""), _limits(store, config, now, n_limits)]
+    if (budgets := budgets_table(entries)) is not None:
         parts += [Text(""), budgets]
+    parts += [Text(""), bars, Text(""), _latest(store, latest, names)]
     return Group(*parts)
 
 
@@ -154,14 +172,15 @@ def top_command(interval: float, once: bool) -> None:
         config = load_config(obj.get("config_path"))
     console = render.make_console()
     with store:
-        if once or not console.is_terminal:
-            console.print(render_top(store, config=config))
+        if once or not console.is_terminal:  # LINES (or a terminal) gives a height to fit
+            height = console.height if console.is_terminal or os.environ.get("LINES") else None
+            console.print(render_top(store, config=config, height=height))
             return
         try:
-            with _keys() as wait, Live(render_top(store, config=config), console=console, screen=True,
+            with _keys() as wait, Live(render_top(store, config=config, height=console.height), console=console, screen=True,
                                        auto_refresh=False) as live:
                 while wait(interval) not in ("q", "Q"):
-                    live.update(render_top(store, config=config), refresh=True)
+                    live.update(render_top(store, config=config, height=console.height), refresh=True)
         except KeyboardInterrupt:
             pass
         except StoreGone as e:  # a replaced file: stop, rather than hold its old WAL open (store/health.py)

@@ -21,7 +21,7 @@ from aispendtrack.store.keys import account_limits
 from aispendtrack.store.reads.legacy import as_store
 from aispendtrack.store.records import KeyInfo
 from aispendtrack.views.budgets import budget_status
-from aispendtrack.views.render import fmt_reset  # noqa: F401  (CLI lists and the dashboard use it from here)
+from aispendtrack.views.formats import fmt_duration as fmt_reset  # noqa: F401  (the name other callers know)
 
 
 @dataclass(frozen=True)
