@@ -18,6 +18,7 @@ import pytest
 
 from aispendtrack.store import keys
 from aispendtrack.proxy.auth import HEADER
+from aispendtrack.views.formats import fmt_duration
 from aispendtrack.demo.fake.server import Fault
 
 from support.sdk import Attempts, before_month_end, clock_option, next_utc_month_start, oa
@@ -249,7 +250,7 @@ def test_hourly_429_exact_retry_after_and_sdk_retry_succeeds(make_proxy, fake, s
     assert r.headers["retry-after"] == str(retry_after) == r.headers[H + "reset-requests-hour"]
     msg = r.json()["error"]["message"]
     assert f"hourly rate limit of 2 requests per hour for key {a.id} reached" in msg
-    assert f"next request admitted in {retry_after} s" in msg
+    assert f"next request admitted in {fmt_duration(retry_after)}" in msg
 
     # The OpenAI SDK (default retries) waits retry-after-ms, then its retry is admitted.
     move_to(t1 + 3600 - 1.5)

@@ -74,7 +74,7 @@ def test_monthly_429(db):
     assert h[f"{P}remaining-requests-hour"] == "999"
     assert rejection_message(d) == (
         "AiSpendTrack monthly limit of 1 calls per calendar month (UTC) for account 42"
-        " reached for 2026-11; next request admitted in 60 s (at 2026-12-01T00:00:00Z)"
+        " reached for 2026-11; next request admitted in 1 min (at 2026-12-01T00:00:00Z)"
     )
 
 
@@ -135,7 +135,7 @@ def test_free_tier_monthly_message_names_the_reset_and_the_upgrade(db):
     assert cc(db, 1000, 1, now - 5).admitted
     d = cc(db, 1000, 1, now)
     base = ("AiSpendTrack monthly limit of 1 calls per calendar month (UTC) for account 42"
-            " reached for 2026-11; next request admitted in 7200 s (at 2026-12-01T00:00:00Z)")
+            " reached for 2026-11; next request admitted in 2 h (at 2026-12-01T00:00:00Z)")
     assert rejection_message(d, tier="free") == base + (
         ": the month resets at 2026-12-01T00:00:00Z; wait until then, or upgrade the account's"
         " tier to lift this limit"
@@ -150,5 +150,5 @@ def test_free_tier_hourly_message_has_no_upgrade_hint(db):
     d = cc(db, 1, 5, t + 100)
     assert rejection_message(d, tier="free") == (
         "AiSpendTrack hourly rate limit of 1 requests per hour for key key_ab12 reached;"
-        " next request admitted in 3500 s (at 2026-11-26T10:01:37Z)"
+        " next request admitted in 58 min 20 s (at 2026-11-26T10:01:37Z)"
     )

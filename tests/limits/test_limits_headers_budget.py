@@ -68,7 +68,7 @@ def test_refusing_budget_wins_over_a_tighter_one():
     assert budget_message(d, 7 * NANO // 2) == (
         "AiSpendTrack budget exceeded: the month budget of $5 for key key_ab12 (month 2026-11)"
         " has $1.25 spent and $0.5 held by calls in flight; this call may cost up to $3.5;"
-        " it resets at 2026-12-01T00:00:00Z (in 43200 s)"
+        " it resets at 2026-12-01T00:00:00Z (in 12 h)"
     )
     assert rejection_headers(d) == {
         "x-should-retry": "false", f"{B}limit-usd": "5", f"{B}remaining-usd": "3.25",
@@ -119,5 +119,5 @@ def test_store_refusal_through_admit(db):
     assert budget_message(d, NANO // 2) == (
         "AiSpendTrack budget exceeded: the month budget of $1 for key key_ab12 (month 2026-11)"
         " has $0 spent and $0.6 held by calls in flight; this call may cost up to $0.5;"
-        " it resets at 2026-12-01T00:00:00Z (in 43199 s)"
+        " it resets at 2026-12-01T00:00:00Z (in 11 h 59 min)"
     )

@@ -246,7 +246,7 @@ def test_free_tier_monthly_429_tells_how_to_lift_the_limit(proxy_rt, db_path, co
     assert flows[0].response is None
     assert state_of(flows[1]).error == (
         "AiSpendTrack monthly limit of 1 calls per calendar month (UTC) for account acme reached for 2026-11;"
-        " next request admitted in 1080000 s (at 2026-12-01T00:00:00Z): the month resets at"
+        " next request admitted in 12 d 12 h (at 2026-12-01T00:00:00Z): the month resets at"
         " 2026-12-01T00:00:00Z; wait until then, or upgrade the account's tier to lift this limit")
 
 

@@ -104,7 +104,7 @@ def test_a_call_over_budget_is_refused_429_with_budget_headers_and_text(proxy_rt
     state = state_of(refused)
     message = (f"AiSpendTrack budget exceeded: the month budget of $0.2 for key key_1 (month 2026-11) has $0 spent"
                f" and ${rules.usd_text(BOUND)} held by calls in flight; this call may cost up to"
-               f" ${rules.usd_text(BOUND)}; it resets at 2026-12-01T00:00:00Z (in 43200 s)")
+               f" ${rules.usd_text(BOUND)}; it resets at 2026-12-01T00:00:00Z (in 12 h)")
     assert state.outcome == Outcome.BUDGET_EXCEEDED and state.error == message
     assert state.reservation_id is None and state.limit_headers is None
     assert refused.marked == MARK_LIMITED and refused.comment == message

@@ -22,7 +22,7 @@ def print_new_key(new: NewKey, as_json: bool, verb: str, console: Console) -> No
     click.echo(new.key)
     console.print(
         "\nUse it as the x-aispendtrack-key header, e.g.\n"
-        '  OpenAI(base_url="http://localhost:8080/v1", '
+        '  OpenAI(base_url="http://127.0.0.1:8080/v1", '
         'default_headers={"x-aispendtrack-key": os.environ["AISPENDTRACK_API_KEY"]})'
     )
 

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 
 from aispendtrack.limits import budget as budget_rules
 from aispendtrack.limits.window import Decision, millis_until, reset_seconds
+from aispendtrack.views.formats import fmt_duration
 
 OURS = "x-aispendtrack-"  # every status header we add starts so
 PREFIX = OURS + "ratelimit-"
@@ -88,7 +89,7 @@ def budget_message(d: Decision, amount_nano: int) -> str:
            f" in flight; this call may cost up to ${usd(amount_nano)}")
     if s.reset_at is None:
         return msg + "; a total budget never resets: raise it to admit more calls"
-    return msg + f"; it resets at {_iso_second(s.reset_at)} (in {reset_seconds(d.now, s.reset_at)} s)"
+    return msg + f"; it resets at {_iso_second(s.reset_at)} (in {fmt_duration(reset_seconds(d.now, s.reset_at))})"
 
 
 def rejection_headers(d: Decision) -> dict[str, str]:
@@ -131,7 +132,7 @@ def rejection_message(d: Decision, tier: str | None = None) -> str:
         if d.hourly_limit == 0 or d.retry_at is None:
             return f"{what}; requests are not admitted for this key"
     # ceil: a request at the shown (whole) second is admitted, as is one after retry_after s
-    message = f"{what}; next request admitted in {d.retry_after} s (at {_iso_second(d.retry_at)})"
+    message = f"{what}; next request admitted in {fmt_duration(d.retry_after)} (at {_iso_second(d.retry_at)})"
     if d.limit == "monthly" and tier == "free":
         message += (f": the month resets at {_iso_second(d.monthly_reset)}; wait until then, or upgrade the account's"
                     " tier to lift this limit")

@@ -103,25 +103,28 @@ def budgets_section(store, config: Config | None, now: float | None = None, acco
 
 def budgets_table(entries: list[dict]):
     """`budget_entries` as the "budgets" block of `report` and `top`: spent / limit, a bar of
-    the part spent, when it resets; None without any."""
-    from aispendtrack.views import render
+    the part spent, when it resets; None without any. Narrower, keys by name (their id when
+    unnamed), the limit and its period in one cell, shorter headers."""
+    from aispendtrack.views import lists, render
 
     if not entries:
         return None
-    cells = []
+    records = []
     for s in entries:
         spent, limit = rules.parse_usd(s["spent_usd"]), rules.parse_usd(s["limit_usd"])
         frac = min(1.0, spent / limit) if limit else 1.0
         style = "red" if frac >= 0.9 else "yellow" if frac >= 0.7 else "green"
+        resets = fmt_duration(s["reset_seconds"]) if s["reset_seconds"] is not None else "never"
         over = fmt_usd(s["overshoot_usd"]) if s["overshoot_usd"] != "0" else ""
-        cells.append([render.clean(who(s)), f"{fmt_usd(s['spent_usd'])}{_pct(s)}", fmt_usd(s["limit_usd"]), s["period"],
-                      Text(render.bar(frac, 1, 10).ljust(10, "·"), style=style),
-                      fmt_duration(s["reset_seconds"]) if s["reset_seconds"] is not None else "never", over])
-    columns = ["who", "spent", "limit", "period", "", "resets in", "over bounds"]
-    if not any(c[-1] for c in cells):
-        columns, cells = columns[:-1], [c[:-1] for c in cells]
-    # narrower: spent and limit in one cell, shorter headers; each may wrap between words
-    short = [[c[0], f"{c[1]} of {c[2]}", *c[3:]] for c in cells]
-    compact = [(["who", "spent of limit", "period", "", "resets", "over"][:len(columns) - 1], short)]
-    return render.fitted(columns, cells, title="budgets", right={"spent", "limit", "over bounds", "over"},
-                         wrap={"who", "spent of limit", "resets"}, compact=compact)
+        records.append({
+            "who": render.clean(who(s)), "name": render.clean(f"{s['scope']} {s['name'] or s['subject']}"),
+            "spent": f"{fmt_usd(s['spent_usd'])}{_pct(s)}", "limit": fmt_usd(s["limit_usd"]), "period": s["period"],
+            "of": f"{fmt_usd(s['limit_usd'])} {s['period']}", "": Text(render.bar(frac, 1, 10).ljust(10, "·"), style=style),
+            "resets in": resets, "resets": resets, "over bounds": over, "over": over,
+        })  # fmt: skip
+    overs = ["over bounds"] if any(r["over"] for r in records) else []
+    return lists.table(records, [
+        ["who", "spent", "limit", "period", "", "resets in", *overs],
+        ["name", "spent", "of", "", "resets", *(["over"] if overs else [])],
+        ["name", "spent", "of", "", "resets"],
+    ], title="budgets", right={"spent", "limit", "over bounds", "over"}, wrap={"who", "name", "of", "resets"})

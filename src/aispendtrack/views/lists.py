@@ -87,14 +87,15 @@ def endpoints_table(endpoints: list) -> RenderableType:
         state = e.state + (f"; previous secret signs until {fmt_time(e.previous_secret_until)}"
                            if e.previous_secret_until else "")
         account, url = render.clean(e.account), render.clean(e.url, 200)
+        events = ", ".join(e.events) if e.events else "all"
+        old = f"old secret until {fmt_time(e.previous_secret_until)}" if e.previous_secret_until else ""
         records.append({
-            "id": e.id, "account": account, "url": url, "events": ", ".join(e.events) if e.events else "all",
-            "state": state, "endpoint": _lines(f"{e.id} {e.state}", account, url,
-                                               f"old secret until {fmt_time(e.previous_secret_until)}"
-                                               if e.previous_secret_until else ""),
+            "id": e.id, "account": account, "url": url, "events": events, "state": state,
+            "endpoint": _lines(f"{e.id} {e.state}", account, url, old),
+            "endpoint and its events": _lines(f"{e.id} {e.state}", account, url, f"events: {events}", old),
         })  # fmt: skip
-    return table(records, [["id", "account", "url", "events", "state"], ["endpoint", "events"]],
-                 wrap={"events", "state"})
+    return table(records, [["id", "account", "url", "events", "state"], ["endpoint", "events"],
+                           ["endpoint and its events"]], wrap={"events", "state", "endpoint and its events"})
 
 
 def deliveries_table(attempts: list) -> RenderableType:

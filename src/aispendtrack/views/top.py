@@ -11,6 +11,7 @@ small terminal (80×24) keeps the limits and budgets and shortens the chart.
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import select
@@ -21,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import click
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
@@ -49,9 +50,9 @@ def _minutes(store, now: datetime, minutes: int) -> list[tuple[str, Decimal]]:
     return [(t.strftime("%H:%M"), cost.get(t.strftime("%Y-%m-%dT%H:%M"), Decimal(0))) for t in labels]
 
 
-def _latest(store, n: int, names: dict[str, str]) -> RenderableType:
+def _latest(calls: list, names: dict[str, str]) -> RenderableType:
     records = []
-    for c in store.latest_calls(n):
+    for c in calls:
         pricing = c.pricing
         cost_text = render.LOCAL_COST if pricing == "local" else \
             fmt_usd(c.cost_usd, none=pricing if pricing in ("unpriced", "unmetered") else DASH)
@@ -109,23 +110,47 @@ def render_top(store, now: datetime | None = None, *, config=None, minutes: int 
         (f"{flying:,} in flight  " if flying is not None else "", "bold"),
         f"{plural(last_minute, 'call')} in the last minute" + ("" if flying is not None else " (no proxy running on this database)"),
     )  # fmt: skip
-    n_limits = 5
+    n_limits = 5 if height is None or height >= 40 else 3
     entries = budget_entries(store, config, now.timestamp()) if config is not None else []
-    if height is not None:  # title, header and rule of each table, a blank line between blocks
-        n_limits, n_budgets = (3, 3) if height < 40 else (5, 6)
-        entries = entries[:n_budgets]
-        spare = height - 3 - (4 + n_limits) - (4 + len(entries) if entries else 0)
-        latest = max(1, min(latest, (spare - 4) // 2 - 3))
-        minutes = max(3, min(minutes, spare - 4 - (latest + 3) - 2))
+    top = [head, Text(""), _limits(store, config, now, n_limits)]
+    if (budgets := budgets_table(entries[:None if height is None or height >= 40 else 3])) is not None:
+        top += [Text(""), budgets]
     series = _minutes(store, now, minutes)
-    total = sum((v for _, v in series), Decimal(0))
-    bars = render.spend_bars(series, width=30, title=f"spend per minute, last {minutes} min: {fmt_usd(total)}")
+    calls = store.latest_calls(latest)
     names = {k.id: k.name for k in store.list_keys() if k.name}
-    parts = [head, Text(""), _limits(store, config, now, n_limits)]
-    if (budgets := budgets_table(entries)) is not None:
-        parts += [Text(""), budgets]
-    parts += [Text(""), bars, Text(""), _latest(store, latest, names)]
-    return Group(*parts)
+
+    def frame(m: int, n: int) -> list[RenderableType]:
+        """The frame with `m` minutes of chart (none for 0) and `n` latest calls (none for 0)."""
+        parts = list(top)
+        if m:
+            total = sum((v for _, v in series[-m:]), Decimal(0))
+            parts += [Text(""), render.spend_bars(series[-m:], width=30,
+                                                  title=f"spend per minute, last {m} min: {fmt_usd(total)}")]
+        if n:
+            parts += [Text(""), _latest(calls[:n], names)]
+        return parts
+
+    if height is None:
+        return Group(*frame(minutes, latest))
+
+    def fit(width: int) -> RenderableType:
+        """The latest calls, then the chart, shortened (to nothing if need be) until the frame
+        fits `height` lines at `width`: the limits and budgets stay."""
+        lines = Console(width=width, file=io.StringIO(), color_system=None)
+
+        def size(m: int, n: int) -> int:
+            return len(lines.render_lines(Group(*frame(m, n)), lines.options, pad=False))
+
+        least = min(3, minutes)
+        n = len(calls)
+        while n and size(least, n) > height:
+            n -= 1
+        m = minutes
+        while m > least and size(m, n) > height:
+            m -= 1
+        return Group(*frame(m if size(m, n) <= height else 0, n))
+
+    return render.AtWidth(fit)
 
 
 @contextlib.contextmanager
