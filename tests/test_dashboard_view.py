@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from aispendtrack.serve.dashboard import view
 from aispendtrack.store.reads.report import ledger_groups
 from aispendtrack.views.report import assemble
+from aispendtrack.views.formats import fmt_usd
 from support.store_reads import insert, row
 
 NOW = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
@@ -40,15 +41,19 @@ def test_page_says_what_the_ledger_says(any_store, config):
     first = datetime(2026, 11, 1, tzinfo=UTC)
     end = datetime.combine(NOW.date() + timedelta(days=1), time(), UTC)
     month = _ledger_report(any_store, first, end, "model")
-    assert data["spend_month"] == f"${month.totals.to_dict()['cost_usd']}"
+    assert data["spend_month"] == fmt_usd(month.totals.cost_usd)  # rounded for reading, exact in its title
+    assert data["spend_month_exact"] == f"${month.totals.to_dict()['cost_usd']}"
     assert data["counts"]["calls"] == f"{month.totals.calls:,}" and data["counts"]["limited"] == "30"
-    assert [(r["label"], r["cost"]) for r in data["by_model"]] == \
-        [(g.key, f"${g.stats.to_dict()['cost_usd']}") for g in month.groups]
+    assert [(r["label"], r["cost"], r["cost_exact"]) for r in data["by_model"]] == \
+        [(g.key, fmt_usd(g.stats.cost_usd), f"${g.stats.to_dict()['cost_usd']}") for g in month.groups]
     members = _ledger_report(any_store, first, end, "member")
-    assert {m["member"]: m["cost"] for m in data["by_member"]} == \
+    assert {m["member"]: m["cost_exact"] for m in data["by_member"]} == \
         {g.key.member: f"${g.stats.to_dict()['cost_usd']}" for g in members.groups} | {"bob": "$15"}
+    assert {m["member"]: m["cost"] for m in data["by_member"]} == \
+        {g.key.member: fmt_usd(g.stats.cost_usd) for g in members.groups} | {"bob": "$15.00"}
     last30 = _ledger_report(any_store, end - timedelta(days=30), end, "day")
-    assert data["spend_30d"] == f"${last30.totals.to_dict()['cost_usd']}"
+    assert (data["spend_30d"], data["spend_30d_exact"]) == (fmt_usd(last30.totals.cost_usd),
+                                                            f"${last30.totals.to_dict()['cost_usd']}")
     assert [b["day"] for b in data["chart"]["bars"]] == [d for d, _ in last30.daily]
     assert [r["key"] for r in data["latest"][:3]] == [f"bob-laptop ({bob.hint})"] * 2 + [f"ann-laptop ({ann.hint})"]
 
@@ -61,7 +66,8 @@ def test_a_members_page_is_their_keys_only(store, config):
     assert {r["key"] for r in data["latest"]} == {f"bob-laptop ({bob.hint})"}
     first = datetime(2026, 11, 1, tzinfo=UTC)
     end = datetime.combine(NOW.date() + timedelta(days=1), time(), UTC)
-    assert data["spend_month"] == f"${_ledger_report(store, first, end, 'day', bob_id).totals.to_dict()['cost_usd']}"
+    assert data["spend_month_exact"] == \
+        f"${_ledger_report(store, first, end, 'day', bob_id).totals.to_dict()['cost_usd']}"
     assert [w["name"] for w in data["limits"]] == ["account acme: this month", f"key bob-laptop ({bob.hint}): last hour"]
 
 

@@ -14,6 +14,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from aispendtrack.store import keys
+from aispendtrack.views.formats import fmt_usd
 
 from support.browser import chrome, wait_for
 from support.clock import month, utc_today, within_one
@@ -54,6 +55,10 @@ def text(driver, testid: str) -> str:
     return driver.find_element(By.CSS_SELECTOR, f"[data-testid={testid}]").text
 
 
+def title(driver, testid: str) -> str:
+    return driver.find_element(By.CSS_SELECTOR, f"[data-testid={testid}]").get_attribute("title")
+
+
 def table(driver, testid: str) -> list[list[str]]:
     """The table's cells, read in one script run (the page may replace the rows meanwhile)."""
     return driver.execute_script(
@@ -76,7 +81,7 @@ def spend(group: dict) -> str:
     """How the page shows a report group's spend: a set with no priced call is "not priced", not $0."""
     if not group["priced_calls"] and (group["unpriced_calls"] or group["unmetered_calls"]):
         return "not priced"
-    return "$" + group["cost_usd"]
+    return fmt_usd(group["cost_usd"])  # rounded as every screen writes money; exact in the title
 
 
 NO_CALLS = [["No calls this month."]]  # a table of the month with nothing in it
@@ -107,6 +112,7 @@ def test_numbers_equal_report_and_no_key_anywhere(plane, browser):
         reload(browser, plane)
         shown = {testid: text(browser, testid) for testid in
                  ("spend-month", "spend-today", "spend-30d", "spend-note", *(f"count-{n}" for n in COUNTS))}
+        shown |= {f"{testid}-title": title(browser, testid) for testid in ("spend-month", "spend-today", "spend-30d")}
         shown |= {testid: table(browser, testid) for testid in ("by-model", "by-key")}
         first = (utc_today() - timedelta(days=29)).isoformat()
         return shown, {"month": month_report(plane, "acme"), "by_key": month_report(plane, "acme", "key"),
@@ -117,8 +123,9 @@ def test_numbers_equal_report_and_no_key_anywhere(plane, browser):
     (shown, rep), day = within_one(read)
     assert_no_key(browser, plane["keys"]["owner"])
     t = rep["month"]["totals"]
-    assert shown["spend-month"] == "$" + t["cost_usd"]
-    assert shown["spend-today"] == "$" + rep["today"]["totals"]["cost_usd"]
+    for testid, totals in (("spend-month", t), ("spend-today", rep["today"]["totals"]),
+                           ("spend-30d", rep["last30"]["totals"])):
+        assert shown[testid] == fmt_usd(totals["cost_usd"]) and shown[f"{testid}-title"] == "$" + totals["cost_usd"]
     for name, fields in COUNTS.items():
         assert shown[f"count-{name}"] == f"{sum(t[f] for f in fields):,}", name
     if plane["calls_month"] == month(day):  # the plane's own calls are in the month shown
@@ -133,7 +140,6 @@ def test_numbers_equal_report_and_no_key_anywhere(plane, browser):
         assert [r[1] for r in shown["by-key"]] == [spend(g) for g in rep["by_key"]["groups"]]
     else:  # a month that began after the plane's calls (and the synthetic history)
         assert shown["by-key"] == NO_CALLS
-    assert shown["spend-30d"] == "$" + rep["last30"]["totals"]["cost_usd"]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser.set_window_size(1280, 1500)
     browser.save_screenshot(str(SCREENSHOTS / "dashboard.png"))
@@ -150,7 +156,7 @@ def test_latest_calls_refresh_without_reload(plane, browser):
              what="the new call in the latest calls")
     assert browser.execute_script("return window.__stay") == 42  # the page was not reloaded
     # the report is made again at each look: after a month's end the page's next refresh shows the new month
-    wait_for(lambda: text(browser, "spend-month") == "$" + month_report(plane, "acme")["totals"]["cost_usd"],
+    wait_for(lambda: title(browser, "spend-month") == "$" + month_report(plane, "acme")["totals"]["cost_usd"],
              what="the month's spend")
 
 

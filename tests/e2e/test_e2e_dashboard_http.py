@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from aispendtrack.store import db as dbmod
+from aispendtrack.views.formats import fmt_usd
 
 from support.clock import month, utc_today, within_one
 from support.dashboard_plane import _get, _post, _session, cli
@@ -122,7 +123,7 @@ def test_a_member_sees_only_their_own_keys_and_spend_and_the_owner_sees_each_mem
 
     assert status == status_live == 200
     data = json.loads(live)
-    assert data["spend_month"] == f"${spend['alice']['cost_usd']}" and data["counts"]["calls"] == "1"
+    assert data["spend_month_exact"] == f"${spend['alice']['cost_usd']}" and data["counts"]["calls"] == "1"
     assert "alice-laptop" in page and "alice-laptop" in live
     assert 'data-testid="scope-note"' in page and 'data-testid="by-member"' not in page
     for k in others:
@@ -135,5 +136,7 @@ def test_a_member_sees_only_their_own_keys_and_spend_and_the_owner_sees_each_mem
     page = owner_page
     assert owner_status == 200 and 'data-testid="by-member"' in page and 'data-testid="scope-note"' not in page
     for m in ("alice", "bob"):
-        assert f"<td>{m}</td><td>member</td><td>1</td><td>${spend[m]['cost_usd']}</td>" in page, page[page.find("by-member"):page.find("by-member") + 900]
+        cost = spend[m]["cost_usd"]  # rounded, exact in the title
+        assert f'<td>{m}</td><td>member</td><td>1</td><td title="${cost}">{fmt_usd(cost)}</td>' in page, \
+            page[page.find("by-member"):page.find("by-member") + 900]
     assert "bob-laptop" in page and "alice-laptop" in page

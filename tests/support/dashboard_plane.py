@@ -27,16 +27,16 @@ CONFIG = '[tiers.free]\nrequests_per_hour = 3\n[tiers.pro]\nmax_keys = 20\n'
 CLI = str(MITMDUMP.parent / "aispendtrack")
 
 
-def _seed_history(store, key_ids: list[str]) -> None:
-    """30 days of synthetic calls for account acme (a chart worth looking at)."""
+def _seed_history(store, key_ids: list[str], account: str = "acme") -> None:
+    """30 days of synthetic calls for `account` (a chart worth looking at)."""
     from aispendtrack.store.reads import daily
     from aispendtrack_dev.synth import make_ledger
 
     make_ledger(store, 3000, seed=7, days=30, n_keys=4)
     with store.connection() as conn, conn.tx():
         conn.execute("DELETE FROM calls WHERE account NOT IN ('acct-0', 'acct-1')")
-        conn.execute("UPDATE calls SET account = 'acme', key_id = CASE WHEN id % 3 THEN ? ELSE ? END, "
-                     "key_hint = NULL", key_ids)
+        conn.execute("UPDATE calls SET account = ?, key_id = CASE WHEN id % 3 THEN ? ELSE ? END, "
+                     "key_hint = NULL", [account, *key_ids])
         daily.rebuild(conn)  # the daily sums follow the rows made over
 
 

@@ -28,10 +28,12 @@ from aispendtrack.serve.routers.usage import _rows, own
 from aispendtrack.store import sessions
 from aispendtrack.store.base import SqlStore
 from aispendtrack.store.keytext import KEY_RE, PREFIX
+from aispendtrack.views.formats import fmt_time
 from aispendtrack.views.periods import resolve_period
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.filters["when"] = fmt_time  # every time on the page as `2026-12-07 16:30 UTC`
 HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",

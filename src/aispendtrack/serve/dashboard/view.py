@@ -24,7 +24,8 @@ from aispendtrack.store.totals import Stats, canon
 from aispendtrack.views.budgets import budget_status
 from aispendtrack.views.members import member_rows
 from aispendtrack.views.report import Report, report
-from aispendtrack.views.usage import account_month, fmt_reset, key_hour, reset_seconds
+from aispendtrack.views.formats import fmt_duration, fmt_time, fmt_usd
+from aispendtrack.views.usage import account_month, key_hour, reset_seconds
 
 if TYPE_CHECKING:
     from aispendtrack.store.keycache import KeyRecord
@@ -34,6 +35,12 @@ LATEST = 20
 
 
 def money(value) -> str:
+    """Dollars as every screen writes them (`views.formats`); the exact amount is `exact`'s,
+    which the page puts in `title` attributes."""
+    return fmt_usd(value)
+
+
+def exact(value) -> str:
     return f"${value}"
 
 
@@ -69,7 +76,7 @@ def unpriced_note(st: Stats) -> str:
 
 
 def stats_row(label: str, st: Stats) -> dict:
-    return {"label": label, "cost": spend(st), "calls": count(st.calls),
+    return {"label": label, "cost": spend(st), "cost_exact": exact(st.to_dict()["cost_usd"]), "calls": count(st.calls),
             "input": count(st.input_tokens), "cached": count(st.cache_read_tokens),
             "output": count(st.output_tokens), "reasoning": count(st.reasoning_tokens),
             "unpriced": st.unpriced_calls, "unmetered": st.unmetered_calls, "local": st.local_calls}
@@ -80,20 +87,20 @@ def _window(name: str, used: int, limit: int | None, reset: int | None) -> dict:
     if limit is None:
         state = "unlimited"
     elif hit:
-        state = f"limit reached: next request admitted in {fmt_reset(reset)}"
+        state = f"limit reached: next request admitted in {fmt_duration(reset)}"
     else:
         state = f"{limit - used:,} left"
     return {"name": name, "used": f"{used:,}", "limit": "unlimited" if limit is None else f"{limit:,}",
-            "reset": "—" if limit is None else fmt_reset(reset), "state": state, "hit": hit}
+            "reset": "—" if limit is None else fmt_duration(reset), "state": state, "hit": hit}
 
 
 def _budget(name: str, b: dict) -> dict:
     left = Decimal(b["remaining_usd"])
-    state = f"${b['remaining_usd']} left" if left > 0 else "budget reached: calls are refused until it resets"
+    state = f"{money(b['remaining_usd'])} left" if left > 0 else "budget reached: calls are refused until it resets"
     if b["overshoot_usd"] != "0":
-        state += f" (${b['overshoot_usd']} spent beyond calls' reservations)"
-    return {"name": f"{name}: {b['period']} budget ({b['period_key']})", "used": f"${b['spent_usd']}",
-            "limit": f"${b['limit_usd']}", "reset": "never" if b["reset_seconds"] is None else fmt_reset(b["reset_seconds"]),
+        state += f" ({money(b['overshoot_usd'])} spent beyond calls' reservations)"
+    return {"name": f"{name}: {b['period']} budget ({b['period_key']})", "used": money(b["spent_usd"]),
+            "limit": money(b["limit_usd"]), "reset": "never" if b["reset_seconds"] is None else fmt_duration(b["reset_seconds"]),
             "state": state, "hit": left <= 0}
 
 
@@ -119,12 +126,13 @@ def limits(store, cfg: Config, account: str, labels: dict[str, str], now: float,
 
 
 def latest(store, account: str, labels: dict[str, str], n: int = LATEST, member_id: int | None = None) -> list[dict]:
-    return [{"time": c.ts[:19].replace("T", " "), "key": labels.get(c.key_id, c.key_hint or "—"),
+    return [{"time": fmt_time(c.ts), "key": labels.get(c.key_id, c.key_hint or "—"),
              "model": c.model or "—", "status": f"{c.status} {c.outcome}", "input": count(c.input_tokens),
              "cached": count(c.cache_read_tokens), "output": count(c.output_tokens),
              "reasoning": count(c.reasoning_tokens),
              "cost": f"{money(0)} (local)" if c.pricing == "local"
              else money(c.cost_usd) if c.cost_usd is not None else (c.pricing or "—"),
+             "cost_exact": exact(c.cost_usd) if c.cost_usd is not None else "",
              "streamed": "yes" if c.streamed else "no"}
             for c in store.latest_calls(n, account=account, member_id=member_id)]
 
@@ -136,7 +144,7 @@ def chart(days: list[tuple[str, Stats]]) -> dict:
     bars = []
     for i, (day, st) in enumerate(days):
         h = round(float(st.cost_usd / top) * 100, 2)
-        bars.append({"x": i * 20 + 2, "y": round(110 - h, 2), "h": h, "day": day, "cost": money(st.to_dict()["cost_usd"])})
+        bars.append({"x": i * 20 + 2, "y": round(110 - h, 2), "h": h, "day": day, "cost": exact(st.to_dict()["cost_usd"])})
     return {"bars": bars, "top": money(canon(most)),
             "first": days[0][0] if days else "", "last": days[-1][0] if days else ""}
 
@@ -159,9 +167,8 @@ def live(store, cfg: Config, record: KeyRecord, now: float | None = None, member
     labels = key_labels(store, record.account, member_id)
     t = month.totals
     return {
-        "spend_month": money(t.to_dict()["cost_usd"]),
-        "spend_today": money(_day(daily.daily, today).to_dict()["cost_usd"]),
-        "spend_30d": money(daily.totals.to_dict()["cost_usd"]),
+        **_figures(t.to_dict()["cost_usd"], _day(daily.daily, today).to_dict()["cost_usd"],
+                   daily.totals.to_dict()["cost_usd"]),
         "spend_note": unpriced_note(t),
         "counts": {"calls": count(t.calls), "priced": count(t.priced_calls), "unpriced": count(t.unpriced_calls),
                    "unmetered": count(t.unmetered_calls), "local": count(t.local_calls), "rejected": count(t.rejected),
@@ -173,6 +180,14 @@ def live(store, cfg: Config, record: KeyRecord, now: float | None = None, member
         "_daily": daily.daily,
         "_labels": labels,
     }
+
+
+def _figures(month: str, today: str, last30: str) -> dict:
+    """The three spend figures, as shown and exact (their `title`)."""
+    out = {}
+    for name, value in (("spend_month", month), ("spend_today", today), ("spend_30d", last30)):
+        out |= {name: money(value), f"{name}_exact": exact(value)}
+    return out
 
 
 def _day(days: list[tuple[str, Stats]], day: date) -> Stats:
@@ -198,7 +213,7 @@ def page(store, cfg: Config, record: KeyRecord, now: float | None = None, member
         by_member = days(store, record.account, first, today, "member")
         data["by_member"] = [
             {"member": m["member"], "role": m["role"], "active_keys": count(m["active_keys"]),
-             "cost": money(m["cost_usd"]), "calls": count(m["calls"])}
+             "cost": money(m["cost_usd"]), "cost_exact": exact(m["cost_usd"]), "calls": count(m["calls"])}
             for m in member_rows(store, record.account, by_member.groups)]
     else:
         data["by_member"] = None

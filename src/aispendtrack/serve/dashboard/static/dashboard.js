@@ -8,6 +8,21 @@ function pick(data, path) {
   return path.split(".").reduce((v, k) => (v == null ? v : v[k]), data);
 }
 
+// Each cell carries its column's header as data-label: on a narrow screen a row becomes a
+// card of "label value" lines (dashboard.css), and the label comes from here.
+function labelCells(table) {
+  const head = table.tHead && table.tHead.rows[0];
+  if (!head) return;
+  const names = [...head.cells].map((th) => th.textContent.trim());
+  for (const body of table.tBodies) {
+    for (const tr of body.rows) {
+      [...tr.cells].forEach((td, i) => {
+        if (td.colSpan === 1 && names[i]) td.dataset.label = names[i];
+      });
+    }
+  }
+}
+
 function fillRows(tbody, rows) {
   const cols = tbody.dataset.cols.split(" ");
   const fresh = rows.map((row) => {
@@ -16,11 +31,13 @@ function fillRows(tbody, rows) {
     for (const c of cols) {
       const td = document.createElement("td");
       td.textContent = row[c];
+      if (row[c + "_exact"]) td.title = row[c + "_exact"]; // the exact amount behind a rounded one
       tr.appendChild(td);
     }
     return tr;
   });
   tbody.replaceChildren(...fresh);
+  labelCells(tbody.closest("table"));
 }
 
 async function refresh() {
@@ -39,6 +56,8 @@ async function refresh() {
   for (const el of document.querySelectorAll("[data-live]")) {
     const value = pick(data, el.dataset.live);
     if (value != null) el.textContent = value;
+    const exact = pick(data, el.dataset.live + "_exact");
+    if (exact != null) el.title = exact;
   }
   for (const tbody of document.querySelectorAll("[data-live-rows]")) {
     fillRows(tbody, data[tbody.dataset.liveRows] || []);
@@ -70,4 +89,5 @@ function confirmations() {
 
 copyButtons();
 confirmations();
+for (const table of document.querySelectorAll("table")) labelCells(table);
 if (document.getElementById("live")) setInterval(refresh, POLL_MS);
