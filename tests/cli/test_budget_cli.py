@@ -101,8 +101,8 @@ def test_dashboard_limits_table_shows_budgets(run):
         rows = view.limits(store, Config(), "acme", {key_id: "laptop"}, now)
     budget_rows = [r for r in rows if "budget" in r["name"]]
     assert [(r["name"], r["used"], r["limit"], r["hit"]) for r in budget_rows] == [
-        ("account acme: total budget (total)", "$0", "$0", True),
-        (f"key laptop: week budget ({time.strftime('%G-W%V', time.gmtime(now))})", "$0", "$2", False),
+        ("account acme: total budget (total)", "$0.00", "$0.00", True),
+        (f"key laptop: week budget ({time.strftime('%G-W%V', time.gmtime(now))})", "$0.00", "$2.00", False),
     ]
     assert budget_rows[0]["reset"] == "never" and "refused" in budget_rows[0]["state"]
-    assert budget_rows[1]["state"] == "$2 left"
+    assert budget_rows[1]["state"] == "$2.00 left"

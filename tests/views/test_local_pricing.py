@@ -50,7 +50,7 @@ def test_dashboard_shows_local_calls(store, config):
     key = store.create_key("acme", config, name="laptop")
     insert(store, [local(key=key.id), local(key=key.id)])
     data = view.page(store, config, SimpleNamespace(account="acme"), now=NOW.timestamp())
-    assert data["spend_month"] == "$0" and data["counts"]["local"] == "2" and data["counts"]["unpriced"] == "0"
+    assert data["spend_month"] == "$0.00" and data["counts"]["local"] == "2" and data["counts"]["unpriced"] == "0"
     assert data["spend_note"] == "2 local calls at $0"
-    assert [(r["label"], r["cost"], r["local"]) for r in data["by_model"]] == [("llama3.2", "$0 (local)", 2)]
-    assert data["latest"][0]["cost"] == "$0 (local)"
+    assert [(r["label"], r["cost"], r["local"]) for r in data["by_model"]] == [("llama3.2", "$0.00 (local)", 2)]
+    assert data["latest"][0]["cost"] == "$0.00 (local)"

@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from aispendtrack.store.base import SqlStore
 from aispendtrack.store.keytext import hint
 from aispendtrack.store.ledger_schema import Outcome
-from aispendtrack.views import render
+from aispendtrack.views.formats import fmt_int, fmt_usd
 
 ROW_WAIT = 5.0  # a ledger row is committed before the client sees the end of the response
 
@@ -64,7 +64,7 @@ def _cost(row: dict) -> Decimal | None:
 
 def describe(row: dict) -> str:
     """`200 · gpt-4o-mini · 1,200 in (400 cached) / 300 out (50 reasoning) · $0.000468`."""
-    i = render.fmt_int
+    i = fmt_int
     inp = f"{i(row['input_tokens'])} in"
     extras = []
     if row.get("cache_read_tokens"):
@@ -76,7 +76,7 @@ def describe(row: dict) -> str:
     out = f"{i(row['output_tokens'])} out"
     if row.get("reasoning_tokens"):
         out += f" ({i(row['reasoning_tokens'])} reasoning)"
-    cost = render.fmt_usd(_cost(row)) if row.get("cost_usd") is not None else str(row.get("pricing") or "—")
+    cost = fmt_usd(_cost(row)) if row.get("cost_usd") is not None else str(row.get("pricing") or "—")
     return f"{row['status']} · {row['model'] or '—'} · {inp} / {out} · {cost}"
 
 

@@ -15,6 +15,7 @@ from aispendtrack.views import render
 from aispendtrack.demo.checks import redact
 from aispendtrack.demo.env import Demo
 from aispendtrack.demo.steps import Steps
+from aispendtrack.views.formats import fmt_int, fmt_usd, plural
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -44,8 +45,8 @@ def ledger_table(store) -> Table:
     table = Table("id", "provider", "api", "model", "status", "outcome", "in", "out", "cost", "pricing")
     for r in sorted(store.export_rows(), key=lambda r: r.id):
         table.add_row(str(r.id), r.provider or "", r.api or "", r.model or "", str(r.status), r.outcome,
-                      render.fmt_int(r.input_tokens), render.fmt_int(r.output_tokens),
-                      render.fmt_usd(r.cost_usd) if r.cost_usd is not None else (r.pricing or ""),
+                      fmt_int(r.input_tokens), fmt_int(r.output_tokens),
+                      fmt_usd(r.cost_usd) if r.cost_usd is not None else (r.pricing or ""),
                       r.pricing or "")  # fmt: skip
     return table
 
@@ -100,7 +101,7 @@ def show_report(d: Demo) -> None:
 
 
 def check_totals(steps: Steps, t) -> None:
-    text = (f"{render.plural(t.calls, 'call')}, {render.fmt_cost(t)} for {render.plural(t.priced_calls, 'priced call')}, "
+    text = (f"{plural(t.calls, 'call')}, {render.fmt_cost(t)} for {plural(t.priced_calls, 'priced call')}, "
             f"{t.unpriced_calls} unpriced, {t.rejected} rejected (401), {t.rate_limited} rate-limited (429)")  # fmt: skip
     ok = t.cost_usd > 0 and t.unpriced_calls >= 1 and t.rejected >= 2 and t.rate_limited >= 1
     steps.line(ok, "report totals", text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from mitmproxy import ctx
 
 from aispendtrack.store.ledger_schema import UPSTREAM, Outcome
-from aispendtrack.views.render import fmt_usd
+from aispendtrack.views.formats import fmt_usd
 
 MARK_REJECTED = ":heavy_multiplication_x:"  # ✖ 401, 403
 MARK_LIMITED = ":black_medium_square:"  # ◼ 429: stopped by a limit

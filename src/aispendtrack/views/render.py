@@ -25,7 +25,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from aispendtrack.views.formats import DASH, fmt_int, fmt_tokens, fmt_usd, plural  # noqa: F401  (callers' names)
+from aispendtrack.views.formats import DASH, fmt_int, fmt_tokens, fmt_usd, plural  # noqa: F401  (older callers import them from here)
 
 if TYPE_CHECKING:
     from aispendtrack.store.totals import Stats
@@ -220,7 +220,7 @@ def fitted(columns: list[str], rows: list[list[str | Text]], console: Console | 
             grid.add_column()
             for name, value in zip(names, row[1:]):
                 if str(value):
-                    grid.add_row(f"  {name}", value)
+                    grid.add_row(Text(f"  {name}"), value if isinstance(value, Text) else Text(value))  # not markup
             blocks.append(Group(Text(str(row[0]), style="bold"), grid))
         return Group(*blocks)
 

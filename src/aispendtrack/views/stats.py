@@ -9,6 +9,7 @@ from rich.console import Group, RenderableType
 
 from aispendtrack.store.totals import SessionStats, Stats
 from aispendtrack.views import render
+from aispendtrack.views.formats import fmt_int, plural
 
 
 def build_summary(rows: Iterable[Mapping]) -> SessionStats:
@@ -46,21 +47,21 @@ def _line(name: str, st: Stats) -> str:
                                   (st.forbidden, "forbidden"), (st.unpriced_calls, "unpriced"),
                                   (st.local_calls, "local")) if n
     )
-    return f"  {name}: {render.plural(st.calls, 'call')}, {render.fmt_cost(st)}{extra}"
+    return f"  {name}: {plural(st.calls, 'call')}, {render.fmt_cost(st)}{extra}"
 
 
 def summary_text(rows_or_stats) -> str:
     """Plain text for the event log: totals, then one line per model and per key."""
     s = _stats(rows_or_stats)
-    t = render.fmt_int
+    t = fmt_int
     st = s.totals
     lines = [
-        f"session: {render.plural(st.calls, 'call')} ({st.forwarded:,} forwarded, {st.errors:,} errors, "
+        f"session: {plural(st.calls, 'call')} ({st.forwarded:,} forwarded, {st.errors:,} errors, "
         f"{st.rate_limited + st.quota_exceeded:,} 429s [{st.rate_limited:,} rate limit, {st.quota_exceeded:,} quota], "
         f"{st.rejected:,} rejected, {st.budget_exceeded:,} budget refused, {st.forbidden:,} forbidden)",
         f"tokens: input {t(st.input_tokens)} (cached {t(st.cache_read_tokens)}, cache write "
         f"{t(st.cache_write_tokens)}), output {t(st.output_tokens)} (reasoning {t(st.reasoning_tokens)})",
-        f"cost: {render.fmt_cost(st)} ({render.plural(st.priced_calls, 'priced call')})",
+        f"cost: {render.fmt_cost(st)} ({plural(st.priced_calls, 'priced call')})",
         *render.not_in_total(st),
     ]
     if st.calls:
