@@ -16,9 +16,9 @@ from selenium.webdriver.common.by import By
 from aispendtrack.store import keys
 from aispendtrack.views.formats import fmt_usd
 
-from support.browser import chrome, wait_for
+from support.browser import wait_for
 from support.clock import month, utc_today, within_one
-from support.dashboard_plane import chat, cli, month_report, settle
+from support.dashboard_plane import browser_for, chat, cli, login, month_report, settle
 from support.harness import REPO
 
 SCREENSHOTS = Path(os.environ.get("AISPENDTRACK_SCREENSHOTS", REPO / "var" / "screenshots"))
@@ -26,19 +26,8 @@ SCREENSHOTS = Path(os.environ.get("AISPENDTRACK_SCREENSHOTS", REPO / "var" / "sc
 
 @pytest.fixture
 def browser(plane):
-    plane["downloads"].mkdir(exist_ok=True)
-    driver = chrome(plane["downloads"])
-    try:
+    with browser_for(plane) as driver:
         yield driver
-    finally:
-        driver.quit()
-
-
-def login(driver, plane, name: str) -> None:
-    driver.get(plane["serve"].url + "/")
-    driver.find_element(By.CSS_SELECTOR, "[data-testid=key-input]").send_keys(plane["keys"][name])
-    driver.find_element(By.CSS_SELECTOR, "[data-testid=login]").click()
-    _dashboard_shown(driver)
 
 
 def reload(driver, plane) -> None:

@@ -12,8 +12,8 @@ import openai
 import pytest
 from selenium.webdriver.common.by import By
 
-from support.browser import chrome, wait_for
-from support.dashboard_plane import _seed_history, chat, new_database, running, settle
+from support.browser import wait_for
+from support.dashboard_plane import _seed_history, browser_for, chat, login, new_database, running, settle
 from support.harness import REPO
 
 SCREENSHOTS = Path(os.environ.get("AISPENDTRACK_SCREENSHOTS", REPO / "var" / "screenshots"))
@@ -97,19 +97,8 @@ def plane(tmp_path_factory):
 
 @pytest.fixture
 def browser(plane):
-    plane["downloads"].mkdir(exist_ok=True)
-    driver = chrome(plane["downloads"])
-    try:
+    with browser_for(plane) as driver:
         yield driver
-    finally:
-        driver.quit()
-
-
-def login(driver, plane, name: str) -> None:
-    driver.get(plane["serve"].url + "/")
-    driver.find_element(By.CSS_SELECTOR, "[data-testid=key-input]").send_keys(plane["keys"][name])
-    driver.find_element(By.CSS_SELECTOR, "[data-testid=login]").click()
-    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "[data-testid=spend-month]"), what="the dashboard")
 
 
 def at_size(driver, width: int, height: int) -> None:
@@ -120,12 +109,17 @@ def at_size(driver, width: int, height: int) -> None:
     assert driver.execute_script("return [innerWidth, innerHeight]") == [width, height]
 
 
+def open_at(driver, plane, name: str, width: int, height: int) -> None:
+    """The dashboard of key `name` rendered afresh in a `width`×`height` window."""
+    login(driver, plane, name)
+    at_size(driver, width, height)
+    driver.refresh()
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "[data-testid=limits]"), what="the dashboard")
+
+
 @pytest.mark.parametrize("width, height", SIZES)
 def test_owner_dashboard_fits_and_every_action_is_reachable(plane, browser, width, height):
-    login(browser, plane, "owner")
-    at_size(browser, width, height)
-    browser.refresh()
-    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "[data-testid=keys]"), what="the keys table")
+    open_at(browser, plane, "owner", width, height)
     page = browser.find_element(By.TAG_NAME, "main").text
     for name in (ACCOUNT, BUILD, NOTEBOOK, MEMBER, LONG_MODEL, plane["ids"]["build"]):
         assert name in page, name  # shown whole (wrapped at most), not cut off
@@ -136,7 +130,10 @@ def test_owner_dashboard_fits_and_every_action_is_reachable(plane, browser, widt
     assert browser.execute_script(HIDDEN_BUTTONS) == []  # ...and each one can be seen and clicked
     cost = browser.find_element(By.CSS_SELECTOR, "[data-testid=latest] tbody tr td:nth-child(9)")
     assert cost.text.startswith("$") and cost.get_attribute("title").startswith("$")  # rounded; exact in the title
-    assert browser.execute_script(OVERFLOW) == []  # and still after the page's live refresh
+    updated = browser.find_element(By.CSS_SELECTOR, "[data-live=updated]").text
+    wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "[data-live=updated]").text != updated,
+             what="the page's live refresh")
+    assert browser.execute_script(OVERFLOW) == []  # the refreshed rows fit too
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENSHOTS / f"dashboard-{width}x{height}.png"))
     if width < 700:  # the tables as cards: the keys and their actions
@@ -150,10 +147,7 @@ def test_owner_dashboard_fits_and_every_action_is_reachable(plane, browser, widt
 
 @pytest.mark.parametrize("width, height", SIZES)
 def test_free_dashboard_with_a_hit_limit_fits(plane, browser, width, height):
-    login(browser, plane, "free")
-    at_size(browser, width, height)
-    browser.refresh()
-    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "[data-testid=limits]"), what="the limits")
+    open_at(browser, plane, "free", width, height)
     state = browser.find_element(By.CSS_SELECTOR, "[data-testid=limits] tr.hit").text
     assert "limit reached: next request admitted in" in state and " s)" not in state
     assert browser.execute_script(OVERFLOW) == []

@@ -159,3 +159,28 @@ def _get(plane, path: str, cookie: str) -> tuple[int, str]:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+
+
+@contextlib.contextmanager
+def browser_for(plane):
+    """A headless chromium that downloads into the plane's folder; quit after."""
+    from support.browser import chrome
+
+    plane["downloads"].mkdir(exist_ok=True)
+    driver = chrome(plane["downloads"])
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def login(driver, plane, name: str) -> None:
+    """Log in on the page with the plane's key `name`; back once the dashboard shows."""
+    from selenium.webdriver.common.by import By
+
+    from support.browser import wait_for
+
+    driver.get(plane["serve"].url + "/")
+    driver.find_element(By.CSS_SELECTOR, "[data-testid=key-input]").send_keys(plane["keys"][name])
+    driver.find_element(By.CSS_SELECTOR, "[data-testid=login]").click()
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "[data-testid=spend-month]"), what="the dashboard")

@@ -50,7 +50,7 @@ def test_never_cuts_a_name_or_number(run, busy, monkeypatch, width, command):
     assert "over bounds" in text and "$0.25" in text  # cost beyond the hold, shown
     assert "$25" in text and "$5" in text and "month" in text and "day" in text
     assert not re.search(r"\d\d:\d\d:\d\d[.,]\d", text)  # times to the second
-    blocks = f"\n  calls" in text or "\n  window" in text
+    blocks = "\n  calls" in text or "\n  window" in text
     assert blocks == (width == 60 and command != ("report", "--by", "key"))  # vertical only when even compact is too wide
 
 

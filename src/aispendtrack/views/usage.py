@@ -21,7 +21,7 @@ from aispendtrack.store.keys import account_limits
 from aispendtrack.store.reads.legacy import as_store
 from aispendtrack.store.records import KeyInfo
 from aispendtrack.views.budgets import budget_status
-from aispendtrack.views.formats import fmt_duration as fmt_reset  # noqa: F401  (the name other callers know)
+from aispendtrack.views.formats import fmt_duration
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,9 @@ def key_row(store, config: Config, key: KeyInfo, account, now: float) -> dict:
         "hourly_reset_seconds": reset_seconds(hour.resets_at, now) if hour.source == "limits" else None,
         "budget": budget_status(store, config, "key", key.id, now=now),
     }  # fmt: skip
+
+
+fmt_reset = fmt_duration  # the name older callers import from here
 
 
 def fmt_limit(limit: int | None) -> str:
