@@ -171,3 +171,4 @@ def test_top_at_80x24_shows_limits_and_budgets_with_bars(run, team, monkeypatch)
     assert ACCOUNT in budgets and "$1.25 (5%)" in budgets and "$1.25 (25%)" in budgets
     assert budgets.count("·") >= 10 and "▌" in budgets  # a bar per budget: 5% and 25% of theirs spent
     assert "spend per minute, last" in text  # the latest calls and the chart gave up lines, not the limits
+

@@ -127,4 +127,4 @@ def budgets_table(entries: list[dict]):
         ["who", "spent", "limit", "period", "", "resets in", *overs],
         ["name", "spent", "of", "", "resets", *(["over"] if overs else [])],
         ["name", "spent", "of", "", "resets"],
-    ], title="budgets", right={"spent", "limit", "over bounds", "over"}, wrap={"who", "name", "of", "resets"})
+    ], title="budgets", right={"spent", "limit", "over bounds", "over"}, wrap={"who", "name", "of"})

@@ -16,6 +16,7 @@ from rich.text import Text
 from aispendtrack.views import render
 from aispendtrack.views.budgets import fmt_budget
 from aispendtrack.views.formats import fmt_duration, fmt_time
+from aispendtrack.views.tables import fitted
 from aispendtrack.views.usage import fmt_limit, fmt_used
 
 Cell = str | Text
@@ -26,7 +27,7 @@ def table(records: list[dict[str, Cell]], layouts: Sequence[Sequence[str]], *, t
     """`records` in the first of `layouts` (lists of headers) that fits, else in blocks of
     the first one's columns."""
     full, *compact = [(list(cols), [[r[c] for c in cols] for r in records]) for cols in layouts]
-    return render.fitted(*full, title=title, right=right, wrap=wrap, compact=compact)
+    return fitted(*full, title=title, right=right, wrap=wrap, compact=compact)
 
 
 def _lines(*parts: str) -> str:

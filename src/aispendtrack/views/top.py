@@ -34,6 +34,7 @@ from aispendtrack.views import lists, render
 from aispendtrack.views.budgets import budget_entries, budgets_table
 from aispendtrack.views.formats import DASH, fmt_clock, fmt_duration, fmt_tokens, fmt_usd, plural
 from aispendtrack.views.opening import open_existing
+from aispendtrack.views.tables import AtWidth
 from aispendtrack.views.report import limits_status, report
 
 
@@ -150,7 +151,7 @@ def render_top(store, now: datetime | None = None, *, config=None, minutes: int 
             m -= 1
         return Group(*frame(m if size(m, n) <= height else 0, n))
 
-    return render.AtWidth(fit)
+    return AtWidth(fit)
 
 
 @contextlib.contextmanager
