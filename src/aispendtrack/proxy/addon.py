@@ -45,9 +45,10 @@ class AiSpendTrack:
 
     def __init__(self) -> None:
         self.rt = Runtime()
+        self.metering = Metering(self.rt)
         # The data path in hook order: each child is one step.
         self.addons = [Auth(self.rt), Tags(self.rt), LedgerGuard(self.rt), Access(self.rt), VaultCheck(self.rt),
-                       Limiter(self.rt), VaultInject(self.rt), Metering(self.rt),
+                       Limiter(self.rt), VaultInject(self.rt), self.metering,
                        UpstreamErrors(), Redact(), Summary(self.rt), TlsHint(), NamelessTls(self.rt), WebColumns(),
                        ServeWatch()]
         self._allow_hosts_set: list[str] | None = None
@@ -105,6 +106,7 @@ class AiSpendTrack:
 
     def done(self) -> None:
         self._price_updates(False)
+        self.metering.shutdown()  # children's `done` would run after the writer closed
         self._stop()
 
     def _price_updates(self, on: bool) -> None:

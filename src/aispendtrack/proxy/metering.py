@@ -18,6 +18,7 @@ import asyncio
 import concurrent.futures
 import logging
 import time
+import weakref
 from datetime import UTC, datetime
 
 from mitmproxy import ctx, exceptions, http
@@ -38,6 +39,7 @@ CLIENT_GONE = "Client disconnected."
 MAX_REQUEST_BODY = 64 * 1024 * 1024  # decoded; enough for the largest multimodal requests
 COMMIT_WAIT = 1.0  # seconds the end of a stream may wait for its row's commit (event loop blocked)
 MIN_EVENT_MAX = 64 * 1024  # the kept tail must hold a usage object with room to spare
+SHUTDOWN = "The gateway shut down while the call was running."
 
 
 def request_body(req: http.Request) -> tuple[bytes, bool]:
@@ -68,6 +70,8 @@ class Metering:
         self.rt = rt
         self.pricer: Pricer | None = None
         self.max_event = meter.MAX_EVENT
+        # Flows between `request` and their row: at shutdown each still gets one (see `shutdown`).
+        self.inflight: weakref.WeakValueDictionary[str, http.HTTPFlow] = weakref.WeakValueDictionary()
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -95,10 +99,28 @@ class Metering:
     def start(self) -> None:
         self.pricer = Pricer.with_prices(self.rt.config.prices, self.rt.config.local_providers)
 
+    def shutdown(self) -> None:
+        """Rows for the calls still running as the proxy stops, queued before the writer
+        closes. Each may already have cost money upstream, and no hook runs for it after
+        `done`: it is recorded as aborted, partial, with the usage seen so far."""
+        for flow in list(self.inflight.values()):
+            state = state_of(flow)
+            if state is None or state.recorded or self.ledger is None:
+                continue
+            if state.outcome == Outcome.FORWARDED:
+                state.outcome = Outcome.ABORTED
+                state.error = SHUTDOWN
+            status = flow.response.status_code if flow.response is not None else None
+            try:
+                self.ledger.submit(self._prepare(flow, state, status, partial=True))
+            except Exception as e:
+                log.warning("aispendtrack: ledger row for flow %s not written at shutdown: %s", flow.id, e)
+
     def request(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
         if state is None or flow.error or not flow.live:
             return
+        self.inflight[flow.id] = flow
         body, encoded = request_body(flow.request)
         info = meter.request_info(state.api, body)
         # A path-routed API (Gemini) serves the path's model, whatever the body names.
@@ -216,6 +238,7 @@ class Metering:
     def _prepare(self, flow: http.HTTPFlow, state: FlowState, status: int | None, *, partial: bool) -> dict:
         """The flow's row; marks it recorded and annotates the flow for mitmweb."""
         state.recorded = True
+        self.inflight.pop(flow.id, None)
         if self.rt.presence is not None:
             self.rt.presence.count -= 1
         row = self.build_row(flow, state, status, partial=partial)
