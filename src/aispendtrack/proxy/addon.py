@@ -3,7 +3,7 @@
 request → auth (`auth.Auth`) → ledger health (`guard.LedgerGuard`) → models (`access.Access`: the path's, then
 the body's) → vault policy (`vault.VaultCheck`) → limits (`limits.Limiter`: only what may be forwarded is
 counted) → the vault's provider key set (`vault.VaultInject`) → upstream → meter and ledger
-(`metering.Metering`) → provider keys redacted (`redact.Redact`) → summary on exit
+(`metering.Metering`; a Realtime session's responses: `realtime.Realtime`) → provider keys redacted (`redact.Redact`) → summary on exit
 (`summary.Summary`). The parent opens the shared services (`state.Runtime`) when its
 options name a config and database; each child owns the rest of what it needs.
 """
@@ -23,6 +23,7 @@ from aispendtrack.proxy.tags import Tags
 from aispendtrack.proxy.intercept import NamelessTls, intercept_patterns
 from aispendtrack.proxy.limits import Limiter
 from aispendtrack.proxy.metering import Metering
+from aispendtrack.proxy.realtime import Realtime
 from aispendtrack.proxy.redact import Redact
 from aispendtrack.proxy.servewatch import ServeWatch
 from aispendtrack.proxy.state import Runtime
@@ -48,7 +49,7 @@ class AiSpendTrack:
         self.metering = Metering(self.rt)
         # The data path in hook order: each child is one step.
         self.addons = [Auth(self.rt), Tags(self.rt), LedgerGuard(self.rt), Access(self.rt), VaultCheck(self.rt),
-                       Limiter(self.rt), VaultInject(self.rt), self.metering,
+                       Limiter(self.rt), VaultInject(self.rt), self.metering, Realtime(self.rt, self.metering),
                        UpstreamErrors(), Redact(), Summary(self.rt), TlsHint(), NamelessTls(self.rt), WebColumns(),
                        ServeWatch()]
         self._allow_hosts_set: list[str] | None = None
