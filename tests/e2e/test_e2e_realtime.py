@@ -99,7 +99,7 @@ def test_each_response_is_a_priced_row_of_the_session(proxy, fake, account_key, 
 def test_budget_refuses_a_new_response_and_still_charges_what_the_server_starts(
         proxy, fake, account_key, store, db_path):
     cost = response_cost()
-    store.set_budget("account", "acme", cost * Decimal("1.5"), "month", now=time.time())
+    store.set_budget("account", "acme", cost * Decimal("1.5"), "total", now=time.time())  # no period end mid-test
     with client_for(proxy, account_key.key).realtime.connect(model=MODEL) as conn:
         until(conn, {"session.created"})
         assert ask(conn)[-1].type == "response.done"  # spent: 1 × cost of 1.5
