@@ -24,11 +24,10 @@ class Choice:
 
     def query(self, **change: str | None) -> str:
         """The URL query naming this choice (`change` replaces parts; None drops one)."""
-        q = {**self.period.query(), "tag": self.tag and f"{self.tag[0]}={self.tag[1]}", "by": self.tag_by}
+        span = self.period.query()
         if "period" in change or "from" in change:  # a new range replaces the old, either form
-            for name in ("period", "from", "to"):
-                q.pop(name, None)
-        q.update(change)
+            span = {name: change.pop(name) for name in ("period", "from", "to") if name in change}
+        q = {**span, "tag": self.tag and f"{self.tag[0]}={self.tag[1]}", "by": self.tag_by, **change}
         return urlencode({k: v for k, v in q.items() if v})
 
 

@@ -127,7 +127,7 @@ def limits(store, cfg: Config, account: str, labels: dict[str, str], now: float,
 
 
 def latest(store, account: str, labels: dict[str, str], n: int = LATEST, member_id: int | None = None,
-           until: datetime | None = None, tag: tuple[str, str] | None = None) -> list[dict]:
+           period: DayRange | None = None, tag: tuple[str, str] | None = None) -> list[dict]:
     return [{"time": c.ts[:19].replace("T", " "), "key": labels.get(c.key_id, c.key_hint or "—"),
              "model": c.model or "—", "status": f"{c.status} {c.outcome}", "input": count(c.input_tokens),
              "cached": count(c.cache_read_tokens), "output": count(c.output_tokens),
@@ -135,7 +135,8 @@ def latest(store, account: str, labels: dict[str, str], n: int = LATEST, member_
              "cost": f"{money(0)} (local)" if c.pricing == "local"
              else money(c.cost_usd) if c.cost_usd is not None else (c.pricing or "—"),
              "streamed": "yes" if c.streamed else "no"}
-            for c in store.latest_calls(n, account=account, member_id=member_id, until=until, tag=tag)]
+            for c in store.latest_calls(n, account=account, member_id=member_id, since=period and period.since,
+                                        until=period and period.until, tag=tag)]
 
 
 def chart(days: list[tuple[str, Stats]]) -> dict:
@@ -185,7 +186,7 @@ def live(store, cfg: Config, record: KeyRecord, now: float | None = None, member
                    "limited": count(t.rate_limited + t.quota_exceeded), "budget_exceeded": count(t.budget_exceeded),
                    "forbidden": count(t.forbidden), "errors": count(t.errors)},
         "limits": limits(store, cfg, record.account, labels, now, every_key=member_id is None),
-        "latest": latest(store, record.account, labels, member_id=member_id, until=period.until, tag=tag),
+        "latest": latest(store, record.account, labels, member_id=member_id, period=period, tag=tag),
         "updated": datetime.fromtimestamp(now, UTC).strftime("%H:%M:%S UTC"),
         "_daily": month.daily,
         "_labels": labels,
@@ -239,7 +240,8 @@ def latency_rows(by_model: Report, by_key: Report, labels: dict[str, str]) -> li
             lat = rep.group_latency(g.key)
             rows.append({"kind": kind, "label": name(g.key), "calls": count(lat.calls), "p50": fmt_ms(lat.p50_ms),
                          "p95": fmt_ms(lat.p95_ms), "streams": count(lat.streams),
-                         "ttfb_p50": fmt_ms(lat.ttfb_p50_ms), "ttfb_p95": fmt_ms(lat.ttfb_p95_ms)})
+                         "ttfb_p50": fmt_ms(lat.ttfb_p50_ms), "ttfb_p95": fmt_ms(lat.ttfb_p95_ms),
+                         "exact": lat.to_dict()})
     return rows
 
 

@@ -34,8 +34,9 @@ class ReadStore(Protocol):
         bounded memory, on a connection of its own (close the iterator when done early)."""
 
     def latest_calls(self, n: int, *, account: str | None = None, member_id: int | None = None,
-                     until: datetime | None = None, tag: tuple[str, str] | None = None) -> list[CallRow]:
-        """The `n` calls that started last (before `until`), newest first."""
+                     since: datetime | None = None, until: datetime | None = None,
+                     tag: tuple[str, str] | None = None) -> list[CallRow]:
+        """The `n` calls that started last (in [since, until)), newest first."""
 
     def latency_durations(self, *, since: datetime | None = None, until: datetime | None = None,
                           by: str = "model", account: str | None = None, key: str | None = None,

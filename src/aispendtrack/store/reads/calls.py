@@ -43,10 +43,11 @@ def export_rows(conn: Conn, *, since: datetime | None = None, until: datetime | 
 
 
 def latest_calls(conn: Conn, n: int, *, account: str | None = None, member_id: int | None = None,
-                 until: datetime | None = None, tag: tuple[str, str] | None = None) -> list[CallRow]:
-    """The `n` calls that started last (by ts, then id) before `until`, newest first: of
+                 since: datetime | None = None, until: datetime | None = None,
+                 tag: tuple[str, str] | None = None) -> list[CallRow]:
+    """The `n` calls that started last (by ts, then id) in [since, until), newest first: of
     every account, of `account`, of the keys of member `member_id`, tagged `tag`."""
-    where, params = _where(conn, until=until, account=account, member_id=member_id, tag=tag)
+    where, params = _where(conn, since=since, until=until, account=account, member_id=member_id, tag=tag)
     rows = conn.execute(f"{_LATEST}{where} ORDER BY ts DESC, id DESC LIMIT ?", [*params, n]).fetchall()
     return [CallRow(*r) for r in rows]
 
