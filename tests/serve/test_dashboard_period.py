@@ -138,6 +138,7 @@ def test_the_period_is_in_the_url_and_in_what_the_page_reads(client, ledger, sto
                                                          "--until", "2026-11-11"], obj={"db_path": store.target}).output)
     assert shown(page, "spend-month") == "$" + day["totals"]["cost_usd"] != "$" + rep["totals"]["cost_usd"]
     assert shown(page, "period-label") == "2026-11-11"
+    assert 'data-testid="by-tag"' not in page  # no breakdown asked for
     assert 'value="2026-11-11"' in page
     live = client.get("/dashboard/live.json?from=2026-11-11&to=2026-11-11").json()
     assert live["spend_month"] == "$" + day["totals"]["cost_usd"] and live["period_label"] == "2026-11-11"

@@ -215,6 +215,7 @@ def page(store, cfg: Config, record: KeyRecord, now: float | None = None, member
     data["by_model"] = [stats_row(g.key or "(unknown model)", g.stats) for g in by_model.groups]
     data["by_key"] = [stats_row(labels.get(g.key, g.key or "(no key)"), g.stats) for g in by_key.groups]
     data["latency"] = latency_rows(by_model, by_key, labels)
+    data["by_tag"] = None
     if tag_by is not None:
         by_tag = days(store, record.account, first, last, tag_by, member_id, tag)
         data["by_tag"] = [stats_row("(no tag)" if g.key is None else str(g.key), g.stats) for g in by_tag.groups]
