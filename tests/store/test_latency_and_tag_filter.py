@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from aispendtrack.views.export import export_rows
-from aispendtrack.views.latency import Latency, percentile
+from aispendtrack.views.latency import Latency, latency_by, latency_groups, percentile
 from aispendtrack.views.report import report
 
 T = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -92,3 +92,11 @@ def test_the_tag_filter_keeps_only_tagged_calls(ledger):
 def test_a_tag_filter_with_a_bad_name_is_refused(ledger):
     with pytest.raises(ValueError, match="tag name"):
         report(ledger, since=SINCE, until=UNTIL, tag=("a'b", "x"))
+
+
+def test_one_read_for_several_dimensions_gives_what_one_read_each_does(ledger):
+    dims = ("model", "key", "tag:feature", "day", "member")
+    together = latency_by(ledger, dims, since=SINCE, until=UNTIL, account="acme")
+    for by in dims:
+        assert together[by] == latency_groups(ledger, by=by, since=SINCE, until=UNTIL, account="acme"), by
+    assert set(together["day"][0]) == {"2026-11-26"}

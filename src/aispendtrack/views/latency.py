@@ -50,16 +50,25 @@ class Latency:
 NONE = Latency.of([], [])
 
 
-def latency_groups(store, *, since=None, until=None, by: str = "model", account: str | None = None,
-                   key: str | None = None, member_id: int | None = None,
-                   tag: tuple[str, str] | None = None) -> tuple[dict[Any, Latency], Latency]:
-    """Per-group percentiles (groups keyed as `report_groups` keys them: a member is
-    `(account, name)`) and those of all the groups' calls together."""
-    parts = store.latency_durations(since=since, until=until, by=by, account=account, key=key,
+def latency_by(store, by: tuple[str, ...], *, since=None, until=None, account: str | None = None,
+               key: str | None = None, member_id: int | None = None,
+               tag: tuple[str, str] | None = None) -> dict[str, tuple[dict[Any, Latency], Latency]]:
+    """For each dimension of `by` (one read of the period's rows): the per-group percentiles
+    (groups keyed as `report_groups` keys them: a member is `(account, name)`) and those of
+    all the calls together."""
+    read = store.latency_durations(since=since, until=until, by=by, account=account, key=key,
                                    member_id=member_id, tag=tag)
-    total = sorted(v for d in parts for v in d.total)
-    ttfb = sorted(v for d in parts for v in d.ttfb)
-    return {d.group: Latency.of(d.total, d.ttfb) for d in parts}, Latency.of(total, ttfb)
+    out = {}
+    for b, parts in read.items():
+        total = sorted(v for d in parts for v in d.total)
+        ttfb = sorted(v for d in parts for v in d.ttfb)
+        out[b] = {d.group: Latency.of(d.total, d.ttfb) for d in parts}, Latency.of(total, ttfb)
+    return out
+
+
+def latency_groups(store, *, by: str = "model", **filters) -> tuple[dict[Any, Latency], Latency]:
+    """`latency_by` of one dimension."""
+    return latency_by(store, (by,), **filters)[by]
 
 
 def fmt_ms(value: float | None) -> str:

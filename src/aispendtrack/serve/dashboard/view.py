@@ -29,7 +29,7 @@ from aispendtrack.store.reads.legacy import as_store
 from aispendtrack.store.totals import Stats, canon
 from aispendtrack.views.budgets import budget_status
 from aispendtrack.views.daterange import DayRange, preset
-from aispendtrack.views.latency import fmt_ms
+from aispendtrack.views.latency import fmt_ms, latency_by
 from aispendtrack.views.members import member_rows
 from aispendtrack.views.report import Report, report
 from aispendtrack.views.usage import account_month, fmt_reset, key_hour, reset_seconds
@@ -154,13 +154,13 @@ def chart(days: list[tuple[str, Stats]]) -> dict:
 
 
 def days(store, account: str, first: date, last: date, by: str, member_id: int | None = None,
-         tag: tuple[str, str] | None = None, latency: bool = False) -> Report:
+         tag: tuple[str, str] | None = None) -> Report:
     """The report of `account` (only `member_id`'s keys, only calls tagged `tag`) for the
     whole UTC days [first, last]; a daily series only by day."""
     since = datetime.combine(first, dtime(), UTC)
     until = datetime.combine(last + timedelta(days=1), dtime(), UTC)
     return report(store, since=since, until=until, by=by, account=account, member_id=member_id, per_day=by == "day",
-                  tag=tag, latency=latency)
+                  tag=tag)
 
 
 def live(store, cfg: Config, record: KeyRecord, now: float | None = None, member_id: int | None = None,
@@ -208,8 +208,11 @@ def page(store, cfg: Config, record: KeyRecord, now: float | None = None, member
     period = period or preset("month", today)
     data = live(store, cfg, record, now, member_id, period, tag)
     first, last = period.first, period.last
-    by_model = days(store, record.account, first, last, "model", member_id, tag, latency=True)
-    by_key = days(store, record.account, first, last, "key", member_id, tag, latency=True)
+    by_model = days(store, record.account, first, last, "model", member_id, tag)
+    by_key = days(store, record.account, first, last, "key", member_id, tag)
+    lat = latency_by(store, ("model", "key"), since=period.since, until=period.until, account=record.account,
+                     member_id=member_id, tag=tag)  # one read of the period's rows for both
+    (by_model.latency, by_model.latency_total), (by_key.latency, by_key.latency_total) = lat["model"], lat["key"]
     labels = data.pop("_labels")
     data["chart"] = chart(data.pop("_daily"))
     data["by_model"] = [stats_row(g.key or "(unknown model)", g.stats) for g in by_model.groups]

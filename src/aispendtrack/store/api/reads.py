@@ -7,7 +7,7 @@ with the number of accounts or with ledger rows outside the question's partial d
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -39,10 +39,12 @@ class ReadStore(Protocol):
         """The `n` calls that started last (in [since, until)), newest first."""
 
     def latency_durations(self, *, since: datetime | None = None, until: datetime | None = None,
-                          by: str = "model", account: str | None = None, key: str | None = None,
-                          member_id: int | None = None, tag: tuple[str, str] | None = None) -> list[Durations]:
+                          by: Sequence[str] = ("model",), account: str | None = None, key: str | None = None,
+                          member_id: int | None = None,
+                          tag: tuple[str, str] | None = None) -> dict[str, list[Durations]]:
         """The durations (total; time to first byte of streams) of the calls the provider
-        answered in [since, until), per `by` group, ascending (ledger rows of the period)."""
+        answered in [since, until), per group of each dimension of `by`, ascending (one read
+        of the period's ledger rows)."""
 
     def count_calls(self, since: datetime, until: datetime) -> int:
         """Ledger rows that started in [since, until]."""

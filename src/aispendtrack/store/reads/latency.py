@@ -10,6 +10,7 @@ Values come back sorted, so the percentile is the same Python function on both e
 from __future__ import annotations
 
 from datetime import datetime
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from aispendtrack.store.conn import Conn
@@ -28,20 +29,25 @@ class Durations(NamedTuple):
     ttfb: list[float]
 
 
-def durations(conn: Conn, *, since: datetime | None = None, until: datetime | None = None, by: str = "model",
-              account: str | None = None, key: str | None = None, member_id: int | None = None,
-              tag: tuple[str, str] | None = None) -> list[Durations]:
-    """The answered calls' durations in [since, until) grouped by `by` (a `report` dimension
-    or tag:NAME): only `account`'s, only `key`'s (id or hint), only member `member_id`'s
-    keys, only calls tagged `tag`."""
+def _dims(conn: Conn, by: str) -> tuple[tuple[str, ...], str]:
     if by == "day":
-        dims, joins = (_DAY,), ""
-    elif by in DIMENSIONS:
-        dims, joins = DIMENSIONS[by]
-    elif (name := tag_of(by)) is not None:
-        dims, joins = (conn.dialect.json_field("calls.tags", name),), ""
-    else:
-        raise ValueError(f"unknown dimension {by!r}: one of {', '.join(DIMENSIONS)}, or tag:NAME")
+        return (_DAY,), ""
+    if by in DIMENSIONS:
+        return DIMENSIONS[by]
+    if (name := tag_of(by)) is not None:
+        return (conn.dialect.json_field("calls.tags", name),), ""
+    raise ValueError(f"unknown dimension {by!r}: one of {', '.join(DIMENSIONS)}, or tag:NAME")
+
+
+def durations(conn: Conn, *, since: datetime | None = None, until: datetime | None = None,
+              by: Sequence[str] = ("model",), account: str | None = None, key: str | None = None,
+              member_id: int | None = None, tag: tuple[str, str] | None = None) -> dict[str, list[Durations]]:
+    """The answered calls' durations in [since, until) grouped by each dimension of `by` (a
+    `report` dimension or tag:NAME; one read of the rows for all of them): only `account`'s,
+    only `key`'s (id or hint), only member `member_id`'s keys, only calls tagged `tag`."""
+    parts = [_dims(conn, b) for b in by]
+    dims = [d for ds, _ in parts for d in ds]
+    joins = "".join(dict.fromkeys(j for _, j in parts))
     conds, params = ["calls.outcome = ?", "calls.latency_ms IS NOT NULL"], [Outcome.FORWARDED.value]
     for cond, value in (("calls.ts >= ?", since and iso(since)), ("calls.ts < ?", until and iso(until)),
                         ("calls.account = ?", account), ("(calls.key_id = ? OR calls.key_hint = ?)", key),
@@ -52,22 +58,26 @@ def durations(conn: Conn, *, since: datetime | None = None, until: datetime | No
     if (tagged := tag_cond(conn, tag)) is not None:
         conds.append(tagged[0])
         params += tagged[1]
-    n = len(dims)
     sql = (f"SELECT {', '.join(dims)}, calls.latency_ms, calls.ttfb_ms, calls.streamed FROM calls{joins}"
            f" WHERE {' AND '.join(conds)}")
-    out: dict[Any, Durations] = {}
     with conn.read():
         rows = conn.execute(sql, params).fetchall()
+    out: dict[str, dict[Any, Durations]] = {b: {} for b in by}
     for row in rows:
-        group = tuple(row[:n]) if n > 1 else row[0]
-        d = out.get(group)
-        if d is None:
-            d = out[group] = Durations(group, [], [])
-        latency, ttfb, streamed = row[n:]
-        d.total.append(float(latency))
-        if streamed and ttfb is not None:
-            d.ttfb.append(float(ttfb))
-    for d in out.values():
-        d.total.sort()
-        d.ttfb.sort()
-    return list(out.values())
+        latency, ttfb, streamed = row[len(dims):]
+        at = 0
+        for b, (ds, _) in zip(by, parts):
+            n = len(ds)
+            group = tuple(row[at:at + n]) if n > 1 else row[at]
+            at += n
+            d = out[b].get(group)
+            if d is None:
+                d = out[b][group] = Durations(group, [], [])
+            d.total.append(float(latency))
+            if streamed and ttfb is not None:
+                d.ttfb.append(float(ttfb))
+    for groups in out.values():
+        for d in groups.values():
+            d.total.sort()
+            d.ttfb.sort()
+    return {b: list(groups.values()) for b, groups in out.items()}
