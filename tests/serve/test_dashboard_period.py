@@ -119,6 +119,9 @@ def test_latency_equals_report_usage_and_metrics_totals(client, ledger, store):
                                                fmt_ms(lat["ttfb_p95_ms"])]
             assert [row[i][1] for i in (2, 3, 5, 6)] == [f"{lat[f]} ms" for f in
                                                         ("p50_ms", "p95_ms", "ttfb_p50_ms", "ttfb_p95_ms")]
+    members = api_usage(client, ledger["owner"].key, f"{NOV}&by=member")
+    assert {g["member"]: g["latency"]["calls"] for g in members["groups"]} == {"owner": 20, "mia": 10}
+    assert members["latency"]["calls"] == 30  # the refused call has no place in latency
     model = {g["key"]: g["latency"] for g in cli_report(store)["groups"]}
     assert model["gpt-4o"]["calls"] == 15 and model["gpt-4o"]["streams"] == 0  # odd i: never a stream
     # /metrics has no latency family: its totals equal the same ledger's (all of it is in November)
