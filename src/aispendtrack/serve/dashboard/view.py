@@ -6,7 +6,7 @@ None (owner/admin) = the whole account, with spend per member; a member id = onl
 member's keys and their calls (the account's own quota and budget rows stay: they bind
 every key).
 
-`days` is the period the page shows (`views.daterange.DayRange`, whole UTC days; default
+`period` is what the page shows (`views.daterange.DayRange`, whole UTC days; default
 this month): every spend, count, breakdown, the chart and the latest calls are of it; `tag`
 (name, value) keeps only the calls with that tag. The limits are where they stand now.
 
