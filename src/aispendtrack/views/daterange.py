@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from aispendtrack.auth.tags import MAX_VALUE, NAME_RE
 
-PRESETS = {"today": "Today", "7d": "Last 7 days", "month": "This month", "last-month": "Last month",
-           "30d": "Last 30 days"}
+PRESETS = {"today": "today", "7d": "last 7 days", "month": "this month", "last-month": "last month",
+           "30d": "last 30 days"}  # as a heading says them: "Spend, last 7 days"
 DEFAULT = "month"
 MAX_DAYS = 3_660  # ten years: a range longer than that is a typo
 
