@@ -131,6 +131,9 @@ def test_the_admin_key_from_the_vault_never_injected_elsewhere(world, fake, monk
     with pytest.raises(ReconcileError, match=r"several accounts hold .*\(acme, umbrella\): name one with --account"):
         run(world, fake)
     assert run(world, fake, account="acme").rows[0].verdict == "matches"
+    world.remove_credential(world.get_account("umbrella").id, vault_name("openai"), None)
+    assert run(world, fake, account="umbrella").rows == ()  # acme's key, the only one, serves any account
+    assert fake.received[-1].header("authorization") == f"Bearer {KEY}"
     assert KEY not in str(e.value)
 
 
