@@ -37,9 +37,11 @@ def reconcile(config, store, provider: str, since: date, until: date,
     mapped = _mapping(provider, scope)
     if account is not None:
         store.get_account(account)  # an unknown account is an error, not an empty report
+        table = f"[reconcile.{provider}.{'projects' if provider == 'openai' else 'workspaces'}]"
         if not mapped:
-            raise ReconcileError(f"--account needs the provider's scopes mapped to accounts: "
-                                 f"[reconcile.{provider}.{'projects' if provider == 'openai' else 'workspaces'}]")
+            raise ReconcileError(f"--account needs the provider's scopes mapped to accounts: {table}")
+        if account not in mapped.values():
+            raise ReconcileError(f"--account {account}: no {provider} scope maps to it (see {table})")
     if client is None:
         key, source = admin_key(config, store, provider, account)
         module = openai_admin if provider == "openai" else anthropic_admin
