@@ -60,8 +60,9 @@ def reconcile(config, store, provider: str, since: date, until: date,
         notes.append(f"{today} (today, UTC) is partial: calls still running and the provider's reporting delay "
                      "can move its numbers; run again after the day is over")
     if unattributed:
-        notes.append(f"{len(unattributed)} provider row(s) belong to no account: map their "
-                     f"{'project' if provider == 'openai' else 'workspace or API key'} under [reconcile.{provider}]")
+        where = "projects" if provider == "openai" else "workspaces or api_keys"
+        notes.append(f"{len(unattributed)} provider row(s) belong to no account: map their scope under "
+                     f"[reconcile.{provider}.{where}]")
     if others:
         notes.append(f"ledger calls of account(s) {', '.join(sorted(others))} are not compared: none of the "
                      f"[reconcile.{provider}] scopes maps to them")
