@@ -32,7 +32,8 @@ def fake():
             Served("openai", "gpt-4o-mini", at(FIRST, 13), 1200, 300, 400, project="proj_a"),
             Served("openai", "gpt-4o-mini", at(LAST), 100, 10, project="proj_b", batch=True),
             Served("openai", "text-embedding-3-small", at(LAST), 50, api="embeddings", project="proj_b"),
-            Served("anthropic", "claude-sonnet-4-5", at(FIRST), 1200, 300, 400, 100, "messages", None, "wrkspc_1", "k1"),
+            Served("anthropic", "claude-sonnet-4-5", at(FIRST), 1200, 300, 400, 100, "messages", None, "wrkspc_1",
+                   "k1"),
             Served("anthropic", "claude-sonnet-4-5", at(LAST), 1200, 300, 400, 100, "messages", None, None, "k2",
                    batch=True),
         )

@@ -13,7 +13,8 @@ from typing import Literal
 
 Verdict = Literal["matches", "gateway under", "gateway over", "provider only", "gateway only", "unattributed"]
 
-VERDICTS: tuple[Verdict, ...] = ("matches", "gateway under", "gateway over", "provider only", "gateway only", "unattributed")
+VERDICTS: tuple[Verdict, ...] = ("matches", "gateway under", "gateway over", "provider only", "gateway only",
+                                 "unattributed")
 
 
 @dataclass(frozen=True, slots=True)

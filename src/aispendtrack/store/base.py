@@ -100,6 +100,7 @@ class SqlStore:
             return self.write_batch(conn, batch)
 
     admit = op(limits.admit)
+    hold_budget = op(limits.hold)
     record = op(traffic.record)
     usage = op(limits.usage)
     reset_key = op(limits.reset_key)

@@ -92,9 +92,12 @@ class Billing:
         with self._lock:
             return list(self.calls)
 
-    def record(self, call: Call, headers: dict[str, str], reply: Reply) -> None:
-        """Bill a model call the fake answered (a stream later cut is billed too: it was generated)."""
-        if call.api not in BILLED_APIS or reply.status != 200 or call.provider not in ("openai", "anthropic"):
+    def record(self, call: Call, headers: dict[str, str], reply: Reply, *, keep: bool = True) -> None:
+        """Bill a model call the fake answered (a stream later cut is billed too: it was generated);
+        `keep` False: nothing is kept (the server's `record` off, for long bench runs)."""
+        if not keep or call.api not in BILLED_APIS or reply.status != 200:
+            return
+        if call.provider not in ("openai", "anthropic"):
             return
         u = call.usage
         if call.provider == "anthropic":

@@ -30,7 +30,9 @@ import time
 import uuid
 import zlib
 from http import HTTPStatus
+from urllib.parse import parse_qs
 
+from aispendtrack.demo.fake import realtime
 from aispendtrack.demo.fake.billing import Billing
 from aispendtrack.demo.fake.script import Fault, ReceivedRequest
 from aispendtrack.demo.fake.wire import Call, Reply, UsageSpec, build, error_body, json_reply, prompt_text, route, split_text
@@ -62,6 +64,7 @@ class FakeProvider:
         self.record = True  # False: keep no ReceivedRequest (long bench runs)
         self.fail_next: list[Fault] = []
         self.received: list[ReceivedRequest] = []
+        self.realtime_events: list[dict] = []  # every client event of every Realtime session
         self.billing = Billing()  # the calls served, for the admin usage and cost APIs (billing.py)
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -177,6 +180,14 @@ class FakeProvider:
             writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             return False
         h = {k.lower(): v for k, v in headers}
+        if realtime.is_upgrade(target, h):
+            if self.record:
+                with self._lock:
+                    self.received.append(ReceivedRequest(method, target, headers, b"", time.time(), "", ()))
+            model = parse_qs(target.partition("?")[2]).get("model", ["gpt-realtime"])[0]
+            await realtime.serve(head, reader, writer, model=model, spec=self.usage, record=self.realtime_events,
+                                 delay=self.stream_delay)
+            return False
         if h.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if "chunked" in h.get("transfer-encoding", "").lower():
@@ -237,8 +248,7 @@ class FakeProvider:
                         stream=stream, sse="alt=sse" in query, flavor=h.get("x-fake-flavor", "").lower(),
                         usage_with_choices=h.get("x-fake-usage-with-choices", "") in ("1", "true"))
             reply = build(call)
-            if self.record:
-                self.billing.record(call, h, reply)
+            self.billing.record(call, h, reply, keep=self.record)
         delay = float(h.get("x-fake-stream-delay") or self.stream_delay)
         await self._send(reply, h, rid, keep, fault, delay, writer, reader)
 
