@@ -10,13 +10,8 @@ import os
 from aispendtrack.reconcile.http import ReconcileError
 from aispendtrack.vault import service
 
-ADMIN_SUFFIX = ".admin"
 PROVIDERS = ("openai", "anthropic")
-
-
-def vault_name(provider: str) -> str:
-    """The vault's provider name of `provider`'s admin key."""
-    return provider + ADMIN_SUFFIX
+vault_name = service.admin_name  # the vault's provider name of a provider's admin key
 
 
 def admin_key(config, store, provider: str, account: str | None = None) -> tuple[str, str]:
