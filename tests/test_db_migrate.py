@@ -19,8 +19,8 @@ from aispendtrack.store.api.traffic import Admission
 from aispendtrack.store.budgets import Charge
 from aispendtrack.vault import service as vault_service
 from aispendtrack.views.report import report
-from tests.support.reconcile_reports import DAY as RECONCILE_DAY
-from tests.support.reconcile_reports import report as reconcile_report
+from support.reconcile_reports import DAY as RECONCILE_DAY
+from support.reconcile_reports import report as reconcile_report
 
 CONFIG = Config()
 NOW = time.time()

@@ -11,7 +11,7 @@ import pytest
 
 from aispendtrack.reconcile.model import Row, Side
 from aispendtrack.store.reconcile_runs import dashboard_path
-from tests.support.reconcile_reports import DAY, report
+from support.reconcile_reports import DAY, report
 
 
 def drift_events(store) -> list[dict]:
