@@ -50,7 +50,8 @@ class Row:
     provider: Side
     verdict: Verdict
     note: str = ""  # e.g. "metering gap: 1 call unmetered that day"
-    scope: str = ""  # the provider project / workspace / api key the row came from (unattributed rows)
+    account: str | None = None  # None: every account together (no scope mapping configured) or unattributed
+    scope: str = ""  # unattributed rows: the provider project / workspace / API key they came from
 
 
 @dataclass(frozen=True, slots=True)

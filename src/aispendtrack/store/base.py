@@ -18,6 +18,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from aispendtrack.store import (budgets, keys, limits, members, migrate, outbox, reconcile_runs, rename, sessions,
                                 traffic, vault, webhook_endpoints)
 from aispendtrack.store.reads import calls as read_calls
+from aispendtrack.store.reads import daily as read_daily
 from aispendtrack.store.reads import report as read_report
 from aispendtrack.store.reads import windows
 from aispendtrack.store.reads.rows import ExportRow
@@ -181,6 +182,7 @@ class SqlStore:
     count_calls = op(read_calls.count_calls)
     key_hour = op(windows.key_hour)
     account_month = op(windows.account_month)
+    provider_days = op(read_daily.provider_days)
 
     def export_rows(self, **filters) -> Iterator[ExportRow]:
         with self.own_connection() as conn:
