@@ -1,7 +1,8 @@
 """`[reconcile] schedule = "daily"`: `aispendtrack serve` reconciles yesterday once a day.
 
 Each day after `HOUR` UTC (when the provider's buckets of yesterday are complete), for each
-provider whose admin key is in serve's environment, `reconcile()` runs over yesterday and
+provider with an admin key (in serve's environment, `[reconcile.<provider>] admin_key_env`,
+or in the vault: `reconcile.adminkey`), `reconcile()` runs over yesterday and
 the report is saved with the accounts it concerns (every account the provider scope maps
 to), queueing `reconcile.drift` when its unexplained dollars pass `[reconcile] drift_usd`.
 A run that fails (provider unreachable, bad admin key, rate limited) is saved as a failed
@@ -24,13 +25,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from aispendtrack.reconcile.adminkey import PROVIDERS, vault_name
 from aispendtrack.reconcile.run import ReconcileError, reconcile
 from aispendtrack.store.db import iso
 from aispendtrack.store.records import StoreGone
 
 log = logging.getLogger(__name__)
 
-PROVIDERS = ("openai", "anthropic")
 HOUR = 1  # UTC: yesterday's buckets are complete by then
 POLL_SECONDS = 60.0
 REDACTED = "[admin key]"
@@ -55,13 +56,15 @@ def scope_accounts(config, provider: str) -> tuple[str, ...]:
     return tuple(sorted({account for m in maps for account in m.values()}))
 
 
-def plan_of(config, environ: Mapping[str, str] = os.environ) -> Plan | None:
-    """The daily plan of `config`, or None when `[reconcile] schedule` is off."""
+def plan_of(config, store, environ: Mapping[str, str] = os.environ) -> Plan | None:
+    """The daily plan of `config` now, or None when `[reconcile] schedule` is off. Read on
+    every pass: an admin key set in the vault is used from the next day on, no restart."""
     settings = config.reconcile
     if settings.schedule != "daily":
         return None
-    keys = {p: environ.get(settings.provider(p).admin_key_env, "") for p in PROVIDERS}
-    providers = tuple(p for p in PROVIDERS if keys[p])
+    keys = {p: environ.get(settings.provider(p).admin_key_env, "").strip() for p in PROVIDERS}
+    vaulted = {r.provider for r in store.list_credentials()} if not all(keys.values()) else set()
+    providers = tuple(p for p in PROVIDERS if keys[p] or vault_name(p) in vaulted)
     return Plan(providers, {p: scope_accounts(config, p) for p in providers}, settings.drift_usd,
                 secrets=tuple(v for v in keys.values() if v))
 
@@ -74,9 +77,9 @@ def due_day(now: datetime, hour: int = HOUR) -> date:
 class Scheduler:
     """`run_due()` is one pass (what is due now, run and saved); `start()` a polling thread."""
 
-    def __init__(self, store, config, plan: Plan, *, run: Callable = reconcile,
-                 clock: Callable[[], float] = time.time):
-        self.store, self.config, self.plan = store, config, plan
+    def __init__(self, store, config, *, run: Callable = reconcile, clock: Callable[[], float] = time.time,
+                 environ: Mapping[str, str] = os.environ):
+        self.store, self.config, self.environ = store, config, environ
         self.run, self.clock = run, clock
         self._done: dict[str, date] = {}  # provider → last day claimed here or seen claimed
         self._stop = threading.Event()
@@ -84,20 +87,23 @@ class Scheduler:
 
     def run_due(self) -> list[int]:
         """Run each provider's due day not yet claimed by any serve; the ids of the runs saved."""
+        plan = plan_of(self.config, self.store, self.environ)
+        if plan is None:
+            return []
         now = datetime.fromtimestamp(self.clock(), UTC)
-        day = due_day(now, self.plan.hour)
+        day = due_day(now, plan.hour)
         saved = []
-        for provider in self.plan.providers:
+        for provider in plan.providers:
             if self._done.get(provider) == day:
                 continue
             claimed = self.store.claim_reconcile_day(provider, day, now.timestamp())
             self._done[provider] = day
             if claimed:
-                saved.append(self._run(provider, day, now))
+                saved.append(self._run(plan, provider, day, now))
         return saved
 
-    def _run(self, provider: str, day: date, now: datetime) -> int:
-        accounts = self.plan.accounts.get(provider, ())
+    def _run(self, plan: Plan, provider: str, day: date, now: datetime) -> int:
+        accounts = plan.accounts.get(provider, ())
         try:
             report = self.run(self.config, self.store, provider, day, day, None, now=now)
         except ReconcileError as e:
@@ -106,16 +112,11 @@ class Scheduler:
             log.exception("aispendtrack: scheduled %s reconciliation of %s failed", provider, day)
             message = f"unexpected error ({type(e).__name__}); see serve's log"
         else:
-            return self.store.save_reconcile(report, accounts=accounts, drift_usd=self.plan.drift_usd)
-        log.warning("aispendtrack: scheduled %s reconciliation of %s failed: %s", provider, day,
-                    self._redact(message))
-        return self.store.save_reconcile_failure(provider, day, day, self._redact(message), accounts=accounts,
-                                                 ran_at=iso(now))
-
-    def _redact(self, message: str) -> str:
-        for secret in self.plan.secrets:
+            return self.store.save_reconcile(report, accounts=accounts, drift_usd=plan.drift_usd)
+        for secret in plan.secrets:  # the fetchers leave the key out already: this is the second lock
             message = message.replace(secret, REDACTED)
-        return message
+        log.warning("aispendtrack: scheduled %s reconciliation of %s failed: %s", provider, day, message)
+        return self.store.save_reconcile_failure(provider, day, day, message, accounts=accounts, ran_at=iso(now))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="aispendtrack-reconcile", daemon=True)

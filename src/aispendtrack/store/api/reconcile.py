@@ -16,7 +16,8 @@ class ReconcileStore(Protocol):
     def save_reconcile(self, report: Report, *, accounts: Iterable[str] = (), drift_usd: Decimal | None = None,
                        now: float | None = None) -> int:
         """Save a report and its rows; the run's id. `accounts`: whom a report over every
-        account concerns. Queues `reconcile.drift` to each when `unexplained_usd > drift_usd`."""
+        account concerns. Queues `reconcile.drift` to each whose own unexplained dollars
+        are above `drift_usd`."""
 
     def save_reconcile_failure(self, provider: str, since: date, until: date, error: str, *,
                                account: str | None = None, accounts: Iterable[str] = (),
@@ -24,13 +25,14 @@ class ReconcileStore(Protocol):
         """Save a run that could not be made, with its message; the run's id."""
 
     def latest_reconcile_runs(self, account: str | None = None, *, ok_only: bool = False) -> list[ReconcileRun]:
-        """The newest run per provider and run scope concerning `account` (None: all)."""
+        """The newest run per provider and run scope: `account`'s share of each concerning it
+        (its own rows' figures), or (None) the whole runs."""
 
     def get_reconcile_run(self, run_id: int, account: str | None = None) -> ReconcileRun | None:
-        """The run, if it concerns `account` (None: any)."""
+        """`account`'s share of the run (None when it does not concern `account`), or the whole run."""
 
-    def reconcile_run_rows(self, run_id: int) -> tuple[tuple[Row, ...], tuple[Row, ...]]:
-        """(rows, unattributed) of a run, in the report's order."""
+    def reconcile_run_rows(self, run_id: int, account: str | None = None) -> tuple[tuple[Row, ...], tuple[Row, ...]]:
+        """(rows, unattributed) of a run in the report's order; only `account`'s rows with `account`."""
 
     def load_reconcile_report(self, run_id: int) -> Report | None:
         """A good run's report as saved; None for a failed or unknown run."""

@@ -105,10 +105,12 @@ V7 = tuple(re.sub(r"\btext\b", 'text COLLATE "C"', sql) for sql in (
         until text NOT NULL, account text, ran_at text NOT NULL, status text NOT NULL, matched_pct double precision,
         unexplained_usd text, tolerance_usd text, error text, notes text NOT NULL DEFAULT '[]')""",
     """CREATE TABLE reconcile_run_accounts (
-        account text NOT NULL, run_id bigint NOT NULL REFERENCES reconcile_runs(id), PRIMARY KEY (account, run_id))""",
+        account text NOT NULL, run_id bigint NOT NULL REFERENCES reconcile_runs(id), matched_pct double precision,
+        unexplained_usd text, off_rows integer NOT NULL DEFAULT 0, PRIMARY KEY (account, run_id))""",
     f"""CREATE TABLE reconcile_rows (
         run_id bigint NOT NULL REFERENCES reconcile_runs(id), seq integer NOT NULL, attributed integer NOT NULL,
-        day text NOT NULL, model text NOT NULL, verdict text NOT NULL, note text NOT NULL, scope text NOT NULL,
+        day text NOT NULL, model text NOT NULL, verdict text NOT NULL, note text NOT NULL, account text,
+        scope text NOT NULL,
         {", ".join(f"{side}_{c} bigint NOT NULL" for side in ("gw", "pv") for c in SIDE)},
         gw_usd text NOT NULL, pv_usd text NOT NULL, PRIMARY KEY (run_id, seq))""",
     """CREATE TABLE reconcile_days (
