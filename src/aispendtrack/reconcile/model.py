@@ -67,3 +67,31 @@ class Report:
     matched_pct: float  # share of provider dollars on rows with verdict "matches"
     unexplained_usd: Decimal  # sum |gateway - provider| dollars over rows not matching (+ unattributed)
     notes: tuple[str, ...] = ()  # partial days, price caveats, cut-off pagination...
+
+
+def money(d: Decimal) -> str:
+    """Dollars as a plain decimal string without trailing zeros ("0.0009", "0")."""
+    return format(d.normalize(), "f") if d else "0"
+
+
+def side_json(s: Side) -> dict:
+    return {"input_tokens": s.input_tokens, "cached_tokens": s.cached_tokens, "output_tokens": s.output_tokens,
+            "batch_tokens": s.batch_tokens, "requests": s.requests, "usd": money(s.usd)}
+
+
+def row_json(r: Row) -> dict:
+    diff = Side(r.provider.input_tokens - r.gateway.input_tokens, r.provider.cached_tokens - r.gateway.cached_tokens,
+                r.provider.output_tokens - r.gateway.output_tokens, r.provider.batch_tokens - r.gateway.batch_tokens,
+                r.provider.requests - r.gateway.requests, r.provider.usd - r.gateway.usd)
+    return {"day": r.day.isoformat(), "account": r.account, "model": r.model, "scope": r.scope or None,
+            "verdict": r.verdict, "gateway": side_json(r.gateway), "provider": side_json(r.provider),
+            "difference": side_json(diff), "note": r.note}
+
+
+def report_json(rep: Report) -> dict:
+    """The report as JSON-ready data (money as decimal strings; `difference` = provider - gateway)."""
+    return {"provider": rep.provider, "since": rep.since.isoformat(), "until": rep.until.isoformat(),
+            "days": "UTC", "account": rep.account, "ran_at": rep.ran_at, "tolerance_usd": money(rep.tolerance_usd),
+            "matched_pct": rep.matched_pct, "unexplained_usd": money(rep.unexplained_usd),
+            "rows": [row_json(r) for r in rep.rows], "unattributed": [row_json(r) for r in rep.unattributed],
+            "notes": list(rep.notes)}
