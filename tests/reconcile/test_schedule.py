@@ -95,7 +95,7 @@ def test_a_failure_is_saved_with_its_message_and_the_last_good_run_stays(store):
     assert [(r.status, r.since) for r in good] == [("ok", date(2026, 3, 4))]
 
 
-def test_an_unexpected_error_is_saved_and_the_pass_goes_on(store, caplog):
+def test_an_unexpected_error_is_saved_and_the_pass_goes_on(store):
     calls = []
 
     def run(config, store_, provider, since, until, account=None, *, now=None):
@@ -165,3 +165,13 @@ def test_the_thread_outlives_a_failing_store(store, monkeypatch):
     finally:
         each.stop()
     assert not each._thread.is_alive()
+
+
+def test_an_unexpected_error_s_details_go_to_the_log_without_the_key(store, caplog):
+    def run(config, store_, provider, since, until, account=None, *, now=None):
+        raise RuntimeError(f"socket said {ADMIN_KEY}")
+
+    with caplog.at_level("WARNING", logger="aispendtrack.reconcile.schedule"):
+        [saved] = scheduler(store, run, "2026-03-05T02:00:00", OPENAI).run_due()
+    assert store.get_reconcile_run(saved).error == "unexpected error (RuntimeError); see serve's log"
+    assert "RuntimeError: socket said [admin key]" in caplog.text and ADMIN_KEY not in caplog.text

@@ -107,15 +107,15 @@ class Scheduler:
         try:
             report = self.run(self.config, self.store, provider, day, day, None, now=now)
         except ReconcileError as e:
-            message = str(e)
+            message = logged = str(e)
         except Exception as e:  # a bug or the store: the run is recorded as failed, serve goes on
-            log.exception("aispendtrack: scheduled %s reconciliation of %s failed", provider, day)
-            message = f"unexpected error ({type(e).__name__}); see serve's log"
+            # the page says only that it failed; the log has what (with the key taken out)
+            message, logged = f"unexpected error ({type(e).__name__}); see serve's log", f"{type(e).__name__}: {e}"
         else:
             return self.store.save_reconcile(report, accounts=accounts, drift_usd=plan.drift_usd)
         for secret in plan.secrets:  # the fetchers leave the key out already: this is the second lock
-            message = message.replace(secret, REDACTED)
-        log.warning("aispendtrack: scheduled %s reconciliation of %s failed: %s", provider, day, message)
+            message, logged = message.replace(secret, REDACTED), logged.replace(secret, REDACTED)
+        log.warning("aispendtrack: scheduled %s reconciliation of %s failed: %s", provider, day, logged)
         return self.store.save_reconcile_failure(provider, day, day, message, accounts=accounts, ran_at=iso(now))
 
     def start(self) -> None:
