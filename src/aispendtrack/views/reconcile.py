@@ -45,21 +45,23 @@ def _money(value: Decimal | None) -> str:
     return "—" if value is None else f"${canon(value)}"
 
 
-def summary(run: ReconcileRun) -> dict:
-    """One run as the card and the run's page show it."""
+def summary(run: ReconcileRun, drift_usd: Decimal | None = None) -> dict:
+    """One run as the card and the run's page show it; `drift` when its unexplained dollars are
+    above `drift_usd` (`[reconcile] drift_usd`; None: any at all)."""
     return {"id": run.id, "provider": run.provider, "period": _period(run), "ran_at": run.ran_at[:19].replace("T", " "),
             "scope": f"account {run.account}" if run.account is not None else "every mapped account (your share)",
             "ok": run.status == "ok", "error": run.error,
             "matched": "—" if run.matched_pct is None else f"{run.matched_pct:g} %",
             "unexplained": _money(run.unexplained_usd), "off_rows": run.off_rows, "notes": list(run.notes),
-            "drift": run.unexplained_usd is not None and run.unexplained_usd > 0,
+            "drift": run.unexplained_usd is not None and run.unexplained_usd > (drift_usd or 0),
             "href": f"/dashboard/reconcile/{run.id}"}
 
 
-def cards(store, account: str) -> list[dict]:
+def cards(store, account: str, drift_usd: Decimal | None = None) -> list[dict]:
     """The reconciliation card's entries: each provider's newest run, and the newest good one
     when the newest failed (what was last known stays on the page)."""
-    return [{"latest": summary(run), "good": summary(good) if good is not None and good.id != run.id else None}
+    return [{"latest": summary(run, drift_usd),
+             "good": summary(good, drift_usd) if good is not None and good.id != run.id else None}
             for run, good in latest(store, account)]
 
 
@@ -74,8 +76,8 @@ def row_view(row: Row) -> dict:
             "difference": _money(row.provider.usd - row.gateway.usd), "off": row.verdict != "matches"}
 
 
-def run_page(store, run: ReconcileRun, account: str) -> dict:
+def run_page(store, run: ReconcileRun, account: str, drift_usd: Decimal | None = None) -> dict:
     """`account`'s share of a run: its summary, then its rows, the ones that do not match first."""
     rows, _ = store.reconcile_run_rows(run.id, account)
     views = [row_view(r) for r in rows]
-    return {"run": summary(run), "off": [v for v in views if v["off"]], "matching": [v for v in views if not v["off"]]}
+    return {"run": summary(run, drift_usd), "off": [v for v in views if v["off"]], "matching": [v for v in views if not v["off"]]}

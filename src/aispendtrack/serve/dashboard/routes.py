@@ -69,7 +69,8 @@ def _dashboard(request: Request, store: SqlStore, cfg: Config, viewer: sess.View
         "export_needs": _needs(viewer, "export", cfg), "keys_needs": _needs(viewer, "api", cfg),
         "keys": keys_api.list_keys(who=who, store=store, cfg=cfg) if can_keys else [],
         # the reconciliation card: the account's share of the saved runs, owners and admins only
-        "reconcile": reconcile_view.cards(store, viewer.record.account) if who.whole_account else None,
+        "reconcile": reconcile_view.cards(store, viewer.record.account, cfg.reconcile.drift_usd)
+        if who.whole_account else None,
         "notice": None, "error": None, "new_key": None, **extra,
     }
     return _html(request, "dashboard.html", context, status)
@@ -217,5 +218,5 @@ def reconcile_run(request: Request, run_id: int, store: SqlStore = Depends(deps.
     run = store.get_reconcile_run(run_id, viewer.record.account) if 0 < run_id < 2**62 else None
     if run is None:
         return _dashboard(request, store, cfg, viewer, 404, error=f"No reconciliation run {run_id} for this account.")
-    return _html(request, "reconcile_run.html", {"viewer": viewer.record,
-                                                 **reconcile_view.run_page(store, run, viewer.record.account)})
+    return _html(request, "reconcile_run.html", {"viewer": viewer.record, **reconcile_view.run_page(
+        store, run, viewer.record.account, cfg.reconcile.drift_usd)})
