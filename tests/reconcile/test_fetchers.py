@@ -65,7 +65,25 @@ def test_openai_usage_and_costs_over_two_pages(fake):
     assert paths(fake).count("/v1/organization/usage/completions+page") == 1  # the second page of 40 days
     req = fake.received[0]
     assert req.header("authorization") == f"Bearer {KEYS['openai']}"
-    assert "bucket_width=1d" in req.path and "group_by=model" in req.path and "group_by=project_id" in req.path
+    assert "bucket_width=1d" in req.path and "group_by%5B%5D=model" in req.path and "project_id" in req.path
+
+
+def test_the_fake_speaks_the_shapes_of_the_official_sdk(fake):
+    """The fake's admin answers parse into the openai SDK's own admin types."""
+    import openai
+
+    client = openai.OpenAI(admin_api_key=KEYS["openai"], api_key="unused", base_url=fake.url + "/v1")
+    start = int(at(FIRST, 0))
+    usage = client.admin.organization.usage.completions(start_time=start, end_time=start + 86_400,
+                                                         group_by=["model", "project_id"], limit=1)
+    (r,) = usage.data[0].results
+    assert (r.model, r.project_id, r.input_tokens, r.input_cached_tokens, r.num_model_requests) == (
+        "gpt-4o-mini", "proj_a", 2400, 800, 2)
+    costs = client.admin.organization.usage.costs(start_time=start, end_time=start + 86_400,
+                                                  group_by=["line_item", "project_id"])
+    assert {c.line_item for c in costs.data[0].results} == {
+        "gpt-4o-mini, input", "gpt-4o-mini, cached input", "gpt-4o-mini, output"}
+    assert all(c.amount.currency == "usd" and c.amount.value > 0 for c in costs.data[0].results)
 
 
 def test_anthropic_usage_and_costs_over_two_pages(fake):

@@ -150,3 +150,23 @@ def test_the_environment_variable_named_in_config(world, fake, monkeypatch):
 def test_what_stops_it(world, fake, kw, message):
     with pytest.raises(Exception, match=message):
         run(world, fake, **kw)
+
+
+def test_anthropic_keys_and_workspaces_map_to_accounts(any_store, fake, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-RUNtest0123456789")
+    for name in ("acme", "umbrella"):
+        any_store.create_account(name, "pro")
+    calls = [Served("anthropic", "claude-haiku-4-5", at(DAY).timestamp(), 1200, 300, 400, 100, "messages", None,
+                    "wrkspc_1", key) for key in ("apikey_a", "apikey_b", "apikey_b")]
+    calls.append(Served("anthropic", "claude-haiku-4-5", at(DAY).timestamp(), 900, 30, 0, 0, "messages", None,
+                        None, "apikey_c"))
+    fake.billing.add(*calls)
+    for s, account in zip(calls, ("acme", "umbrella", "umbrella")):
+        ledger(any_store, s, account, provider="anthropic", cache_write_tokens=s.cache_write)
+    config = {"reconcile": {"anthropic": {"api_keys": {"apikey_a": "acme"}, "workspaces": {"wrkspc_1": "umbrella"}}}}
+    rep = reconcile(parse_config(config), any_store, "anthropic", DAY, DAY, base_url=fake.url, now=AFTER)
+    assert [(r.account, r.verdict, r.provider.input_tokens) for r in rep.rows] == [
+        ("acme", "matches", 800), ("umbrella", "matches", 1600)]
+    assert abs(rep.rows[0].provider.usd - sum(calls[0].costs().values())) < D("0.000001")  # its share of the lines
+    (u,) = rep.unattributed
+    assert u.scope == "workspace default, API key apikey_c" and u.provider.usd == sum(calls[3].costs().values())

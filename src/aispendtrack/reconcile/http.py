@@ -25,7 +25,7 @@ class ReconcileError(Exception):
 class AdminClient:
     name: str  # "OpenAI" | "Anthropic", for messages
     base_url: str
-    headers: dict[str, str]
+    headers: dict[str, str] = field(repr=False)  # the key is in one of them
     secret: str = field(repr=False)  # the admin key, to scrub from provider answers
     key_source: str = ""  # where the key came from, for the 401/403 message
     max_retries: int = 3  # 429s answered with a wait before giving up

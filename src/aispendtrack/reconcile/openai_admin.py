@@ -31,7 +31,8 @@ def fetch(api: AdminClient, since: date, until: date) -> Bill:
             ("bucket_width", "1d")]
     bill = Bill()
     for path, group_by in USAGE.items():
-        params = base + [("group_by", g) for g in group_by] + [("limit", "31")]
+        # arrays as the official SDK sends them (`group_by[]=model&group_by[]=project_id`)
+        params = base + [("group_by[]", g) for g in group_by] + [("limit", "31")]
         for page in api.pages(path, params):
             for day, r in _results(page, path):
                 side = Side(input_tokens=count(r.get("input_tokens")) - count(r.get("input_cached_tokens")),
@@ -41,7 +42,7 @@ def fetch(api: AdminClient, since: date, until: date) -> Bill:
                 if r.get("batch") is True:
                     side = Side(side.input_tokens, side.cached_tokens, side.output_tokens, side.tokens, side.requests)
                 bill.usage.append(UsageLine(day, str(r.get("model") or ""), r.get("project_id"), None, side))
-    params = base + [("group_by", "line_item"), ("group_by", "project_id"), ("limit", "180")]
+    params = base + [("group_by[]", "line_item"), ("group_by[]", "project_id"), ("limit", "180")]
     for page in api.pages(COSTS, params):
         for day, r in _results(page, COSTS):
             amount = r.get("amount") or {}

@@ -86,13 +86,14 @@ def _owners(provider: str, scope, mapped: dict[str, str]):
 
         return (lambda u: project(u.scope)), (lambda c: project(c.scope))
 
-    def workspace(wid: str | None) -> Owner:
+    def workspace(wid: str | None, key: str | None = None) -> Owner:
         name = scope.workspaces.get(wid or DEFAULT_WORKSPACE)
-        return Owner(name) if name else Owner(None, f"workspace {wid or DEFAULT_WORKSPACE}")
+        label = f"workspace {wid or DEFAULT_WORKSPACE}" + (f", API key {key}" if key and scope.api_keys else "")
+        return Owner(name) if name else Owner(None, label)
 
     def usage_owner(u: UsageLine) -> Owner:
         name = scope.api_keys.get(u.api_key or "")
-        return Owner(name) if name else workspace(u.scope)
+        return Owner(name) if name else workspace(u.scope, u.api_key)
 
     def cost_owner(c: CostLine) -> Owner:
         return workspace(c.scope)
