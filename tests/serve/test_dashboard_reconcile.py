@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 from fastapi.testclient import TestClient
 
+from aispendtrack.config import parse_config
 from aispendtrack.serve.app import create_app
 
 from support.reconcile_reports import report
@@ -29,8 +30,8 @@ def runs(store, team):
 
 @pytest.fixture
 def login(db_path):
-    def as_(key: str) -> TestClient:
-        client = TestClient(create_app(CONFIG, db_path, deliver=False), base_url=BASE)
+    def as_(key: str, config=CONFIG) -> TestClient:
+        client = TestClient(create_app(config, db_path, deliver=False), base_url=BASE)
         r = client.post("/login", data={"key": key}, headers={"origin": BASE}, follow_redirects=False)
         assert r.status_code == 303, r.text
         return client
@@ -63,9 +64,10 @@ def test_the_run_page_shows_the_account_s_own_rows(login, team, runs):
     assert client.get("/dashboard/reconcile/424242").status_code == 404
 
 
-def test_an_account_without_runs_is_told_so(login, store, team):
-    page = login(team["owner"].key).get("/").text
-    assert 'data-testid="reconcile-none"' in page
+def test_no_card_without_runs_until_a_schedule_is_set(login, store, team):
+    assert 'data-testid="reconcile' not in login(team["owner"].key).get("/").text
+    daily = parse_config({"tiers": {"pro": {"max_keys": 20}}, "reconcile": {"schedule": "daily"}})
+    assert 'data-testid="reconcile-none"' in login(team["owner"].key, daily).get("/").text
 
 
 @pytest.mark.parametrize("name", ["mia", "vic"])

@@ -68,12 +68,19 @@ def _dashboard(request: Request, store: SqlStore, cfg: Config, viewer: sess.View
         **data, "viewer": viewer.record, "who": who, "csrf": viewer.csrf, "permissions": PERMISSIONS,
         "export_needs": _needs(viewer, "export", cfg), "keys_needs": _needs(viewer, "api", cfg),
         "keys": keys_api.list_keys(who=who, store=store, cfg=cfg) if can_keys else [],
-        # the reconciliation card: the account's share of the saved runs, owners and admins only
-        "reconcile": reconcile_view.cards(store, viewer.record.account, cfg.reconcile.drift_usd)
-        if who.whole_account else None,
+        "reconcile": _reconcile_card(store, cfg, who),
         "notice": None, "error": None, "new_key": None, **extra,
     }
     return _html(request, "dashboard.html", context, status)
+
+
+def _reconcile_card(store: SqlStore, cfg: Config, who: roles.Caller) -> list[dict] | None:
+    """The reconciliation card's entries (the account's share of the saved runs): owners and
+    admins only, and only once there is a run or a schedule to make one."""
+    if not who.whole_account:
+        return None
+    cards = reconcile_view.cards(store, who.key.account, cfg.reconcile.drift_usd)
+    return cards if cards or cfg.reconcile.schedule == "daily" else None
 
 
 @router.get("/")
