@@ -71,8 +71,7 @@ class ReconcileRun:
     def as_json(self) -> dict:
         return {"id": self.id, "provider": self.provider, "since": self.since.isoformat(),
                 "until": self.until.isoformat(), "account": self.account, "share_of": self.share_of,
-                "ran_at": self.ran_at,
-                "status": self.status, "matched_pct": self.matched_pct,
+                "ran_at": self.ran_at, "status": self.status, "matched_pct": self.matched_pct,
                 "unexplained_usd": None if self.unexplained_usd is None else str(self.unexplained_usd),
                 "tolerance_usd": None if self.tolerance_usd is None else str(self.tolerance_usd),
                 "error": self.error, "notes": list(self.notes), "off_rows": self.off_rows,
