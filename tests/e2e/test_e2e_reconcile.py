@@ -13,7 +13,7 @@ import os
 import subprocess
 import time
 import urllib.request
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import anthropic
@@ -35,18 +35,19 @@ default = "acme"
 MSGS = [{"role": "user", "content": "hello"}]
 
 
-def clear_of_midnight(margin: float = 20.0) -> None:
-    """Wait until the UTC day has more than `margin` seconds left, so every call of a test
-    falls on one UTC day for both the gateway and the provider."""
+def clear_of_midnight(margin: float) -> date:
+    """The UTC day, once it has more than `margin` seconds left (waiting for the next one if
+    not): every call of the module falls on it for both the gateway and the provider."""
     now = datetime.now(UTC)
     left = (datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC) - now).total_seconds()
     if left < margin:
         time.sleep(left + 1)
+    return datetime.now(UTC).date()
 
 
 class World:
-    def __init__(self, tmp, db_path, fake, proxy, key):
-        self.tmp, self.db_path, self.fake, self.proxy, self.key = tmp, db_path, fake, proxy, key
+    def __init__(self, tmp, db_path, fake, proxy, key, day):
+        self.tmp, self.db_path, self.fake, self.proxy, self.key, self.day = tmp, db_path, fake, proxy, key, day
         self.outputs: list[str] = []
 
     def oa(self):
@@ -66,9 +67,9 @@ class World:
         return result
 
     def reconcile(self, provider, *, env=None, ok=True, json_out=True):
-        today = datetime.now(UTC).date().isoformat()
         env = {f"{p.upper()}_ADMIN_KEY": k for p, k in ADMIN.items()} if env is None else env
-        args = ["reconcile", provider, "--since", today, "--until", today, "--base-url", self.fake.url]
+        day = self.day.isoformat()
+        args = ["reconcile", provider, "--since", day, "--until", day, "--base-url", self.fake.url]
         result = self.cli(*args, *(["--json"] if json_out else []), env=env, ok=ok)
         return json.loads(result.stdout) if ok and json_out else result
 
@@ -79,6 +80,7 @@ def world(tmp_path_factory):
     from aispendtrack.store import open_store
     from support.harness import Proxy
 
+    day = clear_of_midnight(margin=300)  # the module runs in well under 5 minutes
     tmp = tmp_path_factory.mktemp("reconcile")
     db_path = tmp / "aispendtrack.db"
     with open_store(db_path) as store:
@@ -89,7 +91,7 @@ def world(tmp_path_factory):
     modes = {"openai": f"reverse:{fake.url}@{{port}}", "anthropic": f"reverse:{fake.url}@{{port}}"}
     proxy = Proxy(tmp, db_path, modes=modes, config_text=CONFIG,
                   extra_args=["--set", "termlog_verbosity=debug", "--set", "flow_detail=4"]).start()
-    yield World(tmp, db_path, fake, proxy, key)
+    yield World(tmp, db_path, fake, proxy, key, day)
     proxy.stop()
     fake.stop()
 
@@ -113,7 +115,6 @@ def by_model(report):
 
 
 def test_calls_through_the_gateway_only_all_match(world):
-    clear_of_midnight()
     oa, an = world.oa(), world.an()
     oa.chat.completions.create(model="gpt-4o-mini", messages=MSGS)
     assert list(oa.chat.completions.create(model="gpt-4o-mini", messages=MSGS, stream=True))
@@ -137,7 +138,6 @@ def test_calls_through_the_gateway_only_all_match(world):
 
 
 def test_direct_calls_show_as_gateway_under_by_exactly_their_size(world):
-    clear_of_midnight()
     before = len(world.fake.billing.calls)
     direct = openai.OpenAI(base_url=world.fake.url + "/v1", api_key="sk-direct", max_retries=0)
     direct.chat.completions.create(model="gpt-4o-mini", messages=MSGS)  # around the gateway
@@ -158,14 +158,13 @@ def test_direct_calls_show_as_gateway_under_by_exactly_their_size(world):
 
 
 def test_a_stream_cut_before_its_usage_is_shown(world):
-    clear_of_midnight()
     rows_before = by_model(world.reconcile("openai"))["gpt-4o-mini"]
     with httpx2.Client(base_url=world.proxy.url("openai"), headers={HEADER: world.key}) as c:
         with pytest.raises(httpx2.HTTPError):
             with c.stream("POST", "/v1/chat/completions", headers={"x-fake-fault": "reset:3"},
                           json={"model": "gpt-4o-mini", "messages": MSGS, "stream": True}) as r:
                 b"".join(r.iter_raw())
-    time.sleep(0.5)
+    settle(world, 7)
     row = by_model(world.reconcile("openai"))["gpt-4o-mini"]
     assert row["verdict"] == "gateway under" and "metering gap: 1 call" in row["note"]
     assert row["gateway"]["input_tokens"] == rows_before["gateway"]["input_tokens"]  # nothing metered for it

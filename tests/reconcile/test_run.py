@@ -46,7 +46,7 @@ def fake():
 @pytest.fixture
 def world(any_store, fake, monkeypatch):
     monkeypatch.setenv("OPENAI_ADMIN_KEY", KEY)
-    for name in ("acme", "umbrella"):
+    for name in ("acme", "umbrella", "penny"):
         any_store.create_account(name, "pro")
     both = [served(DAY), served(DAY, hour=15), served(NEXT)]
     fake.billing.add(*both)
@@ -131,6 +131,9 @@ def test_the_admin_key_from_the_vault_never_injected_elsewhere(world, fake, monk
     with pytest.raises(ReconcileError, match=r"several accounts hold .*\(acme, umbrella\): name one with --account"):
         run(world, fake)
     assert run(world, fake, account="acme").rows[0].verdict == "matches"
+    world.remove_credential(world.get_account("umbrella").id, vault_name("openai"), None)
+    assert run(world, fake, account="umbrella").rows == ()  # acme's key, the only one, serves any account
+    assert fake.received[-1].header("authorization") == f"Bearer {KEY}"
     assert KEY not in str(e.value)
 
 
@@ -146,6 +149,7 @@ def test_the_environment_variable_named_in_config(world, fake, monkeypatch):
     ({"since": date(2026, 12, 1), "until": date(2026, 12, 2)}, "in the future"),
     ({"since": DAY - timedelta(days=400)}, "at most 366 days"),
     ({"account": "nobody"}, "nobody"),
+    ({"account": "penny"}, r"--account penny: no openai scope maps to it \(see \[reconcile.openai.projects\]\)"),
 ])  # fmt: skip
 def test_what_stops_it(world, fake, kw, message):
     with pytest.raises(Exception, match=message):

@@ -70,9 +70,9 @@ def _print(rep: Report) -> None:
         table.add_row(r.day.isoformat(), safe(r.account or r.scope or "all"), safe(r.model),
                       f"[{_COLOR[r.verdict]}]{r.verdict}[/]", _tokens(r, "gateway"), _tokens(r, "provider"),
                       f"{r.gateway.usd:.6f}", f"{r.provider.usd:.6f}", f"{r.provider.usd - r.gateway.usd:+.6f}",
-                      safe(r.note))
+                      safe(r.note, 400))
     common.console.print(table if rep.rows or rep.unattributed else "Neither side has calls in this period.")
     common.console.print(f"Matched: {rep.matched_pct:g}% of the provider's dollars; unexplained: "
                          f"${rep.unexplained_usd:.6f} (tolerance ${rep.tolerance_usd} per row).")
     for note in rep.notes:
-        common.console.print(f"Note: {safe(note)}")
+        common.console.print(f"Note: {safe(note, 1000)}")

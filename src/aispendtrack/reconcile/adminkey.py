@@ -24,8 +24,9 @@ def admin_key(config, store, provider: str, account: str | None = None) -> tuple
     env = config.reconcile.provider(provider).admin_key_env
     if value := os.environ.get(env, "").strip():
         return value, f"${env}"
-    records = store.list_credentials(account)
-    records = [r for r in records if r.provider == vault_name(provider)]
+    records = [r for r in store.list_credentials() if r.provider == vault_name(provider)]
+    # the account's own admin key first; else the one the organization has, wherever it is kept
+    records = [r for r in records if r.account == account] or records
     opened = service.opened(records)
     found = {secret: r.account for r, secret, _ in opened if secret is not None}
     if len(found) == 1:

@@ -37,9 +37,11 @@ def reconcile(config, store, provider: str, since: date, until: date,
     mapped = _mapping(provider, scope)
     if account is not None:
         store.get_account(account)  # an unknown account is an error, not an empty report
+        table = f"[reconcile.{provider}.{'projects' if provider == 'openai' else 'workspaces'}]"
         if not mapped:
-            raise ReconcileError(f"--account needs the provider's scopes mapped to accounts: "
-                                 f"[reconcile.{provider}.{'projects' if provider == 'openai' else 'workspaces'}]")
+            raise ReconcileError(f"--account needs the provider's scopes mapped to accounts: {table}")
+        if account not in mapped.values():
+            raise ReconcileError(f"--account {account}: no {provider} scope maps to it (see {table})")
     if client is None:
         key, source = admin_key(config, store, provider, account)
         module = openai_admin if provider == "openai" else anthropic_admin
@@ -58,8 +60,9 @@ def reconcile(config, store, provider: str, since: date, until: date,
         notes.append(f"{today} (today, UTC) is partial: calls still running and the provider's reporting delay "
                      "can move its numbers; run again after the day is over")
     if unattributed:
-        notes.append(f"{len(unattributed)} provider row(s) belong to no account: map their "
-                     f"{'project' if provider == 'openai' else 'workspace or API key'} under [reconcile.{provider}]")
+        where = "projects" if provider == "openai" else "workspaces or api_keys"
+        notes.append(f"{len(unattributed)} provider row(s) belong to no account: map their scope under "
+                     f"[reconcile.{provider}.{where}]")
     if others:
         notes.append(f"ledger calls of account(s) {', '.join(sorted(others))} are not compared: none of the "
                      f"[reconcile.{provider}] scopes maps to them")
