@@ -70,7 +70,9 @@ class NewKeyRequest(BaseModel):
     name: str | None = Field(None, max_length=200)
     permissions: list[str] | None = Field(None, description="default: the calling key's own permissions")
     models: list[str] | None = Field(None, description="model globs; default: the calling key's own")
-    expires: datetime | None = None
+    expires: datetime | None = Field(None, description="when the key expires, with a time zone")
+    expires_in: str | None = Field(None, max_length=20, description="instead of expires: a duration from now, as "
+                                                                    "the CLI's --expires: 30d, 12h, 90m")
     member: str | None = Field(None, description="whose key; default the caller's own member (owner/admin: "
                                                  "any member up to their own role)")
 

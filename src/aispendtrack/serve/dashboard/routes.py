@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import ValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
@@ -23,11 +24,13 @@ from aispendtrack.serve.attachment import content_disposition
 from aispendtrack.serve.dashboard import session as sess
 from aispendtrack.serve.dashboard import view
 from aispendtrack.serve.models import NewKeyRequest
+from aispendtrack.serve.routers import budgets as budgets_api
 from aispendtrack.serve.routers import keys as keys_api
 from aispendtrack.serve.routers.usage import _rows, own
 from aispendtrack.store import sessions
 from aispendtrack.store.base import SqlStore
-from aispendtrack.store.keytext import KEY_RE, PREFIX
+from aispendtrack.store.db import utcnow
+from aispendtrack.store.keytext import KEY_RE, PREFIX, parse_expiry
 from aispendtrack.views.periods import resolve_period
 
 router = APIRouter(include_in_schema=False)
@@ -67,7 +70,9 @@ def _dashboard(request: Request, store: SqlStore, cfg: Config, viewer: sess.View
         **data, "viewer": viewer.record, "who": who, "csrf": viewer.csrf, "permissions": PERMISSIONS,
         "export_needs": _needs(viewer, "export", cfg), "keys_needs": _needs(viewer, "api", cfg),
         "keys": keys_api.list_keys(who=who, store=store, cfg=cfg) if can_keys else [],
-        "notice": None, "error": None, "new_key": None, **extra,
+        "notice": None, "error": None, "new_key": None,
+        "budgets": budgets_api.list_budgets(who=who, store=store, cfg=cfg),
+        "can_budget": can_keys and who.whole_account, **extra,
     }
     return _html(request, "dashboard.html", context, status)
 
@@ -141,7 +146,8 @@ def _key_action(request, store, cfg, viewer, fields, action: str, key_id: str | 
         if action == "create":
             models = [m for m in sess.first(fields, "models").split(",") if m.strip()] or None
             body = NewKeyRequest(name=sess.first(fields, "name").strip()[:200] or None,
-                                 permissions=fields.get("permissions", []), models=models)
+                                 permissions=fields.get("permissions", []), models=models,
+                                 expires=_form_expiry(sess.first(fields, "expires")))
             new = keys_api.create_key(body, who=roles.of(store, viewer.record), store=store, cfg=cfg)
             return _dashboard(request, store, cfg, viewer, new_key=new, notice=f"Key {new.id} created.")
         if action == "rotate":
@@ -149,14 +155,58 @@ def _key_action(request, store, cfg, viewer, fields, action: str, key_id: str | 
             return _dashboard(request, store, cfg, viewer, new_key=new, notice=f"Key {new.id} rotated.")
         keys_api.revoke_key(key_id, who=roles.of(store, viewer.record), store=store, cfg=cfg)
     except HTTPException as e:
-        message = e.detail["message"] if isinstance(e.detail, dict) else str(e.detail)
-        return _dashboard(request, store, cfg, viewer, e.status_code, error=message)
+        return _refused(request, store, cfg, viewer, e)
     if key_id == viewer.record.key_id:
         return _logout(request, store, cfg, viewer, fields)
     return _dashboard(request, store, cfg, viewer, notice=f"Key {key_id} revoked.")
 
 
+def _refused(request, store, cfg, viewer, e: HTTPException) -> Response:
+    """An API route's refusal shown on the page, with its status."""
+    message = e.detail["message"] if isinstance(e.detail, dict) else str(e.detail)
+    return _dashboard(request, store, cfg, viewer, e.status_code, error=message)
+
+
+def _form_expiry(text: str):
+    """The new-key form's expiry (`30d`, `2026-12-31`: the CLI's --expires), None when blank."""
+    if not text.strip():
+        return None
+    try:
+        return parse_expiry(text[:40], utcnow())
+    except ValueError as e:
+        raise HTTPException(400, {"message": f"expires: {e}"}) from None
+
+
+def _budget_action(request, store, cfg, viewer, fields) -> Response:
+    """Set or clear the account's or one key's budget through the `/v1/budgets` route
+    functions (their rules, exactness and 404 for another account's key); owner/admin only."""
+    if (why := _needs(viewer, "api", cfg)) is not None:
+        return _dashboard(request, store, cfg, viewer, 403, error=f"Setting budgets {why}.")
+    target, action = sess.first(fields, "target"), sess.first(fields, "action")
+    scope, key_id = ("account", None) if target == "account" else ("key", target or None)
+    label = "the account" if scope == "account" else f"key {key_id}"
+    try:
+        who = roles.at_least("admin")(roles.of(store, viewer.record))  # the dependency /v1/budgets states
+        if action == "clear":
+            cleared = budgets_api.clear_budget(scope, key_id, who=who, store=store)["cleared"]
+            return _dashboard(request, store, cfg, viewer, notice=f"Budget of {label} cleared." if cleared
+                              else f"{label.capitalize()} had no budget of its own.")
+        if action != "set":
+            raise HTTPException(400, {"message": "action: set or clear"})
+        try:
+            body = budgets_api.BudgetRequest(scope=scope, key_id=key_id, usd=sess.first(fields, "usd").strip(),
+                                             period=sess.first(fields, "period") or "month")
+        except ValidationError as e:
+            err = e.errors()[0]
+            raise HTTPException(400, {"message": f"{err['loc'][0]}: {err['msg']}"}) from None
+        b = budgets_api.set_budget(body, who=who, store=store, cfg=cfg)
+    except HTTPException as e:
+        return _refused(request, store, cfg, viewer, e)
+    return _dashboard(request, store, cfg, viewer, notice=f"Budget of {label}: ${b['limit_usd']} per {b['period']} (UTC).")
+
+
 router.add_api_route("/logout", _post(_logout), methods=["POST"])
+router.add_api_route("/dashboard/budgets", _post(_budget_action), methods=["POST"])
 router.add_api_route("/dashboard/keys", _post(lambda *a: _key_action(*a, action="create")), methods=["POST"])
 
 

@@ -9,6 +9,8 @@ a viewer on none.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Depends, Response
 
 from aispendtrack.auth.records import KeyRecord
@@ -23,7 +25,7 @@ from aispendtrack.store.base import SqlStore
 from aispendtrack.store.db import iso, parse_iso, utcnow
 from aispendtrack.views.usage import rotation_due
 from aispendtrack.store.keytext import NewKey as IssuedKey
-from aispendtrack.store.keytext import check_expiry
+from aispendtrack.store.keytext import check_expiry, parse_duration, parse_expiry
 from aispendtrack.store.records import KeyInfo, KeyStoreError
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
@@ -85,6 +87,27 @@ def _new(new: IssuedKey, permissions, models) -> NewKey:
                   models=None if models is None else list(models))
 
 
+def _expiry(body: NewKeyRequest) -> datetime | None:
+    """The new key's expiry from `expires` or `expires_in`, by the CLI's --expires rules (else 400)."""
+    if body.expires is not None and body.expires_in is not None:
+        raise fail(400, "invalid_request", "expires_in: give expires or expires_in, not both")
+    try:
+        if body.expires_in is not None:
+            if parse_duration(body.expires_in) is None:
+                raise ValueError("use a duration such as 30d, 12h or 90m (or give an expires date)")
+            return parse_expiry(body.expires_in, utcnow())
+    except ValueError as e:
+        raise fail(400, "invalid_request", f"expires_in: {e}") from None
+    if body.expires is None:
+        return None
+    if body.expires.tzinfo is None:
+        raise fail(400, "invalid_request", "expires needs a time zone, e.g. 2026-12-31T00:00:00Z")
+    try:
+        return check_expiry(body.expires, utcnow())  # the CLI's --expires rule
+    except ValueError as e:
+        raise fail(400, "invalid_request", f"expires: {e}") from None
+
+
 @router.get("", response_model=list[Key])
 def list_keys(who: Caller = Depends(caller("api")), store: SqlStore = Depends(deps.store),
               cfg: Config = Depends(deps.config)) -> list[Key]:
@@ -104,14 +127,7 @@ def create_key(body: NewKeyRequest, who: Caller = Depends(caller("api")), store:
     except ValueError as e:
         raise fail(400, "invalid_request", str(e)) from None
     _within(caller, permissions, models)
-    expires = body.expires
-    if expires is not None:
-        if expires.tzinfo is None:
-            raise fail(400, "invalid_request", "expires needs a time zone, e.g. 2026-12-31T00:00:00Z")
-        try:
-            expires = check_expiry(expires, utcnow())  # the CLI's --expires rule
-        except ValueError as e:
-            raise fail(400, "invalid_request", f"expires: {e}") from None
+    expires = _expiry(body)
     try:
         new = store.create_key(caller.account, cfg, name=body.name, expires=expires,
                                permissions=permissions, models=models, member=body.member or who.member)
