@@ -21,6 +21,7 @@ from aispendtrack.config import Config
 from aispendtrack.limits.permissions import PERMISSIONS
 from aispendtrack.serve import deps, roles
 from aispendtrack.serve.attachment import content_disposition
+from aispendtrack.serve.dashboard import connect
 from aispendtrack.serve.dashboard import session as sess
 from aispendtrack.serve.dashboard import view
 from aispendtrack.serve.models import NewKeyRequest
@@ -72,7 +73,8 @@ def _dashboard(request: Request, store: SqlStore, cfg: Config, viewer: sess.View
         "keys": keys_api.list_keys(who=who, store=store, cfg=cfg) if can_keys else [],
         "notice": None, "error": None, "new_key": None,
         "budgets": budgets_api.list_budgets(who=who, store=store, cfg=cfg),
-        "can_budget": can_keys and who.whole_account, **extra,
+        "can_budget": can_keys and who.whole_account,
+        "connect": None if data["latest"] else connect.guide(cfg), **extra,
     }
     return _html(request, "dashboard.html", context, status)
 
