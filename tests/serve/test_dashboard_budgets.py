@@ -1,7 +1,7 @@
-"""The dashboard's budget form and new-key expiry, in process: owners and admins set, change
-and clear budgets through the `/v1/budgets` route functions (same rules, same exactness, in
-force on the next admission); members and viewers, a form without its CSRF token and another
-account's key get nowhere, whatever they post."""
+"""The dashboard's budget form and the new-key form's expiry and default tags, in process:
+owners and admins set, change and clear budgets through the `/v1/budgets` route functions
+(same rules, same exactness, in force on the next admission); members and viewers, a form
+without its CSRF token and another account's key get nowhere, whatever they post."""
 
 import re
 import time
@@ -145,3 +145,16 @@ def test_a_viewer_cannot_create_a_key_with_expiry(page, store):
     count = len(store.list_keys("acme"))
     r = post(client, "/dashboard/keys", {"name": "sneaky", "permissions": ["calls"], "expires": "30d"}, csrf)
     assert r.status_code == 403 and len(store.list_keys("acme")) == count
+
+
+def test_new_key_form_takes_default_tags(page, store):
+    client, csrf = page("owner")
+    r = post(client, "/dashboard/keys", {"name": "tagged", "permissions": ["calls"], "tags": "env=ci, team=search"}, csrf)
+    assert r.status_code == 200, r.text
+    (k,) = [k for k in store.list_keys("acme") if k.name == "tagged"]
+    assert k.tags == {"env": "ci", "team": "search"}
+    assert f'data-testid="tags-{k.id}">env=ci, team=search<' in r.text
+    count = len(store.list_keys("acme"))
+    r = post(client, "/dashboard/keys", {"name": "bad", "permissions": ["calls"], "tags": "env"}, csrf)
+    assert r.status_code == 400 and "tags: &#39;env&#39; is not name=value" in r.text, r.text
+    assert len(store.list_keys("acme")) == count

@@ -1,4 +1,4 @@
-"""Printing a new key once, and reading `--expires`, `--permissions`, `--models`."""
+"""Printing a new key once, and reading `--expires`, `--permissions`, `--models`, `--tags`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import datetime
 import click
 from rich.console import Console
 
+from aispendtrack.auth import tags as tagrules
 from aispendtrack.limits import permissions as perms
 from aispendtrack.store.db import utcnow
 from aispendtrack.store import keytext
@@ -49,3 +50,13 @@ def parse_expiry(value: str | None, now: datetime | None = None) -> datetime | N
         return keytext.parse_expiry(value, now or utcnow())
     except ValueError as e:
         raise click.BadParameter(f"{value!r}: {e}", param_hint="--expires") from None
+
+
+def parse_tags(value: str | None) -> dict[str, str] | None:
+    """`--tags env=ci,team=search` by the tag headers' rules (`auth.tags`)."""
+    if value is None:
+        return None
+    try:
+        return tagrules.parse_tag_list(value, "--tags")
+    except ValueError as e:
+        raise click.BadParameter(str(e).removeprefix("--tags: "), param_hint="--tags") from None

@@ -49,6 +49,15 @@ def decode(text: str | None) -> tuple[str, ...] | None:
     return None if text is None else tuple(json.loads(text))
 
 
+def encode_tags(tags: dict[str, str] | None) -> str | None:
+    """A key's default tags as stored: a JSON object, names sorted; None without any."""
+    return json.dumps(dict(sorted(tags.items())), ensure_ascii=False, separators=(",", ":")) if tags else None
+
+
+def decode_tags(text: str | None) -> dict[str, str] | None:
+    return json.loads(text) if text else None
+
+
 def check_expiry(when: datetime, now: datetime) -> datetime:
     """A new key's expiry, UTC when it names no zone: later than `now` (else the key would
     be expired at once) and at most 100 years ahead. ValueError says which rule failed."""

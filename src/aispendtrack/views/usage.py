@@ -109,6 +109,7 @@ def key_row(store, config: Config, key: KeyInfo, account, now: float) -> dict:
         "last_used": key.last_used, "revoked": key.revoked, "expires": key.expires,
         "permissions": list(perms.effective(config.tier(account.tier).permissions, key.permissions)),
         "models": None if key.models is None else list(key.models),
+        "tags": key.tags,
         "member": key.member, "hint": key.hint, "in_grace": key.in_grace,
         "state": key.state(iso(now)),
         "rotated": key.secret_created or key.created,

@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from aispendtrack.auth.records import lookup
+from aispendtrack.auth.tags import parse_tag_list
 from aispendtrack.config import Config
 from aispendtrack.limits.permissions import PERMISSIONS
 from aispendtrack.serve import deps, roles
@@ -149,7 +150,8 @@ def _key_action(request, store, cfg, viewer, fields, action: str, key_id: str | 
             models = [m for m in sess.first(fields, "models").split(",") if m.strip()] or None
             body = NewKeyRequest(name=sess.first(fields, "name").strip()[:200] or None,
                                  permissions=fields.get("permissions", []), models=models,
-                                 expires=_form_expiry(sess.first(fields, "expires")))
+                                 expires=_form_expiry(sess.first(fields, "expires")),
+                                 tags=_form_tags(sess.first(fields, "tags")))
             new = keys_api.create_key(body, who=roles.of(store, viewer.record), store=store, cfg=cfg)
             return _dashboard(request, store, cfg, viewer, new_key=new, notice=f"Key {new.id} created.")
         if action == "rotate":
@@ -177,6 +179,16 @@ def _form_expiry(text: str):
         return parse_expiry(text[:40], utcnow())
     except ValueError as e:
         raise HTTPException(400, {"message": f"expires: {e}"}) from None
+
+
+def _form_tags(text: str) -> dict[str, str] | None:
+    """The new-key form's default tags (`env=ci,team=search`: the CLI's --tags), None when blank."""
+    if not text.strip():
+        return None
+    try:
+        return parse_tag_list(text, "tags")
+    except ValueError as e:
+        raise HTTPException(400, {"message": str(e)}) from None
 
 
 def _budget_action(request, store, cfg, viewer, fields) -> Response:

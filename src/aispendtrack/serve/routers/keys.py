@@ -13,6 +13,7 @@ from datetime import datetime
 
 from fastapi import APIRouter, Depends, Response
 
+from aispendtrack.auth import tags as tagrules
 from aispendtrack.auth.records import KeyRecord
 from aispendtrack.config import Config
 from aispendtrack.limits import permissions as perms
@@ -79,12 +80,13 @@ def _key(key: KeyInfo, tier: str, cfg: Config, now: str) -> Key:
     return Key(id=key.id, name=key.name, member=key.member, hint=key.hint, state=key.state(now),
                created=key.created, expires=key.expires, revoked=key.revoked, last_used=key.last_used,
                permissions=list(permissions), models=None if models is None else list(models),
-               rotated=key.secret_created or key.created, rotation_due=rotation_due(key, cfg, parse_iso(now).timestamp()))
+               rotated=key.secret_created or key.created, rotation_due=rotation_due(key, cfg, parse_iso(now).timestamp()),
+               tags=key.tags)
 
 
-def _new(new: IssuedKey, permissions, models) -> NewKey:
+def _new(new: IssuedKey, permissions, models, tags=None) -> NewKey:
     return NewKey(id=new.id, key=new.key, account=new.account, name=new.name, permissions=list(permissions),
-                  models=None if models is None else list(models))
+                  models=None if models is None else list(models), tags=tags)
 
 
 def _expiry(body: NewKeyRequest) -> datetime | None:
@@ -129,11 +131,15 @@ def create_key(body: NewKeyRequest, who: Caller = Depends(caller("api")), store:
     _within(caller, permissions, models)
     expires = _expiry(body)
     try:
-        new = store.create_key(caller.account, cfg, name=body.name, expires=expires,
-                               permissions=permissions, models=models, member=body.member or who.member)
+        tags = tagrules.check_tags(body.tags) if body.tags is not None else None
+    except ValueError as e:
+        raise fail(400, "invalid_request", str(e)) from None
+    try:
+        new = store.create_key(caller.account, cfg, name=body.name, expires=expires, permissions=permissions,
+                               models=models, member=body.member or who.member, tags=tags)
     except KeyStoreError as e:
         raise fail(409, "conflict", str(e)) from None
-    return _new(new, permissions, models)
+    return _new(new, permissions, models, tags)
 
 
 @router.post("/{key_id}/rotate", response_model=NewKey)
@@ -144,7 +150,7 @@ def rotate_key(key_id: str, who: Caller = Depends(caller("api")), store: SqlStor
         new = store.rotate_key(key_id, cfg)
     except KeyStoreError as e:
         raise fail(409, "conflict", str(e)) from None
-    return _new(new, *_scope(key, who.key.tier, cfg))
+    return _new(new, *_scope(key, who.key.tier, cfg), key.tags)
 
 
 @router.delete("/{key_id}", status_code=204)
