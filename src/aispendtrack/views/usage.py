@@ -109,7 +109,6 @@ def key_row(store, config: Config, key: KeyInfo, account, now: float) -> dict:
         "last_used": key.last_used, "revoked": key.revoked, "expires": key.expires,
         "permissions": list(perms.effective(config.tier(account.tier).permissions, key.permissions)),
         "models": None if key.models is None else list(key.models),
-        "tags": key.tags,
         "member": key.member, "hint": key.hint, "in_grace": key.in_grace,
         "state": key.state(iso(now)),
         "rotated": key.secret_created or key.created,
@@ -119,6 +118,7 @@ def key_row(store, config: Config, key: KeyInfo, account, now: float) -> dict:
         "hourly_remaining": remaining(rph, hour.used),
         "hourly_reset_seconds": reset_seconds(hour.resets_at, now) if hour.source == "limits" else None,
         "budget": budget_status(store, config, "key", key.id, now=now),
+        "tags": key.tags,
     }  # fmt: skip
 
 
