@@ -11,18 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import ValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from aispendtrack.auth.records import lookup
-from aispendtrack.auth.tags import parse_tag_list
 from aispendtrack.config import Config
 from aispendtrack.limits.permissions import PERMISSIONS
 from aispendtrack.serve import deps, roles
 from aispendtrack.serve.attachment import content_disposition
-from aispendtrack.serve.dashboard import connect
+from aispendtrack.serve.dashboard import connect, forms
 from aispendtrack.serve.dashboard import session as sess
 from aispendtrack.serve.dashboard import view
 from aispendtrack.serve.models import NewKeyRequest
@@ -31,8 +29,7 @@ from aispendtrack.serve.routers import keys as keys_api
 from aispendtrack.serve.routers.usage import _rows, own
 from aispendtrack.store import sessions
 from aispendtrack.store.base import SqlStore
-from aispendtrack.store.db import utcnow
-from aispendtrack.store.keytext import KEY_RE, PREFIX, parse_expiry
+from aispendtrack.store.keytext import KEY_RE, PREFIX
 from aispendtrack.views.periods import resolve_period
 
 router = APIRouter(include_in_schema=False)
@@ -150,8 +147,8 @@ def _key_action(request, store, cfg, viewer, fields, action: str, key_id: str | 
             models = [m for m in sess.first(fields, "models").split(",") if m.strip()] or None
             body = NewKeyRequest(name=sess.first(fields, "name").strip()[:200] or None,
                                  permissions=fields.get("permissions", []), models=models,
-                                 expires=_form_expiry(sess.first(fields, "expires")),
-                                 tags=_form_tags(sess.first(fields, "tags")))
+                                 expires=forms.expiry(sess.first(fields, "expires")),
+                                 tags=forms.tags(sess.first(fields, "tags")))
             new = keys_api.create_key(body, who=roles.of(store, viewer.record), store=store, cfg=cfg)
             return _dashboard(request, store, cfg, viewer, new_key=new, notice=f"Key {new.id} created.")
         if action == "rotate":
@@ -171,26 +168,6 @@ def _refused(request, store, cfg, viewer, e: HTTPException) -> Response:
     return _dashboard(request, store, cfg, viewer, e.status_code, error=message)
 
 
-def _form_expiry(text: str):
-    """The new-key form's expiry (`30d`, `2026-12-31`: the CLI's --expires), None when blank."""
-    if not text.strip():
-        return None
-    try:
-        return parse_expiry(text[:40], utcnow())
-    except ValueError as e:
-        raise HTTPException(400, {"message": f"expires: {e}"}) from None
-
-
-def _form_tags(text: str) -> dict[str, str] | None:
-    """The new-key form's default tags (`env=ci,team=search`: the CLI's --tags), None when blank."""
-    if not text.strip():
-        return None
-    try:
-        return parse_tag_list(text, "tags")
-    except ValueError as e:
-        raise HTTPException(400, {"message": str(e)}) from None
-
-
 def _budget_action(request, store, cfg, viewer, fields) -> Response:
     """Set or clear the account's or one key's budget through the `/v1/budgets` route
     functions (their rules, exactness and 404 for another account's key); owner/admin only."""
@@ -207,12 +184,7 @@ def _budget_action(request, store, cfg, viewer, fields) -> Response:
                               else f"{label.capitalize()} had no budget of its own.")
         if action != "set":
             raise HTTPException(400, {"message": "action: set or clear"})
-        try:
-            body = budgets_api.BudgetRequest(scope=scope, key_id=key_id, usd=sess.first(fields, "usd").strip(),
-                                             period=sess.first(fields, "period") or "month")
-        except ValidationError as e:
-            err = e.errors()[0]
-            raise HTTPException(400, {"message": f"{err['loc'][0]}: {err['msg']}"}) from None
+        body = forms.budget(scope, key_id, sess.first(fields, "usd"), sess.first(fields, "period"))
         b = budgets_api.set_budget(body, who=who, store=store, cfg=cfg)
     except HTTPException as e:
         return _refused(request, store, cfg, viewer, e)
