@@ -78,3 +78,11 @@ def record_call(store, key_id: str) -> None:
         writer.write_sync(make_row(ts=datetime(2026, 11, 26, 9, 0, tzinfo=UTC), key_id=key_id, account="acme"))
     finally:
         writer.close()
+
+
+def test_a_period_without_calls_is_not_the_empty_state(db_path, team, store):
+    """An account with calls, looking at a period that has none, gets its (empty) tables."""
+    record_call(store, team["owner"].id)  # 2026-11-26
+    client, _ = login(db_path, team["owner"].key)
+    page = client.get("/?from=2026-10-01&to=2026-10-31").text
+    assert 'data-testid="connect"' not in page and 'data-testid="by-model"' in page, page[:2000]

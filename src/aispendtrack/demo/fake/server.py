@@ -29,7 +29,9 @@ import time
 import uuid
 import zlib
 from http import HTTPStatus
+from urllib.parse import parse_qs
 
+from aispendtrack.demo.fake import realtime
 from aispendtrack.demo.fake.script import Fault, ReceivedRequest
 from aispendtrack.demo.fake.wire import Call, Reply, UsageSpec, build, error_body, json_reply, prompt_text, route, split_text
 
@@ -60,6 +62,7 @@ class FakeProvider:
         self.record = True  # False: keep no ReceivedRequest (long bench runs)
         self.fail_next: list[Fault] = []
         self.received: list[ReceivedRequest] = []
+        self.realtime_events: list[dict] = []  # every client event of every Realtime session
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -174,6 +177,14 @@ class FakeProvider:
             writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             return False
         h = {k.lower(): v for k, v in headers}
+        if realtime.is_upgrade(target, h):
+            if self.record:
+                with self._lock:
+                    self.received.append(ReceivedRequest(method, target, headers, b"", time.time(), "", ()))
+            model = parse_qs(target.partition("?")[2]).get("model", ["gpt-realtime"])[0]
+            await realtime.serve(head, reader, writer, model=model, spec=self.usage, record=self.realtime_events,
+                                 delay=self.stream_delay)
+            return False
         if h.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if "chunked" in h.get("transfer-encoding", "").lower():

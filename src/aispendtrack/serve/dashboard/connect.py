@@ -1,5 +1,5 @@
-"""What a new account's dashboard shows instead of empty tables: how to point an SDK at the
-proxy — the base URLs of the reverse listeners and the regular proxy's address, read from
+"""What a new account's dashboard (no call ever, whatever the period picked) shows instead
+of empty tables: how to point an SDK at the proxy — the base URLs of the reverse listeners and the regular proxy's address, read from
 the configured `[proxy]` modes (`scripts/run --mode …` can replace them at run time, which
 `serve` cannot see), and the `x-aispendtrack-key` header.
 
@@ -49,6 +49,11 @@ def listeners(cfg: Config) -> list[Listener]:
         out.append(Listener(kind.lower(), url, urlsplit(data if "://" in data else f"https://{data}").hostname
                             if kind.lower() == "reverse" else None))
     return out
+
+
+def has_calls(store, account: str, member_id: int | None) -> bool:
+    """Whether the view (the account, or one member's keys) has any call on record, ever."""
+    return bool(store.latest_calls(1, account=account, member_id=member_id))
 
 
 def guide(cfg: Config) -> dict:
