@@ -26,6 +26,7 @@ from aispendtrack import meter
 from aispendtrack.limits import routing
 from aispendtrack.store.writer import StoreWriter
 from aispendtrack.meter.decode import Decoder, DecodeError
+from aispendtrack.proxy import azure
 from aispendtrack.proxy.observer import HOLD_SECONDS, StreamObserver
 from aispendtrack.meter.pricing import Pricer
 from aispendtrack.proxy.state import FlowState, Runtime, state_of
@@ -114,6 +115,7 @@ class Metering:
             and state.api in ("chat", "completions")
             and info.include_usage is not True
             and self.rt.config.metering.inject_stream_usage.get(state.provider, False)
+            and (state.provider != "azure" or azure.takes_stream_options(flow.request.path))
         ):
             injected = meter.inject_stream_usage(body)
             if injected is not None:
@@ -230,7 +232,7 @@ class Metering:
         metered, streamed = self._metered(flow, state)
         if metered is not None and partial and metered.has_usage:
             metered.partial = True
-        model = (metered.model if metered else None) or state.request_model
+        model = self._served_model(flow, state, metered.model if metered else None)
         if metered is not None and metered.has_usage:
             priced = self.pricer.price(
                 metered, model, state.provider, when=datetime.fromtimestamp(state.start, UTC)
@@ -271,6 +273,12 @@ class Metering:
             "reservation_id": state.reservation_id,
             "tags": state.tags,
         }
+
+    def _served_model(self, flow: http.HTTPFlow, state: FlowState, answered: str | None) -> str | None:
+        if state.provider != "azure":
+            return answered or state.request_model
+        return azure.served_model(answered, state.request_model, flow.request.path, self.rt.config.azure.deployments,
+                                  lambda m: m in self.pricer.overrides or self.pricer.lookup(m, "azure") is not None)
 
     @staticmethod
     def _metered(flow: http.HTTPFlow, state: FlowState) -> tuple[meter.Metered | None, bool]:
