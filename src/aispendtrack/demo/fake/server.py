@@ -31,7 +31,9 @@ import zlib
 from http import HTTPStatus
 
 from aispendtrack.demo.fake.script import Fault, ReceivedRequest
-from aispendtrack.demo.fake.wire import Call, Reply, UsageSpec, build, error_body, json_reply, prompt_text, route, split_text
+from aispendtrack.demo.fake.wire import (
+    Call, Reply, UsageSpec, build, cloud_query, error_body, json_reply, prompt_text, route, split_text,
+)
 
 log = logging.getLogger(__name__)
 __all__ = ["FakeProvider", "Fault", "ReceivedRequest", "UsageSpec"]
@@ -230,7 +232,8 @@ class FakeProvider:
                 or (api in ("ollama-chat", "ollama-generate") and req.get("stream") is not False)  # Ollama streams by default
             call = Call(provider, api, req, split_text(text, n), self.usage, rid, self.model_override, path_model,
                         stream=stream, sse="alt=sse" in query, flavor=h.get("x-fake-flavor", "").lower(),
-                        usage_with_choices=h.get("x-fake-usage-with-choices", "") in ("1", "true"))
+                        usage_with_choices=h.get("x-fake-usage-with-choices", "") in ("1", "true"),
+                        query=cloud_query(target))
             reply = build(call)
         delay = float(h.get("x-fake-stream-delay") or self.stream_delay)
         await self._send(reply, h, rid, keep, fault, delay, writer, reader)
