@@ -2,6 +2,7 @@
 allow_hosts; the model an Azure call is priced at; which api-versions take stream_options."""
 
 import re
+import time
 from decimal import Decimal
 
 import pytest
@@ -10,8 +11,9 @@ from mitmproxy.test import tflow
 from aispendtrack import meter
 from aispendtrack.config import Config, parse_config
 from aispendtrack.meter.pricing import Pricer
-from aispendtrack.proxy import azure, providers
+from aispendtrack.proxy import azure, charge, providers
 from aispendtrack.proxy.intercept import intercept_patterns
+from aispendtrack.proxy.state import FlowState
 
 VERTEX_BASE = "/v1/projects/my-proj/locations/us-central1/publishers"
 
@@ -145,3 +147,31 @@ def test_azure_and_vertex_are_priced_from_genai_prices():
     priced = pricer.price(claude, "claude-3-5-sonnet-v2@20241022", "google-vertex")
     assert (priced.pricing, priced.cost_usd, priced.model_ref) == ("priced", Decimal("3"), "claude-3-5-sonnet")
     assert pricer.price(claude, "claude-unknown@2030", "google-vertex").pricing == "unpriced"
+
+
+def test_azure_budget_bound_prices_a_mapped_deployment_and_names_the_map_when_unpriced():
+    config = parse_config({"azure": {"deployments": {"prod": "gpt-4o-mini"}}})
+    pricer = Pricer()
+    body = b'{"model": "prod", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}'
+    f = tflow.tflow()
+    f.request.path = "/openai/deployments/prod/chat/completions?api-version=2024-10-21"
+    f.request.raw_content = body
+    st = FlowState("azure", "chat", "openai", time.time(), account="acme", tier="pro")
+    b = charge.bound(f, st, config, pricer)
+    assert b.charge is not None and b.model == "gpt-4o-mini" and b.charge.amount_nano > 0
+    unmapped = charge.bound(f, st, Config(), pricer)
+    assert unmapped.charge is None and "prod" in unmapped.refusal and "[azure.deployments]" in unmapped.refusal
+    # the v1 form: the body's model names the deployment
+    f.request.path = "/openai/v1/chat/completions"
+    assert charge.bound(f, st, config, pricer).model == "gpt-4o-mini"
+
+
+@pytest.mark.parametrize("path, names, expected", [
+    ("/openai/deployments/prod/chat/completions", ("prod",), ("gpt-4o",)),
+    ("/openai/deployments/prod/chat/completions", (), ("gpt-4o",)),
+    ("/openai/deployments/other/chat/completions", ("other",), ("other",)),
+    ("/openai/v1/chat/completions", ("prod",), ("gpt-4o",)),
+    ("/openai/v1/chat/completions", ("gpt-4o-mini",), ("gpt-4o-mini",)),
+])
+def test_azure_priced_names(path, names, expected):
+    assert azure.priced_names(path, names, {"prod": "gpt-4o"}) == expected

@@ -37,6 +37,15 @@ def served_model(response_model: str | None, request_model: str | None, path: st
     return mapped or response_model or request_model
 
 
+def priced_names(path: str, names: tuple[str, ...], deployments: Mapping[str, str]) -> tuple[str, ...]:
+    """The models a budget bound prices a request at: each name a mapped deployment replaced by
+    its model, the path's mapped deployment first."""
+    out = [deployments.get(n, n) for n in names]
+    if (m := _DEPLOYMENT.search(path.split("?", 1)[0])) and (mapped := deployments.get(unquote(m.group(1)))):
+        out.insert(0, mapped)
+    return tuple(dict.fromkeys(out))
+
+
 def takes_stream_options(path: str) -> bool:
     """Whether the call's api-version accepts `stream_options` (the `/openai/v1/` form always does)."""
     path, _, query = path.partition("?")
