@@ -29,7 +29,7 @@ from aispendtrack.demo.fake.wire_openai import openai_chat, openai_completions, 
 
 _AZURE = re.compile(r"^/openai/(?:deployments/[^/]+/|v1/)?(chat/completions|completions|embeddings|responses)$")
 _VERTEX = re.compile(r"^/v1/projects/[^/]+/locations/[^/]+/publishers/(google|anthropic)/models/([^/:]+):"
-                     r"(generateContent|streamGenerateContent|rawPredict|streamRawPredict)$")
+                     r"([A-Za-z]+)$")  # any verb: those not served answer 404 in Google's shape
 AZURE_MODEL = {"chat/completions": "gpt-4o-2024-08-06", "responses": "gpt-4o-2024-08-06",
                "completions": "gpt-35-turbo-instruct", "embeddings": "text-embedding-3-small"}
 _API = {"chat/completions": "chat", "completions": "completions", "embeddings": "embeddings", "responses": "responses"}
@@ -46,9 +46,9 @@ def route_cloud(path: str, headers: dict[str, str]) -> tuple[str, str, str | Non
         return "azure", _API[m.group(1)], headers.get("x-fake-model", AZURE_MODEL[m.group(1)])
     if m := _VERTEX.match(p):
         publisher, model, verb = m.groups()
-        if publisher == "google" and verb.endswith("enerateContent"):
+        if publisher == "google" and verb in ("generateContent", "streamGenerateContent"):
             return "google", "generate", model
-        if publisher == "anthropic" and verb.endswith("awPredict"):
+        if publisher == "anthropic" and verb in ("rawPredict", "streamRawPredict"):
             return ("vertex", "count_tokens", None) if model == "count-tokens" else ("vertex", "messages", model)
         return "google", "", None
     return None
