@@ -1,4 +1,5 @@
-"""A local fake LLM provider (OpenAI, Anthropic, Gemini, Ollama) speaking the real wire formats.
+"""A local fake LLM provider speaking the real wire formats: OpenAI, Anthropic, Gemini, Ollama,
+Azure OpenAI and Vertex AI.
 
 For end-to-end tests, ``aispendtrack demo`` and ``scripts/bench``. Standard library only:
 an asyncio HTTP/1.1 server (keep-alive, chunked streams, optional gzip and TLS) running
@@ -10,7 +11,7 @@ runs it from the command line (``__main__.py``).
         client = openai.OpenAI(base_url=fake.url + "/v1", api_key="x")
 
 Per-request knobs (request headers): ``x-fake-flavor: groq|openrouter|deepseek`` (Ollama: ``old|cached``),
-``x-fake-usage-with-choices: 1``, ``x-fake-chunks: N``, ``x-fake-stream-delay: S``,
+``x-fake-usage-with-choices: 1``, ``x-fake-chunks: N``, ``x-fake-stream-delay: S``, ``x-fake-model: NAME`` (Azure),
 ``x-fake-fault: 500|429|reset[:N]|hang[:N]|slow:S`` (same as one queued :class:`Fault`).
 """
 
