@@ -11,9 +11,7 @@ Azure's and Vertex's wire formats. Official SDKs where they run offline: `openai
 from __future__ import annotations
 
 import json
-import socket
 import ssl
-import threading
 from decimal import Decimal
 
 import anthropic
@@ -24,8 +22,9 @@ from genai_prices import Usage, calc_price
 
 from aispendtrack.demo.fake.server import FakeProvider, UsageSpec
 from aispendtrack.proxy.auth import HEADER
-from support.harness import REPO, Proxy, database_with_key, record_replies, self_signed
+from support.harness import REPO, Proxy, database_with_key, record_replies
 from support.ledger_rows import last_id, rows_after
+from support.tls_origin import through_tunnel
 
 U = UsageSpec()  # 1200 in (400 cache reads, 100 cache writes), 300 out (50 reasoning)
 AZURE = "https://myres.openai.azure.com"
@@ -233,27 +232,12 @@ def test_a_pattern_host_still_needs_a_key(gw, fake):
                                  "evil-aiplatform.googleapis.com.evil.test"])
 def test_hosts_outside_the_patterns_are_tunnelled_untouched(gw, tmp_path, sni):
     """The client sees the origin's own certificate: no interception, no key asked for."""
-    pem = self_signed(tmp_path / "origin.pem", sni)
-    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_ctx.load_cert_chain(pem)
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
+    got = through_tunnel(gw.proxy.ports["regular"], tmp_path, sni, b"POST /openai/v1/chat/completions HTTP/1.1\r\n")
+    assert got.endswith(b"origin")
 
-    def serve():
-        conn, _ = listener.accept()
-        with server_ctx.wrap_socket(conn, server_side=True) as tls:
-            tls.recv(1024)
-            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\norigin")
 
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    with socket.create_connection(("127.0.0.1", gw.proxy.ports["regular"]), timeout=10) as s:
-        s.sendall(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-        assert b" 200 " in s.recv(1024)
-        client_ctx = ssl.create_default_context(cafile=str(pem))
-        client_ctx.check_hostname = False
-        with client_ctx.wrap_socket(s, server_hostname=sni) as tls:
-            tls.sendall(f"POST /openai/v1/chat/completions HTTP/1.1\r\nHost: {sni}\r\n\r\n".encode())
-            assert tls.recv(1024).endswith(b"origin")
-    t.join(5)
-    listener.close()
+def test_a_pattern_host_is_intercepted_whatever_the_connect_target(gw, tmp_path):
+    """The other way round: an SNI the patterns match is intercepted even on a CONNECT to a bare
+    IP, so the origin's own certificate is never seen (the proxy's is, which this client rejects)."""
+    with pytest.raises(ssl.SSLError, match="(?i)certificate verify failed"):
+        through_tunnel(gw.proxy.ports["regular"], tmp_path, "myres.openai.azure.com")
