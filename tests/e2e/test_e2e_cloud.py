@@ -82,11 +82,12 @@ def expected_cost(model: str, provider: str, *, out: int = U.output, cached: boo
     return calc_price(usage, model, provider_id=provider).total_price
 
 
-def check(row, *, provider, api, model, cost, streamed, out=U.output, cache_write=U.cache_write):
+def check(row, *, provider, api, model, cost, streamed, out=U.output, cache_write=U.cache_write,
+          reasoning=U.reasoning):
     assert (row["provider"], row["api"], row["model"], row["status"], row["outcome"]) == (
         provider, api, model, 200, "forwarded")
-    assert (row["input_tokens"], row["output_tokens"], row["cache_read_tokens"], row["cache_write_tokens"]) == (
-        U.input, out, U.cache_read, cache_write)
+    assert (row["input_tokens"], row["output_tokens"], row["cache_read_tokens"], row["cache_write_tokens"],
+            row["reasoning_tokens"]) == (U.input, out, U.cache_read, cache_write, reasoning)
     assert (row["streamed"], row["partial"], row["error"], row["pricing"]) == (int(streamed), 0, None, "priced")
     assert Decimal(row["cost_usd"]) == cost and cost > 0
 
@@ -111,6 +112,7 @@ def test_azure_openai_sdk_deployment_chat_streamed_and_not(gw, fake, sent):
     # the client asked for no usage: the proxy asked (this api-version takes it) and removed the chunk
     assert json.loads(third.body)["stream_options"] == {"include_usage": True}
     assert all(c.usage is None for c in plain) and plain[-1].choices[0].finish_reason == "stop"
+    assert plain[0].choices == [] and plain[0].prompt_filter_results  # Azure's opening chunk kept
 
 
 def test_azure_stream_is_forwarded_byte_for_byte(gw, fake, sent):
@@ -181,10 +183,11 @@ def test_claude_on_vertex_with_the_anthropic_sdk(gw, fake, sent):
     assert "model" not in json.loads(first.body) and json.loads(first.body)["anthropic_version"]
     assert msg.usage.cache_read_input_tokens == U.cache_read and final.content[0].type == "thinking"
     cost = expected_cost("claude-sonnet-4-5@20250929", "google-vertex")
+    # Claude's thinking is inside output_tokens, not reported apart
     check(whole, provider="google-vertex", api="messages", model="claude-sonnet-4-5@20250929", cost=cost,
-          streamed=False)
+          streamed=False, reasoning=None)
     check(streamed, provider="google-vertex", api="messages", model="claude-sonnet-4-5@20250929", cost=cost,
-          streamed=True)
+          streamed=True, reasoning=None)
 
 
 def test_claude_on_vertex_stream_byte_for_byte(gw, fake, sent):
