@@ -29,6 +29,8 @@ def reply(path: str, body: dict, headers: dict | None = None):
     (f"{VERTEX}/anthropic/models/claude-sonnet-4-5@20250929:rawPredict",
      ("vertex", "messages", "claude-sonnet-4-5@20250929")),
     (f"{VERTEX}/anthropic/models/count-tokens:rawPredict", ("vertex", "count_tokens", None)),
+    ("/v1beta1/projects/p/locations/global/publishers/google/models/gemini-2.5-flash:generateContent",
+     ("google", "generate", "gemini-2.5-flash")),  # google-genai's default API version on Vertex
     (f"{VERTEX}/google/models/text-embedding-005:predict", ("google", "", None)),
 ])
 def test_routes(path, expected):

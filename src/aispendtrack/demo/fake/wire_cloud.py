@@ -9,7 +9,7 @@ choice's `content_filter_results`), and a stream opens with a chunk of `choices:
 `model: ""` and the prompt's filter results. An api-version before 2024-09-01 rejects
 `stream_options` with 400.
 
-Vertex AI: Gemini at `/v1/projects/<p>/locations/<l>/publishers/google/models/<m>:
+Vertex AI: Gemini at `/v1[beta1]/projects/<p>/locations/<l>/publishers/google/models/<m>:
 (stream)generateContent` (Gemini's own shapes), Claude at `…/publishers/anthropic/models/<m>:
 (stream)rawPredict` (Anthropic Messages shapes; the body names no model and carries
 `anthropic_version: "vertex-2023-10-16"`; the stream is Anthropic's SSE). Errors in Google's shape.
@@ -28,7 +28,7 @@ from aispendtrack.demo.fake.wire_core import Call, Reply, data_frame, error_body
 from aispendtrack.demo.fake.wire_openai import openai_chat, openai_completions, openai_embeddings, openai_responses
 
 _AZURE = re.compile(r"^/openai/(?:deployments/[^/]+/|v1/)?(chat/completions|completions|embeddings|responses)$")
-_VERTEX = re.compile(r"^/v1/projects/[^/]+/locations/[^/]+/publishers/(google|anthropic)/models/([^/:]+):"
+_VERTEX = re.compile(r"^/v1(?:beta1)?/projects/[^/]+/locations/[^/]+/publishers/(google|anthropic)/models/([^/:]+):"
                      r"([A-Za-z]+)$")  # any verb: those not served answer 404 in Google's shape
 AZURE_MODEL = {"chat/completions": "gpt-4o-2024-08-06", "responses": "gpt-4o-2024-08-06",
                "completions": "gpt-35-turbo-instruct", "embeddings": "text-embedding-3-small"}
