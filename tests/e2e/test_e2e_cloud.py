@@ -20,8 +20,10 @@ import openai
 import pytest
 from genai_prices import Usage, calc_price
 
+from aispendtrack.config import Config
 from aispendtrack.demo.fake.server import FakeProvider, UsageSpec
 from aispendtrack.proxy.auth import HEADER
+from aispendtrack.store import open_store
 from support.harness import REPO, Proxy, database_with_key, record_replies
 from support.ledger_rows import last_id, rows_after
 from support.tls_origin import through_tunnel
@@ -36,6 +38,8 @@ MSG = [{"role": "user", "content": "why is the sky blue?"}]
 class Gateway:
     def __init__(self, tmp, fake: FakeProvider):
         self.db_path, self.key = database_with_key(tmp, "cloud")
+        with open_store(self.db_path) as store:
+            self.narrowed = store.create_key("acme", Config(), name="cheap-only", models=("cheap-*",)).key
         config = '[azure.deployments]\n"prod-ft" = "gpt-4o-mini"\n'
         self.proxy = Proxy(tmp, self.db_path, modes={"regular": "regular@{port}"}, config_text=config,
                            extra_args=["-s", str(REPO / "tests" / "support" / "redirect_upstream.py")],
@@ -222,6 +226,19 @@ def test_a_vertex_call_the_gateway_cannot_parse_is_forwarded_unmetered(gw, fake)
     assert r.status_code == 200 and r.json() == {"input_tokens": U.input}
     assert (row["provider"], row["api"], row["outcome"], row["pricing"], row["cost_usd"]) == (
         "google-vertex", "other", "forwarded", "unmetered", None)
+
+
+def test_a_key_narrowed_to_deployments_cannot_reach_another_by_its_path(gw, fake):
+    client = openai.AzureOpenAI(azure_endpoint=AZURE, api_version="2024-10-21", api_key="k", max_retries=0,
+                                http_client=gw.http(), default_headers={HEADER: gw.narrowed})
+    assert client.chat.completions.create(model="cheap-4o", messages=MSG).usage.prompt_tokens == U.input
+    with pytest.raises(openai.PermissionDeniedError, match="expensive-4o"):
+        client.chat.completions.create(model="expensive-4o", messages=MSG)
+    with gw.http(headers={HEADER: gw.narrowed, "api-key": "k"}) as c:  # the body names an allowed one
+        r = c.post(f"{AZURE}/openai/deployments/expensive-4o/chat/completions?api-version=2024-10-21",
+                   json={"model": "cheap-4o", "messages": MSG})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "model_not_allowed"
+    assert [req.path.split("?")[0] for req in fake.received] == ["/openai/deployments/cheap-4o/chat/completions"]
 
 
 def test_a_pattern_host_still_needs_a_key(gw, fake):

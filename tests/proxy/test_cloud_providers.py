@@ -130,7 +130,7 @@ KNOWN = {"gpt-4o-2024-08-06", "gpt-4o", "gpt-4o-mini"}.__contains__
     ("my-ft-model", None, "/openai/deployments/prod/chat/completions", {}, "my-ft-model"),
     (None, "prod", "/openai/v1/chat/completions", {"prod": "gpt-4o"}, "gpt-4o"),  # v1: the body names it
     (None, "prod", "/openai/deployments/other/chat/completions", {"prod": "gpt-4o"}, "prod"),
-    (None, None, "/openai/deployments/my%20dep/embeddings", {"my dep": "gpt-4o"}, "gpt-4o"),
+    (None, None, "/openai/deployments/my%2Ddep/embeddings", {"my-dep": "gpt-4o"}, "gpt-4o"),
 ])
 def test_azure_model_priced(answered, requested, path, deployments, expected):
     assert azure.served_model(answered, requested, path, deployments, KNOWN) == expected
