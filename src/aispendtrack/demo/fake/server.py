@@ -1,5 +1,4 @@
-"""A local fake LLM provider speaking the real wire formats: OpenAI, Anthropic, Gemini, Ollama,
-Azure OpenAI and Vertex AI.
+"""A local fake LLM provider speaking real wire formats (OpenAI, Anthropic, Gemini, Ollama, Azure, Vertex).
 
 For end-to-end tests, ``aispendtrack demo`` and ``scripts/bench``. Standard library only:
 an asyncio HTTP/1.1 server (keep-alive, chunked streams, optional gzip and TLS) running
