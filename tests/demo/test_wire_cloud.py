@@ -6,7 +6,7 @@ import anthropic.types
 import openai.types.chat
 import pytest
 
-from aispendtrack.demo.fake.wire import Call, UsageSpec, build, cloud_query, route, split_text
+from aispendtrack.demo.fake.wire import Call, UsageSpec, build, route, split_text
 from aispendtrack.meter import meter_body
 
 U = UsageSpec()
@@ -16,7 +16,7 @@ VERTEX = "/v1/projects/p/locations/us-east5/publishers"
 def reply(path: str, body: dict, headers: dict | None = None):
     provider, api, model = route("POST", path, headers or {})
     call = Call(provider, api, body, split_text("Fake reply", 3), U, "req-abc123", None, model,
-                stream=body.get("stream") is True or "streamGenerate" in path, query=cloud_query(path))
+                stream=body.get("stream") is True or "streamGenerate" in path, target=path)
     return provider, api, build(call)
 
 

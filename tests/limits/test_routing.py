@@ -151,3 +151,20 @@ def test_azure_deployment_tricks_are_ambiguous(path):
 def test_azure_path_deployment_and_body_model_are_both_checked():
     asked = routing.requested(AZURE.format("expensive"), {"model": "cheap"})
     assert asked.served == "expensive" and asked.names == ("expensive", "cheap")
+
+
+@pytest.mark.parametrize("path, model, problem", [
+    ("/v1/realtime?model=gpt-realtime", "gpt-realtime", None),
+    ("/v1/realtime/?model=gpt-4o-realtime-preview&voice=x", "gpt-4o-realtime-preview", None),
+    ("/v1/realtime?model=gpt%2Drealtime", "gpt-realtime", None),
+    ("/v1/realtime", None, None),  # the upstream's default: a narrowed key refuses it (names no model)
+    ("/v1/realtime?model=a&model=b", None, "more than once"),
+    ("/v1/realtime?model=", None, "not one model name"),
+    ("/v1/realtime?model=a%20b", None, "not one model name"),
+    ("/v1/realtime?model=x/y", None, "not one model name"),
+    ("/v1/chat/completions?model=gpt-4o", None, None),  # only Realtime reads the query
+])
+def test_realtime_names_its_model_in_the_query(path, model, problem):
+    found = routing.path_model(path)
+    assert found.model == model
+    assert (found.problem is None) if problem is None else problem in found.problem

@@ -37,6 +37,14 @@ def served_model(response_model: str | None, request_model: str | None, path: st
     return mapped or response_model or request_model
 
 
+def model_to_price(pricer, deployments: Mapping[str, str], path: str, answered: str | None,
+                   requested: str | None) -> str | None:
+    """`served_model` with what `pricer` (a `meter.pricing.Pricer`) knows: a local price or a
+    genai-prices entry under `azure`."""
+    return served_model(answered, requested, path, deployments,
+                        lambda m: m in pricer.overrides or pricer.lookup(m, "azure") is not None)
+
+
 def priced_names(path: str, names: tuple[str, ...], deployments: Mapping[str, str]) -> tuple[str, ...]:
     """The models a budget bound prices a request at: each name a mapped deployment replaced by
     its model, the path's mapped deployment first."""

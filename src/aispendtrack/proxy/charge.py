@@ -21,7 +21,7 @@ from aispendtrack.limits import budget as rules
 from aispendtrack.meter.pricing import Pricer
 from aispendtrack.limits import routing
 from aispendtrack.proxy import azure
-from aispendtrack.proxy.metering import request_body
+from aispendtrack.proxy.reqbody import request_body
 from aispendtrack.proxy.state import FlowState
 from aispendtrack.store.budgets import Charge
 
@@ -78,4 +78,6 @@ def bound(flow: http.HTTPFlow, state: FlowState, config: Config, pricer: Pricer)
                            f" no known price, so its cost could exceed the budget; add it under [prices] in the"
                            f" config{AZURE_HINT if state.provider == 'azure' else ''}, or set [budgets] unpriced ="
                            f" \"allow\"", unpriced[0])
+    if state.api == "realtime":  # the handshake bills nothing: it needs money left, each response holds its own
+        return Bound(Charge(1, tier), model=models[0])
     return Bound(Charge(rules.to_nano(max(max(each) for each in costs.values())), tier), model=models[0])

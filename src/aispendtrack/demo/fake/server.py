@@ -29,11 +29,11 @@ import time
 import uuid
 import zlib
 from http import HTTPStatus
+from urllib.parse import parse_qs
 
+from aispendtrack.demo.fake import realtime
 from aispendtrack.demo.fake.script import Fault, ReceivedRequest
-from aispendtrack.demo.fake.wire import (
-    Call, Reply, UsageSpec, build, cloud_query, error_body, json_reply, prompt_text, route, split_text,
-)
+from aispendtrack.demo.fake.wire import Call, Reply, UsageSpec, build, error_body, json_reply, prompt_text, route, split_text
 
 log = logging.getLogger(__name__)
 __all__ = ["FakeProvider", "Fault", "ReceivedRequest", "UsageSpec"]
@@ -62,6 +62,7 @@ class FakeProvider:
         self.record = True  # False: keep no ReceivedRequest (long bench runs)
         self.fail_next: list[Fault] = []
         self.received: list[ReceivedRequest] = []
+        self.realtime_events: list[dict] = []  # every client event of every Realtime session
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -176,6 +177,14 @@ class FakeProvider:
             writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             return False
         h = {k.lower(): v for k, v in headers}
+        if realtime.is_upgrade(target, h):
+            if self.record:
+                with self._lock:
+                    self.received.append(ReceivedRequest(method, target, headers, b"", time.time(), "", ()))
+            model = parse_qs(target.partition("?")[2]).get("model", ["gpt-realtime"])[0]
+            await realtime.serve(head, reader, writer, model=model, spec=self.usage, record=self.realtime_events,
+                                 delay=self.stream_delay)
+            return False
         if h.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if "chunked" in h.get("transfer-encoding", "").lower():
@@ -231,9 +240,8 @@ class FakeProvider:
             stream = (path_model is not None and "streamGenerateContent" in target) or req.get("stream") is True \
                 or (api in ("ollama-chat", "ollama-generate") and req.get("stream") is not False)  # Ollama streams by default
             call = Call(provider, api, req, split_text(text, n), self.usage, rid, self.model_override, path_model,
-                        stream=stream, sse="alt=sse" in query, flavor=h.get("x-fake-flavor", "").lower(),
-                        usage_with_choices=h.get("x-fake-usage-with-choices", "") in ("1", "true"),
-                        query=cloud_query(target))
+                        stream=stream, sse="alt=sse" in query, flavor=h.get("x-fake-flavor", "").lower(), target=target,
+                        usage_with_choices=h.get("x-fake-usage-with-choices", "") in ("1", "true"))
             reply = build(call)
         delay = float(h.get("x-fake-stream-delay") or self.stream_delay)
         await self._send(reply, h, rid, keep, fault, delay, writer, reader)

@@ -20,7 +20,7 @@ from aispendtrack.demo.fake.wire_core import (
     DEFAULT_MODEL, SSE, Call, Reply, UsageSpec, data_frame, error_body, event_frame, json_reply, prompt_text,
     split_text,
 )
-from aispendtrack.demo.fake.wire_cloud import azure, cloud_query, route_cloud, vertex_anthropic
+from aispendtrack.demo.fake.wire_cloud import azure, route_cloud, vertex_anthropic
 from aispendtrack.demo.fake.wire_gemini import gemini_generate, gemini_usage
 from aispendtrack.demo.fake.wire_ollama import NDJSON, ollama_chat, ollama_embed, ollama_embeddings, ollama_generate
 from aispendtrack.demo.fake.wire_openai import (
@@ -33,7 +33,7 @@ __all__ = [
     "data_frame", "error_body", "event_frame", "gemini_generate", "gemini_usage", "json_reply",
     "openai_chat", "openai_completions", "openai_embeddings", "openai_models", "openai_responses",
     "ollama_chat", "ollama_embed", "ollama_embeddings", "ollama_generate",
-    "openai_usage", "prompt_text", "route", "split_text", "cloud_query",
+    "openai_usage", "prompt_text", "route", "split_text",
 ]  # fmt: skip
 
 

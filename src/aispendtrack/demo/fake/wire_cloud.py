@@ -69,8 +69,9 @@ def _chat(obj: dict, stream: bool) -> dict:
 
 
 def azure(c: Call) -> Reply:
-    path_v1 = c.query.startswith("v1:")
-    version = (parse_qs(c.query.partition(":")[2]).get("api-version") or [""])[0]
+    path, _, query = c.target.partition("?")
+    path_v1 = path.startswith("/openai/v1/")
+    version = (parse_qs(query).get("api-version") or [""])[0]
     if not path_v1 and not version:
         return json_reply({"error": {"code": "404", "message": "Resource not found"}}, 404)
     if c.stream and "stream_options" in c.body and not path_v1 and version < "2024-09-01":
@@ -101,9 +102,3 @@ def vertex_anthropic(c: Call) -> Reply:
     if "model" in c.body:
         return json_reply(error_body("google", 400, "model: Extra inputs are not permitted"), 400)
     return anthropic_messages(c)
-
-
-def cloud_query(path: str) -> str:
-    """What `azure()` needs of the path: `v1:` for the /openai/v1/ form, then the query."""
-    bare, _, query = path.partition("?")
-    return ("v1:" if bare.startswith("/openai/v1/") else ":") + query

@@ -36,7 +36,7 @@ class Call:
     sse: bool = True  # Gemini: alt=sse vs JSON array
     flavor: str = ""  # groq | openrouter | deepseek; Ollama: old | cached
     usage_with_choices: bool = False
-    query: str = ""  # Azure: see wire_cloud.cloud_query
+    target: str = ""  # the request's path and query (Azure: api-version, the /openai/v1/ form)
     created: int = field(default_factory=lambda: int(time.time()))
 
     @property
