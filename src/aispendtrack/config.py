@@ -20,6 +20,7 @@ from aispendtrack.config_providers import (  # noqa: F401  (the defaults are rea
     DEFAULT_INJECT_USAGE, DEFAULT_PROVIDER_HOSTS, Azure, lift_local_providers,
 )
 from aispendtrack.hostpattern import check_pattern, is_pattern
+from aispendtrack.reconcile.config import Reconcile
 from aispendtrack.paths import config_path, db_path, describe_config  # noqa: F401  (where they are: see paths.py)
 
 TIERS = ("free", "pro", "enterprise")
@@ -231,6 +232,7 @@ class Config(_Strict):
     webhooks: Webhooks = Webhooks()
     budgets: Budgets = Budgets()
     database: Database = Database()
+    reconcile: Reconcile = Reconcile()  # issue 26: the ledger against the provider's bill
 
     @model_validator(mode="before")
     @classmethod
