@@ -110,3 +110,24 @@ def test_no_host_that_does_not_end_in_one_label_plus_the_suffix_matches(prefix, 
     if "\n" not in host:  # mitmproxy's "host:port" never holds one
         regex = hostpattern.allow_hosts_regex(AZURE)
         assert bool(re.search(regex, f"{host}:443", re.IGNORECASE)) is got
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=40) | st.from_regex(r"[a-z0-9*.-]{1,30}(:[0-9]{1,6})?", fullmatch=True))
+def test_check_pattern_accepts_only_what_it_can_match_safely(text):
+    """Only ValueError ever; an accepted pattern compiles for mitmproxy, keeps two plain labels
+    after its last `*`, and matches only ASCII LDH hosts."""
+    try:
+        pattern = hostpattern.check_pattern(text)
+    except ValueError as e:
+        assert repr(text) in str(e)
+        return
+    name = pattern.rsplit(":", 1)[0] if re.search(r":\d+$", pattern) else pattern
+    labels = name.split(".")
+    if "*" in name:
+        last = max(i for i, label in enumerate(labels) if "*" in label)
+        assert len(labels) - last - 1 >= 2 and all("*" not in label for label in labels[last + 1:])
+    regex = re.compile(hostpattern.allow_hosts_regex(pattern), re.IGNORECASE)
+    example = name.replace("*", "x")
+    assert hostpattern.matches(pattern, example, int(pattern.rsplit(":", 1)[1]) if name != pattern else 443)
+    assert regex.search(f"{example}:{pattern.rsplit(':', 1)[1] if name != pattern else 443}")

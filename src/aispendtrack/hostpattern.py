@@ -41,6 +41,8 @@ def check_pattern(pattern: str) -> str:
     problem = None
     if port is not None and not 0 < int(port) < 65536:
         problem = "the port must be 1 to 65535"
+    elif WILDCARD not in name:
+        problem = "no * in it (an exact host is written as it is)"
     elif "**" in name:
         problem = "write one * per label"
     elif not name.isascii() or not all(_LABEL.fullmatch(label) for label in name.split(".")):
