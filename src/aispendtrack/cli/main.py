@@ -35,6 +35,7 @@ from aispendtrack.cli.budget import budget_command
 from aispendtrack.cli.backup import backup_command
 from aispendtrack.cli.db import db_group
 from aispendtrack.cli.vault import providers_group, vault_group
+from aispendtrack.cli.reconcile import reconcile_command
 
 
 @click.group()
@@ -171,16 +172,19 @@ def keys_group() -> None:
 @click.option("--permissions", help="Only these (comma-separated): calls, dashboard, export, team, webhooks, api. "
               "Default: all the tier allows.")
 @click.option("--models", help="Only these models (comma-separated globs, e.g. 'gpt-4o-mini,claude-*'). Default: any.")
+@click.option("--tags", help="Default tags of its calls, e.g. 'env=ci,team=search' (the tag headers' rules; "
+              "a request's x-aispendtrack-tags header wins per tag name).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON with id, key, account, name.")
 @click.pass_context
 def keys_create(ctx: click.Context, account: str, name: str | None, member: str | None, expires: str | None,
-                permissions: str | None, models: str | None, as_json: bool) -> None:
+                permissions: str | None, models: str | None, tags: str | None, as_json: bool) -> None:
     """Create a key for ACCOUNT; the key is printed once and stored only as a digest."""
     store = open_store(ctx)
     scope_perms, scope_models = newkey.parse_scope(permissions, models)
     with store_errors():
         new = store.create_key(account, load_config(ctx), name=name, expires=newkey.parse_expiry(expires),
-                              permissions=scope_perms, models=scope_models, member=member)
+                              permissions=scope_perms, models=scope_models, member=member,
+                              tags=newkey.parse_tags(tags))
     newkey.print_new_key(new, as_json, "Created", console)
 
 
@@ -246,7 +250,7 @@ def keys_reset(ctx: click.Context, key_id: str) -> None:
 
 for _command in (report_command, export_command, top_command, demo_command, run_command, addon_path_command,
                  serve_command, members_group, webhooks_group,
-                 ca_bundle_command, backup_command, providers_group, vault_group):
+                 ca_bundle_command, backup_command, providers_group, vault_group, reconcile_command):
     cli.add_command(_command)
 accounts.add_command(accounts_rename)
 keys_group.add_command(keys_rename)

@@ -1,18 +1,21 @@
 """Pure: which models a request reaches, so that the model checked is the model served.
 
-Path-routed APIs (Gemini and Vertex AI: `…/models/<model>:generateContent`) serve the
-model their path names, whatever the body says; every other API serves the body's
-`model`. OpenRouter may also serve any entry of a body's `models` fallback list, and lets
-`route`, a preset or `openrouter/auto` choose a model itself. Nothing here reads a flow.
+Path-routed APIs (Gemini and Vertex AI: `…/models/<model>:generateContent`; Azure OpenAI:
+`/openai/deployments/<deployment>/…`) serve the model (deployment) their path names, whatever
+the body says; every other API serves the body's `model`. OpenRouter may also serve any
+entry of a body's `models` fallback list, and lets `route`, a preset or `openrouter/auto`
+choose a model itself. Nothing here reads a flow.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 SEGMENT = "/models/"
+DEPLOYMENTS = "/openai/deployments/"  # Azure OpenAI: routed by the deployment's name
+REALTIME = "/realtime"  # OpenAI Realtime names its model in the query: `/v1/realtime?model=…`
 ROUTERS = ("openrouter/auto",)  # model ids whose upstream picks the model that serves
 PRESET = "@preset/"  # OpenRouter: a saved preset names the model on the provider's side
 MAX_FALLBACKS = 64  # entries of a `models` list checked; a longer list is refused
@@ -45,11 +48,15 @@ def path_model(path: str) -> PathModel:
     """The model a path routes to. Read percent-decoded (an upstream may decode `%2F`), so
     `/models/` hidden by encoding, a second `/models/` segment, dot segments or a model
     name with a slash make the path ambiguous: `problem` says why."""
-    path = path.split("?", 1)[0].split("#", 1)[0]
+    path, _, query = path.split("#", 1)[0].partition("?")
+    if path.rstrip("/").lower().endswith(REALTIME):
+        return _query_model(query)
     decoded = _unquoted(path)
     if decoded is None:
         return PathModel(problem="the path is percent-encoded more than three times over")
     lowered = decoded.lower()
+    if DEPLOYMENTS in lowered:
+        return _deployment(decoded, lowered)
     count = lowered.count(SEGMENT)
     if count == 0:
         return PathModel()
@@ -64,6 +71,40 @@ def path_model(path: str) -> PathModel:
     model = tail.split(":", 1)[0]
     if not model or "/" in model or not model.isprintable() or any(c.isspace() for c in model):
         return PathModel(problem=f"the path's model {model[:80]!r} is not one model name")
+    return PathModel(model)
+
+
+def _deployment(decoded: str, lowered: str) -> PathModel:
+    """Azure OpenAI's `/openai/deployments/<deployment>/…`: the deployment routes the call, as a
+    model does elsewhere (a body's `model` is not what Azure serves there)."""
+    start = lowered.index(DEPLOYMENTS) + len(DEPLOYMENTS)
+    name, slash, rest = decoded[start:].partition("/")
+    if DEPLOYMENTS in "/" + rest.lower() or SEGMENT in "/" + rest.lower():
+        return PathModel(problem="the path names more than one deployment or model: name one")
+    segments = decoded.split("/")
+    if "." in segments or ".." in segments or "\\" in decoded:
+        return PathModel(problem="the path's deployment is behind dot segments or backslashes: name it plainly")
+    if not slash:
+        return PathModel()  # the deployment's own description, not a call
+    if not name or not name.isprintable() or any(c.isspace() or c == ":" for c in name):
+        return PathModel(problem=f"the path's deployment {name[:80]!r} is not one deployment name")
+    return PathModel(name)
+
+
+def _query_model(query: str) -> PathModel:
+    """The model of a Realtime session: the query's one `model` (a second one could be the
+    one the upstream reads)."""
+    try:
+        values = parse_qs(query, keep_blank_values=True, strict_parsing=False, max_num_fields=64).get("model", [])
+    except ValueError:
+        return PathModel(problem="the query has too many fields")
+    if len(values) > 1:
+        return PathModel(problem="the query names model more than once: name one")
+    if not values:
+        return PathModel()
+    model = values[0]
+    if not model or not model.isprintable() or any(c.isspace() for c in model) or "/" in model:
+        return PathModel(problem=f"the query's model {model[:80]!r} is not one model name")
     return PathModel(model)
 
 

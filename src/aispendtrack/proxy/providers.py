@@ -1,6 +1,7 @@
 """Which provider and API a flow is bound for, and how that provider spells an error.
 
-Known hosts name the provider (`[providers]` in mitm.toml). Any other upstream — a
+Known hosts name the provider (`[providers]` in mitm.toml: exact hosts first, then glob
+patterns such as `*.openai.azure.com`, see `hostpattern`). Any other upstream — a
 self-hosted OpenAI-compatible server, a test double, a corporate egress — is named
 explicitly under `[upstreams]`, or else recognised by the API shape of its path.
 """
@@ -15,6 +16,7 @@ from mitmproxy import http
 from mitmproxy.net.http import url
 from mitmproxy.proxy.mode_specs import ReverseMode
 
+from aispendtrack import hostpattern
 from aispendtrack.config import Config
 
 # API shape → the provider that defines it; used when only the path can tell.
@@ -29,12 +31,14 @@ SHAPE_PROVIDER = {
     "ollama-generate": "ollama",
     "ollama-embed": "ollama",
     "ollama-embeddings": "ollama",
+    "realtime": "openai",
 }
 
 # Ollama's native API sits at the root (`/api/chat`), or under a path prefix; OpenRouter's
 # `/api/v1/chat/completions` is matched by the OpenAI patterns first.
 _PATH_APIS = [
     (re.compile(r"/chat/completions/?$"), "chat"),
+    (re.compile(r"/realtime/?$"), "realtime"),  # a WebSocket session (proxy/realtime.py)
     (re.compile(r"/api/chat/?$"), "ollama-chat"),
     (re.compile(r"/api/generate/?$"), "ollama-generate"),
     (re.compile(r"/api/embed/?$"), "ollama-embed"),
@@ -44,13 +48,16 @@ _PATH_APIS = [
     (re.compile(r"/completions/?$"), "completions"),
     (re.compile(r"/messages/?$"), "messages"),
     (re.compile(r":(stream)?generateContent$", re.IGNORECASE), "generate"),
+    # Claude on Vertex AI: Anthropic's Messages shapes behind Vertex's own verbs
+    (re.compile(r"/publishers/anthropic/models/(?!count-tokens:)[^/]+:(stream)?rawPredict$", re.IGNORECASE),
+     "messages"),
 ]
 
 
 @dataclass(frozen=True)
 class Target:
     provider: str  # genai-prices provider id
-    api: str  # chat | responses | embeddings | completions | messages | generate | ollama-<chat|generate|embed|embeddings> | other
+    api: str  # chat | responses | embeddings | completions | messages | generate | realtime | ollama-<chat|generate|embed|embeddings> | other
     shape: str  # openai | anthropic | google | ollama: error format and usage dialect
 
 
@@ -67,7 +74,7 @@ def shape_of(provider: str, api: str) -> str:
         return "ollama"  # Ollama's OpenAI-compatible /v1 paths speak the OpenAI shape
     if api == "messages" or provider == "anthropic":
         return "anthropic"
-    if api == "generate" or provider == "google":
+    if api == "generate" or provider in ("google", "google-vertex"):
         return "google"
     return "openai"
 
@@ -81,6 +88,8 @@ def _configured(config: Config, host: str, port: int) -> str | None:
         or config.upstreams.get(host)
         or config.providers.get(f"{host}:{port}")
         or config.providers.get(host)
+        or hostpattern.lookup(config.upstreams, host, port)
+        or hostpattern.lookup(config.providers, host, port)
     )
 
 

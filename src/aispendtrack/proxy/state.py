@@ -76,6 +76,10 @@ class FlowState:
     error: str | None = None
     recorded: bool = False  # the ledger row is built (exactly one per flow)
     injected: str | None = None  # the header the vault's provider key was set in (its name, never the key)
+    # a Realtime session (proxy/realtime.py): budget holds of client response.create events not yet
+    # matched to a response, and each running response's [hold id, start time] by response id
+    realtime_pending: list[str] | None = None
+    realtime_responses: dict[str, list] | None = None
     # the presented secret's SHA-256, for the store's own check where its change signals are
     # not exact (`Admission.digest`); never saved with the flow
     digest: str | None = None
@@ -107,6 +111,8 @@ class FlowState:
         self.models = list(record.models) if record.models is not None else None
         self.budgeted = record.budgeted
         self.digest = record.digest
+        if self.tags is None and record.tags:  # a replayed flow keeps the tags its original had
+            self.tags = dict(record.tags)  # the key's defaults; proxy/tags.py lays the request's over them
 
     def __deepcopy__(self, memo) -> dict:
         saved = dataclasses.asdict(self)

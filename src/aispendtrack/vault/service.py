@@ -15,11 +15,22 @@ from aispendtrack.vault.crypto import Keyring, VaultError, hint, new_master_key
 
 PROVIDER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MAX_SECRET = 4096
+# An organization admin key (`providers set … --admin`, read by `aispendtrack reconcile`) is
+# kept as `<provider>.admin`: the proxy never opens nor sends it, whatever a flow's provider.
+ADMIN_SUFFIX = ".admin"
+
+
+def admin_name(provider: str) -> str:
+    return provider + ADMIN_SUFFIX
+
+
+def is_admin(stored_provider: str) -> bool:
+    return stored_provider.endswith(ADMIN_SUFFIX)
 
 
 def known_providers(config) -> set[str]:
-    """The provider ids a key may be stored for: the config's hosts' and upstreams', and
-    Azure's (its hosts are per resource, named under `[upstreams]`)."""
+    """The provider ids a key may be stored for: the config's hosts' and upstreams' (patterns
+    included: Azure's per-resource hosts are `azure` by default), and `azure` always."""
     return set(config.providers.values()) | set(config.upstreams.values()) | {"azure"}
 
 

@@ -67,6 +67,7 @@ def keys_table(rows: list[dict]) -> RenderableType:
             "id": r["id"], "account": account, "member": member, "name": name, "key": r["hint"], "state": state,
             "permissions": ", ".join(r["permissions"]),
             "models": render.clean(", ".join(r["models"])) if r["models"] is not None else "any",
+            "tags": render.clean(", ".join(f"{k}={v}" for k, v in (r.get("tags") or {}).items())),
             "requests this hour": fmt_used(r["hourly_used"], r["requests_per_hour"]),
             "resets in": fmt_duration(r["hourly_reset_seconds"]), "budget": fmt_budget(r["budget"]),
             "last used": fmt_time(r["last_used"], none="never"),
@@ -74,11 +75,12 @@ def keys_table(rows: list[dict]) -> RenderableType:
             "account\nmember": _lines(account, member), "this hour": fmt_used(r["hourly_used"], r["requests_per_hour"]),
         })  # fmt: skip
     return table(records, [
-        ["id", "account", "member", "name", "key", "state", "permissions", "models", "requests this hour",
+        ["id", "account", "member", "name", "key", "state", "permissions", "models", "tags", "requests this hour",
          "resets in", "budget", "last used"],
-        ["id", "name", "account", "member", "state", "permissions", "models", "this hour", "budget", "last used"],
+        ["id", "name", "account", "member", "state", "permissions", "models", "tags", "this hour", "budget",
+         "last used"],
         ["key / name", "account\nmember", "this hour", "budget", "last used"],
-    ], wrap={"permissions", "models", "requests this hour", "this hour", "budget", "last used", "state"})
+    ], wrap={"permissions", "models", "tags", "requests this hour", "this hour", "budget", "last used", "state"})
 
 
 def endpoints_table(endpoints: list) -> RenderableType:
