@@ -107,4 +107,5 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...] | Callable[[Conn], None]], ...
     (4, "tags on ledger rows", ('ALTER TABLE calls ADD COLUMN IF NOT EXISTS tags text COLLATE "C"',)),
     (5, "daily sums by provider too", sqlite_schema.v5),
     (6, "provider-key vault", V6),
+    (10, "batch results counted once", sqlite_schema.v10),
 )
