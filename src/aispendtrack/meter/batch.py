@@ -115,8 +115,11 @@ class BatchMeter:
             if self._parsing and self._decoder is not None:
                 if chunk:
                     self._decoder.feed(chunk)
-                elif (last := self._lines.finish()) is not None:
-                    self._line(last)
+                else:
+                    if (last := self._lines.finish()) is not None:
+                        self._line(last)
+                    self.result.lines += self._lines.too_long  # dropped unparsed: counted, not metered
+                    self.result.unmetered += self._lines.too_long
         except DecodeError as e:
             self._stop(str(e))
         except Exception as e:  # never break the download

@@ -26,6 +26,7 @@ from aispendtrack import meter
 from aispendtrack.limits import routing
 from aispendtrack.store.writer import StoreWriter
 from aispendtrack.meter.decode import Decoder, DecodeError
+from aispendtrack.proxy import batches
 from aispendtrack.proxy.observer import HOLD_SECONDS, StreamObserver
 from aispendtrack.meter.pricing import Pricer
 from aispendtrack.proxy.state import FlowState, Runtime, state_of
@@ -125,6 +126,8 @@ class Metering:
         if state is None or state.outcome != Outcome.FORWARDED or flow.response is None or not flow.live:
             return
         state.ttfb = time.time()
+        if batches.observe(flow, state):
+            return
         resp = flow.response
         content_type = resp.headers.get("content-type", "").lower()
         sse = "text/event-stream" in content_type
@@ -189,7 +192,7 @@ class Metering:
     async def _record(self, flow: http.HTTPFlow, state: FlowState, status: int | None, *, partial: bool) -> None:
         row = self._prepare(flow, state, status, partial=partial)
         try:
-            await self.ledger.write(row)
+            await (self.ledger.write_rows(row) if isinstance(row, list) else self.ledger.write(row))
         except Exception as e:
             log.warning("aispendtrack: ledger row for flow %s not written: %s", flow.id, e)
 
@@ -213,17 +216,20 @@ class Metering:
             log.warning("aispendtrack: ledger row for flow %s not committed at stream end: %r", flow.id, e)
         return fut
 
-    def _prepare(self, flow: http.HTTPFlow, state: FlowState, status: int | None, *, partial: bool) -> dict:
-        """The flow's row; marks it recorded and annotates the flow for mitmweb."""
+    def _prepare(self, flow: http.HTTPFlow, state: FlowState, status: int | None, *, partial: bool) -> dict | list:
+        """The flow's row (a results download: its rows, one per model); marks it recorded and
+        annotates the flow for mitmweb."""
         state.recorded = True
         if self.rt.presence is not None:
             self.rt.presence.count -= 1
         row = self.build_row(flow, state, status, partial=partial)
-        self.rt.session.add(row)
-        flow.comment = comment_for(row)
-        if row["pricing"] not in ("priced", "local") and row["outcome"] == Outcome.FORWARDED and not flow.marked:
+        rows = batches.rows_of(flow, row, self.pricer) or [row]
+        for each in rows:
+            self.rt.session.add(each)
+        flow.comment = " | ".join(comment_for(each) for each in rows)
+        if rows[0]["pricing"] not in ("priced", "local") and row["outcome"] == Outcome.FORWARDED and not flow.marked:
             flow.marked = MARK_UNPRICED
-        return row
+        return rows if len(rows) > 1 else rows[0]
 
     def build_row(self, flow: http.HTTPFlow, state: FlowState, status: int | None, *, partial: bool) -> dict:
         now = time.time()
@@ -275,7 +281,8 @@ class Metering:
     @staticmethod
     def _metered(flow: http.HTTPFlow, state: FlowState) -> tuple[meter.Metered | None, bool]:
         resp = flow.response
-        if resp is None or state.outcome not in UPSTREAM:
+        # A batch's objects carry the batch's own usage total: only its results are metered (batches.py)
+        if resp is None or state.outcome not in UPSTREAM or state.api in (batches.RESULTS, batches.OBJECTS):
             return None, state.stream
         if isinstance(resp.stream, StreamObserver):
             return resp.stream.meter.result(), True

@@ -31,6 +31,7 @@ import zlib
 from http import HTTPStatus
 
 from aispendtrack.demo.fake.script import Fault, ReceivedRequest
+from aispendtrack.demo.fake.wire_batches import FakeBatches
 from aispendtrack.demo.fake.wire import Call, Reply, UsageSpec, build, error_body, json_reply, prompt_text, route, split_text
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class FakeProvider:
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task] = set()
+        self.batches = FakeBatches("https" if tls else "http")  # uploaded files and batches (wire_batches.py)
 
     # ------------------------------------------------------------ lifecycle
     @property
@@ -220,6 +222,8 @@ class FakeProvider:
             fb = fault.body if fault.body is not None else error_body(provider, fault.status)
             fb = json.dumps(fb).encode() if isinstance(fb, dict) else fb.encode() if isinstance(fb, str) else fb
             reply = Reply(fault.status, body=fb, headers=list(fault.headers))
+        elif (batch := self.batches.handle(method, target, h, body, self._answer)) is not None:
+            reply = batch
         elif err:
             reply = json_reply(error_body(provider, *err), err[0])
         else:
@@ -234,6 +238,11 @@ class FakeProvider:
             reply = build(call)
         delay = float(h.get("x-fake-stream-delay") or self.stream_delay)
         await self._send(reply, h, rid, keep, fault, delay, writer, reader)
+
+    def _answer(self, provider: str, api: str, req: dict) -> dict:  # one request of a batch, not streamed
+        text = self.reply_text or f"Fake reply to: {prompt_text(api, req)[:40]}".rstrip(": ")
+        return json.loads(build(Call(provider, api, {**req, "stream": False}, split_text(text, self.chunks), self.usage,
+                                     f"fake-{next(self._ids):06d}-{uuid.uuid4().hex[:12]}", self.model_override)).body)
 
     async def _send(self, reply: Reply, h: dict[str, str], rid: str, keep: bool, fault: Fault | None,
                     delay: float, writer: asyncio.StreamWriter, reader: asyncio.StreamReader) -> None:
