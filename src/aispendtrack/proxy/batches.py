@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 RESULTS = "batch"  # api of a results download
 OBJECTS = "batches"  # api of batch creation, status, list, cancel
+NOT_METERED = frozenset({RESULTS, OBJECTS, "files"})  # from their bodies: results are metered as they pass
 _KEYS = (re.compile(r"/files/([^/]+)/content/?$"), re.compile(r"/messages/batches/([^/]+)/results/?$"))
 NOT_COUNTED = ("batch results not counted: the download did not complete "
                "(they are counted when downloaded whole)")

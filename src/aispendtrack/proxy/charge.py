@@ -41,9 +41,9 @@ def tier_budget(config: Config, state: FlowState) -> rules.Budget | None:
 
 def bound(flow: http.HTTPFlow, state: FlowState, config: Config, pricer: Pricer) -> Bound:
     """What to reserve for `flow`, or why it may not run under a budget."""
-    if state.api in ("batch", "batches"):
-        # A batch's cost is known only from its results: creating, polling and downloading
-        # hold nothing and are admitted while the budget is not spent; the results' rows
+    if state.api in ("batch", "batches", "files"):
+        # A batch's cost is known only from its results: uploading, creating, polling and
+        # downloading hold nothing and are admitted while the budget is not spent; the results' rows
         # settle this $0 hold with their cost when they pass (proxy/batches.py).
         return Bound(Charge(0, tier_budget(config, state)))
     if flow.request.raw_content is None:  # streamed through (stream_large_bodies): no bound

@@ -282,7 +282,7 @@ class Metering:
     def _metered(flow: http.HTTPFlow, state: FlowState) -> tuple[meter.Metered | None, bool]:
         resp = flow.response
         # A batch's objects carry the batch's own usage total: only its results are metered (batches.py)
-        if resp is None or state.outcome not in UPSTREAM or state.api in (batches.RESULTS, batches.OBJECTS):
+        if resp is None or state.outcome not in UPSTREAM or state.api in batches.NOT_METERED:
             return None, state.stream
         if isinstance(resp.stream, StreamObserver):
             return resp.stream.meter.result(), True

@@ -38,6 +38,7 @@ _PATH_APIS = [
     (re.compile(r"/files/[^/]+/content/?$"), "batch"),
     (re.compile(r"/messages/batches/[^/]+/results/?$"), "batch"),
     (re.compile(r"/batches(/[^/]+(/cancel)?)?/?$"), "batches"),
+    (re.compile(r"/v1/files(/[^/]+)?/?$"), "files"),  # a batch's input file: uploaded, listed, deleted
     (re.compile(r"/chat/completions/?$"), "chat"),
     (re.compile(r"/api/chat/?$"), "ollama-chat"),
     (re.compile(r"/api/generate/?$"), "ollama-generate"),
@@ -54,7 +55,7 @@ _PATH_APIS = [
 @dataclass(frozen=True)
 class Target:
     provider: str  # genai-prices provider id
-    api: str  # chat | responses | embeddings | completions | messages | generate | ollama-<chat|generate|embed|embeddings> | batch | batches | other
+    api: str  # chat | responses | embeddings | completions | messages | generate | ollama-<chat|generate|embed|embeddings> | batch | batches | files | other
     shape: str  # openai | anthropic | google | ollama: error format and usage dialect
 
 
