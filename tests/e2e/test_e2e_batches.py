@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from decimal import Decimal
 
 import anthropic
@@ -22,6 +23,7 @@ import pytest
 
 from aispendtrack.config import Config
 from aispendtrack.demo.fake.server import FakeProvider
+from aispendtrack.limits.budget import to_nano
 from aispendtrack.proxy.auth import HEADER
 from aispendtrack.store import open_store
 from support.harness import Proxy
@@ -37,6 +39,8 @@ def gateways(tmp_path, store_target, fake):
     with open_store(store_target) as store:
         store.create_account("acme", "enterprise")
         key = store.create_key("acme", Config(), name="batches").key
+        # every call below is a budgeted one: batch calls hold $0, the results pay when they pass
+        store.set_budget("account", "acme", Decimal("100"), "total", now=time.time())
     started = []
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
@@ -49,6 +53,13 @@ def gateways(tmp_path, store_target, fake):
 def batch_rows(target) -> list:
     with open_store(target, migrate_schema=False) as store:
         return [r for r in store.export_rows() if r.batch_key is not None]
+
+
+def budget_spent(target) -> tuple[int, int]:
+    """(spent, still held) of acme's budget, in nano-dollars."""
+    with open_store(target, migrate_schema=False) as store:
+        s = store.budget_standing(store.get_budget("account", "acme"), now=time.time())
+        return s.spent_nano, s.reserved_nano
 
 
 def batch_cost(model: str, provider: str, n: int, *, anthropic_shape: bool) -> Decimal:
@@ -109,6 +120,8 @@ def test_openai_batch_results_counted_once_at_the_batch_rate(gateways, store_tar
     assert len(got) == 2 and got[0] == got[1]
     rows = [r for r in batch_rows(store_target) if r.batch_key == f"openai:{second}"]
     assert [(r.input_tokens, r.batch_requests) for r in rows] == [(2400, 2)]
+    total = sum(Decimal(r.cost_usd) for r in batch_rows(store_target))
+    assert budget_spent(store_target) == (to_nano(total), 0)  # each batch paid once, every hold released
 
 
 def test_anthropic_results_through_the_sdk_counted_once(gateways, store_target):
