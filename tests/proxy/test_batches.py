@@ -99,7 +99,7 @@ def test_a_file_without_results_is_one_unmetered_row():
 
 def test_an_error_answer_is_not_observed():
     f = download(b"", status=404)
-    assert batches.rows_of(f, base_row(), Pricer()) is None
+    assert batches.rows_of(f, row := base_row(), Pricer()) == [row]
 
 
 @pytest.mark.parametrize("api", ["batch", "batches", "files"])

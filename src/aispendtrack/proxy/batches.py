@@ -77,12 +77,12 @@ def batch_key(provider: str | None, path: str) -> str | None:
     return None
 
 
-def rows_of(flow: http.HTTPFlow, row: dict, pricer: Pricer) -> list[dict] | None:
-    """The ledger rows of a results download (None: not one): one per model when it came
-    whole, else the flow's own row, saying why nothing was counted."""
+def rows_of(flow: http.HTTPFlow, row: dict, pricer: Pricer) -> list[dict]:
+    """The ledger rows of a flow whose row is `row`: a results download's are one per model
+    when it came whole, else its own row, saying why nothing was counted."""
     observer = flow.response.stream if flow.response is not None else None
     if not isinstance(observer, BatchObserver):
-        return None
+        return [row]
     result = observer.meter.result
     if not observer.meter.ended or row["outcome"] != Outcome.FORWARDED or row["partial"]:
         row["error"] = "; ".join(filter(None, [row["error"], NOT_COUNTED]))

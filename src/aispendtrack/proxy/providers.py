@@ -29,6 +29,7 @@ SHAPE_PROVIDER = {
     "ollama-generate": "ollama",
     "ollama-embed": "ollama",
     "ollama-embeddings": "ollama",
+    "realtime": "openai",
 }
 
 # Ollama's native API sits at the root (`/api/chat`), or under a path prefix; OpenRouter's
@@ -40,6 +41,7 @@ _PATH_APIS = [
     (re.compile(r"/batches(/[^/]+(/cancel)?)?/?$"), "batches"),
     (re.compile(r"/v1/files(/[^/]+)?/?$"), "files"),  # a batch's input file: uploaded, listed, deleted
     (re.compile(r"/chat/completions/?$"), "chat"),
+    (re.compile(r"/realtime/?$"), "realtime"),  # a WebSocket session (proxy/realtime.py)
     (re.compile(r"/api/chat/?$"), "ollama-chat"),
     (re.compile(r"/api/generate/?$"), "ollama-generate"),
     (re.compile(r"/api/embed/?$"), "ollama-embed"),
@@ -55,7 +57,7 @@ _PATH_APIS = [
 @dataclass(frozen=True)
 class Target:
     provider: str  # genai-prices provider id
-    api: str  # chat | responses | embeddings | completions | messages | generate | ollama-<chat|generate|embed|embeddings> | batch | batches | files | other
+    api: str  # chat | responses | embeddings | completions | messages | generate | realtime | ollama-<…> | batch | batches | files | other
     shape: str  # openai | anthropic | google | ollama: error format and usage dialect
 
 

@@ -18,6 +18,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from aispendtrack.store import (budgets, keys, limits, members, migrate, outbox, rename, sessions, traffic, vault,
                                 webhook_endpoints)
 from aispendtrack.store.reads import calls as read_calls
+from aispendtrack.store.reads import latency as read_latency
 from aispendtrack.store.reads import report as read_report
 from aispendtrack.store.reads import windows
 from aispendtrack.store.reads.rows import ExportRow
@@ -99,6 +100,7 @@ class SqlStore:
             return self.write_batch(conn, batch)
 
     admit = op(limits.admit)
+    hold_budget = op(limits.hold)
     record = op(traffic.record)
     usage = op(limits.usage)
     reset_key = op(limits.reset_key)
@@ -169,6 +171,7 @@ class SqlStore:
     # -- reads (views: report, dashboard, /v1/me, /v1/usage, export, top; `api.reads`) -------
     report_groups = op(read_report.report_groups)
     latest_calls = op(read_calls.latest_calls)
+    latency_durations = op(read_latency.durations)
     count_calls = op(read_calls.count_calls)
     key_hour = op(windows.key_hour)
     account_month = op(windows.account_month)

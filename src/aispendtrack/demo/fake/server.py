@@ -29,7 +29,9 @@ import time
 import uuid
 import zlib
 from http import HTTPStatus
+from urllib.parse import parse_qs
 
+from aispendtrack.demo.fake import realtime
 from aispendtrack.demo.fake.script import Fault, ReceivedRequest
 from aispendtrack.demo.fake.wire_batches import FakeBatches
 from aispendtrack.demo.fake.wire import Call, Reply, UsageSpec, build, error_body, json_reply, prompt_text, route, split_text
@@ -61,13 +63,14 @@ class FakeProvider:
         self.record = True  # False: keep no ReceivedRequest (long bench runs)
         self.fail_next: list[Fault] = []
         self.received: list[ReceivedRequest] = []
+        self.realtime_events: list[dict] = []  # every client event of every Realtime session
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task] = set()
-        self.batches = FakeBatches("https" if tls else "http")  # uploaded files and batches (wire_batches.py)
+        self.batches = FakeBatches(self)  # uploaded files and batches (wire_batches.py)
 
     # ------------------------------------------------------------ lifecycle
     @property
@@ -176,6 +179,14 @@ class FakeProvider:
             writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             return False
         h = {k.lower(): v for k, v in headers}
+        if realtime.is_upgrade(target, h):
+            if self.record:
+                with self._lock:
+                    self.received.append(ReceivedRequest(method, target, headers, b"", time.time(), "", ()))
+            model = parse_qs(target.partition("?")[2]).get("model", ["gpt-realtime"])[0]
+            await realtime.serve(head, reader, writer, model=model, spec=self.usage, record=self.realtime_events,
+                                 delay=self.stream_delay)
+            return False
         if h.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if "chunked" in h.get("transfer-encoding", "").lower():
@@ -222,7 +233,7 @@ class FakeProvider:
             fb = fault.body if fault.body is not None else error_body(provider, fault.status)
             fb = json.dumps(fb).encode() if isinstance(fb, dict) else fb.encode() if isinstance(fb, str) else fb
             reply = Reply(fault.status, body=fb, headers=list(fault.headers))
-        elif (batch := self.batches.handle(method, target, h, body, self._answer)) is not None:
+        elif (batch := self.batches.handle(method, target, h, body)) is not None:
             reply = batch
         elif err:
             reply = json_reply(error_body(provider, *err), err[0])
@@ -238,11 +249,6 @@ class FakeProvider:
             reply = build(call)
         delay = float(h.get("x-fake-stream-delay") or self.stream_delay)
         await self._send(reply, h, rid, keep, fault, delay, writer, reader)
-
-    def _answer(self, provider: str, api: str, req: dict) -> dict:  # one request of a batch, not streamed
-        text = self.reply_text or f"Fake reply to: {prompt_text(api, req)[:40]}".rstrip(": ")
-        return json.loads(build(Call(provider, api, {**req, "stream": False}, split_text(text, self.chunks), self.usage,
-                                     f"fake-{next(self._ids):06d}-{uuid.uuid4().hex[:12]}", self.model_override)).body)
 
     async def _send(self, reply: Reply, h: dict[str, str], rid: str, keep: bool, fault: Fault | None,
                     delay: float, writer: asyncio.StreamWriter, reader: asyncio.StreamReader) -> None:

@@ -27,7 +27,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from aispendtrack.demo.fake.wire_core import Reply, error_body, json_reply
+from aispendtrack.demo.fake.wire import build
+from aispendtrack.demo.fake.wire_core import Call, Reply, error_body, json_reply, prompt_text, split_text
 
 RESULT_PIECE = 97
 _OPENAI_APIS = {"/v1/chat/completions": "chat", "/v1/embeddings": "embeddings", "/v1/responses": "responses",
@@ -55,16 +56,25 @@ def _multipart(headers: dict[str, str], body: bytes) -> dict[str, tuple[str | No
 
 
 class FakeBatches:
-    def __init__(self, scheme: str = "http") -> None:
-        self.scheme = scheme  # of the results_url an Anthropic batch names
+    def __init__(self, fake) -> None:
+        self.fake = fake  # the FakeProvider: its usage, reply text, model override and scheme
         self._lock = threading.Lock()
         self.files: dict[str, dict[str, Any]] = {}  # id -> file object + "content"
         self.batches: dict[str, dict[str, Any]] = {}  # OpenAI and Anthropic batch objects, by id
         self.results: dict[str, bytes] = {}  # Anthropic batch id -> results JSONL
         self.reads: dict[str, int] = {}  # status reads per batch
 
-    def handle(self, method: str, target: str, h: dict[str, str], body: bytes, answer: Answer) -> Reply | None:
+    def answer(self, provider: str, api: str, req: dict) -> dict:
+        """One request of a batch, answered as the fake answers the call itself (not streamed)."""
+        f = self.fake
+        text = f.reply_text or f"Fake reply to: {prompt_text(api, req)[:40]}".rstrip(": ")
+        call = Call(provider, api, {**req, "stream": False}, split_text(text, f.chunks), f.usage,
+                    f"fake-batch-{uuid.uuid4().hex[:12]}", f.model_override)
+        return json.loads(build(call).body or b"{}")
+
+    def handle(self, method: str, target: str, h: dict[str, str], body: bytes) -> Reply | None:
         """The reply of a batch route, or None when `target` is not one."""
+        answer = self.answer
         p = target.split("?", 1)[0].rstrip("/")
         with self._lock:
             if method == "POST" and p == "/v1/files":
@@ -176,7 +186,7 @@ class FakeBatches:
             return json_reply(error_body(provider, 404, f"No such batch: {bid}"), 404)
         batch.update(batch.pop("_done", {}))
         if provider == "anthropic":
-            batch["results_url"] = f"{self.scheme}://{h.get('host', '127.0.0.1')}/v1/messages/batches/{bid}/results"
+            batch["results_url"] = f"{'https' if self.fake.tls else 'http'}://{h.get('host', '127.0.0.1')}/v1/messages/batches/{bid}/results"
         return self._shown(batch)
 
     @staticmethod
