@@ -37,12 +37,15 @@ def test_a_second_download_of_the_same_batch_adds_no_row(store):
     first = store.record([batch_row(), batch_row("gpt-4o", cost="1.25", tokens=10, requests=1)])
     again = store.record([batch_row(cost="9"), batch_row("gpt-4o", cost="9")])
     assert again == first  # the rows that counted it
-    assert ledger(store) == [("openai:file-out1", "gpt-4o-mini", 1000, 3, "0.5"), ("openai:file-out1", "gpt-4o", 10, 1, "1.25")]
+    assert ledger(store) == [("openai:file-out1", "gpt-4o-mini", 1000, 3, "0.5"),
+                             ("openai:file-out1", "gpt-4o", 10, 1, "1.25")]
     other = store.record([batch_row(key="anthropic:msgbatch_2")])  # another batch counts
     assert other[0] not in first and len(ledger(store)) == 3
     total = sum((g.stats.cost_usd for g in spent(store)), Decimal(0))
     assert total == Decimal("2.25")  # the daily sums saw each (batch, model) once
     assert sum(g.stats.calls for g in spent(store)) == 3
+    by_api = {g.group: g.stats for g in store.report_groups(by="api", per_day=False)}  # `report --by api`
+    assert list(by_api) == ["batch"] and by_api["batch"].cost_usd == Decimal("2.25")
 
 
 def test_rows_without_a_batch_are_never_deduplicated(store):
@@ -75,7 +78,7 @@ def test_two_gateways_downloading_at_once_count_the_batch_exactly_once(store_tar
             try:
                 for i in range(n):
                     start.wait(10)
-                    rows = [to_db_row(batch_row(key=f"openai:file-{i}")), to_db_row(batch_row("gpt-4o", key=f"openai:file-{i}"))]
+                    rows = [to_db_row(batch_row(model, key=f"openai:file-{i}")) for model in ("gpt-4o-mini", "gpt-4o")]
                     result = store.write(Batch(rows=[(r, None) for r in rows]))
                     assert result.failed == [] and None not in result.ids, result.failed
             except Exception as e:  # reported by the main thread
