@@ -163,7 +163,9 @@ class FakeBatches:
                          if cid.startswith(p)), "succeeded")
             counts[kind] += 1
             if kind == "succeeded":
-                result = {"type": kind, "message": answer("anthropic", "messages", r.get("params") or {})}
+                message = answer("anthropic", "messages", r.get("params") or {})
+                message["usage"]["service_tier"] = "batch"  # as Anthropic reports a batch's requests
+                result = {"type": kind, "message": message}
             elif kind == "errored":
                 result = {"type": kind, "error": error_body("anthropic", 400, "Invalid request")}
             else:
