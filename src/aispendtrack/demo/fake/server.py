@@ -12,6 +12,7 @@ runs it from the command line (``__main__.py``).
 Per-request knobs (request headers): ``x-fake-flavor: groq|openrouter|deepseek`` (Ollama: ``old|cached``),
 ``x-fake-usage-with-choices: 1``, ``x-fake-chunks: N``, ``x-fake-stream-delay: S``,
 ``x-fake-fault: 500|429|reset[:N]|hang[:N]|slow:S`` (same as one queued :class:`Fault`).
+Served calls are billed; the OpenAI and Anthropic admin usage and cost APIs answer from them (billing.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from http import HTTPStatus
 from urllib.parse import parse_qs
 
 from aispendtrack.demo.fake import realtime
+from aispendtrack.demo.fake.billing import Billing
 from aispendtrack.demo.fake.script import Fault, ReceivedRequest
 from aispendtrack.demo.fake.wire_batches import FakeBatches
 from aispendtrack.demo.fake.wire import Call, Reply, UsageSpec, build, error_body, json_reply, prompt_text, route, split_text
@@ -64,6 +66,7 @@ class FakeProvider:
         self.fail_next: list[Fault] = []
         self.received: list[ReceivedRequest] = []
         self.realtime_events: list[dict] = []  # every client event of every Realtime session
+        self.billing = Billing()  # the calls served, for the admin usage and cost APIs (billing.py)
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -235,6 +238,8 @@ class FakeProvider:
             reply = Reply(fault.status, body=fb, headers=list(fault.headers))
         elif (batch := self.batches.handle(method, target, h, body)) is not None:
             reply = batch
+        elif (admin := self.billing.answer(method, target, h, req)) is not None:
+            reply = admin
         elif err:
             reply = json_reply(error_body(provider, *err), err[0])
         else:
@@ -247,6 +252,7 @@ class FakeProvider:
                         stream=stream, sse="alt=sse" in query, flavor=h.get("x-fake-flavor", "").lower(),
                         usage_with_choices=h.get("x-fake-usage-with-choices", "") in ("1", "true"))
             reply = build(call)
+            self.billing.record(call, h, reply, keep=self.record)
         delay = float(h.get("x-fake-stream-delay") or self.stream_delay)
         await self._send(reply, h, rid, keep, fault, delay, writer, reader)
 

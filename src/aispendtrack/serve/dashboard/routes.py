@@ -30,6 +30,7 @@ from aispendtrack.store import sessions
 from aispendtrack.store.base import SqlStore
 from aispendtrack.store.db import utcnow
 from aispendtrack.store.keytext import KEY_RE, PREFIX
+from aispendtrack.views import reconcile as reconcile_view
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -76,9 +77,19 @@ def _dashboard(request: Request, store: SqlStore, cfg: Config, viewer: sess.View
         "viewer": viewer.record, "who": who, "csrf": viewer.csrf, "permissions": PERMISSIONS,
         "export_needs": _needs(viewer, "export", cfg), "keys_needs": _needs(viewer, "api", cfg),
         "keys": keys_api.list_keys(who=who, store=store, cfg=cfg) if can_keys else [],
+        "reconcile": _reconcile_card(store, cfg, who),
         "notice": None, "error": None, "new_key": None, **extra,
     }
     return _html(request, "dashboard.html", context, status)
+
+
+def _reconcile_card(store: SqlStore, cfg: Config, who: roles.Caller) -> list[dict] | None:
+    """The reconciliation card's entries (the account's share of the saved runs): owners and
+    admins only, and only once there is a run or a schedule to make one."""
+    if not who.whole_account:
+        return None
+    cards = reconcile_view.cards(store, who.key.account, cfg.reconcile.drift_usd)
+    return cards if cards or cfg.reconcile.schedule == "daily" else None
 
 
 @router.get("/")
@@ -228,3 +239,19 @@ def export(request: Request, fmt: str, store: SqlStore = Depends(deps.store),
                  choice.tag)
     return StreamingResponse(rows, media_type=media,
                              headers={**HEADERS, "Content-Disposition": content_disposition(name)})
+
+
+@router.get("/dashboard/reconcile/{run_id}")
+def reconcile_run(request: Request, run_id: int, store: SqlStore = Depends(deps.store),
+                  cfg: Config = Depends(deps.config)) -> Response:
+    """The account's share of one saved reconciliation (owners and admins: as `/v1/reconcile`)."""
+    viewer = sess.viewer(request, store, cfg)
+    if viewer is None:
+        return _login(request, None, 401)
+    if not roles.of(store, viewer.record).whole_account:
+        return _dashboard(request, store, cfg, viewer, 403, error="Reconciliations are for owners and admins.")
+    run = store.get_reconcile_run(run_id, viewer.record.account) if 0 < run_id < 2**62 else None
+    if run is None:
+        return _dashboard(request, store, cfg, viewer, 404, error=f"No reconciliation run {run_id} for this account.")
+    return _html(request, "reconcile_run.html", {"viewer": viewer.record, **reconcile_view.run_page(
+        store, run, viewer.record.account, cfg.reconcile.drift_usd)})

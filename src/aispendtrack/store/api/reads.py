@@ -55,5 +55,9 @@ class ReadStore(Protocol):
     def account_month(self, account: str, now: float, *, limiter: bool) -> Counted:
         """The account's calendar month: the limiter's counter or the daily sums' upstream calls."""
 
+    def provider_days(self, provider: str, first: str, last: str) -> list[GroupDay]:
+        """`provider`'s calls on the UTC days [first, last] (YYYY-MM-DD), grouped by
+        (account, model) and day (reconciliation with the provider's bill)."""
+
     def outbox_depth(self, account: str) -> int:
         """Webhook messages of the account's endpoints not delivered yet."""
