@@ -133,14 +133,15 @@ def test_a_model_limited_key_cannot_use_batches(path, body):
     assert "may not call a request that names no model" in f.response.json()["error"]["message"]
 
 
-def batch_object(f, mode: str | None, body: dict):
+def batch_object(f, mode: str | None, body: dict, *, tls: bool = False):
     f.response = tutils.tresp(content=json.dumps(body).encode())
     f.response.headers["content-type"] = "application/json"
     f.request.path = "/v1/messages/batches/msgbatch_1"
     if mode:
         f.client_conn.proxy_mode = ProxyMode.parse(mode)
     f.client_conn.sockname = ("127.0.0.1", 8123)
-    f.client_conn.timestamp_tls_setup = None  # a plain-HTTP listener
+    if not tls:
+        f.client_conn.timestamp_tls_setup = None  # a plain-HTTP listener
     f.metadata[META] = state("batches", "anthropic")
     with taddons.context(objects := batches.BatchObjects(Runtime())):
         objects.response(f)
@@ -155,3 +156,5 @@ def test_an_anthropic_results_url_points_back_at_the_reverse_listener():
                           {"data": [{"id": "b1", "results_url": url}, {"id": "b2", "results_url": None}]})
     assert [b["results_url"] for b in listed["data"]] == [got["results_url"], None]
     assert batch_object(tflow.tflow(), None, {"id": "msgbatch_1", "results_url": url})["results_url"] == url
+    over_tls = batch_object(tflow.tflow(), "reverse:https://api.anthropic.com", {"results_url": url}, tls=True)
+    assert over_tls["results_url"] == "https://127.0.0.1:8123/v1/messages/batches/msgbatch_1/results"
