@@ -7,8 +7,9 @@ providers document — OpenAI's output file `{"id", "custom_id", "response": {"s
 "request_id", "body"}, "error"}` lines, Anthropic's `{"custom_id", "result": {"type":
 "succeeded", "message"}}` lines. A status read right after creation still shows the batch
 in progress (OpenAI `validating` with no `output_file_id`, Anthropic `in_progress` with no
-`results_url`); every later read shows it ended. Results are sent chunked in pieces of
-RESULT_PIECE bytes, so lines arrive split across chunks.
+`results_url`); every later read shows it ended. OpenAI results are sent chunked in pieces
+of RESULT_PIECE bytes, so lines arrive split across chunks; Anthropic's as one body with a
+Content-Length (both ways a download can come).
 
 Knobs: an Anthropic request whose `custom_id` starts with `error`, `cancel` or `expire`
 gets an errored, canceled or expired result; an OpenAI request whose `custom_id` starts
@@ -98,7 +99,7 @@ class FakeBatches:
                 data = self.results.get(m.group(1))
                 if data is None:
                     return json_reply(error_body("anthropic", 404, f"No batch {m.group(1)}"), 404)
-                return Reply(content_type="application/binary", frames=_pieces(data))
+                return Reply(content_type="application/binary", body=data)  # with a Content-Length
         return None
 
     def _upload(self, h: dict[str, str], body: bytes) -> Reply:
