@@ -165,3 +165,21 @@ def test_an_abandoned_download_counts_nothing_until_one_completes(gateways, stor
     assert client.files.content(file_id).content == fake.batches.files[file_id]["content"]
     (row,) = batch_rows(store_target)
     assert (row.input_tokens, row.batch_requests) == (4800, 4)
+
+
+def test_a_spent_budget_stops_new_batches_never_their_results(gateways, store_target, fake):
+    key, (a, _) = gateways
+    client = openai.OpenAI(base_url=a.url("api") + "/v1", api_key="sk-x", default_headers={HEADER: key}, max_retries=0)
+    file_id = openai_batch(client, 2)
+    with open_store(store_target) as store:  # no money left
+        store.set_budget("account", "acme", Decimal("0"), "total", now=time.time())
+    with pytest.raises(openai.RateLimitError):  # a new batch is refused: 429 budget_exceeded
+        openai_batch(client, 1)
+    content = client.files.content(file_id).content  # its results are not: already billed
+    assert content == fake.batches.files[file_id]["content"]
+    (row,) = batch_rows(store_target)
+    assert (row.input_tokens, row.batch_requests) == (2400, 2)
+    spent, held = budget_spent(store_target)
+    assert held == 0 and spent >= to_nano(Decimal(row.cost_usd))  # the results' cost reached the budget
+    (batch_id,) = [b for b, o in fake.batches.batches.items() if o.get("output_file_id") == file_id]
+    assert client.batches.retrieve(batch_id).status == "completed"  # status passes too

@@ -103,11 +103,30 @@ def test_an_error_answer_is_not_observed():
 
 
 @pytest.mark.parametrize("api", ["batch", "batches", "files"])
-def test_batch_calls_hold_nothing_under_a_budget(api):
+def test_batch_calls_hold_next_to_nothing_under_a_budget(api):
     f = tflow.tflow()
     f.request.path = "/v1/batches"
     f.request.raw_content = json.dumps({"input_file_id": "file-1", "endpoint": "/v1/chat/completions"}).encode()
-    assert charge.bound(f, state(api), Config(), Pricer()) == charge.Bound(Charge(0, None))
+    assert charge.bound(f, state(api), Config(), Pricer()) == charge.Bound(Charge(1, None))  # a nano-dollar
+
+
+@pytest.mark.parametrize("method, path, exempt", [
+    ("POST", "/v1/batches", False),  # creating: checked against the budget
+    ("POST", "/v1/messages/batches", False),
+    ("POST", "/v1/messages/batches?beta=true", False),
+    ("POST", "/v1/files", False),  # uploading a batch's input
+    ("GET", "/v1/files/file-1/content", True),  # results: already billed
+    ("GET", "/v1/messages/batches/msgbatch_1/results", True),
+    ("GET", "/v1/batches/batch_1", True),  # status
+    ("GET", "/v1/batches", True),  # list
+    ("POST", "/v1/batches/batch_1/cancel", True),  # cancel saves money
+    ("POST", "/v1/messages/batches/msgbatch_1/cancel", True),
+    ("POST", "/v1/chat/completions", False),
+])
+def test_which_batch_calls_a_spent_budget_never_stops(method, path, exempt):
+    f = tflow.tflow()
+    f.request.method, f.request.path = method, path
+    assert batches.budget_exempt(f, state(providers.api_of(path))) is exempt
 
 
 @pytest.mark.parametrize("path, body", [

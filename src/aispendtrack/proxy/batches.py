@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 RESULTS = "batch"  # api of a results download
 OBJECTS = "batches"  # api of batch creation, status, list, cancel
 NOT_METERED = frozenset({RESULTS, OBJECTS, "files"})  # from their bodies: results are metered as they pass
+_CREATE = re.compile(r"/batches/?(\?.*)?$")  # POST here creates a batch
 _KEYS = (re.compile(r"/files/([^/]+)/content/?$"), re.compile(r"/messages/batches/([^/]+)/results/?$"))
 NOT_COUNTED = ("batch results not counted: the download did not complete "
                "(they are counted when downloaded whole)")
@@ -67,6 +68,15 @@ def observe(flow: http.HTTPFlow, state: FlowState) -> bool:
         return False
     flow.response.stream = BatchObserver(flow.response.headers.get("content-encoding"))
     return True
+
+
+def budget_exempt(flow: http.HTTPFlow, state: FlowState) -> bool:
+    """Batch calls a spent budget never stops: the results (already billed: refusing them would
+    hide the spend and save nothing), and a batch's status, list and cancel (which saves money).
+    Only creating a batch, and uploading its input, are checked against the budget."""
+    if state.api == RESULTS:
+        return True
+    return state.api == OBJECTS and not (flow.request.method == "POST" and _CREATE.search(flow.request.path))
 
 
 def batch_key(provider: str | None, path: str) -> str | None:
