@@ -26,7 +26,7 @@ from mitmproxy import ctx, exceptions, http
 from aispendtrack import meter
 from aispendtrack.limits import routing
 from aispendtrack.store.writer import StoreWriter
-from aispendtrack.proxy import batches
+from aispendtrack.proxy import azure, batches
 from aispendtrack.proxy.observer import HOLD_SECONDS, StreamObserver
 from aispendtrack.proxy.reqbody import request_body
 from aispendtrack.meter.pricing import Pricer
@@ -119,6 +119,7 @@ class Metering:
             and state.api in ("chat", "completions")
             and info.include_usage is not True
             and self.rt.config.metering.inject_stream_usage.get(state.provider, False)
+            and (state.provider != "azure" or azure.takes_stream_options(flow.request.path))
         ):
             injected = meter.inject_stream_usage(body)
             if injected is not None:
@@ -240,6 +241,9 @@ class Metering:
         if metered is not None and partial and metered.has_usage:
             metered.partial = True
         model = (metered.model if metered else None) or state.request_model
+        if state.provider == "azure":  # [azure.deployments] names the model where the answer names no known one
+            model = azure.model_to_price(self.pricer, self.rt.config.azure.deployments, flow.request.path,
+                                         metered.model if metered else None, state.request_model)
         if metered is not None and metered.has_usage:
             priced = self.pricer.price(
                 metered, model, state.provider, when=datetime.fromtimestamp(state.start, UTC)

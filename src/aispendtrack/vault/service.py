@@ -29,8 +29,8 @@ def is_admin(stored_provider: str) -> bool:
 
 
 def known_providers(config) -> set[str]:
-    """The provider ids a key may be stored for: the config's hosts' and upstreams', and
-    Azure's (its hosts are per resource, named under `[upstreams]`)."""
+    """The provider ids a key may be stored for: the config's hosts' and upstreams' (patterns
+    included: Azure's per-resource hosts are `azure` by default), and `azure` always."""
     return set(config.providers.values()) | set(config.upstreams.values()) | {"azure"}
 
 

@@ -20,6 +20,7 @@ from aispendtrack.demo.fake.wire_core import (
     DEFAULT_MODEL, SSE, Call, Reply, UsageSpec, data_frame, error_body, event_frame, json_reply, prompt_text,
     split_text,
 )
+from aispendtrack.demo.fake.wire_cloud import azure, route_cloud, vertex_anthropic
 from aispendtrack.demo.fake.wire_gemini import gemini_generate, gemini_usage
 from aispendtrack.demo.fake.wire_ollama import NDJSON, ollama_chat, ollama_embed, ollama_embeddings, ollama_generate
 from aispendtrack.demo.fake.wire_openai import (
@@ -50,6 +51,8 @@ def route(method: str, path: str, headers: dict[str, str]) -> tuple[str, str, st
     """(provider, api, gemini model) for a request; api "" = unknown route."""
     p = path.split("?", 1)[0].rstrip("/")
     if method == "POST":
+        if cloud := route_cloud(path, headers):
+            return cloud
         if m := _GEMINI.match(p):
             return "google", "generate", m.group(1)
         if p in _OLLAMA:
@@ -66,6 +69,10 @@ def route(method: str, path: str, headers: dict[str, str]) -> tuple[str, str, st
 
 
 def build(c: Call) -> Reply:
+    if c.provider == "azure":
+        return azure(c)
+    if c.provider == "vertex" and c.api == "messages":
+        return vertex_anthropic(c)
     if c.api == "models":
         return anthropic_models(c) if c.provider == "anthropic" else openai_models(c)
     return HANDLERS[c.api](c)
