@@ -37,6 +37,11 @@ SHAPE_PROVIDER = {
 # Ollama's native API sits at the root (`/api/chat`), or under a path prefix; OpenRouter's
 # `/api/v1/chat/completions` is matched by the OpenAI patterns first.
 _PATH_APIS = [
+    # Batches (proxy/batches.py): results downloads are metered, the batch objects pass
+    (re.compile(r"/files/[^/]+/content/?$"), "batch"),
+    (re.compile(r"/messages/batches/[^/]+/results/?$"), "batch"),
+    (re.compile(r"/batches(/[^/]+(/cancel)?)?/?$"), "batches"),
+    (re.compile(r"/v1/files(/[^/]+)?/?$"), "files"),  # a batch's input file: uploaded, listed, deleted
     (re.compile(r"/chat/completions/?$"), "chat"),
     (re.compile(r"/realtime/?$"), "realtime"),  # a WebSocket session (proxy/realtime.py)
     (re.compile(r"/api/chat/?$"), "ollama-chat"),
@@ -57,7 +62,7 @@ _PATH_APIS = [
 @dataclass(frozen=True)
 class Target:
     provider: str  # genai-prices provider id
-    api: str  # chat | responses | embeddings | completions | messages | generate | realtime | ollama-<chat|generate|embed|embeddings> | other
+    api: str  # chat | responses | embeddings | completions | messages | generate | realtime | ollama-<…> | batch | batches | files | other
     shape: str  # openai | anthropic | google | ollama: error format and usage dialect
 
 
@@ -127,7 +132,7 @@ def identify(flow: http.HTTPFlow, config: Config) -> Target | None:
             return None
     api = api_of(req.path)
     if provider is None:
-        provider = SHAPE_PROVIDER.get(api, "openai")
+        provider = "anthropic" if "/messages/batches" in req.path else SHAPE_PROVIDER.get(api, "openai")
     return Target(provider=provider, api=api, shape=shape_of(provider, api))
 
 

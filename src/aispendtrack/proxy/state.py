@@ -54,7 +54,6 @@ class FlowState:
     # who: set by auth from the key record
     key_id: str | None = None
     key_hint: str | None = None
-    key_name: str | None = None  # the key's label, for the session summary
     account: str | None = None  # the account's name: the ledger's and the limiter's account
     account_id: int | None = None  # accounts.id
     requests_per_hour: int | None = None  # None = unlimited
@@ -101,7 +100,6 @@ class FlowState:
     def identify(self, record: KeyRecord) -> None:
         self.key_id = record.key_id
         self.key_hint = record.hint
-        self.key_name = record.name
         self.account = record.account
         self.account_id = record.account_id
         self.requests_per_hour = record.requests_per_hour

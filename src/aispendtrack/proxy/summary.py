@@ -26,7 +26,7 @@ class Summary:
         self.rt = rt
 
     def done(self) -> None:
-        stats = self.rt.session
+        stats = self._named()
         # stderr: mitmdump's own flow output owns stdout, and pipes stay parseable.
         console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)
         console.print(render_summary(stats))
@@ -35,6 +35,15 @@ class Summary:
     @command.command("aispendtrack.summary")
     def summary(self) -> str:
         """Calls, tokens and cost metered in this session, per model and per key."""
-        text = summary_text(self.rt.session)
+        text = summary_text(self._named())
         log.info("%s", text)
         return text
+
+    def _named(self):
+        """The session with its keys' names (rows carry ids; the key cache knows the names)."""
+        stats, cache = self.rt.session, self.rt.keycache
+        for key_id in stats.by_key:
+            record = cache.by_id.get(key_id) if cache is not None and key_id else None
+            if record is not None and record.name:
+                stats.key_names[key_id] = record.name
+        return stats

@@ -35,6 +35,7 @@ from urllib.parse import parse_qs
 from aispendtrack.demo.fake import realtime
 from aispendtrack.demo.fake.billing import Billing
 from aispendtrack.demo.fake.script import Fault, ReceivedRequest
+from aispendtrack.demo.fake.wire_batches import FakeBatches
 from aispendtrack.demo.fake.wire import Call, Reply, UsageSpec, build, error_body, json_reply, prompt_text, route, split_text
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class FakeProvider:
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task] = set()
+        self.batches = FakeBatches(self)  # uploaded files and batches (wire_batches.py)
 
     # ------------------------------------------------------------ lifecycle
     @property
@@ -234,6 +236,8 @@ class FakeProvider:
             fb = fault.body if fault.body is not None else error_body(provider, fault.status)
             fb = json.dumps(fb).encode() if isinstance(fb, dict) else fb.encode() if isinstance(fb, str) else fb
             reply = Reply(fault.status, body=fb, headers=list(fault.headers))
+        elif (batch := self.batches.handle(method, target, h, body)) is not None:
+            reply = batch
         elif (admin := self.billing.answer(method, target, h, req)) is not None:
             reply = admin
         elif err:
