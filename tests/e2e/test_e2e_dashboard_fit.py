@@ -131,6 +131,9 @@ def test_owner_dashboard_fits_and_every_action_is_reachable(plane, browser, widt
     assert browser.execute_script(HIDDEN_BUTTONS) == []  # ...and each one can be seen and clicked
     cost = browser.find_element(By.CSS_SELECTOR, "[data-testid=latest] tbody tr td:nth-child(9)")
     assert cost.text.startswith("$") and cost.get_attribute("title").startswith("$")  # rounded; exact in the title
+    spent = browser.execute_script("return [...document.querySelectorAll('[data-testid=limits] tr')]"
+                                   ".find(r => r.textContent.includes('day budget')).cells[1]")
+    assert spent.text.startswith("$") and spent.get_attribute("title").startswith("$")
     updated = browser.find_element(By.CSS_SELECTOR, "[data-live=updated]").text
     wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "[data-live=updated]").text != updated,
              what="the page's live refresh")

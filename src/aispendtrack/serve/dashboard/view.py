@@ -108,7 +108,7 @@ def _budget(name: str, b: dict) -> dict:
     if b["overshoot_usd"] != "0":
         state += f" ({money(b['overshoot_usd'])} spent beyond calls' reservations)"
     return {"name": f"{name}: {b['period']} budget ({b['period_key']})", "used": money(b["spent_usd"]),
-            "limit": money(b["limit_usd"]), "reset": "never" if b["reset_seconds"] is None else fmt_duration(b["reset_seconds"]),
+            "used_exact": exact(b["spent_usd"]), "limit": money(b["limit_usd"]), "limit_exact": exact(b["limit_usd"]), "reset": "never" if b["reset_seconds"] is None else fmt_duration(b["reset_seconds"]),
             "state": state, "hit": left <= 0}
 
 
