@@ -95,12 +95,6 @@ def who(entry: dict) -> str:
     return f"key {entry['subject']}" + (f" {entry['name']}" if entry["name"] else "")
 
 
-def budgets_section(store, config: Config | None, now: float | None = None, account: str | None = None):
-    """The "budgets" block of `top`; None when nothing has a budget (or without a config to
-    read tier budgets from)."""
-    return budgets_table(budget_entries(store, config, now, account) if config is not None else [])
-
-
 def budgets_table(entries: list[dict]):
     """`budget_entries` as the "budgets" block of `report` and `top`: spent / limit, a bar of
     the part spent, when it resets; None without any. Narrower, keys by name (their id when

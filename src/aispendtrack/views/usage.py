@@ -21,7 +21,6 @@ from aispendtrack.store.keys import account_limits
 from aispendtrack.store.reads.legacy import as_store
 from aispendtrack.store.records import KeyInfo
 from aispendtrack.views.budgets import budget_status
-from aispendtrack.views.formats import fmt_duration
 
 
 @dataclass(frozen=True)
@@ -120,9 +119,6 @@ def key_row(store, config: Config, key: KeyInfo, account, now: float) -> dict:
         "budget": budget_status(store, config, "key", key.id, now=now),
         "tags": key.tags,
     }  # fmt: skip
-
-
-fmt_reset = fmt_duration  # the name older callers import from here
 
 
 def fmt_limit(limit: int | None) -> str:
