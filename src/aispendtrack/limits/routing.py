@@ -9,6 +9,7 @@ model their path names, whatever the body says; every other API serves the body'
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -16,6 +17,10 @@ SEGMENT = "/models/"
 ROUTERS = ("openrouter/auto",)  # model ids whose upstream picks the model that serves
 PRESET = "@preset/"  # OpenRouter: a saved preset names the model on the provider's side
 MAX_FALLBACKS = 64  # entries of a `models` list checked; a longer list is refused
+# Amazon Bedrock Runtime: /model/<model id, percent-encoded once>/<operation>
+_BEDROCK = re.compile(r"/model/([^/]+)/(?:converse|converse-stream|invoke|invoke-with-response-stream)")
+# a system inference profile or foundation model named by its ARN: the model is the resource id
+_BEDROCK_ARN = re.compile(r"arn:aws[a-z-]*:bedrock:[a-z0-9-]*:[0-9]*:(?:inference-profile|foundation-model)/([^/]+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,8 @@ def path_model(path: str) -> PathModel:
     `/models/` hidden by encoding, a second `/models/` segment, dot segments or a model
     name with a slash make the path ambiguous: `problem` says why."""
     path = path.split("?", 1)[0].split("#", 1)[0]
+    if bedrock := _BEDROCK.fullmatch(path):
+        return bedrock_model(bedrock.group(1))
     decoded = _unquoted(path)
     if decoded is None:
         return PathModel(problem="the path is percent-encoded more than three times over")
@@ -65,6 +72,18 @@ def path_model(path: str) -> PathModel:
     if not model or "/" in model or not model.isprintable() or any(c.isspace() for c in model):
         return PathModel(problem=f"the path's model {model[:80]!r} is not one model name")
     return PathModel(model)
+
+
+def bedrock_model(segment: str) -> PathModel:
+    """A Bedrock path's model: the segment decoded once (as AWS does; an ARN's `/` and a
+    version's `:` come encoded), a system inference profile's or foundation model's ARN
+    read as its id (`us.anthropic.claude-…`); other ARNs (application inference profiles,
+    provisioned throughput) stay whole. Still encoded after that, or blank: ambiguous."""
+    model = unquote(segment)
+    if not model or "%" in model or not model.isprintable() or any(c.isspace() for c in model):
+        return PathModel(problem=f"the path's model {model[:80]!r} is not one model name")
+    arn = _BEDROCK_ARN.fullmatch(model)
+    return PathModel(arn.group(1) if arn else model)
 
 
 class _Object(dict):

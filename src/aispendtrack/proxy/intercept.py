@@ -24,6 +24,7 @@ from mitmproxy.proxy.layers.http import HTTPMode
 from mitmproxy.proxy.layers.tls import HTTP_ALPNS, parse_client_hello
 
 from aispendtrack.config import Config
+from aispendtrack.proxy.providers import BEDROCK_HOST
 from aispendtrack.proxy.state import Runtime
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def intercept_patterns(config: Config, modes: list[str]) -> list[str]:
         # mitmproxy matches these case-insensitively; a trailing dot names the same host
         name, port = host.rsplit(":", 1) if re.search(r":\d+$", host) else (host, r"\d+")
         patterns.append(f"^{re.escape(name)}\\.?:{port}$")
+    patterns.append(f"^{BEDROCK_HOST.pattern}\\.?:\\d+$")  # every region's Bedrock Runtime
     return patterns
 
 

@@ -25,6 +25,7 @@ from mitmproxy import ctx, exceptions, http
 from aispendtrack import meter
 from aispendtrack.limits import routing
 from aispendtrack.store.writer import StoreWriter
+from aispendtrack.meter.bedrock import STREAM_APIS
 from aispendtrack.meter.decode import Decoder, DecodeError
 from aispendtrack.proxy.observer import HOLD_SECONDS, StreamObserver
 from aispendtrack.meter.pricing import Pricer
@@ -103,7 +104,7 @@ class Metering:
         info = meter.request_info(state.api, body)
         # A path-routed API (Gemini) serves the path's model, whatever the body names.
         state.request_model = routing.path_model(flow.request.path).model or info.model
-        state.stream = info.stream or "streamGenerateContent" in flow.request.path
+        state.stream = info.stream or "streamGenerateContent" in flow.request.path or state.api in STREAM_APIS
         if flow.response:  # refused (401, 403, 429): the row keeps what the client asked for
             return
         if info.include_usage is True:
@@ -129,8 +130,9 @@ class Metering:
         content_type = resp.headers.get("content-type", "").lower()
         sse = "text/event-stream" in content_type
         ndjson = "ndjson" in content_type  # Ollama: application/x-ndjson
+        eventstream = "application/vnd.amazon.eventstream" in content_type  # Bedrock's binary frames
         gemini_array = state.api == "generate" and "streamGenerateContent" in flow.request.path and not sse
-        if not (sse or ndjson or gemini_array):
+        if not (sse or ndjson or eventstream or gemini_array):
             return
         stream_meter = meter.StreamMeter(
             state.provider,
@@ -139,6 +141,7 @@ class Metering:
             strip_usage_chunk=state.strip_usage and resp.status_code == 200,
             sse=sse,
             ndjson=ndjson,
+            eventstream=eventstream,
             max_event=self.max_event,
         )
         resp.stream = StreamObserver(stream_meter, lambda: self._commit_at_end(flow),

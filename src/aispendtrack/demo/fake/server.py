@@ -1,4 +1,4 @@
-"""A local fake LLM provider (OpenAI, Anthropic, Gemini, Ollama) speaking the real wire formats.
+"""A local fake LLM provider (OpenAI, Anthropic, Gemini, Ollama, Bedrock) speaking the real wire formats.
 
 For end-to-end tests, ``aispendtrack demo`` and ``scripts/bench``. Standard library only:
 an asyncio HTTP/1.1 server (keep-alive, chunked streams, optional gzip and TLS) running
@@ -31,6 +31,7 @@ import zlib
 from http import HTTPStatus
 
 from aispendtrack.demo.fake.script import Fault, ReceivedRequest
+from aispendtrack.demo.fake.wire_bedrock import refusal as bedrock_refusal
 from aispendtrack.demo.fake.wire import Call, Reply, UsageSpec, build, error_body, json_reply, prompt_text, route, split_text
 
 log = logging.getLogger(__name__)
@@ -202,6 +203,8 @@ class FakeProvider:
     async def _respond(self, method: str, target: str, h: dict[str, str], body: bytes, rid: str, keep: bool,
                        writer: asyncio.StreamWriter, reader: asyncio.StreamReader) -> None:
         provider, api, path_model = route(method, target, h)
+        if provider == "aws" and (refused := bedrock_refusal(method, target, h, body)) is not None:
+            return await self._send(refused, h, rid, keep, None, 0.0, writer, reader)  # unsigned, or changed on the way
         try:
             fault = self._next_fault(h)
         except ValueError:
