@@ -136,7 +136,8 @@ def test_priced_by_genai_prices_bedrock_entries(model, ref):
 
 
 @pytest.mark.parametrize("model", ["arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3",
-                                   "anthropic.claude-v9-unreleased"])
+                                   "anthropic.claude-v9-unreleased",
+                                   "anthropic.claude-v2:1"])  # Anthropic's own list knows claude-2: not Bedrock's price
 def test_unknown_model_is_unpriced_never_zero(model):
     m = meter_body("aws", "bedrock-converse", reply("bedrock-converse").body)
     priced = Pricer().price(m, model, "aws")
