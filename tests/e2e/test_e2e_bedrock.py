@@ -164,6 +164,16 @@ def test_tool_use_stream_invocation_metrics_win(gw, fake):
         f"output {U.output} (metrics) vs {U.output - TOOL_SHORTFALL} (message_delta)"))
 
 
+def test_a_flex_tier_invoke_is_unpriced_with_its_tokens(gw, fake):
+    """InvokeModel names the tier only in a response header; the standard rate would be a guess."""
+    mark = last_id(gw.db_path)
+    gw.client(flavor="flex").invoke_model(modelId=MODEL, body=json.dumps(ANTHROPIC))
+    (row,) = gw.rows(mark)
+    assert (row["input_tokens"], row["output_tokens"], row["pricing"], row["cost_usd"]) == (
+        U.input, U.output, "unpriced", None)
+    assert "'flex' service tier" in row["error"]
+
+
 def test_unknown_model_is_unpriced(gw, fake):
     mark = last_id(gw.db_path)
     app_profile = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6"

@@ -142,3 +142,14 @@ def test_unknown_model_is_unpriced_never_zero(model):
     m = meter_body("aws", "bedrock-converse", reply("bedrock-converse").body)
     priced = Pricer().price(m, model, "aws")
     assert (priced.pricing, priced.cost_usd) == ("unpriced", None)
+
+
+@pytest.mark.parametrize("api", ["bedrock-converse", "bedrock-converse-stream"])
+def test_a_non_standard_service_tier_keeps_tokens_and_is_unpriced(api):
+    r = reply(api, flavor="flex")
+    m = streamed(api, r.frames)[0].result() if r.frames else meter_body("aws", api, r.body)
+    assert (m.input_tokens, m.output_tokens) == (U.input, U.output)
+    assert "'flex' service tier" in m.invalid
+    assert Pricer().price(m, MODEL, "aws").pricing == "unpriced"
+    standard = meter_body("aws", "bedrock-converse", reply("bedrock-converse", flavor="").body)
+    assert standard.invalid is None

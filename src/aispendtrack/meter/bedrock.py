@@ -12,6 +12,11 @@
   what AWS bills: they win over the Anthropic `message_delta` usage, and where the two
   disagree (some tool-use streams) the row's note says so, with both figures.
 
+A call served in another service tier than the standard one (`serviceTier` of a Converse
+body or metadata event, the `X-Amzn-Bedrock-Service-Tier` response header: `flex`,
+`priority`, `reserved`) is billed at rates genai-prices does not list: its tokens are kept
+and it is `unpriced`, never priced at the standard rate.
+
 A stream message that cannot be read (an `exception` message, a payload that is not JSON,
 bytes that are not base64) raises `Unreadable`: the stream is then unmetered, never guessed.
 """
@@ -67,6 +72,18 @@ def converse_usage(u: dict) -> Metered:
         if ttl in ("5m", "1h"):
             extra[f"cache_write_{ttl}_tokens"] = c(item, "inputTokens")
     return c.apply(build(total, c(u, "outputTokens", total=True), read, write, None, extra))
+
+
+TIER_HEADER = "x-amzn-bedrock-service-tier"
+STANDARD_TIERS = frozenset({"", "default", "standard"})
+
+
+def unpriced_tier(tier: object) -> str | None:
+    """Why a call served in `tier` (a ServiceTier object or the header's text) is not priced."""
+    name = tier.get("type") if isinstance(tier, dict) else tier
+    if not isinstance(name, str) or name.strip().lower() in STANDARD_TIERS:
+        return None
+    return f"served in Bedrock's {name[:40]!r} service tier, which genai-prices does not price: tokens kept, unpriced"
 
 
 def metrics_usage(m: dict) -> Metered:

@@ -25,7 +25,7 @@ from mitmproxy import ctx, exceptions, http
 from aispendtrack import meter
 from aispendtrack.limits import routing
 from aispendtrack.store.writer import StoreWriter
-from aispendtrack.meter.bedrock import STREAM_APIS
+from aispendtrack.meter.bedrock import STREAM_APIS, TIER_HEADER, unpriced_tier
 from aispendtrack.meter.decode import Decoder, DecodeError
 from aispendtrack.proxy.observer import HOLD_SECONDS, StreamObserver
 from aispendtrack.meter.pricing import Pricer
@@ -281,10 +281,17 @@ class Metering:
         if resp is None or state.outcome not in UPSTREAM:
             return None, state.stream
         if isinstance(resp.stream, StreamObserver):
-            return resp.stream.meter.result(), True
+            return _tiered(resp.stream.meter.result(), resp), True
         if state.outcome != Outcome.FORWARDED or resp.status_code >= 400:
             return None, state.stream
         # The raw body: meter_body decodes with a size cap; mitmproxy's decoding has none.
         body = resp.raw_content or b""
-        return meter.meter_body(state.provider, state.api, body,
-                                content_encoding=resp.headers.get("content-encoding")), False
+        return _tiered(meter.meter_body(state.provider, state.api, body,
+                                        content_encoding=resp.headers.get("content-encoding")), resp), False
+
+
+def _tiered(metered: meter.Metered, resp: http.Response) -> meter.Metered:
+    """Bedrock's InvokeModel names a non-standard service tier only in a header: unpriced then."""
+    if metered.has_usage and (why := unpriced_tier(resp.headers.get(TIER_HEADER))):
+        metered.invalid = metered.invalid or why
+    return metered

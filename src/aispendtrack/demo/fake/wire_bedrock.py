@@ -10,7 +10,9 @@ Bedrock adds to each payload. Usage follows `UsageSpec` (input = total, cache in
 A tool-use InvokeModelWithResponseStream (the body has `tools`) reports in `message_delta`
 fewer output tokens than its `amazon-bedrock-invocationMetrics`, as real ones sometimes do.
 `x-fake-flavor: corrupt` flips a bit of the second frame's CRC, `truncated` cuts the last
-frame short, `exception` ends the stream with a `modelStreamErrorException` message.
+frame short, `exception` ends the stream with a `modelStreamErrorException` message;
+`flex` / `priority` answer as served in that service tier (`serviceTier`, and the
+`X-Amzn-Bedrock-Service-Tier` header).
 """
 
 from __future__ import annotations
@@ -36,8 +38,16 @@ def _pad(i: int) -> str:
     return _PAD[: 5 + (i * 7) % 40]
 
 
+TIERS = ("flex", "priority")
+
+
 def _headers(c: Call, **extra: str) -> list[tuple[str, str]]:
-    return [("x-amzn-RequestId", c.rid("bdrk-") + "-4b1e-9c1a-000000000000"), *extra.items()]
+    tier = [("X-Amzn-Bedrock-Service-Tier", c.flavor)] if c.flavor in TIERS else []
+    return [("x-amzn-RequestId", c.rid("bdrk-") + "-4b1e-9c1a-000000000000"), *tier, *extra.items()]
+
+
+def _tier(c: Call) -> dict:
+    return {"serviceTier": {"type": c.flavor}} if c.flavor in TIERS else {}
 
 
 def refusal(method: str, target: str, headers: dict[str, str], body: bytes) -> Reply | None:
@@ -80,7 +90,7 @@ def bedrock_converse(c: Call) -> Reply:
     if c.api == "bedrock-converse-stream":
         return _stream(c, _converse_events(c))
     body = {"output": {"message": {"role": "assistant", "content": [{"text": c.text}]}}, "stopReason": "end_turn",
-            "usage": converse_usage(c), "metrics": {"latencyMs": 2210}}
+            "usage": converse_usage(c), "metrics": {"latencyMs": 2210}, **_tier(c)}
     return Reply(body=_j(body), headers=_headers(c))
 
 
@@ -88,7 +98,7 @@ def _converse_events(c: Call) -> list[tuple[str, dict]]:
     events = [("messageStart", {"role": "assistant"})]
     events += [("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": p}}) for p in c.pieces]
     events += [("contentBlockStop", {"contentBlockIndex": 0}), ("messageStop", {"stopReason": "end_turn"}),
-               ("metadata", {"usage": converse_usage(c), "metrics": {"latencyMs": 2210}})]
+               ("metadata", {"usage": converse_usage(c), "metrics": {"latencyMs": 2210}, **_tier(c)})]
     return events
 
 
