@@ -48,7 +48,9 @@ class Gateway:
         with open_store(self.db_path) as store:
             store.create_account("acme", "enterprise")
             self.key = store.create_key("acme", Config(), name="e2e").key
-        self.proxy = Proxy(tmp, self.db_path, modes={"regular": "regular@{port}"},
+        # the reverse listener stands for `reverse:https://bedrock-runtime.<region>.amazonaws.com`
+        self.proxy = Proxy(tmp, self.db_path, modes={"regular": "regular@{port}", "reverse": f"reverse:{fake.url}@{{port}}"},
+                           config_text=f'[upstreams]\n"127.0.0.1:{fake.port}" = "aws"\n',
                            extra_args=["-s", str(REPO / "tests" / "support" / "redirect_keep_host.py")],
                            env={"AISPENDTRACK_TEST_UPSTREAM": f"127.0.0.1:{fake.port}"}).start()
         self.sent_headers: list[list[tuple[str, str]]] = []  # what botocore sent, in order
@@ -289,3 +291,14 @@ def test_headers_reach_the_provider_exactly_as_sent(gw, fake):
     (req,) = fake.received
     assert req.headers == [(k, v) for k, v in fields if k != HEADER]
     assert req.body == body
+
+
+def test_a_bedrock_api_key_through_a_reverse_listener(gw, fake):
+    """A bearer API key is no signature over the Host: the reverse listener may carry it."""
+    mark = last_id(gw.db_path)
+    with httpx2.Client(base_url=gw.proxy.url("reverse"), timeout=20) as c:
+        r = c.post(f"/model/{quote(MODEL, safe='')}/converse", json={"messages": MESSAGES},
+                   headers={"Authorization": "Bearer ABSKZmFrZS1hcGkta2V5", HEADER: gw.key})
+    assert r.status_code == 200, r.text
+    (row,) = gw.rows(mark)
+    check(row, api="bedrock-converse", streamed=False)
