@@ -140,6 +140,7 @@ class Frames:
     def __init__(self, feed_obj: Callable[[object], object]) -> None:
         self._parser = EventStreamParser()
         self._feed_obj = feed_obj
+        self.failed: str | None = None  # why the stream cannot be metered
 
     @property
     def items(self) -> int:
@@ -149,7 +150,7 @@ class Frames:
         try:
             messages, error = self._parser.feed(data), None
         except FrameError as e:
-            messages, error = e.messages, e  # type: ignore[attr-defined]
+            messages, error = getattr(e, "messages", []), e  # those completed before the bad frame
         try:
             for msg in messages:
                 payload = payload_json(msg)
@@ -158,10 +159,14 @@ class Frames:
         except (ValueError, RecursionError) as e:  # Unreadable is a ValueError too
             error = e
         if error is not None:
-            raise Unreadable(f"event stream not metered: {str(error)[:160]}") from None
+            self._fail(error)
 
     def finish(self) -> None:
         try:
             self._parser.finish()
         except FrameError as e:
-            raise Unreadable(f"event stream not metered: {e}") from None
+            self._fail(e)
+
+    def _fail(self, error: Exception) -> None:
+        self.failed = f"event stream not metered: {str(error)[:160]}"
+        raise Unreadable(self.failed) from None

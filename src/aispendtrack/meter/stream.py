@@ -62,9 +62,8 @@ def loads(data: bytes) -> object:
 
 class StreamMeter:
     """Observer of one streamed response: SSE, a JSON array when `sse=False`, NDJSON
-    (Ollama) when `ndjson=True`, AWS event-stream frames (Bedrock) when `eventstream=True`.
-    An event stream that cannot be read (bad CRC, truncated, an exception message) is
-    unmetered: `result()` then carries no usage at all, only the reason.
+    (Ollama) when `ndjson=True`, AWS event-stream frames (Bedrock) when `eventstream=True`:
+    one that cannot be read (bad CRC, truncated, an exception) is unmetered, never guessed.
 
     `feed` never raises: on an internal problem it records `error`, stops parsing and
     passes the bytes through unchanged. In strip mode a `Stripper` decides what is
@@ -90,7 +89,6 @@ class StreamMeter:
         max_event = max_event or MAX_EVENT
         sse = sse and not ndjson and not eventstream
         self._events = bedrock.Frames(self._acc.feed) if eventstream else None
-        self._unreadable: str | None = None  # why an event stream cannot be metered
         self._strip = strip_usage_chunk and sse and api in _STRIP_APIS
         # strip mode holds a pending event's bytes, so it keeps the hard limit (and fails safe)
         self._sse = SSEParser(max_event, cut=not self._strip) if sse else None
@@ -136,8 +134,8 @@ class StreamMeter:
         return self._acc.terminal
 
     def result(self) -> Metered:
-        if self._unreadable is not None:
-            return Metered(partial=True, error=self._unreadable)
+        if self._events is not None and self._events.failed:  # no usage at all, only the reason
+            return Metered(partial=True, error=self._events.failed)
         try:
             m = self._acc.result(streamed=True)
         except Exception as e:
@@ -214,7 +212,7 @@ class StreamMeter:
             try:
                 self._events.finish()
             except bedrock.Unreadable as e:
-                self._unmetered(str(e))
+                self.stop(str(e), replace=True)
 
     @property
     def _parser(self) -> SSEParser | JSONScanner | NDJSONParser | bedrock.Frames:
@@ -234,7 +232,7 @@ class StreamMeter:
             try:
                 self._events.feed(data)
             except bedrock.Unreadable as e:
-                self._unmetered(str(e))
+                self.stop(str(e), replace=True)
                 raise Stop from None
         else:
             assert self._json is not None
@@ -286,10 +284,6 @@ class StreamMeter:
         if self._acc.model is not None and not _OLLAMA_INTERESTING.search(line):
             return
         self._obj(line)
-
-    def _unmetered(self, reason: str) -> None:
-        self._unreadable = reason[:200]
-        self.stop(reason, replace=True)
 
     def _obj(self, data: bytes) -> bool:
         self._objs += 1
