@@ -153,3 +153,13 @@ def test_a_non_standard_service_tier_keeps_tokens_and_is_unpriced(api):
     assert Pricer().price(m, MODEL, "aws").pricing == "unpriced"
     standard = meter_body("aws", "bedrock-converse", reply("bedrock-converse", flavor="").body)
     assert standard.invalid is None
+
+
+def test_optimized_latency_is_unpriced_and_standard_settings_are_not():
+    from aispendtrack.meter.bedrock import unpriced_mode
+    body = json.loads(reply("bedrock-converse").body)
+    m = meter_body("aws", "bedrock-converse", json.dumps({**body, "performanceConfig": {"latency": "optimized"}}).encode())
+    assert m.input_tokens == U.input and "'optimized' latency setting" in m.invalid
+    assert unpriced_mode("flex", None).startswith("served with Bedrock's 'flex' service tier")
+    assert unpriced_mode({"type": "default"}, {"latency": "standard"}) is None
+    assert unpriced_mode("default", "standard") is None and unpriced_mode() is None

@@ -14,8 +14,9 @@
 
 A call served in another service tier than the standard one (`serviceTier` of a Converse
 body or metadata event, the `X-Amzn-Bedrock-Service-Tier` response header: `flex`,
-`priority`, `reserved`) is billed at rates genai-prices does not list: its tokens are kept
-and it is `unpriced`, never priced at the standard rate.
+`priority`, `reserved`) or with optimized latency (`performanceConfig.latency`, the
+`X-Amzn-Bedrock-PerformanceConfig-Latency` header) is billed at rates genai-prices does not
+list: its tokens are kept and it is `unpriced`, never priced at the standard rate.
 
 A stream message that cannot be read (an `exception` message, a payload that is not JSON,
 bytes that are not base64) raises `Unreadable`: the stream is then unmetered, never guessed.
@@ -75,15 +76,18 @@ def converse_usage(u: dict) -> Metered:
 
 
 TIER_HEADER = "x-amzn-bedrock-service-tier"
-STANDARD_TIERS = frozenset({"", "default", "standard"})
+LATENCY_HEADER = "x-amzn-bedrock-performanceconfig-latency"
+_STANDARD = frozenset({"", "default", "standard"})
 
 
-def unpriced_tier(tier: object) -> str | None:
-    """Why a call served in `tier` (a ServiceTier object or the header's text) is not priced."""
-    name = tier.get("type") if isinstance(tier, dict) else tier
-    if not isinstance(name, str) or name.strip().lower() in STANDARD_TIERS:
-        return None
-    return f"served in Bedrock's {name[:40]!r} service tier, which genai-prices does not price: tokens kept, unpriced"
+def unpriced_mode(tier: object = None, latency: object = None) -> str | None:
+    """Why a call served in `tier` (a ServiceTier object or the header's text) or with
+    `latency` (a PerformanceConfiguration or the header's text) is not priced; None if it is."""
+    for value, key, what in ((tier, "type", "service tier"), (latency, "latency", "latency setting")):
+        name = value.get(key) if isinstance(value, dict) else value
+        if isinstance(name, str) and name.strip().lower() not in _STANDARD:
+            return f"served with Bedrock's {name[:40]!r} {what}, which genai-prices does not price: tokens kept, unpriced"
+    return None
 
 
 def metrics_usage(m: dict) -> Metered:

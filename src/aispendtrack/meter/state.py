@@ -196,5 +196,6 @@ class Accumulator:
         u = obj.get("usage")  # a Converse body, or ConverseStream's final metadata event
         if isinstance(u, dict):
             self.usage = bedrock.converse_usage(u)
-            self.usage.invalid = self.usage.invalid or bedrock.unpriced_tier(obj.get("serviceTier"))
+            self.usage.invalid = self.usage.invalid or bedrock.unpriced_mode(obj.get("serviceTier"),
+                                                                             obj.get("performanceConfig"))
             self.terminal = True

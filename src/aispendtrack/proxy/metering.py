@@ -25,7 +25,7 @@ from mitmproxy import ctx, exceptions, http
 from aispendtrack import meter
 from aispendtrack.limits import routing
 from aispendtrack.store.writer import StoreWriter
-from aispendtrack.meter.bedrock import STREAM_APIS, TIER_HEADER, unpriced_tier
+from aispendtrack.meter.bedrock import LATENCY_HEADER, STREAM_APIS, TIER_HEADER, unpriced_mode
 from aispendtrack.meter.decode import Decoder, DecodeError
 from aispendtrack.proxy.observer import HOLD_SECONDS, StreamObserver
 from aispendtrack.meter.pricing import Pricer
@@ -291,7 +291,7 @@ class Metering:
 
 
 def _tiered(metered: meter.Metered, resp: http.Response) -> meter.Metered:
-    """Bedrock's InvokeModel names a non-standard service tier only in a header: unpriced then."""
-    if metered.has_usage and (why := unpriced_tier(resp.headers.get(TIER_HEADER))):
+    """Bedrock's InvokeModel names a non-standard service tier or latency only in a header: unpriced then."""
+    if metered.has_usage and (why := unpriced_mode(resp.headers.get(TIER_HEADER), resp.headers.get(LATENCY_HEADER))):
         metered.invalid = metered.invalid or why
     return metered
