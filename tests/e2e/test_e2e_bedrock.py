@@ -55,16 +55,17 @@ class Gateway:
                            env={"AISPENDTRACK_TEST_UPSTREAM": f"127.0.0.1:{fake.port}"}).start()
         self.sent_headers: list[list[tuple[str, str]]] = []  # what botocore sent, in order
 
-    def client(self, *, key_signed: bool = False, flavor: str | None = None):
+    def client(self, *, key_signed: bool = False, flavor: str | None = None, key: bool = True):
         """botocore's bedrock-runtime client through the gateway; our key added after signing
-        (or before, to be signed with the rest, when `key_signed`)."""
+        (or before, to be signed with the rest, when `key_signed`; not at all without `key`)."""
         client = botocore.session.get_session().create_client(
             "bedrock-runtime", region_name="us-east-1", aws_access_key_id=sigv4.ACCESS_KEY,
             aws_secret_access_key=sigv4.SECRET_KEY, verify=str(self.proxy.ca_cert),
             config=BotoConfig(proxies={"https": self.proxy.url("regular")}, retries={"max_attempts": 1}))
 
         def add_key(request, **_):
-            request.headers[HEADER] = self.key
+            if key:
+                request.headers[HEADER] = self.key
             if flavor:
                 request.headers["x-fake-flavor"] = flavor
 
@@ -239,12 +240,8 @@ def test_a_signed_gateway_header_is_refused(gw, fake):
 
 
 def test_missing_key_is_an_aws_shaped_401(gw, fake):
-    client = botocore.session.get_session().create_client(
-        "bedrock-runtime", region_name="us-east-1", aws_access_key_id=sigv4.ACCESS_KEY,
-        aws_secret_access_key=sigv4.SECRET_KEY, verify=str(gw.proxy.ca_cert),
-        config=BotoConfig(proxies={"https": gw.proxy.url("regular")}, retries={"max_attempts": 1}))
     with pytest.raises(ClientError) as e:
-        client.converse(modelId=MODEL, messages=MESSAGES)
+        gw.client(key=False).converse(modelId=MODEL, messages=MESSAGES)
     assert e.value.response["Error"]["Code"] == "UnrecognizedClientException"
     assert HEADER in e.value.response["Error"]["Message"]
     assert fake.received == []
