@@ -65,7 +65,7 @@ def test_a_members_page_is_their_keys_only(store, config):
     assert [w["name"] for w in data["limits"]] == ["account acme: this month", f"key bob-laptop ({bob.hint}): last hour"]
 
 
-def test_page_reads_no_ledger_rows_but_the_latest_and_an_hour(store, config):
+def test_page_reads_no_ledger_rows_but_the_latest_an_hour_and_the_periods_durations(store, config):
     _team(store, config)
     seen = []
     with store.connection() as conn:
@@ -75,5 +75,8 @@ def test_page_reads_no_ledger_rows_but_the_latest_and_an_hour(store, config):
         finally:
             conn.raw.set_trace_callback(None)
     ledger = [s for s in seen if " FROM calls " in f"{s} "]
+    durations = [s for s in ledger if "calls.latency_ms" in s]  # the sums keep no durations: latency reads the period
+    assert durations and all("calls.ts >= '2026-11-01T" in s and "calls.ts < '2026-12-01T" in s for s in durations)
+    ledger = [s for s in ledger if s not in durations]
     assert ledger and all(s.endswith("ORDER BY ts DESC, id DESC LIMIT 20") or " AND ts > " in s for s in ledger), ledger
     assert any("FROM calls_daily" in s for s in seen)

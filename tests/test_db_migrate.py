@@ -19,6 +19,8 @@ from aispendtrack.store.api.traffic import Admission
 from aispendtrack.store.budgets import Charge
 from aispendtrack.vault import service as vault_service
 from aispendtrack.views.report import report
+from support.reconcile_reports import DAY as RECONCILE_DAY
+from support.reconcile_reports import report as reconcile_report
 
 CONFIG = Config()
 NOW = time.time()
@@ -72,6 +74,8 @@ def sqlite_store(tmp_path):
         vault_service.store_secret(store, "acme", "openai", None, VAULTED, "ops")
         vault_service.store_secret(store, "acme", "anthropic", made["bob"].id, VAULTED, "ops")
         store.set_vault_mode(store.get_account("acme").id, "require")
+        store.save_reconcile(reconcile_report(unexplained="0.000000000001"), accounts=["acme", "007"])
+        store.claim_reconcile_day("openai", RECONCILE_DAY)
     return path, made, holds, session
 
 
@@ -84,7 +88,8 @@ def _presence():
 TABLES = ("accounts", "members", "keys", "key_secrets", "meta", "rate_events", "monthly_usage", "budgets",
           "budget_spend", "budget_reservations", "calls", "calls_daily", "proxies",
           "dashboard_sessions", "webhook_endpoints", "webhook_messages", "webhook_attempts", "webhook_alerts",
-          "provider_credentials", "vault_modes")
+          "provider_credentials", "vault_modes", "reconcile_runs", "reconcile_run_accounts", "reconcile_rows",
+          "reconcile_days")
 
 
 def tables_of(store) -> dict[str, list]:

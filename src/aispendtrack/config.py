@@ -19,6 +19,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from aispendtrack.config_providers import (  # noqa: F401  (the defaults are read from here too)
     DEFAULT_INJECT_USAGE, DEFAULT_PROVIDER_HOSTS, lift_local_providers,
 )
+from aispendtrack.reconcile.config import Reconcile
 from aispendtrack.paths import config_path, db_path, describe_config  # noqa: F401  (where they are: see paths.py)
 
 TIERS = ("free", "pro", "enterprise")
@@ -229,6 +230,7 @@ class Config(_Strict):
     webhooks: Webhooks = Webhooks()
     budgets: Budgets = Budgets()
     database: Database = Database()
+    reconcile: Reconcile = Reconcile()  # issue 26: the ledger against the provider's bill
 
     @model_validator(mode="before")
     @classmethod

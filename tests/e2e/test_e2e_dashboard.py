@@ -79,7 +79,7 @@ def spend(group: dict) -> str:
     return "$" + group["cost_usd"]
 
 
-NO_CALLS = [["No calls this month."]]  # a table of the month with nothing in it
+NO_CALLS = [["No calls in this period."]]  # a table of the month with nothing in it
 
 # the page's counters and the report's totals they add up
 COUNTS = {"calls": ("calls",), "unpriced": ("unpriced_calls",), "rejected": ("rejected",),
@@ -172,6 +172,31 @@ def test_export_download_equals_cli_export(plane, browser):
     assert done.read_text().splitlines() == expected.splitlines()
     if plane["calls_month"] == month(day):  # the plane's own calls are in the month exported
         assert len(expected.splitlines()) > 5
+
+
+@pytest.mark.period
+def test_a_preset_puts_the_period_in_the_url_and_the_numbers_follow(plane, browser):
+    login(browser, plane, "owner")
+
+    def pick(preset: str, first) -> tuple[tuple[str, str, str], dict]:
+        """Click a preset: (the URL, the period's spend and calls shown) and `report` of its days."""
+        browser.find_element(By.CSS_SELECTOR, f"[data-testid=preset-{preset}]").click()
+        wait_for(lambda: browser.current_url.endswith(f"/?period={preset}"), what=f"the URL of {preset}")
+        _dashboard_shown(browser)
+        shown = browser.current_url, text(browser, "spend-month"), text(browser, "count-calls")
+        return shown, json.loads(cli(plane, "report", "--json", "--account", "acme", "--since", first.isoformat()))
+
+    def both():
+        today = utc_today()
+        return pick("7d", today - timedelta(days=6)), pick("today", today)
+
+    ((week_shown, week), (day_shown, day)), _ = within_one(both)
+    for (url, spend_, calls), rep in ((week_shown, week), (day_shown, day)):
+        assert (spend_, calls) == ("$" + rep["totals"]["cost_usd"], f"{rep['totals']['calls']:,}"), url
+    assert text(browser, "period-label").startswith("Today")
+    # the synthetic history spreads over the last 30 days: the week holds more calls than today
+    assert week["totals"]["calls"] > day["totals"]["calls"] and week_shown[2] != day_shown[2]
+    assert "period=today" in browser.find_element(By.CSS_SELECTOR, "[data-testid=export-csv]").get_attribute("href")
 
 
 def test_revoke_in_ui_and_the_proxy_refuses_the_next_call(plane, browser):

@@ -117,3 +117,20 @@ def test_path_model_never_raises_and_a_model_is_one_segment(path):
     assert result.model is None or result.problem is None
     if result.model is not None:
         assert "/" not in result.model and result.model.strip() == result.model
+
+
+@pytest.mark.parametrize("path, model, problem", [
+    ("/v1/realtime?model=gpt-realtime", "gpt-realtime", None),
+    ("/v1/realtime/?model=gpt-4o-realtime-preview&voice=x", "gpt-4o-realtime-preview", None),
+    ("/v1/realtime?model=gpt%2Drealtime", "gpt-realtime", None),
+    ("/v1/realtime", None, None),  # the upstream's default: a narrowed key refuses it (names no model)
+    ("/v1/realtime?model=a&model=b", None, "more than once"),
+    ("/v1/realtime?model=", None, "not one model name"),
+    ("/v1/realtime?model=a%20b", None, "not one model name"),
+    ("/v1/realtime?model=x/y", None, "not one model name"),
+    ("/v1/chat/completions?model=gpt-4o", None, None),  # only Realtime reads the query
+])
+def test_realtime_names_its_model_in_the_query(path, model, problem):
+    found = routing.path_model(path)
+    assert found.model == model
+    assert (found.problem is None) if problem is None else problem in found.problem

@@ -188,3 +188,17 @@ def test_the_injected_key_is_redacted_even_when_client_keys_are_kept(setup, stor
         r.response(f)
         assert SECRET not in repr(f.get_state()) and "(redacted by AiSpendTrack)" in f.request.headers["authorization"]
         assert SECRET[-4:] in f.request.headers["authorization"]
+
+
+def test_an_admin_key_is_never_opened_nor_sent(setup, store, config):
+    """An organization admin key (`providers set … --admin`, for reconcile) is not for calls:
+    not for the provider it belongs to, nor for an upstream configured under its stored name."""
+    rt, acct, key = setup
+    service.store_secret(store, "acme", service.admin_name("openai"), None, "sk-admin-ORGkey0123456789", "ann")
+    reload(rt)
+    assert rt.vault.entries == {}
+    for provider in ("openai", "openai.admin"):
+        f = flow_for(acct, key, provider)
+        f.request.headers["authorization"] = f"Bearer {CLIENT}"
+        through(rt, f)
+        assert f.request.headers["authorization"] == f"Bearer {CLIENT}" and state_of(f).injected is None

@@ -112,6 +112,25 @@ def test_a_budget_is_held_then_settled_once_by_reservation_id(store):
     assert not store.admit(adm(T0 + 4, charge=Charge(1))).admitted
 
 
+def test_a_hold_outside_an_admission_counts_no_call_and_is_forced_only_when_asked(store):
+    store.set_budget("account", "acme", "1", "month", now=T0)
+    first = store.hold_budget("key_a", "acme", Charge(1), T0)
+    assert first.id and first.refused_by is None
+    assert counts(store) == (0, 0)  # a Realtime response is not a call of its own
+    store.record([row(cost="0.6", reservation=first.id)])
+    assert held(store, "account", "acme") == (600_000_000, 0, 600_000_000 - 1)
+    second = store.hold_budget("key_a", "acme", Charge(1), T0 + 1)
+    store.record([row(T0 + 1, cost="0.6", reservation=second.id)])  # over the budget now
+    refused = store.hold_budget("key_a", "acme", Charge(1), T0 + 2)
+    assert refused.id is None and refused.refused_by.budget.subject == "acme"
+    assert held(store, "account", "acme") == (1_200_000_000, 0, 1_200_000_000 - 2)  # nothing moved
+    started = store.hold_budget("key_a", "acme", Charge(0), T0 + 3, force=True)  # the provider started it
+    assert started.id is not None
+    store.record([row(T0 + 3, cost="0.25", reservation=started.id)])
+    assert held(store, "account", "acme")[:2] == (1_450_000_000, 0)
+    assert store.hold_budget("key_b", "other", Charge(1), T0).id is None  # no budget: nothing to hold
+
+
 def test_an_aborted_call_without_usage_is_charged_its_whole_hold(store):
     store.set_budget("account", "acme", "10", "month", now=T0)
     hold = store.admit(adm(charge=Charge(2 * NANO))).budget.id

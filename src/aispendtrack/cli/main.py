@@ -36,6 +36,7 @@ from aispendtrack.cli.budget import budget_command
 from aispendtrack.cli.backup import backup_command
 from aispendtrack.cli.db import db_group
 from aispendtrack.cli.vault import providers_group, vault_group
+from aispendtrack.cli.reconcile import reconcile_command
 
 
 @click.group()
@@ -264,7 +265,7 @@ def keys_reset(ctx: click.Context, key_id: str) -> None:
 
 for _command in (report_command, export_command, top_command, demo_command, run_command, addon_path_command,
                  serve_command, members_group, webhooks_group,
-                 ca_bundle_command, backup_command, providers_group, vault_group):
+                 ca_bundle_command, backup_command, providers_group, vault_group, reconcile_command):
     cli.add_command(_command)
 accounts.add_command(accounts_rename)
 keys_group.add_command(keys_rename)

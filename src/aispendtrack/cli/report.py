@@ -8,6 +8,8 @@ import click
 from rich.text import Text
 
 from aispendtrack.views.budgets import budget_entries, budgets_table
+from aispendtrack.views.daterange import parse_tag
+from aispendtrack.views.latency import latency_table
 from aispendtrack.views.opening import open_existing
 from aispendtrack.views.periods import MAX_DAYS, resolve_period
 from aispendtrack.store.reads.report import tag_of
@@ -32,17 +34,21 @@ def _dimension(value: str) -> str:
 @click.option("--top", type=click.IntRange(min=1), help="Show the N costliest groups, the rest merged.")
 @click.option("--account", help="Only this account (name).")
 @click.option("--key", help="Only this key (key id or hint).")
+@click.option("--tag", "tag_filter", help="Only the calls with this tag: NAME=VALUE (e.g. feature=search).")
 @click.option("--json", "as_json", is_flag=True, help="Print only JSON (money as decimal strings).")
-def report_command(since, until, today, month, days, by, top, account, key, as_json):
-    """What the calls cost: totals, per key/account/model/..., spend per day, and the budgets."""
+def report_command(since, until, today, month, days, by, top, account, key, tag_filter, as_json):
+    """What the calls cost: totals, per key/account/model/..., spend per day, latency
+    (p50/p95, nearest rank) and the budgets."""
     from aispendtrack.views import render
 
     try:
         period = resolve_period(since=since, until=until, today=today, month=month, days=days)
+        tag = parse_tag(tag_filter, "--tag")
     except ValueError as e:
         raise click.UsageError(str(e)) from None
     with open_existing(click.get_current_context().obj["db_path"]) as store:
-        rep = report(store, since=period[0], until=period[1], by=by, top=top, account=account, key=key)
+        rep = report(store, since=period[0], until=period[1], by=by, top=top, account=account, key=key, tag=tag,
+                     latency=True)
         # A report of one key shows no budgets: the account's would read as that key's.
         config = None if key is not None else _config()
         budgets = budget_entries(store, config, account=account) if config is not None else []
@@ -51,6 +57,9 @@ def report_command(since, until, today, month, days, by, top, account, key, as_j
         return
     console = render.make_console()
     console.print(render.render_report(rep))
+    if rep.latency_total is not None and rep.latency_total.calls:
+        rows = [(render._group_label(rep.by, g.key, rep.labels), rep.group_latency(g.key)) for g in rep.groups]
+        console.print(Text(""), latency_table(rows, rep.by))
     if (table := budgets_table(budgets)) is not None:
         console.print(Text(""), table)
 

@@ -14,6 +14,7 @@ import click
 from rich.table import Table
 
 from aispendtrack.cli import common
+from aispendtrack.reconcile.adminkey import PROVIDERS, vault_name
 from aispendtrack.store.vault import MODES
 from aispendtrack.vault import service
 from aispendtrack.vault.crypto import VaultError
@@ -41,24 +42,40 @@ def providers_group() -> None:
 
 
 key_option = click.option("--key", "key_id", default=None, help="For this AiSpendTrack key only (overrides the account's).")
+admin_option = click.option("--admin", is_flag=True, help="The provider's organization admin key, for `aispendtrack "
+                            "reconcile` only: stored apart, never sent with proxied calls.")
+
+
+def _stored_name(provider: str, key_id: str | None, admin: bool) -> str:
+    """The vault's provider name: an admin key is kept as `<provider>.admin` (reconcile/adminkey.py)."""
+    if not admin:
+        return provider
+    if provider not in PROVIDERS:
+        raise click.BadParameter(f"admin keys are read for {' and '.join(PROVIDERS)} only", param_hint="PROVIDER")
+    if key_id is not None:
+        raise click.BadParameter("an admin key is the organization's: not one AiSpendTrack key's", param_hint="--key")
+    return vault_name(provider)
 
 
 @providers_group.command("set")
 @click.argument("account")
 @click.argument("provider")
 @key_option
+@admin_option
 @click.option("--by", "set_by", default=None, help="Who set it (default: your user name).")
 @click.pass_context
-def providers_set(ctx: click.Context, account: str, provider: str, key_id: str | None, set_by: str | None) -> None:
+def providers_set(ctx: click.Context, account: str, provider: str, key_id: str | None, admin: bool,
+                  set_by: str | None) -> None:
     """Store PROVIDER's API key for ACCOUNT, read from stdin or a hidden prompt."""
     store = common.open_store(ctx)
     with vault_errors():
         service.check_provider(provider, service.known_providers(common.load_config(ctx)))
         store.get_account(account)
-        record = service.store_secret(store, account, provider, key_id, _read_secret(provider),
+        stored = _stored_name(provider, key_id, admin)
+        record = service.store_secret(store, account, stored, key_id, _read_secret(stored),
                                       set_by or f"cli:{getpass.getuser()}")
     whose = f"key {safe(key_id)} of {safe(account)}" if key_id else safe(account)
-    common.console.print(f"Stored the {safe(provider)} key {safe(record.hint)} for {whose} "
+    common.console.print(f"Stored the {safe(record.provider)} key {safe(record.hint)} for {whose} "
                          f"(sealed with master key {record.master_key_id}).")
 
 
@@ -92,13 +109,15 @@ def providers_list(ctx: click.Context, account: str | None, as_json: bool) -> No
 @click.argument("account")
 @click.argument("provider")
 @key_option
+@admin_option
 @click.pass_context
-def providers_remove(ctx: click.Context, account: str, provider: str, key_id: str | None) -> None:
+def providers_remove(ctx: click.Context, account: str, provider: str, key_id: str | None, admin: bool) -> None:
     """Remove PROVIDER's stored key from ACCOUNT (or from one of its keys)."""
     store = common.open_store(ctx)
+    stored = _stored_name(provider, key_id, admin)
     with vault_errors():
-        service.remove(store, account, provider, key_id)
-    common.console.print(f"Removed the {safe(provider)} key of {safe(key_id or account)}.")
+        service.remove(store, account, stored, key_id)
+    common.console.print(f"Removed the {safe(stored)} key of {safe(key_id or account)}.")
 
 
 @providers_group.command("mode")

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 SEGMENT = "/models/"
+REALTIME = "/realtime"  # OpenAI Realtime names its model in the query: `/v1/realtime?model=…`
 ROUTERS = ("openrouter/auto",)  # model ids whose upstream picks the model that serves
 PRESET = "@preset/"  # OpenRouter: a saved preset names the model on the provider's side
 MAX_FALLBACKS = 64  # entries of a `models` list checked; a longer list is refused
@@ -50,9 +51,11 @@ def path_model(path: str) -> PathModel:
     """The model a path routes to. Read percent-decoded (an upstream may decode `%2F`), so
     `/models/` hidden by encoding, a second `/models/` segment, dot segments or a model
     name with a slash make the path ambiguous: `problem` says why."""
-    path = path.split("?", 1)[0].split("#", 1)[0]
+    path, _, query = path.split("#", 1)[0].partition("?")
     if bedrock := _BEDROCK.fullmatch(path):
         return bedrock_model(bedrock.group(1))
+    if path.rstrip("/").lower().endswith(REALTIME):
+        return _query_model(query)
     decoded = _unquoted(path)
     if decoded is None:
         return PathModel(problem="the path is percent-encoded more than three times over")
@@ -84,6 +87,23 @@ def bedrock_model(segment: str) -> PathModel:
         return PathModel(problem=f"the path's model {model[:80]!r} is not one model name")
     arn = _BEDROCK_ARN.fullmatch(model)
     return PathModel(arn.group(1) if arn else model)
+
+
+def _query_model(query: str) -> PathModel:
+    """The model of a Realtime session: the query's one `model` (a second one could be the
+    one the upstream reads)."""
+    try:
+        values = parse_qs(query, keep_blank_values=True, strict_parsing=False, max_num_fields=64).get("model", [])
+    except ValueError:
+        return PathModel(problem="the query has too many fields")
+    if len(values) > 1:
+        return PathModel(problem="the query names model more than once: name one")
+    if not values:
+        return PathModel()
+    model = values[0]
+    if not model or not model.isprintable() or any(c.isspace() for c in model) or "/" in model:
+        return PathModel(problem=f"the query's model {model[:80]!r} is not one model name")
+    return PathModel(model)
 
 
 class _Object(dict):

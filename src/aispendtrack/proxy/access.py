@@ -18,7 +18,7 @@ from mitmproxy import http
 
 from aispendtrack.limits import routing
 from aispendtrack.limits.permissions import model_allowed
-from aispendtrack.proxy.metering import request_body
+from aispendtrack.proxy.reqbody import request_body
 from aispendtrack.proxy.state import FlowState, Runtime, reject, state_of
 from aispendtrack.proxy.webview import MARK_REJECTED
 from aispendtrack.store.ledger_schema import Outcome

@@ -3,7 +3,7 @@
 request → auth (`auth.Auth`) → ledger health (`guard.LedgerGuard`) → models (`access.Access`: the path's, then
 the body's) → vault policy (`vault.VaultCheck`) → limits (`limits.Limiter`: only what may be forwarded is
 counted) → the vault's provider key set (`vault.VaultInject`) → upstream → meter and ledger
-(`metering.Metering`) → provider keys redacted (`redact.Redact`) → summary on exit
+(`metering.Metering`; a Realtime session's responses: `realtime.Realtime`) → provider keys redacted (`redact.Redact`) → summary on exit
 (`summary.Summary`). The parent opens the shared services (`state.Runtime`) when its
 options name a config and database; each child owns the rest of what it needs.
 """
@@ -23,6 +23,7 @@ from aispendtrack.proxy.tags import Tags
 from aispendtrack.proxy.intercept import NamelessTls, intercept_patterns
 from aispendtrack.proxy.limits import Limiter
 from aispendtrack.proxy.metering import Metering
+from aispendtrack.proxy.realtime import Realtime
 from aispendtrack.proxy.redact import Redact
 from aispendtrack.proxy.servewatch import ServeWatch
 from aispendtrack.proxy.state import Runtime
@@ -45,9 +46,10 @@ class AiSpendTrack:
 
     def __init__(self) -> None:
         self.rt = Runtime()
+        self.metering = Metering(self.rt)
         # The data path in hook order: each child is one step.
         self.addons = [Auth(self.rt), Tags(self.rt), LedgerGuard(self.rt), Access(self.rt), VaultCheck(self.rt),
-                       Limiter(self.rt), VaultInject(self.rt), Metering(self.rt),
+                       Limiter(self.rt), VaultInject(self.rt), self.metering, Realtime(self.rt, self.metering),
                        UpstreamErrors(), Redact(), Summary(self.rt), TlsHint(), NamelessTls(self.rt), WebColumns(),
                        ServeWatch()]
         self._allow_hosts_set: list[str] | None = None
@@ -105,6 +107,7 @@ class AiSpendTrack:
 
     def done(self) -> None:
         self._price_updates(False)
+        self.metering.shutdown()  # children's `done` would run after the writer closed
         self._stop()
 
     def _price_updates(self, on: bool) -> None:

@@ -20,7 +20,7 @@ from aispendtrack.config import Config
 from aispendtrack.limits import budget as rules
 from aispendtrack.meter.pricing import Pricer
 from aispendtrack.limits import routing
-from aispendtrack.proxy.metering import request_body
+from aispendtrack.proxy.reqbody import request_body
 from aispendtrack.proxy.state import FlowState
 from aispendtrack.store.budgets import Charge
 
@@ -70,4 +70,6 @@ def bound(flow: http.HTTPFlow, state: FlowState, config: Config, pricer: Pricer)
         return Bound(None, f"AiSpendTrack cannot hold a budget for model {unpriced[0] or '(none named)'}: it has"
                            f" no known price, so its cost could exceed the budget; add it under [prices] in the"
                            f" config, or set [budgets] unpriced = \"allow\"", unpriced[0])
+    if state.api == "realtime":  # the handshake bills nothing: it needs money left, each response holds its own
+        return Bound(Charge(1, tier), model=models[0])
     return Bound(Charge(rules.to_nano(max(max(each) for each in costs.values())), tier), model=models[0])

@@ -18,6 +18,7 @@ import asyncio
 import concurrent.futures
 import logging
 import time
+import weakref
 from datetime import UTC, datetime
 
 from mitmproxy import ctx, exceptions, http
@@ -26,8 +27,8 @@ from aispendtrack import meter
 from aispendtrack.limits import routing
 from aispendtrack.store.writer import StoreWriter
 from aispendtrack.meter.bedrock import LATENCY_HEADER, STREAM_APIS, TIER_HEADER, unpriced_mode
-from aispendtrack.meter.decode import Decoder, DecodeError
 from aispendtrack.proxy.observer import HOLD_SECONDS, StreamObserver
+from aispendtrack.proxy.reqbody import request_body
 from aispendtrack.meter.pricing import Pricer
 from aispendtrack.proxy.state import FlowState, Runtime, state_of
 from aispendtrack.store.ledger_schema import UPSTREAM, Outcome
@@ -36,26 +37,9 @@ from aispendtrack.proxy.webview import MARK_UNPRICED, comment_for
 log = logging.getLogger(__name__)
 
 CLIENT_GONE = "Client disconnected."
-MAX_REQUEST_BODY = 64 * 1024 * 1024  # decoded; enough for the largest multimodal requests
 COMMIT_WAIT = 1.0  # seconds the end of a stream may wait for its row's commit (event loop blocked)
 MIN_EVENT_MAX = 64 * 1024  # the kept tail must hold a usage object with room to spare
-
-
-def request_body(req: http.Request) -> tuple[bytes, bool]:
-    """(body for reading the model and stream flag, whether it was content-encoded).
-
-    Decoded with a cap: mitmproxy's own decoding would inflate a request gzip bomb whole.
-    """
-    raw = req.raw_content or b""
-    encoding = req.headers.get("content-encoding", "").strip().lower()
-    if encoding in ("", "identity"):
-        return raw, False
-    parts: list[bytes] = []
-    try:
-        Decoder(encoding, parts.append, MAX_REQUEST_BODY).feed(raw)
-    except DecodeError:
-        return b"", True
-    return b"".join(parts), True
+SHUTDOWN = "The gateway shut down while the call was running."
 
 
 class Metering:
@@ -69,6 +53,8 @@ class Metering:
         self.rt = rt
         self.pricer: Pricer | None = None
         self.max_event = meter.MAX_EVENT
+        # Flows between `request` and their row: at shutdown each still gets one (see `shutdown`).
+        self.inflight: weakref.WeakValueDictionary[str, http.HTTPFlow] = weakref.WeakValueDictionary()
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -96,10 +82,28 @@ class Metering:
     def start(self) -> None:
         self.pricer = Pricer.with_prices(self.rt.config.prices, self.rt.config.local_providers)
 
+    def shutdown(self) -> None:
+        """Rows for the calls still running as the proxy stops, queued before the writer
+        closes. Each may already have cost money upstream, and no hook runs for it after
+        `done`: it is recorded as aborted, partial, with the usage seen so far."""
+        for flow in list(self.inflight.values()):
+            state = state_of(flow)
+            if state is None or state.recorded or self.ledger is None:
+                continue
+            if state.outcome == Outcome.FORWARDED:
+                state.outcome = Outcome.ABORTED
+                state.error = SHUTDOWN
+            status = flow.response.status_code if flow.response is not None else None
+            try:
+                self.ledger.submit(self._prepare(flow, state, status, partial=True))
+            except Exception as e:
+                log.warning("aispendtrack: ledger row for flow %s not written at shutdown: %s", flow.id, e)
+
     def request(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
         if state is None or flow.error or not flow.live:
             return
+        self.inflight[flow.id] = flow
         body, encoded = request_body(flow.request)
         info = meter.request_info(state.api, body)
         # A path-routed API (Gemini) serves the path's model, whatever the body names.
@@ -219,6 +223,7 @@ class Metering:
     def _prepare(self, flow: http.HTTPFlow, state: FlowState, status: int | None, *, partial: bool) -> dict:
         """The flow's row; marks it recorded and annotates the flow for mitmweb."""
         state.recorded = True
+        self.inflight.pop(flow.id, None)
         if self.rt.presence is not None:
             self.rt.presence.count -= 1
         row = self.build_row(flow, state, status, partial=partial)
@@ -228,9 +233,11 @@ class Metering:
             flow.marked = MARK_UNPRICED
         return row
 
-    def build_row(self, flow: http.HTTPFlow, state: FlowState, status: int | None, *, partial: bool) -> dict:
+    def build_row(self, flow: http.HTTPFlow, state: FlowState, status: int | None, *, partial: bool,
+                  metered: meter.Metered | None = None) -> dict:
+        """The flow's row; `metered` is usage read elsewhere (a Realtime response's)."""
         now = time.time()
-        metered, streamed = self._metered(flow, state)
+        metered, streamed = (metered, False) if metered is not None else self._metered(flow, state)
         if metered is not None and partial and metered.has_usage:
             metered.partial = True
         model = (metered.model if metered else None) or state.request_model
@@ -282,6 +289,10 @@ class Metering:
             return None, state.stream
         if isinstance(resp.stream, StreamObserver):
             return _tiered(resp.stream.meter.result(), resp), True
+        if state.api == "realtime" and resp.status_code == 101:
+            # The handshake bills nothing; each response of the session gets its own row.
+            return meter.Metered(input_tokens=0, output_tokens=0, has_usage=True,
+                                 details={"input_tokens": 0, "output_tokens": 0}), False
         if state.outcome != Outcome.FORWARDED or resp.status_code >= 400:
             return None, state.stream
         # The raw body: meter_body decodes with a size cap; mitmproxy's decoding has none.

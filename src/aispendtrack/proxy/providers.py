@@ -33,6 +33,7 @@ SHAPE_PROVIDER = {
     "bedrock-converse-stream": "aws",
     "bedrock-invoke": "aws",
     "bedrock-invoke-stream": "aws",
+    "realtime": "openai",
 }
 # Amazon Bedrock Runtime's regional endpoints (and FIPS ones): provider `aws`, as genai-prices names it.
 BEDROCK_HOST = re.compile(r"bedrock-runtime(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com")
@@ -46,6 +47,7 @@ _PATH_APIS = [
     (re.compile(r"^/model/[^/]+/invoke$"), "bedrock-invoke"),
     (re.compile(r"^/model/[^/]+/invoke-with-response-stream$"), "bedrock-invoke-stream"),
     (re.compile(r"/chat/completions/?$"), "chat"),
+    (re.compile(r"/realtime/?$"), "realtime"),  # a WebSocket session (proxy/realtime.py)
     (re.compile(r"/api/chat/?$"), "ollama-chat"),
     (re.compile(r"/api/generate/?$"), "ollama-generate"),
     (re.compile(r"/api/embed/?$"), "ollama-embed"),
@@ -61,7 +63,7 @@ _PATH_APIS = [
 @dataclass(frozen=True)
 class Target:
     provider: str  # genai-prices provider id
-    api: str  # chat | responses | embeddings | completions | messages | generate | ollama-<chat|generate|embed|embeddings>
+    api: str  # chat | responses | embeddings | completions | messages | generate | realtime | ollama-<chat|generate|embed|embeddings>
     # | bedrock-<converse|converse-stream|invoke|invoke-stream> | other
     shape: str  # openai | anthropic | google | ollama | bedrock: error format and usage dialect
 

@@ -75,6 +75,10 @@ class FlowState:
     error: str | None = None
     recorded: bool = False  # the ledger row is built (exactly one per flow)
     injected: str | None = None  # the header the vault's provider key was set in (its name, never the key)
+    # a Realtime session (proxy/realtime.py): budget holds of client response.create events not yet
+    # matched to a response, and each running response's [hold id, start time] by response id
+    realtime_pending: list[str] | None = None
+    realtime_responses: dict[str, list] | None = None
     # the presented secret's SHA-256, for the store's own check where its change signals are
     # not exact (`Admission.digest`); never saved with the flow
     digest: str | None = None

@@ -54,7 +54,9 @@ class VaultView:
         self._told: set[tuple] = set()  # problems already logged (a reload happens on every key change)
 
     def load(self, store) -> None:
-        records, modes = store.list_credentials(), store.vault_modes()
+        # organization admin keys (reconcile) are never for a call: not even opened here
+        records = [r for r in store.list_credentials() if not service.is_admin(r.provider)]
+        modes = store.vault_modes()
         known = {(r.account_id, r.provider, r.key_id, r.master_key_id, r.sealed): r for r in records}
         opened = {k: v for k, v in self._opened.items() if k in known}
         entries: dict[tuple[int, str, str], Entry] = {}

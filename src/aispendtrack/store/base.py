@@ -15,9 +15,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from aispendtrack.store import (budgets, keys, limits, members, migrate, outbox, rename, sessions, traffic, vault,
-                                webhook_endpoints)
+from aispendtrack.store import (budgets, keys, limits, members, migrate, outbox, reconcile_runs, rename, sessions,
+                                traffic, vault, webhook_endpoints)
 from aispendtrack.store.reads import calls as read_calls
+from aispendtrack.store.reads import daily as read_daily
+from aispendtrack.store.reads import latency as read_latency
 from aispendtrack.store.reads import report as read_report
 from aispendtrack.store.reads import windows
 from aispendtrack.store.reads.rows import ExportRow
@@ -99,6 +101,7 @@ class SqlStore:
             return self.write_batch(conn, batch)
 
     admit = op(limits.admit)
+    hold_budget = op(limits.hold)
     record = op(traffic.record)
     usage = op(limits.usage)
     reset_key = op(limits.reset_key)
@@ -166,12 +169,23 @@ class SqlStore:
     set_vault_mode = op(vault.set_vault_mode)
     vault_modes = op(vault.vault_modes)
 
+    # -- saved reconciliations (`api.reconcile`) ---------------------------------------------
+    save_reconcile = op(reconcile_runs.save_report)
+    save_reconcile_failure = op(reconcile_runs.save_failure)
+    latest_reconcile_runs = op(reconcile_runs.latest_runs)
+    get_reconcile_run = op(reconcile_runs.get_run)
+    reconcile_run_rows = op(reconcile_runs.run_rows)
+    load_reconcile_report = op(reconcile_runs.load_report)
+    claim_reconcile_day = op(reconcile_runs.claim_day)
+
     # -- reads (views: report, dashboard, /v1/me, /v1/usage, export, top; `api.reads`) -------
     report_groups = op(read_report.report_groups)
     latest_calls = op(read_calls.latest_calls)
+    latency_durations = op(read_latency.durations)
     count_calls = op(read_calls.count_calls)
     key_hour = op(windows.key_hour)
     account_month = op(windows.account_month)
+    provider_days = op(read_daily.provider_days)
 
     def export_rows(self, **filters) -> Iterator[ExportRow]:
         with self.own_connection() as conn:

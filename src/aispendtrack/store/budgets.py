@@ -164,17 +164,18 @@ def _rows_spend(conn: Conn, col: str, subject: str, start: float, end: float | N
 # -- the data path ---------------------------------------------------------------------
 
 
-def reserve(conn: Conn, *, key_id: str, account: str, charge: Charge, now: float) -> Reservation:
+def reserve(conn: Conn, *, key_id: str, account: str, charge: Charge, now: float,
+            force: bool = False) -> Reservation:
     """Inside the caller's write transaction (holding the key's and the account's locks):
     hold `charge` on every budget of the call, or refuse (writing nothing) if one of them
-    would go over. The counters are read locked (`FOR UPDATE` on PostgreSQL), so a settle
+    would go over — unless `force`: spend the provider started by itself must be held too. The counters are read locked (`FOR UPDATE` on PostgreSQL), so a settle
     committing meanwhile is seen, never overwritten."""
     found = []
     for b in _budgets_of(conn, key_id, account, charge.tier_budget):
         found.append(_counter(conn, b, now))
     amount = charge.amount_nano
     for s in found:
-        if not rules.admits(s.budget.limit_nano, s.spent_nano, s.reserved_nano, amount):
+        if not force and not rules.admits(s.budget.limit_nano, s.spent_nano, s.reserved_nano, amount):
             return Reservation(None, tuple(found), refused_by=s)
     if not found:
         return Reservation(None, ())

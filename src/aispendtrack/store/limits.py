@@ -85,6 +85,14 @@ def admit(conn: Conn, adm: Admission, *, durable: bool = True) -> Decision:
         return decide(conn, adm)
 
 
+def hold(conn: Conn, key_id: str, account: str, charge: budgets.Charge, now: float, *,
+         force: bool = False) -> budgets.Reservation:
+    """A budget hold outside an admission, counting no call: a Realtime response inside an
+    admitted session (`refused_by` set when it does not fit, unless `force`)."""
+    with conn.tx(f"key:{key_id}", f"account:{account}"):  # `locks`' order
+        return budgets.reserve(conn, key_id=key_id, account=account, charge=charge, now=now, force=force)
+
+
 def decide(conn: Conn, adm: Admission) -> Decision:
     """`admit` inside the caller's write transaction (which holds `locks(adm)`)."""
     _check_limit(adm.hourly_limit, "hourly_limit")

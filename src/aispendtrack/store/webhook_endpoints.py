@@ -25,6 +25,7 @@ from aispendtrack.store.records import Endpoint, KeyStoreError
 EVENTS = (
     "key.created", "key.rotated", "key.revoked", "key.expiring", "key.rotation_due", "member.added", "member.removed",
     "member.role_changed", "limit.hourly_reached", "quota.monthly_threshold", "budget.threshold",
+    "reconcile.drift",
 )
 SECRET_PREFIX = "whsec_"
 

@@ -15,6 +15,17 @@ from aispendtrack.vault.crypto import Keyring, VaultError, hint, new_master_key
 
 PROVIDER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MAX_SECRET = 4096
+# An organization admin key (`providers set … --admin`, read by `aispendtrack reconcile`) is
+# kept as `<provider>.admin`: the proxy never opens nor sends it, whatever a flow's provider.
+ADMIN_SUFFIX = ".admin"
+
+
+def admin_name(provider: str) -> str:
+    return provider + ADMIN_SUFFIX
+
+
+def is_admin(stored_provider: str) -> bool:
+    return stored_provider.endswith(ADMIN_SUFFIX)
 
 
 def known_providers(config) -> set[str]:

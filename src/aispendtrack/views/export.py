@@ -77,16 +77,18 @@ def export_rows(
     account: str | None = None,
     key: str | None = None,
     member_id: int | None = None,
+    tag: tuple[str, str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield ledger rows (dicts keyed by EXPORT_FIELDS, in that order), oldest first.
 
     `since` is inclusive, `until` exclusive; naive datetimes and dates are UTC. `key` is a
-    key id (`key_…`). Lazy: rows are streamed as the caller iterates (close the iterator
-    when stopping early: it holds a connection of its own).
+    key id (`key_…`); `tag` (name, value) keeps the calls with that tag. Lazy: rows are
+    streamed as the caller iterates (close the iterator when stopping early: it holds a
+    connection of its own).
     """
     rows = as_store(store).export_rows(since=None if since is None else _utc(since),
                                        until=None if until is None else _utc(until),
-                                       account=account, key=key, member_id=member_id)
+                                       account=account, key=key, member_id=member_id, tag=tag)
     try:
         for row in rows:
             yield _convert(row._asdict())

@@ -19,6 +19,7 @@ from aispendtrack.store.reads.legacy import as_store
 from aispendtrack.store.reads.report import DIMENSIONS as _DIMENSIONS
 from aispendtrack.store.reads.report import tag_of
 from aispendtrack.store.totals import Stats, canon
+from aispendtrack.views.latency import NONE, Latency, latency_groups
 from aispendtrack.views.periods import _utc, parse_when, resolve_period
 from aispendtrack.views.standing import LimitStatus, limits_status
 
@@ -62,17 +63,26 @@ class Report:
     daily: list[tuple[str, Stats]] = field(default_factory=list)
     filters: dict = field(default_factory=dict)
     labels: dict = field(default_factory=dict)  # by key: key id → {"name", "hint"}
+    latency: dict[Any, Latency] | None = None  # per group (`report(latency=True)`)
+    latency_total: Latency | None = None
+
+    def group_latency(self, key: Any) -> Latency:
+        return (self.latency or {}).get(key, NONE)
 
     def to_dict(self) -> dict:
+        lat = {} if self.latency is None else {"latency": self.latency_total.to_dict()}
         return {
             "since": iso(self.since) if self.since else None,
             "until": iso(self.until) if self.until else None,
             "by": self.by,
             "filters": self.filters,
             "totals": self.totals.to_dict(),
-            "groups": [{**g.to_dict(), **self.labels.get(g.key, {})} for g in self.groups],
+            "groups": [{**g.to_dict(), **self.labels.get(g.key, {}),
+                        **({} if self.latency is None else {"latency": self.group_latency(g.key).to_dict()})}
+                       for g in self.groups],
             "other": self.other.to_dict() if self.other else None,
             "daily": [{"day": d, **s.to_dict()} for d, s in self.daily],
+            **lat,
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -82,18 +92,24 @@ class Report:
 def report(
     store, *, since: datetime | None = None, until: datetime | None = None, by: str = "model",
     top: int | None = None, account: str | None = None, key: str | None = None, member_id: int | None = None,
-    per_day: bool = True,
+    per_day: bool = True, tag: tuple[str, str] | None = None, latency: bool = False,
 ) -> Report:  # fmt: skip
     """Totals, per-`by` groups (cost desc, then calls) and a daily series (not without
     `per_day`) for [since, until): only `account`'s calls, only `key`'s (its id or hint),
-    only the keys of `member_id`."""
+    only the keys of `member_id`, only the calls tagged `tag` (name, value); with `latency`
+    the groups' latency percentiles (`views.latency`)."""
     if by not in DIMENSIONS and tag_of(by) is None:
         raise ValueError(f"unknown dimension {by!r}: one of {', '.join(DIMENSIONS)}, or tag:NAME")
     store = as_store(store)
     since, until = (_utc(t) if t else None for t in (since, until))
     parts = store.report_groups(since=since, until=until, by=by, account=account, key=key, member_id=member_id,
-                                per_day=per_day)
+                                per_day=per_day, tag=tag)
     rep = assemble(parts, since=since, until=until, by=by, top=top, account=account, key=key)
+    if tag is not None:
+        rep.filters["tag"] = f"{tag[0]}={tag[1]}"
+    if latency:
+        rep.latency, rep.latency_total = latency_groups(store, since=since, until=until, by=by, account=account,
+                                                        key=key, member_id=member_id, tag=tag)
     if by == "key":
         rep.labels = key_labels(store)
     return rep

@@ -12,6 +12,7 @@ runs it from the command line (``__main__.py``).
 Per-request knobs (request headers): ``x-fake-flavor: groq|openrouter|deepseek`` (Ollama: ``old|cached``),
 ``x-fake-usage-with-choices: 1``, ``x-fake-chunks: N``, ``x-fake-stream-delay: S``,
 ``x-fake-fault: 500|429|reset[:N]|hang[:N]|slow:S`` (same as one queued :class:`Fault`).
+Served calls are billed; the OpenAI and Anthropic admin usage and cost APIs answer from them (billing.py).
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ import time
 import uuid
 import zlib
 from http import HTTPStatus
+from urllib.parse import parse_qs
 
+from aispendtrack.demo.fake import realtime
+from aispendtrack.demo.fake.billing import Billing
 from aispendtrack.demo.fake.script import Fault, ReceivedRequest
 from aispendtrack.demo.fake.wire_bedrock import refusal as bedrock_refusal
 from aispendtrack.demo.fake.wire import Call, Reply, UsageSpec, build, error_body, json_reply, prompt_text, route, split_text
@@ -61,6 +65,8 @@ class FakeProvider:
         self.record = True  # False: keep no ReceivedRequest (long bench runs)
         self.fail_next: list[Fault] = []
         self.received: list[ReceivedRequest] = []
+        self.realtime_events: list[dict] = []  # every client event of every Realtime session
+        self.billing = Billing()  # the calls served, for the admin usage and cost APIs (billing.py)
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -175,6 +181,14 @@ class FakeProvider:
             writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             return False
         h = {k.lower(): v for k, v in headers}
+        if realtime.is_upgrade(target, h):
+            if self.record:
+                with self._lock:
+                    self.received.append(ReceivedRequest(method, target, headers, b"", time.time(), "", ()))
+            model = parse_qs(target.partition("?")[2]).get("model", ["gpt-realtime"])[0]
+            await realtime.serve(head, reader, writer, model=model, spec=self.usage, record=self.realtime_events,
+                                 delay=self.stream_delay)
+            return False
         if h.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if "chunked" in h.get("transfer-encoding", "").lower():
@@ -223,6 +237,8 @@ class FakeProvider:
             fb = fault.body if fault.body is not None else error_body(provider, fault.status)
             fb = json.dumps(fb).encode() if isinstance(fb, dict) else fb.encode() if isinstance(fb, str) else fb
             reply = Reply(fault.status, body=fb, headers=list(fault.headers))
+        elif (admin := self.billing.answer(method, target, h, req)) is not None:
+            reply = admin
         elif err:
             reply = json_reply(error_body(provider, *err), err[0])
         else:
@@ -235,6 +251,7 @@ class FakeProvider:
                         stream=stream, sse="alt=sse" in query, flavor=h.get("x-fake-flavor", "").lower(),
                         usage_with_choices=h.get("x-fake-usage-with-choices", "") in ("1", "true"))
             reply = build(call)
+            self.billing.record(call, h, reply, keep=self.record)
         delay = float(h.get("x-fake-stream-delay") or self.stream_delay)
         await self._send(reply, h, rid, keep, fault, delay, writer, reader)
 

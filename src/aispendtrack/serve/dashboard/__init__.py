@@ -18,7 +18,7 @@ STATIC = Path(__file__).parent / "static"
 def install(app: FastAPI) -> None:
     from aispendtrack.serve.dashboard.routes import router, templates
 
-    for name in ("login.html", "dashboard.html"):
+    for name in ("login.html", "dashboard.html", "_period.html", "_latency.html", "reconcile_run.html"):
         templates.get_template(name)  # compiled once at start, not on the first visitor's clock
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -20,6 +20,7 @@ from aispendtrack.config import Config
 from aispendtrack.limits.permissions import PERMISSIONS
 from aispendtrack.serve import deps, roles
 from aispendtrack.serve.attachment import content_disposition
+from aispendtrack.serve.dashboard import period as chosen
 from aispendtrack.serve.dashboard import session as sess
 from aispendtrack.serve.dashboard import view
 from aispendtrack.serve.models import NewKeyRequest
@@ -27,8 +28,9 @@ from aispendtrack.serve.routers import keys as keys_api
 from aispendtrack.serve.routers.usage import _rows, own
 from aispendtrack.store import sessions
 from aispendtrack.store.base import SqlStore
+from aispendtrack.store.db import utcnow
 from aispendtrack.store.keytext import KEY_RE, PREFIX
-from aispendtrack.views.periods import resolve_period
+from aispendtrack.views import reconcile as reconcile_view
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -58,18 +60,36 @@ def _needs(viewer: sess.Viewer, permission: str, cfg: Config) -> str | None:
     return f"needs a key with the {permission} permission"
 
 
+def _choice(request: Request) -> chosen.Choice:
+    """What the URL asks to show; `ValueError` naming the parameter."""
+    return chosen.choice(request, utcnow().date())
+
+
 def _dashboard(request: Request, store: SqlStore, cfg: Config, viewer: sess.Viewer, status: int = 200,
-               **extra) -> Response:
+               choice: chosen.Choice | None = None, **extra) -> Response:
     who = roles.of(store, viewer.record)
-    data = view.page(store, cfg, viewer.record, member_id=own(who))
+    choice = choice or chosen.default(utcnow().date())
+    data = view.page(store, cfg, viewer.record, member_id=own(who), period=choice.period, tag=choice.tag,
+                     tag_by=choice.tag_by)
     can_keys = viewer.can("api")
     context = {
-        **data, "viewer": viewer.record, "who": who, "csrf": viewer.csrf, "permissions": PERMISSIONS,
+        **data, "picker": chosen.picker(choice),
+        "viewer": viewer.record, "who": who, "csrf": viewer.csrf, "permissions": PERMISSIONS,
         "export_needs": _needs(viewer, "export", cfg), "keys_needs": _needs(viewer, "api", cfg),
         "keys": keys_api.list_keys(who=who, store=store, cfg=cfg) if can_keys else [],
+        "reconcile": _reconcile_card(store, cfg, who),
         "notice": None, "error": None, "new_key": None, **extra,
     }
     return _html(request, "dashboard.html", context, status)
+
+
+def _reconcile_card(store: SqlStore, cfg: Config, who: roles.Caller) -> list[dict] | None:
+    """The reconciliation card's entries (the account's share of the saved runs): owners and
+    admins only, and only once there is a run or a schedule to make one."""
+    if not who.whole_account:
+        return None
+    cards = reconcile_view.cards(store, who.key.account, cfg.reconcile.drift_usd)
+    return cards if cards or cfg.reconcile.schedule == "daily" else None
 
 
 @router.get("/")
@@ -78,7 +98,13 @@ def index(request: Request, store: SqlStore = Depends(deps.store), cfg: Config =
         return _login(request, "Keys are never accepted in a URL: paste the key into the form (and replace "
                       "that key: URLs end up in logs).", 400)
     viewer = sess.viewer(request, store, cfg)
-    return _login(request) if viewer is None else _dashboard(request, store, cfg, viewer)
+    if viewer is None:
+        return _login(request)
+    try:
+        choice = _choice(request)
+    except ValueError as e:  # shown over the default view, so the picker is there to correct it
+        return _dashboard(request, store, cfg, viewer, 400, error=f"Cannot show that period: {e}.")
+    return _dashboard(request, store, cfg, viewer, choice=choice)
 
 
 @router.post("/login")
@@ -174,13 +200,23 @@ def _viewer_or_401(request: Request, store: SqlStore, cfg: Config) -> sess.Viewe
     return viewer
 
 
+def _choice_or_400(request: Request) -> chosen.Choice | JSONResponse:
+    try:
+        return _choice(request)
+    except ValueError as e:
+        return JSONResponse({"error": {"type": "invalid_request", "message": str(e)}}, 400, headers=HEADERS)
+
+
 @router.get("/dashboard/live.json")
 def live(request: Request, store: SqlStore = Depends(deps.store), cfg: Config = Depends(deps.config)) -> Response:
     viewer = _viewer_or_401(request, store, cfg)
     if isinstance(viewer, Response):
         return viewer
+    if isinstance(choice := _choice_or_400(request), Response):
+        return choice
     mine = own(roles.of(store, viewer.record))  # members and viewers see their own keys, as through /v1/usage
-    return JSONResponse(view.public(view.live(store, cfg, viewer.record, member_id=mine)), headers=HEADERS)
+    data = view.live(store, cfg, viewer.record, member_id=mine, period=choice.period, tag=choice.tag)
+    return JSONResponse(view.public(data), headers=HEADERS)
 
 
 @router.get("/dashboard/export.{fmt}")
@@ -193,10 +229,29 @@ def export(request: Request, fmt: str, store: SqlStore = Depends(deps.store),
         return Response(status_code=404)
     if (why := _needs(viewer, "export", cfg)) is not None:
         return _dashboard(request, store, cfg, viewer, 403, error=f"Export {why}.")
-    since, _ = resolve_period(month=True)
-    name = f"aispendtrack-{viewer.record.account}-{since:%Y-%m}.{fmt}"
+    if isinstance(choice := _choice_or_400(request), Response):
+        return choice
+    name = chosen.export_name(viewer.record.account, choice, fmt)
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
     # members and viewers export their own calls, as through /v1/calls
     mine = own(roles.of(store, viewer.record))
-    return StreamingResponse(_rows(request.app.state.store, fmt, since, None, viewer.record.account, mine),
-                             media_type=media, headers={**HEADERS, "Content-Disposition": content_disposition(name)})
+    rows = _rows(request.app.state.store, fmt, choice.period.since, choice.period.until, viewer.record.account, mine,
+                 choice.tag)
+    return StreamingResponse(rows, media_type=media,
+                             headers={**HEADERS, "Content-Disposition": content_disposition(name)})
+
+
+@router.get("/dashboard/reconcile/{run_id}")
+def reconcile_run(request: Request, run_id: int, store: SqlStore = Depends(deps.store),
+                  cfg: Config = Depends(deps.config)) -> Response:
+    """The account's share of one saved reconciliation (owners and admins: as `/v1/reconcile`)."""
+    viewer = sess.viewer(request, store, cfg)
+    if viewer is None:
+        return _login(request, None, 401)
+    if not roles.of(store, viewer.record).whole_account:
+        return _dashboard(request, store, cfg, viewer, 403, error="Reconciliations are for owners and admins.")
+    run = store.get_reconcile_run(run_id, viewer.record.account) if 0 < run_id < 2**62 else None
+    if run is None:
+        return _dashboard(request, store, cfg, viewer, 404, error=f"No reconciliation run {run_id} for this account.")
+    return _html(request, "reconcile_run.html", {"viewer": viewer.record, **reconcile_view.run_page(
+        store, run, viewer.record.account, cfg.reconcile.drift_usd)})

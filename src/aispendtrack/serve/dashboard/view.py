@@ -6,8 +6,14 @@ None (owner/admin) = the whole account, with spend per member; a member id = onl
 member's keys and their calls (the account's own quota and budget rows stay: they bind
 every key).
 
-Every number comes from counters and daily sums (`store.report_groups` answers whole days
-from them), so a render costs the same on a ledger of a million rows as on an empty one."""
+`period` is what the page shows (`views.daterange.DayRange`, whole UTC days; default
+this month): every spend, count, breakdown, the chart and the latest calls are of it; `tag`
+(name, value) keeps only the calls with that tag. The limits are where they stand now.
+
+Spend and counts come from counters and daily sums (`store.report_groups` answers whole days
+from them), so they cost the same on a ledger of a million rows as on an empty one; a tag
+filter, a tag breakdown and the latency percentiles read the period's ledger rows (the sums
+keep neither tags nor durations)."""
 
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ from aispendtrack.store.keys import account_limits
 from aispendtrack.store.reads.legacy import as_store
 from aispendtrack.store.totals import Stats, canon
 from aispendtrack.views.budgets import budget_status
+from aispendtrack.views.daterange import DayRange, preset
+from aispendtrack.views.latency import fmt_ms, latency_by
 from aispendtrack.views.members import member_rows
 from aispendtrack.views.report import Report, report
 from aispendtrack.views.usage import account_month, fmt_reset, key_hour, reset_seconds
@@ -118,7 +126,8 @@ def limits(store, cfg: Config, account: str, labels: dict[str, str], now: float,
     return rows
 
 
-def latest(store, account: str, labels: dict[str, str], n: int = LATEST, member_id: int | None = None) -> list[dict]:
+def latest(store, account: str, labels: dict[str, str], n: int = LATEST, member_id: int | None = None,
+           period: DayRange | None = None, tag: tuple[str, str] | None = None) -> list[dict]:
     return [{"time": c.ts[:19].replace("T", " "), "key": labels.get(c.key_id, c.key_hint or "—"),
              "model": c.model or "—", "status": f"{c.status} {c.outcome}", "input": count(c.input_tokens),
              "cached": count(c.cache_read_tokens), "output": count(c.output_tokens),
@@ -126,39 +135,48 @@ def latest(store, account: str, labels: dict[str, str], n: int = LATEST, member_
              "cost": f"{money(0)} (local)" if c.pricing == "local"
              else money(c.cost_usd) if c.cost_usd is not None else (c.pricing or "—"),
              "streamed": "yes" if c.streamed else "no"}
-            for c in store.latest_calls(n, account=account, member_id=member_id)]
+            for c in store.latest_calls(n, account=account, member_id=member_id, since=period and period.since,
+                                        until=period and period.until, tag=tag)]
 
 
 def chart(days: list[tuple[str, Stats]]) -> dict:
     """Bars of the daily spend, in SVG user units (the template draws them)."""
     most = max((st.cost_usd for _, st in days), default=Decimal(0))
     top = most or 1
+    step = 600 / max(len(days), 30)  # 30 bars fill the width; a longer period gets thinner bars
     bars = []
     for i, (day, st) in enumerate(days):
         h = round(float(st.cost_usd / top) * 100, 2)
-        bars.append({"x": i * 20 + 2, "y": round(110 - h, 2), "h": h, "day": day, "cost": money(st.to_dict()["cost_usd"])})
+        bars.append({"x": round(i * step + step / 10, 2), "w": round(step * 0.8, 2), "y": round(110 - h, 2), "h": h,
+                     "day": day, "cost": money(st.to_dict()["cost_usd"])})
     return {"bars": bars, "top": money(canon(most)),
             "first": days[0][0] if days else "", "last": days[-1][0] if days else ""}
 
 
-def days(store, account: str, first: date, last: date, by: str, member_id: int | None = None) -> Report:
-    """The report of `account` (only `member_id`'s keys) for the whole UTC days [first, last];
-    a daily series only by day."""
+def days(store, account: str, first: date, last: date, by: str, member_id: int | None = None,
+         tag: tuple[str, str] | None = None) -> Report:
+    """The report of `account` (only `member_id`'s keys, only calls tagged `tag`) for the
+    whole UTC days [first, last]; a daily series only by day."""
     since = datetime.combine(first, dtime(), UTC)
     until = datetime.combine(last + timedelta(days=1), dtime(), UTC)
-    return report(store, since=since, until=until, by=by, account=account, member_id=member_id, per_day=by == "day")
+    return report(store, since=since, until=until, by=by, account=account, member_id=member_id, per_day=by == "day",
+                  tag=tag)
 
 
-def live(store, cfg: Config, record: KeyRecord, now: float | None = None, member_id: int | None = None) -> dict:
-    """What the page refreshes while open: spend, counts, limits and the latest calls."""
+def live(store, cfg: Config, record: KeyRecord, now: float | None = None, member_id: int | None = None,
+         period: DayRange | None = None, tag: tuple[str, str] | None = None) -> dict:
+    """What the page refreshes while open: spend, counts, limits and the latest calls of
+    `period` (default this month)."""
     store = as_store(store)
     now = time.time() if now is None else now
     today = datetime.fromtimestamp(now, UTC).date()
-    daily = days(store, record.account, today - timedelta(days=CHART_DAYS - 1), today, "day", member_id)
-    month = days(store, record.account, today.replace(day=1), today, "day", member_id)
+    period = period or preset("month", today)
+    daily = days(store, record.account, today - timedelta(days=CHART_DAYS - 1), today, "day", member_id, tag)
+    month = days(store, record.account, period.first, period.last, "day", member_id, tag)
     labels = key_labels(store, record.account, member_id)
     t = month.totals
     return {
+        "period_label": period.label,
         "spend_month": money(t.to_dict()["cost_usd"]),
         "spend_today": money(_day(daily.daily, today).to_dict()["cost_usd"]),
         "spend_30d": money(daily.totals.to_dict()["cost_usd"]),
@@ -168,9 +186,9 @@ def live(store, cfg: Config, record: KeyRecord, now: float | None = None, member
                    "limited": count(t.rate_limited + t.quota_exceeded), "budget_exceeded": count(t.budget_exceeded),
                    "forbidden": count(t.forbidden), "errors": count(t.errors)},
         "limits": limits(store, cfg, record.account, labels, now, every_key=member_id is None),
-        "latest": latest(store, record.account, labels, member_id=member_id),
+        "latest": latest(store, record.account, labels, member_id=member_id, period=period, tag=tag),
         "updated": datetime.fromtimestamp(now, UTC).strftime("%H:%M:%S UTC"),
-        "_daily": daily.daily,
+        "_daily": month.daily,
         "_labels": labels,
     }
 
@@ -179,23 +197,35 @@ def _day(days: list[tuple[str, Stats]], day: date) -> Stats:
     return next((st for d, st in days if d == day.isoformat()), Stats())
 
 
-def page(store, cfg: Config, record: KeyRecord, now: float | None = None, member_id: int | None = None) -> dict:
-    """Everything the first render shows: `live` plus the month per model, per key (and per
-    member, for the whole account) and the chart."""
+def page(store, cfg: Config, record: KeyRecord, now: float | None = None, member_id: int | None = None,
+         period: DayRange | None = None, tag: tuple[str, str] | None = None, tag_by: str | None = None) -> dict:
+    """Everything the first render shows: `live` plus the period per model, per key (and per
+    member, for the whole account; per value of tag `tag_by` when asked), their latency and
+    the chart."""
     store = as_store(store)
     now = time.time() if now is None else now
-    data = live(store, cfg, record, now, member_id)
     today = datetime.fromtimestamp(now, UTC).date()
-    first = today.replace(day=1)
-    by_model = days(store, record.account, first, today, "model", member_id)
-    by_key = days(store, record.account, first, today, "key", member_id)
+    period = period or preset("month", today)
+    data = live(store, cfg, record, now, member_id, period, tag)
+    first, last = period.first, period.last
+    by_model = days(store, record.account, first, last, "model", member_id, tag)
+    by_key = days(store, record.account, first, last, "key", member_id, tag)
+    lat = latency_by(store, ("model", "key"), since=period.since, until=period.until, account=record.account,
+                     member_id=member_id, tag=tag)  # one read of the period's rows for both
+    (by_model.latency, by_model.latency_total), (by_key.latency, by_key.latency_total) = lat["model"], lat["key"]
     labels = data.pop("_labels")
     data["chart"] = chart(data.pop("_daily"))
     data["by_model"] = [stats_row(g.key or "(unknown model)", g.stats) for g in by_model.groups]
     data["by_key"] = [stats_row(labels.get(g.key, g.key or "(no key)"), g.stats) for g in by_key.groups]
-    data["month_name"] = first.strftime("%B %Y")
+    data["latency"] = latency_rows(by_model, by_key, labels)
+    data["by_tag"] = None
+    if tag_by is not None:
+        by_tag = days(store, record.account, first, last, tag_by, member_id, tag)
+        data["by_tag"] = [stats_row("(no tag)" if g.key is None else str(g.key), g.stats) for g in by_tag.groups]
+    data["tag_name"] = None if tag_by is None else tag_by[4:]
+    data["month_name"] = period.label
     if member_id is None:
-        by_member = days(store, record.account, first, today, "member")
+        by_member = days(store, record.account, first, last, "member", tag=tag)
         data["by_member"] = [
             {"member": m["member"], "role": m["role"], "active_keys": count(m["active_keys"]),
              "cost": money(m["cost_usd"]), "calls": count(m["calls"])}
@@ -203,6 +233,20 @@ def page(store, cfg: Config, record: KeyRecord, now: float | None = None, member
     else:
         data["by_member"] = None
     return data
+
+
+def latency_rows(by_model: Report, by_key: Report, labels: dict[str, str]) -> list[dict]:
+    """Per model, then per key: p50/p95 of the total and of streams' first byte (`views.latency`)."""
+    rows = []
+    for kind, rep, name in (("model", by_model, lambda k: k or "(unknown model)"),
+                            ("key", by_key, lambda k: labels.get(k, k or "(no key)"))):
+        for g in rep.groups:
+            lat = rep.group_latency(g.key)
+            rows.append({"kind": kind, "label": name(g.key), "calls": count(lat.calls), "p50": fmt_ms(lat.p50_ms),
+                         "p95": fmt_ms(lat.p95_ms), "streams": count(lat.streams),
+                         "ttfb_p50": fmt_ms(lat.ttfb_p50_ms), "ttfb_p95": fmt_ms(lat.ttfb_p95_ms),
+                         "exact": lat.to_dict()})
+    return rows
 
 
 def public(data: dict) -> dict:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from aispendtrack.limits import budget as rules
 from aispendtrack.limits.window import Decision
-from aispendtrack.store.budgets import Charge, Standing
+from aispendtrack.store.budgets import Charge, Reservation, Standing
 from aispendtrack.store.records import Usage
 
 
@@ -52,6 +52,11 @@ class TrafficStore(Protocol):
         """Insert ledger rows (`ledger_schema.to_db_row` form) and settle their budget holds,
         in one durable transaction; a row the store refuses fails alone. Raises
         `StoreUnavailable` when nothing could be committed (the caller keeps the rows)."""
+
+    def hold_budget(self, key_id: str, account: str, charge: Charge, now: float, *, force: bool = False) -> Reservation:
+        """Hold `charge` on the key's and account's budgets without
+        counting a call; the ledger row naming the hold's id settles it. Refused (no id,
+        `refused_by` set) when it does not fit, unless `force`."""
 
     def touch_keys(self, key_ids: Iterable[str], when: str) -> None:
         """Record that these keys were used (`last_used`); informational."""

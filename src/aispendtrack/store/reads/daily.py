@@ -17,6 +17,7 @@ has none); `grp` is the JSON of (key, model, provider), the part of the key that
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -101,19 +102,21 @@ DIMENSIONS = {  # what the sums can be grouped by: select expressions, joins
     "provider": (("calls_daily.provider",), ""),
     "day": ((), ""),
     "member": (("calls_daily.account", "m.name"), _MEMBER_JOIN),
+    "account_model": (("calls_daily.account", "calls_daily.model"), ""),  # reconciliation (not a report's)
 }
 MEMBER_KEYS = "key_id IN (SELECT id FROM keys WHERE member_id = ?)"
 
 
 def groups(conn: Conn, by: str, first: str | None, end: str | None, *, account: str | None = None,
-           member_id: int | None = None, per_day: bool = True) -> list[GroupDay]:
+           member_id: int | None = None, per_day: bool = True, provider: str | None = None) -> list[GroupDay]:
     """The sums of days in [first, end) (YYYY-MM-DD; None: unbounded) grouped by `by` and
     day (or only by `by`, day None, without `per_day`), as `report` groups the same rows:
-    only `account`'s, only `member_id`'s keys."""
+    only `account`'s, only `member_id`'s keys, only `provider`'s calls."""
     dims, joins = DIMENSIONS[by]
     conds, params = [], []
     for cond, value in (("calls_daily.day >= ?", first), ("calls_daily.day < ?", end),
-                        ("calls_daily.account = ?", account), (f"calls_daily.{MEMBER_KEYS}", member_id)):
+                        ("calls_daily.account = ?", account), (f"calls_daily.{MEMBER_KEYS}", member_id),
+                        ("calls_daily.provider = ?", provider)):
         if value is not None:
             conds.append(cond)
             params.append(value)
@@ -147,3 +150,11 @@ def upstream_calls(conn: Conn, account: str, first: str, last: str) -> int:
     (n,) = conn.execute("SELECT CAST(SUM(forwarded + errors) AS BIGINT) FROM calls_daily "
                         "WHERE account = ? AND day >= ? AND day <= ?", [account, first, last]).fetchone()
     return n or 0
+
+
+def provider_days(conn: Conn, provider: str, first: str, last: str) -> list[GroupDay]:
+    """`provider`'s calls on the UTC days [first, last] (YYYY-MM-DD) per (account, model) and
+    day, in one snapshot: the gateway's side of a reconciliation with the provider's bill."""
+    with conn.read():
+        end = (date.fromisoformat(last) + timedelta(days=1)).isoformat()
+        return groups(conn, "account_model", first, end, provider=provider)

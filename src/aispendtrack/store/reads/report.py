@@ -39,15 +39,15 @@ NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 def report_groups(conn: Conn, *, since: datetime | None = None, until: datetime | None = None, by: str = "model",
                   account: str | None = None, key: str | None = None, member_id: int | None = None,
-                  per_day: bool = True) -> list[GroupDay]:
+                  per_day: bool = True, tag: tuple[str, str] | None = None) -> list[GroupDay]:
     """The calls in [since, until) (None: unbounded) grouped by `by` and day (or only by
     `by`, day None, without `per_day`): only `account`'s, only `key`'s (its id or hint),
-    only the keys of member `member_id`."""
+    only the keys of member `member_id`, only the calls tagged `tag` (name, value)."""
     if by not in DIMENSIONS and tag_of(by) is None:
         raise ValueError(f"unknown dimension {by!r}: one of {', '.join(DIMENSIONS)}, or tag:NAME")
-    filters = dict(account=account, key=key, member_id=member_id, per_day=per_day)
+    filters = dict(account=account, key=key, member_id=member_id, per_day=per_day, tag=tag)
     with conn.read():
-        if by not in daily.DIMENSIONS or key is not None or account == "":
+        if by not in daily.DIMENSIONS or key is not None or account == "" or tag is not None:
             return ledger_groups(conn, by, since, until, **filters)
         whole, edges = split_days(since, until)
         out = [] if whole is None else daily.groups(conn, by, *whole, account=account, member_id=member_id,
@@ -61,6 +61,17 @@ def tag_of(by: str) -> str | None:
     """NAME of a `tag:NAME` dimension (a valid tag name), else None."""
     name = by[4:] if by.startswith("tag:") else None
     return name if name is not None and NAME_RE.fullmatch(name) else None
+
+
+def tag_cond(conn: Conn, tag: tuple[str, str] | None, table: str = "calls") -> tuple[str, list] | None:
+    """The condition "tag NAME has VALUE" on the ledger (None for no filter); `ValueError`
+    for a name the proxy would not admit (it goes into the SQL as a JSON path)."""
+    if tag is None:
+        return None
+    name, value = tag
+    if not NAME_RE.fullmatch(name):
+        raise ValueError(f"tag name {name!r}: lower-case letters, digits, '_', '.', '-' (at most 64)")
+    return f"{conn.dialect.json_field(f'{table}.tags', name)} = ?", [value]
 
 
 def split_days(since: datetime | None, until: datetime | None):
@@ -82,7 +93,7 @@ def _midnight(t: datetime) -> datetime:
 
 
 def ledger_groups(conn: Conn, by: str, since, until, *, account=None, key=None, member_id=None,
-                  per_day: bool = True) -> list[GroupDay]:
+                  per_day: bool = True, tag: tuple[str, str] | None = None) -> list[GroupDay]:
     """`report_groups` from the ledger alone (no daily sums; the tags' groups always: the
     sums do not keep tags, so a tag report reads the period's rows)."""
     dims, joins = DIMENSIONS[by] if by in DIMENSIONS else ((conn.dialect.json_field("calls.tags", tag_of(by)),), "")
@@ -93,6 +104,9 @@ def ledger_groups(conn: Conn, by: str, since, until, *, account=None, key=None, 
         if values[0] is not None:
             conds.append(cond)
             params += values
+    if (tagged := tag_cond(conn, tag)) is not None:
+        conds.append(tagged[0])
+        params += tagged[1]
     keys = (*dims, _DAY) if per_day or not dims else dims
     n = len(dims)
     return [GroupDay(values[:n] if n > 1 else values[0], values[n] if len(keys) > n else None, st)

@@ -176,6 +176,29 @@ V6 = (
         account_id INTEGER PRIMARY KEY REFERENCES accounts(id), mode TEXT NOT NULL)""",
 )
 
+# Reconciliation runs (issue 26): each saved report with its rows, the accounts it concerns
+# with each one's share (what each sees on the dashboard and is sent by `reconcile.drift`),
+# and the scheduler's claims of a provider's day (one run per provider and day across every
+# `serve`). Money is exact decimal text.
+SIDE = ("input_tokens", "cached_tokens", "output_tokens", "batch_tokens", "requests")
+V7 = (
+    """CREATE TABLE IF NOT EXISTS reconcile_runs (
+        id INTEGER PRIMARY KEY, provider TEXT NOT NULL, since TEXT NOT NULL, until TEXT NOT NULL, account TEXT,
+        ran_at TEXT NOT NULL, status TEXT NOT NULL, matched_pct REAL, unexplained_usd TEXT, tolerance_usd TEXT,
+        error TEXT, notes TEXT NOT NULL DEFAULT '[]')""",
+    """CREATE TABLE IF NOT EXISTS reconcile_run_accounts (
+        account TEXT NOT NULL, run_id INTEGER NOT NULL REFERENCES reconcile_runs(id), matched_pct REAL,
+        unexplained_usd TEXT, off_rows INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (account, run_id)) WITHOUT ROWID""",
+    f"""CREATE TABLE IF NOT EXISTS reconcile_rows (
+        run_id INTEGER NOT NULL REFERENCES reconcile_runs(id), seq INTEGER NOT NULL, attributed INTEGER NOT NULL,
+        day TEXT NOT NULL, model TEXT NOT NULL, verdict TEXT NOT NULL, note TEXT NOT NULL, account TEXT,
+        scope TEXT NOT NULL,
+        {", ".join(f"{side}_{c} INTEGER NOT NULL" for side in ("gw", "pv") for c in SIDE)},
+        gw_usd TEXT NOT NULL, pv_usd TEXT NOT NULL, PRIMARY KEY (run_id, seq)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS reconcile_days (
+        provider TEXT NOT NULL, day TEXT NOT NULL, claimed TEXT NOT NULL, PRIMARY KEY (provider, day)) WITHOUT ROWID""",
+)
+
 
 MIGRATIONS = (
     Migration(1, "tables of the releases before schema versions", v1),
@@ -184,4 +207,5 @@ MIGRATIONS = (
     Migration(4, "tags on ledger rows", v4),
     Migration(5, "daily sums by provider too", v5),
     of_statements(6, "provider-key vault", V6),
+    of_statements(7, "reconciliation runs", V7),
 )

@@ -26,7 +26,8 @@ function fillRows(tbody, rows) {
 async function refresh() {
   let resp;
   try {
-    resp = await fetch("/dashboard/live.json", { credentials: "same-origin", cache: "no-store" });
+    // the same period and tag filter as the page (its URL's query)
+    resp = await fetch("/dashboard/live.json" + window.location.search, { credentials: "same-origin", cache: "no-store" });
   } catch (e) {
     return; // offline for a moment: keep what is shown
   }
