@@ -90,6 +90,14 @@ def unpriced_mode(tier: object = None, latency: object = None) -> str | None:
     return None
 
 
+def tier_headers(m: Metered, headers) -> Metered:
+    """`m`, unpriced when the response's headers name a non-standard tier or latency (all that
+    InvokeModel says of them); `headers`: any mapping with case-insensitive `get`."""
+    if m.has_usage and (why := unpriced_mode(headers.get(TIER_HEADER), headers.get(LATENCY_HEADER))):
+        m.invalid = m.invalid or why
+    return m
+
+
 def metrics_usage(m: dict) -> Metered:
     """`amazon-bedrock-invocationMetrics` of an InvokeModelWithResponseStream's last chunk."""
     c = Counts()

@@ -26,7 +26,7 @@ from mitmproxy import ctx, exceptions, http
 from aispendtrack import meter
 from aispendtrack.limits import routing
 from aispendtrack.store.writer import StoreWriter
-from aispendtrack.meter.bedrock import LATENCY_HEADER, STREAM_APIS, TIER_HEADER, unpriced_mode
+from aispendtrack.meter.bedrock import STREAM_APIS, tier_headers
 from aispendtrack.proxy.observer import HOLD_SECONDS, StreamObserver
 from aispendtrack.proxy.reqbody import request_body
 from aispendtrack.meter.pricing import Pricer
@@ -288,7 +288,7 @@ class Metering:
         if resp is None or state.outcome not in UPSTREAM:
             return None, state.stream
         if isinstance(resp.stream, StreamObserver):
-            return _tiered(resp.stream.meter.result(), resp), True
+            return tier_headers(resp.stream.meter.result(), resp.headers), True
         if state.api == "realtime" and resp.status_code == 101:
             # The handshake bills nothing; each response of the session gets its own row.
             return meter.Metered(input_tokens=0, output_tokens=0, has_usage=True,
@@ -297,12 +297,5 @@ class Metering:
             return None, state.stream
         # The raw body: meter_body decodes with a size cap; mitmproxy's decoding has none.
         body = resp.raw_content or b""
-        return _tiered(meter.meter_body(state.provider, state.api, body,
-                                        content_encoding=resp.headers.get("content-encoding")), resp), False
-
-
-def _tiered(metered: meter.Metered, resp: http.Response) -> meter.Metered:
-    """Bedrock's InvokeModel names a non-standard service tier or latency only in a header: unpriced then."""
-    if metered.has_usage and (why := unpriced_mode(resp.headers.get(TIER_HEADER), resp.headers.get(LATENCY_HEADER))):
-        metered.invalid = metered.invalid or why
-    return metered
+        metered = meter.meter_body(state.provider, state.api, body, content_encoding=resp.headers.get("content-encoding"))
+        return tier_headers(metered, resp.headers), False
