@@ -163,3 +163,18 @@ def test_optimized_latency_is_unpriced_and_standard_settings_are_not():
     assert unpriced_mode("flex", None).startswith("served with Bedrock's 'flex' service tier")
     assert unpriced_mode({"type": "default"}, {"latency": "standard"}) is None
     assert unpriced_mode("default", "standard") is None and unpriced_mode() is None
+
+
+def test_metrics_without_cache_counts_keep_the_bodys_and_its_ttl_split():
+    from aispendtrack.meter.bedrock import with_metrics
+    from aispendtrack.meter.usage import anthropic
+    body = anthropic({"input_tokens": 10, "cache_read_input_tokens": 50, "cache_creation_input_tokens": 30,
+                      "cache_creation": {"ephemeral_1h_input_tokens": 30}, "output_tokens": 7})
+    m = with_metrics(body, {"inputTokenCount": 10, "outputTokenCount": 9})  # an older metrics object: no cache
+    assert (m.input_tokens, m.cache_read_tokens, m.cache_write_tokens, m.output_tokens) == (90, 50, 30, 9)
+    assert m.details["cache_write_1h_tokens"] == 30  # priced at the 1 h rate, as the body said
+    assert m.error.endswith("output 9 (metrics) vs 7 (message_delta)")
+    other = with_metrics(body, {"inputTokenCount": 10, "outputTokenCount": 7, "cacheReadInputTokenCount": 50,
+                                "cacheWriteInputTokenCount": 40})
+    assert "cache_write_1h_tokens" not in other.details  # the split no longer adds up: not carried over
+    assert "cache write 40 (metrics) vs 30 (message_delta)" in other.error

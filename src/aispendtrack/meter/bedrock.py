@@ -42,13 +42,14 @@ APIS = frozenset({CONVERSE, CONVERSE_STREAM, INVOKE, INVOKE_STREAM})
 STREAM_APIS = frozenset({CONVERSE_STREAM, INVOKE_STREAM})
 METRICS = "amazon-bedrock-invocationMetrics"
 _METRICS_B = METRICS.encode()
-# (genai-prices Usage key, Converse usage name, invocation metrics name, Anthropic usage name)
+# (Metered field, how the note names it, the invocation metrics' name when it is a cache count)
 _COMPARED = (
-    ("input_tokens", "input", "inputTokenCount", "input_tokens"),
-    ("output_tokens", "output", "outputTokenCount", "output_tokens"),
-    ("cache_read_tokens", "cache read", "cacheReadInputTokenCount", "cache_read_input_tokens"),
-    ("cache_write_tokens", "cache write", "cacheWriteInputTokenCount", "cache_creation_input_tokens"),
+    ("input_tokens", "input", None),
+    ("output_tokens", "output", None),
+    ("cache_read_tokens", "cache read", "cacheReadInputTokenCount"),
+    ("cache_write_tokens", "cache write", "cacheWriteInputTokenCount"),
 )
+_TTL_SPLIT = ("cache_write_5m_tokens", "cache_write_1h_tokens")
 
 
 class Unreadable(ValueError):
@@ -107,12 +108,20 @@ def metrics_usage(m: dict) -> Metered:
 
 def with_metrics(body: Metered, metrics: dict) -> Metered:
     """The invocation metrics' usage (what AWS bills), noting where the Anthropic body's
-    usage (`body`, from message_start/message_delta) said otherwise."""
+    usage (`body`, from message_start/message_delta) said otherwise. A cache count the
+    metrics leave out (older ones have none) is the body's; so is the cache writes' split
+    by TTL when the metrics agree on their total (they have no split)."""
+    metrics = dict(metrics)
+    for key, _, name in _COMPARED:
+        if name is not None and metrics.get(name) is None and getattr(body, key) is not None:
+            metrics[name] = getattr(body, key)
     billed = metrics_usage(metrics)
     if not billed.has_usage:
         return body  # metrics without counts: the body's usage is all there is
+    if billed.cache_write_tokens == body.cache_write_tokens:
+        billed.details.update({k: body.details[k] for k in _TTL_SPLIT if k in body.details})
     diffs = []
-    for key, label, _, _ in _COMPARED:
+    for key, label, _ in _COMPARED:
         ours, theirs = getattr(billed, key), getattr(body, key)
         if ours is not None and theirs is not None and ours != theirs:
             diffs.append(f"{label} {ours} (metrics) vs {theirs} (message_delta)")
