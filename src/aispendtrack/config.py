@@ -17,8 +17,9 @@ from aispendtrack.limits.budget import MAX_BUDGET_USD
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aispendtrack.config_providers import (  # noqa: F401  (the defaults are read from here too)
-    DEFAULT_INJECT_USAGE, DEFAULT_PROVIDER_HOSTS, lift_local_providers,
+    DEFAULT_INJECT_USAGE, DEFAULT_PROVIDER_HOSTS, Azure, lift_local_providers,
 )
+from aispendtrack.hostpattern import check_pattern, is_pattern
 from aispendtrack.reconcile.config import Reconcile
 from aispendtrack.paths import config_path, db_path, describe_config  # noqa: F401  (where they are: see paths.py)
 
@@ -218,12 +219,13 @@ class Config(_Strict):
     proxy: Proxy = Proxy()
     keys: Keys = Keys()
     tiers: Tiers = Tiers()
-    # provider host (exact, lower case) → provider id; `[providers.local]` is read into local_providers
+    # provider host (exact, lower case, or a glob pattern: hostpattern.py) → provider id; `[providers.local]` → local_providers
     providers: dict[str, str] = DEFAULT_PROVIDER_HOSTS
     # provider ids whose calls run on the user's own machines: priced $0 as "local"
     local_providers: frozenset[str] = frozenset()
     # explicit provider for other upstreams: "host:port" or "host" → provider id
     upstreams: dict[str, str] = {}
+    azure: Azure = Azure()
     metering: Metering = Metering()
     prices: dict[str, Price] = {}
     serve: Serve = Serve()
@@ -240,7 +242,7 @@ class Config(_Strict):
     @field_validator("providers", "upstreams")
     @classmethod
     def _lower_hosts(cls, v: dict[str, str]) -> dict[str, str]:
-        return {canonical_host(host): provider for host, provider in v.items()}
+        return {check_pattern(h) if is_pattern(h) else canonical_host(h): provider for h, provider in v.items()}
 
     def tier(self, name: str) -> Tier:
         return getattr(self.tiers, name)

@@ -1,7 +1,10 @@
-"""The `[providers]` part of `mitm.toml`: the default provider hosts, and `[providers.local]`,
-the provider ids whose calls run on the user's own machines (priced $0 as "local")."""
+"""The `[providers]` part of `mitm.toml`: the default provider hosts (exact, or glob patterns:
+see `hostpattern`), `[providers.local]`, the provider ids whose calls run on the user's own
+machines (priced $0 as "local"), and `[azure]` (which model each Azure deployment serves)."""
 
 from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, field_validator
 
 DEFAULT_PROVIDER_HOSTS = {
     "api.openai.com": "openai",
@@ -14,10 +17,21 @@ DEFAULT_PROVIDER_HOSTS = {
     "api.x.ai": "x-ai",
     "localhost:11434": "ollama",
     "127.0.0.1:11434": "ollama",
+    # Per-resource and per-region hosts, by pattern (`*` = one DNS label, see hostpattern.py).
+    "*.openai.azure.com": "azure",
+    "*.cognitiveservices.azure.com": "azure",
+    "*.services.ai.azure.com": "azure",
+    "aiplatform.googleapis.com": "google-vertex",
+    "*-aiplatform.googleapis.com": "google-vertex",
+    "aiplatform.*.rep.googleapis.com": "google-vertex",
+    # Amazon Bedrock Runtime, every region (and its FIPS endpoints): genai-prices' id for Bedrock
+    "bedrock-runtime.*.amazonaws.com": "aws",
+    "bedrock-runtime-fips.*.amazonaws.com": "aws",
 }
 
 # Hosts known to accept `stream_options.include_usage` on chat streams.
-DEFAULT_INJECT_USAGE = {"openai": True, "groq": True, "openrouter": True, "deepseek": True, "x-ai": True, "mistral": False}
+DEFAULT_INJECT_USAGE = {"openai": True, "groq": True, "openrouter": True, "deepseek": True, "x-ai": True, "mistral": False,
+                        "azure": True}  # Azure: only api-versions that know it (see proxy/azure.py)
 
 
 def lift_local_providers(data: object) -> object:
@@ -41,3 +55,19 @@ def lift_local_providers(data: object) -> object:
     else:
         data.pop("providers")
     return data
+
+
+class Azure(BaseModel):
+    """`[azure.deployments]`: deployment name → the model it serves, for pricing a call whose
+    response names no model, or a name genai-prices does not know."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    deployments: dict[str, str] = {}
+
+    @field_validator("deployments")
+    @classmethod
+    def _names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, model in v.items():
+            if not name.strip() or not model.strip():
+                raise ValueError(f"expected deployment name = model name, got {name!r} = {model!r}")
+        return v

@@ -31,3 +31,20 @@ def test_no_tag_headers_is_none():
 def test_bad_headers_say_why(headers, fragment):
     tags, why = parse_tags(headers)
     assert tags is None and fragment in why
+
+
+def test_default_tag_lists_follow_the_header_rules():
+    from aispendtrack.auth.tags import check_tags, merged, parse_tag_list
+
+    assert parse_tag_list("env=ci, Team=search") == {"env": "ci", "team": "search"}
+    for bad, fragment in [("env", "not name=value"), ("", "is empty"), ("env=a,env=b", "given twice"),
+                          ("bad name=x", "is not allowed"), ("env=" + "x" * 129, "1-128 printable"),
+                          (",".join(f"t{i}=v" for i in range(11)), "at most 10 tags")]:
+        with pytest.raises(ValueError, match=fragment) as e:
+            parse_tag_list(bad, "--tags")
+        assert str(e.value).startswith("--tags")
+    assert check_tags({"env": "ci"}) == {"env": "ci"}
+    with pytest.raises(ValueError, match="^tags: the value of tag 'env'"):
+        check_tags({"env": "a=b"})
+    assert merged({"env": "ci", "team": "s"}, {"env": "prod"}) == {"env": "prod", "team": "s"}
+    assert merged(None, None) is None

@@ -221,3 +221,15 @@ def test_keys_list_never_cuts_a_name_or_number(run, monkeypatch, width):
         assert token in text, (token, text)
     assert max(len(line) for line in text.splitlines()) <= width
     assert ("\n  account" in text) == (width == 60)  # vertical only when the table cannot fit
+
+
+def test_keys_create_with_default_tags(run):
+    run("accounts", "create", "acme", "--tier", "pro")
+    key = json.loads(run("keys", "create", "acme", "--name", "ci", "--tags", "env=ci, team=search", "--json").output)
+    (k,) = json.loads(run("keys", "list", "--json").output)
+    assert k["id"] == key["id"] and k["tags"] == {"env": "ci", "team": "search"}
+    assert "env=ci" in run("keys", "list").output
+    for bad, why in [("env", "not name=value"), ("Bad Name=x", "is not allowed"), ("env=a,env=b", "given twice")]:
+        r = run("keys", "create", "acme", "--tags", bad, ok=False)
+        assert r.exit_code == 2 and "--tags" in r.output and why in r.output and "Traceback" not in r.output
+    assert len(json.loads(run("keys", "list", "--json").output)) == 1  # nothing created

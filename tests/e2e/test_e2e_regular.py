@@ -1,8 +1,6 @@
 """Regular (HTTPS_PROXY) mode: HTTPS through the mitmproxy CA, only provider hosts touched."""
 
-import socket
 import ssl
-import threading
 
 import anthropic
 import httpx2
@@ -11,7 +9,8 @@ import pytest
 
 from aispendtrack.proxy.auth import HEADER
 
-from support.harness import REPO, self_signed
+from support.harness import REPO
+from support.tls_origin import through_tunnel
 
 
 @pytest.fixture
@@ -52,31 +51,8 @@ def test_anthropic_sdk_over_https_proxy(regular_proxy, fake, account_key):
 
 def test_non_provider_tls_is_not_intercepted(regular_proxy, tmp_path):
     """Other HTTPS is tunnelled: the client sees the origin's own certificate, not the CA's."""
-    pem = self_signed(tmp_path / "origin.pem", "origin.test")
-    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_ctx.load_cert_chain(pem)
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-
-    def serve():
-        conn, _ = listener.accept()
-        with server_ctx.wrap_socket(conn, server_side=True) as tls:
-            tls.recv(1024)
-            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\norigin")
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    with socket.create_connection(("127.0.0.1", regular_proxy.ports["regular"]), timeout=10) as s:
-        s.sendall(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-        assert b" 200 " in s.recv(1024)
-        client_ctx = ssl.create_default_context(cafile=str(pem))
-        client_ctx.check_hostname = False
-        with client_ctx.wrap_socket(s, server_hostname="origin.test") as tls:
-            # Verified against the origin's own self-signed certificate: no interception.
-            tls.sendall(b"GET / HTTP/1.1\r\nHost: origin.test\r\n\r\n")
-            assert tls.recv(1024).endswith(b"origin")
-    t.join(5)
-    listener.close()
+    # verified against the origin's own self-signed certificate: no interception
+    assert through_tunnel(regular_proxy.ports["regular"], tmp_path, "origin.test").endswith(b"origin")
 
 
 def test_ca_bundle_lets_the_sdk_trust_the_proxy(regular_proxy, account_key, tmp_path):

@@ -68,6 +68,29 @@ def test_tags_split_the_spend_and_never_reach_the_provider(reverse_proxy, fake, 
     assert client.get("/v1/usage?by=tag:Env'", headers={HEADER: owner}).status_code == 422
 
 
+def test_a_keys_default_tags_are_recorded_and_a_header_overrides_one(reverse_proxy, fake, account_key, store, db_path):
+    runner = CliRunner()
+    made = runner.invoke(cli, ["--db", str(db_path), "keys", "create", "acme", "--name", "ci",
+                               "--tags", "env=ci,team=search", "--json"])
+    assert made.exit_code == 0, made.output
+    key = json.loads(made.output)["key"]  # made while the proxy runs: in force on the next request
+    assert call(reverse_proxy, key).status_code == 200
+    assert call(reverse_proxy, key, **{"x-aispendtrack-tags": "env=prod, feature=chat"}).status_code == 200
+    assert call(reverse_proxy, key, **{"x-aispendtrack-tag-team": "ads"}).status_code == 200
+    assert call(reverse_proxy, account_key.key).status_code == 200  # a key without defaults: no tags
+    for r in fake.received:
+        assert not [h for h in r.headers if h[0].lower().startswith("x-aispendtrack")], r.headers
+    settled(store, 4)
+    exported = [json.loads(line) for line in
+                runner.invoke(cli, ["--db", str(db_path), "export", "--format", "jsonl"]).output.splitlines()]
+    assert [r["tags"] for r in exported] == [
+        {"env": "ci", "team": "search"},
+        {"env": "prod", "feature": "chat", "team": "search"},
+        {"env": "ci", "team": "ads"},
+        None,
+    ]
+
+
 FEATURES = ("search", "chat", "search", None, "chat", "search")
 
 

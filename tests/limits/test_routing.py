@@ -119,6 +119,40 @@ def test_path_model_never_raises_and_a_model_is_one_segment(path):
         assert "/" not in result.model and result.model.strip() == result.model
 
 
+AZURE = "/openai/deployments/{}/chat/completions?api-version=2024-10-21"
+
+
+@pytest.mark.parametrize("path, expected", [
+    (AZURE.format("cheap"), PathModel("cheap")),
+    (AZURE.format("models"), PathModel("models")),  # a deployment may be called anything
+    (AZURE.format("my%20dep"), PathModel(problem="the path's deployment 'my dep' is not one deployment name")),
+    ("/OpenAI/Deployments/cheap/embeddings", PathModel("cheap")),
+    ("/openai/deployments/cheap", PathModel()),  # the deployment itself, not a call
+    ("/openai/v1/chat/completions", PathModel()),  # the v1 form: the body names the deployment
+])
+def test_azure_deployment_routes_the_call(path, expected):
+    assert routing.path_model(path) == expected
+
+
+@pytest.mark.parametrize("path", [
+    AZURE.format("cheap/../expensive"),
+    AZURE.format("cheap%2F..%2Fexpensive"),
+    AZURE.format("cheap%252F..%252Fexpensive"),
+    "/openai/deployments/cheap/openai/deployments/expensive/chat/completions",
+    "/openai/deployments/cheap%2Fopenai%2Fdeployments%2Fexpensive/chat/completions",
+    "/openai/deployments/cheap/models/gemini-2.5-pro:generateContent",
+    "/openai/deployments/cheap\\..\\expensive/chat/completions",
+    AZURE.format("cheap:expensive"),
+])
+def test_azure_deployment_tricks_are_ambiguous(path):
+    assert routing.path_model(path).problem is not None
+
+
+def test_azure_path_deployment_and_body_model_are_both_checked():
+    asked = routing.requested(AZURE.format("expensive"), {"model": "cheap"})
+    assert asked.served == "expensive" and asked.names == ("expensive", "cheap")
+
+
 @pytest.mark.parametrize("path, model, problem", [
     ("/v1/realtime?model=gpt-realtime", "gpt-realtime", None),
     ("/v1/realtime/?model=gpt-4o-realtime-preview&voice=x", "gpt-4o-realtime-preview", None),

@@ -125,3 +125,22 @@ def test_flows_it_must_not_check_are_left_alone(spoil):
     before = f.response
     check(f)
     assert f.response is before
+
+
+AZURE = "/openai/deployments/{}/chat/completions?api-version=2024-10-21"
+
+
+def test_azure_a_body_model_cannot_vouch_for_the_paths_deployment():
+    """Azure serves the path's deployment whatever the body names: the path is checked first."""
+    f = flow(AZURE.format("expensive"), {"model": "gpt-4o-mini", "messages": []})
+    err = refused(check(f))["error"]
+    assert "'expensive'" in err["message"]
+    allowed = check(flow(AZURE.format("gpt-4o-mini"), {"model": "gpt-4o-mini", "messages": []}))
+    assert allowed.response is None
+    assert check(flow(AZURE.format("gpt-4o-mini"), {"messages": []})).response is None  # the path names it
+
+
+@pytest.mark.parametrize("deployment", ["gpt-4o-mini/../expensive", "gpt-4o-mini%2F..%2Fexpensive"])
+def test_azure_deployment_behind_dot_segments_is_refused_for_every_key(deployment):
+    f = flow(AZURE.format(deployment), {"model": "gpt-4o-mini", "messages": []}, models=None)
+    assert refused(check(f), 400)["error"]["code"] == "ambiguous_model_path"

@@ -35,14 +35,19 @@ def test_the_config_database_url_is_used_when_no_option_names_one(tmp_path, pg_d
         addon.done()
 
 
-def test_bad_config_at_start_up_logs_one_error_line_and_stays_unready(tmp_path, caplog):
+@pytest.mark.parametrize("text, says", [
+    ("[tiers.free]\nmax_keys = 0\n", "tiers.free.max_keys"),
+    ('[providers]\n"*.com" = "openai"\n', "providers: Value error, host pattern '*.com'"),  # a bad host pattern
+])
+def test_bad_config_at_start_up_logs_one_error_line_and_stays_unready(tmp_path, caplog, text, says):
     bad = tmp_path / "bad.toml"
-    bad.write_text("[tiers.free]\nmax_keys = 0\n")
+    bad.write_text(text)
     addon = AiSpendTrack()
     with taddons.context(addon) as tctx:
         tctx.configure(addon, aispendtrack_db=str(tmp_path / "a.db"), aispendtrack_config=str(bad))
         assert not addon.rt.ready
-    assert any(f"{bad}: tiers.free.max_keys" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+    # an ERROR during start-up makes mitmdump exit
+    assert any(f"{bad}: {says}" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
 
 
 def test_bad_config_while_running_is_refused_and_keeps_the_old_one(tmp_path):

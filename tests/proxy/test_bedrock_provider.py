@@ -43,6 +43,16 @@ def test_lookalike_hosts_are_not_bedrock(host):
     assert providers.identify(flow(host, f"/model/{MODEL}/converse"), Config()) is None
 
 
+def test_bedrock_hosts_are_default_patterns_a_providers_table_of_ones_own_replaces():
+    assert Config().providers["bedrock-runtime.*.amazonaws.com"] == "aws"
+    assert Config().providers["bedrock-runtime-fips.*.amazonaws.com"] == "aws"
+    own = Config(providers={"api.openai.com": "openai"})
+    assert providers.identify(flow("bedrock-runtime.us-east-1.amazonaws.com", f"/model/{MODEL}/converse"), own) is None
+    kept = Config(providers={"bedrock-runtime.*.amazonaws.com": "aws"})
+    assert providers.identify(flow("bedrock-runtime.us-east-1.amazonaws.com", f"/model/{MODEL}/converse"), kept).provider == "aws"
+    assert providers.identify(flow("bedrock-runtime-fips.us-east-1.amazonaws.com", f"/model/{MODEL}/converse"), kept) is None
+
+
 def test_other_bedrock_paths_are_unmetered_calls():
     t = providers.identify(flow("bedrock-runtime.us-east-1.amazonaws.com", "/async-invoke"), Config())
     assert (t.provider, t.api) == ("aws", "other")  # still needs a key, recorded unmetered

@@ -51,3 +51,36 @@ def test_an_already_refused_flow_keeps_its_answer():
     f.response = answered
     run(f)
     assert f.response is answered and "x-aispendtrack-tags" not in f.request.headers
+
+
+def keyed(defaults: dict[str, str] | None, *headers):
+    """A flow whose key (with `defaults`) auth accepted, carrying `headers`."""
+    from aispendtrack.auth.records import KeyRecord
+
+    f = flow(*headers)
+    state_of(f).identify(KeyRecord("d", "key_1", "ask_…abcd", None, None, None, 1, "acme", "pro", None, None,
+                                   tags=tuple(sorted(defaults.items())) if defaults else None))
+    return run(f)
+
+
+def test_a_keys_default_tags_are_the_calls_and_a_header_wins_per_name():
+    assert state_of(keyed({"env": "ci", "team": "search"})).tags == {"env": "ci", "team": "search"}
+    f = keyed({"env": "ci", "team": "search"}, ("x-aispendtrack-tags", "env=prod, feature=chat"))
+    assert state_of(f).tags == {"env": "prod", "team": "search", "feature": "chat"}
+    f = keyed({"env": "ci"}, ("x-aispendtrack-tag-env", "staging"))
+    assert state_of(f).tags == {"env": "staging"}
+    assert state_of(keyed(None)).tags is None
+
+
+def test_a_bad_header_is_refused_even_with_default_tags():
+    f = keyed({"env": "ci"}, ("x-aispendtrack-tags", "env"))
+    assert f.response.status_code == 400 and "not name=value" in f.response.json()["error"]["message"]
+
+
+def test_a_replayed_flow_keeps_the_tags_it_was_recorded_with():
+    from aispendtrack.auth.records import KeyRecord
+
+    f = keyed({"env": "ci"}, ("x-aispendtrack-tags", "env=prod"))
+    state_of(f).identify(KeyRecord("d", "key_1", "ask_…abcd", None, None, None, 1, "acme", "pro", None, None,
+                                   tags=(("env", "ci"),)))  # re-authorised on replay
+    assert state_of(f).tags == {"env": "prod"}

@@ -73,3 +73,16 @@ def test_unrelated_flow_and_disconnect_leave_nothing_behind():
     addon.error(f)
     addon.client_disconnected(f.client_conn)
     assert f.client_conn.id not in upstream_errors._pending
+
+
+def test_http2_flow_gets_its_answer_per_stream_without_a_connection_header():
+    addon = UpstreamErrors()
+    f = flow_with("openai", "[Errno 111] Connection refused")
+    f.request.http_version = "HTTP/2.0"
+    addon.error(f)
+    assert f.client_conn.id not in upstream_errors._pending  # not the HTTP/1 connection-wide answer
+    client_id, resp = upstream_errors._pending_h2[f.id]
+    assert client_id == f.client_conn.id and resp.status_code == 502 and "connection" not in resp.headers
+    assert json.loads(resp.content)["error"]["message"] == "AiSpendTrack: upstream api.anthropic.com: connection refused"
+    addon.client_disconnected(f.client_conn)
+    assert f.id not in upstream_errors._pending_h2

@@ -113,6 +113,15 @@ def test_rotate_keeps_the_old_secret_for_the_grace_only_and_revoke_is_in_force_a
 @pytest.mark.parametrize("body, status, fragment", [
     ({"expires": "2030-01-01T00:00:00"}, 400, "time zone"),
     ({"expires": "2000-01-01T00:00:00Z"}, 400, "expires"),
+    ({"expires_in": "0d"}, 400, "expires_in: give a duration above zero"),
+    ({"expires_in": "36601d"}, 400, "expires_in: give a duration above zero and at most 100 years"),
+    ({"expires_in": "2030-01-01"}, 400, "expires_in: use a duration"),
+    ({"expires_in": "soon"}, 400, "expires_in"),
+    ({"expires_in": "30d", "expires": "2030-01-01T00:00:00Z"}, 400, "not both"),
+    ({"tags": {"env": "a,b"}}, 400, "tags: the value of tag 'env'"),
+    ({"tags": {"bad name": "x"}}, 400, "tags: tag name 'bad name' is not allowed"),
+    ({"tags": {f"t{i}": "v" for i in range(11)}}, 400, "tags: at most 10 tags"),
+    ({"tags": "env=ci"}, 422, "tags"),
     ({"permissions": ["root"]}, 400, "unknown permission 'root'"),
     ({"models": []}, 400, "model list is empty"),
     ({"owner": "x"}, 422, "owner"),
@@ -121,3 +130,26 @@ def test_rotate_keeps_the_old_secret_for_the_grace_only_and_revoke_is_in_force_a
 def test_bad_input_is_a_clear_error_naming_the_field(api, team, body, status, fragment):
     r = api("POST", "/v1/keys", team["owner"].key, json=body)
     assert r.status_code == status and fragment in r.json()["error"]["message"], r.text
+
+
+def test_expires_in_is_a_duration_from_now_as_the_clis(api, team):
+    from datetime import timedelta
+
+    from aispendtrack.store.db import parse_iso, utcnow
+
+    before = utcnow()
+    r = api("POST", "/v1/keys", team["owner"].key, json={"name": "ci", "expires_in": "30d"})
+    assert r.status_code == 201, r.text
+    listed = {k["id"]: k for k in api("GET", "/v1/keys", team["owner"].key).json()}
+    expires = parse_iso(listed[r.json()["id"]]["expires"])
+    assert before + timedelta(days=30) - timedelta(seconds=1) <= expires <= utcnow() + timedelta(days=30)
+
+
+def test_default_tags_are_kept_and_listed(api, team):
+    r = api("POST", "/v1/keys", team["owner"].key, json={"name": "ci", "tags": {"Env": "ci", "team": "search"}})
+    assert r.status_code == 201 and r.json()["tags"] == {"env": "ci", "team": "search"}, r.text
+    listed = {k["id"]: k for k in api("GET", "/v1/keys", team["owner"].key).json()}
+    assert listed[r.json()["id"]]["tags"] == {"env": "ci", "team": "search"}
+    assert listed[team["mia"].id]["tags"] is None
+    rotated = api("POST", f"/v1/keys/{r.json()['id']}/rotate", team["owner"].key).json()
+    assert rotated["tags"] == {"env": "ci", "team": "search"}

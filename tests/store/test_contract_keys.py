@@ -212,3 +212,19 @@ def test_names_sort_and_compare_as_on_sqlite_whatever_the_databases_collation(st
     with store.connection() as conn:
         assert conn.rows("SELECT name FROM accounts WHERE name < ? ORDER BY name", ["_"]) == [
             {"name": "Acme2"}, {"name": "Zeta"}]
+
+
+def test_a_keys_default_tags_are_kept_and_reach_its_credentials(store):
+    from aispendtrack.auth.records import records_of
+
+    store.create_account("acme", "pro")
+    tagged = store.create_key("acme", CONFIG, name="ci", tags={"team": "search", "env": "ci"})
+    plain = store.create_key("acme", CONFIG, name="plain")
+    listed = {k.id: k for k in store.list_keys("acme")}
+    assert listed[tagged.id].tags == {"env": "ci", "team": "search"} and listed[plain.id].tags is None
+    assert store.get_key(tagged.id).tags == {"env": "ci", "team": "search"}
+    records = {r.key_id: r for r in records_of(store.credentials(), CONFIG, set()).values()}
+    assert records[tagged.id].tags == (("env", "ci"), ("team", "search")) and records[plain.id].tags is None
+    rotated = store.rotate_key(tagged.id, CONFIG)  # the tags belong to the key, not to one secret
+    assert {r.tags for r in records_of(store.credentials(), CONFIG, set()).values() if r.key_id == rotated.id} == {
+        (("env", "ci"), ("team", "search"))}

@@ -32,6 +32,7 @@ class KeyRecord:
     models: tuple[str, ...] | None = None  # model globs; None = any model
     budgeted: bool = False  # a dollar budget applies (key, account or tier): reserve per call
     held: str | None = None  # why the key does not work on its account's tier (a member's, without team)
+    tags: tuple[tuple[str, str], ...] | None = None  # default tags of its calls, (name, value) sorted
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def record_of(c: Credential, config: Config, budgeted: set[tuple[str, str]]) -> 
         name=c.name, permissions=perms.effective(tier.permissions, c.permissions), models=c.models,
         budgeted=(("key", c.key_id) in budgeted or ("account", str(c.account)) in budgeted
                   or tier.budget_usd is not None),
-        held=_held(c, tier.permissions),
+        held=_held(c, tier.permissions), tags=tuple(sorted(c.tags.items())) if c.tags else None,
     )
 
 

@@ -25,19 +25,48 @@ def parse_tags(headers: Iterable[tuple[str, str]]) -> tuple[dict[str, str] | Non
     for name, value in headers:
         name = name.lower()
         if name == HEADER:
-            pairs = [p for p in value.split(",") if p.strip()]
-            if not pairs:
-                return None, f"{HEADER} is empty: send name=value pairs separated by commas"
-            for pair in pairs:
-                tag, sep, text = pair.partition("=")
-                if not sep:
-                    return None, f"{HEADER}: {_shown(pair)!r} is not name=value"
-                if why := _add(tags, tag.strip().lower(), text.strip()):
-                    return None, why
+            if why := _add_pairs(tags, value, HEADER):
+                return None, why
         elif name.startswith(PREFIX):
             if why := _add(tags, name[len(PREFIX):], value.strip()):
                 return None, why
     return (tags or None), None
+
+
+def parse_tag_list(text: str, field: str = "tags") -> dict[str, str]:
+    """A key's default tags as people write them (`keys create --tags env=ci,team=search`),
+    by the header's rules. ValueError says why not, naming `field`."""
+    tags: dict[str, str] = {}
+    if why := _add_pairs(tags, text, field):
+        raise ValueError(why)
+    return tags
+
+
+def check_tags(given: dict[str, str], field: str = "tags") -> dict[str, str]:
+    """A mapping of tags (the API's `tags` object) by the header's rules; ValueError says why not."""
+    tags: dict[str, str] = {}
+    for name, value in given.items():
+        if why := _add(tags, str(name).strip().lower(), str(value).strip()):
+            raise ValueError(f"{field}: {why}")
+    return tags
+
+
+def merged(defaults: dict[str, str] | None, sent: dict[str, str] | None) -> dict[str, str] | None:
+    """A call's tags: its key's defaults, then the request's headers, which win per tag name."""
+    return {**(defaults or {}), **(sent or {})} or None
+
+
+def _add_pairs(tags: dict[str, str], text: str, where: str) -> str | None:
+    pairs = [p for p in text.split(",") if p.strip()]
+    if not pairs:
+        return f"{where} is empty: send name=value pairs separated by commas"
+    for pair in pairs:
+        tag, sep, value = pair.partition("=")
+        if not sep:
+            return f"{where}: {_shown(pair)!r} is not name=value"
+        if why := _add(tags, tag.strip().lower(), value.strip()):
+            return f"{where}: {why}" if where != HEADER else why
+    return None
 
 
 def _add(tags: dict[str, str], name: str, value: str) -> str | None:

@@ -180,16 +180,19 @@ def keys_group() -> None:
 @click.option("--permissions", help="Only these (comma-separated): calls, dashboard, export, team, webhooks, api. "
               "Default: all the tier allows.")
 @click.option("--models", help="Only these models (comma-separated globs, e.g. 'gpt-4o-mini,claude-*'). Default: any.")
+@click.option("--tags", help="Default tags of its calls, e.g. 'env=ci,team=search' (the tag headers' rules; "
+              "a request's x-aispendtrack-tags header wins per tag name).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON with id, key, account, name.")
 @click.pass_context
 def keys_create(ctx: click.Context, account: str, name: str | None, member: str | None, expires: str | None,
-                permissions: str | None, models: str | None, as_json: bool) -> None:
+                permissions: str | None, models: str | None, tags: str | None, as_json: bool) -> None:
     """Create a key for ACCOUNT; the key is printed once and stored only as a digest."""
     store = open_store(ctx)
     scope_perms, scope_models = newkey.parse_scope(permissions, models)
     with store_errors():
         new = store.create_key(account, load_config(ctx), name=name, expires=newkey.parse_expiry(expires),
-                              permissions=scope_perms, models=scope_models, member=member)
+                              permissions=scope_perms, models=scope_models, member=member,
+                              tags=newkey.parse_tags(tags))
     newkey.print_new_key(new, as_json, "Created", console)
 
 
@@ -215,10 +218,11 @@ def keys_list(ctx: click.Context, account: str | None, show_all: bool, as_json: 
         r["id"], clean(r["account"]), clean(r["member"] or ""), clean(r["name"] or ""), r["hint"],
         r["state"] + (" (old secret in grace)" if r["in_grace"] else "") + (", rotate it" if r["rotation_due"] else ""),
         ",".join(r["permissions"]), clean(",".join(r["models"])) if r["models"] is not None else "any",
+        clean(",".join(f"{k}={v}" for k, v in (r["tags"] or {}).items())),
         usage.fmt_used(r["hourly_used"], r["requests_per_hour"]), usage.fmt_reset(r["hourly_reset_seconds"]),
         fmt_budget(r["budget"]), render.fmt_time(r["last_used"]) if r["last_used"] else "never",
     ] for r in rows]  # fmt: skip
-    columns = ["id", "account", "member", "name", "key", "state", "permissions", "models", "requests this hour",
+    columns = ["id", "account", "member", "name", "key", "state", "permissions", "models", "tags", "requests this hour",
                "resets in", "budget", "last used"]
     console.print(render.fitted(columns, cells, console))
     if hidden:

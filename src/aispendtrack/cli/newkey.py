@@ -1,16 +1,18 @@
-"""Printing a new key once, and reading `--expires`, `--permissions`, `--models`."""
+"""Printing a new key once, and reading `--expires`, `--permissions`, `--models`, `--tags`."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import click
 from rich.console import Console
 
+from aispendtrack.auth import tags as tagrules
 from aispendtrack.limits import permissions as perms
 from aispendtrack.store.db import utcnow
-from aispendtrack.store.keytext import MAX_EXPIRY, NewKey, check_expiry
+from aispendtrack.store import keytext
+from aispendtrack.store.keytext import NewKey
 from aispendtrack.views.render import safe
 
 
@@ -41,25 +43,20 @@ def parse_scope(permissions: str | None, models: str | None) -> tuple[tuple[str,
 
 def parse_expiry(value: str | None, now: datetime | None = None) -> datetime | None:
     """`30d`, `12h`, `90m` from now, or an ISO 8601 date/datetime (UTC when no zone); in
-    the future and at most 100 years ahead."""
+    the future and at most 100 years ahead (`keytext.parse_expiry`, shared with the API)."""
     if value is None:
         return None
-    now = now or utcnow()
-    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-
-    def bad(why: str) -> click.BadParameter:
-        return click.BadParameter(f"{value!r}: {why}", param_hint="--expires")
-
-    if value[:-1].isdigit() and value[-1:] in units:
-        seconds = int(value[:-1]) * units[value[-1]]
-        if not 0 < seconds <= MAX_EXPIRY.total_seconds():
-            raise bad("give a duration above zero and at most 100 years (36600d)")
-        return now + timedelta(seconds=seconds)
     try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise bad("use e.g. 30d, 12h, or 2026-12-31T00:00:00Z") from None
-    try:
-        return check_expiry(when, now)
+        return keytext.parse_expiry(value, now or utcnow())
     except ValueError as e:
-        raise bad(str(e)) from None
+        raise click.BadParameter(f"{value!r}: {e}", param_hint="--expires") from None
+
+
+def parse_tags(value: str | None) -> dict[str, str] | None:
+    """`--tags env=ci,team=search` by the tag headers' rules (`auth.tags`)."""
+    if value is None:
+        return None
+    try:
+        return tagrules.parse_tag_list(value, "--tags")
+    except ValueError as e:
+        raise click.BadParameter(str(e).removeprefix("--tags: "), param_hint="--tags") from None

@@ -1,9 +1,11 @@
 """Pure: which models a request reaches, so that the model checked is the model served.
 
-Path-routed APIs (Gemini and Vertex AI: `…/models/<model>:generateContent`) serve the
-model their path names, whatever the body says; every other API serves the body's
-`model`. OpenRouter may also serve any entry of a body's `models` fallback list, and lets
-`route`, a preset or `openrouter/auto` choose a model itself. Nothing here reads a flow.
+Path-routed APIs (Gemini and Vertex AI: `…/models/<model>:generateContent`; Azure OpenAI:
+`/openai/deployments/<deployment>/…`; Amazon Bedrock: `/model/<model id>/<operation>`)
+serve the model (deployment) their path names, whatever the body says; every other API
+serves the body's `model`. OpenRouter may also serve any entry of a body's `models`
+fallback list, and lets `route`, a preset or `openrouter/auto` choose a model itself.
+Nothing here reads a flow.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote
 
 SEGMENT = "/models/"
+DEPLOYMENTS = "/openai/deployments/"  # Azure OpenAI: routed by the deployment's name
 REALTIME = "/realtime"  # OpenAI Realtime names its model in the query: `/v1/realtime?model=…`
 ROUTERS = ("openrouter/auto",)  # model ids whose upstream picks the model that serves
 PRESET = "@preset/"  # OpenRouter: a saved preset names the model on the provider's side
@@ -60,6 +63,8 @@ def path_model(path: str) -> PathModel:
     if decoded is None:
         return PathModel(problem="the path is percent-encoded more than three times over")
     lowered = decoded.lower()
+    if DEPLOYMENTS in lowered:
+        return _deployment(decoded, lowered)
     count = lowered.count(SEGMENT)
     if count == 0:
         return PathModel()
@@ -87,6 +92,23 @@ def bedrock_model(segment: str) -> PathModel:
         return PathModel(problem=f"the path's model {model[:80]!r} is not one model name")
     arn = _BEDROCK_ARN.fullmatch(model)
     return PathModel(arn.group(1) if arn else model)
+
+
+def _deployment(decoded: str, lowered: str) -> PathModel:
+    """Azure OpenAI's `/openai/deployments/<deployment>/…`: the deployment routes the call, as a
+    model does elsewhere (a body's `model` is not what Azure serves there)."""
+    start = lowered.index(DEPLOYMENTS) + len(DEPLOYMENTS)
+    name, slash, rest = decoded[start:].partition("/")
+    if DEPLOYMENTS in "/" + rest.lower() or SEGMENT in "/" + rest.lower():
+        return PathModel(problem="the path names more than one deployment or model: name one")
+    segments = decoded.split("/")
+    if "." in segments or ".." in segments or "\\" in decoded:
+        return PathModel(problem="the path's deployment is behind dot segments or backslashes: name it plainly")
+    if not slash:
+        return PathModel()  # the deployment's own description, not a call
+    if not name or not name.isprintable() or any(c.isspace() or c == ":" for c in name):
+        return PathModel(problem=f"the path's deployment {name[:80]!r} is not one deployment name")
+    return PathModel(name)
 
 
 def _query_model(query: str) -> PathModel:

@@ -20,9 +20,13 @@ from aispendtrack.config import Config
 from aispendtrack.limits import budget as rules
 from aispendtrack.meter.pricing import Pricer
 from aispendtrack.limits import routing
+from aispendtrack.proxy import azure
 from aispendtrack.proxy.reqbody import request_body
 from aispendtrack.proxy.state import FlowState
 from aispendtrack.store.budgets import Charge
+
+
+AZURE_HINT = " (an Azure deployment: name its model under [azure.deployments])"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +54,10 @@ def bound(flow: http.HTTPFlow, state: FlowState, config: Config, pricer: Pricer)
     except (ValueError, RecursionError):
         parsed = None
     # The path's model for a path-routed API, and every fallback the body names: the dearest is held.
-    models = routing.requested(flow.request.path, parsed if isinstance(parsed, dict) else None).names or (None,)
+    models = routing.requested(flow.request.path, parsed if isinstance(parsed, dict) else None).names
+    if state.provider == "azure":  # a deployment is priced as the model [azure.deployments] names
+        models = azure.priced_names(flow.request.path, models, config.azure.deployments)
+    models = models or (None,)
     # The raw (possibly compressed) size may be smaller than the decoded text: take the larger.
     input_tokens = max(len(body), len(flow.request.raw_content or b""), 1)
     output_tokens = rules.output_bound(parsed, config.budgets.default_max_output_tokens)
@@ -69,7 +76,8 @@ def bound(flow: http.HTTPFlow, state: FlowState, config: Config, pricer: Pricer)
             return Bound(Charge(0, tier), model=models[0])
         return Bound(None, f"AiSpendTrack cannot hold a budget for model {unpriced[0] or '(none named)'}: it has"
                            f" no known price, so its cost could exceed the budget; add it under [prices] in the"
-                           f" config, or set [budgets] unpriced = \"allow\"", unpriced[0])
+                           f" config{AZURE_HINT if state.provider == 'azure' else ''}, or set [budgets] unpriced ="
+                           f" \"allow\"", unpriced[0])
     if state.api == "realtime":  # the handshake bills nothing: it needs money left, each response holds its own
         return Bound(Charge(1, tier), model=models[0])
     return Bound(Charge(rules.to_nano(max(max(each) for each in costs.values())), tier), model=models[0])

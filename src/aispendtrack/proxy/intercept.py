@@ -23,8 +23,8 @@ from mitmproxy.proxy.layers import ClientTLSLayer, HttpLayer, ServerTLSLayer
 from mitmproxy.proxy.layers.http import HTTPMode
 from mitmproxy.proxy.layers.tls import HTTP_ALPNS, parse_client_hello
 
+from aispendtrack import hostpattern
 from aispendtrack.config import Config
-from aispendtrack.proxy.providers import BEDROCK_HOST
 from aispendtrack.proxy.state import Runtime
 
 log = logging.getLogger(__name__)
@@ -43,10 +43,12 @@ def intercept_patterns(config: Config, modes: list[str]) -> list[str]:
             hosts.add(f"{mode.address[0]}:{mode.address[1]}")
     patterns = []
     for host in sorted(hosts):
+        if hostpattern.is_pattern(host):  # validated at start-up: `*` is one DNS label, never more
+            patterns.append(hostpattern.allow_hosts_regex(host))
+            continue
         # mitmproxy matches these case-insensitively; a trailing dot names the same host
         name, port = host.rsplit(":", 1) if re.search(r":\d+$", host) else (host, r"\d+")
         patterns.append(f"^{re.escape(name)}\\.?:{port}$")
-    patterns.append(f"^{BEDROCK_HOST.pattern}\\.?:\\d+$")  # every region's Bedrock Runtime
     return patterns
 
 

@@ -26,12 +26,14 @@ from mitmproxy import ctx, exceptions, http
 from aispendtrack import meter
 from aispendtrack.limits import routing
 from aispendtrack.store.writer import StoreWriter
-from aispendtrack.meter.bedrock import STREAM_APIS, tier_headers
+from aispendtrack.meter.bedrock import STREAM_APIS
+from aispendtrack.proxy import azure
 from aispendtrack.proxy.observer import HOLD_SECONDS, StreamObserver
 from aispendtrack.proxy.reqbody import request_body
+from aispendtrack.proxy.respusage import response_usage
 from aispendtrack.meter.pricing import Pricer
 from aispendtrack.proxy.state import FlowState, Runtime, state_of
-from aispendtrack.store.ledger_schema import UPSTREAM, Outcome
+from aispendtrack.store.ledger_schema import Outcome
 from aispendtrack.proxy.webview import MARK_UNPRICED, comment_for
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,7 @@ class Metering:
             and state.api in ("chat", "completions")
             and info.include_usage is not True
             and self.rt.config.metering.inject_stream_usage.get(state.provider, False)
+            and (state.provider != "azure" or azure.takes_stream_options(flow.request.path))
         ):
             injected = meter.inject_stream_usage(body)
             if injected is not None:
@@ -237,10 +240,13 @@ class Metering:
                   metered: meter.Metered | None = None) -> dict:
         """The flow's row; `metered` is usage read elsewhere (a Realtime response's)."""
         now = time.time()
-        metered, streamed = (metered, False) if metered is not None else self._metered(flow, state)
+        metered, streamed = (metered, False) if metered is not None else response_usage(flow, state)
         if metered is not None and partial and metered.has_usage:
             metered.partial = True
         model = (metered.model if metered else None) or state.request_model
+        if state.provider == "azure":  # [azure.deployments] names the model where the answer names no known one
+            model = azure.model_to_price(self.pricer, self.rt.config.azure.deployments, flow.request.path,
+                                         metered.model if metered else None, state.request_model)
         if metered is not None and metered.has_usage:
             priced = self.pricer.price(
                 metered, model, state.provider, when=datetime.fromtimestamp(state.start, UTC)
@@ -281,21 +287,3 @@ class Metering:
             "reservation_id": state.reservation_id,
             "tags": state.tags,
         }
-
-    @staticmethod
-    def _metered(flow: http.HTTPFlow, state: FlowState) -> tuple[meter.Metered | None, bool]:
-        resp = flow.response
-        if resp is None or state.outcome not in UPSTREAM:
-            return None, state.stream
-        if isinstance(resp.stream, StreamObserver):
-            return tier_headers(resp.stream.meter.result(), resp.headers), True
-        if state.api == "realtime" and resp.status_code == 101:
-            # The handshake bills nothing; each response of the session gets its own row.
-            return meter.Metered(input_tokens=0, output_tokens=0, has_usage=True,
-                                 details={"input_tokens": 0, "output_tokens": 0}), False
-        if state.outcome != Outcome.FORWARDED or resp.status_code >= 400:
-            return None, state.stream
-        # The raw body: meter_body decodes with a size cap; mitmproxy's decoding has none.
-        body = resp.raw_content or b""
-        metered = meter.meter_body(state.provider, state.api, body, content_encoding=resp.headers.get("content-encoding"))
-        return tier_headers(metered, resp.headers), False

@@ -1,6 +1,7 @@
 """Which provider and API a flow is bound for, and how that provider spells an error.
 
-Known hosts name the provider (`[providers]` in mitm.toml). Any other upstream — a
+Known hosts name the provider (`[providers]` in mitm.toml: exact hosts first, then glob
+patterns such as `*.openai.azure.com`, see `hostpattern`). Any other upstream — a
 self-hosted OpenAI-compatible server, a test double, a corporate egress — is named
 explicitly under `[upstreams]`, or else recognised by the API shape of its path.
 """
@@ -15,6 +16,7 @@ from mitmproxy import http
 from mitmproxy.net.http import url
 from mitmproxy.proxy.mode_specs import ReverseMode
 
+from aispendtrack import hostpattern
 from aispendtrack.config import Config
 
 # API shape → the provider that defines it; used when only the path can tell.
@@ -35,8 +37,6 @@ SHAPE_PROVIDER = {
     "bedrock-invoke-stream": "aws",
     "realtime": "openai",
 }
-# Amazon Bedrock Runtime's regional endpoints (and FIPS ones): provider `aws`, as genai-prices names it.
-BEDROCK_HOST = re.compile(r"bedrock-runtime(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com")
 
 # Ollama's native API sits at the root (`/api/chat`), or under a path prefix; OpenRouter's
 # `/api/v1/chat/completions` is matched by the OpenAI patterns first.
@@ -57,6 +57,9 @@ _PATH_APIS = [
     (re.compile(r"/completions/?$"), "completions"),
     (re.compile(r"/messages/?$"), "messages"),
     (re.compile(r":(stream)?generateContent$", re.IGNORECASE), "generate"),
+    # Claude on Vertex AI: Anthropic's Messages shapes behind Vertex's own verbs
+    (re.compile(r"/publishers/anthropic/models/(?!count-tokens:)[^/]+:(stream)?rawPredict$", re.IGNORECASE),
+     "messages"),
 ]
 
 
@@ -83,7 +86,7 @@ def shape_of(provider: str, api: str) -> str:
         return "bedrock"
     if api == "messages" or provider == "anthropic":
         return "anthropic"
-    if api == "generate" or provider == "google":
+    if api == "generate" or provider in ("google", "google-vertex"):
         return "google"
     return "openai"
 
@@ -97,7 +100,8 @@ def _configured(config: Config, host: str, port: int) -> str | None:
         or config.upstreams.get(host)
         or config.providers.get(f"{host}:{port}")
         or config.providers.get(host)
-        or ("aws" if BEDROCK_HOST.fullmatch(host) else None)
+        or hostpattern.lookup(config.upstreams, host, port)
+        or hostpattern.lookup(config.providers, host, port)
     )
 
 

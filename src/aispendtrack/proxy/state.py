@@ -109,6 +109,8 @@ class FlowState:
         self.models = list(record.models) if record.models is not None else None
         self.budgeted = record.budgeted
         self.digest = record.digest
+        if self.tags is None and record.tags:  # a replayed flow keeps the tags its original had
+            self.tags = dict(record.tags)  # the key's defaults; proxy/tags.py lays the request's over them
 
     def __deepcopy__(self, memo) -> dict:
         saved = dataclasses.asdict(self)

@@ -1,5 +1,6 @@
 """The call's tags (`auth/tags.py`): taken off the request before anything goes upstream,
-checked, kept on the flow's state for its ledger row. A bad tag header is answered `400`
+checked, laid over the key's default tags (a header wins per tag name), kept on the flow's
+state for its ledger row. A bad tag header is answered `400`
 in the provider's format, never dropped silently (the call would be missing from its
 feature's spend) and never forwarded."""
 
@@ -41,4 +42,4 @@ class Tags:
         if why is not None:
             reject(flow, 400, f"AiSpendTrack: {why}", "invalid_tags", outcome=Outcome.REJECTED, marker=MARK_REJECTED)
             return
-        state.tags = tags
+        state.tags = tagrules.merged(state.tags, tags)  # over the key's defaults (set by auth): the header wins

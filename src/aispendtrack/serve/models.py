@@ -62,6 +62,7 @@ class Key(BaseModel):
     models: list[str] | None
     rotated: str = Field(description="when its current secret was made (created, or last rotated)")
     rotation_due: bool = Field(description="the secret is [keys] rotate_after_days old or older: rotate it")
+    tags: dict[str, str] | None = Field(None, description="default tags of its calls; null = none")
 
 
 class NewKeyRequest(BaseModel):
@@ -70,9 +71,13 @@ class NewKeyRequest(BaseModel):
     name: str | None = Field(None, max_length=200)
     permissions: list[str] | None = Field(None, description="default: the calling key's own permissions")
     models: list[str] | None = Field(None, description="model globs; default: the calling key's own")
-    expires: datetime | None = None
+    expires: datetime | None = Field(None, description="when the key expires, with a time zone")
+    expires_in: str | None = Field(None, max_length=20, description="instead of expires: a duration from now, as "
+                                                                    "the CLI's --expires: 30d, 12h, 90m")
     member: str | None = Field(None, description="whose key; default the caller's own member (owner/admin: "
                                                  "any member up to their own role)")
+    tags: dict[str, str] | None = Field(None, description="default tags of the key's calls, e.g. {\"env\": \"ci\"} "
+                                        "(the tag headers' rules; a request's tag headers win per tag name)")
 
 
 class NewKey(BaseModel):
@@ -82,3 +87,4 @@ class NewKey(BaseModel):
     name: str | None
     permissions: list[str]
     models: list[str] | None
+    tags: dict[str, str] | None = None

@@ -16,7 +16,7 @@ from aispendtrack.store.conn import KEYS, KEYSTORE, WEBHOOKS, Conn
 from aispendtrack.store.db import iso, utcnow
 from aispendtrack.store.records import Account, Credential, KeyInfo, KeyStoreError
 from aispendtrack.store.keytext import (  # noqa: F401  (re-exported: callers name them keys.*)
-    KEY_RE, PREFIX, NewKey, decode, digest, encode, generate_key, hint,
+    KEY_RE, PREFIX, NewKey, decode, decode_tags, digest, encode, encode_tags, generate_key, hint,
 )
 
 
@@ -121,6 +121,7 @@ def create_key(
     permissions: tuple[str, ...] | None = None,
     models: tuple[str, ...] | None = None,
     member: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> NewKey:
     """A new key of `member` (None: the owner); `permissions`/`models` narrow it (None: all
     the tier allows / any model). The tier's key cap holds under concurrent creation: the
@@ -151,10 +152,10 @@ def create_key(
                 f"key{'s' if cap != 1 else ''}; revoke one, or move the account to a higher tier"
             )
         conn.execute(
-            "INSERT INTO keys(id, account_id, name, created, expires, permissions, models, member_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO keys(id, account_id, name, created, expires, permissions, models, member_id, tags) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [key_id, acct.id, name, now, iso(expires) if expires else None, encode(permissions), encode(models),
-             holder.id],
+             holder.id, encode_tags(tags)],
         )
         conn.execute(
             "INSERT INTO key_secrets(digest, key_id, hint, created) VALUES (?, ?, ?, ?)",
@@ -200,15 +201,16 @@ def _key_sql(where: str) -> str:
                            AND s.retired > ? AND keys.revoked IS NULL
                            AND (keys.expires IS NULL OR keys.expires > ?)) AS in_grace,
                       keys.account_id, keys.member_id,
-                      (SELECT MAX(s.created) FROM key_secrets s WHERE s.key_id = keys.id) AS secret_created
+                      (SELECT MAX(s.created) FROM key_secrets s WHERE s.key_id = keys.id) AS secret_created,
+                      keys.tags
                FROM keys JOIN accounts ON accounts.id = keys.account_id {where}"""
 
 
 def _key_info(row: tuple) -> KeyInfo:
     (id_, account, name, created, last_used, revoked, expires, permissions, models, member, hint_, in_grace,
-     account_id, member_id, secret_created) = row
+     account_id, member_id, secret_created, tags) = row
     return KeyInfo(id_, account, name, created, last_used, revoked, expires, decode(permissions), decode(models),
-                   member, hint_, bool(in_grace), account_id, member_id, secret_created)
+                   member, hint_, bool(in_grace), account_id, member_id, secret_created, decode_tags(tags))
 
 
 def get_key(conn: Conn, key_id: str) -> KeyInfo:
@@ -281,7 +283,7 @@ _CREDENTIALS = """SELECT s.digest, s.key_id, s.hint, s.retired, k.revoked, k.exp
                          a.id, a.name, a.tier, a.requests_per_hour, a.monthly_calls, k.member_id,
                          (SELECT m.name FROM members m WHERE m.id = k.member_id),
                          (SELECT MIN(o.id) FROM members o WHERE o.account_id = a.id AND o.role = 'owner'
-                              AND o.removed IS NULL)
+                              AND o.removed IS NULL), k.tags
                   FROM key_secrets s JOIN keys k ON k.id = s.key_id JOIN accounts a ON a.id = k.account_id"""
 
 
@@ -290,7 +292,8 @@ def credentials(conn: Conn, digest: str | None = None) -> list[Credential]:
     account (the proxy's key cache), or only the secret with this digest (serve: always
     current)."""
     sql, params = (_CREDENTIALS, []) if digest is None else (_CREDENTIALS + " WHERE s.digest = ?", [digest])
-    return [Credential(*r[:7], decode(r[7]), decode(r[8]), *r[9:]) for r in conn.execute(sql, params).fetchall()]
+    return [Credential(*r[:7], decode(r[7]), decode(r[8]), *r[9:17], decode_tags(r[17]))
+            for r in conn.execute(sql, params).fetchall()]
 
 
 def versions(conn: Conn) -> dict[str, str]:

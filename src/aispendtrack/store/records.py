@@ -58,6 +58,7 @@ class KeyInfo:
     account_id: int | None = None
     member_id: int | None = None
     secret_created: str | None = None  # when its current secret was made (created or last rotated)
+    tags: dict[str, str] | None = None  # default tags of its calls (a request's tag headers win per name)
 
     def state(self, now_iso: str) -> str:
         if self.revoked:
@@ -92,6 +93,7 @@ class Credential:
     member_id: int | None = None
     member: str | None = None
     first_owner_id: int | None = None  # the member whose keys work without team access
+    tags: dict[str, str] | None = None  # the key's default tags
 
 
 @dataclass(frozen=True, slots=True)

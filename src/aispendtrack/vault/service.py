@@ -29,9 +29,9 @@ def is_admin(stored_provider: str) -> bool:
 
 
 def known_providers(config) -> set[str]:
-    """The provider ids a key may be stored for: the config's hosts' and upstreams', Azure's
-    (its hosts are per resource, named under `[upstreams]`) and Bedrock's (`aws`, its hosts
-    known by pattern; a Bedrock API key is sent as `Authorization: Bearer`)."""
+    """The provider ids a key may be stored for: the config's hosts' and upstreams' (patterns
+    included: Azure's per-resource hosts are `azure` and Bedrock's per-region hosts `aws` by
+    default), and `azure` and `aws` always (a Bedrock API key is sent as `Authorization: Bearer`)."""
     return set(config.providers.values()) | set(config.upstreams.values()) | {"azure", "aws"}
 
 

@@ -118,6 +118,7 @@ def key_row(store, config: Config, key: KeyInfo, account, now: float) -> dict:
         "hourly_remaining": remaining(rph, hour.used),
         "hourly_reset_seconds": reset_seconds(hour.resets_at, now) if hour.source == "limits" else None,
         "budget": budget_status(store, config, "key", key.id, now=now),
+        "tags": key.tags,
     }  # fmt: skip
 
 

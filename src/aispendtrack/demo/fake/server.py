@@ -1,4 +1,4 @@
-"""A local fake LLM provider (OpenAI, Anthropic, Gemini, Ollama, Bedrock) speaking the real wire formats.
+"""A local fake LLM provider speaking real wire formats (OpenAI, Anthropic, Gemini, Ollama, Azure, Vertex, Bedrock).
 
 For end-to-end tests, ``aispendtrack demo`` and ``scripts/bench``. Standard library only:
 an asyncio HTTP/1.1 server (keep-alive, chunked streams, optional gzip and TLS) running
@@ -10,7 +10,7 @@ runs it from the command line (``__main__.py``).
         client = openai.OpenAI(base_url=fake.url + "/v1", api_key="x")
 
 Per-request knobs (request headers): ``x-fake-flavor: groq|openrouter|deepseek`` (Ollama: ``old|cached``),
-``x-fake-usage-with-choices: 1``, ``x-fake-chunks: N``, ``x-fake-stream-delay: S``,
+``x-fake-usage-with-choices: 1``, ``x-fake-chunks: N``, ``x-fake-stream-delay: S``, ``x-fake-model: NAME`` (Azure),
 ``x-fake-fault: 500|429|reset[:N]|hang[:N]|slow:S`` (same as one queued :class:`Fault`).
 Served calls are billed; the OpenAI and Anthropic admin usage and cost APIs answer from them (billing.py).
 """
@@ -248,7 +248,7 @@ class FakeProvider:
             stream = (path_model is not None and "streamGenerateContent" in target) or req.get("stream") is True \
                 or (api in ("ollama-chat", "ollama-generate") and req.get("stream") is not False)  # Ollama streams by default
             call = Call(provider, api, req, split_text(text, n), self.usage, rid, self.model_override, path_model,
-                        stream=stream, sse="alt=sse" in query, flavor=h.get("x-fake-flavor", "").lower(),
+                        stream=stream, sse="alt=sse" in query, flavor=h.get("x-fake-flavor", "").lower(), target=target,
                         usage_with_choices=h.get("x-fake-usage-with-choices", "") in ("1", "true"))
             reply = build(call)
             self.billing.record(call, h, reply, keep=self.record)

@@ -22,6 +22,7 @@ from aispendtrack.demo.fake.wire_core import (
     split_text,
 )
 from aispendtrack.demo.fake.wire_bedrock import bedrock_converse, bedrock_invoke
+from aispendtrack.demo.fake.wire_cloud import azure, route_cloud, vertex_anthropic
 from aispendtrack.demo.fake.wire_gemini import gemini_generate, gemini_usage
 from aispendtrack.demo.fake.wire_ollama import NDJSON, ollama_chat, ollama_embed, ollama_embeddings, ollama_generate
 from aispendtrack.demo.fake.wire_openai import (
@@ -56,9 +57,11 @@ _OLLAMA = {"/api/chat": "ollama-chat", "/api/generate": "ollama-generate", "/api
 def route(method: str, path: str, headers: dict[str, str]) -> tuple[str, str, str | None]:
     """(provider, api, path model: Gemini's, Bedrock's) for a request; api "" = unknown route."""
     p = path.split("?", 1)[0].rstrip("/")
-    if method == "POST" and (m := _BEDROCK.match(p)):
-        return "aws", _BEDROCK_API[m.group(2)], unquote(m.group(1))
     if method == "POST":
+        if m := _BEDROCK.match(p):
+            return "aws", _BEDROCK_API[m.group(2)], unquote(m.group(1))
+        if cloud := route_cloud(path, headers):
+            return cloud
         if m := _GEMINI.match(p):
             return "google", "generate", m.group(1)
         if p in _OLLAMA:
@@ -75,6 +78,10 @@ def route(method: str, path: str, headers: dict[str, str]) -> tuple[str, str, st
 
 
 def build(c: Call) -> Reply:
+    if c.provider == "azure":
+        return azure(c)
+    if c.provider == "vertex" and c.api == "messages":
+        return vertex_anthropic(c)
     if c.api == "models":
         return anthropic_models(c) if c.provider == "anthropic" else openai_models(c)
     return HANDLERS[c.api](c)

@@ -36,6 +36,7 @@ class Call:
     sse: bool = True  # Gemini: alt=sse vs JSON array
     flavor: str = ""  # groq | openrouter | deepseek; Ollama: old | cached
     usage_with_choices: bool = False
+    target: str = ""  # the request's path and query (Azure: api-version, the /openai/v1/ form)
     created: int = field(default_factory=lambda: int(time.time()))
 
     @property
@@ -148,7 +149,7 @@ def error_body(provider: str, status: int, message: str | None = None) -> dict:
         return {"message": message}
     if provider == "anthropic":
         return {"type": "error", "error": {"type": _ANTHROPIC_ERR.get(status, "api_error"), "message": message}}
-    if provider == "google":
+    if provider in ("google", "vertex"):
         return {"error": {"code": status, "message": message, "status": _GOOGLE_ERR.get(status, "UNKNOWN")}}
     etype, code = _OPENAI_ERR.get(status, ("server_error", None))
     return {"error": {"message": message, "type": etype, "param": None, "code": code}}

@@ -20,10 +20,12 @@ from aispendtrack.config import Config
 from aispendtrack.limits.permissions import PERMISSIONS
 from aispendtrack.serve import deps, roles
 from aispendtrack.serve.attachment import content_disposition
+from aispendtrack.serve.dashboard import connect, forms
 from aispendtrack.serve.dashboard import period as chosen
 from aispendtrack.serve.dashboard import session as sess
 from aispendtrack.serve.dashboard import view
 from aispendtrack.serve.models import NewKeyRequest
+from aispendtrack.serve.routers import budgets as budgets_api
 from aispendtrack.serve.routers import keys as keys_api
 from aispendtrack.serve.routers.usage import _rows, own
 from aispendtrack.store import sessions
@@ -78,7 +80,12 @@ def _dashboard(request: Request, store: SqlStore, cfg: Config, viewer: sess.View
         "export_needs": _needs(viewer, "export", cfg), "keys_needs": _needs(viewer, "api", cfg),
         "keys": keys_api.list_keys(who=who, store=store, cfg=cfg) if can_keys else [],
         "reconcile": _reconcile_card(store, cfg, who),
-        "notice": None, "error": None, "new_key": None, **extra,
+        "notice": None, "error": None, "new_key": None,
+        "budgets": budgets_api.list_budgets(who=who, store=store, cfg=cfg),
+        "can_budget": can_keys and who.whole_account,
+        # the empty state: no call at all in this view (whatever the period picked)
+        "connect": None if data["latest"] or connect.has_calls(store, viewer.record.account, own(who))
+        else connect.guide(cfg), **extra,
     }
     return _html(request, "dashboard.html", context, status)
 
@@ -167,7 +174,9 @@ def _key_action(request, store, cfg, viewer, fields, action: str, key_id: str | 
         if action == "create":
             models = [m for m in sess.first(fields, "models").split(",") if m.strip()] or None
             body = NewKeyRequest(name=sess.first(fields, "name").strip()[:200] or None,
-                                 permissions=fields.get("permissions", []), models=models)
+                                 permissions=fields.get("permissions", []), models=models,
+                                 expires=forms.expiry(sess.first(fields, "expires")),
+                                 tags=forms.tags(sess.first(fields, "tags")))
             new = keys_api.create_key(body, who=roles.of(store, viewer.record), store=store, cfg=cfg)
             return _dashboard(request, store, cfg, viewer, new_key=new, notice=f"Key {new.id} created.")
         if action == "rotate":
@@ -175,14 +184,43 @@ def _key_action(request, store, cfg, viewer, fields, action: str, key_id: str | 
             return _dashboard(request, store, cfg, viewer, new_key=new, notice=f"Key {new.id} rotated.")
         keys_api.revoke_key(key_id, who=roles.of(store, viewer.record), store=store, cfg=cfg)
     except HTTPException as e:
-        message = e.detail["message"] if isinstance(e.detail, dict) else str(e.detail)
-        return _dashboard(request, store, cfg, viewer, e.status_code, error=message)
+        return _refused(request, store, cfg, viewer, e)
     if key_id == viewer.record.key_id:
         return _logout(request, store, cfg, viewer, fields)
     return _dashboard(request, store, cfg, viewer, notice=f"Key {key_id} revoked.")
 
 
+def _refused(request, store, cfg, viewer, e: HTTPException) -> Response:
+    """An API route's refusal shown on the page, with its status."""
+    message = e.detail["message"] if isinstance(e.detail, dict) else str(e.detail)
+    return _dashboard(request, store, cfg, viewer, e.status_code, error=message)
+
+
+def _budget_action(request, store, cfg, viewer, fields) -> Response:
+    """Set or clear the account's or one key's budget through the `/v1/budgets` route
+    functions (their rules, exactness and 404 for another account's key); owner/admin only."""
+    if (why := _needs(viewer, "api", cfg)) is not None:
+        return _dashboard(request, store, cfg, viewer, 403, error=f"Setting budgets {why}.")
+    target, action = sess.first(fields, "target"), sess.first(fields, "action")
+    scope, key_id = ("account", None) if target == "account" else ("key", target or None)
+    label = "the account" if scope == "account" else f"key {key_id}"
+    try:
+        who = roles.at_least("admin")(roles.of(store, viewer.record))  # the dependency /v1/budgets states
+        if action == "clear":
+            cleared = budgets_api.clear_budget(scope, key_id, who=who, store=store)["cleared"]
+            return _dashboard(request, store, cfg, viewer, notice=f"Budget of {label} cleared." if cleared
+                              else f"{label.capitalize()} had no budget of its own.")
+        if action != "set":
+            raise HTTPException(400, {"message": "action: set or clear"})
+        body = forms.budget(scope, key_id, sess.first(fields, "usd"), sess.first(fields, "period"))
+        b = budgets_api.set_budget(body, who=who, store=store, cfg=cfg)
+    except HTTPException as e:
+        return _refused(request, store, cfg, viewer, e)
+    return _dashboard(request, store, cfg, viewer, notice=f"Budget of {label}: ${b['limit_usd']} per {b['period']} (UTC).")
+
+
 router.add_api_route("/logout", _post(_logout), methods=["POST"])
+router.add_api_route("/dashboard/budgets", _post(_budget_action), methods=["POST"])
 router.add_api_route("/dashboard/keys", _post(lambda *a: _key_action(*a, action="create")), methods=["POST"])
 
 

@@ -9,8 +9,11 @@ a viewer on none.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Depends, Response
 
+from aispendtrack.auth import tags as tagrules
 from aispendtrack.auth.records import KeyRecord
 from aispendtrack.config import Config
 from aispendtrack.limits import permissions as perms
@@ -23,7 +26,7 @@ from aispendtrack.store.base import SqlStore
 from aispendtrack.store.db import iso, parse_iso, utcnow
 from aispendtrack.views.usage import rotation_due
 from aispendtrack.store.keytext import NewKey as IssuedKey
-from aispendtrack.store.keytext import check_expiry
+from aispendtrack.store.keytext import check_expiry, parse_duration, parse_expiry
 from aispendtrack.store.records import KeyInfo, KeyStoreError
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
@@ -77,12 +80,34 @@ def _key(key: KeyInfo, tier: str, cfg: Config, now: str) -> Key:
     return Key(id=key.id, name=key.name, member=key.member, hint=key.hint, state=key.state(now),
                created=key.created, expires=key.expires, revoked=key.revoked, last_used=key.last_used,
                permissions=list(permissions), models=None if models is None else list(models),
-               rotated=key.secret_created or key.created, rotation_due=rotation_due(key, cfg, parse_iso(now).timestamp()))
+               rotated=key.secret_created or key.created, rotation_due=rotation_due(key, cfg, parse_iso(now).timestamp()),
+               tags=key.tags)
 
 
-def _new(new: IssuedKey, permissions, models) -> NewKey:
+def _new(new: IssuedKey, permissions, models, tags=None) -> NewKey:
     return NewKey(id=new.id, key=new.key, account=new.account, name=new.name, permissions=list(permissions),
-                  models=None if models is None else list(models))
+                  models=None if models is None else list(models), tags=tags)
+
+
+def _expiry(body: NewKeyRequest) -> datetime | None:
+    """The new key's expiry from `expires` or `expires_in`, by the CLI's --expires rules (else 400)."""
+    if body.expires is not None and body.expires_in is not None:
+        raise fail(400, "invalid_request", "expires_in: give expires or expires_in, not both")
+    try:
+        if body.expires_in is not None:
+            if parse_duration(body.expires_in) is None:
+                raise ValueError("use a duration such as 30d, 12h or 90m (or give an expires date)")
+            return parse_expiry(body.expires_in, utcnow())
+    except ValueError as e:
+        raise fail(400, "invalid_request", f"expires_in: {e}") from None
+    if body.expires is None:
+        return None
+    if body.expires.tzinfo is None:
+        raise fail(400, "invalid_request", "expires needs a time zone, e.g. 2026-12-31T00:00:00Z")
+    try:
+        return check_expiry(body.expires, utcnow())  # the CLI's --expires rule
+    except ValueError as e:
+        raise fail(400, "invalid_request", f"expires: {e}") from None
 
 
 @router.get("", response_model=list[Key])
@@ -104,20 +129,17 @@ def create_key(body: NewKeyRequest, who: Caller = Depends(caller("api")), store:
     except ValueError as e:
         raise fail(400, "invalid_request", str(e)) from None
     _within(caller, permissions, models)
-    expires = body.expires
-    if expires is not None:
-        if expires.tzinfo is None:
-            raise fail(400, "invalid_request", "expires needs a time zone, e.g. 2026-12-31T00:00:00Z")
-        try:
-            expires = check_expiry(expires, utcnow())  # the CLI's --expires rule
-        except ValueError as e:
-            raise fail(400, "invalid_request", f"expires: {e}") from None
+    expires = _expiry(body)
     try:
-        new = store.create_key(caller.account, cfg, name=body.name, expires=expires,
-                               permissions=permissions, models=models, member=body.member or who.member)
+        tags = tagrules.check_tags(body.tags) if body.tags is not None else None
+    except ValueError as e:
+        raise fail(400, "invalid_request", str(e)) from None
+    try:
+        new = store.create_key(caller.account, cfg, name=body.name, expires=expires, permissions=permissions,
+                               models=models, member=body.member or who.member, tags=tags)
     except KeyStoreError as e:
         raise fail(409, "conflict", str(e)) from None
-    return _new(new, permissions, models)
+    return _new(new, permissions, models, tags)
 
 
 @router.post("/{key_id}/rotate", response_model=NewKey)
@@ -128,7 +150,7 @@ def rotate_key(key_id: str, who: Caller = Depends(caller("api")), store: SqlStor
         new = store.rotate_key(key_id, cfg)
     except KeyStoreError as e:
         raise fail(409, "conflict", str(e)) from None
-    return _new(new, *_scope(key, who.key.tier, cfg))
+    return _new(new, *_scope(key, who.key.tier, cfg), key.tags)
 
 
 @router.delete("/{key_id}", status_code=204)

@@ -47,8 +47,10 @@ class KeyStore(Protocol):
 
     def create_key(self, account: str, config: Config, *, name: str | None = None,
                    expires: datetime | None = None, permissions: tuple[str, ...] | None = None,
-                   models: tuple[str, ...] | None = None, member: str | None = None) -> NewKey:
-        """A new key; the tier's key cap holds under concurrent creation."""
+                   models: tuple[str, ...] | None = None, member: str | None = None,
+                   tags: dict[str, str] | None = None) -> NewKey:
+        """A new key (with default `tags` for its calls, checked by the caller: `auth.tags`);
+        the tier's key cap holds under concurrent creation."""
 
     def rotate_key(self, key_id: str, config: Config) -> NewKey: ...
 

@@ -125,4 +125,5 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...] | Callable[[Conn], None]], ...
     (5, "daily sums by provider too", sqlite_schema.v5),
     (6, "provider-key vault", V6),
     (7, "reconciliation runs", V7),
+    (8, "default tags of keys", ('ALTER TABLE keys ADD COLUMN IF NOT EXISTS tags text COLLATE "C"',)),
 )

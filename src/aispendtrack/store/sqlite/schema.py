@@ -208,4 +208,6 @@ MIGRATIONS = (
     Migration(5, "daily sums by provider too", v5),
     of_statements(6, "provider-key vault", V6),
     of_statements(7, "reconciliation runs", V7),
+    # a key's default tags (JSON object), merged into each call's tags by the proxy
+    of_statements(8, "default tags of keys", ("ALTER TABLE keys ADD COLUMN tags TEXT",)),
 )
