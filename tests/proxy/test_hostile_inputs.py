@@ -40,7 +40,7 @@ from support.harness import Proxy, database_with_key
 
 HEADER = auth.HEADER
 APIS = {"chat", "responses", "embeddings", "completions", "messages", "generate", "ollama-chat", "ollama-generate",
-        "ollama-embed", "ollama-embeddings", "other"}
+        "ollama-embed", "ollama-embeddings", "realtime", "batch", "batches", "files", "other"}
 
 # ---------------------------------------------------------------------------------- properties
 

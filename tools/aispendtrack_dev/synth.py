@@ -41,7 +41,8 @@ OUTCOMES = [  # (outcome, status, weight)
     (Outcome.UPSTREAM_ERROR, 500, 25),
     (Outcome.ABORTED, 499, 15),
 ]
-_INSERT_COLS = [c for c in CALLS_COLUMNS if c not in ("id", "usage_json", "error", "reservation_id", "tags")]
+_INSERT_COLS = [c for c in CALLS_COLUMNS if c not in ("id", "usage_json", "error", "reservation_id", "tags",
+                                                      "batch_key", "batch_requests")]
 
 
 def make_ledger(

@@ -17,6 +17,7 @@ from mitmproxy.proxy import mode_specs
 
 from aispendtrack import config as configmod
 from aispendtrack.proxy.access import Access
+from aispendtrack.proxy.batches import BatchObjects
 from aispendtrack.proxy.auth import Auth
 from aispendtrack.proxy.guard import LedgerGuard
 from aispendtrack.proxy.tags import Tags
@@ -49,7 +50,8 @@ class AiSpendTrack:
         self.metering = Metering(self.rt)
         # The data path in hook order: each child is one step.
         self.addons = [Auth(self.rt), Tags(self.rt), LedgerGuard(self.rt), Access(self.rt), VaultCheck(self.rt),
-                       Limiter(self.rt), VaultInject(self.rt), self.metering, Realtime(self.rt, self.metering),
+                       Limiter(self.rt), VaultInject(self.rt), self.metering, BatchObjects(self.rt),
+                       Realtime(self.rt, self.metering),
                        UpstreamErrors(), Redact(), Summary(self.rt), TlsHint(), NamelessTls(self.rt), WebColumns(),
                        ServeWatch()]
         self._allow_hosts_set: list[str] | None = None

@@ -45,6 +45,11 @@ def tier_budget(config: Config, state: FlowState) -> rules.Budget | None:
 
 def bound(flow: http.HTTPFlow, state: FlowState, config: Config, pricer: Pricer) -> Bound:
     """What to reserve for `flow`, or why it may not run under a budget."""
+    if state.api in ("batch", "batches", "files"):
+        # A batch's cost is known only from its results: uploading its input and creating it
+        # hold one nano-dollar, so they are admitted only while the budget has money left; its
+        # results pay when they pass (the calls a spent budget never stops: `batches.budget_exempt`).
+        return Bound(Charge(1, tier_budget(config, state)))
     if flow.request.raw_content is None:  # streamed through (stream_large_bodies): no bound
         return Bound(None, "AiSpendTrack cannot hold a budget for a request whose body is streamed through"
                            " unread (mitmproxy option stream_large_bodies); raise that option's size")

@@ -17,6 +17,7 @@ insert settles it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -25,10 +26,11 @@ from mitmproxy import ctx, http
 
 from aispendtrack.limits import headers as limit_headers
 from aispendtrack.meter.pricing import Pricer
-from aispendtrack.proxy import charge
+from aispendtrack.proxy import batches, charge
 from aispendtrack.proxy.state import Runtime, reject, state_of
 from aispendtrack.proxy.webview import MARK_LIMITED, MARK_REJECTED, MARK_UNAVAILABLE
 from aispendtrack.store.api.traffic import Admission
+from aispendtrack.store.budgets import Charge
 from aispendtrack.store.ledger_schema import Outcome
 
 log = logging.getLogger(__name__)
@@ -101,8 +103,10 @@ class Limiter:
             return
         if not self._admitted(state) or not state.limits_after_body:
             return
-        if not state.budgeted:
+        if not state.budgeted or batches.budget_exempt(flow, state):
             await self._decide(flow, state, None)
+            if state.budgeted and state.api == batches.RESULTS and flow.response is None:
+                state.reservation_id = await self._free_hold(state)
             return
         if self.pricer is None:
             self.pricer = Pricer.with_prices(self.rt.config.prices, self.rt.config.local_providers)
@@ -112,6 +116,16 @@ class Limiter:
                    marker=MARK_REJECTED, headers={"x-should-retry": "false"})
             return
         await self._decide(flow, state, b.charge)
+
+    async def _free_hold(self, state) -> str | None:
+        """A $0 hold on the budgets, never refused, that a batch's result rows settle with their cost."""
+        try:
+            charge_ = Charge(0, charge.tier_budget(self.rt.config, state))
+            return (await asyncio.to_thread(self.rt.store.hold_budget, state.key_id, state.account, charge_,
+                                            time.time(), force=True)).id
+        except Exception as e:  # the rows are still written; their cost reaches the budget's recount
+            log.warning("aispendtrack: budget hold for batch results failed: %s", e)
+            return None
 
     def _admitted(self, state) -> bool:
         """Whether the call goes through the store's admission: with a limit or a budget to

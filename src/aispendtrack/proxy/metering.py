@@ -27,14 +27,14 @@ from aispendtrack import meter
 from aispendtrack.limits import routing
 from aispendtrack.store.writer import StoreWriter
 from aispendtrack.meter.bedrock import STREAM_APIS
-from aispendtrack.proxy import azure
+from aispendtrack.proxy import azure, batches
 from aispendtrack.proxy.observer import HOLD_SECONDS, StreamObserver
 from aispendtrack.proxy.reqbody import request_body
 from aispendtrack.proxy.respusage import response_usage
 from aispendtrack.meter.pricing import Pricer
 from aispendtrack.proxy.state import FlowState, Runtime, state_of
 from aispendtrack.store.ledger_schema import Outcome
-from aispendtrack.proxy.webview import MARK_UNPRICED, comment_for
+from aispendtrack.proxy.webview import annotate
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,8 @@ class Metering:
         if state is None or state.outcome != Outcome.FORWARDED or flow.response is None or not flow.live:
             return
         state.ttfb = time.time()
+        if batches.observe(flow, state):
+            return
         resp = flow.response
         content_type = resp.headers.get("content-type", "").lower()
         sse = "text/event-stream" in content_type
@@ -199,7 +201,7 @@ class Metering:
     async def _record(self, flow: http.HTTPFlow, state: FlowState, status: int | None, *, partial: bool) -> None:
         row = self._prepare(flow, state, status, partial=partial)
         try:
-            await self.ledger.write(row)
+            await (self.ledger.write_rows(row) if isinstance(row, list) else self.ledger.write(row))
         except Exception as e:
             log.warning("aispendtrack: ledger row for flow %s not written: %s", flow.id, e)
 
@@ -223,18 +225,17 @@ class Metering:
             log.warning("aispendtrack: ledger row for flow %s not committed at stream end: %r", flow.id, e)
         return fut
 
-    def _prepare(self, flow: http.HTTPFlow, state: FlowState, status: int | None, *, partial: bool) -> dict:
-        """The flow's row; marks it recorded and annotates the flow for mitmweb."""
+    def _prepare(self, flow: http.HTTPFlow, state: FlowState, status: int | None, *, partial: bool) -> dict | list:
+        """The flow's row (a results download's: one per model); marks it recorded, annotates the flow."""
         state.recorded = True
         self.inflight.pop(flow.id, None)
         if self.rt.presence is not None:
             self.rt.presence.count -= 1
-        row = self.build_row(flow, state, status, partial=partial)
-        self.rt.session.add(row)
-        flow.comment = comment_for(row)
-        if row["pricing"] not in ("priced", "local") and row["outcome"] == Outcome.FORWARDED and not flow.marked:
-            flow.marked = MARK_UNPRICED
-        return row
+        rows = batches.rows_of(flow, self.build_row(flow, state, status, partial=partial), self.pricer)
+        for each in rows:
+            self.rt.session.add(each)
+        annotate(flow, rows)
+        return rows if len(rows) > 1 else rows[0]
 
     def build_row(self, flow: http.HTTPFlow, state: FlowState, status: int | None, *, partial: bool,
                   metered: meter.Metered | None = None) -> dict:

@@ -46,6 +46,11 @@ _PATH_APIS = [
     (re.compile(r"^/model/[^/]+/converse-stream$"), "bedrock-converse-stream"),
     (re.compile(r"^/model/[^/]+/invoke$"), "bedrock-invoke"),
     (re.compile(r"^/model/[^/]+/invoke-with-response-stream$"), "bedrock-invoke-stream"),
+    # Batches (proxy/batches.py): results downloads are metered, the batch objects pass
+    (re.compile(r"/files/[^/]+/content/?$"), "batch"),
+    (re.compile(r"/messages/batches/[^/]+/results/?$"), "batch"),
+    (re.compile(r"/batches(/[^/]+(/cancel)?)?/?$"), "batches"),
+    (re.compile(r"/v1/files(/[^/]+)?/?$"), "files"),  # a batch's input file: uploaded, listed, deleted
     (re.compile(r"/chat/completions/?$"), "chat"),
     (re.compile(r"/realtime/?$"), "realtime"),  # a WebSocket session (proxy/realtime.py)
     (re.compile(r"/api/chat/?$"), "ollama-chat"),
@@ -66,7 +71,7 @@ _PATH_APIS = [
 @dataclass(frozen=True)
 class Target:
     provider: str  # genai-prices provider id
-    api: str  # chat | responses | embeddings | completions | messages | generate | realtime | ollama-<chat|generate|embed|embeddings>
+    api: str  # chat | responses | embeddings | completions | messages | generate | realtime | ollama-<…> | batch | batches | files
     # | bedrock-<converse|converse-stream|invoke|invoke-stream> | other
     shape: str  # openai | anthropic | google | ollama | bedrock: error format and usage dialect
 
@@ -139,7 +144,7 @@ def identify(flow: http.HTTPFlow, config: Config) -> Target | None:
             return None
     api = api_of(req.path)
     if provider is None:
-        provider = SHAPE_PROVIDER.get(api, "openai")
+        provider = "anthropic" if "/messages/batches" in req.path else SHAPE_PROVIDER.get(api, "openai")
     return Target(provider=provider, api=api, shape=shape_of(provider, api))
 
 

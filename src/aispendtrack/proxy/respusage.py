@@ -6,16 +6,18 @@ from mitmproxy import http
 
 from aispendtrack import meter
 from aispendtrack.meter.bedrock import tier_headers
+from aispendtrack.proxy import batches
 from aispendtrack.proxy.observer import StreamObserver
 from aispendtrack.proxy.state import FlowState
 from aispendtrack.store.ledger_schema import UPSTREAM, Outcome
 
 
 def response_usage(flow: http.HTTPFlow, state: FlowState) -> tuple[meter.Metered | None, bool]:
-    """(usage read from the response, or None when it was not metered; whether it streamed).
+    """(usage read from the response, None when none is read from it, whether it streamed).
+    Batch calls are not read here: their results are metered as they pass (`batches`).
     A Bedrock response whose headers name a non-standard tier or latency leaves it unpriced."""
     resp = flow.response
-    if resp is None or state.outcome not in UPSTREAM:
+    if resp is None or state.outcome not in UPSTREAM or state.api in batches.NOT_METERED:
         return None, state.stream
     if isinstance(resp.stream, StreamObserver):
         return tier_headers(resp.stream.meter.result(), resp.headers), True

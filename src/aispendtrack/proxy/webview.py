@@ -42,6 +42,14 @@ def comment_for(row: dict) -> str:
     return " · ".join(parts)
 
 
+def annotate(flow, rows: list[dict]) -> None:
+    """A metered flow's comment (one part per ledger row: a batch download has one per model),
+    and the unpriced marker when its cost is not known."""
+    flow.comment = " | ".join(comment_for(row) for row in rows)
+    if rows[0]["pricing"] not in ("priced", "local") and rows[0]["outcome"] == Outcome.FORWARDED and not flow.marked:
+        flow.marked = MARK_UNPRICED
+
+
 class WebColumns:
     """In mitmweb, adds the comment column while the user has not chosen columns."""
 

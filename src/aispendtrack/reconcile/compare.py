@@ -109,7 +109,7 @@ def rows(gateway: dict[Key, GatewayDay], provider: dict[tuple[Owner, date, str],
         if g.unpriced:
             notes.append(f"{g.unpriced} call{'s' * (g.unpriced != 1)} without a price in the ledger")
         if p.batch_tokens:
-            notes.append(f"{p.batch_tokens} tokens at batch rates (the gateway does not meter batches)")
+            notes.append(f"{p.batch_tokens} tokens at batch rates (the gateway meters batch results when they pass through it)")
         out.append(Row(day, model, g.side, p, verdict(g.side, p, tolerance), _day_note(day, today, "; ".join(notes)),
                        None if account == ALL else account))
     unattributed.sort(key=lambda r: (r.day, r.scope, r.model))

@@ -8,6 +8,7 @@ import functools
 import logging
 import sqlite3
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from aispendtrack.store import budgets
@@ -51,16 +52,17 @@ def insert_batch(conn: Conn, pending: list, extra: Callable[[Conn], None] | None
 def _insert(conn: Conn, pending: list, *, per_row: bool) -> tuple[list, list]:
     ids: list[int | None] = []
     failed = []
-    settlements = []
+    settlements: dict[str, budgets.Settlement] = {}
+    added = []
     isolated = per_row or conn.dialect.name == "sqlite"
     for row, fut in pending:
         sql = _insert_sql(tuple(row))
         try:
             if per_row:
                 with conn.savepoint():
-                    rid = conn.insert(sql, tuple(row.values()))
+                    rid, fresh = _insert_row(conn, sql, row)
             else:
-                rid = conn.insert(sql, tuple(row.values()))
+                rid, fresh = _insert_row(conn, sql, row)
         except ROW_ERRORS as e:
             if not isolated:
                 raise _RowAborted() from e
@@ -68,13 +70,41 @@ def _insert(conn: Conn, pending: list, *, per_row: bool) -> tuple[list, list]:
             failed.append(((row, fut), e))
             continue
         ids.append(rid)
+        if fresh:
+            added.append(row)
         if row.get("reservation_id"):  # the call's budget hold becomes its real cost
-            settlements.append(budgets.Settlement(row["reservation_id"], row.get("cost_usd"),
-                                                  charge_all=row["outcome"] == "aborted" or bool(row.get("partial"))))
+            _settle(settlements, row, fresh)
     if settlements:
-        budgets.settle_many(conn, settlements)
-    daily.add_rows(conn, [row for (row, _), rid in zip(pending, ids) if rid is not None])
+        budgets.settle_many(conn, list(settlements.values()))
+    daily.add_rows(conn, added)
     return ids, failed
+
+
+def _insert_row(conn: Conn, sql: str, row: dict) -> tuple[int, bool]:
+    """(id, whether the row is new). A batch row whose (batch, model) is already in the
+    ledger — a second download, maybe by another gateway at the same moment — is not
+    inserted: the id is the row that counted it."""
+    if row.get("batch_key") is None:
+        return conn.insert(sql, tuple(row.values())), True
+    made = conn.execute(sql + " ON CONFLICT DO NOTHING RETURNING id", tuple(row.values())).fetchone()
+    if made is not None:
+        return made[0], True
+    (rid,) = conn.execute("SELECT id FROM calls WHERE batch_key = ? AND coalesce(model, '') = ?",
+                          (row["batch_key"], row.get("model") or "")).fetchone()
+    return rid, False
+
+
+def _settle(settlements: dict, row: dict, fresh: bool) -> None:
+    """One settlement per hold: the rows of one batch download (one per model) share it and
+    their costs add up; a row counted before adds nothing."""
+    rid = row["reservation_id"]
+    cost = row.get("cost_usd") if fresh else "0"
+    prev = settlements.get(rid)
+    if prev is not None and prev.cost_usd is not None and cost is not None:
+        cost = str(Decimal(prev.cost_usd) + Decimal(cost))
+    elif prev is not None:
+        cost = prev.cost_usd if cost is None else cost
+    settlements[rid] = budgets.Settlement(rid, cost, charge_all=row["outcome"] == "aborted" or bool(row.get("partial")))
 
 
 @functools.lru_cache(maxsize=64)

@@ -47,6 +47,10 @@ CALLS_COLUMNS: dict[str, type] = {
     "error": str,
     "reservation_id": str,  # the budget reservation this row settles (store/budgets.py)
     "tags": str,  # the client's tags: a JSON object of names to values (auth/tags.py)
+    # Batch results (api "batch"): the batch they belong to (`<provider>:<id>`, one row per
+    # batch and model: a unique index, see `ledger_rows`) and how many requests the row sums.
+    "batch_key": str,
+    "batch_requests": int,
 }
 
 

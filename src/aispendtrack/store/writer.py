@@ -128,6 +128,13 @@ class StoreWriter:
         self._put(("row", row), fut)
         return await fut
 
+    async def write_rows(self, rows: list[dict]) -> int:
+        """Several rows committed in one transaction (a batch download's rows, one per model,
+        settling one budget hold together); the last row's id."""
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._put(("rows", rows), fut)
+        return await fut
+
     def write_sync(self, row: dict, timeout: float = 10) -> int:
         """Blocking write (never from the event loop thread)."""
         return self.submit(row).result(timeout)
@@ -214,10 +221,13 @@ class StoreWriter:
                     waiters.append(fut)
                     self._offset = payload.now - time.time()
                 else:
-                    try:
-                        batch.rows.append((to_db_row(payload), fut))
-                    except Exception as e:
-                        self._fail_row(payload, fut, e, outcomes)
+                    rows = payload if kind == "rows" else [payload]
+                    for i, row in enumerate(rows):
+                        waiter = fut if i == len(rows) - 1 else None
+                        try:
+                            batch.rows.append((to_db_row(row), waiter))
+                        except Exception as e:
+                            self._fail_row(row, waiter, e, outcomes)
             try:
                 self._timers(batch, final)
             except Exception as e:  # last use and presence are informational: never worth a call

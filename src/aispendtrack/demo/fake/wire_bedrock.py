@@ -22,6 +22,7 @@ import json
 from typing import Any
 
 from aispendtrack.demo.fake import sigv4
+from aispendtrack.demo.fake.script import Fault
 from aispendtrack.demo.fake.wire_core import Call, Reply
 from aispendtrack.meter.eventstream import CONTENT_TYPE, encode_message
 
@@ -50,8 +51,9 @@ def _tier(c: Call) -> dict:
     return {"serviceTier": {"type": c.flavor}} if c.flavor in TIERS else {}
 
 
-def refusal(method: str, target: str, headers: dict[str, str], body: bytes) -> Reply | None:
-    """AWS's 403 for a request without a valid signature (or API key); None when it may pass."""
+def refusal(method: str, target: str, headers: dict[str, str], body: bytes) -> Fault | None:
+    """AWS's 403 for a request without a valid signature (or API key), answered before any
+    scripted fault; None when it may pass."""
     if headers.get("authorization", "").startswith("Bearer "):
         return None
     problem = sigv4.verify(method, target, headers, body)
@@ -59,7 +61,7 @@ def refusal(method: str, target: str, headers: dict[str, str], body: bytes) -> R
         return None
     kind = "MissingAuthenticationTokenException" if problem.startswith("Missing") else (
         "UnrecognizedClientException" if "security token" in problem else "InvalidSignatureException")
-    return Reply(403, body=_j({"message": problem}), headers=[("x-amzn-ErrorType", kind)])
+    return Fault.error(403, _j({"message": problem}), [("x-amzn-ErrorType", kind)])
 
 
 def counts(c: Call) -> dict[str, int]:

@@ -126,4 +126,5 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...] | Callable[[Conn], None]], ...
     (6, "provider-key vault", V6),
     (7, "reconciliation runs", V7),
     (8, "default tags of keys", ('ALTER TABLE keys ADD COLUMN IF NOT EXISTS tags text COLLATE "C"',)),
+    (10, "batch results counted once", sqlite_schema.v10),
 )

@@ -24,6 +24,7 @@ DIMENSIONS = {  # ledger select expressions and joins per dimension
     "account": (("calls.account",), ""),
     "model": (("calls.model",), ""),
     "provider": (("calls.provider",), ""),
+    "api": (("calls.api",), ""),  # batch results show as `batch`
     "day": ((), ""),
     "hour": (("substr(calls.ts, 1, 13)",), ""),
     "status": (("calls.status",), ""),

@@ -14,7 +14,7 @@ EXPORT_FIELDS = (
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
     "reasoning_tokens", "cost_usd", "pricing", "latency_ms", "tags",
     "id", "flow_id", "key_hint", "request_model", "partial", "cost_source", "ttfb_ms",
-    "error", "path", "method", "usage_json",
+    "error", "path", "method", "batch_key", "batch_requests", "usage_json",
 )  # fmt: skip
 
 # One ledger row as stored (cost as decimal text, booleans as 0/1, usage as JSON text).

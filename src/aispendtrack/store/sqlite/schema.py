@@ -200,6 +200,25 @@ V7 = (
 )
 
 
+# Batch results are counted once per (batch, model), whichever gateway sees them first: the
+# store refuses a second row (`ledger_rows` inserts them with ON CONFLICT DO NOTHING).
+BATCH_INDEX = ("CREATE UNIQUE INDEX IF NOT EXISTS calls_batch_once ON calls (batch_key, coalesce(model, ''))"
+               " WHERE batch_key IS NOT NULL")
+
+
+def v10(conn: Conn) -> None:
+    """Batch results: the batch a row sums and its request count; counted once per batch and model."""
+    if conn.dialect.name == "postgres":
+        conn.execute('ALTER TABLE calls ADD COLUMN IF NOT EXISTS batch_key text COLLATE "C"')
+        conn.execute("ALTER TABLE calls ADD COLUMN IF NOT EXISTS batch_requests bigint")
+    else:
+        have = _columns(conn, "calls")
+        for name, type_ in (("batch_key", "TEXT"), ("batch_requests", "INTEGER")):
+            if name not in have:
+                conn.execute(f"ALTER TABLE calls ADD COLUMN {name} {type_}")
+    conn.execute(BATCH_INDEX)
+
+
 MIGRATIONS = (
     Migration(1, "tables of the releases before schema versions", v1),
     Migration(2, "daily sums kept by the ledger writer", v2),
@@ -210,4 +229,5 @@ MIGRATIONS = (
     of_statements(7, "reconciliation runs", V7),
     # a key's default tags (JSON object), merged into each call's tags by the proxy
     of_statements(8, "default tags of keys", ("ALTER TABLE keys ADD COLUMN tags TEXT",)),
+    Migration(10, "batch results counted once", v10),
 )
