@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from aispendtrack.cli.main import cli
 from aispendtrack.demo.fake.server import FakeProvider
+from aispendtrack.store import open_store
 
 ADMIN = "sk-admin-CLItestADMINkey0123456789"
 
@@ -51,3 +52,22 @@ def test_reconcile_arguments_and_config(run, fake, tmp_path, monkeypatch):
     assert "reconcile.tolerance_usd" in out
     monkeypatch.delenv("OPENAI_ADMIN_KEY")
     assert "no openai admin key" in run("reconcile", "openai", "--base-url", fake.url, ok=False).output
+
+
+def test_save_keeps_the_run_for_the_dashboard(run, fake, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", ADMIN)
+    config = tmp_path / "scoped.toml"
+    config.write_text('[reconcile.openai.projects]\nproj_default = "acme"\n')
+    run("accounts", "create", "acme", "--tier", "pro")
+    plain = json.loads(run("--config", str(config), "reconcile", "openai", "--base-url", fake.url, "--json").output)
+    assert "run_id" not in plain
+    with open_store(run.db) as store:
+        assert store.latest_reconcile_runs() == []  # without --save nothing is kept
+    saved = json.loads(run("--config", str(config), "reconcile", "openai", "--base-url", fake.url, "--json",
+                           "--save").output)
+    with open_store(run.db) as store:
+        [kept] = store.latest_reconcile_runs("acme")
+    assert kept.id == saved["run_id"] and kept.provider == "openai" and kept.status == "ok"
+    assert kept.accounts == ("acme",) and str(kept.since) == saved["since"]
+    out = run("--config", str(config), "reconcile", "openai", "--base-url", fake.url, "--save").output
+    assert "Saved as run" in out and ADMIN not in out

@@ -13,6 +13,7 @@ from rich.table import Table
 from aispendtrack.cli import common
 from aispendtrack.reconcile.model import Report, Row, report_json
 from aispendtrack.reconcile.run import ReconcileError, reconcile
+from aispendtrack.reconcile.schedule import scope_accounts
 from aispendtrack.views.render import safe
 
 _COLOR = {"matches": "green", "gateway under": "red", "gateway over": "yellow", "provider only": "red",
@@ -35,9 +36,12 @@ def _day(ctx, param, value: str | None) -> date | None:
 @click.option("--account", default=None, help="Only this account's rows (needs its provider scope mapped).")
 @click.option("--base-url", default=None, help="The provider's API root (default: [reconcile.PROVIDER] base_url).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--save", is_flag=True,
+              help="Keep the result for the dashboard and /v1/reconcile (and send reconcile.drift past [reconcile] "
+                   "drift_usd), as the daily schedule does.")
 @click.pass_context
 def reconcile_command(ctx: click.Context, provider: str, since: date | None, until: date | None,
-                      account: str | None, base_url: str | None, as_json: bool) -> None:
+                      account: str | None, base_url: str | None, as_json: bool, save: bool) -> None:
     """Compare the ledger with PROVIDER's usage and cost report, per UTC day and model."""
     today = datetime.now(UTC).date()
     until = until or today - timedelta(days=1)
@@ -49,10 +53,14 @@ def reconcile_command(ctx: click.Context, provider: str, since: date | None, unt
             report = reconcile(config, store, provider, since, until, account, base_url=base_url)
         except ReconcileError as e:
             raise click.ClickException(str(e)) from None
+        run_id = store.save_reconcile(report, accounts=scope_accounts(config, provider),
+                                      drift_usd=config.reconcile.drift_usd) if save else None
     if as_json:
-        common.emit_json(report_json(report))
+        common.emit_json({**report_json(report), **({"run_id": run_id} if save else {})})
     else:
         _print(report)
+        if save:
+            common.console.print(f"Saved as run {run_id}: /dashboard/reconcile/{run_id} on serve.")
 
 
 def _tokens(r: Row, side: str) -> str:
