@@ -24,6 +24,9 @@ DEFAULT_PROVIDER_HOSTS = {
     "aiplatform.googleapis.com": "google-vertex",
     "*-aiplatform.googleapis.com": "google-vertex",
     "aiplatform.*.rep.googleapis.com": "google-vertex",
+    # Amazon Bedrock Runtime, every region (and its FIPS endpoints): genai-prices' id for Bedrock
+    "bedrock-runtime.*.amazonaws.com": "aws",
+    "bedrock-runtime-fips.*.amazonaws.com": "aws",
 }
 
 # Hosts known to accept `stream_options.include_usage` on chat streams.

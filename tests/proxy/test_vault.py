@@ -57,6 +57,7 @@ def reload(rt):
     ("anthropic", "x-api-key", SECRET),
     ("azure", "api-key", SECRET),
     ("google", "x-goog-api-key", SECRET),
+    ("aws", "authorization", f"Bearer {SECRET}"),  # a Bedrock API key, in place of a client's SigV4
 ])
 def test_inject_replaces_whatever_the_client_sent(setup, store, provider, header, value):
     rt, acct, key = setup

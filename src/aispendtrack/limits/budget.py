@@ -138,6 +138,9 @@ def output_bound(body: dict | None, default: int) -> int:
         candidates = [body.get(f) for f in MAX_OUTPUT_FIELDS]
         if isinstance(gen, dict):
             candidates.append(gen.get("maxOutputTokens"))
+        inference = body.get("inferenceConfig")  # Bedrock Converse
+        if isinstance(inference, dict):
+            candidates.append(inference.get("maxTokens"))
         found = [v for v in candidates if isinstance(v, int) and not isinstance(v, bool) and v >= 0]
         if found:
             return max(found)

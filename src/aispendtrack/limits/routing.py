@@ -1,15 +1,17 @@
 """Pure: which models a request reaches, so that the model checked is the model served.
 
 Path-routed APIs (Gemini and Vertex AI: `…/models/<model>:generateContent`; Azure OpenAI:
-`/openai/deployments/<deployment>/…`) serve the model (deployment) their path names, whatever
-the body says; every other API serves the body's `model`. OpenRouter may also serve any
-entry of a body's `models` fallback list, and lets `route`, a preset or `openrouter/auto`
-choose a model itself. Nothing here reads a flow.
+`/openai/deployments/<deployment>/…`; Amazon Bedrock: `/model/<model id>/<operation>`)
+serve the model (deployment) their path names, whatever the body says; every other API
+serves the body's `model`. OpenRouter may also serve any entry of a body's `models`
+fallback list, and lets `route`, a preset or `openrouter/auto` choose a model itself.
+Nothing here reads a flow.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote
 
@@ -19,6 +21,10 @@ REALTIME = "/realtime"  # OpenAI Realtime names its model in the query: `/v1/rea
 ROUTERS = ("openrouter/auto",)  # model ids whose upstream picks the model that serves
 PRESET = "@preset/"  # OpenRouter: a saved preset names the model on the provider's side
 MAX_FALLBACKS = 64  # entries of a `models` list checked; a longer list is refused
+# Amazon Bedrock Runtime: /model/<model id, percent-encoded once>/<operation>
+_BEDROCK = re.compile(r"/model/([^/]+)/(?:converse|converse-stream|invoke|invoke-with-response-stream)")
+# a system inference profile or foundation model named by its ARN: the model is the resource id
+_BEDROCK_ARN = re.compile(r"arn:aws[a-z-]*:bedrock:[a-z0-9-]*:[0-9]*:(?:inference-profile|foundation-model)/([^/]+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,8 @@ def path_model(path: str) -> PathModel:
     `/models/` hidden by encoding, a second `/models/` segment, dot segments or a model
     name with a slash make the path ambiguous: `problem` says why."""
     path, _, query = path.split("#", 1)[0].partition("?")
+    if bedrock := _BEDROCK.fullmatch(path):
+        return bedrock_model(bedrock.group(1))
     if path.rstrip("/").lower().endswith(REALTIME):
         return _query_model(query)
     decoded = _unquoted(path)
@@ -72,6 +80,18 @@ def path_model(path: str) -> PathModel:
     if not model or "/" in model or not model.isprintable() or any(c.isspace() for c in model):
         return PathModel(problem=f"the path's model {model[:80]!r} is not one model name")
     return PathModel(model)
+
+
+def bedrock_model(segment: str) -> PathModel:
+    """A Bedrock path's model: the segment decoded once (as AWS does; an ARN's `/` and a
+    version's `:` come encoded), a system inference profile's or foundation model's ARN
+    read as its id (`us.anthropic.claude-…`); other ARNs (application inference profiles,
+    provisioned throughput) stay whole. Still encoded after that, or blank: ambiguous."""
+    model = unquote(segment)
+    if not model or "%" in model or not model.isprintable() or any(c.isspace() for c in model):
+        return PathModel(problem=f"the path's model {model[:80]!r} is not one model name")
+    arn = _BEDROCK_ARN.fullmatch(model)
+    return PathModel(arn.group(1) if arn else model)
 
 
 def _deployment(decoded: str, lowered: str) -> PathModel:

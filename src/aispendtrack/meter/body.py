@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aispendtrack.meter import bedrock
 from aispendtrack.meter.decode import Decoder, DecodeError
 from aispendtrack.meter.state import OLLAMA_APIS, Accumulator
 from aispendtrack.meter.stream import StreamMeter, loads
@@ -40,6 +41,11 @@ def meter_body(
             raw = _decode(body, content_encoding) if content_encoding else body
         except DecodeError as e:
             return Metered(error=str(e)[:200])
+        if api in bedrock.STREAM_APIS and not raw.lstrip().startswith(b"{"):
+            sm = StreamMeter(provider, api, eventstream=True)  # a buffered Bedrock event stream
+            sm.feed(raw)
+            sm.feed(b"")
+            return sm.result()
         text = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
         if not text:
             return Metered(error="empty body")

@@ -4,7 +4,8 @@ genai-prices is used offline only (its bundled snapshot; auto-update is never st
 Lookup rules: with a known provider, the model is looked up under that provider (which
 also follows genai-prices' own fallbacks, e.g. google → anthropic models). If genai-prices
 does not know that provider id, or the model under it, the model is looked up alone
-(genai-prices picks the provider by model name). Not found → "unpriced", cost None.
+(genai-prices picks the provider by model name) — except for Bedrock (`aws`), priced by
+its own entries only. Not found → "unpriced", cost None.
 A provider declared local (`[providers.local]`, e.g. Ollama on the user's own machine) is
 not looked up at all: its calls cost $0 as "local", which is neither a price-list $0 nor
 an unknown cost.
@@ -39,6 +40,9 @@ from aispendtrack.meter.types import Metered
 log = logging.getLogger(__name__)
 _MTOK = Decimal(1_000_000)
 _CORE = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+# Providers priced by their own genai-prices entries only, never by the model name alone:
+# Bedrock bills its own rates (regional and global profiles apart), not another host's.
+OWN_PRICES_ONLY = frozenset({"aws"})
 
 
 @dataclass(frozen=True)
@@ -234,7 +238,7 @@ class Pricer:
                 found = snap.find_provider_model(model, None, provider, None)
             except LookupError:
                 found = None
-        if found is None:
+        if found is None and (provider or "").lower() not in OWN_PRICES_ONLY:
             try:
                 found = snap.find_provider_model(model, None, None, None)
             except LookupError:

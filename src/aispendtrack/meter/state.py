@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from aispendtrack.meter import usage
+from aispendtrack.meter import bedrock, usage
 from aispendtrack.meter.types import Metered
 
 OPENAI_APIS = frozenset({"chat", "completions", "embeddings"})
@@ -20,6 +20,10 @@ SHAPES = {
     "ollama-generate": "ollama",
     "ollama-embed": "ollama",
     "ollama-embeddings": "ollama",
+    bedrock.CONVERSE: "converse",
+    bedrock.CONVERSE_STREAM: "converse",
+    bedrock.INVOKE: "anthropic",  # Anthropic models on Bedrock: Anthropic's body shape
+    bedrock.INVOKE_STREAM: "anthropic",
 }
 OLLAMA_APIS = frozenset(api for api, shape in SHAPES.items() if shape == "ollama")
 _RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -52,6 +56,8 @@ class Accumulator:
         self._finished = False  # an OpenAI choice carried finish_reason
         self._anth: dict[str, Any] = {}
         self._anth_delta = False
+        self._bedrock = api in bedrock.APIS  # the path names the model; the body's is not priced
+        self._metrics: dict | None = None  # Bedrock's amazon-bedrock-invocationMetrics
 
     def feed(self, obj: Any) -> bool:
         """Account one object; True when it is an OpenAI usage-only chunk (`choices: []`)."""
@@ -68,6 +74,8 @@ class Accumulator:
             self._gemini(obj)
         elif shape == "ollama":
             self._ollama(obj)
+        elif shape == "converse":
+            self._converse(obj)
         return False
 
     def done(self) -> None:
@@ -82,6 +90,8 @@ class Accumulator:
                 # arrives in message_delta
                 m.output_tokens = None
                 m.details.pop("output_tokens", None)
+            if self._metrics is not None:
+                m = bedrock.with_metrics(m, self._metrics)
         else:
             m = replace(self.usage, details=dict(self.usage.details)) if self.usage else Metered()
         m.model = self.model
@@ -89,7 +99,7 @@ class Accumulator:
         return m
 
     def _set_model(self, v: Any) -> None:
-        if isinstance(v, str) and v and self.model is None:
+        if isinstance(v, str) and v and self.model is None and not self._bedrock:
             self.model = v
 
     def _openai(self, obj: dict, shape: str) -> bool:
@@ -127,6 +137,9 @@ class Accumulator:
 
     def _anthropic(self, obj: dict) -> None:
         t = obj.get("type")
+        if self._bedrock and isinstance(obj.get(bedrock.METRICS), dict):
+            self._metrics = obj[bedrock.METRICS]
+            self.terminal = True
         if t == "message_start":
             msg = obj.get("message")
             self._set_model(usage.dig(msg, "model"))
@@ -178,3 +191,11 @@ class Accumulator:
         elif "done" not in obj and ("embeddings" in obj or "prompt_eval_count" in obj):  # /api/embed
             self.terminal = True
             self.usage = usage.ollama(obj)
+
+    def _converse(self, obj: dict) -> None:
+        u = obj.get("usage")  # a Converse body, or ConverseStream's final metadata event
+        if isinstance(u, dict):
+            self.usage = bedrock.converse_usage(u)
+            self.usage.invalid = self.usage.invalid or bedrock.unpriced_mode(obj.get("serviceTier"),
+                                                                             obj.get("performanceConfig"))
+            self.terminal = True

@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 
+from aispendtrack.meter import bedrock
 from aispendtrack.meter.decode import Decoder, DecodeError
 from aispendtrack.meter.jsonscan import JSONScanner, ScanError
 from aispendtrack.meter.ndjson import NDJSONParser
@@ -60,8 +61,9 @@ def loads(data: bytes) -> object:
 
 
 class StreamMeter:
-    """Observer of one streamed response: SSE, a JSON array when `sse=False`, or NDJSON
-    (Ollama) when `ndjson=True`.
+    """Observer of one streamed response: SSE, a JSON array when `sse=False`, NDJSON
+    (Ollama) when `ndjson=True`, AWS event-stream frames (Bedrock) when `eventstream=True`:
+    one that cannot be read (bad CRC, truncated, an exception) is unmetered, never guessed.
 
     `feed` never raises: on an internal problem it records `error`, stops parsing and
     passes the bytes through unchanged. In strip mode a `Stripper` decides what is
@@ -77,6 +79,7 @@ class StreamMeter:
         strip_usage_chunk: bool = False,
         sse: bool = True,
         ndjson: bool = False,
+        eventstream: bool = False,
         max_event: int | None = None,
     ) -> None:
         self._acc = Accumulator(provider, api)
@@ -84,12 +87,13 @@ class StreamMeter:
         self._parsing = True
         self._ended = False
         max_event = max_event or MAX_EVENT
-        sse = sse and not ndjson
+        sse = sse and not ndjson and not eventstream
+        self._events = bedrock.Frames(self._acc.feed) if eventstream else None
         self._strip = strip_usage_chunk and sse and api in _STRIP_APIS
         # strip mode holds a pending event's bytes, so it keeps the hard limit (and fails safe)
         self._sse = SSEParser(max_event, cut=not self._strip) if sse else None
         self._ndjson = NDJSONParser(max_event) if ndjson else None
-        self._json = None if sse or ndjson else JSONScanner(max_event)
+        self._json = None if sse or ndjson or eventstream else JSONScanner(max_event)
         self._chat = api in _STRIP_APIS
         self._wire = 0  # bytes fed
         self._parsed = 0  # decoded bytes handed to the parser
@@ -130,6 +134,8 @@ class StreamMeter:
         return self._acc.terminal
 
     def result(self) -> Metered:
+        if self._events is not None and self._events.failed:  # no usage at all, only the reason
+            return Metered(partial=True, error=self._events.failed)
         try:
             m = self._acc.result(streamed=True)
         except Exception as e:
@@ -202,10 +208,15 @@ class StreamMeter:
             line = self._ndjson.finish()
             if line is not None:
                 self._line(line)
+        elif self._parsing and self._events is not None:
+            try:
+                self._events.finish()
+            except bedrock.Unreadable as e:
+                self.stop(str(e), replace=True)
 
     @property
-    def _parser(self) -> SSEParser | JSONScanner | NDJSONParser:
-        return next(p for p in (self._sse, self._ndjson, self._json) if p is not None)
+    def _parser(self) -> SSEParser | JSONScanner | NDJSONParser | bedrock.Frames:
+        return next(p for p in (self._sse, self._ndjson, self._json, self._events) if p is not None)
 
     def _on_decoded(self, data: bytes) -> None:
         if not self._parsing or not self.budget_ok(len(data)):
@@ -217,6 +228,12 @@ class StreamMeter:
                 self._line(line)
             if self._ndjson.too_long and self._error is None:
                 self._error = f"NDJSON line over {self._ndjson.max_line} bytes skipped"
+        elif self._events is not None:
+            try:
+                self._events.feed(data)
+            except bedrock.Unreadable as e:
+                self.stop(str(e), replace=True)
+                raise Stop from None
         else:
             assert self._json is not None
             self.parse(data, self._obj)

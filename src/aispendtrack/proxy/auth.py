@@ -7,7 +7,9 @@ saved flow or any upstream sees it, and so is a key sent by mistake as a query p
 of that name (it would otherwise reach the provider and every URL log). Cases answered
 with 401 in the provider's own error format: header missing, several key headers, not
 `ask_` + 32 characters, unknown key, revoked key, expired key, rotated-out secret. A
-valid key without the `calls` permission is answered 403 (outcome `forbidden`). A key
+valid key without the `calls` permission is answered 403 (outcome `forbidden`). A
+SigV4 signature (Bedrock) that covers one of the gateway's own headers is answered 400:
+removing the header would break the signature (`auth/sigv4.py`). A key
 created, rotated or revoked is in force on the very next request (`KeyCache.fresh`).
 """
 
@@ -19,6 +21,7 @@ from mitmproxy import http
 
 from aispendtrack.proxy import providers
 from aispendtrack.proxy.state import FlowState, Runtime, reject
+from aispendtrack.auth import sigv4
 from aispendtrack.auth.header import HEADER, parse_header
 from aispendtrack.auth.records import refusal
 from aispendtrack.proxy.webview import MARK_REJECTED, MARK_UNAVAILABLE
@@ -69,6 +72,13 @@ class Auth:
         if target is None:
             return
         state = self.rt.start_flow(flow, target)
+        req = flow.request
+        if signed := sigv4.gateway_headers_signed(req.headers.get_all("authorization"), req.path.partition("?")[2]):
+            reject(flow, 400, f"AiSpendTrack: the request's AWS SigV4 signature covers {', '.join(signed)}, which "
+                   "the gateway removes before forwarding, so AWS would refuse the signature: add the header after "
+                   "signing (botocore: in a before-send event handler)", "signed_gateway_header",
+                   outcome=Outcome.REJECTED, marker=MARK_REJECTED)
+            return
         try:
             if flow.is_replay == "request":
                 await self.rt.keycache.fresh()

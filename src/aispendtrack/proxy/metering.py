@@ -26,12 +26,14 @@ from mitmproxy import ctx, exceptions, http
 from aispendtrack import meter
 from aispendtrack.limits import routing
 from aispendtrack.store.writer import StoreWriter
+from aispendtrack.meter.bedrock import STREAM_APIS
 from aispendtrack.proxy import azure, batches
 from aispendtrack.proxy.observer import HOLD_SECONDS, StreamObserver
 from aispendtrack.proxy.reqbody import request_body
+from aispendtrack.proxy.respusage import response_usage
 from aispendtrack.meter.pricing import Pricer
 from aispendtrack.proxy.state import FlowState, Runtime, state_of
-from aispendtrack.store.ledger_schema import UPSTREAM, Outcome
+from aispendtrack.store.ledger_schema import Outcome
 from aispendtrack.proxy.webview import annotate
 
 log = logging.getLogger(__name__)
@@ -108,7 +110,7 @@ class Metering:
         info = meter.request_info(state.api, body)
         # A path-routed API (Gemini) serves the path's model, whatever the body names.
         state.request_model = routing.path_model(flow.request.path).model or info.model
-        state.stream = info.stream or "streamGenerateContent" in flow.request.path
+        state.stream = info.stream or "streamGenerateContent" in flow.request.path or state.api in STREAM_APIS
         if flow.response:  # refused (401, 403, 429): the row keeps what the client asked for
             return
         if info.include_usage is True:
@@ -137,8 +139,9 @@ class Metering:
         content_type = resp.headers.get("content-type", "").lower()
         sse = "text/event-stream" in content_type
         ndjson = "ndjson" in content_type  # Ollama: application/x-ndjson
+        eventstream = "application/vnd.amazon.eventstream" in content_type  # Bedrock's binary frames
         gemini_array = state.api == "generate" and "streamGenerateContent" in flow.request.path and not sse
-        if not (sse or ndjson or gemini_array):
+        if not (sse or ndjson or eventstream or gemini_array):
             return
         stream_meter = meter.StreamMeter(
             state.provider,
@@ -147,6 +150,7 @@ class Metering:
             strip_usage_chunk=state.strip_usage and resp.status_code == 200,
             sse=sse,
             ndjson=ndjson,
+            eventstream=eventstream,
             max_event=self.max_event,
         )
         resp.stream = StreamObserver(stream_meter, lambda: self._commit_at_end(flow),
@@ -237,7 +241,7 @@ class Metering:
                   metered: meter.Metered | None = None) -> dict:
         """The flow's row; `metered` is usage read elsewhere (a Realtime response's)."""
         now = time.time()
-        metered, streamed = (metered, False) if metered is not None else self._metered(flow, state)
+        metered, streamed = (metered, False) if metered is not None else response_usage(flow, state)
         if metered is not None and partial and metered.has_usage:
             metered.partial = True
         model = (metered.model if metered else None) or state.request_model
@@ -284,21 +288,3 @@ class Metering:
             "reservation_id": state.reservation_id,
             "tags": state.tags,
         }
-
-    @staticmethod
-    def _metered(flow: http.HTTPFlow, state: FlowState) -> tuple[meter.Metered | None, bool]:
-        resp = flow.response
-        if resp is None or state.outcome not in UPSTREAM or state.api in batches.NOT_METERED:
-            return None, state.stream
-        if isinstance(resp.stream, StreamObserver):
-            return resp.stream.meter.result(), True
-        if state.api == "realtime" and resp.status_code == 101:
-            # The handshake bills nothing; each response of the session gets its own row.
-            return meter.Metered(input_tokens=0, output_tokens=0, has_usage=True,
-                                 details={"input_tokens": 0, "output_tokens": 0}), False
-        if state.outcome != Outcome.FORWARDED or resp.status_code >= 400:
-            return None, state.stream
-        # The raw body: meter_body decodes with a size cap; mitmproxy's decoding has none.
-        body = resp.raw_content or b""
-        return meter.meter_body(state.provider, state.api, body,
-                                content_encoding=resp.headers.get("content-encoding")), False

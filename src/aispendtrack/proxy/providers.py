@@ -31,12 +31,21 @@ SHAPE_PROVIDER = {
     "ollama-generate": "ollama",
     "ollama-embed": "ollama",
     "ollama-embeddings": "ollama",
+    "bedrock-converse": "aws",
+    "bedrock-converse-stream": "aws",
+    "bedrock-invoke": "aws",
+    "bedrock-invoke-stream": "aws",
     "realtime": "openai",
 }
 
 # Ollama's native API sits at the root (`/api/chat`), or under a path prefix; OpenRouter's
 # `/api/v1/chat/completions` is matched by the OpenAI patterns first.
 _PATH_APIS = [
+    # Bedrock: /model/<model id, percent-encoded>/<operation>; never matched by the patterns below
+    (re.compile(r"^/model/[^/]+/converse$"), "bedrock-converse"),
+    (re.compile(r"^/model/[^/]+/converse-stream$"), "bedrock-converse-stream"),
+    (re.compile(r"^/model/[^/]+/invoke$"), "bedrock-invoke"),
+    (re.compile(r"^/model/[^/]+/invoke-with-response-stream$"), "bedrock-invoke-stream"),
     # Batches (proxy/batches.py): results downloads are metered, the batch objects pass
     (re.compile(r"/files/[^/]+/content/?$"), "batch"),
     (re.compile(r"/messages/batches/[^/]+/results/?$"), "batch"),
@@ -62,8 +71,9 @@ _PATH_APIS = [
 @dataclass(frozen=True)
 class Target:
     provider: str  # genai-prices provider id
-    api: str  # chat | responses | embeddings | completions | messages | generate | realtime | ollama-<…> | batch | batches | files | other
-    shape: str  # openai | anthropic | google | ollama: error format and usage dialect
+    api: str  # chat | responses | embeddings | completions | messages | generate | realtime | ollama-<…> | batch | batches | files
+    # | bedrock-<converse|converse-stream|invoke|invoke-stream> | other
+    shape: str  # openai | anthropic | google | ollama | bedrock: error format and usage dialect
 
 
 def api_of(path: str) -> str:
@@ -77,6 +87,8 @@ def api_of(path: str) -> str:
 def shape_of(provider: str, api: str) -> str:
     if api.startswith("ollama-"):
         return "ollama"  # Ollama's OpenAI-compatible /v1 paths speak the OpenAI shape
+    if api.startswith("bedrock-") or provider == "aws":
+        return "bedrock"
     if api == "messages" or provider == "anthropic":
         return "anthropic"
     if api == "generate" or provider in ("google", "google-vertex"):
@@ -143,9 +155,16 @@ _GOOGLE_STATUS = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 429: "RESOUR
                   502: "UNAVAILABLE", 503: "UNAVAILABLE"}
 
 
+# AWS error codes botocore raises as the client's exceptions (its ClientError `Code`)
+_BEDROCK_TYPES = {400: "ValidationException", 401: "UnrecognizedClientException", 403: "AccessDeniedException",
+                  429: "ThrottlingException", 502: "ServiceUnavailableException", 503: "ServiceUnavailableException"}
+
+
 def error_body(shape: str, status: int, message: str, code: str) -> bytes:
     """An error body the provider's official SDK parses into its own exception."""
-    if shape == "ollama":
+    if shape == "bedrock":  # AWS's JSON protocol; the code also goes in x-amzn-ErrorType
+        body = {"__type": _BEDROCK_TYPES.get(status, "InternalServerException"), "message": message}
+    elif shape == "ollama":
         body = {"error": message}  # what Ollama itself answers, and ollama-python reads
     elif shape == "anthropic":
         body = {"type": "error", "error": {"type": _ANTHROPIC_TYPES.get(status, "api_error"), "message": message}}
@@ -164,6 +183,7 @@ def error_body(shape: str, status: int, message: str, code: str) -> bytes:
 
 
 def error_response(shape: str, status: int, message: str, code: str, headers: dict[str, str] | None = None) -> http.Response:
+    aws = {"x-amzn-ErrorType": _BEDROCK_TYPES.get(status, "InternalServerException")} if shape == "bedrock" else {}
     return http.Response.make(
-        status, error_body(shape, status, message, code), {"content-type": "application/json", **(headers or {})}
+        status, error_body(shape, status, message, code), {"content-type": "application/json", **aws, **(headers or {})}
     )

@@ -30,8 +30,9 @@ def is_admin(stored_provider: str) -> bool:
 
 def known_providers(config) -> set[str]:
     """The provider ids a key may be stored for: the config's hosts' and upstreams' (patterns
-    included: Azure's per-resource hosts are `azure` by default), and `azure` always."""
-    return set(config.providers.values()) | set(config.upstreams.values()) | {"azure"}
+    included: Azure's per-resource hosts are `azure` and Bedrock's per-region hosts `aws` by
+    default), and `azure` and `aws` always (a Bedrock API key is sent as `Authorization: Bearer`)."""
+    return set(config.providers.values()) | set(config.upstreams.values()) | {"azure", "aws"}
 
 
 def check_provider(provider: str, known: set[str]) -> str:

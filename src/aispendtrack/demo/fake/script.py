@@ -46,6 +46,11 @@ class Fault:
     def error(cls, status: int = 500, body: bytes | str | dict | None = None, headers=None) -> Fault:
         return cls("status", status, body, list(headers or []))
 
+    def body_bytes(self, default: bytes | str | dict) -> bytes:
+        """A status fault's body as sent: its own, else `default`; a dict as JSON."""
+        body = self.body if self.body is not None else default
+        return json.dumps(body).encode() if isinstance(body, dict) else body.encode() if isinstance(body, str) else body
+
     @classmethod
     def reset(cls, after: int = 2) -> Fault:
         return cls("reset", after=after)

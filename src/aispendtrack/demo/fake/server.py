@@ -1,4 +1,4 @@
-"""A local fake LLM provider speaking real wire formats (OpenAI, Anthropic, Gemini, Ollama, Azure, Vertex).
+"""A local fake LLM provider speaking real wire formats (OpenAI, Anthropic, Gemini, Ollama, Azure, Vertex, Bedrock).
 
 For end-to-end tests, ``aispendtrack demo`` and ``scripts/bench``. Standard library only:
 an asyncio HTTP/1.1 server (keep-alive, chunked streams, optional gzip and TLS) running
@@ -35,6 +35,7 @@ from urllib.parse import parse_qs
 from aispendtrack.demo.fake import realtime
 from aispendtrack.demo.fake.billing import Billing
 from aispendtrack.demo.fake.script import Fault, ReceivedRequest
+from aispendtrack.demo.fake.wire_bedrock import refusal as bedrock_refusal
 from aispendtrack.demo.fake.wire_batches import FakeBatches
 from aispendtrack.demo.fake.wire import Call, Reply, UsageSpec, build, error_body, json_reply, prompt_text, route, split_text
 
@@ -218,8 +219,8 @@ class FakeProvider:
     async def _respond(self, method: str, target: str, h: dict[str, str], body: bytes, rid: str, keep: bool,
                        writer: asyncio.StreamWriter, reader: asyncio.StreamReader) -> None:
         provider, api, path_model = route(method, target, h)
-        try:
-            fault = self._next_fault(h)
+        try:  # a Bedrock request AWS would refuse (unsigned, or changed on the way) is refused first
+            fault = (bedrock_refusal(method, target, h, body) if provider == "aws" else None) or self._next_fault(h)
         except ValueError:
             fault = Fault.error(400, error_body(provider, 400, f"Bad x-fake-fault: {h['x-fake-fault']}"))
         if fault and fault.kind == "slow":
@@ -233,9 +234,7 @@ class FakeProvider:
         else:
             err = (404, f"Unknown endpoint {method} {target.split('?')[0]}") if not api else None
         if fault and fault.kind == "status":
-            fb = fault.body if fault.body is not None else error_body(provider, fault.status)
-            fb = json.dumps(fb).encode() if isinstance(fb, dict) else fb.encode() if isinstance(fb, str) else fb
-            reply = Reply(fault.status, body=fb, headers=list(fault.headers))
+            reply = Reply(fault.status, body=fault.body_bytes(error_body(provider, fault.status)), headers=list(fault.headers))
         elif (batch := self.batches.handle(method, target, h, body)) is not None:
             reply = batch
         elif (admin := self.billing.answer(method, target, h, req)) is not None:

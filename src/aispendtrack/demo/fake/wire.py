@@ -12,6 +12,7 @@ routes a request to its handler and re-exports them all.
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 from aispendtrack.demo.fake.wire_anthropic import (
     SIGNATURE, THINKING, anthropic_count_tokens, anthropic_messages, anthropic_models, anthropic_usage,
@@ -20,6 +21,7 @@ from aispendtrack.demo.fake.wire_core import (
     DEFAULT_MODEL, SSE, Call, Reply, UsageSpec, data_frame, error_body, event_frame, json_reply, prompt_text,
     split_text,
 )
+from aispendtrack.demo.fake.wire_bedrock import bedrock_converse, bedrock_invoke
 from aispendtrack.demo.fake.wire_cloud import azure, route_cloud, vertex_anthropic
 from aispendtrack.demo.fake.wire_gemini import gemini_generate, gemini_usage
 from aispendtrack.demo.fake.wire_ollama import NDJSON, ollama_chat, ollama_embed, ollama_embeddings, ollama_generate
@@ -42,15 +44,22 @@ HANDLERS = {"chat": openai_chat, "responses": openai_responses, "embeddings": op
             "completions": openai_completions, "messages": anthropic_messages,
             "count_tokens": anthropic_count_tokens, "generate": gemini_generate,
             "ollama-chat": ollama_chat, "ollama-generate": ollama_generate, "ollama-embed": ollama_embed,
-            "ollama-embeddings": ollama_embeddings}
+            "ollama-embeddings": ollama_embeddings, "bedrock-converse": bedrock_converse,
+            "bedrock-converse-stream": bedrock_converse, "bedrock-invoke": bedrock_invoke,
+            "bedrock-invoke-stream": bedrock_invoke}
+_BEDROCK = re.compile(r"^/model/([^/]+)/(converse|converse-stream|invoke|invoke-with-response-stream)$")
+_BEDROCK_API = {"converse": "bedrock-converse", "converse-stream": "bedrock-converse-stream",
+                "invoke": "bedrock-invoke", "invoke-with-response-stream": "bedrock-invoke-stream"}
 _OLLAMA = {"/api/chat": "ollama-chat", "/api/generate": "ollama-generate", "/api/embed": "ollama-embed",
            "/api/embeddings": "ollama-embeddings"}
 
 
 def route(method: str, path: str, headers: dict[str, str]) -> tuple[str, str, str | None]:
-    """(provider, api, gemini model) for a request; api "" = unknown route."""
+    """(provider, api, path model: Gemini's, Bedrock's) for a request; api "" = unknown route."""
     p = path.split("?", 1)[0].rstrip("/")
     if method == "POST":
+        if m := _BEDROCK.match(p):
+            return "aws", _BEDROCK_API[m.group(2)], unquote(m.group(1))
         if cloud := route_cloud(path, headers):
             return cloud
         if m := _GEMINI.match(p):

@@ -24,7 +24,7 @@ class UsageSpec:
 
 @dataclass
 class Call:
-    provider: str  # openai | anthropic | google | ollama
+    provider: str  # openai | anthropic | google | ollama | aws (Bedrock)
     api: str  # chat | responses | embeddings | completions | models | messages | count_tokens | generate | ollama-…
     body: dict[str, Any]
     pieces: list[str]  # reply text, split into stream deltas
@@ -101,7 +101,7 @@ def prompt_text(call_api: str, body: dict) -> str:
             return flat(c.get("text") or c.get("content") or c.get("parts") or "")
         return ""
     try:
-        if call_api in ("chat", "messages", "count_tokens", "ollama-chat"):
+        if call_api in ("chat", "messages", "count_tokens", "ollama-chat") or call_api.startswith("bedrock-"):
             return flat((body.get("messages") or [{}])[-1].get("content"))
         if call_api == "responses":
             inp = body.get("input")
@@ -145,6 +145,8 @@ def error_body(provider: str, status: int, message: str | None = None) -> dict:
     message = message or f"Fake provider error {status}"
     if provider == "ollama":
         return {"error": message}
+    if provider == "aws":
+        return {"message": message}
     if provider == "anthropic":
         return {"type": "error", "error": {"type": _ANTHROPIC_ERR.get(status, "api_error"), "message": message}}
     if provider in ("google", "vertex"):
