@@ -56,11 +56,13 @@ def state(api="batch", provider="openai", **kw):
     return FlowState(provider, api, "openai", 1_795_683_600.0, account="acme", tier="pro", key_id="key_1", **kw)
 
 
-def download(body: bytes, *, pieces=1, end=True, status=200, path="/v1/files/file-abc/content"):
+def download(body: bytes, *, pieces=1, end=True, status=200, path="/v1/files/file-abc/content", commit=None):
     f = tflow.tflow(resp=tutils.tresp(status_code=status))
     f.request.path = path
+    del f.response.headers["content-length"]
+    f.response.headers["transfer-encoding"] = "chunked"  # the end is known at b"" only
     st = state()
-    assert batches.observe(f, st) is (status == 200)
+    assert batches.observe(f, st, commit) is (status == 200)
     if status == 200:
         size = max(1, len(body) // pieces)
         out = b"".join(f.response.stream(body[i:i + size]) for i in range(0, len(body), size))
@@ -83,6 +85,34 @@ def test_a_complete_download_gives_one_row_per_model_priced_at_the_batch_rate():
     assert all(r["pricing"] == "priced" and r["cost_source"] == "genai-prices-batch" for r in rows)
     assert all(r["reservation_id"] == "r1" for r in rows)  # one hold, settled by their sum
     assert "1 of 4 results carried no usage" in rows[0]["error"]
+
+
+def test_with_a_content_length_the_rows_commit_before_the_last_byte_goes_out():
+    """The client has the whole file at its last byte, before the `response` hook: the rows
+    must be committed by then (a chunked body ends with its last chunk, sent after the hook)."""
+    body = s.jsonl([s.openai_line(1), s.openai_line(2)])
+    f = tflow.tflow(resp=tutils.tresp())
+    f.request.path = "/v1/files/file-abc/content"
+    f.response.headers["content-length"] = str(len(body))
+    sent, committed = [], []
+
+    def commit():
+        committed.append((len(b"".join(sent)), f.response.stream.meter.ended,
+                          batches.rows_of(f, base_row(), Pricer())[0]["batch_requests"]))
+        return None
+
+    assert batches.observe(f, state(), commit)
+    for i in range(0, len(body), 7):
+        sent.append(f.response.stream(body[i:i + 7]))
+    assert committed == [(len(body) - len(body[(len(body) - 1) // 7 * 7:]), True, 2)]  # before the last piece
+    assert f.response.stream(b"") == [] and len(committed) == 1  # the end of the body: nothing again
+    assert b"".join(sent) == body
+
+
+def test_a_chunked_download_is_committed_by_the_response_hook_not_the_observer():
+    committed = []
+    download(s.jsonl([s.openai_line(1)]), pieces=3, commit=lambda: committed.append(1))
+    assert committed == []
 
 
 def test_an_abandoned_download_counts_nothing():

@@ -24,9 +24,11 @@ URL is pointed back at the listener the client used, so the results pass (and ar
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from mitmproxy import http
@@ -50,23 +52,44 @@ NOT_COUNTED = ("batch results not counted: the download did not complete "
 
 
 class BatchObserver:
-    """The `flow.response.stream` of a results download: meters, forwards byte for byte."""
+    """The `flow.response.stream` of a results download: meters, forwards byte for byte.
 
-    __slots__ = ("meter",)
+    With a Content-Length the client knows the body is whole at its last byte — before
+    mitmproxy's `response` hook runs — so the rows are committed (`commit`) before that last
+    chunk goes out, as a stream's row is before its terminal event (`observer.StreamObserver`);
+    `pending` is what the `response` hook then waits for."""
 
-    def __init__(self, content_encoding: str | None):
+    __slots__ = ("meter", "expected", "seen", "commit", "pending")
+
+    def __init__(self, content_encoding: str | None, expected: int | None = None,
+                 commit: Callable[[], concurrent.futures.Future | None] | None = None):
         self.meter = BatchMeter(content_encoding)
+        self.expected, self.seen, self.commit = expected, 0, commit
+        self.pending: concurrent.futures.Future | None = None
 
     def __call__(self, chunk: bytes):
+        if self.meter.ended:
+            return chunk or []  # finished at the Content-Length already
         out = self.meter.feed(chunk)
+        self.seen += len(chunk)
+        if chunk and self.expected is not None and self.seen >= self.expected:
+            self.meter.feed(b"")  # the whole body: its last line is complete too
+            if self.commit is not None:
+                self.pending = self.commit()
         return out if out else []  # b"" would end an HTTP/1 chunked body early
 
 
-def observe(flow: http.HTTPFlow, state: FlowState) -> bool:
+def observe(flow: http.HTTPFlow, state: FlowState,
+            commit: Callable[[], concurrent.futures.Future | None] | None = None) -> bool:
     """In `responseheaders`: meter a successful results download as it streams through."""
-    if state.api != RESULTS or flow.response is None or flow.response.status_code != 200:
+    resp = flow.response
+    if state.api != RESULTS or resp is None or resp.status_code != 200:
         return False
-    flow.response.stream = BatchObserver(flow.response.headers.get("content-encoding"))
+    try:
+        expected = int(resp.headers["content-length"]) if "transfer-encoding" not in resp.headers else None
+    except (KeyError, ValueError):
+        expected = None
+    resp.stream = BatchObserver(resp.headers.get("content-encoding"), expected, commit)
     return True
 
 

@@ -133,7 +133,7 @@ class Metering:
         if state is None or state.outcome != Outcome.FORWARDED or flow.response is None or not flow.live:
             return
         state.ttfb = time.time()
-        if batches.observe(flow, state):
+        if batches.observe(flow, state, lambda: self._commit_at_end(flow)):
             return
         resp = flow.response
         content_type = resp.headers.get("content-type", "").lower()

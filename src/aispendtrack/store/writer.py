@@ -114,12 +114,13 @@ class StoreWriter:
         self._put(("admit", adm), fut)
         return fut.result(timeout)
 
-    def submit(self, row: dict) -> concurrent.futures.Future[int]:
-        """Queue a ledger row; the future resolves with its id once committed, or with the
-        error. Non-blocking; a queued row is written even if its waiter went away."""
+    def submit(self, row: dict | list[dict]) -> concurrent.futures.Future[int]:
+        """Queue a ledger row (or a batch download's rows, committed together); the future
+        resolves with its (last) id once committed, or with the error. Non-blocking; a queued
+        row is written even if its waiter went away."""
         fut: concurrent.futures.Future[int] = concurrent.futures.Future()
         fut.set_running_or_notify_cancel()
-        self._put(("row", row), fut)
+        self._put(("rows", row) if isinstance(row, list) else ("row", row), fut)
         return fut
 
     async def write(self, row: dict) -> int:
