@@ -190,3 +190,39 @@ def test_a_name_registered_twice_is_refused():
     with pytest.raises(ValueError, match="'openai' is registered twice"):
         registry.register(ErrorFormat("openai", 0, lambda s, m, c: {}))
     assert registry.get("chat").include_usage  # the original stays
+
+
+@pytest.mark.parametrize("api, path, streams, array", [
+    ("generate", "/v1beta/models/g:streamGenerateContent?alt=sse", True, True),
+    ("generate", "/v1beta/models/g:streamGenerateContent", True, True),
+    ("generate", "/v1beta/models/g:generateContent", False, False),
+    ("chat", "/v1/chat/completions", False, False),
+    ("chat", "/v1/chat/completions?x=streamGenerateContent", True, False),  # as before: the path alone
+])
+def test_stream_marker(api, path, streams, array):
+    assert registry.path_streams(path) is streams
+    assert registry.json_array_stream(api, path) is array
+
+
+@pytest.mark.parametrize("api, kind, by_default, always, include_usage", [
+    ("chat", "sse", False, False, True), ("completions", "sse", False, False, True),
+    ("responses", "sse", False, False, False), ("messages", "sse", False, False, False),
+    ("ollama-chat", "ndjson", True, False, False), ("ollama-generate", "ndjson", True, False, False),
+    ("ollama-embed", "ndjson", False, False, False), ("ollama-embeddings", "ndjson", False, False, False),
+    ("bedrock-converse", "sse", False, False, False), ("bedrock-converse-stream", "eventstream", False, True, False),
+    ("bedrock-invoke", "sse", False, False, False), ("bedrock-invoke-stream", "eventstream", False, True, False),
+    ("other", "sse", False, False, False),
+])
+def test_stream_flags(api, kind, by_default, always, include_usage):
+    assert (registry.stream_kind(api), registry.streams_by_default(api), registry.always_streams(api),
+            registry.include_usage(api)) == (kind, by_default, always, include_usage)
+
+
+@pytest.mark.parametrize("api, dialect", [
+    ("chat", "openai"), ("completions", "openai"), ("embeddings", "embeddings"), ("responses", "responses"),
+    ("messages", "anthropic"), ("generate", "gemini"), ("ollama-chat", "ollama"), ("ollama-embed", "ollama"),
+    ("bedrock-converse", "converse"), ("bedrock-converse-stream", "converse"), ("bedrock-invoke", "anthropic"),
+    ("bedrock-invoke-stream", "anthropic"), ("realtime", None), ("batch", None), ("other", None),
+])
+def test_usage_dialects(api, dialect):
+    assert registry.usage(api) == dialect

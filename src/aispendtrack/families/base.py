@@ -45,6 +45,9 @@ class Family:
     stream: str = "sse"  # how a buffered stream of this family is framed: sse | ndjson | eventstream
     streams_by_default: bool = False  # a request streams unless its body says "stream": false
     always_streams: bool = False  # the path alone says the response streams
+    # a path containing this streams (Gemini's `:streamGenerateContent`): as SSE when the response
+    # says text/event-stream (`?alt=sse`), else as one JSON array sent element by element
+    stream_marker: str | None = None
     include_usage: bool = False  # OpenAI's stream_options.include_usage applies (inject and strip)
     path_model: PathModelReader | None = None  # a model named by the path or query
     max_tokens: MaxTokensReader | None = None  # the request's output bound, for the budget
@@ -160,6 +163,15 @@ class Registry:
 
     def always_streams(self, api: str) -> bool:
         return bool(self._flag(api, "always_streams"))
+
+    def path_streams(self, path: str) -> bool:
+        """Whether any family's stream marker is in `path`."""
+        return any(f.stream_marker in path for f in self._ordered if f.stream_marker)
+
+    def json_array_stream(self, api: str, path: str) -> bool:
+        """Whether a non-SSE response of `api` at `path` is a streamed JSON array."""
+        marker = self._flag(api, "stream_marker")
+        return bool(marker) and marker in path
 
     def include_usage(self, api: str) -> bool:
         return bool(self._flag(api, "include_usage"))

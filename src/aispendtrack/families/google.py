@@ -24,5 +24,5 @@ FORMATS = (ErrorFormat("google", 10, _error, providers=frozenset({"google", "goo
 # the model is named by the path (`…/models/<model>:generateContent`, read by limits.routing)
 FAMILIES = (
     Family("generate", (re.compile(r":(stream)?generateContent$", re.IGNORECASE),), 54, provider="google",
-           shape="google", usage="gemini", max_tokens=max_tokens),
+           shape="google", usage="gemini", stream_marker="streamGenerateContent", max_tokens=max_tokens),
 )
