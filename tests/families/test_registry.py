@@ -226,3 +226,20 @@ def test_stream_flags(api, kind, by_default, always, include_usage):
 ])
 def test_usage_dialects(api, dialect):
     assert registry.usage(api) == dialect
+
+
+def test_default_hosts_are_the_families_hosts():
+    assert Config().providers == registry.hosts() == {
+        "api.openai.com": "openai", "api.anthropic.com": "anthropic", "generativelanguage.googleapis.com": "google",
+        "api.groq.com": "groq", "api.mistral.ai": "mistral", "openrouter.ai": "openrouter",
+        "api.deepseek.com": "deepseek", "api.x.ai": "x-ai", "localhost:11434": "ollama", "127.0.0.1:11434": "ollama",
+        "*.openai.azure.com": "azure", "*.cognitiveservices.azure.com": "azure", "*.services.ai.azure.com": "azure",
+        "aiplatform.googleapis.com": "google-vertex", "*-aiplatform.googleapis.com": "google-vertex",
+        "aiplatform.*.rep.googleapis.com": "google-vertex", "bedrock-runtime.*.amazonaws.com": "aws",
+        "bedrock-runtime-fips.*.amazonaws.com": "aws",
+    }
+
+
+def test_a_host_declared_for_two_providers_is_refused():
+    with pytest.raises(ValueError, match="'api.openai.com' is declared for 'openai' and 'acme'"):
+        registry.add_hosts({"api.openai.com": "acme"})

@@ -1,8 +1,8 @@
 """The API families the proxy knows, in one registry (see `base`).
 
 Every module of this package other than `base` declares `FAMILIES`, and may declare
-`FORMATS` (error formats) and `HINTS` (provider hints); they are registered here on
-import. Adding a wire format is one module here plus its tests (README: "Adding a
+`FORMATS` (error formats), `HINTS` (provider hints) and `HOSTS` (default provider hosts,
+read once by `config_providers`); they are registered here on import. Adding a wire format is one module here plus its tests (README: "Adding a
 provider family").
 """
 
@@ -25,6 +25,7 @@ def _load() -> None:
         module = importlib.import_module(f"{__name__}.{info.name}")
         registry.register(*getattr(module, "FORMATS", ()), *getattr(module, "FAMILIES", ()),
                           *getattr(module, "HINTS", ()))
+        registry.add_hosts(getattr(module, "HOSTS", {}))
 
 
 _load()

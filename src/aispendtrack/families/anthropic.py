@@ -22,3 +22,4 @@ FAMILIES = (
         re.compile(r"/publishers/anthropic/models/(?!count-tokens:)[^/]+:(stream)?rawPredict$", re.IGNORECASE),
     ), 53, provider="anthropic", shape="anthropic", usage="anthropic", max_tokens=max_tokens),
 )
+HOSTS = {"api.anthropic.com": "anthropic"}

@@ -76,6 +76,7 @@ class Registry:
         self._families: dict[str, Family] = {}
         self._formats: dict[str, ErrorFormat] = {}
         self._hints: list[ProviderHint] = []
+        self._hosts: dict[str, str] = {}
         self._ordered: tuple[Family, ...] = ()
 
     def register(self, *items: Family | ErrorFormat | ProviderHint) -> None:
@@ -110,6 +111,15 @@ class Registry:
             yield
         finally:
             self.unregister(*items)
+
+    def add_hosts(self, hosts: dict[str, str]) -> None:
+        """Default provider hosts (`[providers]` in mitm.toml: exact hosts or `hostpattern`s)."""
+        for host, provider in hosts.items():
+            if self._hosts.setdefault(host, provider) != provider:
+                raise ValueError(f"default host {host!r} is declared for {self._hosts[host]!r} and {provider!r}")
+
+    def hosts(self) -> dict[str, str]:
+        return dict(self._hosts)
 
     # -- lookups -------------------------------------------------------------------
 

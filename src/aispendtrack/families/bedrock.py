@@ -58,3 +58,8 @@ FAMILIES = (
     _family("bedrock-invoke", "invoke", 12, "anthropic", False),  # Anthropic models: Anthropic's body shape
     _family("bedrock-invoke-stream", "invoke-with-response-stream", 13, "anthropic", True),
 )
+# Amazon Bedrock Runtime, every region (and its FIPS endpoints): genai-prices' id for Bedrock
+HOSTS = {
+    "bedrock-runtime.*.amazonaws.com": "aws",
+    "bedrock-runtime-fips.*.amazonaws.com": "aws",
+}

@@ -26,3 +26,9 @@ FAMILIES = (
     Family("generate", (re.compile(r":(stream)?generateContent$", re.IGNORECASE),), 54, provider="google",
            shape="google", usage="gemini", stream_marker="streamGenerateContent", max_tokens=max_tokens),
 )
+HOSTS = {  # Google AI, and Vertex AI's global, regional and regional-endpoint hosts
+    "generativelanguage.googleapis.com": "google",
+    "aiplatform.googleapis.com": "google-vertex",
+    "*-aiplatform.googleapis.com": "google-vertex",
+    "aiplatform.*.rep.googleapis.com": "google-vertex",
+}

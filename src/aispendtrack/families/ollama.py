@@ -26,3 +26,4 @@ FAMILIES = (
     _family("ollama-embed", r"/api/embed/?$", 42, False),
     _family("ollama-embeddings", r"/api/embeddings/?$", 43, False),
 )
+HOSTS = {"localhost:11434": "ollama", "127.0.0.1:11434": "ollama"}

@@ -55,3 +55,16 @@ FAMILIES = (
     Family("completions", (re.compile(r"/completions/?$"),), 52, shape="openai", usage="openai",
            include_usage=True, max_tokens=max_tokens),
 )
+# OpenAI and the providers that speak its families (plus the per-resource Azure OpenAI hosts,
+# by pattern: `*` = one DNS label, see hostpattern.py)
+HOSTS = {
+    "api.openai.com": "openai",
+    "api.groq.com": "groq",
+    "api.mistral.ai": "mistral",
+    "openrouter.ai": "openrouter",
+    "api.deepseek.com": "deepseek",
+    "api.x.ai": "x-ai",
+    "*.openai.azure.com": "azure",
+    "*.cognitiveservices.azure.com": "azure",
+    "*.services.ai.azure.com": "azure",
+}
