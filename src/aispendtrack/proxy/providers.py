@@ -3,7 +3,9 @@
 Known hosts name the provider (`[providers]` in mitm.toml: exact hosts first, then glob
 patterns such as `*.openai.azure.com`, see `hostpattern`). Any other upstream — a
 self-hosted OpenAI-compatible server, a test double, a corporate egress — is named
-explicitly under `[upstreams]`, or else recognised by the API shape of its path.
+explicitly under `[upstreams]`, or else recognised by the API shape of its path. What each
+API family looks like (paths, default provider, error format) is declared in
+`aispendtrack.families`; this module asks its registry.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from aispendtrack import hostpattern
 from aispendtrack.config import Config
 from aispendtrack.families import registry
 
+
 @dataclass(frozen=True)
 class Target:
     provider: str  # genai-prices provider id
-    api: str  # chat | responses | embeddings | completions | messages | generate | realtime | ollama-<…> | batch | batches | files
-    # | bedrock-<converse|converse-stream|invoke|invoke-stream> | other
-    shape: str  # openai | anthropic | google | ollama | bedrock: error format and usage dialect
+    api: str  # a registered family's name (chat, messages, generate, ollama-chat, bedrock-converse, …) or other
+    shape: str  # a registered error format: openai | anthropic | google | ollama | bedrock
 
 
 def api_of(path: str) -> str:
@@ -34,7 +36,7 @@ def api_of(path: str) -> str:
 
 
 def shape_of(provider: str, api: str) -> str:
-    """The error format and usage dialect a call speaks: its family's or its provider's."""
+    """The error format a call speaks: its family's or its provider's."""
     return registry.shape(provider, api)
 
 
