@@ -6,28 +6,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-DEFAULT_PROVIDER_HOSTS = {
-    "api.openai.com": "openai",
-    "api.anthropic.com": "anthropic",
-    "generativelanguage.googleapis.com": "google",
-    "api.groq.com": "groq",
-    "api.mistral.ai": "mistral",
-    "openrouter.ai": "openrouter",
-    "api.deepseek.com": "deepseek",
-    "api.x.ai": "x-ai",
-    "localhost:11434": "ollama",
-    "127.0.0.1:11434": "ollama",
-    # Per-resource and per-region hosts, by pattern (`*` = one DNS label, see hostpattern.py).
-    "*.openai.azure.com": "azure",
-    "*.cognitiveservices.azure.com": "azure",
-    "*.services.ai.azure.com": "azure",
-    "aiplatform.googleapis.com": "google-vertex",
-    "*-aiplatform.googleapis.com": "google-vertex",
-    "aiplatform.*.rep.googleapis.com": "google-vertex",
-    # Amazon Bedrock Runtime, every region (and its FIPS endpoints): genai-prices' id for Bedrock
-    "bedrock-runtime.*.amazonaws.com": "aws",
-    "bedrock-runtime-fips.*.amazonaws.com": "aws",
-}
+from aispendtrack.families import registry
+
+# Each family module declares its provider hosts (see `aispendtrack.families`).
+DEFAULT_PROVIDER_HOSTS = registry.hosts()
 
 # Hosts known to accept `stream_options.include_usage` on chat streams.
 DEFAULT_INJECT_USAGE = {"openai": True, "groq": True, "openrouter": True, "deepseek": True, "x-ai": True, "mistral": False,

@@ -28,13 +28,12 @@ from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Literal
 
 from aispendtrack.limits.window import month_bounds
+from aispendtrack.families import registry
 
 Period = Literal["day", "week", "month", "total"]
 PERIODS: tuple[str, ...] = ("day", "week", "month", "total")
 NANO = 10**9
 DAY = 86_400
-# Output fields that cap a call's generated tokens, per wire format.
-MAX_OUTPUT_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,14 +133,8 @@ def reset_seconds(period: str, now: float) -> int | None:
 def output_bound(body: dict | None, default: int) -> int:
     """The most output tokens the request allows: its max-tokens field, else `default`."""
     if isinstance(body, dict):
-        gen = body.get("generationConfig")
-        candidates = [body.get(f) for f in MAX_OUTPUT_FIELDS]
-        if isinstance(gen, dict):
-            candidates.append(gen.get("maxOutputTokens"))
-        inference = body.get("inferenceConfig")  # Bedrock Converse
-        if isinstance(inference, dict):
-            candidates.append(inference.get("maxTokens"))
-        found = [v for v in candidates if isinstance(v, int) and not isinstance(v, bool) and v >= 0]
+        # every family's max-tokens field (`aispendtrack.families`): the body may be any of them
+        found = [v for v in registry.max_tokens(body) if isinstance(v, int) and not isinstance(v, bool) and v >= 0]
         if found:
             return max(found)
     return default

@@ -11,26 +11,16 @@ Nothing here reads a flow.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
+
+from aispendtrack.families import PathModel, registry
 
 SEGMENT = "/models/"
 DEPLOYMENTS = "/openai/deployments/"  # Azure OpenAI: routed by the deployment's name
-REALTIME = "/realtime"  # OpenAI Realtime names its model in the query: `/v1/realtime?model=…`
 ROUTERS = ("openrouter/auto",)  # model ids whose upstream picks the model that serves
 PRESET = "@preset/"  # OpenRouter: a saved preset names the model on the provider's side
 MAX_FALLBACKS = 64  # entries of a `models` list checked; a longer list is refused
-# Amazon Bedrock Runtime: /model/<model id, percent-encoded once>/<operation>
-_BEDROCK = re.compile(r"/model/([^/]+)/(?:converse|converse-stream|invoke|invoke-with-response-stream)")
-# a system inference profile or foundation model named by its ARN: the model is the resource id
-_BEDROCK_ARN = re.compile(r"arn:aws[a-z-]*:bedrock:[a-z0-9-]*:[0-9]*:(?:inference-profile|foundation-model)/([^/]+)")
-
-
-@dataclass(frozen=True, slots=True)
-class PathModel:
-    model: str | None = None  # the model the path routes to
-    problem: str | None = None  # why the path cannot be read as one model: answered 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +45,8 @@ def path_model(path: str) -> PathModel:
     `/models/` hidden by encoding, a second `/models/` segment, dot segments or a model
     name with a slash make the path ambiguous: `problem` says why."""
     path, _, query = path.split("#", 1)[0].partition("?")
-    if bedrock := _BEDROCK.fullmatch(path):
-        return bedrock_model(bedrock.group(1))
-    if path.rstrip("/").lower().endswith(REALTIME):
-        return _query_model(query)
+    if (named := registry.path_model(path, query)) is not None:
+        return named  # a family's own path model (Bedrock's `/model/<id>/…`, Realtime's `?model=`)
     decoded = _unquoted(path)
     if decoded is None:
         return PathModel(problem="the path is percent-encoded more than three times over")
@@ -82,18 +70,6 @@ def path_model(path: str) -> PathModel:
     return PathModel(model)
 
 
-def bedrock_model(segment: str) -> PathModel:
-    """A Bedrock path's model: the segment decoded once (as AWS does; an ARN's `/` and a
-    version's `:` come encoded), a system inference profile's or foundation model's ARN
-    read as its id (`us.anthropic.claude-…`); other ARNs (application inference profiles,
-    provisioned throughput) stay whole. Still encoded after that, or blank: ambiguous."""
-    model = unquote(segment)
-    if not model or "%" in model or not model.isprintable() or any(c.isspace() for c in model):
-        return PathModel(problem=f"the path's model {model[:80]!r} is not one model name")
-    arn = _BEDROCK_ARN.fullmatch(model)
-    return PathModel(arn.group(1) if arn else model)
-
-
 def _deployment(decoded: str, lowered: str) -> PathModel:
     """Azure OpenAI's `/openai/deployments/<deployment>/…`: the deployment routes the call, as a
     model does elsewhere (a body's `model` is not what Azure serves there)."""
@@ -109,23 +85,6 @@ def _deployment(decoded: str, lowered: str) -> PathModel:
     if not name or not name.isprintable() or any(c.isspace() or c == ":" for c in name):
         return PathModel(problem=f"the path's deployment {name[:80]!r} is not one deployment name")
     return PathModel(name)
-
-
-def _query_model(query: str) -> PathModel:
-    """The model of a Realtime session: the query's one `model` (a second one could be the
-    one the upstream reads)."""
-    try:
-        values = parse_qs(query, keep_blank_values=True, strict_parsing=False, max_num_fields=64).get("model", [])
-    except ValueError:
-        return PathModel(problem="the query has too many fields")
-    if len(values) > 1:
-        return PathModel(problem="the query names model more than once: name one")
-    if not values:
-        return PathModel()
-    model = values[0]
-    if not model or not model.isprintable() or any(c.isspace() for c in model) or "/" in model:
-        return PathModel(problem=f"the query's model {model[:80]!r} is not one model name")
-    return PathModel(model)
 
 
 class _Object(dict):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from aispendtrack.meter import bedrock
+from aispendtrack.families import registry
 from aispendtrack.meter.decode import Decoder, DecodeError
-from aispendtrack.meter.state import OLLAMA_APIS, Accumulator
+from aispendtrack.meter.state import Accumulator
 from aispendtrack.meter.stream import StreamMeter, loads
 from aispendtrack.meter.types import Metered
 
@@ -41,7 +41,8 @@ def meter_body(
             raw = _decode(body, content_encoding) if content_encoding else body
         except DecodeError as e:
             return Metered(error=str(e)[:200])
-        if api in bedrock.STREAM_APIS and not raw.lstrip().startswith(b"{"):
+        kind = registry.stream_kind(api)  # how the family frames a stream
+        if kind == "eventstream" and not raw.lstrip().startswith(b"{"):
             sm = StreamMeter(provider, api, eventstream=True)  # a buffered Bedrock event stream
             sm.feed(raw)
             sm.feed(b"")
@@ -49,9 +50,9 @@ def meter_body(
         text = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
         if not text:
             return Metered(error="empty body")
-        if _looks_like_sse(text) or (api in OLLAMA_APIS and b"\n" in text.strip()):
+        if _looks_like_sse(text) or (kind == "ndjson" and b"\n" in text.strip()):
             # a buffered stream: SSE, or Ollama's NDJSON sent with another content type
-            sm = StreamMeter(provider, api, ndjson=api in OLLAMA_APIS)
+            sm = StreamMeter(provider, api, ndjson=kind == "ndjson")
             sm.feed(raw)
             sm.feed(b"")
             return sm.result()

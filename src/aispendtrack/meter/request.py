@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 
+from aispendtrack.families import registry
 from aispendtrack.meter.types import RequestInfo
-
-# Ollama streams unless the body says `"stream": false`; its embeddings never stream.
-_STREAM_BY_DEFAULT = frozenset({"ollama-chat", "ollama-generate"})
 
 
 def _object(body: bytes) -> dict | None:
@@ -35,7 +33,8 @@ def request_info(api: str, body: bytes) -> RequestInfo:
         include = opts["include_usage"]
     return RequestInfo(
         model=model if isinstance(model, str) and model else None,
-        stream=obj.get("stream") is not False if api in _STREAM_BY_DEFAULT else obj.get("stream") is True,
+        # Ollama streams unless the body says `"stream": false` (its family's `streams_by_default`)
+        stream=obj.get("stream") is not False if registry.streams_by_default(api) else obj.get("stream") is True,
         include_usage=include,
     )
 

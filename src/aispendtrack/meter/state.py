@@ -5,27 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from aispendtrack.families import registry
 from aispendtrack.meter import bedrock, usage
 from aispendtrack.meter.types import Metered
 
-OPENAI_APIS = frozenset({"chat", "completions", "embeddings"})
-SHAPES = {
-    "chat": "openai",
-    "completions": "openai",
-    "embeddings": "embeddings",
-    "responses": "responses",
-    "messages": "anthropic",
-    "generate": "gemini",
-    "ollama-chat": "ollama",
-    "ollama-generate": "ollama",
-    "ollama-embed": "ollama",
-    "ollama-embeddings": "ollama",
-    bedrock.CONVERSE: "converse",
-    bedrock.CONVERSE_STREAM: "converse",
-    bedrock.INVOKE: "anthropic",  # Anthropic models on Bedrock: Anthropic's body shape
-    bedrock.INVOKE_STREAM: "anthropic",
-}
-OLLAMA_APIS = frozenset(api for api, shape in SHAPES.items() if shape == "ollama")
 _RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
@@ -49,7 +32,9 @@ class Accumulator:
     def __init__(self, provider: str | None, api: str) -> None:
         self.provider = (provider or "").lower()
         self.api = api
-        self.shape = SHAPES.get(api)
+        dialect = registry.usage(api)  # the family's usage dialect (see `aispendtrack.families`)
+        self.shape = dialect if isinstance(dialect, str) else None
+        self._parse = dialect if callable(dialect) else None  # a family's own usage parser
         self.model: str | None = None
         self.usage: Metered | None = None
         self.terminal = False
@@ -62,6 +47,9 @@ class Accumulator:
     def feed(self, obj: Any) -> bool:
         """Account one object; True when it is an OpenAI usage-only chunk (`choices: []`)."""
         if not isinstance(obj, dict):
+            return False
+        if self._parse is not None:
+            self._own(obj)
             return False
         shape = self.shape or guess_shape(obj)
         if shape == "openai" or shape == "embeddings":
@@ -191,6 +179,13 @@ class Accumulator:
         elif "done" not in obj and ("embeddings" in obj or "prompt_eval_count" in obj):  # /api/embed
             self.terminal = True
             self.usage = usage.ollama(obj)
+
+    def _own(self, obj: dict) -> None:
+        self._set_model(obj.get("model"))
+        m = self._parse(obj, self.provider)
+        if m is not None:  # a family's own parser returns usage only once the call is complete
+            self.usage = m
+            self.terminal = True
 
     def _converse(self, obj: dict) -> None:
         u = obj.get("usage")  # a Converse body, or ConverseStream's final metadata event

@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 
+from aispendtrack.families import registry
 from aispendtrack.meter import bedrock
 from aispendtrack.meter.decode import Decoder, DecodeError
 from aispendtrack.meter.jsonscan import JSONScanner, ScanError
@@ -46,7 +47,6 @@ MAX_WORK = 1_000_000  # Python-level steps per stream, ~1 us each: SSE lines, JS
 OBJ_WORK = 4
 WORK_RATIO, WORK_SLACK = 2, 100_000  # ... and at most WORK_SLACK + WORK_RATIO per wire byte
 # (real gzip SSE: ~0.1 step per wire byte; a gzip bomb of tiny events gets ~0.3 s per 64 KB)
-_STRIP_APIS = frozenset({"chat", "completions"})
 _SKIP_ANTHROPIC = frozenset({"content_block_delta", "content_block_start", "content_block_stop", "ping"})
 # chat chunks worth a JSON parse once the model is known (usage object, or a finish_reason)
 _CHAT_INTERESTING = re.compile(rb'"usage"\s*:\s*\{|"finish_reason"\s*:\s*"')
@@ -89,12 +89,13 @@ class StreamMeter:
         max_event = max_event or MAX_EVENT
         sse = sse and not ndjson and not eventstream
         self._events = bedrock.Frames(self._acc.feed) if eventstream else None
-        self._strip = strip_usage_chunk and sse and api in _STRIP_APIS
+        include_usage = registry.include_usage(api)  # the family speaks stream_options.include_usage
+        self._strip = strip_usage_chunk and sse and include_usage
         # strip mode holds a pending event's bytes, so it keeps the hard limit (and fails safe)
         self._sse = SSEParser(max_event, cut=not self._strip) if sse else None
         self._ndjson = NDJSONParser(max_event) if ndjson else None
         self._json = None if sse or ndjson or eventstream else JSONScanner(max_event)
-        self._chat = api in _STRIP_APIS
+        self._chat = include_usage
         self._wire = 0  # bytes fed
         self._parsed = 0  # decoded bytes handed to the parser
         self._objs = 0  # JSON parses

@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from mitmproxy import ctx, exceptions, http
 
 from aispendtrack import meter
+from aispendtrack.families import registry
 from aispendtrack.limits import routing
 from aispendtrack.store.writer import StoreWriter
-from aispendtrack.meter.bedrock import STREAM_APIS
 from aispendtrack.proxy import azure, batches
 from aispendtrack.proxy.observer import HOLD_SECONDS, StreamObserver
 from aispendtrack.proxy.reqbody import request_body
@@ -110,7 +110,8 @@ class Metering:
         info = meter.request_info(state.api, body)
         # A path-routed API (Gemini) serves the path's model, whatever the body names.
         state.request_model = routing.path_model(flow.request.path).model or info.model
-        state.stream = info.stream or "streamGenerateContent" in flow.request.path or state.api in STREAM_APIS
+        state.stream = (info.stream or registry.path_streams(flow.request.path)  # Gemini: the path says so
+                        or registry.always_streams(state.api))
         if flow.response:  # refused (401, 403, 429): the row keeps what the client asked for
             return
         if info.include_usage is True:
@@ -118,7 +119,7 @@ class Metering:
         if (
             info.stream
             and not encoded
-            and state.api in ("chat", "completions")
+            and registry.include_usage(state.api)
             and info.include_usage is not True
             and self.rt.config.metering.inject_stream_usage.get(state.provider, False)
             and (state.provider != "azure" or azure.takes_stream_options(flow.request.path))
@@ -140,7 +141,7 @@ class Metering:
         sse = "text/event-stream" in content_type
         ndjson = "ndjson" in content_type  # Ollama: application/x-ndjson
         eventstream = "application/vnd.amazon.eventstream" in content_type  # Bedrock's binary frames
-        gemini_array = state.api == "generate" and "streamGenerateContent" in flow.request.path and not sse
+        gemini_array = registry.json_array_stream(state.api, flow.request.path) and not sse
         if not (sse or ndjson or eventstream or gemini_array):
             return
         stream_meter = meter.StreamMeter(
