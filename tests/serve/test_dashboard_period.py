@@ -125,7 +125,7 @@ def test_latency_equals_report_usage_and_metrics_totals(client, ledger, store):
     assert members["latency"]["calls"] == 30  # the refused call has no place in latency
     model = {g["key"]: g["latency"] for g in cli_report(store)["groups"]}
     assert model["gpt-4o"]["calls"] == 15 and model["gpt-4o"]["streams"] == 0  # odd i: never a stream
-    # /metrics has no latency family: its totals equal the same ledger's (all of it is in November)
+    # /metrics' latency is today's (test_routers_metrics); its totals equal the same ledger's (all in November)
     r = client.get("/metrics", headers={"x-aispendtrack-key": ledger["owner"].key})
     samples = [s for f in text_string_to_metric_families(r.text) for s in f.samples]
     calls = sum(s.value for s in samples if s.name == "aispendtrack_calls_total")

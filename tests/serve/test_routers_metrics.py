@@ -101,3 +101,36 @@ def test_no_key_a_wrong_key_a_narrowed_key_or_a_key_in_the_url_gets_nothing(api,
     assert r.status_code == 403 and r.json()["error"]["permission"] == "api"
     r = api("GET", f"/metrics?key={team['owner'].key}")
     assert r.status_code == 400 and team["owner"].key not in r.text
+
+
+@pytest.mark.period  # "today": recorded, scraped and reported within one UTC day
+def test_todays_latency_percentiles_equal_report_and_usage(api, team, store):
+    """The latency gauges: today's nearest-rank p50/p95 per model, the numbers `report --since
+    TODAY --json` and `/v1/usage?period=today` give on the same ledger (refused calls left out)."""
+    now = time.time()
+    day_start = now - now % 86400
+    at = max(day_start, now - 60)  # today's calls, whatever the time of day
+    rows = [{"ts": at + i * 0.001, "key_id": team["owner"].id, "account": "acme", "provider": "openai", "api": "chat",
+             "model": "gpt-4o-mini" if i % 3 else "gpt-4o", "outcome": "forwarded", "status": 200,
+             "latency_ms": 100.0 + 37 * i, "streamed": bool(i % 2), "ttfb_ms": 20.0 + i if i % 2 else None}
+            for i in range(23)]
+    rows.append({**rows[0], "outcome": "rate_limited", "status": 429, "latency_ms": 0.5})
+    store.record(rows)
+    samples = scrape(api, team["owner"].key)
+    today = time.strftime("%Y-%m-%d", time.gmtime(now))
+    rep = json.loads(CliRunner().invoke(report_command, ["--json", "--account", "acme", "--since", today],
+                                        obj={"db_path": store.target}).output)
+    usage = api("GET", "/v1/usage?period=today", team["owner"].key).json()
+    assert [(g["key"], g["latency"]) for g in usage["groups"]] == [(g["key"], g["latency"]) for g in rep["groups"]]
+    seen = 0
+    for g in rep["groups"]:
+        lat = g["latency"]
+        for measure, fields in (("total", ("p50_ms", "p95_ms")), ("ttfb", ("ttfb_p50_ms", "ttfb_p95_ms"))):
+            for quantile, field in zip(("0.5", "0.95"), fields):
+                labels = tuple(sorted({"account": "acme", "model": g["key"], "measure": measure,
+                                       "quantile": quantile}.items()))
+                assert samples[("aispendtrack_latency_today_seconds", labels)] == pytest.approx(lat[field] / 1000)
+                seen += 1
+    assert seen == 8  # two models, both measures, both quantiles
+    mini = next(g["latency"] for g in rep["groups"] if g["key"] == "gpt-4o-mini")
+    assert mini["calls"] == 15 and mini["p50_ms"] == 100.0 + 37 * 11  # nearest rank: the 8th of 15 durations

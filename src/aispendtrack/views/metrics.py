@@ -2,18 +2,22 @@
 
 Counters are the ledger's all-time sums for the account, read from the daily sums like
 `report` (so they equal `report --json --account A` without dates, and only grow); gauges
-are where its budgets and its webhook outbox stand now. Every name is under `aispendtrack_`.
+are where its budgets and its webhook outbox stand now, and the latency percentiles of the
+current UTC day per model (`views.latency`'s nearest rank: equal to `report --since TODAY
+--json`'s and `/v1/usage?period=today`'s). Every name is under `aispendtrack_`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from aispendtrack.config import Config
 from aispendtrack.views.budgets import budget_entries
+from aispendtrack.views.latency import PERCENTILES, latency_groups
 
 OUTCOMES = ("forwarded", "errors", "rejected", "rate_limited", "quota_exceeded", "budget_exceeded", "forbidden")
 REFUSALS = ("rejected", "rate_limited", "quota_exceeded", "budget_exceeded", "forbidden")
@@ -65,3 +69,19 @@ class AccountMetrics:
                                   labels=["account"])
         depth.add_metric([a], self.store.outbox_depth(a))
         yield depth
+        yield self._latency(now)
+
+    def _latency(self, now: float) -> Metric:
+        """Today's percentiles (a day of rows: bounded work per scrape, unlike all time)."""
+        day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        family = GaugeMetricFamily("aispendtrack_latency_today_seconds", "Nearest-rank percentiles of the answered "
+                                   "calls' duration (total, or to the first byte of streams) since 00:00 UTC",
+                                   labels=["account", "model", "measure", "quantile"])
+        groups, _ = latency_groups(self.store, by="model", since=day, account=self.account)
+        for model, lat in sorted(groups.items(), key=lambda kv: str(kv[0] or "")):
+            for measure, values in (("total", (lat.p50_ms, lat.p95_ms)), ("ttfb", (lat.ttfb_p50_ms, lat.ttfb_p95_ms))):
+                for p, ms in zip(PERCENTILES, values):
+                    if ms is not None:
+                        family.add_metric([self.account, "" if model is None else str(model), measure,
+                                           f"{p / 100:g}"], ms / 1000)
+        return family
