@@ -20,10 +20,13 @@ def through_tunnel(proxy_port: int, tmp: Path, sni: str, request: bytes = b"GET 
     port = listener.getsockname()[1]
 
     def serve():
-        conn, _ = listener.accept()
-        with server_ctx.wrap_socket(conn, server_side=True) as tls:
-            tls.recv(1024)
-            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\norigin")
+        try:
+            conn, _ = listener.accept()
+            with server_ctx.wrap_socket(conn, server_side=True) as tls:
+                tls.recv(1024)
+                tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\norigin")
+        except OSError:  # ssl.SSLError too: an intercepting proxy never came, or broke the handshake
+            return
 
     t = threading.Thread(target=serve, daemon=True)
     t.start()
@@ -37,5 +40,9 @@ def through_tunnel(proxy_port: int, tmp: Path, sni: str, request: bytes = b"GET 
                 tls.sendall(request + f"Host: {sni}\r\n\r\n".encode())
                 return tls.recv(1024)
     finally:
-        t.join(5)
+        try:  # wakes a still-waiting accept() at once
+            listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         listener.close()
+        t.join(5)
