@@ -74,8 +74,8 @@ def test_bad_patterns_stop_start_up_naming_the_key_and_value(pattern, problem):
 def test_patterns_are_on_by_default_and_canonical():
     config = parse_config({})
     assert config.providers["*.openai.azure.com"] == "azure"
-    assert config.providers["*-aiplatform.googleapis.com"] == "google-vertex"
-    assert config.providers["aiplatform.googleapis.com"] == "google-vertex"
+    assert config.providers["*-aiplatform.googleapis.com"] == "google"
+    assert config.providers["aiplatform.googleapis.com"] == "google"
     assert parse_config({"providers": {"*.LLM.Example.COM.": "openai"}}).providers == {"*.llm.example.com": "openai"}
 
 

@@ -93,7 +93,7 @@ def test_vertex_claude_whole_and_streamed_in_anthropic_shapes():
     _, _, streamed = reply(f"{VERTEX}/anthropic/models/claude-sonnet-4-5@20250929:streamRawPredict",
                            {**body, "stream": True})
     assert streamed.content_type.startswith("text/event-stream")
-    m = meter_body("google-vertex", "messages", b"".join(streamed.frames))
+    m = meter_body("google", "messages", b"".join(streamed.frames))
     assert (m.input_tokens, m.output_tokens, m.cache_read_tokens, m.cache_write_tokens) == (
         U.input, U.output, U.cache_read, U.cache_write)
 

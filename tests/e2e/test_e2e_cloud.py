@@ -186,11 +186,11 @@ def test_claude_on_vertex_with_the_anthropic_sdk(gw, fake, sent):
     assert first.header("authorization") == "Bearer ya29.token" and first.header(HEADER) is None
     assert "model" not in json.loads(first.body) and json.loads(first.body)["anthropic_version"]
     assert msg.usage.cache_read_input_tokens == U.cache_read and final.content[0].type == "thinking"
-    cost = expected_cost("claude-sonnet-4-5@20250929", "google-vertex")
+    cost = expected_cost("claude-sonnet-4-5@20250929", "google")
     # Claude's thinking is inside output_tokens, not reported apart
-    check(whole, provider="google-vertex", api="messages", model="claude-sonnet-4-5@20250929", cost=cost,
+    check(whole, provider="google", api="messages", model="claude-sonnet-4-5@20250929", cost=cost,
           streamed=False, reasoning=None)
-    check(streamed, provider="google-vertex", api="messages", model="claude-sonnet-4-5@20250929", cost=cost,
+    check(streamed, provider="google", api="messages", model="claude-sonnet-4-5@20250929", cost=cost,
           streamed=True, reasoning=None)
 
 
@@ -213,8 +213,8 @@ def test_gemini_on_vertex(gw, fake, sent, verb):
     (row,) = gw.rows(m)
     assert got == sent[fake.received[0].request_id]
     usage = Usage(input_tokens=U.input, output_tokens=U.output, cache_read_tokens=U.cache_read)
-    check(row, provider="google-vertex", api="generate", model="gemini-2.5-pro", streamed=verb != "generateContent",
-          cost=calc_price(usage, "gemini-2.5-pro", provider_id="google-vertex").total_price, cache_write=None)
+    check(row, provider="google", api="generate", model="gemini-2.5-pro", streamed=verb != "generateContent",
+          cost=calc_price(usage, "gemini-2.5-pro", provider_id="google").total_price, cache_write=None)
 
 
 def test_a_vertex_call_the_gateway_cannot_parse_is_forwarded_unmetered(gw, fake):
@@ -225,7 +225,7 @@ def test_a_vertex_call_the_gateway_cannot_parse_is_forwarded_unmetered(gw, fake)
     (row,) = gw.rows(m)
     assert r.status_code == 200 and r.json() == {"input_tokens": U.input}
     assert (row["provider"], row["api"], row["outcome"], row["pricing"], row["cost_usd"]) == (
-        "google-vertex", "other", "forwarded", "unmetered", None)
+        "google", "other", "forwarded", "unmetered", None)
 
 
 def test_a_key_narrowed_to_deployments_cannot_reach_another_by_its_path(gw, fake):

@@ -234,8 +234,8 @@ def test_default_hosts_are_the_families_hosts():
         "api.groq.com": "groq", "api.mistral.ai": "mistral", "openrouter.ai": "openrouter",
         "api.deepseek.com": "deepseek", "api.x.ai": "x-ai", "localhost:11434": "ollama", "127.0.0.1:11434": "ollama",
         "*.openai.azure.com": "azure", "*.cognitiveservices.azure.com": "azure", "*.services.ai.azure.com": "azure",
-        "aiplatform.googleapis.com": "google-vertex", "*-aiplatform.googleapis.com": "google-vertex",
-        "aiplatform.*.rep.googleapis.com": "google-vertex", "bedrock-runtime.*.amazonaws.com": "aws",
+        "aiplatform.googleapis.com": "google", "*-aiplatform.googleapis.com": "google",
+        "aiplatform.*.rep.googleapis.com": "google", "bedrock-runtime.*.amazonaws.com": "aws",
         "bedrock-runtime-fips.*.amazonaws.com": "aws",
     }
 

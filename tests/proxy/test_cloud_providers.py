@@ -38,18 +38,18 @@ def flow(host: str, path: str, *, port: int = 443, sni: str | None = None, host_
     ("myres.openai.azure.com", "/openai/v1/responses", ("azure", "responses", "openai")),
     ("myres.cognitiveservices.azure.com", "/openai/v1/responses", ("azure", "responses", "openai")),
     ("us-central1-aiplatform.googleapis.com", f"{VERTEX_BASE}/google/models/gemini-2.5-pro:generateContent",
-     ("google-vertex", "generate", "google")),
+     ("google", "generate", "google")),
     ("aiplatform.googleapis.com", f"{VERTEX_BASE}/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse",
-     ("google-vertex", "generate", "google")),
+     ("google", "generate", "google")),
     ("us-east5-aiplatform.googleapis.com", f"{VERTEX_BASE}/anthropic/models/claude-sonnet-4-5@20250929:rawPredict",
-     ("google-vertex", "messages", "anthropic")),
+     ("google", "messages", "anthropic")),
     ("us-east5-aiplatform.googleapis.com",
      f"{VERTEX_BASE}/anthropic/models/claude-sonnet-4-5@20250929:streamRawPredict",
-     ("google-vertex", "messages", "anthropic")),
+     ("google", "messages", "anthropic")),
     ("us-east5-aiplatform.googleapis.com", f"{VERTEX_BASE}/anthropic/models/count-tokens:rawPredict",
-     ("google-vertex", "other", "google")),
+     ("google", "other", "google")),
     ("us-east5-aiplatform.googleapis.com", f"{VERTEX_BASE}/google/models/text-embedding-005:predict",
-     ("google-vertex", "other", "google")),
+     ("google", "other", "google")),
 ])
 def test_default_patterns_name_azure_and_vertex(host, path, expected):
     t = providers.identify(flow(host, path), Config())
@@ -142,11 +142,11 @@ def test_azure_and_vertex_are_priced_from_genai_prices():
     azure_cost = pricer.price(m, "gpt-4o-2024-08-06", "azure").cost_usd
     assert azure_cost == pricer.price(m, "gpt-4o-2024-08-06", "openai").cost_usd  # genai-prices: azure → openai
     assert azure_cost == Decimal("2.5")
-    claude = meter.meter_body("google-vertex", "messages", b'{"type": "message", "model": "x", "usage": '
+    claude = meter.meter_body("google", "messages", b'{"type": "message", "model": "x", "usage": '
                                                           b'{"input_tokens": 1000000, "output_tokens": 0}}')
-    priced = pricer.price(claude, "claude-3-5-sonnet-v2@20241022", "google-vertex")
+    priced = pricer.price(claude, "claude-3-5-sonnet-v2@20241022", "google")
     assert (priced.pricing, priced.cost_usd, priced.model_ref) == ("priced", Decimal("3"), "claude-3-5-sonnet")
-    assert pricer.price(claude, "claude-unknown@2030", "google-vertex").pricing == "unpriced"
+    assert pricer.price(claude, "claude-unknown@2030", "google").pricing == "unpriced"
 
 
 def test_azure_budget_bound_prices_a_mapped_deployment_and_names_the_map_when_unpriced():

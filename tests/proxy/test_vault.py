@@ -75,6 +75,23 @@ def test_inject_replaces_whatever_the_client_sent(setup, store, provider, header
     assert state_of(f).injected == header
 
 
+@pytest.mark.parametrize("host, header, value", [
+    ("us-central1-aiplatform.googleapis.com", "authorization", f"Bearer {SECRET}"),  # Vertex: an access token
+    ("aiplatform.googleapis.com", "authorization", f"Bearer {SECRET}"),
+    ("aiplatform.us.rep.googleapis.com", "authorization", f"Bearer {SECRET}"),
+    ("generativelanguage.googleapis.com", "x-goog-api-key", SECRET),  # the Gemini API: an API key
+    ("aiplatform.googleapis.com.evil.example", "x-goog-api-key", SECRET),
+])
+def test_google_on_a_vertex_host_gets_a_bearer_token(setup, store, host, header, value):
+    rt, acct, key = setup
+    service.store_secret(store, "acme", "google", None, SECRET, "ann")
+    reload(rt)
+    f = flow_for(acct, key, "google", "google")
+    f.request.host = host
+    through(rt, f)
+    assert f.request.headers[header] == value and state_of(f).injected == header
+
+
 def test_a_keys_own_credential_overrides_the_accounts(setup, store, config):
     rt, acct, key = setup
     other = store.create_key("acme", config)

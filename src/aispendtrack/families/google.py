@@ -28,7 +28,7 @@ FAMILIES = (
 )
 HOSTS = {  # Google AI, and Vertex AI's global, regional and regional-endpoint hosts
     "generativelanguage.googleapis.com": "google",
-    "aiplatform.googleapis.com": "google-vertex",
-    "*-aiplatform.googleapis.com": "google-vertex",
-    "aiplatform.*.rep.googleapis.com": "google-vertex",
+    "aiplatform.googleapis.com": "google",
+    "*-aiplatform.googleapis.com": "google",
+    "aiplatform.*.rep.googleapis.com": "google",
 }

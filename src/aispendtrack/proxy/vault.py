@@ -33,6 +33,13 @@ log = logging.getLogger(__name__)
 
 # How each provider takes its key; every other one: `Authorization: Bearer` (OpenAI's shape).
 HEADER_OF = {"anthropic": "x-api-key", "azure": "api-key", "google": "x-goog-api-key"}
+
+
+def _vertex(host: str) -> bool:
+    """Vertex AI's hosts (provider `google`, like the Gemini API, in genai-prices' ids)."""
+    host = host.lower().rstrip(".")
+    return host == "aiplatform.googleapis.com" or host.endswith("-aiplatform.googleapis.com") or (
+        host.startswith("aiplatform.") and host.endswith(".rep.googleapis.com"))
 # What a client under `require` may send where an SDK insists on some API key.
 PLACEHOLDER = "vault"
 
@@ -162,5 +169,7 @@ class VaultInject:
             for name in QUERY_KEYS:
                 query.pop(name, None)
         header = HEADER_OF.get(state.provider, "authorization")
+        if header == "x-goog-api-key" and _vertex(request.pretty_host):
+            header = "authorization"  # Vertex AI takes an OAuth access token, Gemini's API an API key
         request.headers[header] = f"Bearer {entry.secret}" if header == "authorization" else entry.secret
         state.injected = header
