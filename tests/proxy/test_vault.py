@@ -14,7 +14,8 @@ from mitmproxy.test import taddons, tflow
 
 from aispendtrack.proxy.redact import Redact
 from aispendtrack.proxy.state import META, FlowState, state_of
-from aispendtrack.proxy.vault import VaultCheck, VaultInject, VaultView, client_credentials
+from aispendtrack.proxy.vault import VaultCheck, VaultInject, client_credentials
+from aispendtrack.proxy.vaultview import VaultView
 from aispendtrack.vault import service
 
 SECRET = "sk-proj-VAULTED-PLAINTEXT-0000abcd"

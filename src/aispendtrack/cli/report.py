@@ -7,7 +7,8 @@ import json
 import click
 from rich.text import Text
 
-from aispendtrack.views.budgets import budget_entries, budgets_table
+from aispendtrack.views.budgets import budget_entries
+from aispendtrack.views.lists import budgets_table
 from aispendtrack.views.daterange import parse_tag
 from aispendtrack.views.latency import latency_table
 from aispendtrack.views.opening import open_existing

@@ -31,7 +31,8 @@ from aispendtrack.proxy.state import Runtime
 from aispendtrack.proxy.summary import Summary
 from aispendtrack.proxy.tlshint import TlsHint
 from aispendtrack.proxy.upstream_errors import UpstreamErrors
-from aispendtrack.proxy.vault import VaultCheck, VaultInject, VaultView
+from aispendtrack.proxy.vault import VaultCheck, VaultInject
+from aispendtrack.proxy.vaultview import VaultView
 from aispendtrack.proxy.webview import WebColumns
 from aispendtrack.proxy.keycache import KeyCache
 from aispendtrack.store import describe_target, open_store

@@ -45,7 +45,7 @@ class KeyCache:
         self._lock = threading.Lock()
         self._changes = None
         self._pending: asyncio.Future | None = None
-        self.vault = None  # a `proxy.vault.VaultView` to reload with the keys, if any
+        self.vault = None  # a `proxy.vaultview.VaultView` to reload with the keys, if any
 
     def start(self) -> None:
         self._changes = self.store.changes()

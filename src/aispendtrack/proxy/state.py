@@ -24,7 +24,7 @@ from aispendtrack.proxy import providers
 from aispendtrack.proxy.keycache import KeyCache
 
 if TYPE_CHECKING:
-    from aispendtrack.proxy.vault import VaultView
+    from aispendtrack.proxy.vaultview import VaultView
 from aispendtrack.store.health import Health
 from aispendtrack.store.ledger_schema import Outcome
 from aispendtrack.store.totals import SessionStats

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import time
 
-from rich.text import Text
 
 from aispendtrack.config import Config
 from aispendtrack.limits import budget as rules
 from aispendtrack.store.db import iso
 from aispendtrack.store.reads.legacy import as_store
-from aispendtrack.views.formats import fmt_duration, fmt_usd
+from aispendtrack.views.formats import fmt_usd
 
 
 def effective(store, config: Config, scope: str, subject: str, tier: str | None = None) -> tuple[rules.Budget, str] | None:
@@ -53,13 +52,13 @@ def fmt_budget(status: dict | None) -> str:
     """"$1.20 / $5.00 month (24%)" for a table cell; "—" without a budget."""
     if status is None:
         return "—"
-    text = f"{fmt_usd(status['spent_usd'])} / {fmt_usd(status['limit_usd'])} {status['period']}{_pct(status)}"
+    text = f"{fmt_usd(status['spent_usd'])} / {fmt_usd(status['limit_usd'])} {status['period']}{spent_pct(status)}"
     if status["overshoot_usd"] != "0":
         text += f" ⚠ {fmt_usd(status['overshoot_usd'])} over bounds"
     return text
 
 
-def _pct(status: dict) -> str:
+def spent_pct(status: dict) -> str:
     spent, limit = rules.parse_usd(status["spent_usd"]), rules.parse_usd(status["limit_usd"])
     return f" ({spent * 100 // limit}%)" if limit else ""
 
@@ -93,32 +92,3 @@ def who(entry: dict) -> str:
     if entry["scope"] == "account":
         return f"account {entry['subject']}" + (" (tier)" if entry["source"] == "tier" else "")
     return f"key {entry['subject']}" + (f" {entry['name']}" if entry["name"] else "")
-
-
-def budgets_table(entries: list[dict]):
-    """`budget_entries` as the "budgets" block of `report` and `top`: spent / limit, a bar of
-    the part spent, when it resets; None without any. Narrower, keys by name (their id when
-    unnamed), the limit and its period in one cell, shorter headers."""
-    from aispendtrack.views import lists, render
-
-    if not entries:
-        return None
-    records = []
-    for s in entries:
-        spent, limit = rules.parse_usd(s["spent_usd"]), rules.parse_usd(s["limit_usd"])
-        frac = min(1.0, spent / limit) if limit else 1.0
-        style = "red" if frac >= 0.9 else "yellow" if frac >= 0.7 else "green"
-        resets = fmt_duration(s["reset_seconds"]) if s["reset_seconds"] is not None else "never"
-        over = fmt_usd(s["overshoot_usd"]) if s["overshoot_usd"] != "0" else ""
-        records.append({
-            "who": render.clean(who(s)), "name": render.clean(f"{s['scope']} {s['name'] or s['subject']}"),
-            "spent": f"{fmt_usd(s['spent_usd'])}{_pct(s)}", "limit": fmt_usd(s["limit_usd"]), "period": s["period"],
-            "of": f"{fmt_usd(s['limit_usd'])} {s['period']}", "": Text(render.bar(frac, 1, 10).ljust(10, "·"), style=style),
-            "resets in": resets, "resets": resets, "over bounds": over, "over": over,
-        })  # fmt: skip
-    overs = ["over bounds"] if any(r["over"] for r in records) else []
-    return lists.table(records, [
-        ["who", "spent", "limit", "period", "", "resets in", *overs],
-        ["name", "spent", "of", "", "resets", *(["over"] if overs else [])],
-        ["name", "spent", "of", "", "resets"],
-    ], title="budgets", right={"spent", "limit", "over bounds", "over"}, wrap={"who", "name", "of"})

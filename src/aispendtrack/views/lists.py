@@ -14,8 +14,9 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from aispendtrack.views import render
-from aispendtrack.views.budgets import fmt_budget
-from aispendtrack.views.formats import fmt_duration, fmt_time
+from aispendtrack.limits import budget as rules
+from aispendtrack.views.budgets import spent_pct, fmt_budget, who
+from aispendtrack.views.formats import fmt_duration, fmt_time, fmt_usd
 from aispendtrack.views.tables import fitted
 from aispendtrack.views.usage import fmt_limit, fmt_used
 
@@ -115,3 +116,30 @@ def deliveries_table(attempts: list) -> RenderableType:
         ["time", "message / event", "status", "error", "ms", "message state"],
         ["time", "message / event", "status", "error", "message state"],
     ], right={"status", "ms"}, wrap={"time", "error", "message state"})
+
+
+def budgets_table(entries: list[dict]):
+    """`budget_entries` as the "budgets" block of `report` and `top`: spent / limit, a bar of
+    the part spent, when it resets; None without any. Narrower, keys by name (their id when
+    unnamed), the limit and its period in one cell, shorter headers."""
+    if not entries:
+        return None
+    records = []
+    for s in entries:
+        spent, limit = rules.parse_usd(s["spent_usd"]), rules.parse_usd(s["limit_usd"])
+        frac = min(1.0, spent / limit) if limit else 1.0
+        style = "red" if frac >= 0.9 else "yellow" if frac >= 0.7 else "green"
+        resets = fmt_duration(s["reset_seconds"]) if s["reset_seconds"] is not None else "never"
+        over = fmt_usd(s["overshoot_usd"]) if s["overshoot_usd"] != "0" else ""
+        records.append({
+            "who": render.clean(who(s)), "name": render.clean(f"{s['scope']} {s['name'] or s['subject']}"),
+            "spent": f"{fmt_usd(s['spent_usd'])}{spent_pct(s)}", "limit": fmt_usd(s["limit_usd"]), "period": s["period"],
+            "of": f"{fmt_usd(s['limit_usd'])} {s['period']}", "": Text(render.bar(frac, 1, 10).ljust(10, "·"), style=style),
+            "resets in": resets, "resets": resets, "over bounds": over, "over": over,
+        })  # fmt: skip
+    overs = ["over bounds"] if any(r["over"] for r in records) else []
+    return table(records, [
+        ["who", "spent", "limit", "period", "", "resets in", *overs],
+        ["name", "spent", "of", "", "resets", *(["over"] if overs else [])],
+        ["name", "spent", "of", "", "resets"],
+    ], title="budgets", right={"spent", "limit", "over bounds", "over"}, wrap={"who", "name", "of"})

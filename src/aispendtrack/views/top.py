@@ -31,7 +31,8 @@ from aispendtrack.store.records import StoreGone
 from aispendtrack.store.ledger_schema import UPSTREAM, Outcome
 from aispendtrack.store.reads.legacy import as_store
 from aispendtrack.views import lists, render
-from aispendtrack.views.budgets import budget_entries, budgets_table
+from aispendtrack.views.budgets import budget_entries
+from aispendtrack.views.lists import budgets_table
 from aispendtrack.views.formats import DASH, fmt_clock, fmt_duration, fmt_tokens, fmt_usd, plural
 from aispendtrack.views.opening import open_existing
 from aispendtrack.views.tables import AtWidth

@@ -1,7 +1,7 @@
 """What the fake provider bills: every model call it served, kept with its tokens, time and
 scope (OpenAI project from the `OpenAI-Project` header; Anthropic workspace from
 `x-fake-workspace`, API key id from the key), priced with genai-prices. Its admin APIs
-(`admin_openai.py`, `admin_anthropic.py`) answer from these calls.
+(`admin_openai.py`, `admin_anthropic.py`, dispatched by `admin.py`) answer from these calls.
 
 Calls made straight to the fake, around the gateway, are served and billed like any other:
 that is the "direct" traffic a reconciliation must find. Synthetic usage can also be added
@@ -111,22 +111,8 @@ class Billing:
             self.add(Served("openai", call.model, time.time(), u.input, u.output, u.cache_read, u.cache_write,
                             call.api, headers.get("openai-project") or DEFAULT_PROJECT))
 
-    def answer(self, method: str, target: str, headers: dict[str, str], body: dict) -> Reply | None:
-        """The admin APIs' and the control endpoint's reply, or None for any other request."""
-        from aispendtrack.demo.fake import admin_anthropic, admin_openai
-
-        path = target.split("?", 1)[0].rstrip("/")
-        if method == "POST" and path == "/fake/usage":
-            return self._inject(body)
-        if method != "GET":
-            return None
-        if path in admin_openai.PATHS:
-            return admin_openai.answer(self, path, target, headers)
-        if path in admin_anthropic.PATHS:
-            return admin_anthropic.answer(self, path, target, headers)
-        return None
-
-    def _inject(self, body: dict) -> Reply:
+    def inject(self, body: dict) -> Reply:
+        """`POST /fake/usage`: synthetic direct usage (a JSON object of `Served` fields)."""
         known = {f.name for f in fields(Served)}
         try:
             unknown = set(body) - known

@@ -32,7 +32,7 @@ import zlib
 from http import HTTPStatus
 from urllib.parse import parse_qs
 
-from aispendtrack.demo.fake import realtime
+from aispendtrack.demo.fake import admin, realtime
 from aispendtrack.demo.fake.billing import Billing
 from aispendtrack.demo.fake.script import Fault, ReceivedRequest
 from aispendtrack.demo.fake.wire_bedrock import refusal as bedrock_refusal
@@ -237,8 +237,8 @@ class FakeProvider:
             reply = Reply(fault.status, body=fault.body_bytes(error_body(provider, fault.status)), headers=list(fault.headers))
         elif (batch := self.batches.handle(method, target, h, body)) is not None:
             reply = batch
-        elif (admin := self.billing.answer(method, target, h, req)) is not None:
-            reply = admin
+        elif (answered := admin.answer(self.billing, method, target, h, req)) is not None:
+            reply = answered
         elif err:
             reply = json_reply(error_body(provider, *err), err[0])
         else:
