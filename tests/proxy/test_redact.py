@@ -57,7 +57,7 @@ SECRET = "sk-SECRETSECRETSECRET1234"
 
 # The README's list, written out here (not imported): dropping a name from the module's
 # tuple must fail a case.
-@pytest.mark.parametrize("header", ["Authorization", "x-api-key", "api-key", "x-goog-api-key"])
+@pytest.mark.parametrize("header", ["Authorization", "x-api-key", "api-key", "x-goog-api-key", "X-Amz-Security-Token"])
 @pytest.mark.parametrize("hook", ["response", "error"])
 def test_every_listed_provider_key_header_is_redacted(header, hook):
     r = Redact()

@@ -2,7 +2,7 @@
 
 Once a provider-bound request has gone upstream (its `response` or `error` hook), the
 provider's credentials on the flow are replaced by a hint: `Authorization`, `x-api-key`,
-`api-key`, `x-goog-api-key` headers and a `key` query parameter. Script addons run before
+`api-key`, `x-goog-api-key`, `x-amz-security-token` headers and a `key` query parameter. Script addons run before
 mitmproxy's flow dump (`flow_detail`), mitmweb's view and the `-w` saver, so none of them
 sees the secret. The price: a replay from mitmweb carries no provider key, so the
 provider answers 401; set `aispendtrack_redact_provider_keys=false` to keep them. A key
@@ -16,7 +16,8 @@ from mitmproxy import ctx, http
 
 from aispendtrack.proxy.state import state_of
 
-CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
+# x-amz-security-token: the session token of temporary AWS credentials (Bedrock), signed along
+CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key", "x-amz-security-token")
 QUERY_KEYS = ("key",)
 REDACTED = "(redacted by AiSpendTrack)"
 
