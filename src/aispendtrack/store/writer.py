@@ -104,9 +104,7 @@ class StoreWriter:
 
     async def admit(self, adm: Admission) -> Decision:
         """Decide and count `adm`; raises when it cannot be decided now (fail closed)."""
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._put(("admit", adm), fut)
-        return await fut
+        return await self._awaited(("admit", adm))
 
     def admit_sync(self, adm: Admission, timeout: float = 10) -> Decision:
         fut: concurrent.futures.Future = concurrent.futures.Future()
@@ -125,16 +123,18 @@ class StoreWriter:
 
     async def write(self, row: dict) -> int:
         """Await from the event loop: the row's id once it is committed."""
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._put(("row", row), fut)
-        return await fut
+        return await self._awaited(("row", row))
 
     async def write_rows(self, rows: list[dict]) -> int:
         """Several rows committed in one transaction (a batch download's rows, one per model,
         settling one budget hold together); the last row's id."""
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._put(("rows", rows), fut)
-        return await fut
+        return await self._awaited(("rows", rows))
+
+    def _awaited(self, job: tuple) -> asyncio.Future:
+        """`job` queued with a future of the running loop (resolved from the writer thread)."""
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._put(job, fut)
+        return fut
 
     def write_sync(self, row: dict, timeout: float = 10) -> int:
         """Blocking write (never from the event loop thread)."""
