@@ -14,10 +14,8 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from aispendtrack.store.conn import Conn
-from aispendtrack.store.db import iso
 from aispendtrack.store.ledger_schema import Outcome
-from aispendtrack.store.reads.daily import MEMBER_KEYS
-from aispendtrack.store.reads.report import _DAY, DIMENSIONS, tag_cond, tag_of
+from aispendtrack.store.reads.report import _DAY, DIMENSIONS, ledger_filters, tag_of
 
 
 class Durations(NamedTuple):
@@ -48,16 +46,8 @@ def durations(conn: Conn, *, since: datetime | None = None, until: datetime | No
     parts = [_dims(conn, b) for b in by]
     dims = [d for ds, _ in parts for d in ds]
     joins = "".join(dict.fromkeys(j for _, j in parts))
-    conds, params = ["calls.outcome = ?", "calls.latency_ms IS NOT NULL"], [Outcome.FORWARDED.value]
-    for cond, value in (("calls.ts >= ?", since and iso(since)), ("calls.ts < ?", until and iso(until)),
-                        ("calls.account = ?", account), ("(calls.key_id = ? OR calls.key_hint = ?)", key),
-                        (f"calls.{MEMBER_KEYS}", member_id)):
-        if value is not None:
-            conds.append(cond)
-            params += [value] * cond.count("?")
-    if (tagged := tag_cond(conn, tag)) is not None:
-        conds.append(tagged[0])
-        params += tagged[1]
+    conds, params = ledger_filters(conn, since, until, account=account, key=key, member_id=member_id, tag=tag)
+    conds, params = ["calls.outcome = ?", "calls.latency_ms IS NOT NULL", *conds], [Outcome.FORWARDED.value, *params]
     sql = (f"SELECT {', '.join(dims)}, calls.latency_ms, calls.ttfb_ms, calls.streamed FROM calls{joins}"
            f" WHERE {' AND '.join(conds)}")
     with conn.read():

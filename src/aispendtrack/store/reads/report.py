@@ -98,6 +98,18 @@ def ledger_groups(conn: Conn, by: str, since, until, *, account=None, key=None, 
     """`report_groups` from the ledger alone (no daily sums; the tags' groups always: the
     sums do not keep tags, so a tag report reads the period's rows)."""
     dims, joins = DIMENSIONS[by] if by in DIMENSIONS else ((conn.dialect.json_field("calls.tags", tag_of(by)),), "")
+    conds, params = ledger_filters(conn, since, until, account=account, key=key, member_id=member_id, tag=tag)
+    keys = (*dims, _DAY) if per_day or not dims else dims
+    n = len(dims)
+    return [GroupDay(values[:n] if n > 1 else values[0], values[n] if len(keys) > n else None, st)
+            for values, st in agg.grouped(conn, keys, f"FROM calls{joins}", conds, params)]
+
+
+def ledger_filters(conn: Conn, since: datetime | None, until: datetime | None, *, account=None, key=None,
+                   member_id=None, tag: tuple[str, str] | None = None) -> tuple[list[str], list]:
+    """The ledger conditions (and their parameters) of a read's filters, None: no filter:
+    calls in [since, until), only `account`'s, only `key`'s (its id or hint), only member
+    `member_id`'s keys, only the calls tagged `tag` (name, value)."""
     conds, params = [], []
     for cond, values in (("calls.ts >= ?", [since and iso(since)]), ("calls.ts < ?", [until and iso(until)]),
                          ("calls.account = ?", [account]), ("(calls.key_id = ? OR calls.key_hint = ?)", [key, key]),
@@ -108,7 +120,4 @@ def ledger_groups(conn: Conn, by: str, since, until, *, account=None, key=None, 
     if (tagged := tag_cond(conn, tag)) is not None:
         conds.append(tagged[0])
         params += tagged[1]
-    keys = (*dims, _DAY) if per_day or not dims else dims
-    n = len(dims)
-    return [GroupDay(values[:n] if n > 1 else values[0], values[n] if len(keys) > n else None, st)
-            for values, st in agg.grouped(conn, keys, f"FROM calls{joins}", conds, params)]
+    return conds, params
