@@ -32,6 +32,7 @@ from aispendtrack.proxy.auth import HEADER
 from aispendtrack.store import open_store
 from support.harness import REPO, Proxy, record_replies
 from support.ledger_rows import last_id, rows_after
+from support.module_fake import module_fake
 
 U = UsageSpec()  # 1200 in (400 cache reads, 100 cache writes), 300 out
 HOST = "bedrock-runtime.us-east-1.amazonaws.com"
@@ -81,10 +82,7 @@ class Gateway:
         return rows_after(self.db_path, mark, n, 10)
 
 
-@pytest.fixture(scope="module")
-def fake():
-    with FakeProvider().start() as f:
-        yield f
+fake = module_fake()
 
 
 @pytest.fixture(scope="module")

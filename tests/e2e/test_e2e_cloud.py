@@ -26,6 +26,7 @@ from aispendtrack.proxy.auth import HEADER
 from aispendtrack.store import open_store
 from support.harness import REPO, Proxy, database_with_key, record_replies
 from support.ledger_rows import last_id, rows_after
+from support.module_fake import module_fake
 from support.tls_origin import through_tunnel
 
 U = UsageSpec()  # 1200 in (400 cache reads, 100 cache writes), 300 out (50 reasoning)
@@ -56,10 +57,7 @@ class Gateway:
         return rows_after(self.db_path, mark, n, 10)
 
 
-@pytest.fixture(scope="module")
-def fake():
-    with FakeProvider().start() as f:
-        yield f
+fake = module_fake()
 
 
 @pytest.fixture(scope="module")

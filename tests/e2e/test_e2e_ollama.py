@@ -23,6 +23,7 @@ from aispendtrack.proxy.auth import HEADER
 from aispendtrack.store import open_store
 from support.harness import Proxy, record_replies
 from support.ledger_rows import last_id, rows_after
+from support.module_fake import module_fake
 
 U = UsageSpec()  # 1200 in (400 cached), 300 out
 
@@ -52,10 +53,7 @@ class Gateway:
         return rows_after(self.db_path, mark, n, timeout)
 
 
-@pytest.fixture(scope="module")
-def fake():
-    with FakeProvider().start() as f:
-        yield f
+fake = module_fake()
 
 
 @pytest.fixture(scope="module")
