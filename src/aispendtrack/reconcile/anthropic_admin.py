@@ -9,6 +9,7 @@ in cents as decimal strings, by day, workspace and description: model, token typ
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -42,7 +43,7 @@ def fetch(api: AdminClient, since: date, until: date) -> Bill:
                         cached_tokens=count(r.get("cache_read_input_tokens")),
                         output_tokens=count(r.get("output_tokens")))
             if r.get("service_tier") == "batch":
-                side = Side(side.input_tokens, side.cached_tokens, side.output_tokens, side.tokens)
+                side = replace(side, batch_tokens=side.tokens)
             bill.usage.append(UsageLine(day, str(r.get("model") or ""), r.get("workspace_id"), r.get("api_key_id"),
                                         side))
     for page in api.pages(COSTS, base + [("group_by[]", "workspace_id"), ("group_by[]", "description")]):

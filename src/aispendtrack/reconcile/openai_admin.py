@@ -8,6 +8,7 @@ Daily buckets (`bucket_width=1d`, `start_time`/`end_time` in Unix seconds), page
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -40,7 +41,7 @@ def fetch(api: AdminClient, since: date, until: date) -> Bill:
                             output_tokens=count(r.get("output_tokens")),
                             requests=count(r.get("num_model_requests")))
                 if r.get("batch") is True:
-                    side = Side(side.input_tokens, side.cached_tokens, side.output_tokens, side.tokens, side.requests)
+                    side = replace(side, batch_tokens=side.tokens)
                 bill.usage.append(UsageLine(day, str(r.get("model") or ""), r.get("project_id"), None, side))
     params = base + [("group_by[]", "line_item"), ("group_by[]", "project_id"), ("limit", "180")]
     for page in api.pages(COSTS, params):
