@@ -77,7 +77,12 @@ class Registry:
         self._formats: dict[str, ErrorFormat] = {}
         self._hints: list[ProviderHint] = []
         self._hosts: dict[str, str] = {}
+        # Derived from the above on every (un)register, so the per-request lookups only read them.
         self._ordered: tuple[Family, ...] = ()
+        self._markers: tuple[str, ...] = ()
+        self._path_models: tuple[PathModelReader, ...] = ()
+        self._max_tokens: tuple[MaxTokensReader, ...] = ()
+        self._shapes: dict[tuple[str, str], str] = {}
 
     def register(self, *items: Family | ErrorFormat | ProviderHint) -> None:
         for item in items:
@@ -91,7 +96,7 @@ class Registry:
                 self._formats[item.name] = item
             else:
                 self._hints.append(item)
-        self._ordered = tuple(sorted(self._families.values(), key=lambda f: (f.order, f.name)))
+        self._derive()
 
     def unregister(self, *items: Family | ErrorFormat | ProviderHint) -> None:
         for item in items:
@@ -101,7 +106,16 @@ class Registry:
                 self._formats.pop(item.name, None)
             elif item in self._hints:
                 self._hints.remove(item)
-        self._ordered = tuple(sorted(self._families.values(), key=lambda f: (f.order, f.name)))
+        self._derive()
+
+    def _derive(self) -> None:
+        ordered = tuple(sorted(self._families.values(), key=lambda f: (f.order, f.name)))
+        self._ordered = ordered
+        self._markers = tuple(f.stream_marker for f in ordered if f.stream_marker)
+        # one call per reader, however many families share it
+        self._path_models = tuple(dict.fromkeys(f.path_model for f in ordered if f.path_model))
+        self._max_tokens = tuple(dict.fromkeys(f.max_tokens for f in ordered if f.max_tokens))
+        self._shapes = {}
 
     @contextmanager
     def added(self, *items: Family | ErrorFormat | ProviderHint) -> Iterator[None]:
@@ -148,6 +162,13 @@ class Registry:
 
     def shape(self, provider: str, api: str) -> str:
         """The error format of a call: its family's or its provider's, the higher ranked."""
+        key = (provider, api)
+        found = self._shapes.get(key)
+        if found is None:
+            found = self._shapes[key] = self._shape(provider, api)
+        return found
+
+    def _shape(self, provider: str, api: str) -> str:
         family = self._families.get(api)
         names = [family.shape] if family and family.shape else []
         names += [f.name for f in self._formats.values() if provider in f.providers]
@@ -176,7 +197,7 @@ class Registry:
 
     def path_streams(self, path: str) -> bool:
         """Whether any family's stream marker is in `path`."""
-        return any(f.stream_marker in path for f in self._ordered if f.stream_marker)
+        return any(marker in path for marker in self._markers)
 
     def json_array_stream(self, api: str, path: str) -> bool:
         """Whether a non-SSE response of `api` at `path` is a streamed JSON array."""
@@ -188,7 +209,7 @@ class Registry:
 
     def path_model(self, path: str, query: str) -> PathModel | None:
         """The model a family's path or query names, from the first family that reads one."""
-        for reader in dict.fromkeys(f.path_model for f in self._ordered if f.path_model):
+        for reader in self._path_models:
             found = reader(path, query)
             if found is not None:
                 return found
@@ -196,5 +217,4 @@ class Registry:
 
     def max_tokens(self, body: dict) -> list[Any]:
         """Every max-output-token value any family reads in `body`."""
-        return [v for reader in dict.fromkeys(f.max_tokens for f in self._ordered if f.max_tokens)
-                for v in reader(body)]
+        return [v for reader in self._max_tokens for v in reader(body)]

@@ -8,8 +8,10 @@ import re
 
 from aispendtrack.families.base import Family, ProviderHint
 
+# a results download's paths; group 1 is the file or batch id (`proxy.batches.batch_key`)
+RESULTS_PATHS = (re.compile(r"/files/([^/]+)/content/?$"), re.compile(r"/messages/batches/([^/]+)/results/?$"))
 FAMILIES = (
-    Family("batch", (re.compile(r"/files/[^/]+/content/?$"), re.compile(r"/messages/batches/[^/]+/results/?$")), 20),
+    Family("batch", RESULTS_PATHS, 20),
     Family("batches", (re.compile(r"/batches(/[^/]+(/cancel)?)?/?$"),), 22),
     # a batch's input file: uploaded, listed, deleted
     Family("files", (re.compile(r"/v1/files(/[^/]+)?/?$"),), 23),

@@ -49,7 +49,7 @@ def priced_names(path: str, names: tuple[str, ...], deployments: Mapping[str, st
     """The models a budget bound prices a request at: each name a mapped deployment replaced by
     its model, the path's mapped deployment first."""
     out = [deployments.get(n, n) for n in names]
-    if (m := _DEPLOYMENT.search(path.split("?", 1)[0])) and (mapped := deployments.get(unquote(m.group(1)))):
+    if (dep := deployment(path, None)) and (mapped := deployments.get(dep)):
         out.insert(0, mapped)
     return tuple(dict.fromkeys(out))
 

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from mitmproxy import http
 from mitmproxy.proxy.mode_specs import ReverseMode
 
+from aispendtrack.families.batches import RESULTS_PATHS
 from aispendtrack.meter.batch import BatchMeter, BatchResult
 from aispendtrack.meter.batch_pricing import price_batch
 from aispendtrack.meter.pricing import Pricer
@@ -46,7 +47,6 @@ RESULTS = "batch"  # api of a results download
 OBJECTS = "batches"  # api of batch creation, status, list, cancel
 NOT_METERED = frozenset({RESULTS, OBJECTS, "files"})  # from their bodies: results are metered as they pass
 _CREATE = re.compile(r"/batches/?(\?.*)?$")  # POST here creates a batch
-_KEYS = (re.compile(r"/files/([^/]+)/content/?$"), re.compile(r"/messages/batches/([^/]+)/results/?$"))
 NOT_COUNTED = ("batch results not counted: the download did not complete "
                "(they are counted when downloaded whole)")
 
@@ -104,7 +104,7 @@ def budget_exempt(flow: http.HTTPFlow, state: FlowState) -> bool:
 
 def batch_key(provider: str | None, path: str) -> str | None:
     path = path.split("?", 1)[0]
-    for pattern in _KEYS:
+    for pattern in RESULTS_PATHS:
         if m := pattern.search(path):
             return f"{provider}:{m.group(1)}"
     return None
