@@ -26,9 +26,6 @@ FAMILIES = (
     Family("generate", (re.compile(r":(stream)?generateContent$", re.IGNORECASE),), 54, provider="google",
            shape="google", usage="gemini", stream_marker="streamGenerateContent", max_tokens=max_tokens),
 )
-HOSTS = {  # Google AI, and Vertex AI's global, regional and regional-endpoint hosts
-    "generativelanguage.googleapis.com": "google",
-    "aiplatform.googleapis.com": "google",
-    "*-aiplatform.googleapis.com": "google",
-    "aiplatform.*.rep.googleapis.com": "google",
-}
+VERTEX_HOSTS = ("aiplatform.googleapis.com", "*-aiplatform.googleapis.com", "aiplatform.*.rep.googleapis.com")
+# Google AI, and Vertex AI's global, regional and regional-endpoint hosts
+HOSTS = {"generativelanguage.googleapis.com": "google", **dict.fromkeys(VERTEX_HOSTS, "google")}

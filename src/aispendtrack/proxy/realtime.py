@@ -72,22 +72,23 @@ class Realtime:
                                             f"for this {b.period}; no new response until it resets", "budget_exceeded")
             return
         if held.id is not None:
-            state.realtime_pending = [*(state.realtime_pending or []), held.id]
+            if state.realtime_pending is None:
+                state.realtime_pending = []
+            state.realtime_pending.append(held.id)
 
     async def _created(self, flow: http.HTTPFlow, state: FlowState, ev: rt_meter.Event) -> None:
         rid = None
         if state.realtime_pending:  # the client's response.create, in order
-            rid, *rest = state.realtime_pending
-            state.realtime_pending = rest
+            rid = state.realtime_pending.pop(0)
         elif state.budgeted:  # started by the provider: held all the same
             rid = await self._hold_anyway(state)
         if ev.response_id:
-            state.realtime_responses = {**(state.realtime_responses or {}), ev.response_id: [rid, time.time()]}
+            if state.realtime_responses is None:
+                state.realtime_responses = {}
+            state.realtime_responses[ev.response_id] = [rid, time.time()]
 
     async def _done(self, flow: http.HTTPFlow, state: FlowState, ev: rt_meter.Event) -> None:
-        rid, started = (state.realtime_responses or {}).get(ev.response_id or "", [None, None])
-        if ev.response_id and state.realtime_responses:
-            state.realtime_responses = {k: v for k, v in state.realtime_responses.items() if k != ev.response_id}
+        rid, started = (state.realtime_responses or {}).pop(ev.response_id or "", [None, None])
         if rid is None and started is None and state.budgeted:  # its response.created was not seen
             rid = await self._hold_anyway(state)
         metered, status = rt_meter.response_usage(ev)

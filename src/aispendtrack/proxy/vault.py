@@ -21,6 +21,8 @@ import logging
 
 from mitmproxy import http
 
+from aispendtrack import hostpattern
+from aispendtrack.families.google import VERTEX_HOSTS
 from aispendtrack.proxy.redact import CREDENTIAL_HEADERS, QUERY_KEYS, REDACTED
 from aispendtrack.proxy.state import FlowState, Runtime, reject, state_of
 from aispendtrack.proxy.webview import MARK_REJECTED, MARK_UNAVAILABLE
@@ -34,10 +36,9 @@ HEADER_OF = {"anthropic": "x-api-key", "azure": "api-key", "google": "x-goog-api
 
 def _vertex(host: str) -> bool:
     """Vertex AI's hosts (provider `google`, like the Gemini API, in genai-prices' ids)."""
-    host = host.lower().rstrip(".")
-    return host == "aiplatform.googleapis.com" or host.endswith("-aiplatform.googleapis.com") or (
-        host.startswith("aiplatform.") and host.endswith(".rep.googleapis.com"))
-# What a client under `require` may send where an SDK insists on some API key.
+    return any(hostpattern.matches(pattern, host) for pattern in VERTEX_HOSTS)
+
+
 PLACEHOLDER = "vault"
 
 
