@@ -32,7 +32,7 @@ from aispendtrack.views.daterange import DayRange, preset
 from aispendtrack.views.latency import fmt_ms, latency_by
 from aispendtrack.views.members import member_rows
 from aispendtrack.views.report import Report, report
-from aispendtrack.views.formats import fmt_duration, fmt_time, fmt_usd
+from aispendtrack.views.formats import fmt_duration, fmt_int as count, fmt_time, fmt_usd
 from aispendtrack.views.usage import account_month, key_hour, reset_seconds
 
 if TYPE_CHECKING:
@@ -50,10 +50,6 @@ def money(value) -> str:
 
 def exact(value) -> str:
     return f"${value}"
-
-
-def count(value: int | None) -> str:
-    return "—" if value is None else f"{value:,}"
 
 
 def key_labels(keys: list, member_id: int | None = None) -> dict[str, str]:
