@@ -10,7 +10,8 @@ from rich.console import Console
 
 from aispendtrack.cli.report import report_command
 from aispendtrack.views import report as rpt
-from aispendtrack.views.render import fmt_usd, render_report
+from aispendtrack.views.formats import fmt_usd
+from aispendtrack.views.render import render_report
 from aispendtrack.views.report import limits_status, parse_when, report, resolve_period
 from aispendtrack_dev.synth import make_ledger
 from support.store_reads import MIXED, T0, admit, insert, row

@@ -82,7 +82,7 @@ def latency_table(rows: list[tuple[str, Latency]], dimension: str) -> Renderable
     """`report`'s latency table: one line per group (labels as `safe()` makes them)."""
     from rich.text import Text
 
-    from aispendtrack.views.render import fitted
+    from aispendtrack.views.tables import fitted
 
     names = ["calls", "p50", "p95", "streams", "ttfb\np50", "ttfb\np95"]
     cells = [[Text.from_markup(label), f"{lat.calls:,}", fmt_ms(lat.p50_ms), fmt_ms(lat.p95_ms), f"{lat.streams:,}",

@@ -2,7 +2,7 @@
 
 Each is built as records (column header → cell) and offered in layouts from the full one
 to compact ones — shorter headers, low-value columns dropped, related cells merged into one
-cell of two lines — before `render.fitted` falls back to one block per row. Names and ids
+cell of two lines — before `tables.fitted` falls back to one block per row. Names and ids
 are never cut: a compact layout is used only if every one fits whole.
 """
 

@@ -24,8 +24,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from aispendtrack.views.tables import AtWidth, Layout, fitted  # noqa: F401  (callers' names)
-from aispendtrack.views.formats import DASH, fmt_int, fmt_tokens, fmt_usd, plural  # noqa: F401  (older callers import them from here)
+from aispendtrack.views.formats import DASH, fmt_int, fmt_tokens, fmt_usd, plural
+from aispendtrack.views.tables import AtWidth, Layout, fitted
 
 if TYPE_CHECKING:
     from aispendtrack.store.totals import Stats

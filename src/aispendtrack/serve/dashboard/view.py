@@ -32,7 +32,7 @@ from aispendtrack.views.daterange import DayRange, preset
 from aispendtrack.views.latency import fmt_ms, latency_by
 from aispendtrack.views.members import member_rows
 from aispendtrack.views.report import Report, report
-from aispendtrack.views.formats import fmt_duration, fmt_time, fmt_usd
+from aispendtrack.views.formats import fmt_duration, fmt_int as count, fmt_time, fmt_usd
 from aispendtrack.views.usage import account_month, key_hour, reset_seconds
 
 if TYPE_CHECKING:
@@ -52,15 +52,10 @@ def exact(value) -> str:
     return f"${value}"
 
 
-def count(value: int | None) -> str:
-    return "—" if value is None else f"{value:,}"
-
-
-def key_labels(store, account: str, member_id: int | None = None) -> dict[str, str]:
-    """key id → "name (ask_…abcd)": what a person recognises; never the key. Only the
-    member's keys with `member_id`."""
-    return {k.id: f"{k.name or k.id} ({k.hint})" for k in store.list_keys(account)
-            if member_id is None or k.member_id == member_id}
+def key_labels(keys: list, member_id: int | None = None) -> dict[str, str]:
+    """key id → "name (ask_…abcd)" of the account's `keys`: what a person recognises; never
+    the key. Only the member's keys with `member_id`."""
+    return {k.id: f"{k.name or k.id} ({k.hint})" for k in keys if member_id is None or k.member_id == member_id}
 
 
 def spend(st: Stats) -> str:
@@ -113,9 +108,10 @@ def _budget(name: str, b: dict) -> dict:
 
 
 def limits(store, cfg: Config, account: str, labels: dict[str, str], now: float, *,
-           every_key: bool = True) -> list[dict]:
+           every_key: bool = True, keys: list | None = None) -> list[dict]:
     """The account's month and budget, then each active key's hour and budget (only the keys
-    in `labels` unless `every_key`): used, limit, when the next request is admitted."""
+    in `labels` unless `every_key`): used, limit, when the next request is admitted. `keys`:
+    the account's keys when the caller has read them already."""
     acct = store.get_account(account)
     rph, monthly = account_limits(acct, cfg)
     month = account_month(store, account, rph, monthly, now)
@@ -123,7 +119,7 @@ def limits(store, cfg: Config, account: str, labels: dict[str, str], now: float,
     if (b := budget_status(store, cfg, "account", account, acct.tier, now)) is not None:
         rows.append(_budget(f"account {account}", b))
     now_iso = iso(now)
-    for k in store.list_keys(account):
+    for k in store.list_keys(account) if keys is None else keys:
         if k.state(now_iso) == "active" and (every_key or k.id in labels):
             label = labels.get(k.id, k.id)
             hour = key_hour(store, k.id, rph, monthly, now)
@@ -181,7 +177,8 @@ def live(store, cfg: Config, record: KeyRecord, now: float | None = None, member
     period = period or preset("month", today)
     daily = days(store, record.account, today - timedelta(days=CHART_DAYS - 1), today, "day", member_id, tag)
     month = days(store, record.account, period.first, period.last, "day", member_id, tag)
-    labels = key_labels(store, record.account, member_id)
+    keys = store.list_keys(record.account)  # one read for the labels and the limits
+    labels = key_labels(keys, member_id)
     t = month.totals
     return {
         "period_label": period.label,
@@ -192,7 +189,7 @@ def live(store, cfg: Config, record: KeyRecord, now: float | None = None, member
                    "unmetered": count(t.unmetered_calls), "local": count(t.local_calls), "rejected": count(t.rejected),
                    "limited": count(t.rate_limited + t.quota_exceeded), "budget_exceeded": count(t.budget_exceeded),
                    "forbidden": count(t.forbidden), "errors": count(t.errors)},
-        "limits": limits(store, cfg, record.account, labels, now, every_key=member_id is None),
+        "limits": limits(store, cfg, record.account, labels, now, every_key=member_id is None, keys=keys),
         "latest": latest(store, record.account, labels, member_id=member_id, period=period, tag=tag),
         "updated": datetime.fromtimestamp(now, UTC).strftime("%H:%M:%S UTC"),
         "_daily": month.daily,
