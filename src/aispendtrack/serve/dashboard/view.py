@@ -153,8 +153,10 @@ def chart(days: list[tuple[str, Stats]]) -> dict:
         h = round(float(st.cost_usd / top) * 100, 2)
         bars.append({"x": round(i * step + step / 10, 2), "w": round(step * 0.8, 2), "y": round(110 - h, 2), "h": h,
                      "day": day, "cost": exact(st.to_dict()["cost_usd"])})
-    return {"bars": bars, "top": money(canon(most)),
-            "first": days[0][0] if days else "", "last": days[-1][0] if days else ""}
+    # the last day's label under the last bar's end (a short period leaves the width's rest empty),
+    # never closer to the first label than it fits
+    return {"bars": bars, "top": money(canon(most)), "first": days[0][0] if days else "",
+            "last": days[-1][0] if len(days) > 1 else "", "last_x": max(200, round(len(days) * step, 2))}
 
 
 def days(store, account: str, first: date, last: date, by: str, member_id: int | None = None,
