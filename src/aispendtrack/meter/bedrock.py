@@ -39,7 +39,6 @@ CONVERSE_STREAM = "bedrock-converse-stream"
 INVOKE = "bedrock-invoke"
 INVOKE_STREAM = "bedrock-invoke-stream"
 APIS = frozenset({CONVERSE, CONVERSE_STREAM, INVOKE, INVOKE_STREAM})
-STREAM_APIS = frozenset({CONVERSE_STREAM, INVOKE_STREAM})
 METRICS = "amazon-bedrock-invocationMetrics"
 _METRICS_B = METRICS.encode()
 # (Metered field, how the note names it, the invocation metrics' name when it is a cache count)

@@ -92,18 +92,13 @@ def parse_headers(data: bytes) -> dict[str, object]:
 
 
 class EventStreamParser:
-    """Frames in, `Message`s out. `items` counts messages handed out (work bound);
-    `buffered` is how many bytes of an unfinished frame are held."""
+    """Frames in, `Message`s out. `items` counts messages handed out (work bound)."""
 
     def __init__(self, max_message: int = MAX_MESSAGE) -> None:
         self.max_message = max_message
         self.items = 0
         self._buf = bytearray()
         self.failed: str | None = None
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
 
     def feed(self, data: bytes) -> list[Message]:
         """The messages completed by `data`; raises FrameError (then and on every later call)."""
