@@ -58,9 +58,8 @@ def path_model(path: str) -> PathModel:
         return PathModel()
     if count > 1:
         return PathModel(problem=f"the path names {count} models (a {SEGMENT} segment {count} times): name one")
-    segments = decoded.split("/")
-    if "." in segments or ".." in segments or "\\" in decoded:
-        return PathModel(problem="the path's model is behind dot segments or backslashes: name it plainly")
+    if (hidden := _behind_dots(decoded, "model")) is not None:
+        return hidden
     tail = decoded[lowered.index(SEGMENT) + len(SEGMENT):]
     if ":" not in tail:
         return PathModel()  # /v1/models/<id>: a model's description, not a call routed by the path
@@ -70,6 +69,15 @@ def path_model(path: str) -> PathModel:
     return PathModel(model)
 
 
+def _behind_dots(decoded: str, what: str) -> PathModel | None:
+    """A problem when dot segments or backslashes stand between the path and its `what`
+    (an upstream may resolve them to another model than the one read here)."""
+    segments = decoded.split("/")
+    if "." in segments or ".." in segments or "\\" in decoded:
+        return PathModel(problem=f"the path's {what} is behind dot segments or backslashes: name it plainly")
+    return None
+
+
 def _deployment(decoded: str, lowered: str) -> PathModel:
     """Azure OpenAI's `/openai/deployments/<deployment>/…`: the deployment routes the call, as a
     model does elsewhere (a body's `model` is not what Azure serves there)."""
@@ -77,9 +85,8 @@ def _deployment(decoded: str, lowered: str) -> PathModel:
     name, slash, rest = decoded[start:].partition("/")
     if DEPLOYMENTS in "/" + rest.lower() or SEGMENT in "/" + rest.lower():
         return PathModel(problem="the path names more than one deployment or model: name one")
-    segments = decoded.split("/")
-    if "." in segments or ".." in segments or "\\" in decoded:
-        return PathModel(problem="the path's deployment is behind dot segments or backslashes: name it plainly")
+    if (hidden := _behind_dots(decoded, "deployment")) is not None:
+        return hidden
     if not slash:
         return PathModel()  # the deployment's own description, not a call
     if not name or not name.isprintable() or any(c.isspace() or c == ":" for c in name):

@@ -13,9 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from genai_prices import Usage
-
-from aispendtrack.meter.pricing import _CORE, Priced, Pricer, _usage_values
+from aispendtrack.meter.pricing import Priced, Pricer, _usage_values, calc_or_core
 from aispendtrack.meter.types import Metered
 
 BATCH_CONTEXT = {"processing": "batch"}
@@ -40,9 +38,5 @@ def price_batch(pricer: Pricer, m: Metered, model: str | None, provider: str | N
 
 
 def _batch_cost(m: Metered, info, when: datetime) -> Decimal:
-    values = _usage_values(m)
     model_price = info.get_prices(when, BATCH_CONTEXT)
-    try:
-        return model_price.calc_price(Usage(**values))["total_price"]
-    except ValueError:  # inconsistent detail fields: price the core, as `Pricer` does
-        return model_price.calc_price(Usage(**{k: v for k, v in values.items() if k in _CORE}))["total_price"]
+    return calc_or_core(lambda u: model_price.calc_price(u)["total_price"], _usage_values(m))

@@ -32,14 +32,13 @@ from decimal import Decimal
 
 from aispendtrack.meter.eventstream import EventStreamParser, FrameError, Message
 from aispendtrack.meter.types import Metered
-from aispendtrack.meter.usage import Counts, build
+from aispendtrack.meter.usage import Counts, build, input_with_cache
 
 CONVERSE = "bedrock-converse"
 CONVERSE_STREAM = "bedrock-converse-stream"
 INVOKE = "bedrock-invoke"
 INVOKE_STREAM = "bedrock-invoke-stream"
 APIS = frozenset({CONVERSE, CONVERSE_STREAM, INVOKE, INVOKE_STREAM})
-STREAM_APIS = frozenset({CONVERSE_STREAM, INVOKE_STREAM})
 METRICS = "amazon-bedrock-invocationMetrics"
 _METRICS_B = METRICS.encode()
 # (Metered field, how the note names it, the invocation metrics' name when it is a cache count)
@@ -56,17 +55,10 @@ class Unreadable(ValueError):
     """A Bedrock stream message that cannot be metered."""
 
 
-def _total_input(c: Counts, u: dict, base: str, read: str, write: str) -> tuple[int | None, int | None, int | None]:
-    uncached = c(u, base, total=True)
-    r, w = c(u, read), c(u, write)
-    total = None if uncached is None else uncached + (r or 0) + (w or 0)
-    return total, r, w
-
-
 def converse_usage(u: dict) -> Metered:
     """Converse / ConverseStream `usage` (also `cacheDetails`: the writes per cache TTL)."""
     c = Counts()
-    total, read, write = _total_input(c, u, "inputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
+    total, read, write = input_with_cache(c, u, "inputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
     extra: dict[str, int | None] = {}
     details = u.get("cacheDetails")
     for item in details if isinstance(details, list) else []:
@@ -102,7 +94,8 @@ def tier_headers(m: Metered, headers) -> Metered:
 def metrics_usage(m: dict) -> Metered:
     """`amazon-bedrock-invocationMetrics` of an InvokeModelWithResponseStream's last chunk."""
     c = Counts()
-    total, read, write = _total_input(c, m, "inputTokenCount", "cacheReadInputTokenCount", "cacheWriteInputTokenCount")
+    total, read, write = input_with_cache(c, m, "inputTokenCount", "cacheReadInputTokenCount",
+                                          "cacheWriteInputTokenCount")
     return c.apply(build(total, c(m, "outputTokenCount", total=True), read, write))
 
 

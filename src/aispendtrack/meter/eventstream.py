@@ -27,7 +27,10 @@ MAX_MESSAGE = 16 * 1024 * 1024 + MAX_HEADERS + MIN_MESSAGE
 CONTENT_TYPE = "application/vnd.amazon.eventstream"
 
 _U32x3 = struct.Struct(">III")
-_FIXED = {2: ">b", 3: ">h", 4: ">i", 5: ">q", 8: ">q"}
+# fixed-size header values, compiled once: parse_headers runs for every frame of a stream
+_FIXED = {kind: struct.Struct(fmt) for kind, fmt in {2: ">b", 3: ">h", 4: ">i", 5: ">q", 8: ">q"}.items()}
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
 
 
 class FrameError(ValueError):
@@ -65,11 +68,11 @@ def parse_headers(data: bytes) -> dict[str, object]:
             if kind in (0, 1):
                 value = kind == 0
             elif kind in _FIXED:
-                fmt = _FIXED[kind]
-                value = struct.unpack_from(fmt, data, i)[0]
-                i += struct.calcsize(fmt)
+                fixed = _FIXED[kind]
+                value = fixed.unpack_from(data, i)[0]
+                i += fixed.size
             elif kind in (6, 7):
-                (length,) = struct.unpack_from(">H", data, i)
+                (length,) = _U16.unpack_from(data, i)
                 raw = data[i + 2:i + 2 + length]
                 if len(raw) != length:
                     raise FrameError("event-stream header value runs past its frame")
@@ -89,18 +92,13 @@ def parse_headers(data: bytes) -> dict[str, object]:
 
 
 class EventStreamParser:
-    """Frames in, `Message`s out. `items` counts messages handed out (work bound);
-    `buffered` is how many bytes of an unfinished frame are held."""
+    """Frames in, `Message`s out. `items` counts messages handed out (work bound)."""
 
     def __init__(self, max_message: int = MAX_MESSAGE) -> None:
         self.max_message = max_message
         self.items = 0
         self._buf = bytearray()
         self.failed: str | None = None
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
 
     def feed(self, data: bytes) -> list[Message]:
         """The messages completed by `data`; raises FrameError (then and on every later call)."""
@@ -120,8 +118,8 @@ class EventStreamParser:
                 if len(buf) - pos < total:
                     break
                 frame = bytes(buf[pos:pos + total])  # a copy: buf stays resizable whatever raises
-                (msg_crc,) = struct.unpack_from(">I", frame, total - 4)
-                if zlib.crc32(frame[:total - 4]) != msg_crc:
+                (msg_crc,) = _U32.unpack_from(frame, total - 4)
+                if zlib.crc32(memoryview(frame)[:total - 4]) != msg_crc:  # no second copy of the frame
                     raise FrameError("event-stream message CRC mismatch")
                 out.append(Message(parse_headers(frame[PRELUDE:PRELUDE + hlen]), frame[PRELUDE + hlen:total - 4]))
                 pos += total

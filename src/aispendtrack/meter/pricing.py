@@ -21,7 +21,7 @@ genai-prices' own calculation.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -171,6 +171,15 @@ def _usage_values(m: Metered) -> dict[str, int]:
     return values
 
 
+def calc_or_core(calc: Callable[[Usage], Decimal], values: dict[str, int]) -> Decimal:
+    """`calc` of the reported counts; on inconsistent detail fields (e.g. modality counts above
+    the total, which genai-prices rejects) the core counts alone are priced."""
+    try:
+        return calc(Usage(**values))
+    except ValueError:
+        return calc(Usage(**{k: v for k, v in values.items() if k in _CORE}))
+
+
 class Pricer:
     """Prices `Metered` calls; one instance per process (it caches lookups)."""
 
@@ -261,9 +270,4 @@ class Pricer:
             cost = _fast_cost(plan, values)
             if cost is not None:
                 return cost
-        try:
-            return info.calc_price(Usage(**values), prov, genai_request_timestamp=when).total_price
-        except ValueError:
-            # inconsistent detail fields (e.g. modality counts above the total): price the core
-            core = {k: v for k, v in values.items() if k in _CORE}
-            return info.calc_price(Usage(**core), prov, genai_request_timestamp=when).total_price
+        return calc_or_core(lambda u: info.calc_price(u, prov, genai_request_timestamp=when).total_price, values)

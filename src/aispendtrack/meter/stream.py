@@ -95,6 +95,9 @@ class StreamMeter:
         self._sse = SSEParser(max_event, cut=not self._strip) if sse else None
         self._ndjson = NDJSONParser(max_event) if ndjson else None
         self._json = None if sse or ndjson or eventstream else JSONScanner(max_event)
+        # the one parser in use, picked once (budget_ok asks for it on every decoded chunk)
+        self._parser: SSEParser | JSONScanner | NDJSONParser | bedrock.Frames = next(
+            p for p in (self._sse, self._ndjson, self._json, self._events) if p is not None)
         self._chat = include_usage
         self._wire = 0  # bytes fed
         self._parsed = 0  # decoded bytes handed to the parser
@@ -214,10 +217,6 @@ class StreamMeter:
                 self._events.finish()
             except bedrock.Unreadable as e:
                 self.stop(str(e), replace=True)
-
-    @property
-    def _parser(self) -> SSEParser | JSONScanner | NDJSONParser | bedrock.Frames:
-        return next(p for p in (self._sse, self._ndjson, self._json, self._events) if p is not None)
 
     def _on_decoded(self, data: bytes) -> None:
         if not self._parsing or not self.budget_ok(len(data)):

@@ -189,13 +189,19 @@ def responses(u: dict, provider: str) -> Metered:
     return c.apply(m)
 
 
+def input_with_cache(c: Counts, u: dict, base: str, read: str, write: str) -> tuple[int | None, int | None, int | None]:
+    """(total input, cache reads, cache writes) where `base` counts the input outside the
+    cache (Anthropic, Bedrock): the total adds the cached parts; unknown when `base` is."""
+    uncached = c(u, base, total=True)
+    w, r = c(u, write), c(u, read)
+    return (_add(uncached, w, r) if uncached is not None else None), r, w
+
+
 def anthropic(u: dict) -> Metered:
     """Anthropic Messages `usage`: its input_tokens excludes cache reads and writes."""
     c = Counts()
-    base = c(u, "input_tokens", total=True)
-    write = c(u, "cache_creation_input_tokens")
-    read = c(u, "cache_read_input_tokens")
-    total_in = _add(base, write, read) if base is not None else None
+    total_in, read, write = input_with_cache(c, u, "input_tokens", "cache_read_input_tokens",
+                                             "cache_creation_input_tokens")
     return c.apply(build(
         total_in,
         c(u, "output_tokens", total=True),
