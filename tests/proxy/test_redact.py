@@ -95,3 +95,15 @@ def test_option_name_type_default_and_help():
         assert (option.typespec, option.default, tctx.options.aispendtrack_redact_provider_keys) == (bool, True, True)
         assert option.help == ("Replace provider API keys on provider-bound flows once sent, so they reach no log or "
                                "saved flow (replays then lack the provider key).")
+
+
+def test_a_realtime_browser_sockets_key_subprotocol_is_redacted():
+    r = Redact()
+    with taddons.context(r):
+        f = tflow.tflow(resp=True)
+        f.metadata[META] = FlowState("openai", "realtime", "openai", 0.0)
+        f.request.headers["Sec-WebSocket-Protocol"] = f"realtime, openai-insecure-api-key.{SECRET}, openai-beta.realtime-v1"
+        r.response(f)
+        assert f.request.headers["Sec-WebSocket-Protocol"] == \
+            "realtime, openai-insecure-api-key.redacted, openai-beta.realtime-v1"
+        assert "SECRETSECRET" not in repr(f.get_state())

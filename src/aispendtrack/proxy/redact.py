@@ -2,7 +2,8 @@
 
 Once a provider-bound request has gone upstream (its `response` or `error` hook), the
 provider's credentials on the flow are replaced by a hint: `Authorization`, `x-api-key`,
-`api-key`, `x-goog-api-key`, `x-amz-security-token` headers and a `key` query parameter. Script addons run before
+`api-key`, `x-goog-api-key`, `x-amz-security-token` headers, a Realtime browser socket's
+`openai-insecure-api-key.…` subprotocol and a `key` query parameter. Script addons run before
 mitmproxy's flow dump (`flow_detail`), mitmweb's view and the `-w` saver, so none of them
 sees the secret. The price: a replay from mitmweb carries no provider key, so the
 provider answers 401; set `aispendtrack_redact_provider_keys=false` to keep them. A key
@@ -20,6 +21,8 @@ from aispendtrack.proxy.state import state_of
 CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key", "x-amz-security-token")
 QUERY_KEYS = ("key",)
 REDACTED = "(redacted by AiSpendTrack)"
+# A browser's OpenAI Realtime socket cannot set headers: its key travels as a WebSocket subprotocol
+SUBPROTOCOL_KEY = "openai-insecure-api-key."
 
 
 def hint(secret: str) -> str:
@@ -38,6 +41,8 @@ def redact(request: http.Request) -> int:
         if values:
             request.headers.set_all(name, [hint(v) for v in values])
             n += len(values)
+    if SUBPROTOCOL_KEY in request.headers.get("sec-websocket-protocol", ""):
+        n += _redact_subprotocols(request)
     if "key=" not in request.path:
         return n  # parsing the query string costs more than everything else here
     query = request.query
@@ -46,6 +51,16 @@ def redact(request: http.Request) -> int:
         if values:
             query.set_all(name, [hint(v) for v in values])
             n += len(values)
+    return n
+
+
+def _redact_subprotocols(request: http.Request) -> int:
+    values, n = [], 0
+    for value in request.headers.get_all("sec-websocket-protocol"):
+        parts = [p.strip() for p in value.split(",")]
+        n += sum(p.startswith(SUBPROTOCOL_KEY) for p in parts)
+        values.append(", ".join(SUBPROTOCOL_KEY + "redacted" if p.startswith(SUBPROTOCOL_KEY) else p for p in parts))
+    request.headers.set_all("sec-websocket-protocol", values)
     return n
 
 
