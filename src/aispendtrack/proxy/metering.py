@@ -202,7 +202,7 @@ class Metering:
     async def _record(self, flow: http.HTTPFlow, state: FlowState, status: int | None, *, partial: bool) -> None:
         row = self._prepare(flow, state, status, partial=partial)
         try:
-            await (self.ledger.write_rows(row) if isinstance(row, list) else self.ledger.write(row))
+            await self.ledger.write(row)
         except Exception as e:
             log.warning("aispendtrack: ledger row for flow %s not written: %s", flow.id, e)
 

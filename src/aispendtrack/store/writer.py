@@ -57,6 +57,10 @@ EXPIRE_SECONDS = 60.0  # stale budget holds released this often
 _STOP = object()
 
 
+def _row_job(row: dict | list[dict]) -> tuple:
+    return ("rows", row) if isinstance(row, list) else ("row", row)
+
+
 class StoreWriter:
     """See the module docstring. `store` is the process's `SqlStore`."""
 
@@ -113,22 +117,18 @@ class StoreWriter:
         return fut.result(timeout)
 
     def submit(self, row: dict | list[dict]) -> concurrent.futures.Future[int]:
-        """Queue a ledger row (or a batch download's rows, committed together); the future
-        resolves with its (last) id once committed, or with the error. Non-blocking; a queued
-        row is written even if its waiter went away."""
+        """Queue a ledger row (or a batch download's rows, committed together in one
+        transaction, settling one budget hold); the future resolves with its (last) id once
+        committed, or with the error. Non-blocking; a queued row is written even if its
+        waiter went away."""
         fut: concurrent.futures.Future[int] = concurrent.futures.Future()
         fut.set_running_or_notify_cancel()
-        self._put(("rows", row) if isinstance(row, list) else ("row", row), fut)
+        self._put(_row_job(row), fut)
         return fut
 
-    async def write(self, row: dict) -> int:
-        """Await from the event loop: the row's id once it is committed."""
-        return await self._awaited(("row", row))
-
-    async def write_rows(self, rows: list[dict]) -> int:
-        """Several rows committed in one transaction (a batch download's rows, one per model,
-        settling one budget hold together); the last row's id."""
-        return await self._awaited(("rows", rows))
+    async def write(self, row: dict | list[dict]) -> int:
+        """Await from the event loop: the row's (a list's last row's) id once it is committed."""
+        return await self._awaited(_row_job(row))
 
     def _awaited(self, job: tuple) -> asyncio.Future:
         """`job` queued with a future of the running loop (resolved from the writer thread)."""
