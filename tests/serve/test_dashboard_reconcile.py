@@ -44,7 +44,7 @@ def test_owners_and_admins_see_the_card(login, team, runs, name):
     page = login(team[name].key).get("/").text
     assert 'data-testid="reconcile"' in page
     assert f'data-testid="reconcile-error-{runs["failed"]}">failed: OpenAI&#39;s admin API answered 401' in page
-    assert f'data-testid="unexplained-{runs["both"]}">$2.5<' in page  # the last good run stays beside the failure
+    assert f'data-testid="unexplained-{runs["both"]}" title="$2.5">$2.50<' in page  # the last good run stays beside the failure
     assert f'href="/dashboard/reconcile/{runs["both"]}"' in page
     assert f'<tr class="hit" data-testid="reconcile-{runs["both"]}">' in page  # $2.5 is above drift_usd $1.00
     assert f'<tr class="hit" data-testid="reconcile-{runs["failed"]}">' in page

@@ -17,7 +17,8 @@ RUN = ReconcileRun(id=7, provider="openai", since=date(2026, 3, 4), until=date(2
 def test_a_good_run():
     s = summary(RUN, Decimal("1.00"))
     assert (s["period"], s["ran_at"], s["matched"], s["unexplained"], s["drift"], s["href"]) == (
-        "2026-03-04", "2026-03-05 01:00:03", "99.5 %", "$0.5", False, "/dashboard/reconcile/7")
+        "2026-03-04", "2026-03-05 01:00:03", "99.5 %", "$0.50", False, "/dashboard/reconcile/7")
+    assert s["unexplained_exact"] == "$0.5"  # the exact amount, for the page's title
     assert s["scope"] == "every mapped account (your share)"
     assert summary(RUN, Decimal("0.49"))["drift"] is True and summary(RUN)["drift"] is True
 
@@ -37,4 +38,5 @@ def test_a_row_exactly():
     assert row_json(row)["difference_usd"] == "0.0000234" and row_json(row)["provider"]["batch_tokens"] == 3
     v = row_view(row)
     assert (v["gateway_tokens"], v["provider_usd"], v["difference"], v["off"]) == (
-        "10 / 2 / 5", "$0.0001234", "$0.0000234", True)
+        "10 / 2 / 5", "$0.000123", "$0.0000234", True)
+    assert (v["provider_usd_exact"], v["difference_exact"]) == ("$0.0001234", "$0.0000234")

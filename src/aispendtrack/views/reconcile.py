@@ -13,6 +13,7 @@ from decimal import Decimal
 from aispendtrack.reconcile.model import Row, Side
 from aispendtrack.store.reconcile_runs import ReconcileRun
 from aispendtrack.store.totals import canon
+from aispendtrack.views.formats import fmt_usd
 
 
 def latest(store, account: str) -> list[tuple[ReconcileRun, ReconcileRun | None]]:
@@ -42,7 +43,12 @@ def _period(run: ReconcileRun) -> str:
 
 
 def _money(value: Decimal | None) -> str:
-    return "—" if value is None else f"${canon(value)}"
+    """The one money format of the pages (`views.formats`); the exact amount goes in `_exact`."""
+    return fmt_usd(value)
+
+
+def _exact(value: Decimal | None) -> str:
+    return "" if value is None else f"${canon(value)}"
 
 
 def summary(run: ReconcileRun, drift_usd: Decimal | None = None) -> dict:
@@ -52,7 +58,8 @@ def summary(run: ReconcileRun, drift_usd: Decimal | None = None) -> dict:
             "scope": f"account {run.account}" if run.account is not None else "every mapped account (your share)",
             "ok": run.status == "ok", "error": run.error,
             "matched": "—" if run.matched_pct is None else f"{run.matched_pct:g} %",
-            "unexplained": _money(run.unexplained_usd), "off_rows": run.off_rows, "notes": list(run.notes),
+            "unexplained": _money(run.unexplained_usd),
+            "unexplained_exact": _exact(run.unexplained_usd), "off_rows": run.off_rows, "notes": list(run.notes),
             "drift": run.unexplained_usd is not None and run.unexplained_usd > (drift_usd or 0),
             "href": f"/dashboard/reconcile/{run.id}"}
 
@@ -73,7 +80,9 @@ def row_view(row: Row) -> dict:
     return {"day": row.day.isoformat(), "model": row.model, "verdict": row.verdict, "note": row.note,
             "gateway_tokens": _tokens(row.gateway), "provider_tokens": _tokens(row.provider),
             "gateway_usd": _money(row.gateway.usd), "provider_usd": _money(row.provider.usd),
-            "difference": _money(row.provider.usd - row.gateway.usd), "off": row.verdict != "matches"}
+            "difference": _money(row.provider.usd - row.gateway.usd), "gateway_usd_exact": _exact(row.gateway.usd),
+            "provider_usd_exact": _exact(row.provider.usd),
+            "difference_exact": _exact(row.provider.usd - row.gateway.usd), "off": row.verdict != "matches"}
 
 
 def run_page(store, run: ReconcileRun, account: str, drift_usd: Decimal | None = None) -> dict:
