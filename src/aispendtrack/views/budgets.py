@@ -79,7 +79,7 @@ def budget_entries(store, config: Config, now: float | None = None, account: str
             rows.append({"scope": "account", "subject": a.name, "account": a.name, "name": None,
                          **budget_status(store, config, "account", a.name, a.tier, now)})
     now_iso = iso(now)
-    for k in store.list_keys(account):  # every account's keys only when account is None
+    for k in store.list_keys():
         if ("key", k.id) in own and k.state(now_iso) == "active" and account in (None, k.account) \
                 and member in (None, k.member):
             rows.append({"scope": "key", "subject": k.id, "account": k.account, "name": k.name,
