@@ -111,7 +111,7 @@ def report(
         rep.latency, rep.latency_total = latency_groups(store, since=since, until=until, by=by, account=account,
                                                         key=key, member_id=member_id, tag=tag)
     if by == "key":
-        rep.labels = key_labels(store, account)
+        rep.labels = key_labels(store)
     return rep
 
 
@@ -144,10 +144,9 @@ def assemble(
     return Report(since, until, by, totals, groups, other, _fill_days(by_day, since, until), filters)
 
 
-def key_labels(store, account: str | None = None) -> dict[str, dict]:
-    """Key id → its name and current hint, so a report names keys rather than only ids; only
-    `account`'s keys for a report of one account (its groups hold no other key)."""
-    return {k.id: {"name": k.name, "hint": k.hint} for k in store.list_keys(account)}
+def key_labels(store) -> dict[str, dict]:
+    """Key id → its name and current hint, so a report names keys rather than only ids."""
+    return {k.id: {"name": k.name, "hint": k.hint} for k in store.list_keys()}
 
 
 def _fill_days(by_day: dict[str, Stats], since, until) -> list[tuple[str, Stats]]:
